@@ -1,0 +1,46 @@
+"""Small helpers shared by the constructs."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from constructs import IConstruct
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    """CloudWatch Logs accepts only certain retention periods; fail at synth on any other."""
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        raise ValueError(f"unsupported log retention {days} days; use one of {sorted(_RETENTION)}") from None
+
+
+def pin_logical_id(construct: IConstruct, logical_id: str) -> None:
+    """Give a declared resource its declaration logical id in the template (no path prefix, no hash)."""
+    default_child = construct.node.default_child
+    if not isinstance(default_child, cdk.CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to rename")
+    default_child.override_logical_id(logical_id)
+
+
+def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
+    """Accept one cdk-nag finding on ``scope`` (and its children) for a stated reason."""
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
+def arn_token(logical_id: str, attribute: str = "Arn") -> str:
+    """How cdk-nag spells a ``Fn::GetAtt`` inside a finding id, e.g. ``<DataBucket.Arn>``."""
+    return f"<{logical_id}.{attribute}>"

@@ -1,0 +1,1 @@
+"""segflow: the code that runs inside the Lambda functions (domain, stores, handlers)."""

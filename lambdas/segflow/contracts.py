@@ -1,0 +1,132 @@
+"""The shapes that cross the state machine: execution input, statebag, cursor, handler events and results.
+
+Each is a pydantic model so a malformed event fails with the field named, at the edge, before any work.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from segflow.engine.plan import SegmentConfig
+
+TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+DEFAULT_TENANT = "default"
+
+
+class S3Pointer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    s3_key: str = Field(min_length=1)
+
+
+class ExecutionRequest(BaseModel):
+    """The StartExecution input contract (what other services send)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = DEFAULT_TENANT
+    workflow: S3Pointer
+    input: dict[str, Any] | None = None
+    input_ref: S3Pointer | None = None
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not TENANT_PATTERN.match(value):
+            raise ValueError("tenant_id must be 1-63 lowercase letters, digits or hyphens")
+        return value
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ExecutionRequest:
+        if self.input is not None and self.input_ref is not None:
+            raise ValueError("give either input or input_ref, not both")
+        return self
+
+
+class InitializeEvent(BaseModel):
+    request: dict[str, Any]
+    execution_id: str = Field(min_length=1, max_length=80)
+    started_at: str
+
+
+class StateBag(BaseModel):
+    """Pointers only: its size does not grow with the workflow, the state or the outputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    workflow_id: str
+    execution_id: str
+    started_at: str
+    manifest_prefix: str
+    stage_count: int
+    segment_count: int
+    node_count: int
+
+
+class Cursor(BaseModel):
+    """Where the state machine is: which stage runs next and how its items reach the Map."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: int
+    mode: Literal["inline", "s3", "done"]
+    wait_seconds: int = 0
+    max_concurrency: int = 1
+    items: list[dict[str, Any]] | None = None
+    items_key: str | None = None
+
+
+class InitializeResult(BaseModel):
+    statebag: StateBag
+    cursor: Cursor
+
+
+class ExecuteSegmentEvent(BaseModel):
+    """Normally the Map hands over the segment_config; the fallback is the manifest entry by index."""
+
+    statebag: StateBag
+    segment_config: SegmentConfig | None = None
+    segment_index: int | None = None
+
+    @model_validator(mode="after")
+    def _config_or_index(self) -> ExecuteSegmentEvent:
+        if self.segment_config is None and self.segment_index is None:
+            raise ValueError("ExecuteSegment needs a segment_config, or a segment_index into the manifest")
+        return self
+
+
+SegmentStatus = Literal["succeeded", "waiting", "yielded"]
+
+
+class SegmentResult(BaseModel):
+    segment_id: str
+    status: SegmentStatus
+    nodes_run: int = 0
+    nodes_skipped: int = 0
+    wait_seconds: int = 0
+
+
+class AdvanceStageEvent(BaseModel):
+    statebag: StateBag
+    stage: int
+
+
+class FinalizeEvent(BaseModel):
+    statebag: StateBag | None = None
+    outcome: Literal["SUCCEEDED", "FAILED"]
+    error: dict[str, Any] | None = None
+
+
+class FinalizeResult(BaseModel):
+    execution_id: str
+    workflow_id: str
+    status: Literal["SUCCEEDED", "FAILED"]
+    output: Any = None
+    output_ref: str | None = None
+    nodes: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+    cause: str | None = None

@@ -1,0 +1,223 @@
+"""The one declaration of segflow's deployable resources.
+
+Both the CDK stack (``infra/``) and the local deployer (``segflow_local``) read this module, so the
+cloud and the embedded runtime cannot drift: same functions, handlers, environment, permissions,
+tables and ASL substitutions. Nothing here imports boto3 or aws_cdk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from segflow.stores import s3_layout
+
+Access = Literal["read", "write", "read_write"]
+
+
+@dataclass(frozen=True)
+class GlobalIndexSpec:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    env_var: str
+    partition_key: str
+    sort_key: str | None
+    ttl_attribute: str | None = None
+    global_indexes: tuple[GlobalIndexSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    logical_id: str
+    env_var: str
+    # Prefixes whose objects expire after the retention period (lifecycle rule).
+    expiring_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    table: str  # TableSpec.logical_id
+    access: Access
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    bucket: str  # BucketSpec.logical_id
+    access: Access
+    prefixes: tuple[str, ...]  # least privilege: only these key prefixes
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str  # "module.path.function", resolved inside the Lambda asset (lambdas/)
+    description: str
+    memory_mb: int
+    timeout_seconds: int
+    tables: tuple[TableGrant, ...] = ()
+    buckets: tuple[BucketGrant, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """Value of one ``${Placeholder}`` in an ASL file."""
+
+    kind: Literal["function_arn", "bucket_name", "table_name"]
+    ref: str  # logical id of the function, bucket or table
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    definition_file: str  # relative to the repository root
+    substitutions: dict[str, Substitution]
+    invokes: tuple[str, ...]  # FunctionSpec.logical_id values the state machine may invoke
+    reads_items_from: tuple[BucketGrant, ...] = ()  # Distributed Map ItemReader access
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What one stack output exposes."""
+
+    kind: Literal["state_machine_arn", "bucket_name", "table_name"]
+    ref: str  # logical id of the state machine, bucket or table
+
+
+SERVICE_NAME = "segflow"
+LAMBDA_ASSET_DIR = "lambdas"
+ASL_DIR = "asl"
+
+# CloudWatch Logs retention of every function, state machine and execution-event log group.
+LOG_RETENTION_DAYS = 30
+
+DATA_BUCKET = BucketSpec(
+    logical_id="DataBucket",
+    env_var="SEGFLOW_BUCKET",
+    expiring_prefixes=(s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS, s3_layout.SUBMISSIONS),
+)
+
+EXECUTIONS_TABLE = TableSpec(
+    logical_id="ExecutionsTable",
+    env_var="SEGFLOW_EXECUTIONS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+)
+
+BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET,)
+TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE,)
+
+_ENGINE_ENV = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_LOG_LEVEL": "INFO"}
+
+INITIALIZE_STATE_BAG = FunctionSpec(
+    logical_id="InitializeStateBag",
+    handler="segflow.handlers.initialize_state_bag.handler",
+    description="Validates and partitions a workflow, writes the manifest, returns a pointer-only statebag",
+    memory_mb=1024,
+    timeout_seconds=120,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    buckets=(
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS)),
+    ),
+    environment=_ENGINE_ENV,
+)
+
+EXECUTE_SEGMENT = FunctionSpec(
+    logical_id="ExecuteSegment",
+    handler="segflow.handlers.execute_segment.handler",
+    description="Runs the nodes of one segment, storing each node's outcome once",
+    memory_mb=1024,
+    timeout_seconds=900,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    buckets=(
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
+        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
+    ),
+    environment=_ENGINE_ENV,
+)
+
+ADVANCE_STAGE = FunctionSpec(
+    logical_id="AdvanceStage",
+    handler="segflow.handlers.advance_stage.handler",
+    description="Checks a finished stage against the records and points the state machine at the next one",
+    memory_mb=512,
+    timeout_seconds=60,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read"),),
+    buckets=(BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS,)),),
+    environment=_ENGINE_ENV,
+)
+
+FINALIZE_EXECUTION = FunctionSpec(
+    logical_id="FinalizeExecution",
+    handler="segflow.handlers.finalize_execution.handler",
+    description="Records an execution's outcome and shapes its final output",
+    memory_mb=512,
+    timeout_seconds=60,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    buckets=(
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
+    ),
+    environment=_ENGINE_ENV,
+)
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (INITIALIZE_STATE_BAG, EXECUTE_SEGMENT, ADVANCE_STAGE, FINALIZE_EXECUTION)
+
+WORKFLOW_STATE_MACHINE = StateMachineSpec(
+    logical_id="WorkflowStateMachine",
+    definition_file=f"{ASL_DIR}/workflow.asl.json",
+    substitutions={
+        "InitializeStateBagArn": Substitution("function_arn", INITIALIZE_STATE_BAG.logical_id),
+        "ExecuteSegmentArn": Substitution("function_arn", EXECUTE_SEGMENT.logical_id),
+        "AdvanceStageArn": Substitution("function_arn", ADVANCE_STAGE.logical_id),
+        "FinalizeExecutionArn": Substitution("function_arn", FINALIZE_EXECUTION.logical_id),
+        "DataBucketName": Substitution("bucket_name", DATA_BUCKET.logical_id),
+    },
+    invokes=(
+        INITIALIZE_STATE_BAG.logical_id,
+        EXECUTE_SEGMENT.logical_id,
+        ADVANCE_STAGE.logical_id,
+        FINALIZE_EXECUTION.logical_id,
+    ),
+    reads_items_from=(BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS,)),),
+)
+
+STATE_MACHINES: tuple[StateMachineSpec, ...] = (WORKFLOW_STATE_MACHINE,)
+
+# Names of the stack outputs; the CLI finds resources through them (real AWS) or the local endpoint.
+OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
+OUTPUT_BUCKET_NAME = "DataBucketName"
+OUTPUT_EXECUTIONS_TABLE_NAME = "ExecutionsTableName"
+
+STACK_OUTPUTS: dict[str, OutputSpec] = {
+    OUTPUT_STATE_MACHINE_ARN: OutputSpec("state_machine_arn", WORKFLOW_STATE_MACHINE.logical_id),
+    OUTPUT_BUCKET_NAME: OutputSpec("bucket_name", DATA_BUCKET.logical_id),
+    OUTPUT_EXECUTIONS_TABLE_NAME: OutputSpec("table_name", EXECUTIONS_TABLE.logical_id),
+}
+
+
+def function_by_id(logical_id: str) -> FunctionSpec:
+    for spec in FUNCTIONS:
+        if spec.logical_id == logical_id:
+            return spec
+    raise KeyError(logical_id)
+
+
+def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
+    """Environment variable -> logical id of each table and bucket the function is granted access to.
+
+    A function learns the names of exactly the resources it may touch; the deployer maps each logical
+    id to the resource's real name.
+    """
+    env_vars = {table.env_var: table.logical_id for table in TABLES}
+    env_vars.update({bucket.env_var: bucket.logical_id for bucket in BUCKETS})
+    granted = {grant.table for grant in spec.tables} | {grant.bucket for grant in spec.buckets}
+    return {name: logical_id for name, logical_id in env_vars.items() if logical_id in granted}

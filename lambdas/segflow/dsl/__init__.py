@@ -1,0 +1,1 @@
+"""The workflow DSL: pydantic models, ``{{ expr }}`` templates and validation."""

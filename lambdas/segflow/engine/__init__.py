@@ -1,0 +1,1 @@
+"""The engine: partitioner, plan, segment runner and stage advancing. No AWS calls in here."""

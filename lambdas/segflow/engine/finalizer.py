@@ -1,0 +1,85 @@
+"""FinalizeExecution's logic: the execution's outcome, recorded once, and its final output shaped small."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from segflow.contracts import FinalizeEvent, FinalizeResult
+from segflow.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
+from segflow.stores.execution_records import ExecutionRecordStore
+from segflow.stores.manifests import ManifestStore
+from segflow.stores.outputs import NodeOutputStore
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def describe_error(error: dict[str, Any] | None) -> tuple[str, str]:
+    """(error name, readable cause) from a Catch result ``{"Error", "Cause"}``."""
+    if not error:
+        return "Segflow.ExecutionFailed", "the execution failed"
+    name = str(error.get("Error") or "Segflow.ExecutionFailed")
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = str(parsed["errorMessage"])
+    except (TypeError, ValueError):
+        pass
+    return name, str(cause)[:ERROR_MESSAGE_MAX_CHARS]
+
+
+def finalize(
+    records: ExecutionRecordStore, manifests: ManifestStore, outputs: NodeOutputStore, event: FinalizeEvent
+) -> FinalizeResult:
+    if event.statebag is None:
+        name, cause = describe_error(event.error)
+        return FinalizeResult(execution_id="", workflow_id="", status="FAILED", error=name, cause=cause)
+    statebag = event.statebag
+    tenant, execution_id = statebag.tenant_id, statebag.execution_id
+    nodes = records.list_nodes(tenant, execution_id)
+    summary = dict(Counter(record.status for record in nodes))
+
+    if event.outcome == "FAILED":
+        name, cause = describe_error(event.error)
+        records.finish_execution(
+            tenant, execution_id, status="FAILED", finished_at=_now(), error=name, cause=cause, summary=summary
+        )
+        return FinalizeResult(
+            execution_id=execution_id,
+            workflow_id=statebag.workflow_id,
+            status="FAILED",
+            nodes=summary,
+            error=name,
+            cause=cause,
+        )
+
+    by_id = {record.node_id: record for record in nodes}
+    result: dict[str, Any] = {}
+    for sink in manifests.read_sinks(statebag.manifest_prefix):
+        record = by_id.get(sink)
+        if record is not None and record.status == "succeeded":
+            result[sink] = outputs.load(record.output_json, record.output_key)
+    final_store = NodeOutputStore(outputs.bucket, outputs._s3, inline_max_bytes=FINAL_OUTPUT_INLINE_MAX_BYTES)
+    stored = final_store.save(tenant, execution_id, "execution-output", result)
+    records.finish_execution(
+        tenant,
+        execution_id,
+        status="SUCCEEDED",
+        finished_at=_now(),
+        output_json=stored.inline_json,
+        output_key=stored.s3_key,
+        summary=summary,
+    )
+    return FinalizeResult(
+        execution_id=execution_id,
+        workflow_id=statebag.workflow_id,
+        status="SUCCEEDED",
+        output=json.loads(stored.inline_json) if stored.inline_json is not None else None,
+        output_ref=stored.s3_key,
+        nodes=summary,
+    )

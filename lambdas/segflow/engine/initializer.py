@@ -1,0 +1,75 @@
+"""InitializeStateBag's logic: validate, partition, write the manifest, return pointers only.
+
+Nothing is written before the workflow has validated, so an invalid workflow leaves no trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from segflow.contracts import ExecutionRequest, InitializeResult, StateBag
+from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.engine.partitioner import partition
+from segflow.engine.stage_advancer import cursor_for_stage
+from segflow.stores import s3_layout
+from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore
+from segflow.stores.manifests import ManifestStore, body_key
+from segflow.stores.outputs import NodeOutputStore
+
+
+@dataclass
+class Initializer:
+    records: ExecutionRecordStore
+    manifests: ManifestStore
+    outputs: NodeOutputStore
+
+    def initialize(self, request: ExecutionRequest, execution_id: str, started_at: str) -> InitializeResult:
+        tenant = request.tenant_id
+        workflow_document = self.manifests.read_submission(tenant, request.workflow.s3_key)
+        graph = validate_workflow(workflow_document)
+        not_runnable = executable_issues(graph)
+        if not_runnable:
+            raise WorkflowValidationError(not_runnable)
+        execution_input: Any = request.input or {}
+        if request.input_ref is not None:
+            execution_input = self.manifests.read_submission(tenant, request.input_ref.s3_key)
+
+        prefix = s3_layout.execution_manifest_prefix(tenant, graph.workflow_id, execution_id)
+        plan = partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
+        stage_bytes = self.manifests.write_plan(prefix, plan)
+        self.manifests.write_reference_copy(
+            s3_layout.workflow_config_reference_key(tenant, graph.workflow_id, execution_id), workflow_document
+        )
+        self.manifests.write_reference_copy(
+            s3_layout.partition_map_reference_key(tenant, graph.workflow_id, execution_id), plan.partition_map()
+        )
+        stored_input = self.outputs.save(tenant, execution_id, "execution-input", execution_input)
+        self.records.create_execution(
+            ExecutionRecord(
+                tenant_id=tenant,
+                execution_id=execution_id,
+                workflow_id=graph.workflow_id,
+                workflow_name=graph.definition.name,
+                workflow_key=request.workflow.s3_key,
+                started_at=started_at,
+                node_count=plan.node_count,
+                segment_count=len(plan.segments),
+                stage_count=len(plan.stages),
+                manifest_prefix=prefix,
+                input_json=stored_input.inline_json,
+                input_key=stored_input.s3_key,
+            )
+        )
+        statebag = StateBag(
+            tenant_id=tenant,
+            workflow_id=graph.workflow_id,
+            execution_id=execution_id,
+            started_at=started_at,
+            manifest_prefix=prefix,
+            stage_count=len(plan.stages),
+            segment_count=len(plan.segments),
+            node_count=plan.node_count,
+        )
+        first_meta = {"segment_ids": plan.stages[0].segment_ids, "bytes": stage_bytes[0]}
+        return InitializeResult(statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, first_meta))

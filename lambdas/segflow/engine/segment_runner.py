@@ -1,0 +1,379 @@
+"""The segment runner: executes one segment's nodes in order, storing each node's outcome once.
+
+It resumes where an earlier attempt stopped (completed nodes are never re-run), decides for each node whether
+it runs or is skipped from the outcomes of its incoming edges, yields before the Lambda deadline, and hands
+``wait`` nodes back to the state machine instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from segflow.contracts import SegmentResult, StateBag
+from segflow.dsl.models import RetryPolicy
+from segflow.dsl.templates import TemplateError, build_context, render
+from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncomplete
+from segflow.engine.plan import SegmentConfig, SegmentNode
+from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
+from segflow.nodes import registry
+from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.judgment import DEFAULT_ROUTE
+from segflow.stores.execution_records import (
+    ExecutionRecordStore,
+    NodeRecord,
+    SegmentRecord,
+)
+from segflow.stores.outputs import NodeOutputStore
+
+Activation = Literal["run", "skip"]
+_NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@dataclass
+class _Outcome:
+    status: str
+    route: str | None = None
+    output: Any = None
+    has_output: bool = False
+
+
+@dataclass
+class SegmentRun:
+    """What one invocation knows about the nodes it touches."""
+
+    outcomes: dict[str, _Outcome] = field(default_factory=dict)
+    records: dict[str, NodeRecord] = field(default_factory=dict)
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= ERROR_MESSAGE_MAX_CHARS else message[: ERROR_MESSAGE_MAX_CHARS - 1] + "…"
+
+
+class SegmentRunner:
+    def __init__(
+        self,
+        records: ExecutionRecordStore,
+        outputs: NodeOutputStore,
+        remaining_ms: Callable[[], int],
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        yield_margin_ms: int = SEGMENT_YIELD_MARGIN_MS,
+    ) -> None:
+        self.records = records
+        self.outputs = outputs
+        self.remaining_ms = remaining_ms
+        self.clock = clock
+        self.sleep = sleep
+        self.yield_margin_ms = yield_margin_ms
+
+    # --- entry point --------------------------------------------------------------------------------------
+
+    def run(self, statebag: StateBag, segment: SegmentConfig, nodes: list[SegmentNode], reads: list[str]) -> SegmentResult:
+        tenant, execution_id = statebag.tenant_id, statebag.execution_id
+        execution = self.records.get_execution(tenant, execution_id)
+        if execution is None:
+            raise UpstreamIncomplete(f"execution {execution_id} has no record; was it initialized?")
+        execution_input = self.outputs.load(execution.input_json, execution.input_key) or {}
+        info = ExecutionInfo(tenant, execution_id, statebag.workflow_id, statebag.started_at)
+
+        own_ids = [node.node_id for node in nodes]
+        external = {edge.source for node in nodes for edge in node.incoming} | set(reads)
+        external -= set(own_ids)
+        run = SegmentRun(records=self.records.get_nodes(tenant, execution_id, own_ids + sorted(external)))
+        for node_id, record in run.records.items():
+            run.outcomes[node_id] = _Outcome(status=record.status, route=record.route)
+
+        needed = set(reads) | {e.source for n in nodes if self._type_of(n).aggregates for e in n.incoming}
+        node_outputs: dict[str, Any] = {}
+        for node_id in needed:
+            record = run.records.get(node_id)
+            if record is not None and record.status == "succeeded":
+                node_outputs[node_id] = self.outputs.load(record.output_json, record.output_key)
+
+        context = build_context(
+            execution_input,
+            node_outputs,
+            {"workflow_id": statebag.workflow_id, "name": execution.workflow_name},
+            {"execution_id": execution_id, "started_at": statebag.started_at},
+        )
+
+        ran = skipped = 0
+        for node in nodes:
+            existing = run.records.get(node.node_id)
+            if existing is not None and existing.status in ("succeeded", "skipped"):
+                if existing.status == "succeeded":  # resuming: later nodes of this segment may read it
+                    node_outputs[node.node_id] = self.outputs.load(existing.output_json, existing.output_key)
+                continue
+            activation = self._activation(node, run)
+            if activation == "skip":
+                self._record(info, segment, node, run, status="skipped", started=self.clock())
+                skipped += 1
+                continue
+            if self.remaining_ms() < self.yield_margin_ms:
+                return self._pause(info, segment, "yielded", 0, ran, skipped)
+            node_type = self._type_of(node)
+            if node_type.placement == "wait":
+                wait_left = self._wait_node(info, segment, node, run, context, existing)
+                if wait_left > 0:
+                    return self._pause(info, segment, "waiting", wait_left, ran, skipped)
+                ran += 1
+                continue
+            result = self._execute(info, segment, node, node_type, run, context)
+            node_outputs[node.node_id] = result.output
+            ran += 1
+
+        self.records.put_segment(
+            tenant,
+            execution_id,
+            SegmentRecord(
+                segment_id=segment.segment_id, stage=segment.stage, status="succeeded", nodes_run=ran, nodes_skipped=skipped
+            ),
+        )
+        return SegmentResult(segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped)
+
+    # --- routing ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _type_of(node: SegmentNode) -> NodeType:
+        node_type = registry.lookup(node.type, node.subtype)
+        if node_type is None or node_type.executor is None:
+            raise NodeTypeUnavailable(f"node '{node.node_id}': type {node.type!r} cannot run in this release")
+        return node_type
+
+    @staticmethod
+    def _activation(node: SegmentNode, run: SegmentRun) -> Activation:
+        if not node.incoming:
+            return "run"
+        active = False
+        for edge in node.incoming:
+            outcome = run.outcomes.get(edge.source)
+            if outcome is None or outcome.status in ("running", "waiting"):
+                raise UpstreamIncomplete(
+                    f"node '{node.node_id}' is due but '{edge.source}' has not finished "
+                    f"({outcome.status if outcome else 'no record'})"
+                )
+            if outcome.status == "failed":
+                raise UpstreamIncomplete(f"node '{node.node_id}' cannot run: '{edge.source}' failed")
+            if outcome.status == "succeeded" and (edge.condition is None or edge.condition == outcome.route):
+                active = True
+        return "run" if active else "skip"
+
+    # --- node execution -----------------------------------------------------------------------------------
+
+    def _record(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        run: SegmentRun,
+        status: str,
+        started: float,
+        attempt: int = 0,
+        **fields: Any,
+    ) -> NodeRecord:
+        finished = fields.pop("finished_at", None)
+        record = NodeRecord(
+            node_id=node.node_id,
+            segment_id=segment.segment_id,
+            stage=segment.stage,
+            type=node.subtype and f"{node.type}:{node.subtype}" or node.type,
+            label=node.label,
+            status=status,  # type: ignore[arg-type]
+            attempt=attempt,
+            started_at=started,
+            finished_at=finished,
+            duration_ms=int((finished - started) * 1000) if finished is not None else None,
+            **fields,
+        )
+        self.records.put_node(info.tenant_id, info.execution_id, record)
+        run.records[node.node_id] = record
+        run.outcomes[node.node_id] = _Outcome(status=status, route=record.route)
+        return record
+
+    def _render_config(self, node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
+        try:
+            rendered = render(node.config, context)
+        except (TemplateError, Exception) as error:  # JMESPath raises its own errors on bad types at run time
+            raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
+        try:
+            return node_type.config_model.model_validate(rendered)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"config.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()[:5]
+            )
+            raise NodeFailure(f"rendered config is invalid: {problems}", "ConfigError") from error
+
+    def _execute(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        node_type: NodeType,
+        run: SegmentRun,
+        context: dict[str, Any],
+        started: float | None = None,
+    ) -> NodeResult:
+        policy = RetryPolicy.model_validate(node.retry) if node.retry else _NO_RETRY
+        started = started or self.clock()
+        predecessors = {
+            edge.source: context["nodes"].get(edge.source)
+            for edge in node.incoming
+            if run.outcomes[edge.source].status == "succeeded"
+            and (edge.condition is None or edge.condition == run.outcomes[edge.source].route)
+        }
+        attempt = 0
+        while True:
+            attempt += 1
+            self._record(info, segment, node, run, status="running", started=started, attempt=attempt)
+            try:
+                config = self._render_config(node, node_type, context)
+                assert node_type.executor is not None
+                result = node_type.executor(
+                    NodeContext(
+                        node_id=node.node_id,
+                        config=config,
+                        execution=info,
+                        predecessor_outputs=predecessors,
+                        timeout_seconds=node.timeout_seconds,
+                        attempt=attempt,
+                    )
+                )
+                if node_type.routes:
+                    result = self._resolve_route(node, result)
+                break
+            except NodeFailure as failure:
+                delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
+                retry = (
+                    failure.retryable
+                    and failure.error_type in policy.retry_on
+                    and attempt < policy.max_attempts
+                    and self.remaining_ms() - delay * 1000 > self.yield_margin_ms
+                )
+                if retry:
+                    self.sleep(delay)
+                    continue
+                self._fail(info, segment, node, run, started, attempt, failure.error_type, str(failure))
+            except Exception as error:  # a bug or an unexpected library error: still recorded, never lost
+                self._fail(info, segment, node, run, started, attempt, type(error).__name__, str(error))
+
+        context["nodes"][node.node_id] = result.output
+        stored = self.outputs.save(info.tenant_id, info.execution_id, node.node_id, result.output)
+        self._record(
+            info,
+            segment,
+            node,
+            run,
+            status="succeeded",
+            started=started,
+            attempt=attempt,
+            finished_at=self.clock(),
+            route=result.route,
+            output_json=stored.inline_json,
+            output_key=stored.s3_key,
+            output_bytes=stored.size_bytes,
+        )
+        return result
+
+    @staticmethod
+    def _resolve_route(node: SegmentNode, result: NodeResult) -> NodeResult:
+        labels = node.route_labels or []
+        route = result.route
+        if route not in labels or route == DEFAULT_ROUTE:
+            if DEFAULT_ROUTE not in labels:
+                accepted = ", ".join(repr(label) for label in labels)
+                raise NodeFailure(f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched")
+            route = DEFAULT_ROUTE
+        output = dict(result.output) if isinstance(result.output, dict) else {"result": result.output}
+        output["route"] = route
+        return NodeResult(output=output, route=route)
+
+    def _fail(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        run: SegmentRun,
+        started: float,
+        attempt: int,
+        error_type: str,
+        message: str,
+    ) -> None:
+        message = _short(message)
+        self._record(
+            info,
+            segment,
+            node,
+            run,
+            status="failed",
+            started=started,
+            attempt=attempt,
+            finished_at=self.clock(),
+            error_type=error_type,
+            error_message=message,
+        )
+        error = f"node '{node.node_id}' failed with {error_type}: {message}"
+        self.records.put_segment(
+            info.tenant_id,
+            info.execution_id,
+            SegmentRecord(segment_id=segment.segment_id, stage=segment.stage, status="failed", error=_short(error)),
+        )
+        raise NodeFailed(error)
+
+    # --- pauses -------------------------------------------------------------------------------------------
+
+    def _wait_node(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        run: SegmentRun,
+        context: dict[str, Any],
+        existing: NodeRecord | None,
+    ) -> int:
+        """Returns the seconds still to wait (0 once the wait is over and the node has succeeded)."""
+        now = self.clock()
+        node_type = self._type_of(node)
+        if existing is not None and existing.status == "waiting" and existing.resume_at is not None:
+            remaining = existing.resume_at - now
+            if remaining > 0.5:
+                return math.ceil(remaining)
+            self._execute(info, segment, node, node_type, run, context, started=existing.started_at)
+            return 0
+        try:
+            seconds = float(self._render_config(node, node_type, context).seconds)
+        except NodeFailure as failure:
+            self._fail(info, segment, node, run, now, 1, failure.error_type, str(failure))
+        if seconds <= 0:
+            self._execute(info, segment, node, node_type, run, context)
+            return 0
+        self._record(info, segment, node, run, status="waiting", started=now, attempt=1, resume_at=now + seconds)
+        return math.ceil(seconds)
+
+    def _pause(
+        self, info: ExecutionInfo, segment: SegmentConfig, status: str, wait_seconds: int, ran: int, skipped: int
+    ) -> SegmentResult:
+        self.records.put_segment(
+            info.tenant_id,
+            info.execution_id,
+            SegmentRecord(
+                segment_id=segment.segment_id,
+                stage=segment.stage,
+                status=status,  # type: ignore[arg-type]
+                nodes_run=ran,
+                nodes_skipped=skipped,
+                resume_at=self.clock() + wait_seconds,
+            ),
+        )
+        return SegmentResult(
+            segment_id=segment.segment_id,
+            status=status,  # type: ignore[arg-type]
+            nodes_run=ran,
+            nodes_skipped=skipped,
+            wait_seconds=wait_seconds,
+        )

@@ -1,0 +1,68 @@
+"""After each stage: check it against the stored segment records and point the state machine onward.
+
+The records, not the Map's result, decide: a Distributed Map may report success although a child failed
+(moto swallows child failures), so every segment of the stage must have reported, and none may have failed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from segflow.contracts import Cursor, StateBag
+from segflow.engine.errors import StageFailed, StageIncomplete
+from segflow.limits import DISTRIBUTED_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_CONCURRENCY, INLINE_STAGE_MAX_BYTES
+from segflow.stores.execution_records import ExecutionRecordStore
+from segflow.stores.manifests import ManifestStore, stage_items_key
+
+
+def cursor_for_stage(
+    manifests: ManifestStore, statebag: StateBag, stage: int, meta: dict[str, Any] | None = None, wait_seconds: int = 0
+) -> Cursor:
+    """How the Map gets stage ``stage``: inline items when they fit the budget, else read from S3."""
+    if stage >= statebag.stage_count:
+        return Cursor(stage=stage, mode="done")
+    meta = meta or manifests.read_stage_meta(statebag.manifest_prefix, stage)
+    count = len(meta["segment_ids"])
+    if meta["bytes"] <= INLINE_STAGE_MAX_BYTES:
+        return Cursor(
+            stage=stage,
+            mode="inline",
+            wait_seconds=wait_seconds,
+            max_concurrency=max(1, min(count, INLINE_MAP_MAX_CONCURRENCY)),
+            items=manifests.read_stage_items(statebag.manifest_prefix, stage),
+        )
+    return Cursor(
+        stage=stage,
+        mode="s3",
+        wait_seconds=wait_seconds,
+        max_concurrency=max(1, min(count, DISTRIBUTED_MAP_MAX_CONCURRENCY)),
+        items_key=stage_items_key(statebag.manifest_prefix, stage),
+    )
+
+
+def advance_stage(
+    records: ExecutionRecordStore,
+    manifests: ManifestStore,
+    statebag: StateBag,
+    stage: int,
+    clock: Callable[[], float] = time.time,
+) -> Cursor:
+    meta = manifests.read_stage_meta(statebag.manifest_prefix, stage)
+    expected = set(meta["segment_ids"])
+    reported = {r.segment_id: r for r in records.list_segments(statebag.tenant_id, statebag.execution_id, stage)}
+    failed = [r for r in reported.values() if r.status == "failed"]
+    if failed:
+        raise StageFailed(failed[0].error or f"segment {failed[0].segment_id} failed")
+    missing = sorted(expected - set(reported))
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise StageIncomplete(f"stage {stage}: segments {shown} did not report an outcome")
+    paused = [r for r in reported.values() if r.status in ("waiting", "yielded")]
+    if paused:
+        now = clock()
+        wait = min(max(0.0, (r.resume_at or now) - now) for r in paused)
+        return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(wait))
+    return cursor_for_stage(manifests, statebag, stage + 1)

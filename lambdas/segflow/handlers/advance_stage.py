@@ -1,0 +1,20 @@
+"""AdvanceStage: verify the finished stage from the records, return the cursor for what runs next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from segflow.contracts import AdvanceStageEvent
+from segflow.engine.stage_advancer import advance_stage
+from segflow.stores import factory
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parsed = AdvanceStageEvent.model_validate(event)
+    cursor = advance_stage(factory.execution_records(), factory.manifests(), parsed.statebag, parsed.stage)
+    return cursor.model_dump(exclude_none=True)

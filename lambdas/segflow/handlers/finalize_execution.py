@@ -1,0 +1,21 @@
+"""FinalizeExecution: record the outcome; return the final output (success) or the error (failure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from segflow.contracts import FinalizeEvent
+from segflow.engine.finalizer import finalize
+from segflow.stores import factory
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parsed = FinalizeEvent.model_validate(event)
+    result = finalize(factory.execution_records(), factory.manifests(), factory.node_outputs(), parsed)
+    logger.info("finalized", extra={"execution_id": result.execution_id, "status": result.status, "nodes": result.nodes})
+    return result.model_dump(exclude_none=True)

@@ -1,0 +1,31 @@
+"""InitializeStateBag: validate and partition the workflow, return a pointer-only statebag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from segflow.contracts import ExecutionRequest, InitializeEvent
+from segflow.engine.initializer import Initializer
+from segflow.stores import factory
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parsed = InitializeEvent.model_validate(event)
+    request = ExecutionRequest.model_validate(parsed.request)
+    initializer = Initializer(factory.execution_records(), factory.manifests(), factory.node_outputs())
+    result = initializer.initialize(request, parsed.execution_id, parsed.started_at)
+    logger.info(
+        "initialized",
+        extra={
+            "tenant_id": request.tenant_id,
+            "execution_id": parsed.execution_id,
+            "segments": result.statebag.segment_count,
+            "stages": result.statebag.stage_count,
+        },
+    )
+    return result.model_dump(exclude_none=True)

@@ -1,0 +1,53 @@
+"""Every size, time and count threshold segflow relies on, in one place.
+
+Step Functions rejects any state input or output over 262,144 bytes with ``States.DataLimitExceeded``,
+which ``States.ALL`` cannot catch. segflow keeps every state payload far below that: the statebag holds
+pointers only, node outputs live in the output store, and a segment's config is bounded.
+"""
+
+from __future__ import annotations
+
+# Hard AWS limit on a state's input or output.
+STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144
+
+# What segflow promises for any state payload, whatever the workflow's size or its outputs.
+STATE_PAYLOAD_BUDGET_BYTES = 4_096
+
+# A segment_config (one Map item) is at most this large; bigger parts of it move to its S3 body.
+SEGMENT_CONFIG_MAX_BYTES = 2_048
+
+# A single node whose own config is larger than this has its config stored in the segment body.
+NODE_CONFIG_INLINE_MAX_BYTES = 1_024
+
+# A stage whose items together fit this budget is passed inline to the Map; larger ones are read from S3.
+INLINE_STAGE_MAX_BYTES = 2_304
+
+# Node outputs up to this size are stored inline in DynamoDB; larger ones go to S3 (item limit is 400 KB).
+OUTPUT_INLINE_MAX_BYTES = 32_768
+
+# The final execution output is returned inline up to this size, otherwise as an S3 reference.
+FINAL_OUTPUT_INLINE_MAX_BYTES = 2_048
+
+# An error message kept in a record or an event is cut to this length.
+ERROR_MESSAGE_MAX_CHARS = 1_000
+
+# A segment stops starting new nodes when less than this remains before the Lambda deadline.
+SEGMENT_YIELD_MARGIN_MS = 20_000
+
+# HTTP calls made by nodes.
+HTTP_DEFAULT_TIMEOUT_SECONDS = 30.0
+HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+# Workflow shape limits checked at validation time.
+MAX_NODES_PER_WORKFLOW = 100_000
+MAX_NODE_ID_LENGTH = 128
+
+# The workflow definition and user input arrive by reference when they are larger than this.
+EXECUTION_INPUT_INLINE_MAX_BYTES = 2_048
+
+# Distributed Map concurrency for stages read from S3, and inline Map concurrency (AWS caps inline at 40).
+DISTRIBUTED_MAP_MAX_CONCURRENCY = 100
+INLINE_MAP_MAX_CONCURRENCY = 40
+
+# Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle).
+EXECUTION_DATA_RETENTION_DAYS = 30

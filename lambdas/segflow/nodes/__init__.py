@@ -1,0 +1,1 @@
+"""Node types: one module per type, all listed in ``registry.py``."""

@@ -1,0 +1,81 @@
+"""What every node type shares: its declaration, the context it runs with, its result and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Placement = Literal["segment", "wait"]
+
+
+class NodeFailure(Exception):
+    """A node failed. ``error_type`` is what retry policies and users see."""
+
+    error_type = "NodeFailure"
+    retryable = False
+
+    def __init__(self, message: str, error_type: str | None = None) -> None:
+        super().__init__(message)
+        if error_type:
+            self.error_type = error_type
+
+
+class ConfigError(NodeFailure):
+    error_type = "ConfigError"
+
+
+class TemplateEvaluationError(NodeFailure):
+    error_type = "TemplateEvaluationError"
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    tenant_id: str
+    execution_id: str
+    workflow_id: str
+    started_at: str
+
+
+@dataclass
+class NodeContext:
+    """Everything a node's executor may use. Executors never see other nodes' configs."""
+
+    node_id: str
+    config: Any  # the node type's config model, templates already rendered
+    execution: ExecutionInfo
+    predecessor_outputs: dict[str, Any] = field(default_factory=dict)
+    timeout_seconds: float | None = None
+    attempt: int = 1
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution.tenant_id}:{self.execution.execution_id}:{self.node_id}"
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    output: Any
+    route: str | None = None  # the label a judgment chose; edges with that condition are taken
+
+
+Executor = Callable[[NodeContext], NodeResult]
+
+
+@dataclass(frozen=True)
+class NodeType:
+    type: str
+    config_model: type[BaseModel]
+    description: str
+    executor: Executor | None = None  # None: the shape is known and validated, but it cannot run yet
+    subtype: str | None = None  # the value of action_type / target_type that selects this type
+    subtype_field: Literal["action_type", "target_type"] | None = None
+    placement: Placement = "segment"
+    routes: bool = False  # outgoing edges carry conditions (judgment)
+    aggregates: bool = False  # receives every direct predecessor's output
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.subtype}" if self.subtype else self.type

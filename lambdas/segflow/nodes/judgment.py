@@ -1,0 +1,48 @@
+"""``judgment``: evaluates a condition and routes to the outgoing edges whose condition matches.
+
+Edges leaving a judgment carry ``condition``: the label they are taken for. A boolean result has the labels
+``true`` and ``false``; strings and numbers are their own labels; ``default`` is taken when nothing else
+matches. Arms that are not taken are skipped, never run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
+
+DEFAULT_ROUTE = "default"
+
+
+class JudgmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    condition: Any = Field(description="A {{ expr }} template; its value selects the outgoing edges.")
+
+
+def route_label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def run_judgment(context: NodeContext) -> NodeResult:
+    value = context.config.condition
+    label = route_label(value)
+    return NodeResult(output={"result": value, "route": label}, route=label)
+
+
+NODE_TYPE = NodeType(
+    type="judgment",
+    config_model=JudgmentConfig,
+    description="Routes on a condition: only the outgoing edges whose condition matches are taken.",
+    executor=run_judgment,
+    routes=True,
+)

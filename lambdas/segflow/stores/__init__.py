@@ -1,0 +1,1 @@
+"""Storage behind small classes: one per table or bucket concern."""

@@ -1,0 +1,237 @@
+"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#stage#id).
+
+Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>``. Items expire through the TTL
+attribute after the retention period.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+
+NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
+TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
+SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded"]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class ExecutionRecord(BaseModel):
+    tenant_id: str
+    execution_id: str
+    workflow_id: str
+    workflow_name: str = ""
+    workflow_key: str = ""
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED"] = "RUNNING"
+    started_at: str
+    finished_at: str | None = None
+    node_count: int = 0
+    segment_count: int = 0
+    stage_count: int = 0
+    manifest_prefix: str = ""
+    input_json: str | None = None
+    input_key: str | None = None
+    output_json: str | None = None
+    output_key: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    summary: dict[str, int] | None = None
+
+
+class NodeRecord(BaseModel):
+    node_id: str
+    segment_id: str
+    stage: int
+    type: str
+    label: str | None = None
+    status: NodeStatus
+    attempt: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    route: str | None = None
+    output_json: str | None = None
+    output_key: str | None = None
+    output_bytes: int | None = None
+    resume_at: float | None = None
+
+
+class SegmentRecord(BaseModel):
+    segment_id: str
+    stage: int
+    status: SegmentRecordStatus
+    nodes_run: int = 0
+    nodes_skipped: int = 0
+    resume_at: float | None = None
+    error: str | None = None
+
+
+def execution_pk(tenant_id: str, execution_id: str) -> str:
+    return f"EXEC#{tenant_id}#{execution_id}"
+
+
+def _encode(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(_to_dynamo(value)) for key, value in item.items() if value is not None}
+
+
+def _to_dynamo(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _decode(item: dict[str, Any]) -> dict[str, Any]:
+    from decimal import Decimal
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {key: plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+class ExecutionRecordStore:
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        self.table_name = table_name
+        self._client = dynamodb_client
+
+    def _expires_at(self) -> int:
+        return int(time.time()) + EXECUTION_DATA_RETENTION_DAYS * 86_400
+
+    # --- executions -------------------------------------------------------------------------------------
+
+    def create_execution(self, record: ExecutionRecord) -> bool:
+        """Create the META item once; returns False if it already existed (a retried initialization)."""
+        item = {
+            "pk": execution_pk(record.tenant_id, record.execution_id),
+            "sk": "META",
+            "expires_at": self._expires_at(),
+            **record.model_dump(exclude_none=True),
+        }
+        try:
+            self._client.put_item(
+                TableName=self.table_name, Item=_encode(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        data = _decode(item)
+        return ExecutionRecord.model_validate({k: v for k, v in data.items() if k in ExecutionRecord.model_fields})
+
+    def finish_execution(self, tenant_id: str, execution_id: str, **fields: Any) -> None:
+        names, values, sets = {}, {}, []
+        for index, (key, value) in enumerate(fields.items()):
+            if value is None:
+                continue
+            names[f"#f{index}"] = key
+            values[f":v{index}"] = value
+            sets.append(f"#f{index} = :v{index}")
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_encode(values),
+        )
+
+    # --- nodes ------------------------------------------------------------------------------------------
+
+    def put_node(self, tenant_id: str, execution_id: str, record: NodeRecord) -> None:
+        item = {
+            "pk": execution_pk(tenant_id, execution_id),
+            "sk": f"NODE#{record.node_id}",
+            "expires_at": self._expires_at(),
+            **record.model_dump(exclude_none=True),
+        }
+        self._client.put_item(TableName=self.table_name, Item=_encode(item))
+
+    def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]:
+        pk = execution_pk(tenant_id, execution_id)
+        found: dict[str, NodeRecord] = {}
+        unique = list(dict.fromkeys(node_ids))
+        for start in range(0, len(unique), 100):
+            keys = [_encode({"pk": pk, "sk": f"NODE#{node_id}"}) for node_id in unique[start : start + 100]]
+            request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    record = self._node_from_item(item)
+                    found[record.node_id] = record
+                request = response.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.05)
+        return found
+
+    def list_nodes(self, tenant_id: str, execution_id: str) -> list[NodeRecord]:
+        return [self._node_from_item(item) for item in self._query(tenant_id, execution_id, "NODE#")]
+
+    @staticmethod
+    def _node_from_item(item: dict[str, Any]) -> NodeRecord:
+        data = _decode(item)
+        return NodeRecord.model_validate({k: v for k, v in data.items() if k in NodeRecord.model_fields})
+
+    # --- segments ---------------------------------------------------------------------------------------
+
+    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> None:
+        item = {
+            "pk": execution_pk(tenant_id, execution_id),
+            "sk": f"SEG#{record.stage:06d}#{record.segment_id}",
+            "expires_at": self._expires_at(),
+            **record.model_dump(exclude_none=True),
+        }
+        self._client.put_item(TableName=self.table_name, Item=_encode(item))
+
+    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
+        items = self._query(tenant_id, execution_id, f"SEG#{stage:06d}#")
+        return [
+            SegmentRecord.model_validate({k: v for k, v in _decode(i).items() if k in SegmentRecord.model_fields})
+            for i in items
+        ]
+
+    def _query(self, tenant_id: str, execution_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": _encode({":pk": execution_pk(tenant_id, execution_id), ":prefix": prefix}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**request)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,0 +1,104 @@
+"""The bucket side of a run: submissions in, manifest and stage items out, reference copies beside them.
+
+Inside an execution's manifest prefix::
+
+    manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
+    stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
+    stages/000000.meta.json    {stage, segment_ids, bytes}
+    bodies/<segment_id>.json   the bulky part of an oversized segment config
+    sinks.json                 node ids without successors (their outputs form the execution's output)
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from segflow.engine.plan import PartitionPlan, SegmentBody, compact_json
+from segflow.stores import s3_layout
+
+REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
+
+
+class SubmissionNotFound(LookupError):
+    pass
+
+
+def stage_items_key(prefix: str, stage: int) -> str:
+    return f"{prefix}stages/{stage:06d}.json"
+
+
+def stage_meta_key(prefix: str, stage: int) -> str:
+    return f"{prefix}stages/{stage:06d}.meta.json"
+
+
+def body_key(prefix: str, segment_id: str) -> str:
+    return f"{prefix}bodies/{segment_id}.json"
+
+
+class ManifestStore:
+    def __init__(self, bucket: str, s3_client: Any) -> None:
+        self.bucket = bucket
+        self._s3 = s3_client
+
+    def _put(self, key: str, body: str, metadata: dict[str, str] | None = None) -> None:
+        self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json", Metadata=metadata or {}
+        )
+
+    def _get_json(self, key: str) -> Any:
+        return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def read_submission(self, tenant_id: str, key: str) -> Any:
+        """A workflow or input uploaded for this tenant; keys of other tenants are refused."""
+        allowed = f"{s3_layout.SUBMISSIONS}{tenant_id}/"
+        if not key.startswith(allowed):
+            raise PermissionError(f"s3_key must be under {allowed}")
+        try:
+            return self._get_json(key)
+        except self._s3.exceptions.NoSuchKey as error:
+            raise SubmissionNotFound(f"no submission at s3://{self.bucket}/{key}") from error
+
+    def write_plan(self, prefix: str, plan: PartitionPlan) -> list[int]:
+        """Write the manifest, stage items and bodies. Returns each stage's items size in bytes."""
+        writes: list[tuple[str, str]] = []
+        stage_bytes: list[int] = []
+        for stage in plan.stages:
+            items = compact_json(plan.stage_items(stage.stage))
+            stage_bytes.append(len(items.encode()))
+            writes.append((stage_items_key(prefix, stage.stage), items))
+            meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, "bytes": stage_bytes[-1]}
+            writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
+        for segment in plan.segments:
+            if segment.body is not None and segment.config.body_key:
+                writes.append((segment.config.body_key, segment.body.model_dump_json(exclude_none=True)))
+        writes.append((f"{prefix}manifest.json", compact_json([s.manifest_entry() for s in plan.segments])))
+        writes.append((f"{prefix}sinks.json", compact_json(plan.sinks)))
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda kv: self._put(*kv), writes))
+        return stage_bytes
+
+    def write_reference_copy(self, key: str, document: Any) -> None:
+        self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
+
+    def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
+        return self._get_json(stage_meta_key(prefix, stage))
+
+    def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
+        return self._get_json(stage_items_key(prefix, stage))
+
+    def read_body(self, key: str) -> SegmentBody:
+        return SegmentBody.model_validate(self._get_json(key))
+
+    def read_manifest_entry(self, prefix: str, segment_index: int) -> dict[str, Any]:
+        entries = self._get_json(f"{prefix}manifest.json")
+        if not 0 <= segment_index < len(entries):
+            raise IndexError(f"segment_index {segment_index} is outside the manifest's {len(entries)} entries")
+        return entries[segment_index]
+
+    def read_sinks(self, prefix: str) -> list[str]:
+        return self._get_json(f"{prefix}sinks.json")
+
+    def read_json(self, key: str) -> Any:
+        return self._get_json(key)

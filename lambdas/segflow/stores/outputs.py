@@ -1,0 +1,40 @@
+"""Node outputs, stored once: inline in the node's record when small, in S3 when large (one threshold)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from segflow.limits import OUTPUT_INLINE_MAX_BYTES
+from segflow.stores import s3_layout
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    inline_json: str | None
+    s3_key: str | None
+    size_bytes: int
+
+
+class NodeOutputStore:
+    def __init__(self, bucket: str, s3_client: Any, inline_max_bytes: int = OUTPUT_INLINE_MAX_BYTES) -> None:
+        self.bucket = bucket
+        self._s3 = s3_client
+        self.inline_max_bytes = inline_max_bytes
+
+    def save(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        data = text.encode()
+        if len(data) <= self.inline_max_bytes:
+            return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(data))
+        key = s3_layout.output_key(tenant_id, execution_id, name)
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
+        return StoredOutput(inline_json=None, s3_key=key, size_bytes=len(data))
+
+    def load(self, inline_json: str | None, s3_key: str | None) -> Any:
+        if inline_json is not None:
+            return json.loads(inline_json)
+        if s3_key is not None:
+            return json.loads(self._s3.get_object(Bucket=self.bucket, Key=s3_key)["Body"].read())
+        return None

@@ -1,0 +1,41 @@
+"""The S3 key layout: every object segflow writes lives under one of these prefixes.
+
+Keys always carry the tenant right after the prefix, so a tenant's data can be listed, expired or
+protected by prefix alone.
+"""
+
+from __future__ import annotations
+
+SUBMISSIONS = "submissions/"  # workflow definitions and inputs uploaded to start an execution
+MANIFESTS = "manifests/"  # the segment manifest and per-stage items, read during execution
+REFERENCE = "reference/"  # reference copies (workflow-configs, workflow-partitions): never read by the engine
+OUTPUTS = "outputs/"  # node outputs and execution results too large for DynamoDB
+
+
+def _safe(part: str) -> str:
+    if not part or "/" in part or part in (".", ".."):
+        raise ValueError(f"invalid key component {part!r}")
+    return part
+
+
+def submission_key(tenant_id: str, digest: str, kind: str) -> str:
+    return f"{SUBMISSIONS}{_safe(tenant_id)}/{_safe(kind)}/{_safe(digest)}.json"
+
+
+def execution_manifest_prefix(tenant_id: str, workflow_id: str, execution_id: str) -> str:
+    return f"{MANIFESTS}{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/"
+
+
+def workflow_config_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
+    return f"{REFERENCE}workflow-configs/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/config.json"
+
+
+def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
+    return (
+        f"{REFERENCE}workflow-partitions/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}"
+        "/partition_map.json"
+    )
+
+
+def output_key(tenant_id: str, execution_id: str, name: str) -> str:
+    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/{_safe(name)}.json"

@@ -1,0 +1,153 @@
+"""Talks to a segflow deployment: submits workflows, starts executions and reads their progress.
+
+The same code serves real AWS (resources found through the stack's outputs) and the embedded local AWS
+(resources found through the local endpoint, or an in-process deployment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from segflow import declaration
+from segflow.contracts import DEFAULT_TENANT
+from segflow.dsl.validation import executable_issues, validate_workflow, WorkflowValidationError
+from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
+from segflow.stores import s3_layout
+from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
+from segflow.stores.outputs import NodeOutputStore
+
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Where a deployment's pieces are: the stack outputs (or their local equivalent)."""
+
+    state_machine_arn: str
+    bucket: str
+    executions_table: str
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, str]) -> Resources:
+        return cls(
+            state_machine_arn=outputs[declaration.OUTPUT_STATE_MACHINE_ARN],
+            bucket=outputs[declaration.OUTPUT_BUCKET_NAME],
+            executions_table=outputs[declaration.OUTPUT_EXECUTIONS_TABLE_NAME],
+        )
+
+
+@dataclass
+class NodeView:
+    node_id: str
+    type: str
+    label: str | None
+    status: str  # pending until a record exists
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+def _digest(document: Any) -> tuple[str, bytes]:
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    return hashlib.sha256(body).hexdigest(), body
+
+
+def execution_id_of(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+class SegflowClient:
+    def __init__(self, session: Any, resources: Resources, tenant_id: str = DEFAULT_TENANT) -> None:
+        self.session = session
+        self.resources = resources
+        self.tenant_id = tenant_id
+        self.s3 = session.client("s3")
+        self.sfn = session.client("stepfunctions")
+        self.records = ExecutionRecordStore(resources.executions_table, session.client("dynamodb"))
+        self.outputs = NodeOutputStore(resources.bucket, self.s3)
+
+    # --- starting -----------------------------------------------------------------------------------------
+
+    def _upload(self, kind: str, document: Any) -> str:
+        digest, body = _digest(document)
+        key = s3_layout.submission_key(self.tenant_id, digest, kind)
+        self.s3.put_object(Bucket=self.resources.bucket, Key=key, Body=body, ContentType="application/json")
+        return key
+
+    def start(self, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None, name: str | None = None) -> str:
+        """Validate locally (nothing is written if invalid), upload, start. Returns the execution ARN."""
+        graph = validate_workflow(workflow)
+        not_runnable = executable_issues(graph)
+        if not_runnable:
+            raise WorkflowValidationError(not_runnable)
+        request: dict[str, Any] = {"tenant_id": self.tenant_id, "workflow": {"s3_key": self._upload("workflows", workflow)}}
+        execution_input = execution_input or {}
+        if len(json.dumps(execution_input).encode()) <= EXECUTION_INPUT_INLINE_MAX_BYTES:
+            request["input"] = execution_input
+        else:
+            request["input_ref"] = {"s3_key": self._upload("inputs", execution_input)}
+        name = name or f"{graph.workflow_id[:40]}-{uuid.uuid4().hex[:12]}"
+        response = self.sfn.start_execution(
+            stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
+        )
+        return response["executionArn"]
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return self.sfn.describe_execution(executionArn=execution_arn)
+
+    def execution_record(self, execution_arn: str) -> ExecutionRecord | None:
+        return self.records.get_execution(self.tenant_id, execution_id_of(execution_arn))
+
+    def node_records(self, execution_arn: str) -> dict[str, NodeRecord]:
+        return {r.node_id: r for r in self.records.list_nodes(self.tenant_id, execution_id_of(execution_arn))}
+
+    def workflow_of(self, execution_arn: str) -> dict[str, Any] | None:
+        record = self.execution_record(execution_arn)
+        if record is None or not record.workflow_key:
+            return None
+        return json.loads(self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read())
+
+    def node_views(self, execution_arn: str, workflow: dict[str, Any] | None = None) -> list[NodeView]:
+        """Every node of the workflow with its state; nodes without a record yet are pending."""
+        workflow = workflow or self.workflow_of(execution_arn) or {"nodes": []}
+        records = self.node_records(execution_arn)
+        views = []
+        for node in workflow.get("nodes", []):
+            record = records.get(node["node_id"])
+            subtype = node.get("action_type") or node.get("target_type")
+            node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
+            if record is None:
+                views.append(NodeView(node["node_id"], node_type, node.get("label"), "pending"))
+                continue
+            duration = record.duration_ms
+            if duration is None and record.started_at is not None and record.status == "running":
+                duration = int((time.time() - record.started_at) * 1000)
+            error = f"{record.error_type}: {record.error_message}" if record.error_type else None
+            views.append(NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error))
+        return views
+
+    def output(self, execution_arn: str) -> Any:
+        description = self.describe(execution_arn)
+        if "output" not in description:
+            return None
+        result = json.loads(description["output"])
+        if isinstance(result, dict) and result.get("output_ref"):
+            result = dict(result)
+            result["output"] = self.outputs.load(None, result["output_ref"])
+        return result
+
+    def wait(self, execution_arn: str, timeout_seconds: float = 600, poll_seconds: float = 0.2) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            description = self.describe(execution_arn)
+            if description["status"] in TERMINAL_STATUSES:
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {description['status']} after {timeout_seconds}s")
+            time.sleep(poll_seconds)

@@ -1,0 +1,1 @@
+"""The embedded local AWS: moto running segflow's real ASL, Lambda invokes dispatched to the real handlers."""

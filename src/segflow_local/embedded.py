@@ -1,0 +1,97 @@
+"""The in-process embedded AWS: moto with its ASL interpreter on, Lambda invokes answered by our handlers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from segflow_local import botocore_hook
+from segflow_local.deployer import LocalDeployment, deploy
+from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
+
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+_ENV_DEFAULTS = {
+    "AWS_ACCESS_KEY_ID": "ak",
+    "AWS_SECRET_ACCESS_KEY": "sk",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REGION": LOCAL_REGION,
+    "MOTO_ACCOUNT_ID": LOCAL_ACCOUNT_ID,
+}
+
+
+def quiet_moto_logs() -> None:
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def prepare_environment(extra: dict[str, str] | None = None) -> None:
+    """Credentials and region for the embedded cloud; it must never reach a real endpoint."""
+    for key, value in _ENV_DEFAULTS.items():
+        os.environ[key] = value
+    os.environ.pop("AWS_PROFILE", None)
+    for key, value in (extra or {}).items():
+        os.environ[key] = value
+
+
+@dataclass
+class EmbeddedAws:
+    deployment: LocalDeployment
+    runtime: LocalLambdaRuntime
+    session: Any
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=LOCAL_REGION)
+
+    def drain(self, timeout_seconds: float = 30.0) -> None:
+        """Stop or wait out running executions so no thread outlives the mock."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout_seconds
+        for arn in self.deployment.state_machine_arns.values():
+            for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"], error="Segflow.Shutdown")
+        while time.monotonic() < deadline:
+            running = [
+                e
+                for arn in self.deployment.state_machine_arns.values()
+                for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            ]
+            if not running:
+                return
+            time.sleep(0.05)
+
+
+@contextmanager
+def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
+    """Start moto in-process, deploy segflow into it, and route Lambda invokes to the real handlers."""
+    from moto import mock_aws
+
+    os.environ.pop("AWS_ENDPOINT_URL", None)  # under mock_aws an endpoint URL would bypass the mock
+    prepare_environment()
+    quiet_moto_logs()
+    runtime = LocalLambdaRuntime(stage)
+    botocore_hook.activate(runtime)
+    try:
+        with mock_aws(config=MOTO_CONFIG):
+            session = boto3.session.Session(region_name=LOCAL_REGION)
+            deployment = deploy(session, stage)
+            prepare_environment(deployment.environment())
+            embedded = EmbeddedAws(deployment=deployment, runtime=runtime, session=session)
+            try:
+                yield embedded
+            finally:
+                embedded.drain()
+    finally:
+        botocore_hook.deactivate()

@@ -1,0 +1,104 @@
+"""Runs segflow's Lambda handlers in this process, answering the Lambda Invoke API the way Lambda does.
+
+moto's Step Functions interpreter calls ``lambda:Invoke`` for every Task. With Docker unavailable, moto's own
+Lambda cannot run code, so the invoke is answered here: the function name is looked up in the declaration,
+its handler imported from the Lambda asset and called with a context that carries a real deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from segflow.declaration import FUNCTIONS, FunctionSpec
+
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_REGION = "us-east-1"
+
+
+def local_function_name(stage: str, spec: FunctionSpec) -> str:
+    return f"segflow-{stage}-{spec.logical_id}"
+
+
+def local_function_arn(stage: str, spec: FunctionSpec, region: str = LOCAL_REGION) -> str:
+    return f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{local_function_name(stage, spec)}"
+
+
+class LocalLambdaContext:
+    """The subset of the Lambda context object handlers and powertools use."""
+
+    def __init__(self, spec: FunctionSpec, function_name: str, arn: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = arn
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + spec.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    payload: bytes
+    function_error: str | None = None
+
+
+class LocalLambdaRuntime:
+    """Maps deployed function names to the declared handlers and invokes them."""
+
+    def __init__(self, stage: str, timeout_overrides: dict[str, int] | None = None) -> None:
+        self.stage = stage
+        self._specs: dict[str, FunctionSpec] = {}
+        for spec in FUNCTIONS:
+            if timeout_overrides and spec.logical_id in timeout_overrides:
+                spec = FunctionSpec(**{**spec.__dict__, "timeout_seconds": timeout_overrides[spec.logical_id]})
+            self._specs[local_function_name(stage, spec)] = spec
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._lock = threading.Lock()
+        self.invocations: dict[str, int] = {}
+
+    @property
+    def function_names(self) -> list[str]:
+        return list(self._specs)
+
+    def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
+        with self._lock:
+            handler = self._handlers.get(spec.handler)
+            if handler is None:
+                module_name, _, attr = spec.handler.rpartition(".")
+                handler = getattr(importlib.import_module(module_name), attr)
+                self._handlers[spec.handler] = handler
+            return handler
+
+    def invoke(self, function_ref: str, payload: bytes) -> InvokeResult:
+        name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        spec = self._specs.get(name)
+        if spec is None:
+            body = {"Type": "User", "message": f"Function not found: {function_ref}"}
+            return InvokeResult(404, json.dumps(body).encode(), "ResourceNotFoundException")
+        with self._lock:
+            self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
+        event = json.loads(payload) if payload else {}
+        context = LocalLambdaContext(spec, name, local_function_arn(self.stage, spec))
+        try:
+            result = self._handler(spec)(event, context)
+        except Exception as error:  # the Lambda runtime reports any unhandled error this way
+            body = {
+                "errorType": type(error).__name__,
+                "errorMessage": str(error),
+                "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
+            }
+            return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
+        return InvokeResult(200, json.dumps(result).encode())
