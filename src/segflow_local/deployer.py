@@ -29,7 +29,10 @@ class LocalDeployment:
 
     def environment(self) -> dict[str, str]:
         """The environment variables every handler reads (the same names the stack sets)."""
-        env = {spec.env_var: self.bucket_names[spec.logical_id] for spec in declaration.BUCKETS}
+        env: dict[str, str] = {}
+        for function in declaration.FUNCTIONS:  # one process hosts every function: one environment
+            env.update(function.environment)
+        env.update({spec.env_var: self.bucket_names[spec.logical_id] for spec in declaration.BUCKETS})
         env.update({spec.env_var: self.table_names[spec.logical_id] for spec in declaration.TABLES})
         return env
 

@@ -152,7 +152,8 @@ def partition(
             reads=segment.reads,
         )
         body = None
-        if segment.oversized or segment.bytes > segment_budget_bytes:
+        too_big = segment.oversized or len(compact_json(config.wire()).encode()) > segment_budget_bytes
+        if too_big:
             if body_key_for is None:
                 raise ValueError(f"segment {segment.segment_id} needs an S3 body but no body key was given")
             body = SegmentBody(nodes=segment.nodes, reads=segment.reads)

@@ -49,6 +49,9 @@ class SegmentRun:
 
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     records: dict[str, NodeRecord] = field(default_factory=dict)
+    # Records of pure nodes (and skips) not yet written: flushed in batches, before any side effect,
+    # before a pause and at the end. Losing them in a crash only means re-running pure nodes.
+    pending: list[NodeRecord] = field(default_factory=list)
 
 
 def _short(message: str) -> str:
@@ -112,22 +115,23 @@ class SegmentRunner:
                 continue
             activation = self._activation(node, run)
             if activation == "skip":
-                self._record(info, segment, node, run, status="skipped", started=self.clock())
+                self._record(info, segment, node, run, status="skipped", started=self.clock(), durable=False)
                 skipped += 1
                 continue
             if self.remaining_ms() < self.yield_margin_ms:
-                return self._pause(info, segment, "yielded", 0, ran, skipped)
+                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             node_type = self._type_of(node)
             if node_type.placement == "wait":
                 wait_left = self._wait_node(info, segment, node, run, context, existing)
                 if wait_left > 0:
-                    return self._pause(info, segment, "waiting", wait_left, ran, skipped)
+                    return self._pause(info, segment, run, "waiting", wait_left, ran, skipped)
                 ran += 1
                 continue
             result = self._execute(info, segment, node, node_type, run, context)
             node_outputs[node.node_id] = result.output
             ran += 1
 
+        self._flush(info, run)
         self.records.put_segment(
             tenant,
             execution_id,
@@ -136,6 +140,11 @@ class SegmentRunner:
             ),
         )
         return SegmentResult(segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped)
+
+    def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
+        if run.pending:
+            self.records.put_nodes(info.tenant_id, info.execution_id, run.pending)
+            run.pending = []
 
     # --- routing ------------------------------------------------------------------------------------------
 
@@ -175,8 +184,10 @@ class SegmentRunner:
         status: str,
         started: float,
         attempt: int = 0,
+        durable: bool = True,
         **fields: Any,
     ) -> NodeRecord:
+        """Record a node's state: at once when ``durable``, else batched with the next flush."""
         finished = fields.pop("finished_at", None)
         record = NodeRecord(
             node_id=node.node_id,
@@ -191,7 +202,11 @@ class SegmentRunner:
             duration_ms=int((finished - started) * 1000) if finished is not None else None,
             **fields,
         )
-        self.records.put_node(info.tenant_id, info.execution_id, record)
+        if durable:
+            self._flush(info, run)
+            self.records.put_node(info.tenant_id, info.execution_id, record)
+        else:
+            run.pending.append(record)
         run.records[node.node_id] = record
         run.outcomes[node.node_id] = _Outcome(status=status, route=record.route)
         return record
@@ -230,7 +245,8 @@ class SegmentRunner:
         attempt = 0
         while True:
             attempt += 1
-            self._record(info, segment, node, run, status="running", started=started, attempt=attempt)
+            if not node_type.pure:
+                self._record(info, segment, node, run, status="running", started=started, attempt=attempt)
             try:
                 config = self._render_config(node, node_type, context)
                 assert node_type.executor is not None
@@ -272,6 +288,7 @@ class SegmentRunner:
             status="succeeded",
             started=started,
             attempt=attempt,
+            durable=not node_type.pure,
             finished_at=self.clock(),
             route=result.route,
             output_json=stored.inline_json,
@@ -356,8 +373,16 @@ class SegmentRunner:
         return math.ceil(seconds)
 
     def _pause(
-        self, info: ExecutionInfo, segment: SegmentConfig, status: str, wait_seconds: int, ran: int, skipped: int
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        run: SegmentRun,
+        status: str,
+        wait_seconds: int,
+        ran: int,
+        skipped: int,
     ) -> SegmentResult:
+        self._flush(info, run)
         self.records.put_segment(
             info.tenant_id,
             info.execution_id,

@@ -28,6 +28,7 @@ NODE_TYPE = NodeType(
     type="aggregator",
     config_model=AggregatorConfig,
     description="Combines the outputs of every branch that ran into one output.",
+    pure=True,
     executor=run_aggregator,
     aggregates=True,
 )

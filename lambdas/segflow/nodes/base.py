@@ -75,6 +75,8 @@ class NodeType:
     placement: Placement = "segment"
     routes: bool = False  # outgoing edges carry conditions (judgment)
     aggregates: bool = False  # receives every direct predecessor's output
+    # No side effects: re-running it after a crash is harmless, so its records may be written in batches.
+    pure: bool = False
 
     @property
     def key(self) -> str:

@@ -43,6 +43,7 @@ NODE_TYPE = NodeType(
     type="judgment",
     config_model=JudgmentConfig,
     description="Routes on a condition: only the outgoing edges whose condition matches are taken.",
+    pure=True,
     executor=run_judgment,
     routes=True,
 )

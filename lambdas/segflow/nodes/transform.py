@@ -23,5 +23,6 @@ NODE_TYPE = NodeType(
     type="transform",
     config_model=TransformConfig,
     description="Projection and templating: output is config.output with its templates rendered.",
+    pure=True,
     executor=run_transform,
 )

@@ -1,6 +1,7 @@
-"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#stage#id).
+"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#id).
 
-Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>``. Items expire through the TTL
+Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>`` for META and nodes, with
+``#STAGE#<stage>`` appended for the segment outcomes of one stage. Items expire through the TTL
 attribute after the retention period.
 """
 
@@ -77,6 +78,11 @@ class SegmentRecord(BaseModel):
 
 def execution_pk(tenant_id: str, execution_id: str) -> str:
     return f"EXEC#{tenant_id}#{execution_id}"
+
+
+def stage_pk(tenant_id: str, execution_id: str, stage: int) -> str:
+    # Segment outcomes get a partition per stage, so checking a stage never reads the node records.
+    return f"EXEC#{tenant_id}#{execution_id}#STAGE#{stage:06d}"
 
 
 def _encode(item: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +184,29 @@ class ExecutionRecordStore:
         }
         self._client.put_item(TableName=self.table_name, Item=_encode(item))
 
+    def put_nodes(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> None:
+        """Write many node records in BatchWriteItem calls of 25 (retrying unprocessed items)."""
+        pk = execution_pk(tenant_id, execution_id)
+        expires_at = self._expires_at()
+        latest = {record.node_id: record for record in records}  # a batch may not hold one key twice
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _encode(
+                        {"pk": pk, "sk": f"NODE#{r.node_id}", "expires_at": expires_at, **r.model_dump(exclude_none=True)}
+                    )
+                }
+            }
+            for r in latest.values()
+        ]
+        for start in range(0, len(requests), 25):
+            pending = {self.table_name: requests[start : start + 25]}
+            while pending:
+                response = self._client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if pending:
+                    time.sleep(0.05)
+
     def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]:
         pk = execution_pk(tenant_id, execution_id)
         found: dict[str, NodeRecord] = {}
@@ -196,7 +225,8 @@ class ExecutionRecordStore:
         return found
 
     def list_nodes(self, tenant_id: str, execution_id: str) -> list[NodeRecord]:
-        return [self._node_from_item(item) for item in self._query(tenant_id, execution_id, "NODE#")]
+        items = self._query(execution_pk(tenant_id, execution_id), "NODE#")
+        return [self._node_from_item(item) for item in items]
 
     @staticmethod
     def _node_from_item(item: dict[str, Any]) -> NodeRecord:
@@ -207,26 +237,26 @@ class ExecutionRecordStore:
 
     def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> None:
         item = {
-            "pk": execution_pk(tenant_id, execution_id),
-            "sk": f"SEG#{record.stage:06d}#{record.segment_id}",
+            "pk": stage_pk(tenant_id, execution_id, record.stage),
+            "sk": f"SEG#{record.segment_id}",
             "expires_at": self._expires_at(),
             **record.model_dump(exclude_none=True),
         }
         self._client.put_item(TableName=self.table_name, Item=_encode(item))
 
     def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
-        items = self._query(tenant_id, execution_id, f"SEG#{stage:06d}#")
+        items = self._query(stage_pk(tenant_id, execution_id, stage), "SEG#")
         return [
             SegmentRecord.model_validate({k: v for k, v in _decode(i).items() if k in SegmentRecord.model_fields})
             for i in items
         ]
 
-    def _query(self, tenant_id: str, execution_id: str, prefix: str) -> list[dict[str, Any]]:
+    def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": _encode({":pk": execution_pk(tenant_id, execution_id), ":prefix": prefix}),
+            "ExpressionAttributeValues": _encode({":pk": pk, ":prefix": prefix}),
             "ConsistentRead": True,
         }
         while True:

@@ -1,0 +1,56 @@
+# segflow — `make demo` and `make test` work on a fresh machine (Python 3.11+, Node 20 for the CDK CLI).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast unit e2e lint format schema local clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev,infra]'
+	@touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch node_modules/.installed
+
+install: $(STAMP)
+
+## Run example workflows on the embedded local AWS, with live progress.
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## The whole suite: unit, functional, end-to-end on the embedded AWS, CDK template checks.
+test: $(STAMP) node_modules/.installed
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Regenerate the editor JSON Schema of the workflow DSL.
+schema: $(STAMP)
+	$(PY) -m segflow_cli.main schema > docs/workflow.schema.json
+
+## A long-running embedded AWS endpoint on 127.0.0.1:4566.
+local: $(STAMP)
+	$(VENV)/bin/segflow local up --port 4566
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache
+
+-include infra/Makefile.include

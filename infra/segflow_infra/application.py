@@ -1,0 +1,56 @@
+"""Build the CDK app exactly as the CLI would: cdk.json's context, the stage, cdk-nag."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from segflow.declaration import SERVICE_NAME
+
+from segflow_infra.paths import CDK_JSON
+from segflow_infra.stack import SegflowStack
+
+DEFAULT_STAGE = "dev"
+# What `cdk synth` turns on by default; set here too so that `python infra/app.py` writes the same template.
+CLI_DEFAULT_CONTEXT: dict[str, Any] = {
+    "aws:cdk:enable-path-metadata": True,
+    "aws:cdk:enable-asset-metadata": True,
+}
+# The stage becomes part of resource names (stack, state machine, log groups, alarms, dashboard).
+_STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def load_cdk_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    """The ``context`` block of cdk.json (feature flags); the CLI applies it, a plain App does not."""
+    return dict(json.loads(cdk_json.read_text())["context"])
+
+
+def stack_name(stage: str) -> str:
+    return f"{SERVICE_NAME}-{stage}"
+
+
+def build_app(
+    *, context: dict[str, Any] | None = None, outdir: str | None = None, nag: bool = True
+) -> tuple[cdk.App, SegflowStack]:
+    """The app with one stack, ``segflow-<stage>``; ``context`` adds to (and overrides) cdk.json's.
+
+    Context given on the CLI (``-c stage=prod``) reaches the app through CDK_CONTEXT_JSON and takes
+    precedence over what is passed here.
+    """
+    app = cdk.App(
+        context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
+        outdir=outdir,
+        analytics_reporting=False,
+    )
+    stage = str(app.node.try_get_context("stage") or DEFAULT_STAGE)
+    if not _STAGE.fullmatch(stage):
+        raise ValueError(f"stage {stage!r} must match {_STAGE.pattern}")
+    stack = SegflowStack(app, stack_name(stage), stage=stage)
+    if nag:
+        # An unacknowledged AwsSolutions finding makes synth fail.
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack

@@ -1,0 +1,128 @@
+"""One Lambda function per FUNCTIONS entry, each with its own role holding exactly its declared access."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+from segflow.declaration import (
+    FUNCTIONS,
+    LAMBDA_ASSET_DIR,
+    LOG_RETENTION_DAYS,
+    SERVICE_NAME,
+    TABLES,
+    FunctionSpec,
+    resource_env_vars,
+)
+
+from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention
+from segflow_infra.paths import repo_path
+from segflow_infra.permissions import acknowledge_prefix_wildcards, grant_table, s3_prefix_statement
+from segflow_infra.storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# Must match the aws-lambda-powertools pin in pyproject.toml (a test checks it).
+POWERTOOLS_VERSION = "3.37.0"
+POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/*.egg-info"]
+
+
+class EngineFunctions(Construct):
+    """The declared Lambda functions, keyed by logical id."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self._storage = storage
+        self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
+        # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
+        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        )
+        self.functions: dict[str, lambda_.Function] = {
+            spec.logical_id: self._function(spec) for spec in FUNCTIONS
+        }
+
+    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+        role = iam.Role(
+            self,
+            f"{spec.logical_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{SERVICE_NAME} {spec.logical_id}: its log group, declared tables and S3 prefixes",
+        )
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.logical_id}LogGroup",
+            retention=retention(LOG_RETENTION_DAYS),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # Instead of the AWSLambdaBasicExecutionRole managed policy, which allows every log group.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        function = lambda_.Function(
+            self,
+            spec.logical_id,
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self._code,
+            handler=spec.handler,
+            memory_size=spec.memory_mb,
+            timeout=cdk.Duration.seconds(spec.timeout_seconds),
+            environment=self._environment(spec),
+            layers=[self._powertools],
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        pin_logical_id(function, spec.logical_id)
+        self._grant(spec, role)
+        self._acknowledge(spec, function, role)
+        return function
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        resources = {
+            name: self._storage.name_of(logical_id) for name, logical_id in resource_env_vars(spec).items()
+        }
+        defaults = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME}
+        return {**defaults, **resources, **spec.environment}
+
+    def _grant(self, spec: FunctionSpec, role: iam.Role) -> None:
+        for table_grant in spec.tables:
+            grant_table(self._storage.tables[table_grant.table], table_grant, role)
+        for bucket_grant in spec.buckets:
+            role.add_to_policy(s3_prefix_statement(self._storage.buckets[bucket_grant.bucket], bucket_grant))
+
+    def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Pinned to {RUNTIME.name}: the runtime the engine is tested on, matching the Powertools layer "
+            f"parameter {POWERTOOLS_LAYER_PARAMETER}; a runtime upgrade is a deliberate, tested change.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) use '*': "
+            "X-Ray supports no resource-level permissions for them.",
+        )
+        acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
+        indexed_tables = {table.logical_id for table in TABLES if table.global_indexes}
+        for table_grant in spec.tables:
+            if table_grant.table not in indexed_tables:
+                continue
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{arn_token(table_grant.table)}/index/*]",
+                f"Queries on the global secondary indexes of {table_grant.table} only (its index/* path); "
+                "added by the table grant helper when the table has indexes.",
+            )

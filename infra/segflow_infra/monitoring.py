@@ -1,0 +1,106 @@
+"""Alarms on failed executions and on function errors and throttles, and one dashboard."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+PERIOD = cdk.Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    """Alarms have no actions yet: the notification channel (e.g. an SNS topic) is a later decision,
+    to be wired through ``self.alarms``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machines: dict[str, sfn.StateMachine],
+        functions: dict[str, lambda_.Function],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._prefix = cdk.Stack.of(self).stack_name
+        self.alarms: list[cloudwatch.Alarm] = []
+        for logical_id, state_machine in state_machines.items():
+            self._alarm(f"{logical_id}ExecutionsFailed", state_machine.metric_failed(period=PERIOD))
+            self._alarm(f"{logical_id}ExecutionsTimedOut", state_machine.metric_timed_out(period=PERIOD))
+        for logical_id, function in functions.items():
+            self._alarm(f"{logical_id}Errors", function.metric_errors(period=PERIOD))
+            self._alarm(f"{logical_id}Throttles", function.metric_throttles(period=PERIOD))
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=self._prefix,
+            default_interval=cdk.Duration.hours(3),
+            widgets=[
+                [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)],
+                *(_state_machine_widgets(logical_id, sm) for logical_id, sm in state_machines.items()),
+                *(_function_widgets(logical_id, fn) for logical_id, fn in functions.items()),
+            ],
+        )
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.Metric) -> None:
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_name=f"{self._prefix}-{construct_id}",
+                alarm_description=f"{construct_id}: at least one in {PERIOD.to_minutes()} minutes",
+                metric=metric.with_(statistic=cloudwatch.Stats.SUM),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
+
+def _state_machine_widgets(logical_id: str, state_machine: sfn.StateMachine) -> list[cloudwatch.IWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} executions",
+            width=12,
+            left=[
+                state_machine.metric_started(period=PERIOD, label="started"),
+                state_machine.metric_succeeded(period=PERIOD, label="succeeded"),
+                state_machine.metric_failed(period=PERIOD, label="failed"),
+                state_machine.metric_timed_out(period=PERIOD, label="timed out"),
+                state_machine.metric_aborted(period=PERIOD, label="aborted"),
+            ],
+        ),
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} execution time",
+            width=12,
+            left=[
+                state_machine.metric_time(period=PERIOD, statistic=cloudwatch.Stats.p(50), label="p50"),
+                state_machine.metric_time(period=PERIOD, statistic=cloudwatch.Stats.p(99), label="p99"),
+            ],
+        ),
+    ]
+
+
+def _function_widgets(logical_id: str, function: lambda_.Function) -> list[cloudwatch.IWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} invocations",
+            width=12,
+            left=[
+                function.metric_invocations(period=PERIOD, label="invocations"),
+                function.metric_errors(period=PERIOD, label="errors"),
+                function.metric_throttles(period=PERIOD, label="throttles"),
+            ],
+        ),
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} duration",
+            width=12,
+            left=[
+                function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(50), label="p50"),
+                function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(99), label="p99"),
+            ],
+        ),
+    ]

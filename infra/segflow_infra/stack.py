@@ -1,0 +1,72 @@
+"""The segflow stack: everything ``segflow.declaration`` declares, for one stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+from segflow.declaration import BUCKETS, SERVICE_NAME, STACK_OUTPUTS, STATE_MACHINES, TABLES, OutputSpec
+
+from segflow_infra.functions import EngineFunctions
+from segflow_infra.monitoring import Monitoring
+from segflow_infra.orchestration import Orchestration
+from segflow_infra.storage import Storage
+
+
+class SegflowStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, stage: str, **kwargs: Any) -> None:
+        super().__init__(
+            scope, construct_id, description=f"{SERVICE_NAME} workflow orchestrator ({stage})", **kwargs
+        )
+        self.stage = stage
+        cdk.Tags.of(self).add("project", SERVICE_NAME)
+        cdk.Tags.of(self).add("stage", stage)
+
+        self.storage = Storage(self, "Storage")
+        self.engine = EngineFunctions(self, "Functions", storage=self.storage)
+        self.orchestration = Orchestration(
+            self, "Orchestration", storage=self.storage, functions=self.engine.functions
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machines=self.orchestration.state_machines,
+            functions=self.engine.functions,
+        )
+        # Later issues add their own constructs here, fed from the declaration like the ones above:
+        # the WebSocket API for live node events and the IAM-authorised management HTTP API.
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """The declared outputs, then a name or ARN for every other declared resource."""
+        declared = set(STACK_OUTPUTS.values())
+        for name, spec in STACK_OUTPUTS.items():
+            self._output(name, spec)
+        generic = [
+            *(OutputSpec("state_machine_arn", spec.logical_id) for spec in STATE_MACHINES),
+            *(OutputSpec("bucket_name", spec.logical_id) for spec in BUCKETS),
+            *(OutputSpec("table_name", spec.logical_id) for spec in TABLES),
+        ]
+        for spec in generic:
+            if spec not in declared:
+                suffix = "Arn" if spec.kind == "state_machine_arn" else "Name"
+                self._output(f"{spec.ref}{suffix}", spec)
+        for logical_id, function in self.engine.functions.items():
+            cdk.CfnOutput(self, f"{logical_id}FunctionName", value=function.function_name)
+        for logical_id, workflow in self.orchestration.workflows.items():
+            cdk.CfnOutput(
+                self,
+                f"{logical_id}FailedExecutionsLogGroup",
+                value=workflow.execution_events.log_group_name,
+                description="EventBridge copies of failed, timed-out and aborted executions",
+            )
+        cdk.CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
+
+    def _output(self, name: str, spec: OutputSpec) -> None:
+        values = {
+            "state_machine_arn": lambda ref: self.orchestration.state_machines[ref].state_machine_arn,
+            "bucket_name": lambda ref: self.storage.buckets[ref].bucket_name,
+            "table_name": lambda ref: self.storage.tables[ref].table_name,
+        }
+        cdk.CfnOutput(self, name, value=values[spec.kind](spec.ref), description=f"{spec.kind} of {spec.ref}")

@@ -1,0 +1,311 @@
+"""``segflow local up``: the embedded AWS as one long-running HTTP endpoint other processes use.
+
+One threaded WSGI server on one port:
+
+- ``POST /2015-03-31/functions/{name}/invocations`` is answered here, by segflow's real handlers
+  (:class:`LocalLambdaRuntime`), in Lambda's response shape;
+- ``GET /_segflow/health`` and ``GET /_segflow/outputs`` (the local counterpart of the stack's outputs) tell
+  clients whether the endpoint is ready and where segflow's resources are;
+- everything else goes to moto's WSGI app (S3, DynamoDB, Step Functions with its ASL interpreter on).
+
+moto's interpreter calls ``http://localhost:$MOTO_PORT`` for every Lambda, S3 and DynamoDB task, and the
+handlers (running in this process) reach S3 and DynamoDB through ``AWS_ENDPOINT_URL``: both point back here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import signal
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from segflow import declaration
+
+from segflow_local.deployer import LocalDeployment, deploy
+from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
+from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, LocalLambdaRuntime
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
+HEALTH_PATH = "/_segflow/health"
+OUTPUTS_PATH = "/_segflow/outputs"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+DRAIN_TIMEOUT_SECONDS = 10.0
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+logger = logging.getLogger(__name__)
+
+
+class LocalServerError(RuntimeError):
+    """The local endpoint could not start (bad host, port in use, deployment failed)."""
+
+
+def _json_response(
+    start_response: StartResponse, status: str, body: Any, headers: dict[str, str] | None = None
+) -> list[bytes]:
+    data = json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
+    start_response(status, list(all_headers.items()))
+    return [data]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+class SegflowLocalApp:
+    """The WSGI app: Lambda invokes and ``/_segflow/*`` here, everything else to moto."""
+
+    def __init__(self, runtime: LocalLambdaRuntime, moto_app: WsgiApp) -> None:
+        self.runtime = runtime
+        self.moto_app = moto_app
+        self.deployment: LocalDeployment | None = None  # set once deployed: the endpoint is ready
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_segflow/"):
+            return self._segflow(path, method, start_response)
+        match = INVOKE_PATH.match(path)
+        if match and method == "POST":
+            return self._invoke(unquote(match.group("function")), environ, start_response)
+        return self.moto_app(environ, start_response)
+
+    # --- /_segflow -------------------------------------------------------------------------------------
+
+    def _segflow(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        if method != "GET":
+            return _json_response(start_response, "405 Method Not Allowed", {"message": "GET only"})
+        deployment = self.deployment
+        if path == HEALTH_PATH:
+            if deployment is None:
+                return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
+            return _json_response(start_response, "200 OK", {"status": "ok", "stage": deployment.stage})
+        if path == OUTPUTS_PATH:
+            if deployment is None:
+                return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
+            return _json_response(start_response, "200 OK", deployment.outputs())
+        return _json_response(start_response, "404 Not Found", {"message": f"no such path {path}"})
+
+    # --- Lambda Invoke ---------------------------------------------------------------------------------
+
+    def _invoke(
+        self, function_ref: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        payload = _read_body(environ)
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        request_id = str(uuid.uuid4())
+        if invocation_type in ("Event", "DryRun") and self._knows(function_ref):
+            if invocation_type == "Event":  # asynchronous: accepted now, run on a thread
+                worker = threading.Thread(target=self.runtime.invoke, args=(function_ref, payload))
+                worker.daemon = True
+                worker.start()
+                status = "202 Accepted"
+            else:
+                status = "204 No Content"
+            start_response(status, [("x-amzn-RequestId", request_id), ("Content-Length", "0")])
+            return [b""]
+        return self._respond(start_response, self.runtime.invoke(function_ref, payload), request_id)
+
+    def _knows(self, function_ref: str) -> bool:
+        name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        return name in self.runtime.function_names
+
+    @staticmethod
+    def _respond(start_response: StartResponse, result: InvokeResult, request_id: str) -> Iterable[bytes]:
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(result.payload)),
+            "X-Amz-Executed-Version": "$LATEST",
+            "x-amzn-RequestId": request_id,
+        }
+        if result.status == 404:
+            headers["x-amzn-ErrorType"] = "ResourceNotFoundException"
+            status = "404 Not Found"
+        else:
+            status = "200 OK"
+            if result.function_error:
+                headers["X-Amz-Function-Error"] = result.function_error
+        start_response(status, list(headers.items()))
+        return [result.payload]
+
+
+# --- the server ----------------------------------------------------------------------------------------
+
+
+def _check_host(host: str) -> None:
+    """moto's interpreter always calls http://localhost:PORT, so the server must listen on loopback."""
+    if host == "localhost":
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as error:
+        raise LocalServerError(f"--host must be an IP address or localhost, not {host!r}") from error
+    if not (address.is_loopback or address.is_unspecified) or address.version != 4:
+        raise LocalServerError(
+            f"--host {host}: moto's interpreter calls back on http://localhost:PORT, so listen on "
+            "127.0.0.1 (default) or 0.0.0.0"
+        )
+
+
+def handler_environment(deployment: LocalDeployment, verbose: bool) -> dict[str, str]:
+    """What the deployed functions would see: their declared environment and the resource names."""
+    env: dict[str, str] = {}
+    for function in declaration.FUNCTIONS:
+        env.update(function.environment)
+    env.update(deployment.environment())
+    if not verbose:
+        env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+class LocalAwsServer:
+    """moto + segflow's handlers behind one port. ``start()`` returns once segflow is deployed."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local",
+                 verbose: bool = False) -> None:
+        _check_host(host)
+        self.host = host
+        self.requested_port = port
+        self.stage = stage
+        self.verbose = verbose
+        self.runtime = LocalLambdaRuntime(stage)
+        self.app: SegflowLocalApp | None = None
+        self.aws: EmbeddedAws | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port) if self._server is not None else self.requested_port
+
+    @property
+    def url(self) -> str:
+        """Where clients in other processes reach it."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalDeployment:
+        self._prepare_process()
+        self._listen()
+        self._configure_moto()
+        session = boto3.session.Session(region_name=LOCAL_REGION)
+        try:
+            deployment = deploy(session, self.stage)
+        except Exception as error:
+            self.stop()
+            raise LocalServerError(f"deploying segflow into the local endpoint failed: {error}") from error
+        prepare_environment(handler_environment(deployment, self.verbose))
+        self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
+        assert self.app is not None
+        self.app.deployment = deployment
+        return deployment
+
+    def _prepare_process(self) -> None:
+        """Fake credentials, region and account for everything in this process; quiet logs."""
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        prepare_environment({"POWERTOOLS_LOG_LEVEL": "INFO" if self.verbose else "WARNING"})
+        quiet_moto_logs()
+        if self.verbose:
+            logging.getLogger("werkzeug").setLevel(logging.INFO)
+
+    def _listen(self) -> None:
+        # Imported here: moto reads MOTO_ACCOUNT_ID and friends when it is first imported.
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        self.app = SegflowLocalApp(self.runtime, DomainDispatcherApplication(create_backend_app))
+        try:
+            self._server = make_server(
+                self.host, self.requested_port, self.app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except OSError as error:
+            where = f"{self.host}:{self.requested_port}"
+            raise LocalServerError(f"cannot listen on {where}: {error.strerror}") from error
+        # Before anything runs: the interpreter calls localhost:$MOTO_PORT, the handlers' boto3 clients
+        # (built lazily by segflow.stores.clients) use AWS_ENDPOINT_URL.
+        os.environ["MOTO_PORT"] = str(self.port)
+        os.environ["AWS_ENDPOINT_URL"] = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, name="segflow-local", daemon=True)
+        self._thread.start()
+
+    def _configure_moto(self) -> None:
+        """Through moto's config API: the ASL interpreter on, Lambda without Docker.
+
+        ``GET /moto-api/config`` does not report the stepfunctions section, so the check reads moto's
+        settings directly (same process).
+        """
+        from moto.core.config import default_user_config
+
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/config",
+            data=json.dumps(MOTO_CONFIG).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        for service, settings in MOTO_CONFIG.items():
+            for key, value in settings.items():
+                if default_user_config.get(service, {}).get(key) != value:  # type: ignore[call-overload]
+                    raise LocalServerError(f"moto did not take the config {service}.{key}={value!r}")
+
+    def stop(self, drain_timeout_seconds: float = DRAIN_TIMEOUT_SECONDS) -> None:
+        """Stop running executions (so no handler is cut off mid-write), then the server."""
+        if self.aws is not None:
+            try:
+                self.aws.drain(drain_timeout_seconds)
+            except Exception as error:  # shutting down regardless
+                logger.warning("could not stop running executions: %s", error)
+            self.aws = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local", verbose: bool = False,
+          announce: Callable[[str], None] = print) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    server = LocalAwsServer(host, port, stage, verbose)
+    try:
+        server.start()
+        announce(f"segflow local AWS listening on {server.url} (stage {stage})")
+        if verbose:
+            announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
+        while not stopping.wait(0.5):
+            pass
+        announce("segflow local AWS: stopping")
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,71 @@
+"""Fixtures shared by every test tier.
+
+``embedded`` is one in-process embedded AWS (moto running the real ASL, Lambda invokes dispatched to the real
+handlers) for the whole session; executions have unique names, so tests do not disturb each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segflow_cli.client import Resources, SegflowClient
+from segflow_local.embedded import EmbeddedAws, embedded_aws
+from tests.support.http_server import LocalHttpServer, start_http_server
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES_DIR = REPO_ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[EmbeddedAws]:
+    with embedded_aws(stage="test") as aws:
+        yield aws
+
+
+@pytest.fixture(scope="session")
+def client(embedded: EmbeddedAws) -> SegflowClient:
+    return SegflowClient(embedded.session, Resources.from_outputs(embedded.deployment.outputs()))
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[LocalHttpServer]:
+    server = start_http_server()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture()
+def fresh_http_server() -> Iterator[LocalHttpServer]:
+    server = start_http_server()
+    yield server
+    server.server.shutdown()
+
+
+def load_example(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES_DIR / name).read_text())
+
+
+def run_to_end(client: SegflowClient, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None,
+               timeout: float = 300) -> tuple[str, dict[str, Any]]:
+    """Start a workflow and wait for it; returns (execution ARN, DescribeExecution)."""
+    arn = client.start(workflow, execution_input)
+    return arn, client.wait(arn, timeout_seconds=timeout)
+
+
+def history(client: SegflowClient, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        if token:
+            kwargs["nextToken"] = token
+        page = client.sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events

@@ -1,0 +1,87 @@
+"""Reading CloudFormation intrinsics and IAM statements in the infra tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from segflow.declaration import Substitution
+
+
+def ref(logical_id: str) -> str:
+    """How ``render`` shows ``{"Ref": logical_id}``."""
+    return "${" + logical_id + "}"
+
+
+def arn(logical_id: str) -> str:
+    """How ``render`` shows ``{"Fn::GetAtt": [logical_id, "Arn"]}``."""
+    return ref(f"{logical_id}.Arn")
+
+
+def render(value: Any) -> str:
+    """A readable string for a template value: ``${X.Arn}``, ``${X}``, joins concatenated."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return ref(value["Ref"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return ref(".".join(value["Fn::GetAtt"]))
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part) for part in parts)
+    raise AssertionError(f"unexpected template value {value!r}")
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_statements(resources: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
+    """Every statement of every AWS::IAM::Policy attached to the role."""
+    statements: list[dict[str, Any]] = []
+    for resource in resources.values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        roles = [render(role) for role in resource["Properties"].get("Roles", [])]
+        if ref(role_logical_id) in roles:
+            statements.extend(resource["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(action, resource) pairs allowed by the statements."""
+    pairs: set[tuple[str, str]] = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert not {"Condition", "NotAction", "NotResource"} & set(statement)
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                pairs.add((action, render(resource)))
+    return pairs
+
+
+def role_of(resource: dict[str, Any]) -> str:
+    """Logical id of the role a function or state machine runs as."""
+    props = resource["Properties"]
+    role = props.get("Role", props.get("RoleArn"))
+    logical_id, attribute = role["Fn::GetAtt"]
+    assert attribute == "Arn"
+    return logical_id
+
+
+def symbolic(substitution: Substitution) -> str:
+    """The rendered template value a declared substitution must become."""
+    if substitution.kind == "function_arn":
+        return arn(substitution.ref)
+    return ref(substitution.ref)
+
+
+def iter_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iter_strings(item)

@@ -1,0 +1,101 @@
+"""Lambda functions: one per FUNCTIONS entry, configured from its spec."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+from infra_helpers import ref, render
+from segflow.declaration import FUNCTIONS, LOG_RETENTION_DAYS, SERVICE_NAME, FunctionSpec, resource_env_vars
+
+pytestmark = pytest.mark.infra
+
+
+def test_only_declared_functions_exist(synth: Any) -> None:
+    assert set(synth.of_type("AWS::Lambda::Function")) == {spec.logical_id for spec in FUNCTIONS}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
+def test_function_matches_declaration(template: Any, spec: FunctionSpec) -> None:
+    from aws_cdk.assertions import Match
+
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        Match.object_like(
+            {
+                "Handler": spec.handler,
+                "Description": spec.description,
+                "Runtime": "python3.12",
+                "Architectures": ["arm64"],
+                "MemorySize": spec.memory_mb,
+                "Timeout": spec.timeout_seconds,
+                "TracingConfig": {"Mode": "Active"},
+                "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
+            }
+        ),
+    )
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
+def test_function_environment(synth: Any, spec: FunctionSpec) -> None:
+    variables = synth.resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+    expected = {
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+        **{name: ref(logical_id) for name, logical_id in resource_env_vars(spec).items()},
+        **spec.environment,
+    }
+    assert {name: render(value) for name, value in variables.items()} == expected
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
+def test_function_logs_to_its_own_log_group_with_retention(synth: Any, spec: FunctionSpec) -> None:
+    log_group = synth.resources[spec.logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert synth.resources[log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert synth.resources[log_group]["Properties"]["RetentionInDays"] == LOG_RETENTION_DAYS
+    others = [
+        fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        for logical_id, fn in synth.of_type("AWS::Lambda::Function").items()
+        if logical_id != spec.logical_id
+    ]
+    assert log_group not in others
+
+
+def test_functions_use_the_powertools_layer_from_ssm(synth: Any) -> None:
+    from segflow_infra.functions import POWERTOOLS_LAYER_PARAMETER
+
+    parameters = synth.template["Parameters"]
+    layer_parameters = {
+        name
+        for name, parameter in parameters.items()
+        if parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+        and parameter["Default"] == POWERTOOLS_LAYER_PARAMETER
+    }
+    assert len(layer_parameters) == 1
+    for logical_id in (spec.logical_id for spec in FUNCTIONS):
+        layers = synth.resources[logical_id]["Properties"]["Layers"]
+        assert [render(layer) for layer in layers] == [ref(next(iter(layer_parameters)))]
+
+
+def test_powertools_layer_matches_the_pinned_library() -> None:
+    from segflow_infra.functions import POWERTOOLS_VERSION
+
+    assert version("aws-lambda-powertools") == POWERTOOLS_VERSION
+
+
+def test_asset_is_the_lambdas_folder_without_caches(synth: Any) -> None:
+    from segflow.declaration import LAMBDA_ASSET_DIR
+
+    keys = {fn["Properties"]["Code"]["S3Key"] for fn in synth.of_type("AWS::Lambda::Function").values()}
+    assert len(keys) == 1, "all functions share one code asset"
+    asset_dir = synth.outdir / f"asset.{next(iter(keys)).removesuffix('.zip')}"
+    files = {path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file()}
+    assert "segflow/declaration.py" in files, f"asset is not the {LAMBDA_ASSET_DIR}/ folder"
+    assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
+    missing = [spec.handler for spec in FUNCTIONS if f"{_module_path(spec.handler)}.py" not in files]
+    assert not missing, f"handler modules not in the asset: {missing}"
+
+
+def _module_path(handler: str) -> str:
+    return handler.rsplit(".", 1)[0].replace(".", "/")

@@ -1,0 +1,102 @@
+"""Buckets and tables: one per declaration entry, private, encrypted, expiring, recoverable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from infra_helpers import ref, render
+from segflow.declaration import BUCKETS, TABLES, BucketSpec, TableSpec
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+
+pytestmark = pytest.mark.infra
+
+
+def _bucket_policy(synth: Any, bucket_logical_id: str) -> list[dict[str, Any]]:
+    for policy in synth.of_type("AWS::S3::BucketPolicy").values():
+        if render(policy["Properties"]["Bucket"]) == ref(bucket_logical_id):
+            return policy["Properties"]["PolicyDocument"]["Statement"]
+    raise AssertionError(f"{bucket_logical_id} has no bucket policy")
+
+
+@pytest.mark.parametrize("spec", BUCKETS, ids=lambda spec: spec.logical_id)
+def test_bucket_is_encrypted_and_private(synth: Any, spec: BucketSpec) -> None:
+    props = synth.resources[spec.logical_id]["Properties"]
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+@pytest.mark.parametrize("spec", BUCKETS, ids=lambda spec: spec.logical_id)
+def test_bucket_denies_requests_without_tls(synth: Any, spec: BucketSpec) -> None:
+    denials = [
+        statement for statement in _bucket_policy(synth, spec.logical_id) if statement["Effect"] == "Deny"
+    ]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in [statement["Condition"] for statement in denials]
+    assert all(statement["Action"] == "s3:*" for statement in denials)
+
+
+@pytest.mark.parametrize("spec", BUCKETS, ids=lambda spec: spec.logical_id)
+def test_bucket_expires_each_declared_prefix(synth: Any, spec: BucketSpec) -> None:
+    rules = synth.resources[spec.logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "ExpirationInDays" in rule}
+    assert expiring == dict.fromkeys(spec.expiring_prefixes, EXECUTION_DATA_RETENTION_DAYS)
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+
+
+@pytest.mark.parametrize("spec", BUCKETS, ids=lambda spec: spec.logical_id)
+def test_bucket_logs_access_to_a_separate_bucket(synth: Any, spec: BucketSpec) -> None:
+    logging = synth.resources[spec.logical_id]["Properties"]["LoggingConfiguration"]
+    log_bucket = logging["DestinationBucketName"]["Ref"]
+    assert log_bucket != spec.logical_id
+    assert logging["LogFilePrefix"] == f"{spec.logical_id}/"
+    log_bucket_props = synth.resources[log_bucket]["Properties"]
+    assert log_bucket_props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert all(log_bucket_props["PublicAccessBlockConfiguration"].values())
+    assert any("ExpirationInDays" in rule for rule in log_bucket_props["LifecycleConfiguration"]["Rules"])
+
+
+def test_data_is_retained_when_the_stack_is_deleted(synth: Any) -> None:
+    for spec in (*BUCKETS, *TABLES):
+        assert synth.resources[spec.logical_id]["DeletionPolicy"] == "Retain", spec.logical_id
+
+
+def test_only_declared_tables_exist(synth: Any) -> None:
+    assert set(synth.of_type("AWS::DynamoDB::Table")) == {spec.logical_id for spec in TABLES}
+
+
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return schema
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda spec: spec.logical_id)
+def test_table_matches_declaration(synth: Any, template: Any, spec: TableSpec) -> None:
+    from aws_cdk.assertions import Match
+
+    expected: dict[str, Any] = {
+        "KeySchema": _key_schema(spec.partition_key, spec.sort_key),
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    if spec.ttl_attribute:
+        expected["TimeToLiveSpecification"] = {"AttributeName": spec.ttl_attribute, "Enabled": True}
+    template.has_resource_properties("AWS::DynamoDB::Table", Match.object_like(expected))
+    resource = synth.resources[spec.logical_id]["Properties"]
+    assert "ProvisionedThroughput" not in resource
+    indexes = {index["IndexName"]: index for index in resource.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {index.name for index in spec.global_indexes}
+    for index in spec.global_indexes:
+        assert indexes[index.name]["KeySchema"] == _key_schema(index.partition_key, index.sort_key)

@@ -1,0 +1,34 @@
+"""The template summary (for the local-deployer comparison) agrees with the declaration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from segflow.declaration import FUNCTIONS, SERVICE_NAME, STATE_MACHINES, TABLES, resource_env_vars
+from segflow_infra.summary import IndexSummary, TableSummary, load_template, summarize_template
+
+pytestmark = pytest.mark.infra
+
+
+def test_summary_matches_declaration(synth: Any) -> None:
+    summary = summarize_template(load_template(synth.outdir, synth.stack_name))
+    assert {logical_id: fn.handler for logical_id, fn in summary.functions.items()} == {
+        spec.logical_id: spec.handler for spec in FUNCTIONS
+    }
+    for spec in FUNCTIONS:
+        expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} | set(resource_env_vars(spec))
+        assert summary.functions[spec.logical_id].env_var_names == expected | set(spec.environment)
+    assert summary.tables == {
+        spec.logical_id: TableSummary(
+            partition_key=spec.partition_key,
+            sort_key=spec.sort_key,
+            ttl_attribute=spec.ttl_attribute,
+            global_indexes={
+                index.name: IndexSummary(index.partition_key, index.sort_key) for index in spec.global_indexes
+            },
+        )
+        for spec in TABLES
+    }
+    assert summary.substitutions == {spec.logical_id: spec.substitutions for spec in STATE_MACHINES}
+    assert SERVICE_NAME == "segflow"

@@ -1,0 +1,1 @@
+"""Shared test helpers: the embedded AWS, a local HTTP server, workflow builders."""
