@@ -47,7 +47,8 @@ def fresh_http_server() -> Iterator[LocalHttpServer]:
 
 
 def load_example(name: str) -> dict[str, Any]:
-    return json.loads((EXAMPLES_DIR / name).read_text())
+    path = EXAMPLES_DIR / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text())
 
 
 def run_to_end(client: SegflowClient, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None,

@@ -15,6 +15,7 @@ from segflow.declaration import (
     SERVICE_NAME,
     TABLES,
     FunctionSpec,
+    constant_environment,
     resource_env_vars,
 )
 
@@ -93,8 +94,7 @@ class EngineFunctions(Construct):
         resources = {
             name: self._storage.name_of(logical_id) for name, logical_id in resource_env_vars(spec).items()
         }
-        defaults = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME}
-        return {**defaults, **resources, **spec.environment}
+        return {**constant_environment(spec), **resources}
 
     def _grant(self, spec: FunctionSpec, role: iam.Role) -> None:
         for table_grant in spec.tables:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_events as events
@@ -95,11 +97,12 @@ class Workflow(Construct):
         self.failed_executions_rule, self.execution_events = self._failed_executions_rule()
 
     def _value(self, substitution: Substitution) -> str:
-        if substitution.kind == "function_arn":
-            return self._functions[substitution.ref].function_arn
-        if substitution.kind == "bucket_name":
-            return self._storage.buckets[substitution.ref].bucket_name
-        return self._storage.tables[substitution.ref].table_name
+        resolvers: dict[str, Callable[[str], str]] = {
+            "function_arn": lambda ref: self._functions[ref].function_arn,
+            "bucket_name": lambda ref: self._storage.buckets[ref].bucket_name,
+            "table_name": lambda ref: self._storage.tables[ref].table_name,
+        }
+        return resolvers[substitution.kind](substitution.ref)
 
     def _arn(self, resource: str, resource_name: str) -> str:
         return cdk.Stack.of(self).format_arn(
@@ -141,7 +144,8 @@ class Workflow(Construct):
             acknowledge(
                 self.role,
                 f"AwsSolutions-IAM5[Resource::{arn_token(logical_id)}:*]",
-                f"Invokes {logical_id} by unqualified or qualified ARN (versions, aliases): that function only.",
+                f"Invokes {logical_id} by unqualified or qualified ARN (versions, aliases): "
+                "that one function only.",
             )
         acknowledge_prefix_wildcards(self.role, self._spec.reads_items_from, self.state_machine_name)
         acknowledge(

@@ -114,7 +114,9 @@ EXECUTIONS_TABLE = TableSpec(
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET,)
 TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE,)
 
-_ENGINE_ENV = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_LOG_LEVEL": "INFO"}
+_ENGINE_ENV = {"POWERTOOLS_LOG_LEVEL": "INFO"}
+# Set on every function, before its own environment.
+COMMON_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME": SERVICE_NAME, "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME}
 
 INITIALIZE_STATE_BAG = FunctionSpec(
     logical_id="InitializeStateBag",
@@ -221,3 +223,8 @@ def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
     env_vars.update({bucket.env_var: bucket.logical_id for bucket in BUCKETS})
     granted = {grant.table for grant in spec.tables} | {grant.bucket for grant in spec.buckets}
     return {name: logical_id for name, logical_id in env_vars.items() if logical_id in granted}
+
+
+def constant_environment(spec: FunctionSpec) -> dict[str, str]:
+    """A function's environment variables other than resource names: common defaults, then its own."""
+    return {**COMMON_ENVIRONMENT, **spec.environment}

@@ -66,6 +66,8 @@ def glyphs_for(stream: TextIO) -> Glyphs:
 def format_duration(ms: int | None) -> str:
     if ms is None:
         return ""
+    if ms < 1:
+        return "<1 ms"
     if ms < 1000:
         return f"{ms} ms"
     if ms < 60_000:

@@ -31,10 +31,14 @@ class LocalDeployment:
         """The environment variables every handler reads (the same names the stack sets)."""
         env: dict[str, str] = {}
         for function in declaration.FUNCTIONS:  # one process hosts every function: one environment
-            env.update(function.environment)
-        env.update({spec.env_var: self.bucket_names[spec.logical_id] for spec in declaration.BUCKETS})
-        env.update({spec.env_var: self.table_names[spec.logical_id] for spec in declaration.TABLES})
+            env.update(self.function_environment(function))
         return env
+
+    def function_environment(self, spec: declaration.FunctionSpec) -> dict[str, str]:
+        """What the stack sets for this function, with local resource names."""
+        names = {**self.bucket_names, **self.table_names}
+        resources = {var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()}
+        return {**declaration.constant_environment(spec), **resources}
 
     def outputs(self) -> dict[str, str]:
         """The same keys as the CloudFormation stack's outputs."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from segflow_local import botocore_hook
+from segflow_local import botocore_hook, moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
 
@@ -81,6 +81,7 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
     os.environ.pop("AWS_ENDPOINT_URL", None)  # under mock_aws an endpoint URL would bypass the mock
     prepare_environment()
     quiet_moto_logs()
+    moto_patches.apply()
     runtime = LocalLambdaRuntime(stage)
     botocore_hook.activate(runtime)
     try:

@@ -239,13 +239,17 @@ class LocalAwsServer:
                 self.host, self.requested_port, self.app, threaded=True, request_handler=MotoRequestHandler
             )
         except OSError as error:
-            where = f"{self.host}:{self.requested_port}"
-            raise LocalServerError(f"cannot listen on {where}: {error.strerror}") from error
+            raise LocalServerError(f"cannot listen on {self.host}:{self.requested_port}: {error}") from error
+        except SystemExit as error:  # werkzeug exits (after explaining) when the port is taken
+            raise LocalServerError(f"cannot listen on {self.host}:{self.requested_port}") from error
         # Before anything runs: the interpreter calls localhost:$MOTO_PORT, the handlers' boto3 clients
         # (built lazily by segflow.stores.clients) use AWS_ENDPOINT_URL.
         os.environ["MOTO_PORT"] = str(self.port)
         os.environ["AWS_ENDPOINT_URL"] = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, name="segflow-local", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="segflow-local"
+        )
+        self._thread.daemon = True
         self._thread.start()
 
     def _configure_moto(self) -> None:
@@ -302,8 +306,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "loca
         announce(f"segflow local AWS listening on {server.url} (stage {stage})")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
-        while not stopping.wait(0.5):
-            pass
+        stopping.wait()
         announce("segflow local AWS: stopping")
     finally:
         server.stop()

@@ -42,19 +42,21 @@ def test_every_acknowledgement_matches_a_finding_and_has_a_specific_reason(
     from segflow_infra.application import build_app
 
     recorded: list[tuple[str, str, str]] = []
+    real_of = cdk.Validations.of
 
-    def record(self: Any, *acknowledgments: Any) -> None:
-        recorded.extend((self._scope_path, ack.id, ack.reason) for ack in acknowledgments)
+    class Recorder:
+        """Stands in for Validations.of(scope): records acknowledgements, registers plugins for real."""
 
-    original_of = cdk.Validations.of
+        def __init__(self, scope: Any) -> None:
+            self._scope = scope
 
-    def of(scope: Any) -> Any:
-        validations = original_of(scope)
-        object.__setattr__(validations, "_scope_path", scope.node.path)
-        return validations
+        def acknowledge(self, *acknowledgments: Any) -> None:
+            recorded.extend((self._scope.node.path, ack.id, ack.reason) for ack in acknowledgments)
 
-    monkeypatch.setattr(cdk.Validations, "of", staticmethod(of))
-    monkeypatch.setattr(cdk.Validations, "acknowledge", record)
+        def add_plugins(self, *plugins: Any) -> None:
+            real_of(self._scope).add_plugins(*plugins)
+
+    monkeypatch.setattr(cdk.Validations, "of", staticmethod(Recorder))
     app, _ = build_app(outdir=str(tmp_path))
     with pytest.raises(Exception, match="ValidationFailed"):
         app.synth()

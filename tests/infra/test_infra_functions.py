@@ -6,8 +6,9 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
-from infra_helpers import ref, render
 from segflow.declaration import FUNCTIONS, LOG_RETENTION_DAYS, SERVICE_NAME, FunctionSpec, resource_env_vars
+
+from tests.infra.infra_helpers import ref, render
 
 pytestmark = pytest.mark.infra
 

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from infra_helpers import arn, grants, role_of, role_statements
 from segflow.declaration import FUNCTIONS, STATE_MACHINES, FunctionSpec, StateMachineSpec
 from segflow_infra.asl import has_distributed_map
 from segflow_infra.paths import repo_path
+
+from tests.infra.infra_helpers import arn, grants, role_of, role_statements
 
 pytestmark = pytest.mark.infra
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_helpers import ref, render
 from segflow.declaration import BUCKETS, FUNCTIONS, STACK_OUTPUTS, STATE_MACHINES, TABLES
+
+from tests.infra.infra_helpers import ref, render
 
 pytestmark = pytest.mark.infra
 

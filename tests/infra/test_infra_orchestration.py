@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from infra_helpers import arn, ref, render, symbolic
 from segflow.declaration import FUNCTIONS, LOG_RETENTION_DAYS, STATE_MACHINES, StateMachineSpec
 from segflow_infra import asl
 from segflow_infra.paths import repo_path
+
+from tests.infra.infra_helpers import arn, ref, render, symbolic
 
 pytestmark = pytest.mark.infra
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_helpers import ref, render
 from segflow.declaration import BUCKETS, TABLES, BucketSpec, TableSpec
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+
+from tests.infra.infra_helpers import ref, render
 
 pytestmark = pytest.mark.infra
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, SERVICE_NAME, STATE_MACHINES, TABLES, resource_env_vars
+from segflow.declaration import FUNCTIONS, STATE_MACHINES, TABLES, resource_env_vars
 from segflow_infra.summary import IndexSummary, TableSummary, load_template, summarize_template
 
 pytestmark = pytest.mark.infra
@@ -31,4 +31,3 @@ def test_summary_matches_declaration(synth: Any) -> None:
         for spec in TABLES
     }
     assert summary.substitutions == {spec.logical_id: spec.substitutions for spec in STATE_MACHINES}
-    assert SERVICE_NAME == "segflow"

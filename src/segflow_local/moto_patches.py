@@ -1,0 +1,50 @@
+"""Performance fixes to the embedded cloud (moto 5.2.5, pinned), applied by both local modes.
+
+moto answers a DynamoDB Query on a table's own key by sorting and scanning *every item in the table*
+(``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
+execution it has run. Real DynamoDB reads only the queried partition. This patch makes the base-table query
+read only its partition's items; results are unchanged (``tests/functional/test_moto_patches.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from typing import Any
+
+_applied = False
+_lock = threading.Lock()
+_partition = threading.local()
+
+
+def apply() -> None:
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        from moto.dynamodb.models.table import Table
+
+        original_query = Table.query
+        original_all_items = Table.all_items
+        signature = inspect.signature(original_query)
+
+        def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(self, *args, **kwargs)
+            if bound.arguments.get("index_name") or bound.arguments.get("hash_key") is None:
+                return original_query(self, *args, **kwargs)
+            _partition.hash_key = bound.arguments["hash_key"]
+            try:
+                return original_query(self, *args, **kwargs)
+            finally:
+                _partition.hash_key = None
+
+        def all_items(self: Any) -> list[Any]:
+            hash_key = getattr(_partition, "hash_key", None)
+            if hash_key is None or not self.range_key_attr:
+                return original_all_items(self)
+            hash_set = self.items.get(hash_key)  # .get: do not create an empty partition
+            return sorted(hash_set.values(), key=lambda item: item.range_key) if hash_set else []
+
+        Table.query = query  # type: ignore[method-assign]
+        Table.all_items = all_items  # type: ignore[method-assign]
+        _applied = True

@@ -1,0 +1,89 @@
+"""``run`` and ``status`` refusing bad arguments before contacting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segflow_cli.main import main
+from tests.cli.conftest import free_port
+
+UNREACHABLE = "http://127.0.0.1:{port}"
+
+
+@pytest.fixture()
+def nowhere() -> str:
+    """An endpoint URL nothing listens on: a test that reaches the network fails loudly."""
+    return UNREACHABLE.format(port=free_port())
+
+
+def test_a_workflow_id_is_not_faked(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "order-review", "--endpoint", nowhere]) == 2
+    err = capsys.readouterr().err
+    assert "error: 'order-review' is not a file" in err
+    assert "arrives with the versions API" in err
+
+
+def test_invalid_workflow_is_refused_locally(
+    data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(data_dir / "invalid.json"), "--endpoint", nowhere]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert "error: edge 'later' -> 'ghost': target 'ghost' is not a node" in lines
+
+
+def test_node_types_that_cannot_run_are_refused(
+    tmp_path: Path, nowhere: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rollback.json"
+    path.write_text(
+        '{"workflow_id": "r", "nodes": [{"node_id": "undo", "type": "rollback", "target_type": "workflow",'
+        ' "config": {"workflow_id": "orders", "version": 3}}]}'
+    )
+    assert main(["run", str(path), "--endpoint", nowhere]) == 2
+    assert "error: node 'undo': type 'rollback:workflow' cannot run yet" in capsys.readouterr().err
+
+
+def test_input_must_be_an_object(data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    workflow = str(data_dir / "branching.json")
+    assert main(["run", workflow, "--input", "[1]", "--endpoint", nowhere]) == 2
+    assert "error: --input: the execution input must be a JSON object" in capsys.readouterr().err
+    assert main(["run", workflow, "--input", "{oops", "--endpoint", nowhere]) == 2
+    assert "error: --input: not valid JSON: " in capsys.readouterr().err
+
+
+def test_bad_tenant(data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    workflow = str(data_dir / "branching.json")
+    assert main(["run", workflow, "--tenant", "Not_Valid", "--endpoint", nowhere]) == 2
+    assert "--tenant 'Not_Valid'" in capsys.readouterr().err
+
+
+def test_unreachable_endpoint(data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(data_dir / "branching.json"), "--endpoint", nowhere]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot reach {nowhere}")
+    assert "segflow local up" in err
+
+
+def test_endpoint_from_the_environment(
+    data_dir: Path, nowhere: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEGFLOW_ENDPOINT", nowhere)
+    assert main(["status", "arn:aws:states:us-east-1:123456789012:execution:m:e"]) == 1
+    assert f"cannot reach {nowhere}" in capsys.readouterr().err
+
+
+def test_status_needs_an_execution_arn(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "not-an-arn", "--endpoint", nowhere]) == 2
+    assert "is not an execution ARN" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: segflow" in capsys.readouterr().err
+
+
+def test_local_up_checks_its_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "up", "--stage", "Has_Caps"]) == 2
+    assert "--stage 'Has_Caps' must match" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Every example workflow runs end to end through the real ASL on the embedded AWS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from segflow.dsl.schema import workflow_json_schema
+from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
+from tests.support.http_server import LocalHttpServer
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json") if not p.name.endswith(".input.json"))
+
+
+def example_input(name: str, server: LocalHttpServer) -> dict:
+    data = json.loads((EXAMPLES_DIR / f"{name}.input.json").read_text())
+    if "api_url" in data:
+        data["api_url"] = f"{server.url}/_segflow/echo"
+    return data
+
+
+@pytest.fixture()
+def echo_api(fresh_http_server: LocalHttpServer) -> LocalHttpServer:
+    for path in ("quotes/north", "quotes/south", "quotes/west", "reviews", "notifications"):
+        fresh_http_server.route("POST", f"/_segflow/echo/{path}")
+    return fresh_http_server
+
+
+def test_every_example_has_an_input_file() -> None:
+    assert EXAMPLES, "no examples found"
+    for name in EXAMPLES:
+        assert (EXAMPLES_DIR / f"{name}.input.json").exists(), name
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer) -> None:
+    arn, description = run_to_end(client, load_example(name), example_input(name, echo_api))
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    states = {view.node_id: view.status for view in client.node_views(arn)}
+    assert set(states.values()) <= {"succeeded", "skipped"}
+
+
+def test_linear_pipeline_output(client) -> None:
+    arn, _ = run_to_end(client, load_example("linear_pipeline"), json.loads((EXAMPLES_DIR / "linear_pipeline.input.json").read_text()))
+    output = client.output(arn)["output"]
+    assert output == {"summarize": {"message": "Ada ordered 8 units in 3 lines", "highlight": "kettle"}}
+
+
+def test_fan_out_picks_the_cheapest_quote(client, echo_api: LocalHttpServer) -> None:
+    arn, _ = run_to_end(client, load_example("fan_out_fan_in"), example_input("fan_out_fan_in", echo_api))
+    best = client.output(arn)["output"]["choose"]
+    assert best["quotes"] == 3
+    assert best["best"]["supplier"] == "south"
+
+
+@pytest.mark.parametrize(("amount", "taken", "skipped"), [(650, "escalate", "auto_approve"), (120, "auto_approve", "escalate")])
+def test_order_review_routes_one_arm(client, echo_api: LocalHttpServer, amount: int, taken: str, skipped: str) -> None:
+    data = example_input("order_review", echo_api)
+    data["order"]["lines"] = [{"sku": "kettle", "amount": amount}]
+    arn, description = run_to_end(client, load_example("order_review"), data)
+    assert description["status"] == "SUCCEEDED"
+    states = {view.node_id: view.status for view in client.node_views(arn)}
+    assert states[taken] == "succeeded"
+    assert states[skipped] == "skipped"
+    assert states["notify"] == "succeeded"
+    reviews = echo_api.requests_to("/_segflow/echo/reviews")
+    assert len(reviews) == (1 if taken == "escalate" else 0)
+    note = echo_api.requests_to("/_segflow/echo/notifications")[-1].body
+    assert note["text"].endswith("sent for review" if taken == "escalate" else "approved")
+
+
+def test_committed_json_schema_is_current() -> None:
+    committed = json.loads((REPO_ROOT / "docs" / "workflow.schema.json").read_text())
+    assert committed == workflow_json_schema(), "run `make schema` to regenerate docs/workflow.schema.json"

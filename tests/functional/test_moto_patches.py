@@ -1,0 +1,40 @@
+"""The embedded cloud's Query patch returns exactly what moto's full scan returns, only faster."""
+
+from __future__ import annotations
+
+import boto3
+from moto import mock_aws
+
+from segflow_local import moto_patches
+
+
+def _query_all(client, table: str, pk: str, **extra) -> list[dict]:
+    return client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": pk}, ":p": {"S": "NODE#"}},
+        **extra,
+    )["Items"]
+
+
+def test_partition_query_matches_unpatched_results() -> None:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for partition in ("a", "b", "c"):
+            for index in range(30):
+                client.put_item(TableName="t", Item={"pk": {"S": partition}, "sk": {"S": f"NODE#{index:03d}"}, "v": {"N": str(index)}})
+            client.put_item(TableName="t", Item={"pk": {"S": partition}, "sk": {"S": "META"}})
+        before = [_query_all(client, "t", p) for p in ("a", "b", "zzz")]
+        before_desc = _query_all(client, "t", "b", ScanIndexForward=False, Limit=5)
+        moto_patches.apply()
+        after = [_query_all(client, "t", p) for p in ("a", "b", "zzz")]
+        after_desc = _query_all(client, "t", "b", ScanIndexForward=False, Limit=5)
+    assert before == after
+    assert before_desc == after_desc
+    assert len(after[0]) == 30 and after[2] == []

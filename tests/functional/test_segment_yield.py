@@ -1,0 +1,67 @@
+"""A segment nearing its Lambda deadline stops starting nodes, records where it is, and the state machine
+re-invokes it; the re-invocation continues after the last completed node and re-runs nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from segflow_local.embedded import EmbeddedAws
+from segflow_local.lambda_runtime import local_function_name
+from segflow.declaration import EXECUTE_SEGMENT
+from segflow.limits import SEGMENT_YIELD_MARGIN_MS
+from tests.conftest import history, run_to_end
+from tests.support.http_server import LocalHttpServer
+
+pytestmark = pytest.mark.e2e
+
+
+def chain_of_api_calls(url: str, count: int) -> dict:
+    nodes = [
+        {
+            "node_id": f"step{i}",
+            "type": "action",
+            "action_type": "api_call",
+            "config": {"url": f"{url}/slow", "method": "POST", "body": {"step": i}},
+        }
+        for i in range(count)
+    ]
+    edges = [{"source": f"step{i}", "target": f"step{i + 1}"} for i in range(count - 1)]
+    return {"workflow_id": "yielding-chain", "nodes": nodes, "edges": edges}
+
+
+@pytest.fixture()
+def short_lambda_timeout(embedded: EmbeddedAws) -> Iterator[None]:
+    """ExecuteSegment gets a deadline just above the yield margin: it can run about one slow node per call."""
+    name = local_function_name(embedded.runtime.stage, EXECUTE_SEGMENT)
+    original = embedded.runtime._specs[name]
+    timeout = SEGMENT_YIELD_MARGIN_MS // 1000 + 1
+    embedded.runtime._specs[name] = dataclasses.replace(original, timeout_seconds=timeout)
+    yield
+    embedded.runtime._specs[name] = original
+
+
+def test_segment_yields_before_deadline_and_resumes_without_rerunning(
+    client, fresh_http_server: LocalHttpServer, short_lambda_timeout: None
+) -> None:
+    # Given a one-segment chain of four API calls, each taking 0.6 s, and a Lambda deadline ~1 s away
+    fresh_http_server.route("POST", "/slow", delay_seconds=0.6, body={"ok": True})
+    workflow = chain_of_api_calls(fresh_http_server.url, 4)
+
+    # When it runs
+    arn, description = run_to_end(client, workflow)
+
+    # Then it succeeds, each API was called exactly once, in order
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    calls = [request.body["step"] for request in fresh_http_server.requests_to("/slow")]
+    assert calls == [0, 1, 2, 3]
+    # and the state machine re-invoked the same segment after it yielded
+    events = history(client, arn)
+    segment_runs = [
+        e for e in events if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "ExecuteSegment"
+    ]
+    assert len(segment_runs) >= 2
+    records = client.node_records(arn)
+    assert all(records[f"step{i}"].attempt == 1 for i in range(4))

@@ -1,0 +1,96 @@
+"""The local deployer and the CDK stack deploy the same functions, tables and ASL substitutions.
+
+Both read lambdas/segflow/declaration.py; this test fails on any difference in what they actually produce.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from segflow import declaration
+from segflow.declaration import Substitution
+from segflow_local.deployer import LocalDeployment, substitution_values
+from segflow_local.embedded import EmbeddedAws
+from segflow_local.lambda_runtime import local_function_arn
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def stack_summary(synth):
+    from segflow_infra.summary import summarize_template
+
+    return summarize_template(synth.template)
+
+
+def _local_functions(embedded: EmbeddedAws) -> dict[str, tuple[str, frozenset[str]]]:
+    deployment: LocalDeployment = embedded.deployment
+    functions = {}
+    for name in embedded.runtime.function_names:
+        spec = embedded.runtime._specs[name]
+        functions[spec.logical_id] = (spec.handler, frozenset(deployment.function_environment(spec)))
+    return functions
+
+
+def test_same_functions_handlers_and_environment(embedded: EmbeddedAws, stack_summary) -> None:
+    stack = {lid: (f.handler, f.env_var_names) for lid, f in stack_summary.functions.items()}
+    assert _local_functions(embedded) == stack
+
+
+def test_local_process_environment_covers_every_function(embedded: EmbeddedAws, stack_summary) -> None:
+    shared = set(embedded.deployment.environment())
+    for logical_id, function in stack_summary.functions.items():
+        assert function.env_var_names <= shared, logical_id
+
+
+def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
+    dynamodb = embedded.client("dynamodb")
+    local = {}
+    for logical_id, name in embedded.deployment.table_names.items():
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        indexes = {
+            index["IndexName"]: tuple(k["AttributeName"] for k in index["KeySchema"])
+            for index in table.get("GlobalSecondaryIndexes", [])
+        }
+        local[logical_id] = (
+            keys["HASH"],
+            keys.get("RANGE"),
+            ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
+            indexes,
+        )
+    stack = {
+        logical_id: (
+            t.partition_key,
+            t.sort_key,
+            t.ttl_attribute,
+            {name: tuple(k for k in (i.partition_key, i.sort_key) if k) for name, i in t.global_indexes.items()},
+        )
+        for logical_id, t in stack_summary.tables.items()
+    }
+    assert local == stack
+
+
+def test_same_buckets(embedded: EmbeddedAws, synth) -> None:
+    declared = {b.logical_id for b in declaration.BUCKETS}
+    assert set(embedded.deployment.bucket_names) == declared
+    assert declared <= set(synth.of_type("AWS::S3::Bucket"))
+
+
+def test_same_substitutions(embedded: EmbeddedAws, stack_summary) -> None:
+    deployment = embedded.deployment
+    reverse: dict[str, Substitution] = {}
+    for logical_id in deployment.function_names:
+        spec = declaration.function_by_id(logical_id)
+        reverse[local_function_arn(deployment.stage, spec)] = Substitution("function_arn", logical_id)
+    reverse.update({name: Substitution("bucket_name", lid) for lid, name in deployment.bucket_names.items()})
+    reverse.update({name: Substitution("table_name", lid) for lid, name in deployment.table_names.items()})
+    local = {
+        machine.logical_id: {
+            placeholder: reverse[value] for placeholder, value in substitution_values(deployment, machine).items()
+        }
+        for machine in declaration.STATE_MACHINES
+    }
+    assert local == stack_summary.substitutions
+    assert set(deployment.state_machine_arns) == set(stack_summary.substitutions)
