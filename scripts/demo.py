@@ -61,7 +61,9 @@ def main() -> int:
     endpoint = f"http://127.0.0.1:{port}"
     print(f"Starting the embedded local AWS on {endpoint} …", flush=True)
     log = open(REPO / ".segflow-demo-server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
-    server = subprocess.Popen([SEGFLOW, "local", "up", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [SEGFLOW, "local", "up", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_until_healthy(endpoint, server)
         failures = [name for name in DEMO_EXAMPLES if run_example(name, endpoint) != 0]

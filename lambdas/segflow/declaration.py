@@ -127,7 +127,9 @@ INITIALIZE_STATE_BAG = FunctionSpec(
     tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS,)),
-        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS)),
+        BucketGrant(
+            DATA_BUCKET.logical_id, "write", (s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS)
+        ),
     ),
     environment=_ENGINE_ENV,
 )
@@ -171,7 +173,12 @@ FINALIZE_EXECUTION = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
-FUNCTIONS: tuple[FunctionSpec, ...] = (INITIALIZE_STATE_BAG, EXECUTE_SEGMENT, ADVANCE_STAGE, FINALIZE_EXECUTION)
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    INITIALIZE_STATE_BAG,
+    EXECUTE_SEGMENT,
+    ADVANCE_STAGE,
+    FINALIZE_EXECUTION,
+)
 
 WORKFLOW_STATE_MACHINE = StateMachineSpec(
     logical_id="WorkflowStateMachine",

@@ -15,7 +15,7 @@ from typing import Any
 
 from segflow import declaration
 from segflow.contracts import DEFAULT_TENANT
-from segflow.dsl.validation import executable_issues, validate_workflow, WorkflowValidationError
+from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
@@ -78,13 +78,18 @@ class SegflowClient:
         self.s3.put_object(Bucket=self.resources.bucket, Key=key, Body=body, ContentType="application/json")
         return key
 
-    def start(self, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None, name: str | None = None) -> str:
+    def start(
+        self, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None, name: str | None = None
+    ) -> str:
         """Validate locally (nothing is written if invalid), upload, start. Returns the execution ARN."""
         graph = validate_workflow(workflow)
         not_runnable = executable_issues(graph)
         if not_runnable:
             raise WorkflowValidationError(not_runnable)
-        request: dict[str, Any] = {"tenant_id": self.tenant_id, "workflow": {"s3_key": self._upload("workflows", workflow)}}
+        request: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "workflow": {"s3_key": self._upload("workflows", workflow)},
+        }
         execution_input = execution_input or {}
         if len(json.dumps(execution_input).encode()) <= EXECUTION_INPUT_INLINE_MAX_BYTES:
             request["input"] = execution_input
@@ -111,7 +116,9 @@ class SegflowClient:
         record = self.execution_record(execution_arn)
         if record is None or not record.workflow_key:
             return None
-        return json.loads(self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read())
+        return json.loads(
+            self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
+        )
 
     def node_views(self, execution_arn: str, workflow: dict[str, Any] | None = None) -> list[NodeView]:
         """Every node of the workflow with its state; nodes without a record yet are pending."""
@@ -129,7 +136,9 @@ class SegflowClient:
             if duration is None and record.started_at is not None and record.status == "running":
                 duration = int((time.time() - record.started_at) * 1000)
             error = f"{record.error_type}: {record.error_message}" if record.error_type else None
-            views.append(NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error))
+            views.append(
+                NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error)
+            )
         return views
 
     def output(self, execution_arn: str) -> Any:
@@ -142,7 +151,9 @@ class SegflowClient:
             result["output"] = self.outputs.load(None, result["output_ref"])
         return result
 
-    def wait(self, execution_arn: str, timeout_seconds: float = 600, poll_seconds: float = 0.2) -> dict[str, Any]:
+    def wait(
+        self, execution_arn: str, timeout_seconds: float = 600, poll_seconds: float = 0.2
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_seconds
         while True:
             description = self.describe(execution_arn)

@@ -1,4 +1,4 @@
-"""Deploys segflow's declared resources into the embedded AWS (moto), from the same declaration as the CDK stack."""
+"""Deploys segflow's declared resources into the embedded AWS (moto), from the declaration the stack uses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 
 from segflow import declaration
 from segflow.declaration import StateMachineSpec, TableSpec
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, local_function_arn, local_function_name
+
+from segflow_local.lambda_runtime import (
+    LOCAL_ACCOUNT_ID,
+    LOCAL_REGION,
+    local_function_arn,
+    local_function_name,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -37,7 +43,9 @@ class LocalDeployment:
     def function_environment(self, spec: declaration.FunctionSpec) -> dict[str, str]:
         """What the stack sets for this function, with local resource names."""
         names = {**self.bucket_names, **self.table_names}
-        resources = {var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()}
+        resources = {
+            var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
+        }
         return {**declaration.constant_environment(spec), **resources}
 
     def outputs(self) -> dict[str, str]:
@@ -47,7 +55,9 @@ class LocalDeployment:
                 declaration.WORKFLOW_STATE_MACHINE.logical_id
             ],
             declaration.OUTPUT_BUCKET_NAME: self.bucket_names[declaration.DATA_BUCKET.logical_id],
-            declaration.OUTPUT_EXECUTIONS_TABLE_NAME: self.table_names[declaration.EXECUTIONS_TABLE.logical_id],
+            declaration.OUTPUT_EXECUTIONS_TABLE_NAME: self.table_names[
+                declaration.EXECUTIONS_TABLE.logical_id
+            ],
         }
 
 
@@ -90,7 +100,9 @@ def _table_request(spec: TableSpec, name: str) -> dict[str, Any]:
         if gsi.sort_key:
             attributes.add(gsi.sort_key)
             gsi_keys.append({"AttributeName": gsi.sort_key, "KeyType": "RANGE"})
-        indexes.append({"IndexName": gsi.name, "KeySchema": gsi_keys, "Projection": {"ProjectionType": "ALL"}})
+        indexes.append(
+            {"IndexName": gsi.name, "KeySchema": gsi_keys, "Projection": {"ProjectionType": "ALL"}}
+        )
     request: dict[str, Any] = {
         "TableName": name,
         "KeySchema": keys,

@@ -63,7 +63,9 @@ class LocalLambdaRuntime:
         self._specs: dict[str, FunctionSpec] = {}
         for spec in FUNCTIONS:
             if timeout_overrides and spec.logical_id in timeout_overrides:
-                spec = FunctionSpec(**{**spec.__dict__, "timeout_seconds": timeout_overrides[spec.logical_id]})
+                spec = FunctionSpec(
+                    **{**spec.__dict__, "timeout_seconds": timeout_overrides[spec.logical_id]}
+                )
             self._specs[local_function_name(stage, spec)] = spec
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()

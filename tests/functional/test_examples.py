@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from segflow.dsl.schema import workflow_json_schema
+
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.http_server import LocalHttpServer
 
@@ -44,7 +44,11 @@ def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer) -
 
 
 def test_linear_pipeline_output(client) -> None:
-    arn, _ = run_to_end(client, load_example("linear_pipeline"), json.loads((EXAMPLES_DIR / "linear_pipeline.input.json").read_text()))
+    arn, _ = run_to_end(
+        client,
+        load_example("linear_pipeline"),
+        json.loads((EXAMPLES_DIR / "linear_pipeline.input.json").read_text()),
+    )
     output = client.output(arn)["output"]
     assert output == {"summarize": {"message": "Ada ordered 8 units in 3 lines", "highlight": "kettle"}}
 
@@ -56,8 +60,12 @@ def test_fan_out_picks_the_cheapest_quote(client, echo_api: LocalHttpServer) -> 
     assert best["best"]["supplier"] == "south"
 
 
-@pytest.mark.parametrize(("amount", "taken", "skipped"), [(650, "escalate", "auto_approve"), (120, "auto_approve", "escalate")])
-def test_order_review_routes_one_arm(client, echo_api: LocalHttpServer, amount: int, taken: str, skipped: str) -> None:
+@pytest.mark.parametrize(
+    ("amount", "taken", "skipped"), [(650, "escalate", "auto_approve"), (120, "auto_approve", "escalate")]
+)
+def test_order_review_routes_one_arm(
+    client, echo_api: LocalHttpServer, amount: int, taken: str, skipped: str
+) -> None:
     data = example_input("order_review", echo_api)
     data["order"]["lines"] = [{"sku": "kettle", "amount": amount}]
     arn, description = run_to_end(client, load_example("order_review"), data)

@@ -22,13 +22,22 @@ def test_partition_query_matches_unpatched_results() -> None:
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
             TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
         for partition in ("a", "b", "c"):
             for index in range(30):
-                client.put_item(TableName="t", Item={"pk": {"S": partition}, "sk": {"S": f"NODE#{index:03d}"}, "v": {"N": str(index)}})
+                client.put_item(
+                    TableName="t",
+                    Item={"pk": {"S": partition}, "sk": {"S": f"NODE#{index:03d}"}, "v": {"N": str(index)}},
+                )
             client.put_item(TableName="t", Item={"pk": {"S": partition}, "sk": {"S": "META"}})
         before = [_query_all(client, "t", p) for p in ("a", "b", "zzz")]
         before_desc = _query_all(client, "t", "b", ScanIndexForward=False, Limit=5)

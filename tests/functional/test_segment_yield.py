@@ -7,11 +7,11 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
+from segflow.declaration import EXECUTE_SEGMENT
+from segflow.limits import SEGMENT_YIELD_MARGIN_MS
 
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_runtime import local_function_name
-from segflow.declaration import EXECUTE_SEGMENT
-from segflow.limits import SEGMENT_YIELD_MARGIN_MS
 from tests.conftest import history, run_to_end
 from tests.support.http_server import LocalHttpServer
 
@@ -60,7 +60,9 @@ def test_segment_yields_before_deadline_and_resumes_without_rerunning(
     # and the state machine re-invoked the same segment after it yielded
     events = history(client, arn)
     segment_runs = [
-        e for e in events if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "ExecuteSegment"
+        e
+        for e in events
+        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "ExecuteSegment"
     ]
     assert len(segment_runs) >= 2
     records = client.node_records(arn)

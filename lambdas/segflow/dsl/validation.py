@@ -72,11 +72,15 @@ def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]
             if known_sub:
                 selector = "action_type" if node.action_type or node.type == "action" else "target_type"
                 issues.append(
-                    ValidationIssue(where, f"{selector} {node.subtype!r} is not one of: {', '.join(known_sub)}")
+                    ValidationIssue(
+                        where, f"{selector} {node.subtype!r} is not one of: {', '.join(known_sub)}"
+                    )
                 )
             else:
                 known = sorted({t.type for t in registry.all_node_types()})
-                issues.append(ValidationIssue(where, f"unknown type {node.type!r}; known: {', '.join(known)}"))
+                issues.append(
+                    ValidationIssue(where, f"unknown type {node.type!r}; known: {', '.join(known)}")
+                )
             continue
         types[node_id] = node_type
         try:
@@ -124,9 +128,13 @@ def _edge_issues(
         source_type = graph.node_types.get(edge.source)
         if not problems and source_type is not None:
             if edge.condition is not None and not source_type.routes:
-                problems.append(f"condition is only allowed on edges leaving a judgment, not a {source_type.key}")
+                problems.append(
+                    f"condition is only allowed on edges leaving a judgment, not a {source_type.key}"
+                )
             if edge.condition is None and source_type.routes:
-                problems.append(f"edges leaving judgment '{edge.source}' need a condition (e.g. 'true', 'false')")
+                problems.append(
+                    f"edges leaving judgment '{edge.source}' need a condition (e.g. 'true', 'false')"
+                )
         for problem in problems:
             issues.append(ValidationIssue(edge.label, problem))
         if not problems:
@@ -148,7 +156,11 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
     if not definition.nodes:
         raise WorkflowValidationError([ValidationIssue("workflow", "has no nodes")])
     if len(definition.nodes) > MAX_NODES_PER_WORKFLOW:
-        issues.append(ValidationIssue("workflow", f"has {len(definition.nodes)} nodes; at most {MAX_NODES_PER_WORKFLOW}"))
+        issues.append(
+            ValidationIssue(
+                "workflow", f"has {len(definition.nodes)} nodes; at most {MAX_NODES_PER_WORKFLOW}"
+            )
+        )
 
     nodes = {}
     for node in definition.nodes:
@@ -186,13 +198,19 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
                 issues.append(ValidationIssue(where, "reads its own output"))
             elif not is_ancestor(graph, referenced, node_id):
                 issues.append(
-                    ValidationIssue(where, f"reads nodes.{referenced}, but '{referenced}' does not run before it")
+                    ValidationIssue(
+                        where, f"reads nodes.{referenced}, but '{referenced}' does not run before it"
+                    )
                 )
     for node_id, node_type in graph.node_types.items():
         if node_type.aggregates and not graph.incoming[node_id]:
-            issues.append(ValidationIssue(f"node '{node_id}'", "an aggregator needs at least one incoming edge"))
+            issues.append(
+                ValidationIssue(f"node '{node_id}'", "an aggregator needs at least one incoming edge")
+            )
         if node_type.routes and not graph.outgoing[node_id]:
-            issues.append(ValidationIssue(f"node '{node_id}'", "a judgment needs outgoing edges with conditions"))
+            issues.append(
+                ValidationIssue(f"node '{node_id}'", "a judgment needs outgoing edges with conditions")
+            )
         if node_type.routes:
             labels = [e.condition for e in graph.outgoing[node_id]]
             if labels.count(DEFAULT_ROUTE) > 1:

@@ -47,7 +47,13 @@ def finalize(
     if event.outcome == "FAILED":
         name, cause = describe_error(event.error)
         records.finish_execution(
-            tenant, execution_id, status="FAILED", finished_at=_now(), error=name, cause=cause, summary=summary
+            tenant,
+            execution_id,
+            status="FAILED",
+            finished_at=_now(),
+            error=name,
+            cause=cause,
+            summary=summary,
         )
         return FinalizeResult(
             execution_id=execution_id,

@@ -39,10 +39,12 @@ class Initializer:
         plan = partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
         stage_bytes = self.manifests.write_plan(prefix, plan)
         self.manifests.write_reference_copy(
-            s3_layout.workflow_config_reference_key(tenant, graph.workflow_id, execution_id), workflow_document
+            s3_layout.workflow_config_reference_key(tenant, graph.workflow_id, execution_id),
+            workflow_document,
         )
         self.manifests.write_reference_copy(
-            s3_layout.partition_map_reference_key(tenant, graph.workflow_id, execution_id), plan.partition_map()
+            s3_layout.partition_map_reference_key(tenant, graph.workflow_id, execution_id),
+            plan.partition_map(),
         )
         stored_input = self.outputs.save(tenant, execution_id, "execution-input", execution_input)
         self.records.create_execution(
@@ -72,4 +74,6 @@ class Initializer:
             node_count=plan.node_count,
         )
         first_meta = {"segment_ids": plan.stages[0].segment_ids, "bytes": stage_bytes[0]}
-        return InitializeResult(statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, first_meta))
+        return InitializeResult(
+            statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, first_meta)
+        )

@@ -32,7 +32,9 @@ _SEGMENT_OVERHEAD_BYTES = 220
 
 
 class _OpenSegment:
-    def __init__(self, segment_id: str, segment_type: SegmentType, stage: int, dependencies: list[str]) -> None:
+    def __init__(
+        self, segment_id: str, segment_type: SegmentType, stage: int, dependencies: list[str]
+    ) -> None:
         self.segment_id = segment_id
         self.segment_type = segment_type
         self.stage = stage
@@ -93,7 +95,7 @@ def partition(
     body_key_for: Callable[[str], str] | None = None,
     segment_budget_bytes: int = SEGMENT_CONFIG_MAX_BYTES,
 ) -> PartitionPlan:
-    """Partition a validated workflow graph. ``body_key_for`` names the S3 key of an oversized segment's body."""
+    """Partition a validated graph; ``body_key_for`` names the S3 key of an oversized segment's body."""
     segment_of: dict[str, _OpenSegment] = {}
     segments: list[_OpenSegment] = []
 
@@ -106,7 +108,9 @@ def partition(
                 dependencies.append(dependency.segment_id)
             stage = max(stage, dependency.stage + 1)
         node_type = graph.node_types[node_id]
-        kind: SegmentType = "wait" if node_type.placement == "wait" else "aggregator" if node_type.aggregates else "linear"
+        kind: SegmentType = (
+            "wait" if node_type.placement == "wait" else "aggregator" if node_type.aggregates else "linear"
+        )
         segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, dependencies)
         segments.append(segment)
         return segment
@@ -118,7 +122,9 @@ def partition(
         segment = None
         if _continues_segment(graph, node_id, segment_of):
             candidate = segment_of[graph.incoming[node_id][0].source]
-            new_reads = {r for r in reads if r not in candidate.read_set and segment_of.get(r) is not candidate}
+            new_reads = {
+                r for r in reads if r not in candidate.read_set and segment_of.get(r) is not candidate
+            }
             added = entry_bytes + sum(len(r) + 3 for r in new_reads)
             if candidate.bytes + added <= segment_budget_bytes:
                 segment = candidate
@@ -157,7 +163,9 @@ def partition(
             if body_key_for is None:
                 raise ValueError(f"segment {segment.segment_id} needs an S3 body but no body key was given")
             body = SegmentBody(nodes=segment.nodes, reads=segment.reads)
-            config = config.model_copy(update={"nodes": None, "reads": [], "body_key": body_key_for(segment.segment_id)})
+            config = config.model_copy(
+                update={"nodes": None, "reads": [], "body_key": body_key_for(segment.segment_id)}
+            )
         plans.append(
             SegmentPlan(
                 segment_id=segment.segment_id,

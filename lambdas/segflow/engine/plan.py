@@ -1,4 +1,4 @@
-"""The shapes the partitioner produces: segment configs (the Map items), the manifest and the partition map."""
+"""What the partitioner produces: segment configs (the Map items), the manifest and the partition map."""
 
 from __future__ import annotations
 

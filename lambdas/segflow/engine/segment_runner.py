@@ -55,7 +55,9 @@ class SegmentRun:
 
 
 def _short(message: str) -> str:
-    return message if len(message) <= ERROR_MESSAGE_MAX_CHARS else message[: ERROR_MESSAGE_MAX_CHARS - 1] + "…"
+    return (
+        message if len(message) <= ERROR_MESSAGE_MAX_CHARS else message[: ERROR_MESSAGE_MAX_CHARS - 1] + "…"
+    )
 
 
 class SegmentRunner:
@@ -77,7 +79,9 @@ class SegmentRunner:
 
     # --- entry point --------------------------------------------------------------------------------------
 
-    def run(self, statebag: StateBag, segment: SegmentConfig, nodes: list[SegmentNode], reads: list[str]) -> SegmentResult:
+    def run(
+        self, statebag: StateBag, segment: SegmentConfig, nodes: list[SegmentNode], reads: list[str]
+    ) -> SegmentResult:
         tenant, execution_id = statebag.tenant_id, statebag.execution_id
         execution = self.records.get_execution(tenant, execution_id)
         if execution is None:
@@ -136,10 +140,16 @@ class SegmentRunner:
             tenant,
             execution_id,
             SegmentRecord(
-                segment_id=segment.segment_id, stage=segment.stage, status="succeeded", nodes_run=ran, nodes_skipped=skipped
+                segment_id=segment.segment_id,
+                stage=segment.stage,
+                status="succeeded",
+                nodes_run=ran,
+                nodes_skipped=skipped,
             ),
         )
-        return SegmentResult(segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped)
+        return SegmentResult(
+            segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped
+        )
 
     def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
         if run.pending:
@@ -193,7 +203,7 @@ class SegmentRunner:
             node_id=node.node_id,
             segment_id=segment.segment_id,
             stage=segment.stage,
-            type=node.subtype and f"{node.type}:{node.subtype}" or node.type,
+            type=(node.subtype and f"{node.type}:{node.subtype}") or node.type,
             label=node.label,
             status=status,  # type: ignore[arg-type]
             attempt=attempt,
@@ -304,7 +314,9 @@ class SegmentRunner:
         if route not in labels or route == DEFAULT_ROUTE:
             if DEFAULT_ROUTE not in labels:
                 accepted = ", ".join(repr(label) for label in labels)
-                raise NodeFailure(f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched")
+                raise NodeFailure(
+                    f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched"
+                )
             route = DEFAULT_ROUTE
         output = dict(result.output) if isinstance(result.output, dict) else {"result": result.output}
         output["route"] = route
@@ -338,7 +350,9 @@ class SegmentRunner:
         self.records.put_segment(
             info.tenant_id,
             info.execution_id,
-            SegmentRecord(segment_id=segment.segment_id, stage=segment.stage, status="failed", error=_short(error)),
+            SegmentRecord(
+                segment_id=segment.segment_id, stage=segment.stage, status="failed", error=_short(error)
+            ),
         )
         raise NodeFailed(error)
 
@@ -369,7 +383,9 @@ class SegmentRunner:
         if seconds <= 0:
             self._execute(info, segment, node, node_type, run, context)
             return 0
-        self._record(info, segment, node, run, status="waiting", started=now, attempt=1, resume_at=now + seconds)
+        self._record(
+            info, segment, node, run, status="waiting", started=now, attempt=1, resume_at=now + seconds
+        )
         return math.ceil(seconds)
 
     def _pause(

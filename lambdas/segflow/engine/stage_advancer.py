@@ -19,7 +19,11 @@ from segflow.stores.manifests import ManifestStore, stage_items_key
 
 
 def cursor_for_stage(
-    manifests: ManifestStore, statebag: StateBag, stage: int, meta: dict[str, Any] | None = None, wait_seconds: int = 0
+    manifests: ManifestStore,
+    statebag: StateBag,
+    stage: int,
+    meta: dict[str, Any] | None = None,
+    wait_seconds: int = 0,
 ) -> Cursor:
     """How the Map gets stage ``stage``: inline items when they fit the budget, else read from S3."""
     if stage >= statebag.stage_count:
@@ -52,7 +56,9 @@ def advance_stage(
 ) -> Cursor:
     meta = manifests.read_stage_meta(statebag.manifest_prefix, stage)
     expected = set(meta["segment_ids"])
-    reported = {r.segment_id: r for r in records.list_segments(statebag.tenant_id, statebag.execution_id, stage)}
+    reported = {
+        r.segment_id: r for r in records.list_segments(statebag.tenant_id, statebag.execution_id, stage)
+    }
     failed = [r for r in reported.values() if r.status == "failed"]
     if failed:
         raise StageFailed(failed[0].error or f"segment {failed[0].segment_id} failed")

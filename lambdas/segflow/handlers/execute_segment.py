@@ -27,10 +27,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if segment.body_key:
         body = manifests.read_body(segment.body_key)
         nodes, reads = body.nodes, body.reads
-    runner = SegmentRunner(factory.execution_records(), factory.node_outputs(), context.get_remaining_time_in_millis)
+    runner = SegmentRunner(
+        factory.execution_records(), factory.node_outputs(), context.get_remaining_time_in_millis
+    )
     result = runner.run(statebag, segment, nodes or [], reads)
     logger.info(
         "segment finished",
-        extra={"execution_id": statebag.execution_id, "segment_id": segment.segment_id, "status": result.status},
+        extra={
+            "execution_id": statebag.execution_id,
+            "segment_id": segment.segment_id,
+            "status": result.status,
+        },
     )
     return result.model_dump()

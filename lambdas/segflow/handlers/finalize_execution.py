@@ -17,5 +17,8 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = FinalizeEvent.model_validate(event)
     result = finalize(factory.execution_records(), factory.manifests(), factory.node_outputs(), parsed)
-    logger.info("finalized", extra={"execution_id": result.execution_id, "status": result.status, "nodes": result.nodes})
+    logger.info(
+        "finalized",
+        extra={"execution_id": result.execution_id, "status": result.status, "nodes": result.nodes},
+    )
     return result.model_dump(exclude_none=True)

@@ -87,7 +87,7 @@ def run_api_call(context: NodeContext) -> NodeResult:
     timeout = config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS
     request = urllib.request.Request(url, data=data, headers=headers, method=config.method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
             raw = response.read(HTTP_MAX_RESPONSE_BYTES + 1)
             response_headers = dict(response.headers.items())
@@ -95,7 +95,7 @@ def run_api_call(context: NodeContext) -> NodeResult:
         status = error.code
         raw = error.read(HTTP_MAX_RESPONSE_BYTES + 1)
         response_headers = dict(error.headers.items()) if error.headers else {}
-    except (TimeoutError, socket.timeout) as error:
+    except TimeoutError as error:
         raise HttpTimeout(f"{config.method} {config.url} timed out after {timeout:g}s") from error
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError | socket.timeout):
@@ -110,7 +110,9 @@ def run_api_call(context: NodeContext) -> NodeResult:
         error = HttpError(f"{config.method} {config.url} answered {status} {detail}".strip())
         error.retryable = status >= 500 or status == 429
         raise error
-    return NodeResult(output={"status": status, "body": body, "content_type": response_headers.get("Content-Type")})
+    return NodeResult(
+        output={"status": status, "body": body, "content_type": response_headers.get("Content-Type")}
+    )
 
 
 NODE_TYPE = NodeType(

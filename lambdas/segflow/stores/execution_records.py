@@ -154,7 +154,9 @@ class ExecutionRecordStore:
         if not item:
             return None
         data = _decode(item)
-        return ExecutionRecord.model_validate({k: v for k, v in data.items() if k in ExecutionRecord.model_fields})
+        return ExecutionRecord.model_validate(
+            {k: v for k, v in data.items() if k in ExecutionRecord.model_fields}
+        )
 
     def finish_execution(self, tenant_id: str, execution_id: str, **fields: Any) -> None:
         names, values, sets = {}, {}, []
@@ -193,7 +195,12 @@ class ExecutionRecordStore:
             {
                 "PutRequest": {
                     "Item": _encode(
-                        {"pk": pk, "sk": f"NODE#{r.node_id}", "expires_at": expires_at, **r.model_dump(exclude_none=True)}
+                        {
+                            "pk": pk,
+                            "sk": f"NODE#{r.node_id}",
+                            "expires_at": expires_at,
+                            **r.model_dump(exclude_none=True),
+                        }
                     )
                 }
             }
@@ -247,7 +254,9 @@ class ExecutionRecordStore:
     def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
         items = self._query(stage_pk(tenant_id, execution_id, stage), "SEG#")
         return [
-            SegmentRecord.model_validate({k: v for k, v in _decode(i).items() if k in SegmentRecord.model_fields})
+            SegmentRecord.model_validate(
+                {k: v for k, v in _decode(i).items() if k in SegmentRecord.model_fields}
+            )
             for i in items
         ]
 

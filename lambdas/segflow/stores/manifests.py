@@ -44,7 +44,11 @@ class ManifestStore:
 
     def _put(self, key: str, body: str, metadata: dict[str, str] | None = None) -> None:
         self._s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json", Metadata=metadata or {}
+            Bucket=self.bucket,
+            Key=key,
+            Body=body.encode(),
+            ContentType="application/json",
+            Metadata=metadata or {},
         )
 
     def _get_json(self, key: str) -> Any:
@@ -94,7 +98,9 @@ class ManifestStore:
     def read_manifest_entry(self, prefix: str, segment_index: int) -> dict[str, Any]:
         entries = self._get_json(f"{prefix}manifest.json")
         if not 0 <= segment_index < len(entries):
-            raise IndexError(f"segment_index {segment_index} is outside the manifest's {len(entries)} entries")
+            raise IndexError(
+                f"segment_index {segment_index} is outside the manifest's {len(entries)} entries"
+            )
         return entries[segment_index]
 
     def read_sinks(self, prefix: str) -> list[str]:

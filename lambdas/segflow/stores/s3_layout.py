@@ -27,7 +27,9 @@ def execution_manifest_prefix(tenant_id: str, workflow_id: str, execution_id: st
 
 
 def workflow_config_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
-    return f"{REFERENCE}workflow-configs/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/config.json"
+    return (
+        f"{REFERENCE}workflow-configs/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/config.json"
+    )
 
 
 def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
