@@ -111,8 +111,9 @@ def locate_endpoint(endpoint: str) -> Deployment:
     return Deployment(session=EndpointSession(endpoint, base), resources=resources, endpoint=endpoint)
 
 
-def locate_stack(stage: str) -> Deployment:
-    session = boto3.session.Session()
+def locate_stack(stage: str, session: Any = None) -> Deployment:
+    """The stack ``segflow-<stage>`` on AWS, through ``session`` (default: boto3's default credentials)."""
+    session = session or boto3.session.Session()
     name = stack_name(stage)
     try:
         stacks = session.client("cloudformation").describe_stacks(StackName=name)["Stacks"]

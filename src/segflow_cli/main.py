@@ -7,11 +7,13 @@ Exit codes: 0 success; 1 the execution did not succeed, or the deployment could 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
 from segflow.dsl.graph import WorkflowGraph
+from segflow.dsl.schema import workflow_json_schema
 from segflow.dsl.validation import (
     ValidationIssue,
     WorkflowValidationError,
@@ -56,12 +59,12 @@ def emit(text: str = "") -> None:
     print(text, flush=True)
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def emit_json(document: Any) -> None:
     print(json.dumps(document, indent=2, default=str), flush=True)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # --- reading workflows and inputs ------------------------------------------------------------------------
@@ -86,6 +89,10 @@ def read_json_file(path: Path) -> Any:
 
 def issue_lines(issues: Sequence[ValidationIssue]) -> list[str]:
     return [str(issue) for issue in issues]
+
+
+def issue_dicts(issues: Sequence[ValidationIssue]) -> list[dict[str, str]]:
+    return [{"location": issue.location, "message": issue.message} for issue in issues]
 
 
 def check_workflow(workflow: Any) -> WorkflowGraph:
@@ -125,8 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise
     except WorkflowValidationError as error:
         if args.json:
-            issues = [{"location": i.location, "message": i.message} for i in error.issues]
-            emit_json({"ok": False, "file": str(path), "errors": issues})
+            emit_json({"ok": False, "file": str(path), "errors": issue_dicts(error.issues)})
             return EXIT_INVALID
         raise CliError(issue_lines(error.issues), EXIT_INVALID) from None
 
@@ -216,20 +222,29 @@ def watch(
         progress.finish()
 
 
-def elapsed(description: dict[str, Any]) -> str:
+def run_seconds(description: dict[str, Any]) -> float | None:
     started, stopped = description.get("startDate"), description.get("stopDate")
     if isinstance(started, datetime) and isinstance(stopped, datetime):
-        return f" in {(stopped - started).total_seconds():.2f} s"
-    return ""
+        return (stopped - started).total_seconds()
+    return None
 
 
-def report_run(client: SegflowClient, arn: str, description: dict[str, Any], views: list[NodeView]) -> int:
+def report_run(
+    client: SegflowClient,
+    arn: str,
+    description: dict[str, Any],
+    views: list[NodeView],
+    timeout_seconds: float | None = None,
+) -> int:
     status = description["status"]
     separator = glyphs_for(sys.stdout).separator
     if status not in TERMINAL_STATUSES:
-        emit(f"{status}: still running; follow it with: segflow status {arn}")
+        waited = f" after {timeout_seconds:g} s" if timeout_seconds else ""
+        emit(f"still {status}{waited}; it keeps running: segflow status {arn}")
         return EXIT_FAILED
-    emit(f"{status}{elapsed(description)}{separator}{summary_line(views, separator)}")
+    seconds = run_seconds(description)
+    took = f" in {seconds:.2f} s" if seconds is not None else ""
+    emit(f"{status}{took}{separator}{summary_line(views, separator)}")
     result = execution_result(client, arn, description)
     if status == "SUCCEEDED":
         emit_json(result["output"])
@@ -238,6 +253,16 @@ def report_run(client: SegflowClient, arn: str, description: dict[str, Any], vie
     if result.get("cause"):
         print(f"cause: {result['cause']}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def run_quietly(client: SegflowClient, arn: str, timeout_seconds: float | None) -> int:
+    """``--json``: no progress, one JSON object once the execution ends (or the timeout passes)."""
+    try:
+        description = client.wait(arn, timeout_seconds=timeout_seconds or float("inf"))
+    except TimeoutError:
+        description = client.describe(arn)
+    emit_json(execution_result(client, arn, description))
+    return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -250,8 +275,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         graph = check_workflow(workflow)
     except WorkflowValidationError as error:
         if args.json:
-            issues = [{"location": i.location, "message": i.message} for i in error.issues]
-            emit_json({"execution_arn": None, "status": "INVALID", "output": None, "errors": issues})
+            invalid = {"execution_arn": None, "status": "INVALID", "output": None}
+            emit_json({**invalid, "errors": issue_dicts(error.issues)})
             return EXIT_INVALID
         raise CliError(issue_lines(error.issues), EXIT_INVALID) from None
 
@@ -259,12 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = SegflowClient(deployment.session, deployment.resources, args.tenant)
     arn = client.start(workflow, execution_input)
     if args.json:
-        try:
-            description = client.wait(arn, timeout_seconds=args.timeout or float("inf"))
-        except TimeoutError:
-            description = client.describe(arn)
-        emit_json(execution_result(client, arn, description))
-        return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
+        return run_quietly(client, arn, args.timeout)
 
     emit(f"run {graph.workflow_id} on {deployment.description}")
     emit(f"execution {arn}")
@@ -273,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"\ndetached; the execution keeps running: segflow status {arn}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return report_run(client, arn, description, views)
+    return report_run(client, arn, description, views, args.timeout)
 
 
 # --- status ------------------------------------------------------------------------------------------------
@@ -303,10 +323,49 @@ def submitted_workflow(client: SegflowClient, request: dict[str, Any]) -> dict[s
         return {"nodes": []}
 
 
+def status_document(
+    client: SegflowClient,
+    arn: str,
+    description: dict[str, Any],
+    workflow: dict[str, Any],
+    views: list[NodeView],
+) -> dict[str, Any]:
+    result = execution_result(client, arn, description)
+    return {
+        "execution_arn": arn,
+        "workflow_id": workflow.get("workflow_id"),
+        "status": description["status"],
+        "started": _iso(description.get("startDate")),
+        "stopped": _iso(description.get("stopDate")),
+        "nodes": [asdict(view) for view in views],
+        **{key: value for key, value in result.items() if key not in ("execution_arn", "status")},
+    }
+
+
+def print_status(
+    arn: str, description: dict[str, Any], workflow: dict[str, Any], views: list[NodeView]
+) -> None:
+    status = description["status"]
+    emit(f"execution  {arn}")
+    emit(f"workflow   {workflow.get('workflow_id') or '?'}")
+    emit(f"status     {status}")
+    emit(f"started    {_iso(description.get('startDate')) or '-'}")
+    seconds = run_seconds(description)
+    if seconds is not None:
+        emit(f"stopped    {_iso(description['stopDate'])} ({seconds:.2f} s)")
+    emit()
+    for line in table_lines(views, width=10_000, max_rows=max(1, len(views)), glyphs=glyphs_for(sys.stdout)):
+        emit(line)
+    if status in TERMINAL_STATUSES and status != "SUCCEEDED":
+        emit()
+        emit(f"error      {description.get('error') or '-'}")
+        emit(f"cause      {description.get('cause') or '-'}")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     arn = args.execution_arn
     if not arn.startswith("arn:") or ":execution:" not in arn:
-        raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:…:execution:…)", EXIT_INVALID)
+        raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
     deployment = locate(args.endpoint, args.stage)
     client = SegflowClient(deployment.session, deployment.resources)
     try:
@@ -319,35 +378,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     client.tenant_id = request.get("tenant_id") or DEFAULT_TENANT  # node records are kept per tenant
     workflow = submitted_workflow(client, request)
     views = client.node_views(arn, workflow)
-    status = description["status"]
-
     if args.json:
-        document = {
-            "execution_arn": arn,
-            "workflow_id": workflow.get("workflow_id"),
-            "status": status,
-            "started": _iso(description.get("startDate")),
-            "stopped": _iso(description.get("stopDate")),
-            "nodes": [view.__dict__ for view in views],
-            **{k: v for k, v in execution_result(client, arn, description).items() if k != "execution_arn"},
-        }
-        emit_json(document)
-        return EXIT_OK
+        emit_json(status_document(client, arn, description, workflow, views))
+    else:
+        print_status(arn, description, workflow, views)
+    return EXIT_OK
 
-    emit(f"execution  {arn}")
-    emit(f"workflow   {workflow.get('workflow_id') or '?'}")
-    emit(f"status     {status}")
-    emit(f"started    {_iso(description.get('startDate')) or '-'}")
-    if description.get("stopDate"):
-        emit(f"stopped    {_iso(description['stopDate'])}{elapsed(description).replace(' in ', ' (') + ')'}")
-    emit()
-    glyphs = glyphs_for(sys.stdout)
-    for line in table_lines(views, width=10_000, max_rows=len(views) or 1, glyphs=glyphs):
-        emit(line)
-    if status in TERMINAL_STATUSES and status != "SUCCEEDED":
-        emit()
-        emit(f"error      {description.get('error') or '-'}")
-        emit(f"cause      {description.get('cause') or '-'}")
+
+# --- schema ------------------------------------------------------------------------------------------------
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    emit(json.dumps(workflow_json_schema(), indent=2, sort_keys=True))
     return EXIT_OK
 
 
@@ -400,10 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("execution_arn", metavar="EXECUTION_ARN")
     _add_target_options(status)
     status.set_defaults(handler=cmd_status)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of workflow files (for editors)")
+    schema.set_defaults(handler=cmd_schema)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a label or error text must not crash an ASCII-only terminal
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

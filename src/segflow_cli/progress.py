@@ -17,8 +17,12 @@ from segflow_cli.client import NodeView
 FINISHED = ("succeeded", "skipped", "failed")
 # ANSI colours per state: yellow, cyan, green, red, dim.
 _COLORS = {
-    "running": "33", "waiting": "36", "succeeded": "32", "failed": "31",
-    "skipped": "2", "pending": "2",
+    "running": "33",
+    "waiting": "36",
+    "succeeded": "32",
+    "failed": "31",
+    "skipped": "2",
+    "pending": "2",
 }
 
 
@@ -40,8 +44,14 @@ UNICODE = Glyphs(
     ellipsis="…",
 )
 ASCII = Glyphs(
-    symbols={"pending": ".", "running": "..", "waiting": "zz", "succeeded": "ok", "skipped": "->",
-             "failed": "!!"},
+    symbols={
+        "pending": ".",
+        "running": "..",
+        "waiting": "zz",
+        "succeeded": "ok",
+        "skipped": "->",
+        "failed": "!!",
+    },
     dash="-",
     separator=" | ",
     ellipsis="~",

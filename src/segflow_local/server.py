@@ -6,6 +6,7 @@ One threaded WSGI server on one port:
   (:class:`LocalLambdaRuntime`), in Lambda's response shape;
 - ``GET /_segflow/health`` and ``GET /_segflow/outputs`` (the local counterpart of the stack's outputs) tell
   clients whether the endpoint is ready and where segflow's resources are;
+- ``/_segflow/echo/...`` is a stand-in HTTP API for examples: any method, answered with what it received;
 - everything else goes to moto's WSGI app (S3, DynamoDB, Step Functions with its ASL interpreter on).
 
 moto's interpreter calls ``http://localhost:$MOTO_PORT`` for every Lambda, S3 and DynamoDB task, and the
@@ -29,8 +30,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
-from segflow import declaration
 
+from segflow_local import moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, LocalLambdaRuntime
@@ -38,6 +39,7 @@ from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, LocalLambda
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 HEALTH_PATH = "/_segflow/health"
 OUTPUTS_PATH = "/_segflow/outputs"
+ECHO_PATH = "/_segflow/echo"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 DRAIN_TIMEOUT_SECONDS = 10.0
@@ -80,6 +82,8 @@ class SegflowLocalApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if path == ECHO_PATH or path.startswith(ECHO_PATH + "/"):
+            return self._echo(environ, start_response)
         if path.startswith("/_segflow/"):
             return self._segflow(path, method, start_response)
         match = INVOKE_PATH.match(path)
@@ -102,6 +106,19 @@ class SegflowLocalApp:
                 return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
             return _json_response(start_response, "200 OK", deployment.outputs())
         return _json_response(start_response, "404 Not Found", {"message": f"no such path {path}"})
+
+    @staticmethod
+    def _echo(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A stand-in API for examples and demos: answers any request with what it received."""
+        raw = _read_body(environ)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        query = environ.get("QUERY_STRING", "")
+        path = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+        answer = {"echo": body, "path": path, "method": environ.get("REQUEST_METHOD", "GET")}
+        return _json_response(start_response, "200 OK", answer)
 
     # --- Lambda Invoke ---------------------------------------------------------------------------------
 
@@ -165,11 +182,8 @@ def _check_host(host: str) -> None:
 
 
 def handler_environment(deployment: LocalDeployment, verbose: bool) -> dict[str, str]:
-    """What the deployed functions would see: their declared environment and the resource names."""
-    env: dict[str, str] = {}
-    for function in declaration.FUNCTIONS:
-        env.update(function.environment)
-    env.update(deployment.environment())
+    """What the deployed functions see (the stack's environment, local names); quieter unless verbose."""
+    env = deployment.environment()
     if not verbose:
         env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     return env
@@ -178,8 +192,9 @@ def handler_environment(deployment: LocalDeployment, verbose: bool) -> dict[str,
 class LocalAwsServer:
     """moto + segflow's handlers behind one port. ``start()`` returns once segflow is deployed."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local",
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local", verbose: bool = False
+    ) -> None:
         _check_host(host)
         self.host = host
         self.requested_port = port
@@ -201,15 +216,19 @@ class LocalAwsServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LocalDeployment:
-        self._prepare_process()
-        self._listen()
-        self._configure_moto()
-        session = boto3.session.Session(region_name=LOCAL_REGION)
+        """Listen, configure moto, deploy segflow into it; the endpoint is ready when this returns."""
         try:
+            self._prepare_process()
+            self._listen()
+            self._configure_moto()
+            session = boto3.session.Session(region_name=LOCAL_REGION)
             deployment = deploy(session, self.stage)
+        except LocalServerError:
+            self.stop()
+            raise
         except Exception as error:
             self.stop()
-            raise LocalServerError(f"deploying segflow into the local endpoint failed: {error}") from error
+            raise LocalServerError(f"the local endpoint could not start: {error}") from error
         prepare_environment(handler_environment(deployment, self.verbose))
         self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
         assert self.app is not None
@@ -221,6 +240,7 @@ class LocalAwsServer:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         prepare_environment({"POWERTOOLS_LOG_LEVEL": "INFO" if self.verbose else "WARNING"})
         quiet_moto_logs()
+        moto_patches.apply()
         if self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.INFO)
 
@@ -246,10 +266,10 @@ class LocalAwsServer:
         # (built lazily by segflow.stores.clients) use AWS_ENDPOINT_URL.
         os.environ["MOTO_PORT"] = str(self.port)
         os.environ["AWS_ENDPOINT_URL"] = self.url
+        serve_options = {"poll_interval": 0.1}  # shutdown() waits up to one poll interval
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="segflow-local"
+            target=self._server.serve_forever, kwargs=serve_options, name="segflow-local", daemon=True
         )
-        self._thread.daemon = True
         self._thread.start()
 
     def _configure_moto(self) -> None:
@@ -290,9 +310,17 @@ class LocalAwsServer:
             self._thread = None
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local", verbose: bool = False,
-          announce: Callable[[str], None] = print) -> None:
-    """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start."""
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    stage: str = "local",
+    verbose: bool = False,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start.
+
+    Call it from the main thread: it installs the signal handlers.
+    """
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:

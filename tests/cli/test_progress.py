@@ -20,8 +20,10 @@ from segflow_cli.progress import (
 
 
 def views(*states: tuple[str, str, str | None, str, int | None, str | None]) -> list[NodeView]:
-    return [NodeView(node_id, node_type, label, status, duration, error)
-            for node_id, node_type, label, status, duration, error in states]
+    return [
+        NodeView(node_id, node_type, label, status, duration, error)
+        for node_id, node_type, label, status, duration, error in states
+    ]
 
 
 STORY = views(
@@ -47,7 +49,12 @@ class FakeStream(io.StringIO):
 
 def test_durations() -> None:
     assert [format_duration(ms) for ms in (None, 0, 2, 999, 2000, 61_500)] == [
-        "", "<1 ms", "2 ms", "999 ms", "2.0 s", "1m 01s",
+        "",
+        "<1 ms",
+        "2 ms",
+        "999 ms",
+        "2.0 s",
+        "1m 01s",
     ]
 
 
@@ -67,10 +74,14 @@ def test_change_lines_for_every_state() -> None:
 
 def test_summary_counts_finished_nodes_as_done() -> None:
     states = views(
-        ("a", "t", None, "succeeded", 1, None), ("b", "t", None, "succeeded", 1, None),
-        ("c", "t", None, "skipped", None, None), ("d", "t", None, "running", 1, None),
-        ("e", "t", None, "pending", None, None), ("f", "t", None, "pending", None, None),
-        ("g", "t", None, "pending", None, None), ("h", "t", None, "pending", None, None),
+        ("a", "t", None, "succeeded", 1, None),
+        ("b", "t", None, "succeeded", 1, None),
+        ("c", "t", None, "skipped", None, None),
+        ("d", "t", None, "running", 1, None),
+        ("e", "t", None, "pending", None, None),
+        ("f", "t", None, "pending", None, None),
+        ("g", "t", None, "pending", None, None),
+        ("h", "t", None, "pending", None, None),
     )
     assert summary_line(states) == "3/8 done · 1 running · 1 skipped"
 
@@ -80,11 +91,13 @@ def test_line_progress_prints_each_change_once() -> None:
     progress = LineProgress(stream)
     progress.update(STORY)
     progress.update(STORY)
-    progress.update(views(
-        ("fetch", "transform", "data query", "succeeded", 2000, None),
-        ("judge", "judgment", None, "succeeded", 300, None),
-        ("act", "action:api_call", "action", "running", 5, None),
-    ))
+    progress.update(
+        views(
+            ("fetch", "transform", "data query", "succeeded", 2000, None),
+            ("judge", "judgment", None, "succeeded", 300, None),
+            ("act", "action:api_call", "action", "running", 5, None),
+        )
+    )
     assert stream.getvalue().splitlines() == [
         "  ✓ fetch (data query) — succeeded (2.0 s)",
         "  … judge (judgment) — running",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from segflow.dsl.schema import workflow_json_schema
 
 from segflow_cli.main import main
 from tests.cli.conftest import run_segflow
@@ -89,8 +90,12 @@ def test_json_report_for_bad_json(data_dir: Path, capsys: pytest.CaptureFixture[
 
 def test_types_that_cannot_run_yet_are_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "rollback.json"
-    node = {"node_id": "undo", "type": "rollback", "target_type": "workflow",
-            "config": {"workflow_id": "orders", "version": 3}}
+    node = {
+        "node_id": "undo",
+        "type": "rollback",
+        "target_type": "workflow",
+        "config": {"workflow_id": "orders", "version": 3},
+    }
     path.write_text(json.dumps({"workflow_id": "with-rollback", "nodes": [node]}))
     assert main(["validate", str(path)]) == 0
     out, err = capsys.readouterr()
@@ -105,3 +110,8 @@ def test_installed_command(data_dir: Path) -> None:
     invalid = run_segflow("validate", str(data_dir / "invalid.json"))
     assert invalid.returncode == 2
     assert "error: edge 'later' -> 'ghost': target 'ghost' is not a node" in invalid.stderr.splitlines()
+
+
+def test_schema_command_prints_the_workflow_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == workflow_json_schema()

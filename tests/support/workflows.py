@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 Node = dict[str, Any]
@@ -45,10 +46,12 @@ def edge(source: str, target: str, condition: str | None = None) -> Edge:
 
 
 def chain_edges(node_ids: list[str]) -> list[Edge]:
-    return [edge(a, b) for a, b in zip(node_ids, node_ids[1:], strict=False)]
+    return [edge(a, b) for a, b in pairwise(node_ids)]
 
 
-def workflow(workflow_id: str, nodes: list[Node], edges: list[Edge] | None = None, name: str = "") -> dict[str, Any]:
+def workflow(
+    workflow_id: str, nodes: list[Node], edges: list[Edge] | None = None, name: str = ""
+) -> dict[str, Any]:
     return {"workflow_id": workflow_id, "name": name or workflow_id, "nodes": nodes, "edges": edges or []}
 
 
@@ -64,7 +67,9 @@ def fan_out_workflow(workflow_id: str, branches: list[Node], join: Node | None =
     """start -> every branch node -> join (an aggregator unless given)."""
     join = join or aggregator("join")
     nodes = [transform("start", {"started": True}), *branches, join]
-    edges = [edge("start", b["node_id"]) for b in branches] + [edge(b["node_id"], join["node_id"]) for b in branches]
+    edges = [edge("start", b["node_id"]) for b in branches] + [
+        edge(b["node_id"], join["node_id"]) for b in branches
+    ]
     return workflow(workflow_id, nodes, edges)
 
 
@@ -75,7 +80,7 @@ def large_workflow(
     fan_width: int = 3,
     big_nodes: list[Node] | None = None,
 ) -> dict[str, Any]:
-    """A chain of ``node_count`` nodes with a few fan-outs (each ``fan_width`` branches joined by an aggregator).
+    """A chain of ``node_count`` nodes with a few fan-outs (``fan_width`` branches joined by an aggregator).
 
     ``big_nodes`` are spliced into the chain near the start; a reader node after them reads each one's output.
     """

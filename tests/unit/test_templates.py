@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from segflow.dsl.templates import (
     TemplateError,
     build_context,
@@ -26,7 +25,7 @@ def context(execution_input: Any = None, nodes: dict[str, Any] | None = None) ->
     )
 
 
-# --- rendering ------------------------------------------------------------------------------------------------
+# --- rendering ----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -63,8 +62,9 @@ def test_templates_inside_text_are_interpolated_as_text(template: str, expected:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: templates._render_string uses TEMPLATE.fullmatch, whose lazy group stretches across '}} {{', so "
-    "'{{ a }} {{ b }}' is evaluated as the single expression 'a }} {{ b' and raises TemplateError",
+    reason="BUG: templates._render_string uses TEMPLATE.fullmatch, whose lazy group stretches across "
+    "'}} {{', so '{{ a }} {{ b }}' is evaluated as the single expression 'a }} {{ b' and raises "
+    "TemplateError",
 )
 def test_a_string_made_only_of_two_templates_is_interpolated() -> None:
     ctx = context({"first": "Ada", "last": "Lovelace"})
@@ -72,7 +72,11 @@ def test_a_string_made_only_of_two_templates_is_interpolated() -> None:
 
 
 def test_render_walks_nested_objects_and_lists() -> None:
-    config = {"body": {"ids": ["{{ input.id }}", "fixed"], "total": "{{ input.n }}"}, "count": 3, "flag": None}
+    config = {
+        "body": {"ids": ["{{ input.id }}", "fixed"], "total": "{{ input.n }}"},
+        "count": 3,
+        "flag": None,
+    }
     assert render(config, context({"id": "x-1", "n": 7})) == {
         "body": {"ids": ["x-1", "fixed"], "total": 7},
         "count": 3,
@@ -84,12 +88,21 @@ def test_input_fields_are_readable_at_the_root_as_in_the_seed_dsl() -> None:
     ctx = context({"model_id": "m-42", "version": 3})
     assert render("{{model_id}}", ctx) == "m-42"
     assert render("{{ version }}", ctx) == 3
-    assert render({"model_id": "{{model_id}}", "version": "{{version}}"}, ctx) == {"model_id": "m-42", "version": 3}
+    assert render({"model_id": "{{model_id}}", "version": "{{version}}"}, ctx) == {
+        "model_id": "m-42",
+        "version": 3,
+    }
 
 
 def test_reserved_names_win_over_input_fields_of_the_same_name() -> None:
     ctx = context(
-        {"nodes": "from-input", "workflow": "from-input", "execution": "x", "current_workflow_id": "x", "other": 1},
+        {
+            "nodes": "from-input",
+            "workflow": "from-input",
+            "execution": "x",
+            "current_workflow_id": "x",
+            "other": 1,
+        },
         nodes={"a": {"v": 1}},
     )
     assert render("{{ nodes.a.v }}", ctx) == 1
@@ -119,7 +132,7 @@ def test_node_outputs_are_read_through_nodes() -> None:
     assert render("total {{ sum(nodes.fetch.items) }}", ctx) == "total 6"
 
 
-# --- expressions and references ------------------------------------------------------------------------------
+# --- expressions and references -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("expression", ["a ||", "nodes.", "foo[", "`unterminated", "a b"])
@@ -164,7 +177,9 @@ def test_node_references_are_the_node_ids_read(expression: str, references: set[
     assert node_references(expression) == references
 
 
-@pytest.mark.parametrize("expression", ["nodes", "nodes.*", "nodes[0]", "length(nodes)", "keys(nodes)", "nodes | a"])
+@pytest.mark.parametrize(
+    "expression", ["nodes", "nodes.*", "nodes[0]", "length(nodes)", "keys(nodes)", "nodes | a"]
+)
 def test_reading_all_of_nodes_is_refused(expression: str) -> None:
     with pytest.raises(TemplateError, match=r"nodes\.<node_id>"):
         node_references(expression)

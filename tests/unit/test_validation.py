@@ -6,13 +6,13 @@ import copy
 from typing import Any
 
 import pytest
-
 from segflow.dsl.validation import (
     ValidationIssue,
     WorkflowValidationError,
     executable_issues,
     validate_workflow,
 )
+
 from tests.support.workflows import (
     aggregator,
     api_call,
@@ -63,7 +63,7 @@ def two_nodes(second: dict[str, Any], first: dict[str, Any] | None = None) -> di
     return workflow("wf", [first, second], [edge(first["node_id"], second["node_id"])])
 
 
-# --- valid workflows ------------------------------------------------------------------------------------------
+# --- valid workflows ----------------------------------------------------------------------------------------
 
 
 def test_a_valid_workflow_becomes_a_graph_in_topological_order() -> None:
@@ -79,10 +79,16 @@ def test_a_valid_workflow_becomes_a_graph_in_topological_order() -> None:
     assert graph.workflow_id == "wf"
 
 
-@pytest.mark.parametrize("seed_node", [SEED_ROLLBACK_NODE, SEED_DEPLOY_NODE], ids=["rollback", "deploy_model"])
+@pytest.mark.parametrize(
+    "seed_node", [SEED_ROLLBACK_NODE, SEED_DEPLOY_NODE], ids=["rollback", "deploy_model"]
+)
 def test_the_seed_nodes_validate_unchanged(seed_node: dict[str, Any]) -> None:
     original = copy.deepcopy(seed_node)
-    wf = workflow("seed", [transform("start", {"model_id": "{{ model_id }}"}), seed_node], [edge("start", seed_node["node_id"])])
+    wf = workflow(
+        "seed",
+        [transform("start", {"model_id": "{{ model_id }}"}), seed_node],
+        [edge("start", seed_node["node_id"])],
+    )
     graph = validate_workflow(wf)
     assert seed_node == original, "validation must not rewrite the node"
     assert graph.nodes[seed_node["node_id"]].config == original["config"]
@@ -115,13 +121,18 @@ def test_a_judgment_with_labelled_and_default_edges_is_valid() -> None:
 def test_reading_any_ancestor_is_allowed_not_only_the_parent() -> None:
     wf = workflow(
         "wf",
-        [transform("a", 1), transform("b", 2), transform("c", 3), transform("d", "{{ nodes.a }} {{ nodes.b }}")],
+        [
+            transform("a", 1),
+            transform("b", 2),
+            transform("c", 3),
+            transform("d", "{{ nodes.a }} {{ nodes.b }}"),
+        ],
         [edge("a", "b"), edge("a", "c"), edge("b", "d"), edge("c", "d")],
     )
     assert validate_workflow(wf).references["d"] == {"a", "b"}
 
 
-# --- rejections -----------------------------------------------------------------------------------------------
+# --- rejections ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("raw", [None, [], "workflow", 3])
@@ -164,7 +175,9 @@ def test_an_unknown_type_is_named_with_the_known_ones() -> None:
 
 
 def test_an_unknown_action_type_is_named_with_the_known_ones() -> None:
-    issues = issues_of(two_nodes({"node_id": "up", "type": "action", "action_type": "ftp_upload", "config": {}}))
+    issues = issues_of(
+        two_nodes({"node_id": "up", "type": "action", "action_type": "ftp_upload", "config": {}})
+    )
     assert_issue(issues, "node 'up'", "action_type 'ftp_upload'", "api_call")
 
 
@@ -175,13 +188,16 @@ def test_an_action_without_action_type_is_refused() -> None:
 
 def test_an_unknown_rollback_target_type_is_refused() -> None:
     node = {**SEED_ROLLBACK_NODE, "target_type": "model"}
-    assert_issue(issues_of(workflow("wf", [node])), "node 'rollback_on_error'", "target_type 'model'", "workflow")
+    assert_issue(
+        issues_of(workflow("wf", [node])), "node 'rollback_on_error'", "target_type 'model'", "workflow"
+    )
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: NodeType.subtype_field is never checked: NodeSpec.subtype is `action_type or target_type`, so an "
-    "action node selected by target_type='api_call' (and a rollback with action_type='workflow') validates",
+    reason="BUG: NodeType.subtype_field is never checked: NodeSpec.subtype is `action_type or target_type`, "
+    "so an action node selected by target_type='api_call' (and a rollback with action_type='workflow') "
+    "validates",
 )
 def test_the_subtype_must_be_given_in_the_field_its_type_declares() -> None:
     node = {"node_id": "call", "type": "action", "target_type": "api_call", "config": {"url": "https://x"}}
@@ -234,7 +250,9 @@ def test_a_bad_template_deep_in_a_config_names_its_path() -> None:
 
 
 def test_reading_a_node_that_does_not_exist_is_refused() -> None:
-    assert_issue(issues_of(two_nodes(transform("t", "{{ nodes.ghost }}"))), "node 't'", "nodes.ghost", "not a node")
+    assert_issue(
+        issues_of(two_nodes(transform("t", "{{ nodes.ghost }}"))), "node 't'", "nodes.ghost", "not a node"
+    )
 
 
 def test_reading_its_own_output_is_refused() -> None:
@@ -252,7 +270,9 @@ def test_reading_a_sibling_branch_is_refused() -> None:
 
 def test_reading_a_downstream_node_is_refused() -> None:
     wf = workflow(
-        "wf", [transform("a", "{{ nodes.c.v }}"), transform("b", 2), transform("c", 3)], chain_edges(["a", "b", "c"])
+        "wf",
+        [transform("a", "{{ nodes.c.v }}"), transform("b", 2), transform("c", 3)],
+        chain_edges(["a", "b", "c"]),
     )
     assert_issue(issues_of(wf), "node 'a'", "nodes.c", "does not run before it")
 
@@ -292,7 +312,9 @@ def test_reading_an_unconnected_node_is_refused() -> None:
         "rollback-without-workflow_id",
     ],
 )
-def test_a_config_that_does_not_fit_its_type_is_named(node: dict[str, Any], fragments: tuple[str, ...]) -> None:
+def test_a_config_that_does_not_fit_its_type_is_named(
+    node: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
     assert_issue(issues_of(two_nodes(node)), "node 'n'", *fragments)
 
 
@@ -312,12 +334,16 @@ def test_a_judgment_without_outgoing_edges_is_refused() -> None:
 
 def test_a_condition_on_an_edge_not_leaving_a_judgment_is_refused() -> None:
     wf = workflow("wf", [transform("a", 1), transform("b", 2)], [edge("a", "b", "true")])
-    assert_issue(issues_of(wf), "edge 'a' -> 'b' [true]", "only allowed on edges leaving a judgment", "transform")
+    assert_issue(
+        issues_of(wf), "edge 'a' -> 'b' [true]", "only allowed on edges leaving a judgment", "transform"
+    )
 
 
 def test_an_edge_leaving_a_judgment_needs_a_condition() -> None:
     wf = workflow(
-        "wf", [judgment("j", "{{ input.ok }}"), transform("x", 1), transform("y", 2)], [edge("j", "x", "true"), edge("j", "y")]
+        "wf",
+        [judgment("j", "{{ input.ok }}"), transform("x", 1), transform("y", 2)],
+        [edge("j", "x", "true"), edge("j", "y")],
     )
     assert_issue(issues_of(wf), "edge 'j' -> 'y'", "need a condition")
 

@@ -1,0 +1,72 @@
+"""A stage too large to travel inline runs as a Distributed Map reading its items from S3.
+
+moto swallows a failing Distributed Map child (the Map succeeds): AdvanceStage must catch it from the records.
+"""
+
+from __future__ import annotations
+
+import pytest
+from segflow.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
+
+from segflow_cli.client import SegflowClient
+from tests.conftest import history, run_to_end
+from tests.support.e2e import final_output, statuses, unique_path
+from tests.support.history import entered, event_types, largest_payload
+from tests.support.http_server import LocalHttpServer
+from tests.support.workflows import api_call, fan_out_workflow, transform
+
+pytestmark = pytest.mark.e2e
+
+BRANCHES = 40
+
+
+def forty_branches(failing: dict | None = None) -> dict:
+    branches = [transform(f"branch{i:02d}", {"i": i, "square": i * i}) for i in range(BRANCHES)]
+    if failing is not None:
+        branches[17] = failing
+    return fan_out_workflow("wide", branches)
+
+
+def test_a_wide_stage_runs_from_s3_and_keeps_every_result(client: SegflowClient) -> None:
+    # Given 40 parallel branches: their stage is larger than an inline stage may be
+    wf = forty_branches()
+
+    # When it runs
+    arn, description = run_to_end(client, wf)
+
+    # Then the stage ran as a Distributed Map reading from S3
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    events = history(client, arn)
+    assert "MapRunStarted" in event_types(events)
+    [cursor] = [state["cursor"] for state in entered(events, "RunStageFromS3")]
+    assert cursor["mode"] == "s3" and cursor["items_key"].endswith(".json") and "items" not in cursor
+    items = client.s3.get_object(Bucket=client.resources.bucket, Key=cursor["items_key"])["Body"].read()
+    assert len(items) > INLINE_STAGE_MAX_BYTES
+    # and every branch's result reached the aggregator
+    join = final_output(client, arn)["join"]
+    assert join["count"] == BRANCHES
+    assert join["results"]["branch39"] == {"i": 39, "square": 1521}
+    assert largest_payload(events).size <= STATE_PAYLOAD_BUDGET_BYTES
+
+
+def test_a_failing_branch_inside_the_distributed_map_fails_the_execution(
+    client: SegflowClient, http_server: LocalHttpServer
+) -> None:
+    # Given 40 branches, one of which calls an API that refuses the request
+    path = unique_path("refuse")
+    http_server.route("POST", path, status=400, body={"error": "refused"})
+    wf = forty_branches(failing=api_call("branch17", http_server.url + path))
+
+    # When it runs
+    arn, description = run_to_end(client, wf)
+
+    # Then the execution fails (though moto's Map itself reports success), naming the node
+    assert description["status"] == "FAILED"
+    assert "MapRunStarted" in event_types(history(client, arn))
+    assert "'branch17'" in description["cause"] and "HttpError" in description["cause"]
+    # and the aggregator after the stage never ran
+    seen = statuses(client, arn, wf)
+    assert seen["branch17"] == "failed"
+    assert seen["join"] == "pending"
+    execution = client.execution_record(arn)
+    assert execution is not None and execution.status == "FAILED"

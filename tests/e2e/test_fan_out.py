@@ -1,0 +1,72 @@
+"""Fan-out / fan-in: branches of one stage run at the same time; the aggregator keeps every branch's result.
+
+Prior art: a branch re-ran its parent's segment, the aggregator segment was skipped and branch results
+were lost.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from segflow_cli.client import SegflowClient
+from tests.conftest import history, run_to_end
+from tests.support.e2e import final_output, node_outputs, unique_path
+from tests.support.history import entered
+from tests.support.http_server import LocalHttpServer
+from tests.support.workflows import aggregator, api_call, fan_out_workflow, transform
+
+pytestmark = pytest.mark.e2e
+
+BRANCHES = 5
+
+
+def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
+    client: SegflowClient, http_server: LocalHttpServer
+) -> None:
+    # Given five branches, each an API call that takes one second
+    path = unique_path("slow")
+    http_server.route("POST", path, delay_seconds=1)
+    branches = [api_call(f"branch{i}", http_server.url + path, body={"branch": i}) for i in range(BRANCHES)]
+    wf = fan_out_workflow("fan-out", branches)
+
+    # When the workflow runs
+    began = time.monotonic()
+    arn, description = run_to_end(client, wf)
+    elapsed = time.monotonic() - began
+
+    # Then all branch calls started within one second of each other (they overlapped)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    starts = [request.at for request in http_server.requests_to(path)]
+    assert len(starts) == BRANCHES, "each branch called once, the parent never re-ran"
+    assert max(starts) - min(starts) < 1.0
+    assert elapsed < BRANCHES, "five one-second calls did not run one after another"
+    # and each branch's own segment ran once, with the parent run once before them
+    records = client.node_records(arn)
+    assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))
+    segment_inputs = entered(history(client, arn), "ExecuteSegment")
+    run_ids = [item["segment_config"]["segment_id"] for item in segment_inputs]
+    assert len(run_ids) == len(set(run_ids)) == BRANCHES + 2
+    # and the aggregator output holds every branch's output
+    join = node_outputs(client, arn)["join"]
+    assert join["count"] == BRANCHES
+    assert sorted(join["branches"]) == [f"branch{i}" for i in range(BRANCHES)]
+    for i in range(BRANCHES):
+        result = join["results"][f"branch{i}"]
+        assert result["status"] == 200
+        assert result["body"]["echo"] == {"branch": i}
+    assert final_output(client, arn) == {"join": join}
+
+
+def test_an_aggregator_in_list_mode_keeps_results_in_edge_order(client: SegflowClient) -> None:
+    branches = [transform(f"b{i}", {"square": i * i}) for i in range(4)]
+    wf = fan_out_workflow("fan-out-list", branches, join=aggregator("join", mode="list"))
+    arn, description = run_to_end(client, wf)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert final_output(client, arn)["join"]["results"] == [
+        {"square": 0},
+        {"square": 1},
+        {"square": 4},
+        {"square": 9},
+    ]

@@ -1,0 +1,152 @@
+"""The handlers invoked one by one through the embedded Lambda runtime, the way the state machine calls them.
+
+Covers the manifest fallback of ExecuteSegment (document 2: no segment_config -> manifest entry
+segment_index), node-level idempotency on a re-invoked segment, and AdvanceStage refusing a stage that
+did not report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from segflow.declaration import ADVANCE_STAGE, EXECUTE_SEGMENT, INITIALIZE_STATE_BAG
+
+from segflow_cli.client import SegflowClient
+from segflow_local.embedded import EmbeddedAws
+from tests.conftest import run_to_end
+from tests.support.e2e import invoke, payload_of, unique_path
+from tests.support.http_server import LocalHttpServer
+from tests.support.workflows import api_call, chain_edges, edge, transform, workflow
+
+pytestmark = pytest.mark.e2e
+
+
+def initialize(
+    client: SegflowClient, embedded: EmbeddedAws, document: dict[str, Any], execution_input: dict
+) -> dict:
+    """Upload a workflow and run InitializeStateBag alone; returns its result (statebag and cursor)."""
+    body = json.dumps(document).encode()
+    key = f"submissions/default/workflows/{hashlib.sha256(body).hexdigest()}.json"
+    client.s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
+    event = {
+        "request": {"tenant_id": "default", "workflow": {"s3_key": key}, "input": execution_input},
+        "execution_id": f"direct-{uuid.uuid4().hex[:12]}",
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+    result = invoke(embedded, INITIALIZE_STATE_BAG, event)
+    assert result.function_error is None, result.payload
+    return payload_of(result)
+
+
+def two_stage_workflow() -> dict[str, Any]:
+    return workflow(
+        "fallback",
+        [
+            transform("first", {"greeting": "hello {{ name }}"}),
+            transform("second", {"shout": "{{ nodes.first.greeting }}!"}),
+            transform("left", 1),
+            transform("right", 2),
+        ],
+        [*chain_edges(["first", "second"]), edge("second", "left"), edge("second", "right")],
+    )
+
+
+def test_execute_segment_without_a_segment_config_runs_the_manifest_entry(
+    client: SegflowClient, embedded: EmbeddedAws
+) -> None:
+    # Given an initialized execution (no segment has run yet)
+    initialized = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})
+    statebag = initialized["statebag"]
+    assert initialized["cursor"]["stage"] == 0
+
+    # When ExecuteSegment gets only a segment_index
+    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 0})
+
+    # Then it ran that manifest entry's nodes
+    assert result.function_error is None, result.payload
+    outcome = payload_of(result)
+    assert outcome["status"] == "succeeded" and outcome["nodes_run"] == 2
+    records = client.records.get_nodes("default", statebag["execution_id"], ["first", "second", "left"])
+    assert records["first"].status == records["second"].status == "succeeded"
+    assert "left" not in records, "only the entry's segment ran"
+    assert client.outputs.load(records["second"].output_json, records["second"].output_key) == {
+        "shout": "hello Ada!"
+    }
+
+    # and the stage checks out, pointing the state machine at the next stage
+    advanced = invoke(embedded, ADVANCE_STAGE, {"statebag": statebag, "stage": 0})
+    assert advanced.function_error is None, advanced.payload
+    cursor = payload_of(advanced)
+    assert cursor["stage"] == 1 and cursor["mode"] == "inline" and len(cursor["items"]) == 2
+
+
+def test_execute_segment_with_an_index_outside_the_manifest_fails(
+    client: SegflowClient, embedded: EmbeddedAws
+) -> None:
+    statebag = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})["statebag"]
+    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 99})
+    assert result.function_error == "Unhandled"
+    error = payload_of(result)
+    assert error["errorType"] == "IndexError" and "99" in error["errorMessage"]
+
+
+def test_execute_segment_without_config_or_index_fails_naming_both(
+    client: SegflowClient, embedded: EmbeddedAws
+) -> None:
+    statebag = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})["statebag"]
+    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag})
+    assert result.function_error == "Unhandled"
+    message = payload_of(result)["errorMessage"]
+    assert "segment_config" in message and "segment_index" in message
+
+
+def test_advance_stage_refuses_a_stage_whose_segments_did_not_report(
+    client: SegflowClient, embedded: EmbeddedAws
+) -> None:
+    # prior art: trusting the Map alone let a swallowed failure pass as success
+    statebag = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})["statebag"]
+    result = invoke(embedded, ADVANCE_STAGE, {"statebag": statebag, "stage": 0})
+    assert result.function_error == "Unhandled"
+    error = payload_of(result)
+    assert error["errorType"] == "StageIncomplete" and "did not report" in error["errorMessage"]
+
+
+def test_a_re_invoked_segment_does_not_repeat_side_effects(
+    client: SegflowClient, embedded: EmbeddedAws, http_server: LocalHttpServer
+) -> None:
+    # prior art: segment retries re-ran LLM calls (no idempotency at node level)
+    path = unique_path("once")
+    http_server.route("POST", path, body={"charged": True})
+    wf = workflow(
+        "side-effect",
+        [
+            transform("prepare", 1),
+            api_call("charge", http_server.url + path, body={"amount": 5}),
+            transform("after", 2),
+        ],
+        chain_edges(["prepare", "charge", "after"]),
+    )
+    arn, description = run_to_end(client, wf)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert len(http_server.requests_to(path)) == 1
+
+    # When the same segment is delivered again (a Lambda retry or a duplicate Map item)
+    statebag = json.loads(
+        next(
+            e["stateExitedEventDetails"]["output"]
+            for e in client.sfn.get_execution_history(executionArn=arn, maxResults=50)["events"]
+            if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "InitializeStateBag"
+        )
+    )["statebag"]
+    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 0})
+
+    # Then nothing runs again: the API was called once in total
+    assert result.function_error is None, result.payload
+    assert payload_of(result)["nodes_run"] == 0
+    assert len(http_server.requests_to(path)) == 1
+    assert client.node_records(arn)["charge"].attempt == 1

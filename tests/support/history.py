@@ -1,0 +1,70 @@
+"""Reading a Step Functions execution history the way a payload audit does: every state input and output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+PAYLOAD_FIELDS = ("input", "output", "parameters")
+
+
+@dataclass(frozen=True)
+class Payload:
+    event_id: int
+    event_type: str
+    field: str
+    text: str
+
+    @property
+    def size(self) -> int:
+        return len(self.text.encode())
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} {self.event_type}.{self.field} ({self.size} bytes)"
+
+
+def payloads(events: list[dict[str, Any]]) -> Iterator[Payload]:
+    """Every input, output and task parameters an event carries (in any ``*EventDetails``)."""
+    for event in events:
+        for key, details in event.items():
+            if not key.endswith("EventDetails") or not isinstance(details, dict):
+                continue
+            for field in PAYLOAD_FIELDS:
+                value = details.get(field)
+                if isinstance(value, str):
+                    yield Payload(event["id"], event["type"], field, value)
+
+
+def largest_payload(events: list[dict[str, Any]]) -> Payload:
+    return max(payloads(events), key=lambda payload: payload.size)
+
+
+def state_name(event: dict[str, Any]) -> str | None:
+    for key in ("stateEnteredEventDetails", "stateExitedEventDetails"):
+        if key in event:
+            return event[key].get("name")
+    return None
+
+
+def entered(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Inputs (parsed) of every time the state ``name`` was entered."""
+    return [
+        json.loads(event["stateEnteredEventDetails"]["input"])
+        for event in events
+        if event["type"].endswith("StateEntered") and state_name(event) == name
+    ]
+
+
+def exited(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Outputs (parsed) of every time the state ``name`` was exited."""
+    return [
+        json.loads(event["stateExitedEventDetails"]["output"])
+        for event in events
+        if event["type"].endswith("StateExited") and state_name(event) == name
+    ]
+
+
+def event_types(events: list[dict[str, Any]]) -> list[str]:
+    return [event["type"] for event in events]
