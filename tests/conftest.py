@@ -51,8 +51,12 @@ def load_example(name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def run_to_end(client: SegflowClient, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None,
-               timeout: float = 300) -> tuple[str, dict[str, Any]]:
+def run_to_end(
+    client: SegflowClient,
+    workflow: dict[str, Any],
+    execution_input: dict[str, Any] | None = None,
+    timeout: float = 300,
+) -> tuple[str, dict[str, Any]]:
     """Start a workflow and wait for it; returns (execution ARN, DescribeExecution)."""
     arn = client.start(workflow, execution_input)
     return arn, client.wait(arn, timeout_seconds=timeout)

@@ -14,14 +14,15 @@ STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144
 STATE_PAYLOAD_BUDGET_BYTES = 4_096
 
 # A segment_config (one Map item) is at most this large; bigger parts of it move to its S3 body.
-SEGMENT_CONFIG_MAX_BYTES = 2_900
+SEGMENT_CONFIG_MAX_BYTES = 2_400
 
 # A single node whose own config is larger than this has its config stored in the segment body.
 NODE_CONFIG_INLINE_MAX_BYTES = 1_024
 
-# A stage whose items together fit this budget is passed inline to the Map; larger ones are read from S3.
+# A stage whose items together fit this budget (measured as json.dumps writes them, with spaces) is passed
+# inline to the Map; larger ones are read from S3.
 # Budget check: statebag (<= ~700 bytes) + cursor overhead + these items stays under the 4 KB state budget.
-INLINE_STAGE_MAX_BYTES = 3_000
+INLINE_STAGE_MAX_BYTES = 2_900
 
 # Node outputs up to this size are stored inline in DynamoDB; larger ones go to S3 (item limit is 400 KB).
 OUTPUT_INLINE_MAX_BYTES = 32_768

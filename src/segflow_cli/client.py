@@ -120,8 +120,11 @@ class SegflowClient:
             self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
         )
 
-    def node_views(self, execution_arn: str, workflow: dict[str, Any] | None = None) -> list[NodeView]:
-        """Every node of the workflow with its state; nodes without a record yet are pending."""
+    def node_views(
+        self, execution_arn: str, workflow: dict[str, Any] | None = None, finished: bool = False
+    ) -> list[NodeView]:
+        """Every node of the workflow with its state; nodes without a record are pending, or ``not_run``
+        once the execution has ``finished`` (it stopped before reaching them)."""
         workflow = workflow or self.workflow_of(execution_arn) or {"nodes": []}
         records = self.node_records(execution_arn)
         views = []
@@ -130,7 +133,8 @@ class SegflowClient:
             subtype = node.get("action_type") or node.get("target_type")
             node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
             if record is None:
-                views.append(NodeView(node["node_id"], node_type, node.get("label"), "pending"))
+                state = "not_run" if finished else "pending"
+                views.append(NodeView(node["node_id"], node_type, node.get("label"), state))
                 continue
             duration = record.duration_ms
             if duration is None and record.started_at is not None and record.status == "running":

@@ -211,7 +211,10 @@ def watch(
         while True:
             polled_at = time.monotonic()
             description = client.describe(arn)
-            views = client.node_views(arn, workflow)  # after describe: a finished execution shows every node
+            finished = description["status"] in TERMINAL_STATUSES
+            views = client.node_views(
+                arn, workflow, finished
+            )  # after describe: all nodes shown when finished
             progress.update(views)
             if description["status"] in TERMINAL_STATUSES:
                 return description, views
@@ -377,7 +380,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     request = execution_request(description)
     client.tenant_id = request.get("tenant_id") or DEFAULT_TENANT  # node records are kept per tenant
     workflow = submitted_workflow(client, request)
-    views = client.node_views(arn, workflow)
+    views = client.node_views(arn, workflow, description["status"] in TERMINAL_STATUSES)
     if args.json:
         emit_json(status_document(client, arn, description, workflow, views))
     else:

@@ -23,6 +23,7 @@ _COLORS = {
     "failed": "31",
     "skipped": "2",
     "pending": "2",
+    "not_run": "2",
 }
 
 
@@ -38,7 +39,15 @@ class Glyphs:
 
 
 UNICODE = Glyphs(
-    symbols={"pending": "·", "running": "…", "waiting": "◷", "succeeded": "✓", "skipped": "↷", "failed": "✗"},
+    symbols={
+        "pending": "·",
+        "running": "…",
+        "waiting": "◷",
+        "succeeded": "✓",
+        "skipped": "↷",
+        "failed": "✗",
+        "not_run": "-",
+    },
     dash="—",
     separator=" · ",
     ellipsis="…",
@@ -51,6 +60,7 @@ ASCII = Glyphs(
         "succeeded": "ok",
         "skipped": "->",
         "failed": "!!",
+        "not_run": "--",
     },
     dash="-",
     separator=" | ",

@@ -265,7 +265,7 @@ def test_failed_run(local_endpoint: LocalEndpoint, data_dir: Path) -> None:
     assert "status     FAILED" in lines
     call = next(line for line in lines if line.startswith("call "))
     assert "✗ failed" in call and "ConnectionFailed" in call
-    assert next(line for line in lines if line.startswith("after ")).split()[-1] == "pending"
+    assert next(line for line in lines if line.startswith("after ")).split()[-1] == "not_run"
     assert any(line.startswith("error      ") for line in lines)
     assert any(line.startswith("cause      node 'call' failed with ConnectionFailed") for line in lines)
 

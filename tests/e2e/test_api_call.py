@@ -189,12 +189,6 @@ def test_a_templated_url_that_renders_to_another_scheme_is_refused_at_run_time(c
     assert "http or https" in record.error_message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: nodes/api_call.py builds the query with str(v), so JSON values become Python literals "
-    "(false -> 'False', null -> 'None', [1] -> '[1]' with spaces) unlike templates interpolated in text "
-    "(false -> 'false')",
-)
 def test_json_query_values_are_sent_as_json_text(client: SegflowClient, http_server: LocalHttpServer) -> None:
     path = unique_path("query")
     http_server.route("GET", path, body={"ok": True})

@@ -134,12 +134,6 @@ def test_a_missing_submission_fails_cleanly(client: SegflowClient) -> None:
     assert key in description["cause"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: asl/workflow.asl.json InitializationFailed uses CausePath $.error.Cause, the raw Lambda "
-    "error JSON with a Python stackTrace; every other failure goes through FinalizeExecution's "
-    "describe_error (whose `statebag is None` branch exists for this case but is unreachable from the ASL)",
-)
 def test_an_initialization_failure_has_a_readable_cause(client: SegflowClient) -> None:
     key = upload(client, invalid_workflow())
     _, description = start_directly(client, {"tenant_id": "default", "workflow": {"s3_key": key}})

@@ -120,13 +120,6 @@ def test_the_statebag_does_not_grow_with_the_workflow(client: SegflowClient) -> 
     assert large < 600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: asl/workflow.asl.json Catch blocks use ResultPath '$.error', keeping $.cursor.items (up to "
-    "INLINE_STAGE_MAX_BYTES) beside the Lambda error Cause (message + stackTrace); RecordFailure then adds "
-    "$.failure with the cause again: a failing execution's states reach ~6 KB, over "
-    "STATE_PAYLOAD_BUDGET_BYTES",
-)
 def test_a_failing_execution_also_keeps_every_state_within_the_budget(client: SegflowClient) -> None:
     # Given one segment near its byte budget whose last node fails with a long (but capped) error message
     wf = workflow(
@@ -164,12 +157,6 @@ def widest_inline_first_stage(workflow_id: str) -> dict[str, Any]:
     return build(length)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stage budgets are measured on compact JSON (manifests.write_plan), but a Lambda result is "
-    "serialized with json.dumps' default ', ' and ': ' separators (the local runtime, like AWS's Python "
-    "runtime), so InitializeStateBag's/AdvanceStage's inline cursor grows up to ~50% and exceeds 4 KB",
-)
 def test_lambda_results_carrying_an_inline_stage_stay_within_the_budget(client: SegflowClient) -> None:
     wf = widest_inline_first_stage("w" * 100)
     arn, description = run_to_end(client, wf)

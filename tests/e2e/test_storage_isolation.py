@@ -14,12 +14,6 @@ pytestmark = pytest.mark.e2e
 LARGE = "x" * 40_000  # above OUTPUT_INLINE_MAX_BYTES: stored in S3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: s3_layout.output_key puts node outputs and the execution input in one namespace "
-    "(outputs/<tenant>/<execution>/<name>.json); initializer saves the input as 'execution-input', a valid "
-    "node_id, so that node's large output overwrites the input every later segment loads",
-)
 def test_a_node_named_execution_input_does_not_overwrite_the_input(client: SegflowClient) -> None:
     # Given a large input, and a node whose id is 'execution-input' with a large output, then two branches
     wf = workflow(
@@ -38,11 +32,6 @@ def test_a_node_named_execution_input_does_not_overwrite_the_input(client: Segfl
     assert final_output(client, arn) == {"left": "original", "right": "original"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: finalizer saves a large final output as 'execution-output' in the node-output namespace, "
-    "so a sink node with that id has its stored output replaced by the final result",
-)
 def test_a_node_named_execution_output_keeps_its_own_output(client: SegflowClient) -> None:
     wf = workflow("output-collision", [transform("execution-output", {"blob": "{{ input.blob }}"})])
     arn, description = run_to_end(client, wf, {"blob": LARGE})

@@ -6,9 +6,9 @@ Both read lambdas/segflow/declaration.py; this test fails on any difference in w
 from __future__ import annotations
 
 import pytest
-
 from segflow import declaration
 from segflow.declaration import Substitution
+
 from segflow_local.deployer import LocalDeployment, substitution_values
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_runtime import local_function_arn
@@ -65,7 +65,10 @@ def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
             t.partition_key,
             t.sort_key,
             t.ttl_attribute,
-            {name: tuple(k for k in (i.partition_key, i.sort_key) if k) for name, i in t.global_indexes.items()},
+            {
+                name: tuple(k for k in (i.partition_key, i.sort_key) if k)
+                for name, i in t.global_indexes.items()
+            },
         )
         for logical_id, t in stack_summary.tables.items()
     }
@@ -88,7 +91,8 @@ def test_same_substitutions(embedded: EmbeddedAws, stack_summary) -> None:
     reverse.update({name: Substitution("table_name", lid) for lid, name in deployment.table_names.items()})
     local = {
         machine.logical_id: {
-            placeholder: reverse[value] for placeholder, value in substitution_values(deployment, machine).items()
+            placeholder: reverse[value]
+            for placeholder, value in substitution_values(deployment, machine).items()
         }
         for machine in declaration.STATE_MACHINES
     }

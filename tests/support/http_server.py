@@ -60,7 +60,9 @@ def start_http_server() -> LocalHttpServer:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            srv.requests.append(RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.time()))
+            srv.requests.append(
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), body, time.time())
+            )
             route = srv.routes.get((self.command, self.path.split("?")[0]))
             if route is None:
                 self._reply(404, {"error": "no route"})

@@ -193,12 +193,6 @@ def test_an_unknown_rollback_target_type_is_refused() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: NodeType.subtype_field is never checked: NodeSpec.subtype is `action_type or target_type`, "
-    "so an action node selected by target_type='api_call' (and a rollback with action_type='workflow') "
-    "validates",
-)
 def test_the_subtype_must_be_given_in_the_field_its_type_declares() -> None:
     node = {"node_id": "call", "type": "action", "target_type": "api_call", "config": {"url": "https://x"}}
     assert_issue(issues_of(workflow("wf", [node])), "node 'call'", "action_type")

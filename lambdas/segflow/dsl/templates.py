@@ -60,31 +60,47 @@ def expressions_in(text: str) -> list[str]:
     return TEMPLATE.findall(text)
 
 
-def _walk(ast: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield ast
-    for child in ast.get("children", []):
-        if isinstance(child, dict):
-            yield from _walk(child)
+# AST node types whose children after the first are evaluated against each element, not the context root.
+_SCOPING = {
+    "subexpression",
+    "index_expression",
+    "projection",
+    "value_projection",
+    "filter_projection",
+    "pipe",
+}
 
 
 def node_references(expression: str) -> set[str]:
-    """Node ids an expression reads through ``nodes.<id>``; a bare ``nodes`` is refused."""
-    ast = compile_expression(expression).parsed
+    """Node ids an expression reads through ``nodes.<id>`` at the context root.
+
+    Reading all of ``nodes`` (bare ``nodes``, ``@`` or ``*`` at the root) is refused: which outputs are
+    loaded depends on what a node names, so every read must name its node.
+    """
     references: set[str] = set()
-    bare_nodes = 0
-    for part in _walk(ast):
-        children = part.get("children", [])
-        if part.get("type") == "subexpression" and len(children) >= 2:
-            first, second = children[0], children[1]
-            if first.get("type") == "field" and first.get("value") == "nodes":
-                if second.get("type") != "field":
-                    raise TemplateError(f"'{expression}': read one node's output as nodes.<node_id>")
-                references.add(second["value"])
-                bare_nodes -= 1
-        if part.get("type") == "field" and part.get("value") == "nodes":
-            bare_nodes += 1
-    if bare_nodes > 0:
-        raise TemplateError(f"'{expression}': read one node's output as nodes.<node_id>, not all of nodes")
+
+    def visit(part: dict[str, Any], at_root: bool) -> None:
+        kind = part.get("type")
+        children = [c for c in part.get("children", []) if isinstance(c, dict)]
+        if at_root and kind == "field" and part.get("value") == "nodes":
+            raise TemplateError(
+                f"'{expression}': read one node's output as nodes.<node_id>, not all of nodes"
+            )
+        if at_root and kind in ("current", "identity"):
+            raise TemplateError(
+                f"'{expression}': name what you read (input..., nodes.<node_id>...), not the whole context"
+            )
+        reads_a_node = children and children[0].get("type") == "field" and children[0].get("value") == "nodes"
+        if kind == "subexpression" and at_root and reads_a_node:
+            target = children[1] if len(children) > 1 else {}
+            if target.get("type") != "field":
+                raise TemplateError(f"'{expression}': read one node's output as nodes.<node_id>")
+            references.add(target["value"])
+            return
+        for index, child in enumerate(children):
+            visit(child, at_root and (index == 0 or kind not in _SCOPING))
+
+    visit(compile_expression(expression).parsed, True)
     return references
 
 
@@ -114,13 +130,24 @@ def render(value: Any, context: dict[str, Any]) -> Any:
 def _render_string(text: str, context: dict[str, Any]) -> Any:
     if "{{" not in text:
         return text
-    whole = TEMPLATE.fullmatch(text.strip())
-    if whole:
-        return evaluate(whole.group(1), context)
-    return TEMPLATE.sub(lambda match: _as_text(evaluate(match.group(1), context)), text)
+    whole = single_template(text)
+    if whole is not None:
+        return evaluate(whole, context)
+    return TEMPLATE.sub(lambda match: as_text(evaluate(match.group(1), context)), text)
 
 
-def _as_text(value: Any) -> str:
+def single_template(text: str) -> str | None:
+    """The expression when ``text`` is exactly one template (its value keeps its JSON type), else None."""
+    stripped = text.strip()
+    matches = TEMPLATE.findall(stripped)
+    if len(matches) != 1 or not (stripped.startswith("{{") and stripped.endswith("}}")):
+        return None
+    whole = TEMPLATE.fullmatch(stripped)
+    return whole.group(1) if whole else None
+
+
+def as_text(value: Any) -> str:
+    """How a value reads inside text: strings as they are, everything else as compact JSON."""
     if isinstance(value, str):
         return value
     if value is None:

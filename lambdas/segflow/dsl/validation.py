@@ -54,6 +54,10 @@ def _location_of(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
     return "workflow", ".".join(str(part) for part in loc) or "(document)"
 
 
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
 def _structure_issues(raw: Any, error: ValidationError) -> list[ValidationIssue]:
     issues = []
     for detail in error.errors():
@@ -83,10 +87,17 @@ def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]
                 )
             continue
         types[node_id] = node_type
+        for selector in ("action_type", "target_type"):
+            given = getattr(node, selector)
+            if given is not None and selector != node_type.subtype_field:
+                expected = f"use {node_type.subtype_field}" if node_type.subtype_field else "remove it"
+                issues.append(ValidationIssue(where, f"{node.type!r} takes no {selector} ({expected})"))
         try:
             node_type.config_model.model_validate(node.config)
         except ValidationError as error:
             for detail in error.errors():
+                if _is_template(detail.get("input")):
+                    continue  # a {{ template }} meets the field's type check once rendered, at run time
                 field_path = ".".join(str(part) for part in ("config", *detail["loc"]))
                 issues.append(ValidationIssue(where, f"{field_path}: {detail['msg']}"))
     return types

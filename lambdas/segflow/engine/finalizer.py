@@ -71,7 +71,7 @@ def finalize(
         if record is not None and record.status == "succeeded":
             result[sink] = outputs.load(record.output_json, record.output_key)
     final_store = NodeOutputStore(outputs.bucket, outputs._s3, inline_max_bytes=FINAL_OUTPUT_INLINE_MAX_BYTES)
-    stored = final_store.save(tenant, execution_id, "execution-output", result)
+    stored = final_store.save_execution_data(tenant, execution_id, "output", result)
     records.finish_execution(
         tenant,
         execution_id,

@@ -46,7 +46,7 @@ class Initializer:
             s3_layout.partition_map_reference_key(tenant, graph.workflow_id, execution_id),
             plan.partition_map(),
         )
-        stored_input = self.outputs.save(tenant, execution_id, "execution-input", execution_input)
+        stored_input = self.outputs.save_execution_data(tenant, execution_id, "input", execution_input)
         self.records.create_execution(
             ExecutionRecord(
                 tenant_id=tenant,

@@ -289,7 +289,7 @@ class SegmentRunner:
                 self._fail(info, segment, node, run, started, attempt, type(error).__name__, str(error))
 
         context["nodes"][node.node_id] = result.output
-        stored = self.outputs.save(info.tenant_id, info.execution_id, node.node_id, result.output)
+        stored = self.outputs.save_node_output(info.tenant_id, info.execution_id, node.node_id, result.output)
         self._record(
             info,
             segment,

@@ -8,12 +8,14 @@ from aws_lambda_powertools import Logger
 
 from segflow.contracts import AdvanceStageEvent
 from segflow.engine.stage_advancer import advance_stage
+from segflow.handlers.errors import concise_errors
 from segflow.stores import factory
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = AdvanceStageEvent.model_validate(event)
     cursor = advance_stage(factory.execution_records(), factory.manifests(), parsed.statebag, parsed.stage)

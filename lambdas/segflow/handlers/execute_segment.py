@@ -9,12 +9,14 @@ from aws_lambda_powertools import Logger
 from segflow.contracts import ExecuteSegmentEvent
 from segflow.engine.plan import SegmentConfig
 from segflow.engine.segment_runner import SegmentRunner
+from segflow.handlers.errors import concise_errors
 from segflow.stores import factory
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ExecuteSegmentEvent.model_validate(event)
     statebag = parsed.statebag

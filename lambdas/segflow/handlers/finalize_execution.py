@@ -8,12 +8,14 @@ from aws_lambda_powertools import Logger
 
 from segflow.contracts import FinalizeEvent
 from segflow.engine.finalizer import finalize
+from segflow.handlers.errors import concise_errors
 from segflow.stores import factory
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = FinalizeEvent.model_validate(event)
     result = finalize(factory.execution_records(), factory.manifests(), factory.node_outputs(), parsed)

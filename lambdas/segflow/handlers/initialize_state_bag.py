@@ -8,12 +8,14 @@ from aws_lambda_powertools import Logger
 
 from segflow.contracts import ExecutionRequest, InitializeEvent
 from segflow.engine.initializer import Initializer
+from segflow.handlers.errors import concise_errors
 from segflow.stores import factory
 
 logger = Logger()
 
 
 @logger.inject_lambda_context(clear_state=True)
+@concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = InitializeEvent.model_validate(event)
     request = ExecutionRequest.model_validate(parsed.request)

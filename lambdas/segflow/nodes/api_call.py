@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from segflow.dsl.templates import as_text
 from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, HTTP_MAX_RESPONSE_BYTES
 from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
 
@@ -77,7 +78,7 @@ def run_api_call(context: NodeContext) -> NodeResult:
         raise NodeFailure(f"url must be http or https: {url!r}", "ConfigError")
     if config.query:
         separator = "&" if urllib.parse.urlsplit(url).query else "?"
-        url = f"{url}{separator}{urllib.parse.urlencode({k: str(v) for k, v in config.query.items()})}"
+        url = f"{url}{separator}{urllib.parse.urlencode({k: as_text(v) for k, v in config.query.items()})}"
     headers = {"Accept": "application/json", "User-Agent": "segflow", **config.headers}
     headers["Idempotency-Key"] = context.idempotency_key
     data = None

@@ -69,8 +69,11 @@ class ManifestStore:
         writes: list[tuple[str, str]] = []
         stage_bytes: list[int] = []
         for stage in plan.stages:
-            items = compact_json(plan.stage_items(stage.stage))
-            stage_bytes.append(len(items.encode()))
+            stage_items = plan.stage_items(stage.stage)
+            items = compact_json(stage_items)
+            # Inline items travel back in a Lambda result, which the runtime serializes with json.dumps'
+            # default (spaced) separators: budget that form, not the compact one.
+            stage_bytes.append(len(json.dumps(stage_items, ensure_ascii=False).encode()))
             writes.append((stage_items_key(prefix, stage.stage), items))
             meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, "bytes": stage_bytes[-1]}
             writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))

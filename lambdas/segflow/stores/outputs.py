@@ -23,12 +23,18 @@ class NodeOutputStore:
         self._s3 = s3_client
         self.inline_max_bytes = inline_max_bytes
 
-    def save(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
+    def save_node_output(self, tenant_id: str, execution_id: str, node_id: str, value: Any) -> StoredOutput:
+        return self._save(s3_layout.node_output_key(tenant_id, execution_id, node_id), value)
+
+    def save_execution_data(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
+        """The execution's input or result (``name``: "input" or "output")."""
+        return self._save(s3_layout.execution_data_key(tenant_id, execution_id, name), value)
+
+    def _save(self, key: str, value: Any) -> StoredOutput:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         data = text.encode()
         if len(data) <= self.inline_max_bytes:
             return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(data))
-        key = s3_layout.output_key(tenant_id, execution_id, name)
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         return StoredOutput(inline_json=None, s3_key=key, size_bytes=len(data))
 

@@ -27,9 +27,8 @@ def execution_manifest_prefix(tenant_id: str, workflow_id: str, execution_id: st
 
 
 def workflow_config_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
-    return (
-        f"{REFERENCE}workflow-configs/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/config.json"
-    )
+    scope = f"{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}"
+    return f"{REFERENCE}workflow-configs/{scope}/config.json"
 
 
 def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
@@ -39,5 +38,10 @@ def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: 
     )
 
 
-def output_key(tenant_id: str, execution_id: str, name: str) -> str:
-    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/{_safe(name)}.json"
+def node_output_key(tenant_id: str, execution_id: str, node_id: str) -> str:
+    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/nodes/{_safe(node_id)}.json"
+
+
+def execution_data_key(tenant_id: str, execution_id: str, name: str) -> str:
+    """The execution's own input and result: a key space node ids cannot reach."""
+    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/execution/{_safe(name)}.json"

@@ -1,0 +1,47 @@
+"""Errors leave a handler short and named: the full traceback goes to the logs, not into the state.
+
+The Lambda runtime puts an unhandled error's message and stack trace into the task's ``Cause``, which the
+state machine then carries; a deep stack trace alone can exceed the state payload budget. The error type
+name is kept, because Retry and Catch match on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from segflow.limits import ERROR_MESSAGE_MAX_CHARS
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+_named: dict[str, type[Exception]] = {}
+_lock = threading.Lock()
+
+
+def _error_class(name: str) -> type[Exception]:
+    with _lock:
+        if name not in _named:
+            _named[name] = type(name, (Exception,), {"__module__": "segflow"})
+        return _named[name]
+
+
+def concise_errors(logger: Logger) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(event: dict[str, Any], context: Any) -> Any:
+            try:
+                return handler(event, context)
+            except Exception as error:
+                logger.exception("handler failed", extra={"error_type": type(error).__name__})
+                message = str(error)
+                if len(message) > ERROR_MESSAGE_MAX_CHARS:
+                    message = message[: ERROR_MESSAGE_MAX_CHARS - 1] + "…"
+                raise _error_class(type(error).__name__)(message) from None
+
+        return wrapper
+
+    return decorate
