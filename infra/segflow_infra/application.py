@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from segflow.declaration import SERVICE_NAME
 
+from segflow_infra.api_auth import ApiAuth
 from segflow_infra.paths import CDK_JSON
 from segflow_infra.stack import SegflowStack
 
@@ -39,7 +40,8 @@ def build_app(
     """The app with one stack, ``segflow-<stage>``; ``context`` adds to (and overrides) cdk.json's.
 
     Context given on the CLI (``-c stage=prod``) reaches the app through CDK_CONTEXT_JSON and takes
-    precedence over what is passed here.
+    precedence over what is passed here. Keys: ``stage``, and the management API's authorization
+    (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``).
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -49,7 +51,8 @@ def build_app(
     stage = str(app.node.try_get_context("stage") or DEFAULT_STAGE)
     if not _STAGE.fullmatch(stage):
         raise ValueError(f"stage {stage!r} must match {_STAGE.pattern}")
-    stack = SegflowStack(app, stack_name(stage), stage=stage)
+    auth = ApiAuth.from_context(app.node.try_get_context)
+    stack = SegflowStack(app, stack_name(stage), stage=stage, auth=auth)
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -44,3 +44,26 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
 def arn_token(logical_id: str, attribute: str = "Arn") -> str:
     """How cdk-nag spells a ``Fn::GetAtt`` inside a finding id, e.g. ``<DataBucket.Arn>``."""
     return f"<{logical_id}.{attribute}>"
+
+
+def state_machine_name(scope: IConstruct, logical_id: str) -> str:
+    """The fixed name of a declared state machine: ``<stack name>-<logical id>``.
+
+    Fixed names let roles and environments name a state machine's ARNs without referencing the resource,
+    so a function may be granted access to a state machine that invokes it without a dependency cycle.
+    """
+    return f"{cdk.Stack.of(scope).stack_name}-{logical_id}"
+
+
+def states_arn(scope: IConstruct, resource: str, resource_name: str) -> str:
+    """``arn:<partition>:states:<region>:<account>:<resource>:<resource_name>``."""
+    return cdk.Stack.of(scope).format_arn(
+        service="states",
+        resource=resource,
+        resource_name=resource_name,
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def state_machine_arn(scope: IConstruct, logical_id: str) -> str:
+    return states_arn(scope, "stateMachine", state_machine_name(scope, logical_id))

@@ -13,15 +13,22 @@ from segflow.declaration import (
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
     SERVICE_NAME,
+    STATE_MACHINES,
     TABLES,
     FunctionSpec,
     constant_environment,
     resource_env_vars,
 )
 
-from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention
+from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
 from segflow_infra.paths import repo_path
-from segflow_infra.permissions import acknowledge_prefix_wildcards, grant_table, s3_prefix_statement
+from segflow_infra.permissions import (
+    acknowledge_execution_wildcards,
+    acknowledge_prefix_wildcards,
+    grant_table,
+    s3_prefix_statement,
+    state_machine_statements,
+)
 from segflow_infra.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -54,7 +61,7 @@ class EngineFunctions(Construct):
             self,
             f"{spec.logical_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{SERVICE_NAME} {spec.logical_id}: its log group, declared tables and S3 prefixes",
+            description=f"{SERVICE_NAME} {spec.logical_id}: its log group and its declared access",
         )
         log_group = logs.LogGroup(
             self,
@@ -92,15 +99,24 @@ class EngineFunctions(Construct):
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         resources = {
-            name: self._storage.name_of(logical_id) for name, logical_id in resource_env_vars(spec).items()
+            name: self._resource_value(logical_id) for name, logical_id in resource_env_vars(spec).items()
         }
         return {**constant_environment(spec), **resources}
+
+    def _resource_value(self, logical_id: str) -> str:
+        """A bucket or table name, or a state machine ARN (built from its fixed name: no dependency cycle)."""
+        if logical_id in {machine.logical_id for machine in STATE_MACHINES}:
+            return state_machine_arn(self, logical_id)
+        return self._storage.name_of(logical_id)
 
     def _grant(self, spec: FunctionSpec, role: iam.Role) -> None:
         for table_grant in spec.tables:
             grant_table(self._storage.tables[table_grant.table], table_grant, role)
         for bucket_grant in spec.buckets:
             role.add_to_policy(s3_prefix_statement(self._storage.buckets[bucket_grant.bucket], bucket_grant))
+        for machine_grant in spec.state_machines:
+            for statement in state_machine_statements(self, machine_grant):
+                role.add_to_policy(statement)
 
     def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
         acknowledge(
@@ -116,6 +132,7 @@ class EngineFunctions(Construct):
             "X-Ray supports no resource-level permissions for them.",
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
+        acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)
         indexed_tables = {table.logical_id for table in TABLES if table.global_indexes}
         for table_grant in spec.tables:
             if table_grant.table not in indexed_tables:

@@ -1,8 +1,9 @@
-"""Alarms on failed executions and on function errors and throttles, and one dashboard."""
+"""Alarms on failed executions, function errors and throttles, HTTP API 5xx responses; one dashboard."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,6 +23,7 @@ class Monitoring(Construct):
         *,
         state_machines: dict[str, sfn.StateMachine],
         functions: dict[str, lambda_.Function],
+        http_apis: dict[str, apigwv2.HttpApi],
     ) -> None:
         super().__init__(scope, construct_id)
         self._prefix = cdk.Stack.of(self).stack_name
@@ -32,6 +34,9 @@ class Monitoring(Construct):
         for logical_id, function in functions.items():
             self._alarm(f"{logical_id}Errors", function.metric_errors(period=PERIOD))
             self._alarm(f"{logical_id}Throttles", function.metric_throttles(period=PERIOD))
+        for logical_id, api in http_apis.items():
+            # 5xx only: 4xx (bad requests, denied callers) are the callers' business.
+            self._alarm(f"{logical_id}ServerErrors", api.metric_server_error(period=PERIOD))
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -41,6 +46,7 @@ class Monitoring(Construct):
                 [cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)],
                 *(_state_machine_widgets(logical_id, sm) for logical_id, sm in state_machines.items()),
                 *(_function_widgets(logical_id, fn) for logical_id, fn in functions.items()),
+                *(_http_api_widgets(logical_id, api) for logical_id, api in http_apis.items()),
             ],
         )
 
@@ -101,6 +107,28 @@ def _function_widgets(logical_id: str, function: lambda_.Function) -> list[cloud
             left=[
                 function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(50), label="p50"),
                 function.metric_duration(period=PERIOD, statistic=cloudwatch.Stats.p(99), label="p99"),
+            ],
+        ),
+    ]
+
+
+def _http_api_widgets(logical_id: str, api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} requests",
+            width=12,
+            left=[
+                api.metric_count(period=PERIOD, statistic=cloudwatch.Stats.SUM, label="requests"),
+                api.metric_client_error(period=PERIOD, statistic=cloudwatch.Stats.SUM, label="4xx"),
+                api.metric_server_error(period=PERIOD, statistic=cloudwatch.Stats.SUM, label="5xx"),
+            ],
+        ),
+        cloudwatch.GraphWidget(
+            title=f"{logical_id} latency",
+            width=12,
+            left=[
+                api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(50), label="p50"),
+                api.metric_latency(period=PERIOD, statistic=cloudwatch.Stats.p(99), label="p99"),
             ],
         ),
     ]

@@ -15,7 +15,15 @@ from constructs import Construct
 from segflow.declaration import LOG_RETENTION_DAYS, STATE_MACHINES, StateMachineSpec, Substitution
 
 from segflow_infra import asl
-from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention
+from segflow_infra.cdk_util import (
+    acknowledge,
+    arn_token,
+    pin_logical_id,
+    retention,
+    state_machine_arn,
+    state_machine_name,
+    states_arn,
+)
 from segflow_infra.paths import repo_path
 from segflow_infra.permissions import acknowledge_prefix_wildcards, s3_prefix_statement
 from segflow_infra.storage import Storage
@@ -58,7 +66,7 @@ class Workflow(Construct):
         self._storage = storage
         self._functions = functions
         # A fixed name lets the role name its own state machine's ARN without a dependency cycle.
-        self.state_machine_name = f"{cdk.Stack.of(self).stack_name}-{spec.logical_id}"
+        self.state_machine_name = state_machine_name(self, spec.logical_id)
         definition_text = repo_path(spec.definition_file).read_text()
         definition = asl.parse(definition_text)
         _check_definition(spec, definition_text, definition)
@@ -104,14 +112,6 @@ class Workflow(Construct):
         }
         return resolvers[substitution.kind](substitution.ref)
 
-    def _arn(self, resource: str, resource_name: str) -> str:
-        return cdk.Stack.of(self).format_arn(
-            service="states",
-            resource=resource,
-            resource_name=resource_name,
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-
     def _grant(self, definition: dict[str, object]) -> None:
         for logical_id in self._spec.invokes:
             function_arn = self._functions[logical_id].function_arn
@@ -127,7 +127,7 @@ class Workflow(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["states:StartExecution"],
-                    resources=[self._arn("stateMachine", self.state_machine_name)],
+                    resources=[state_machine_arn(self, self._spec.logical_id)],
                 )
             )
             # Child executions are named <state machine>/<map run label>:<id>; redriving the parent
@@ -135,7 +135,7 @@ class Workflow(Construct):
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
-                    resources=[self._arn("execution", f"{self.state_machine_name}/*")],
+                    resources=[states_arn(self, "execution", f"{self.state_machine_name}/*")],
                 )
             )
 

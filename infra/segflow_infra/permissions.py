@@ -7,9 +7,10 @@ from collections.abc import Callable
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from segflow.declaration import Access, BucketGrant, TableGrant
+from constructs import IConstruct
+from segflow.declaration import Access, BucketGrant, StateMachineGrant, TableGrant
 
-from segflow_infra.cdk_util import acknowledge, arn_token
+from segflow_infra.cdk_util import acknowledge, arn_token, state_machine_arn, state_machine_name, states_arn
 
 # Object-level actions only: nothing may list, delete or change ACLs. AbortMultipartUpload lets a writer
 # clean up its own large upload; CreateMultipartUpload/UploadPart are covered by s3:PutObject.
@@ -48,4 +49,56 @@ def acknowledge_prefix_wildcards(role: iam.Role, grants: tuple[BucketGrant, ...]
             f"AwsSolutions-IAM5[Resource::{arn_token(bucket)}/{prefix}*]",
             f"{who} may touch only objects under the declared '{prefix}' prefix of {bucket}; keys carry "
             "tenant and execution ids generated at run time, so no narrower ARN exists.",
+        )
+
+
+# What each declared state machine action allows, and on which ARN: "machine" is the state machine itself,
+# "executions" every execution of it (execution ARNs carry the run-time execution name).
+STATE_MACHINE_ACTIONS: dict[str, tuple[str, str]] = {
+    "start": ("states:StartExecution", "machine"),
+    "describe": ("states:DescribeExecution", "executions"),
+}
+
+
+def executions_arn(scope: IConstruct, logical_id: str) -> str:
+    """``arn:…:execution:<state machine name>:*``: executions of one state machine (not its Map children)."""
+    return states_arn(scope, "execution", f"{state_machine_name(scope, logical_id)}:*")
+
+
+def state_machine_statements(scope: IConstruct, grant: StateMachineGrant) -> list[iam.PolicyStatement]:
+    """One statement per declared action, on the state machine's ARN or its executions' ARN.
+
+    The ARNs are built from the state machine's fixed name, so a grantee never depends on the state machine
+    resource (which depends on the functions it invokes).
+    """
+    if not grant.actions:
+        raise ValueError(f"grant on {grant.state_machine} names no action")
+    resources = {
+        "machine": state_machine_arn(scope, grant.state_machine),
+        "executions": executions_arn(scope, grant.state_machine),
+    }
+    statements = []
+    for declared in dict.fromkeys(grant.actions):
+        try:
+            action, target = STATE_MACHINE_ACTIONS[declared]
+        except KeyError:
+            raise ValueError(f"unknown state machine action {declared!r} on {grant.state_machine}") from None
+        statements.append(iam.PolicyStatement(actions=[action], resources=[resources[target]]))
+    return statements
+
+
+def acknowledge_execution_wildcards(
+    role: iam.Role, grants: tuple[StateMachineGrant, ...], who: str, scope: IConstruct
+) -> None:
+    """cdk-nag flags ``execution:<name>:*``; execution names are chosen per run, so none is narrower."""
+    for grant in grants:
+        if not any(STATE_MACHINE_ACTIONS[action][1] == "executions" for action in grant.actions):
+            continue
+        name = state_machine_name(scope, grant.state_machine)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+            f"execution:{name}:*]",
+            f"{who} may describe only executions of {name}; their names are chosen per execution at run "
+            "time, so no narrower ARN exists.",
         )

@@ -6,20 +6,33 @@ from typing import Any
 
 import aws_cdk as cdk
 from constructs import Construct
-from segflow.declaration import BUCKETS, SERVICE_NAME, STACK_OUTPUTS, STATE_MACHINES, TABLES, OutputSpec
+from segflow.declaration import (
+    BUCKETS,
+    HTTP_APIS,
+    SERVICE_NAME,
+    STACK_OUTPUTS,
+    STATE_MACHINES,
+    TABLES,
+    OutputSpec,
+)
 
+from segflow_infra.api_auth import ApiAuth
 from segflow_infra.functions import EngineFunctions
+from segflow_infra.http_api import HttpApis
 from segflow_infra.monitoring import Monitoring
 from segflow_infra.orchestration import Orchestration
 from segflow_infra.storage import Storage
 
 
 class SegflowStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, stage: str, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, stage: str, auth: ApiAuth | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(
             scope, construct_id, description=f"{SERVICE_NAME} workflow orchestrator ({stage})", **kwargs
         )
         self.stage = stage
+        self.auth = auth or ApiAuth()
         cdk.Tags.of(self).add("project", SERVICE_NAME)
         cdk.Tags.of(self).add("stage", stage)
 
@@ -28,14 +41,15 @@ class SegflowStack(cdk.Stack):
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions
         )
+        self.http_apis = HttpApis(self, "HttpApis", functions=self.engine.functions, auth=self.auth)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             state_machines=self.orchestration.state_machines,
             functions=self.engine.functions,
+            http_apis={logical_id: api.api for logical_id, api in self.http_apis.apis.items()},
         )
-        # Later issues add their own constructs here, fed from the declaration like the ones above:
-        # the WebSocket API for live node events and the IAM-authorised management HTTP API.
+        # A later issue adds the WebSocket API for live node events here, fed from the declaration too.
         self._outputs()
 
     def _outputs(self) -> None:
@@ -47,11 +61,17 @@ class SegflowStack(cdk.Stack):
             *(OutputSpec("state_machine_arn", spec.logical_id) for spec in STATE_MACHINES),
             *(OutputSpec("bucket_name", spec.logical_id) for spec in BUCKETS),
             *(OutputSpec("table_name", spec.logical_id) for spec in TABLES),
+            *(OutputSpec("http_api_url", spec.logical_id) for spec in HTTP_APIS),
         ]
+        suffixes = {
+            "state_machine_arn": "Arn",
+            "bucket_name": "Name",
+            "table_name": "Name",
+            "http_api_url": "Url",
+        }
         for spec in generic:
             if spec not in declared:
-                suffix = "Arn" if spec.kind == "state_machine_arn" else "Name"
-                self._output(f"{spec.ref}{suffix}", spec)
+                self._output(f"{spec.ref}{suffixes[spec.kind]}", spec)
         for logical_id, function in self.engine.functions.items():
             cdk.CfnOutput(self, f"{logical_id}FunctionName", value=function.function_name)
         for logical_id, workflow in self.orchestration.workflows.items():
@@ -68,5 +88,6 @@ class SegflowStack(cdk.Stack):
             "state_machine_arn": lambda ref: self.orchestration.state_machines[ref].state_machine_arn,
             "bucket_name": lambda ref: self.storage.buckets[ref].bucket_name,
             "table_name": lambda ref: self.storage.tables[ref].table_name,
+            "http_api_url": lambda ref: self.http_apis.apis[ref].url,
         }
         cdk.CfnOutput(self, name, value=values[spec.kind](spec.ref), description=f"{spec.kind} of {spec.ref}")

@@ -17,6 +17,9 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 S3_BUCKET = "AWS::S3::Bucket"
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
+HTTP_API = "AWS::ApiGatewayV2::Api"
+HTTP_ROUTE = "AWS::ApiGatewayV2::Route"
+HTTP_INTEGRATION = "AWS::ApiGatewayV2::Integration"
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,18 @@ class TableSummary:
 
 
 @dataclass(frozen=True)
+class HttpApiSummary:
+    routes: frozenset[tuple[str, str]]  # (method, path)
+    functions: frozenset[str]  # logical ids of the functions its routes invoke
+    authorization_types: frozenset[str]  # AWS_IAM, JWT, ... over its routes
+
+
+@dataclass(frozen=True)
 class TemplateSummary:
     functions: dict[str, FunctionSummary]  # logical id -> handler and environment variable names
     tables: dict[str, TableSummary]  # logical id -> key schema
     substitutions: dict[str, dict[str, Substitution]]  # state machine logical id -> placeholder -> value
+    http_apis: dict[str, HttpApiSummary]  # logical id -> routes, their functions and authorization
 
 
 def load_template(cdk_out: Path, stack_name: str) -> dict[str, Any]:
@@ -70,6 +81,10 @@ def summarize_template(template: dict[str, Any]) -> TemplateSummary:
             }
             for logical_id, props in of_type(STATE_MACHINE).items()
         },
+        http_apis={
+            logical_id: _http_api(logical_id, of_type(HTTP_ROUTE), of_type(HTTP_INTEGRATION))
+            for logical_id in of_type(HTTP_API)
+        },
     )
 
 
@@ -95,6 +110,27 @@ def _table(props: dict[str, Any]) -> TableSummary:
             for index in props.get("GlobalSecondaryIndexes", [])
         },
     )
+
+
+def _http_api(
+    api_id: str, routes: dict[str, dict[str, Any]], integrations: dict[str, dict[str, Any]]
+) -> HttpApiSummary:
+    """Routes of one API (``{"Ref": api}`` as ApiId), each resolved through its integration to a function."""
+    keys: set[tuple[str, str]] = set()
+    functions: set[str] = set()
+    authorization: set[str] = set()
+    for props in routes.values():
+        if props["ApiId"] != {"Ref": api_id}:
+            continue
+        method, path = props["RouteKey"].split(" ", 1)
+        keys.add((method, path))
+        authorization.add(props.get("AuthorizationType", "NONE"))
+        prefix, integration = props["Target"]["Fn::Join"][1]
+        uri = integrations[integration["Ref"]]["IntegrationUri"]
+        if prefix != "integrations/" or "Fn::GetAtt" not in uri or uri["Fn::GetAtt"][1] != "Arn":
+            raise ValueError(f"route {props['RouteKey']} does not target a function of the stack")
+        functions.add(uri["Fn::GetAtt"][0])
+    return HttpApiSummary(frozenset(keys), frozenset(functions), frozenset(authorization))
 
 
 def _substitution(value: Any, resources: dict[str, Any]) -> Substitution:

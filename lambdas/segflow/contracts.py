@@ -22,13 +22,26 @@ class S3Pointer(BaseModel):
     s3_key: str = Field(min_length=1)
 
 
+class WorkflowRef(BaseModel):
+    """A published workflow: the version asked for, or the one active when the execution starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_id: str = Field(min_length=1)
+    version: int | None = Field(default=None, ge=1)
+
+
 class ExecutionRequest(BaseModel):
-    """The StartExecution input contract (what other services send)."""
+    """The StartExecution input contract (what other services send).
+
+    ``workflow`` is either a published workflow (``{"workflow_id", "version"?}``) or an ad-hoc definition
+    uploaded under the tenant's ``submissions/`` prefix (``{"s3_key"}``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     tenant_id: str = DEFAULT_TENANT
-    workflow: S3Pointer
+    workflow: WorkflowRef | S3Pointer
     input: dict[str, Any] | None = None
     input_ref: S3Pointer | None = None
 
@@ -59,6 +72,7 @@ class StateBag(BaseModel):
 
     tenant_id: str
     workflow_id: str
+    workflow_version: int | None = None  # pinned at start: activating another version never changes it
     execution_id: str
     started_at: str
     manifest_prefix: str

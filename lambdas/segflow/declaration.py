@@ -54,6 +54,12 @@ class BucketGrant:
 
 
 @dataclass(frozen=True)
+class StateMachineGrant:
+    state_machine: str  # StateMachineSpec.logical_id
+    actions: tuple[Literal["start", "describe"], ...]
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     handler: str  # "module.path.function", resolved inside the Lambda asset (lambdas/)
@@ -62,6 +68,7 @@ class FunctionSpec:
     timeout_seconds: int
     tables: tuple[TableGrant, ...] = ()
     buckets: tuple[BucketGrant, ...] = ()
+    state_machines: tuple[StateMachineGrant, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,6 +83,7 @@ class Substitution:
 @dataclass(frozen=True)
 class StateMachineSpec:
     logical_id: str
+    env_var: str  # carries the state machine's ARN to the functions granted access to it
     definition_file: str  # relative to the repository root
     substitutions: dict[str, Substitution]
     invokes: tuple[str, ...]  # FunctionSpec.logical_id values the state machine may invoke
@@ -83,11 +91,26 @@ class StateMachineSpec:
 
 
 @dataclass(frozen=True)
+class HttpRoute:
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str  # API Gateway route syntax: /workflows/{workflow_id}
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    """An API Gateway HTTP API whose declared routes all go to one function (it routes internally)."""
+
+    logical_id: str
+    function: str  # FunctionSpec.logical_id
+    routes: tuple[HttpRoute, ...]
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """What one stack output exposes."""
 
-    kind: Literal["state_machine_arn", "bucket_name", "table_name"]
-    ref: str  # logical id of the state machine, bucket or table
+    kind: Literal["state_machine_arn", "bucket_name", "table_name", "http_api_url"]
+    ref: str  # logical id of the state machine, bucket, table or HTTP API
 
 
 SERVICE_NAME = "segflow"
@@ -111,8 +134,21 @@ EXECUTIONS_TABLE = TableSpec(
     ttl_attribute="expires_at",
 )
 
+# Workflow versions, their activation history and the active-version pointer. Versions are kept for good;
+# only idempotency records of rollback requests carry the TTL attribute.
+WORKFLOWS_TABLE = TableSpec(
+    logical_id="WorkflowsTable",
+    env_var="SEGFLOW_WORKFLOWS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+    global_indexes=(GlobalIndexSpec("by_tenant", "gsi1pk", "gsi1sk"),),
+)
+
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET,)
-TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE,)
+TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE, WORKFLOWS_TABLE)
+
+WORKFLOW_STATE_MACHINE_ID = "WorkflowStateMachine"
 
 _ENGINE_ENV = {"POWERTOOLS_LOG_LEVEL": "INFO"}
 # Set on every function, before its own environment.
@@ -124,9 +160,12 @@ INITIALIZE_STATE_BAG = FunctionSpec(
     description="Validates and partitions a workflow, writes the manifest, returns a pointer-only statebag",
     memory_mb=1024,
     timeout_seconds=120,
-    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    tables=(
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(WORKFLOWS_TABLE.logical_id, "read"),
+    ),
     buckets=(
-        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS, s3_layout.WORKFLOWS)),
         BucketGrant(
             DATA_BUCKET.logical_id, "write", (s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS)
         ),
@@ -140,7 +179,11 @@ EXECUTE_SEGMENT = FunctionSpec(
     description="Runs the nodes of one segment, storing each node's outcome once",
     memory_mb=1024,
     timeout_seconds=900,
-    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    # The workflows table: a rollback node changes a workflow's active version.
+    tables=(
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
+    ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
         BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
@@ -173,15 +216,36 @@ FINALIZE_EXECUTION = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
+MANAGEMENT_API = FunctionSpec(
+    logical_id="ManagementApi",
+    handler="segflow.handlers.management_api.handler",
+    description="The management HTTP API: publish, list, diff and roll back workflows; start executions",
+    memory_mb=512,
+    timeout_seconds=29,  # API Gateway's integration timeout
+    tables=(
+        TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read"),
+    ),
+    buckets=(
+        BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.WORKFLOWS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.SUBMISSIONS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
+    ),
+    state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
+    environment=_ENGINE_ENV,
+)
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     INITIALIZE_STATE_BAG,
     EXECUTE_SEGMENT,
     ADVANCE_STAGE,
     FINALIZE_EXECUTION,
+    MANAGEMENT_API,
 )
 
 WORKFLOW_STATE_MACHINE = StateMachineSpec(
-    logical_id="WorkflowStateMachine",
+    logical_id=WORKFLOW_STATE_MACHINE_ID,
+    env_var="SEGFLOW_STATE_MACHINE_ARN",
     definition_file=f"{ASL_DIR}/workflow.asl.json",
     substitutions={
         "InitializeStateBagArn": Substitution("function_arn", INITIALIZE_STATE_BAG.logical_id),
@@ -201,15 +265,39 @@ WORKFLOW_STATE_MACHINE = StateMachineSpec(
 
 STATE_MACHINES: tuple[StateMachineSpec, ...] = (WORKFLOW_STATE_MACHINE,)
 
+MANAGEMENT_HTTP_API = HttpApiSpec(
+    logical_id="ManagementHttpApi",
+    function=MANAGEMENT_API.logical_id,
+    routes=(
+        HttpRoute("POST", "/workflows"),
+        HttpRoute("GET", "/workflows"),
+        HttpRoute("GET", "/workflows/{workflow_id}"),
+        HttpRoute("GET", "/workflows/{workflow_id}/versions"),
+        HttpRoute("GET", "/workflows/{workflow_id}/versions/{version}"),
+        HttpRoute("GET", "/workflows/{workflow_id}/diff"),
+        HttpRoute("POST", "/workflows/{workflow_id}/activate"),
+        HttpRoute("POST", "/workflows/{workflow_id}/rollback"),
+        HttpRoute("POST", "/executions"),
+        HttpRoute("GET", "/executions/{execution_id}"),
+        HttpRoute("GET", "/openapi.json"),
+    ),
+)
+
+HTTP_APIS: tuple[HttpApiSpec, ...] = (MANAGEMENT_HTTP_API,)
+
 # Names of the stack outputs; the CLI finds resources through them (real AWS) or the local endpoint.
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_BUCKET_NAME = "DataBucketName"
 OUTPUT_EXECUTIONS_TABLE_NAME = "ExecutionsTableName"
+OUTPUT_WORKFLOWS_TABLE_NAME = "WorkflowsTableName"
+OUTPUT_MANAGEMENT_API_URL = "ManagementApiUrl"
 
 STACK_OUTPUTS: dict[str, OutputSpec] = {
     OUTPUT_STATE_MACHINE_ARN: OutputSpec("state_machine_arn", WORKFLOW_STATE_MACHINE.logical_id),
     OUTPUT_BUCKET_NAME: OutputSpec("bucket_name", DATA_BUCKET.logical_id),
     OUTPUT_EXECUTIONS_TABLE_NAME: OutputSpec("table_name", EXECUTIONS_TABLE.logical_id),
+    OUTPUT_WORKFLOWS_TABLE_NAME: OutputSpec("table_name", WORKFLOWS_TABLE.logical_id),
+    OUTPUT_MANAGEMENT_API_URL: OutputSpec("http_api_url", MANAGEMENT_HTTP_API.logical_id),
 }
 
 
@@ -224,11 +312,16 @@ def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
     """Environment variable -> logical id of each table and bucket the function is granted access to.
 
     A function learns the names of exactly the resources it may touch; the deployer maps each logical
-    id to the resource's real name.
+    id to the resource's real name (a state machine's ARN).
     """
     env_vars = {table.env_var: table.logical_id for table in TABLES}
     env_vars.update({bucket.env_var: bucket.logical_id for bucket in BUCKETS})
-    granted = {grant.table for grant in spec.tables} | {grant.bucket for grant in spec.buckets}
+    env_vars.update({machine.env_var: machine.logical_id for machine in STATE_MACHINES})
+    granted = (
+        {grant.table for grant in spec.tables}
+        | {grant.bucket for grant in spec.buckets}
+        | {grant.state_machine for grant in spec.state_machines}
+    )
     return {name: logical_id for name, logical_id in env_vars.items() if logical_id in granted}
 
 

@@ -27,6 +27,13 @@ INLINE_STAGE_MAX_BYTES = 2_900
 # Node outputs up to this size are stored inline in DynamoDB; larger ones go to S3 (item limit is 400 KB).
 OUTPUT_INLINE_MAX_BYTES = 32_768
 
+# A published workflow definition is kept inline in its version item up to this size, otherwise in S3
+# (the same trade-off as node outputs: DynamoDB items stop at 400 KB).
+DEFINITION_INLINE_MAX_BYTES = OUTPUT_INLINE_MAX_BYTES
+
+# Publishing and activating retry this often when concurrent writers change the workflow first.
+VERSION_WRITE_MAX_ATTEMPTS = 200
+
 # The final execution output is returned inline up to this size, otherwise as an S3 reference.
 FINAL_OUTPUT_INLINE_MAX_BYTES = 2_048
 

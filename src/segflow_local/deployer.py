@@ -42,7 +42,7 @@ class LocalDeployment:
 
     def function_environment(self, spec: declaration.FunctionSpec) -> dict[str, str]:
         """What the stack sets for this function, with local resource names."""
-        names = {**self.bucket_names, **self.table_names}
+        names = {**self.bucket_names, **self.table_names, **self.state_machine_arns}
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }

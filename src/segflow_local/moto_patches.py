@@ -4,6 +4,11 @@ moto answers a DynamoDB Query on a table's own key by sorting and scanning *ever
 (``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
 execution it has run. Real DynamoDB reads only the queried partition. This patch makes the base-table query
 read only its partition's items; results are unchanged (``tests/functional/test_moto_patches.py``).
+
+moto's DynamoDB also checks a condition and applies the write in separate steps without a lock, so two
+threads can both pass ``attribute_not_exists`` or the same version check. Real DynamoDB applies every
+conditional write and transaction atomically; segflow's version numbering and optimistic concurrency depend
+on it, so the patch serializes moto's DynamoDB writes.
 """
 
 from __future__ import annotations
@@ -47,4 +52,24 @@ def apply() -> None:
 
         Table.query = query  # type: ignore[method-assign]
         Table.all_items = all_items  # type: ignore[method-assign]
+        _serialize_dynamodb_writes()
         _applied = True
+
+
+_WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _serialize_dynamodb_writes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    write_lock = threading.RLock()
+    for name in _WRITE_METHODS:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None:
+            continue
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with write_lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)

@@ -33,18 +33,6 @@ def test_invalid_workflow_is_refused_locally(
     assert "error: edge 'later' -> 'ghost': target 'ghost' is not a node" in lines
 
 
-def test_node_types_that_cannot_run_are_refused(
-    tmp_path: Path, nowhere: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "rollback.json"
-    path.write_text(
-        '{"workflow_id": "r", "nodes": [{"node_id": "undo", "type": "rollback", "target_type": "workflow",'
-        ' "config": {"workflow_id": "orders", "version": 3}}]}'
-    )
-    assert main(["run", str(path), "--endpoint", nowhere]) == 2
-    assert "error: node 'undo': type 'rollback:workflow' cannot run yet" in capsys.readouterr().err
-
-
 def test_input_must_be_an_object(data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
     workflow = str(data_dir / "branching.json")
     assert main(["run", workflow, "--input", "[1]", "--endpoint", nowhere]) == 2

@@ -23,6 +23,11 @@ SEED_ROLLBACK_NODE = {
     "target_type": "workflow",
     "config": {"workflow_id": "{{current_workflow_id}}", "version": 2, "reason": "Error detected in v3"},
 }
+# Not a version number, 'previous' or a template: refused before anything runs.
+BAD_ROLLBACK_NODE = {
+    **SEED_ROLLBACK_NODE,
+    "config": {**SEED_ROLLBACK_NODE["config"], "version": "latest-ish"},
+}
 
 
 def invalid_workflow() -> dict[str, Any]:
@@ -37,7 +42,7 @@ def invalid_workflow() -> dict[str, Any]:
 def rollback_workflow() -> dict[str, Any]:
     return workflow(
         "with-rollback",
-        [transform("check", {"ok": False}), SEED_ROLLBACK_NODE],
+        [transform("check", {"ok": False}), BAD_ROLLBACK_NODE],
         [edge("check", "rollback_on_error")],
     )
 
@@ -51,7 +56,7 @@ def storage_snapshot(client: SegflowClient, embedded: EmbeddedAws) -> tuple[int,
 
 
 @pytest.mark.parametrize(
-    "definition", [invalid_workflow, rollback_workflow], ids=["invalid", "rollback-not-runnable"]
+    "definition", [invalid_workflow, rollback_workflow], ids=["invalid", "rollback-bad-version"]
 )
 def test_the_client_refuses_it_and_writes_nothing(
     client: SegflowClient, embedded: EmbeddedAws, definition: Any
@@ -65,7 +70,7 @@ def test_the_client_refuses_it_and_writes_nothing(
     if definition is invalid_workflow:
         assert issue.location == "node 'report'" and "nodes.other" in issue.message
     else:
-        assert issue.location == "node 'rollback_on_error'" and "cannot run" in issue.message
+        assert issue.location == "node 'rollback_on_error'" and "config.version" in issue.message
 
 
 def upload(client: SegflowClient, document: Any, tenant: str = "default") -> str:

@@ -85,3 +85,26 @@ def iter_strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from iter_strings(item)
+
+
+STATES_ARN_PREFIX = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+
+
+def state_machine_name(resources: dict[str, Any], logical_id: str) -> str:
+    return resources[logical_id]["Properties"]["StateMachineName"]
+
+
+def state_machine_arn(resources: dict[str, Any], logical_id: str) -> str:
+    """How ``render`` shows the ARN a function's role and environment build from the fixed name."""
+    return f"{STATES_ARN_PREFIX}:stateMachine:{state_machine_name(resources, logical_id)}"
+
+
+def executions_arn(resources: dict[str, Any], logical_id: str) -> str:
+    return f"{STATES_ARN_PREFIX}:execution:{state_machine_name(resources, logical_id)}:*"
+
+
+def api_functions() -> set[str]:
+    """Logical ids of the functions behind a declared HTTP API."""
+    from segflow.declaration import HTTP_APIS
+
+    return {api.function for api in HTTP_APIS}

@@ -6,9 +6,16 @@ from importlib.metadata import version
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, LOG_RETENTION_DAYS, SERVICE_NAME, FunctionSpec, resource_env_vars
+from segflow.declaration import (
+    FUNCTIONS,
+    LOG_RETENTION_DAYS,
+    SERVICE_NAME,
+    STATE_MACHINES,
+    FunctionSpec,
+    resource_env_vars,
+)
 
-from tests.infra.infra_helpers import ref, render
+from tests.infra.infra_helpers import api_functions, ref, render, role_of, role_statements, state_machine_arn
 
 pytestmark = pytest.mark.infra
 
@@ -38,16 +45,62 @@ def test_function_matches_declaration(template: Any, spec: FunctionSpec) -> None
     )
 
 
+def _resource_value(synth: Any, logical_id: str) -> str:
+    """A table or bucket: its name (Ref). A state machine: its ARN, built from its fixed name."""
+    if logical_id in {machine.logical_id for machine in STATE_MACHINES}:
+        return state_machine_arn(synth.resources, logical_id)
+    return ref(logical_id)
+
+
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
 def test_function_environment(synth: Any, spec: FunctionSpec) -> None:
+    from segflow_infra.api_auth import ApiAuth
+
     variables = synth.resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
     expected = {
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
-        **{name: ref(logical_id) for name, logical_id in resource_env_vars(spec).items()},
+        **{name: _resource_value(synth, logical_id) for name, logical_id in resource_env_vars(spec).items()},
         **spec.environment,
     }
+    if spec.logical_id in api_functions():
+        expected.update(ApiAuth().environment())  # the default authorization: IAM
     assert {name: render(value) for name, value in variables.items()} == expected
+
+
+def test_state_machine_arn_in_the_environment_is_the_deployed_state_machine(synth: Any) -> None:
+    """Built from the name, not referenced (no dependency cycle): it must still be the right ARN."""
+    for spec in FUNCTIONS:
+        variables = synth.resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+        for grant in spec.state_machines:
+            machine = next(m for m in STATE_MACHINES if m.logical_id == grant.state_machine)
+            name = synth.resources[machine.logical_id]["Properties"]["StateMachineName"]
+            assert render(variables[machine.env_var]).endswith(f":stateMachine:{name}")
+
+
+def test_functions_do_not_depend_on_the_state_machines(synth: Any) -> None:
+    """A state machine depends on the functions it invokes; the reverse would be a cycle."""
+    machines = {machine.logical_id for machine in STATE_MACHINES}
+    for spec in FUNCTIONS:
+        function = synth.resources[spec.logical_id]
+        policies = role_statements(synth.resources, role_of(function))
+        referenced = _references(function) | _references(policies) | set(function.get("DependsOn", []))
+        assert not referenced & machines, spec.logical_id
+
+
+def _references(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for item in value.values():
+            found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)

@@ -6,11 +6,18 @@ import json
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, STATE_MACHINES, FunctionSpec, StateMachineSpec
+from segflow.declaration import FUNCTIONS, STATE_MACHINES, TABLES, FunctionSpec, StateMachineSpec
 from segflow_infra.asl import has_distributed_map
 from segflow_infra.paths import repo_path
 
-from tests.infra.infra_helpers import arn, grants, role_of, role_statements
+from tests.infra.infra_helpers import (
+    arn,
+    executions_arn,
+    grants,
+    role_of,
+    role_statements,
+    state_machine_arn,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -37,6 +44,8 @@ S3 = {
     "write": {"s3:PutObject", "s3:AbortMultipartUpload"},
     "read_write": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
 }
+STATES = {"start": "states:StartExecution", "describe": "states:DescribeExecution"}
+INDEXED_TABLES = {table.logical_id for table in TABLES if table.global_indexes}
 # Actions AWS defines without resource-level permissions; the only ones allowed on "*".
 LAMBDA_TRACING = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 STATE_MACHINE_LOGGING_AND_TRACING = {
@@ -55,14 +64,25 @@ STATE_MACHINE_LOGGING_AND_TRACING = {
 }
 
 
-def _expected_function_grants(spec: FunctionSpec, log_group: str) -> set[tuple[str, str]]:
+def _expected_function_grants(
+    spec: FunctionSpec, log_group: str, resources: dict[str, Any]
+) -> set[tuple[str, str]]:
     expected = {(action, "*") for action in LAMBDA_TRACING}
     expected |= {(action, arn(log_group)) for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
     for table in spec.tables:
-        expected |= {(action, arn(table.table)) for action in DYNAMODB[table.access]}
+        # A table with global secondary indexes: the same actions on its indexes (Query on by_tenant).
+        targets = [arn(table.table)] + (
+            [f"{arn(table.table)}/index/*"] if table.table in INDEXED_TABLES else []
+        )
+        expected |= {(action, target) for action in DYNAMODB[table.access] for target in targets}
     for bucket in spec.buckets:
         for prefix in bucket.prefixes:
             expected |= {(action, f"{arn(bucket.bucket)}/{prefix}*") for action in S3[bucket.access]}
+    for machine in spec.state_machines:
+        if "start" in machine.actions:
+            expected.add((STATES["start"], state_machine_arn(resources, machine.state_machine)))
+        if "describe" in machine.actions:
+            expected.add((STATES["describe"], executions_arn(resources, machine.state_machine)))
     return expected
 
 
@@ -71,7 +91,55 @@ def test_function_role_allows_exactly_the_declared_access(synth: Any, spec: Func
     function = synth.resources[spec.logical_id]
     log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
     actual = grants(role_statements(synth.resources, role_of(function)))
-    assert actual == _expected_function_grants(spec, log_group)
+    assert actual == _expected_function_grants(spec, log_group, synth.resources)
+
+
+def test_management_api_may_start_and_describe_executions_of_the_workflow_state_machine_only(
+    synth: Any,
+) -> None:
+    from segflow.declaration import MANAGEMENT_API, WORKFLOW_STATE_MACHINE_ID
+
+    actual = grants(role_statements(synth.resources, role_of(synth.resources[MANAGEMENT_API.logical_id])))
+    states = {(action, resource) for action, resource in actual if action.startswith("states:")}
+    name = synth.resources[WORKFLOW_STATE_MACHINE_ID]["Properties"]["StateMachineName"]
+    prefix = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    assert states == {
+        ("states:StartExecution", f"{prefix}:stateMachine:{name}"),
+        ("states:DescribeExecution", f"{prefix}:execution:{name}:*"),
+    }
+
+
+def test_only_state_machine_grantees_touch_state_machines(synth: Any) -> None:
+    for spec in FUNCTIONS:
+        actual = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
+        if not spec.state_machines:
+            assert not [action for action, _ in actual if action.startswith("states:")], spec.logical_id
+
+
+def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
+    """'*' appears only on X-Ray, in S3 prefixes, on table indexes and on one state machine's executions."""
+    for spec in FUNCTIONS:
+        actual = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
+        for action, resource in actual:
+            if "*" not in resource:
+                continue
+            allowed = (
+                (resource == "*" and action in LAMBDA_TRACING)
+                or (
+                    action.startswith("s3:")
+                    and resource.endswith("/*")
+                    and ":" not in resource.split("}/")[-1]
+                )
+                or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
+                or (
+                    action == "states:DescribeExecution"
+                    and any(
+                        resource == executions_arn(synth.resources, m.state_machine)
+                        for m in spec.state_machines
+                    )
+                )
+            )
+            assert allowed, (spec.logical_id, action, resource)
 
 
 def _expected_state_machine_grants(spec: StateMachineSpec, name: str) -> set[tuple[str, str]]:

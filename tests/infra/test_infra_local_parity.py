@@ -32,15 +32,37 @@ def _local_functions(embedded: EmbeddedAws) -> dict[str, tuple[str, frozenset[st
     return functions
 
 
+def _stack_environment(stack_summary, logical_id: str) -> frozenset[str]:
+    """The stack's variables, less those that describe API Gateway's authorizer (auth mode, tenant claim):
+    locally there is no API Gateway authorizer; the local gateway passes a Lambda-authorizer-style context."""
+    from segflow_infra.api_auth import API_AUTH_ENV, TENANT_CLAIM_ENV
+
+    names = stack_summary.functions[logical_id].env_var_names
+    if logical_id in {api.function for api in declaration.HTTP_APIS}:
+        return names - {API_AUTH_ENV, TENANT_CLAIM_ENV}
+    return names
+
+
 def test_same_functions_handlers_and_environment(embedded: EmbeddedAws, stack_summary) -> None:
-    stack = {lid: (f.handler, f.env_var_names) for lid, f in stack_summary.functions.items()}
+    stack = {
+        lid: (f.handler, _stack_environment(stack_summary, lid)) for lid, f in stack_summary.functions.items()
+    }
     assert _local_functions(embedded) == stack
 
 
 def test_local_process_environment_covers_every_function(embedded: EmbeddedAws, stack_summary) -> None:
     shared = set(embedded.deployment.environment())
-    for logical_id, function in stack_summary.functions.items():
-        assert function.env_var_names <= shared, logical_id
+    for logical_id in stack_summary.functions:
+        assert _stack_environment(stack_summary, logical_id) <= shared, logical_id
+
+
+def test_http_apis_route_to_declared_functions_the_local_runtime_serves(
+    embedded: EmbeddedAws, stack_summary
+) -> None:
+    local = {embedded.runtime._specs[name].logical_id for name in embedded.runtime.function_names}
+    for logical_id, api in stack_summary.http_apis.items():
+        assert api.functions <= local, logical_id
+    assert set(stack_summary.http_apis) == {api.logical_id for api in declaration.HTTP_APIS}
 
 
 def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:

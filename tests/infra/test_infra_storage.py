@@ -101,3 +101,50 @@ def test_table_matches_declaration(synth: Any, template: Any, spec: TableSpec) -
     assert set(indexes) == {index.name for index in spec.global_indexes}
     for index in spec.global_indexes:
         assert indexes[index.name]["KeySchema"] == _key_schema(index.partition_key, index.sort_key)
+
+
+def test_published_workflows_never_expire(synth: Any) -> None:
+    """Workflow versions are kept for good: neither their S3 prefix nor any prefix above it expires."""
+    from segflow.stores import s3_layout
+
+    for spec in BUCKETS:
+        rules = synth.resources[spec.logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
+        for rule in rules:
+            if "ExpirationInDays" in rule:
+                assert not s3_layout.WORKFLOWS.startswith(rule.get("Prefix", "")), rule
+
+
+def test_data_survives_replacement_too(synth: Any) -> None:
+    for spec in (*BUCKETS, *TABLES):
+        assert synth.resources[spec.logical_id]["UpdateReplacePolicy"] == "Retain", spec.logical_id
+
+
+@pytest.mark.parametrize(
+    "spec", [table for table in TABLES if table.global_indexes], ids=lambda spec: spec.logical_id
+)
+def test_global_indexes_project_all_attributes_with_string_keys(synth: Any, spec: TableSpec) -> None:
+    props = synth.resources[spec.logical_id]["Properties"]
+    for index in props["GlobalSecondaryIndexes"]:
+        assert index["Projection"] == {"ProjectionType": "ALL"}
+        assert "ProvisionedThroughput" not in index
+    types = {
+        attribute["AttributeName"]: attribute["AttributeType"] for attribute in props["AttributeDefinitions"]
+    }
+    keys = {spec.partition_key, spec.sort_key} | {
+        key for index in spec.global_indexes for key in (index.partition_key, index.sort_key)
+    }
+    assert types == dict.fromkeys(keys - {None}, "S")
+
+
+def test_workflows_table(synth: Any) -> None:
+    """The workflow version store: pk/sk, the by_tenant index, TTL for idempotency records, PITR, retained."""
+    from segflow.declaration import WORKFLOWS_TABLE
+
+    resource = synth.resources[WORKFLOWS_TABLE.logical_id]
+    props = resource["Properties"]
+    assert props["KeySchema"] == _key_schema("pk", "sk")
+    assert [index["IndexName"] for index in props["GlobalSecondaryIndexes"]] == ["by_tenant"]
+    assert props["GlobalSecondaryIndexes"][0]["KeySchema"] == _key_schema("gsi1pk", "gsi1sk")
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, STATE_MACHINES, TABLES, resource_env_vars
-from segflow_infra.summary import IndexSummary, TableSummary, load_template, summarize_template
+from segflow.declaration import FUNCTIONS, HTTP_APIS, STATE_MACHINES, TABLES, resource_env_vars
+from segflow_infra.summary import (
+    HttpApiSummary,
+    IndexSummary,
+    TableSummary,
+    load_template,
+    summarize_template,
+)
+
+from tests.infra.infra_helpers import api_functions
 
 pytestmark = pytest.mark.infra
 
@@ -16,8 +24,12 @@ def test_summary_matches_declaration(synth: Any) -> None:
     assert {logical_id: fn.handler for logical_id, fn in summary.functions.items()} == {
         spec.logical_id: spec.handler for spec in FUNCTIONS
     }
+    from segflow_infra.api_auth import API_AUTH_ENV, TENANT_CLAIM_ENV
+
     for spec in FUNCTIONS:
         expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} | set(resource_env_vars(spec))
+        if spec.logical_id in api_functions():
+            expected |= {API_AUTH_ENV, TENANT_CLAIM_ENV}
         assert summary.functions[spec.logical_id].env_var_names == expected | set(spec.environment)
     assert summary.tables == {
         spec.logical_id: TableSummary(
@@ -31,3 +43,11 @@ def test_summary_matches_declaration(synth: Any) -> None:
         for spec in TABLES
     }
     assert summary.substitutions == {spec.logical_id: spec.substitutions for spec in STATE_MACHINES}
+    assert summary.http_apis == {
+        spec.logical_id: HttpApiSummary(
+            routes=frozenset((route.method, route.path) for route in spec.routes),
+            functions=frozenset({spec.function}),
+            authorization_types=frozenset({"AWS_IAM"}),
+        )
+        for spec in HTTP_APIS
+    }

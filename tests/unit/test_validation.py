@@ -100,12 +100,17 @@ def test_the_seed_nodes_validate_alone() -> None:
         assert list(validate_workflow(workflow("seed", [node])).nodes) == [node["node_id"]]
 
 
-def test_the_rollback_seed_validates_but_is_not_executable() -> None:
-    graph = validate_workflow(workflow("seed", [SEED_ROLLBACK_NODE]))
-    issues = executable_issues(graph)
-    assert [i.location for i in issues] == ["node 'rollback_on_error'"]
-    assert "cannot run" in issues[0].message
-    assert executable_issues(validate_workflow(workflow("seed", [SEED_DEPLOY_NODE]))) == []
+def test_both_seed_nodes_can_run() -> None:
+    for node in (SEED_ROLLBACK_NODE, SEED_DEPLOY_NODE):
+        assert executable_issues(validate_workflow(workflow("seed", [node]))) == []
+
+
+def test_a_rollback_version_must_be_a_number_previous_or_a_template() -> None:
+    node = {**SEED_ROLLBACK_NODE, "config": {"workflow_id": "orders", "version": "latest-ish"}}
+    assert_issue(issues_of(workflow("wf", [node])), "node 'rollback_on_error'", "config.version")
+    for version in (3, "3", "previous", "{{ input.good_version }}"):
+        node = {**SEED_ROLLBACK_NODE, "config": {"workflow_id": "orders", "version": version}}
+        assert list(validate_workflow(workflow("wf", [node])).nodes) == ["rollback_on_error"]
 
 
 def test_a_judgment_with_labelled_and_default_edges_is_valid() -> None:

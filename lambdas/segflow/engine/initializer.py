@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.contracts import ExecutionRequest, InitializeResult, StateBag
+from segflow.contracts import ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition
 from segflow.engine.stage_advancer import cursor_for_stage
@@ -16,6 +16,7 @@ from segflow.stores import s3_layout
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore
 from segflow.stores.manifests import ManifestStore, body_key
 from segflow.stores.outputs import NodeOutputStore
+from segflow.stores.workflow_versions import WorkflowVersionStore
 
 
 @dataclass
@@ -23,10 +24,17 @@ class Initializer:
     records: ExecutionRecordStore
     manifests: ManifestStore
     outputs: NodeOutputStore
+    versions: WorkflowVersionStore
 
     def initialize(self, request: ExecutionRequest, execution_id: str, started_at: str) -> InitializeResult:
         tenant = request.tenant_id
-        workflow_document = self.manifests.read_submission(tenant, request.workflow.s3_key)
+        version: int | None = None
+        if isinstance(request.workflow, WorkflowRef):  # pinned here, for the whole execution
+            published = self.versions.resolve(tenant, request.workflow.workflow_id, request.workflow.version)
+            workflow_document, version, workflow_key = published.definition, published.version, ""
+        else:
+            workflow_key = request.workflow.s3_key
+            workflow_document = self.manifests.read_submission(tenant, workflow_key)
         graph = validate_workflow(workflow_document)
         not_runnable = executable_issues(graph)
         if not_runnable:
@@ -53,7 +61,8 @@ class Initializer:
                 execution_id=execution_id,
                 workflow_id=graph.workflow_id,
                 workflow_name=graph.definition.name,
-                workflow_key=request.workflow.s3_key,
+                workflow_key=workflow_key,
+                workflow_version=version,
                 started_at=started_at,
                 node_count=plan.node_count,
                 segment_count=len(plan.segments),
@@ -66,6 +75,7 @@ class Initializer:
         statebag = StateBag(
             tenant_id=tenant,
             workflow_id=graph.workflow_id,
+            workflow_version=version,
             execution_id=execution_id,
             started_at=started_at,
             manifest_prefix=prefix,

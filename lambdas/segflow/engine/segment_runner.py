@@ -22,7 +22,7 @@ from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncom
 from segflow.engine.plan import SegmentConfig, SegmentNode
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.nodes import registry
-from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeServices, NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE
 from segflow.stores.execution_records import (
     ExecutionRecordStore,
@@ -69,8 +69,10 @@ class SegmentRunner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         yield_margin_ms: int = SEGMENT_YIELD_MARGIN_MS,
+        services: NodeServices | None = None,
     ) -> None:
         self.records = records
+        self.services = services or NodeServices()
         self.outputs = outputs
         self.remaining_ms = remaining_ms
         self.clock = clock
@@ -106,7 +108,11 @@ class SegmentRunner:
         context = build_context(
             execution_input,
             node_outputs,
-            {"workflow_id": statebag.workflow_id, "name": execution.workflow_name},
+            {
+                "workflow_id": statebag.workflow_id,
+                "name": execution.workflow_name,
+                "version": statebag.workflow_version,
+            },
             {"execution_id": execution_id, "started_at": statebag.started_at},
         )
 
@@ -268,6 +274,7 @@ class SegmentRunner:
                         predecessor_outputs=predecessors,
                         timeout_seconds=node.timeout_seconds,
                         attempt=attempt,
+                        services=self.services,
                     )
                 )
                 if node_type.routes:

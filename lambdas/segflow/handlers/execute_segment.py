@@ -10,6 +10,7 @@ from segflow.contracts import ExecuteSegmentEvent
 from segflow.engine.plan import SegmentConfig
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
+from segflow.nodes.base import NodeServices
 from segflow.stores import factory
 
 logger = Logger()
@@ -30,7 +31,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         body = manifests.read_body(segment.body_key)
         nodes, reads = body.nodes, body.reads
     runner = SegmentRunner(
-        factory.execution_records(), factory.node_outputs(), context.get_remaining_time_in_millis
+        factory.execution_records(),
+        factory.node_outputs(),
+        context.get_remaining_time_in_millis,
+        services=NodeServices(workflow_versions_factory=factory.workflow_versions),
     )
     result = runner.run(statebag, segment, nodes or [], reads)
     logger.info(

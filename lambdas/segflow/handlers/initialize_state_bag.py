@@ -19,13 +19,16 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = InitializeEvent.model_validate(event)
     request = ExecutionRequest.model_validate(parsed.request)
-    initializer = Initializer(factory.execution_records(), factory.manifests(), factory.node_outputs())
+    initializer = Initializer(
+        factory.execution_records(), factory.manifests(), factory.node_outputs(), factory.workflow_versions()
+    )
     result = initializer.initialize(request, parsed.execution_id, parsed.started_at)
     logger.info(
         "initialized",
         extra={
             "tenant_id": request.tenant_id,
             "execution_id": parsed.execution_id,
+            "workflow_version": result.statebag.workflow_version,
             "segments": result.statebag.segment_count,
             "stages": result.statebag.stage_count,
         },

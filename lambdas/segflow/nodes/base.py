@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from segflow.stores.workflow_versions import WorkflowVersionStore
 
 Placement = Literal["segment", "wait"]
 
@@ -39,6 +42,26 @@ class ExecutionInfo:
     started_at: str
 
 
+class ServiceUnavailable(NodeFailure):
+    error_type = "ServiceUnavailable"
+
+
+@dataclass
+class NodeServices:
+    """The stores a node type may use, built on first use (most segments need none of them)."""
+
+    workflow_versions_factory: Callable[[], WorkflowVersionStore] | None = None
+    _workflow_versions: WorkflowVersionStore | None = None
+
+    @property
+    def workflow_versions(self) -> WorkflowVersionStore:
+        if self._workflow_versions is None:
+            if self.workflow_versions_factory is None:
+                raise ServiceUnavailable("the workflow version store is not available to this segment")
+            self._workflow_versions = self.workflow_versions_factory()
+        return self._workflow_versions
+
+
 @dataclass
 class NodeContext:
     """Everything a node's executor may use. Executors never see other nodes' configs."""
@@ -49,6 +72,7 @@ class NodeContext:
     predecessor_outputs: dict[str, Any] = field(default_factory=dict)
     timeout_seconds: float | None = None
     attempt: int = 1
+    services: NodeServices = field(default_factory=NodeServices)
 
     @property
     def idempotency_key(self) -> str:

@@ -10,18 +10,16 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.stores.dynamo_items import decode_item as _decode
+from segflow.stores.dynamo_items import encode_item as _encode
 
 NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
 TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
 SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded"]
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class ExecutionRecord(BaseModel):
@@ -30,6 +28,7 @@ class ExecutionRecord(BaseModel):
     workflow_id: str
     workflow_name: str = ""
     workflow_key: str = ""
+    workflow_version: int | None = None
     status: Literal["RUNNING", "SUCCEEDED", "FAILED"] = "RUNNING"
     started_at: str
     finished_at: str | None = None
@@ -83,37 +82,6 @@ def execution_pk(tenant_id: str, execution_id: str) -> str:
 def stage_pk(tenant_id: str, execution_id: str, stage: int) -> str:
     # Segment outcomes get a partition per stage, so checking a stage never reads the node records.
     return f"EXEC#{tenant_id}#{execution_id}#STAGE#{stage:06d}"
-
-
-def _encode(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(_to_dynamo(value)) for key, value in item.items() if value is not None}
-
-
-def _to_dynamo(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_dynamo(v) for v in value]
-    return value
-
-
-def _decode(item: dict[str, Any]) -> dict[str, Any]:
-    from decimal import Decimal
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return int(value) if value == value.to_integral_value() else float(value)
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return {key: plain(_deserializer.deserialize(value)) for key, value in item.items()}
 
 
 class ExecutionRecordStore:

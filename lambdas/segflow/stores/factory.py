@@ -1,23 +1,57 @@
-"""Stores built from the environment the declaration gives every function (names in one place)."""
+"""Stores built from the environment the declaration gives every function (names in one place).
+
+Each store module is imported when its store is first built, so a function's cold start only pays for the
+stores it uses.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from segflow.declaration import DATA_BUCKET, EXECUTIONS_TABLE
+from segflow.declaration import DATA_BUCKET, EXECUTIONS_TABLE, WORKFLOW_STATE_MACHINE, WORKFLOWS_TABLE
 from segflow.stores.clients import client
-from segflow.stores.execution_records import ExecutionRecordStore
-from segflow.stores.manifests import ManifestStore
-from segflow.stores.outputs import NodeOutputStore
+
+if TYPE_CHECKING:
+    from segflow.stores.execution_launcher import ExecutionLauncher
+    from segflow.stores.execution_records import ExecutionRecordStore
+    from segflow.stores.manifests import ManifestStore
+    from segflow.stores.outputs import NodeOutputStore
+    from segflow.stores.workflow_versions import WorkflowVersionStore
 
 
 def execution_records() -> ExecutionRecordStore:
+    from segflow.stores.execution_records import ExecutionRecordStore
+
     return ExecutionRecordStore(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
 
 
 def manifests() -> ManifestStore:
+    from segflow.stores.manifests import ManifestStore
+
     return ManifestStore(os.environ[DATA_BUCKET.env_var], client("s3"))
 
 
 def node_outputs() -> NodeOutputStore:
+    from segflow.stores.outputs import NodeOutputStore
+
     return NodeOutputStore(os.environ[DATA_BUCKET.env_var], client("s3"))
+
+
+def workflow_versions() -> WorkflowVersionStore:
+    from segflow.stores.workflow_versions import WorkflowVersionStore
+
+    return WorkflowVersionStore(
+        os.environ[WORKFLOWS_TABLE.env_var], client("dynamodb"), os.environ[DATA_BUCKET.env_var], client("s3")
+    )
+
+
+def execution_launcher() -> ExecutionLauncher:
+    from segflow.stores.execution_launcher import ExecutionLauncher
+
+    return ExecutionLauncher(
+        os.environ[WORKFLOW_STATE_MACHINE.env_var],
+        client("stepfunctions"),
+        os.environ[DATA_BUCKET.env_var],
+        client("s3"),
+    )

@@ -10,6 +10,7 @@ SUBMISSIONS = "submissions/"  # workflow definitions and inputs uploaded to star
 MANIFESTS = "manifests/"  # the segment manifest and per-stage items, read during execution
 REFERENCE = "reference/"  # reference copies (workflow-configs, workflow-partitions): never read by the engine
 OUTPUTS = "outputs/"  # node outputs and execution results too large for DynamoDB
+WORKFLOWS = "workflows/"  # published workflow definitions too large for DynamoDB: kept for good
 
 
 def _safe(part: str) -> str:
@@ -45,3 +46,8 @@ def node_output_key(tenant_id: str, execution_id: str, node_id: str) -> str:
 def execution_data_key(tenant_id: str, execution_id: str, name: str) -> str:
     """The execution's own input and result: a key space node ids cannot reach."""
     return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/execution/{_safe(name)}.json"
+
+
+def workflow_definition_key(tenant_id: str, workflow_id: str, sha256: str) -> str:
+    """Content-addressed: publishing the same definition twice stores one object."""
+    return f"{WORKFLOWS}{_safe(tenant_id)}/{_safe(workflow_id)}/definitions/{_safe(sha256)}.json"

@@ -1,0 +1,59 @@
+"""Who is calling, and for which tenant: read from the request context API Gateway fills in, never the body.
+
+- JWT authorizer: the tenant is the claim named by ``SEGFLOW_TENANT_CLAIM`` (default ``tenant_id``);
+- IAM authorizer: single-tenant, the tenant is ``default``; the caller is the IAM principal;
+- Lambda authorizer context (the local gateway of ``segflow local up`` plays this part): ``tenant_id`` and
+  ``principal`` keys.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+
+TENANT_CLAIM_ENV = "SEGFLOW_TENANT_CLAIM"
+DEFAULT_TENANT_CLAIM = "tenant_id"
+# Set by the stack: "iam" or "jwt". Then only that kind of identity is accepted; unset (the local gateway),
+# only a Lambda-authorizer context is.
+API_AUTH_ENV = "SEGFLOW_API_AUTH"
+
+
+class Unauthenticated(Exception):
+    """The request carries no identity API Gateway vouched for."""
+
+
+class Forbidden(Exception):
+    """The identity carries no usable tenant."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    tenant_id: str
+    principal: str
+
+
+def caller_from_request_context(request_context: dict[str, Any]) -> Caller:
+    authorizer = request_context.get("authorizer") or {}
+    expected = os.environ.get(API_AUTH_ENV) or "lambda"
+    if expected not in authorizer:
+        raise Unauthenticated(f"the request was not authorized by API Gateway ({expected} authorization)")
+    if expected == "jwt":
+        claims = (authorizer["jwt"] or {}).get("claims") or {}
+        claim = os.environ.get(TENANT_CLAIM_ENV, DEFAULT_TENANT_CLAIM)
+        tenant = claims.get(claim)
+        principal = claims.get("sub") or claims.get("client_id") or "unknown"
+        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+            raise Forbidden(f"the token has no valid {claim!r} claim")
+        return Caller(tenant, f"jwt:{principal}")
+    if expected == "lambda":
+        context = authorizer["lambda"] or {}
+        tenant, principal = context.get("tenant_id"), context.get("principal") or "unknown"
+        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+            raise Forbidden("the authorizer gave no valid tenant_id")
+        return Caller(tenant, str(principal))
+    iam = authorizer["iam"] or {}
+    principal = iam.get("userArn") or iam.get("callerId") or "unknown"
+    return Caller(DEFAULT_TENANT, str(principal))

@@ -1,0 +1,116 @@
+"""Request and response bodies of the management API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segflow.versioning.diff import WorkflowDiff
+from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any] = Field(description="The workflow: {workflow_id, name, nodes, edges}.")
+    message: str = Field(default="", max_length=1_000, description="Why this version exists.")
+    activate: bool = Field(default=True, description="Make the new version the active one.")
+    expected_active_version: int | None = Field(
+        default=None, ge=1, description="Fail with 409 unless this version is active (optimistic locking)."
+    )
+
+
+class PublishResponse(BaseModel):
+    workflow: WorkflowSummary
+    version: VersionInfo
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowSummary]
+
+
+class VersionList(BaseModel):
+    workflow: WorkflowSummary
+    versions: list[VersionInfo]
+    history: list[ActivationEntry]
+
+
+class DiffResponse(BaseModel):
+    workflow_id: str
+    from_version: int
+    to_version: int
+    diff: WorkflowDiff
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    reason: str = Field(default="", max_length=1_000)
+    expected_active_version: int | None = Field(default=None, ge=1)
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_version: int | None = Field(
+        default=None, ge=1, description="The version to restore; default: the previously active one."
+    )
+    reason: str = Field(default="", max_length=1_000)
+    expected_active_version: int | None = Field(default=None, ge=1)
+
+
+class ActivationResponse(BaseModel):
+    result: RollbackResult
+    workflow: WorkflowSummary
+
+
+class StartExecutionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_id: str = Field(min_length=1)
+    version: int | None = Field(default=None, ge=1, description="Default: the active version at start.")
+    input: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(
+        default=None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$", description="Execution name."
+    )
+
+
+class StartExecutionResponse(BaseModel):
+    execution_id: str
+    execution_arn: str
+    workflow_id: str
+    version: int
+
+
+class NodeState(BaseModel):
+    node_id: str
+    type: str
+    label: str | None = None
+    status: str
+    duration_ms: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+class ExecutionDescription(BaseModel):
+    execution_id: str
+    execution_arn: str
+    workflow_id: str
+    version: int | None
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    started_at: str
+    stopped_at: str | None = None
+    node_count: int
+    nodes: list[NodeState]
+    output: Any = None
+    output_ref: str | None = None
+    error: str | None = None
+    cause: str | None = None

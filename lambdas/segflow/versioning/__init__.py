@@ -1,0 +1,1 @@
+"""Workflow versions: immutable published definitions, the active-version pointer and rollback."""
