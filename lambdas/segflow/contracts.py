@@ -87,11 +87,14 @@ class Cursor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stage: int
-    mode: Literal["inline", "s3", "done"]
+    # inline: a Map over ``items``; s3: a Distributed Map over ``items_key``; single: the stage's only
+    # ``segment_config`` runs as a plain Task that returns the next cursor (no Map, no AdvanceStage).
+    mode: Literal["inline", "s3", "single", "done"]
     wait_seconds: int = 0
     max_concurrency: int = 1
     items: list[dict[str, Any]] | None = None
     items_key: str | None = None
+    segment_config: dict[str, Any] | None = None
 
 
 class InitializeResult(BaseModel):
@@ -105,6 +108,7 @@ class ExecuteSegmentEvent(BaseModel):
     statebag: StateBag
     segment_config: SegmentConfig | None = None
     segment_index: int | None = None
+    advance: bool = False  # the stage's only segment: return the cursor of what runs next
 
     @model_validator(mode="after")
     def _config_or_index(self) -> ExecuteSegmentEvent:

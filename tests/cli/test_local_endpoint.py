@@ -23,6 +23,7 @@ from segflow.engine.partitioner import partition
 from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
+from tests.support.history import lambda_inputs
 
 pytestmark = pytest.mark.e2e
 
@@ -186,13 +187,14 @@ def test_history_carries_pointers_and_own_segments_only(
         stages = {stage_of[segment_id] for segment_id in SEGMENT_ID.findall(payload.text)}
         assert len(stages) <= 1, f"{where} holds segments of stages {sorted(stages)}"
 
-    segment_inputs = [p for p in seen if p.event_type == "TaskStateEntered" and p.state == "ExecuteSegment"]
-    assert {json.loads(p.text)["segment_config"]["segment_id"] for p in segment_inputs} == set(stage_of)
-    for payload in segment_inputs:
-        event = json.loads(payload.text)
-        assert set(event) == {"segment_config", "statebag"}
+    # Each ExecuteSegment invocation gets exactly its own segment_config (a stage of one segment runs as a
+    # Task that may go on to the next single-segment stages, reading their configs itself).
+    segment_inputs = lambda_inputs(events, "ExecuteSegment")
+    assert {event["segment_config"]["segment_id"] for event in segment_inputs} <= set(stage_of)
+    for event in segment_inputs:
+        assert set(event) - {"advance"} == {"segment_config", "statebag"}
         own = event["segment_config"]["segment_id"]
-        assert set(SEGMENT_ID.findall(payload.text)) == {own}
+        assert set(SEGMENT_ID.findall(json.dumps(event))) == {own}
         node_ids = {node["node_id"] for node in event["segment_config"]["nodes"]}
         assert node_ids == {node for node, segment in segment_of.items() if segment == own}
 

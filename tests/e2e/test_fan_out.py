@@ -13,7 +13,7 @@ import pytest
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, node_outputs, unique_path
-from tests.support.history import entered
+from tests.support.history import lambda_inputs
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, fan_out_workflow, transform
 
@@ -45,7 +45,7 @@ def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
     # and each branch's own segment ran once, with the parent run once before them
     records = client.node_records(arn)
     assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))
-    segment_inputs = entered(history(client, arn), "ExecuteSegment")
+    segment_inputs = lambda_inputs(history(client, arn), "ExecuteSegment")
     run_ids = [item["segment_config"]["segment_id"] for item in segment_inputs]
     assert len(run_ids) == len(set(run_ids)) == BRANCHES + 2
     # and the aggregator output holds every branch's output

@@ -17,7 +17,7 @@ from segflow.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import unique_path
-from tests.support.history import entered, event_types, exited, largest_payload, payloads
+from tests.support.history import event_types, exited, lambda_inputs, largest_payload, payloads
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import (
     aggregator,
@@ -93,10 +93,10 @@ def test_no_state_carries_the_workflow_or_a_partition_map(mixed_run: tuple[str, 
 
 def test_each_execute_segment_receives_exactly_one_segment_config(mixed_run: tuple[str, list]) -> None:
     _, events = mixed_run
-    inputs = entered(events, "ExecuteSegment")
+    inputs = lambda_inputs(events, "ExecuteSegment")
     assert inputs
     for state_input in inputs:
-        assert set(state_input) == {"segment_config", "statebag"}
+        assert set(state_input) - {"advance"} == {"segment_config", "statebag"}
         config = state_input["segment_config"]
         assert isinstance(config, dict) and isinstance(config["segment_id"], str)
         assert json.dumps(state_input).count('"segment_id"') == 1

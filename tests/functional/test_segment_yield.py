@@ -13,6 +13,7 @@ from segflow.limits import SEGMENT_YIELD_MARGIN_MS
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_runtime import local_function_name
 from tests.conftest import history, run_to_end
+from tests.support.history import lambda_inputs
 from tests.support.http_server import LocalHttpServer
 
 pytestmark = pytest.mark.e2e
@@ -59,11 +60,8 @@ def test_segment_yields_before_deadline_and_resumes_without_rerunning(
     assert calls == [0, 1, 2, 3]
     # and the state machine re-invoked the same segment after it yielded
     events = history(client, arn)
-    segment_runs = [
-        e
-        for e in events
-        if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "ExecuteSegment"
-    ]
+    segment_runs = lambda_inputs(events, "ExecuteSegment")
     assert len(segment_runs) >= 2
+    assert {run["segment_config"]["segment_id"] for run in segment_runs} == {"s00001"}
     records = client.node_records(arn)
     assert all(records[f"step{i}"].attempt == 1 for i in range(4))

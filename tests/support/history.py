@@ -68,3 +68,13 @@ def exited(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 def event_types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
+
+
+def lambda_inputs(events: list[dict[str, Any]], logical_id: str) -> list[dict[str, Any]]:
+    """Inputs (parsed) of every invocation of the function ``logical_id`` (whichever state invoked it)."""
+    return [
+        json.loads(event["lambdaFunctionScheduledEventDetails"]["input"])
+        for event in events
+        if event["type"] == "LambdaFunctionScheduled"
+        and event["lambdaFunctionScheduledEventDetails"]["resource"].endswith(f"-{logical_id}")
+    ]

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from segflow.contracts import Cursor, StateBag
+from segflow.contracts import Cursor, SegmentResult, StateBag
 from segflow.engine.errors import StageFailed, StageIncomplete
 from segflow.limits import DISTRIBUTED_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_CONCURRENCY, INLINE_STAGE_MAX_BYTES
 from segflow.stores.execution_records import ExecutionRecordStore
@@ -25,18 +25,22 @@ def cursor_for_stage(
     meta: dict[str, Any] | None = None,
     wait_seconds: int = 0,
 ) -> Cursor:
-    """How the Map gets stage ``stage``: inline items when they fit the budget, else read from S3."""
+    """How stage ``stage`` runs: its only segment as a Task, inline Map items when they fit the budget, else
+    a Distributed Map reading them from S3."""
     if stage >= statebag.stage_count:
         return Cursor(stage=stage, mode="done")
     meta = meta or manifests.read_stage_meta(statebag.manifest_prefix, stage)
     count = len(meta["segment_ids"])
     if meta["bytes"] <= INLINE_STAGE_MAX_BYTES:
+        items = manifests.read_stage_items(statebag.manifest_prefix, stage)
+        if count == 1:
+            return Cursor(stage=stage, mode="single", wait_seconds=wait_seconds, segment_config=items[0])
         return Cursor(
             stage=stage,
             mode="inline",
             wait_seconds=wait_seconds,
-            max_concurrency=max(1, min(count, INLINE_MAP_MAX_CONCURRENCY)),
-            items=manifests.read_stage_items(statebag.manifest_prefix, stage),
+            max_concurrency=min(count, INLINE_MAP_MAX_CONCURRENCY),
+            items=items,
         )
     return Cursor(
         stage=stage,
@@ -71,4 +75,16 @@ def advance_stage(
         now = clock()
         wait = min(max(0.0, (r.resume_at or now) - now) for r in paused)
         return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(wait))
+    return cursor_for_stage(manifests, statebag, stage + 1)
+
+
+def cursor_after_segment(
+    manifests: ManifestStore, statebag: StateBag, stage: int, result: SegmentResult
+) -> Cursor:
+    """After a stage's only segment ran as a Task: the same stage again if it paused, else the next one.
+
+    Its outcome came straight from the handler (a failure raised), so no records need checking.
+    """
+    if result.status in ("waiting", "yielded"):
+        return cursor_for_stage(manifests, statebag, stage, wait_seconds=result.wait_seconds)
     return cursor_for_stage(manifests, statebag, stage + 1)

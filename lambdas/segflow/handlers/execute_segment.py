@@ -1,4 +1,9 @@
-"""ExecuteSegment: run one segment's nodes. Never loads the workflow config or the partition map."""
+"""ExecuteSegment: run one segment's nodes. Never loads the workflow config or the partition map.
+
+In a Map it returns the segment's result (discarded). As the only segment of its stage (``advance``) it
+returns the cursor of what runs next, running directly following single-segment stages while time remains
+(:mod:`segflow.engine.segment_chain`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from segflow.contracts import ExecuteSegmentEvent
+from segflow.contracts import ExecuteSegmentEvent, SegmentResult
 from segflow.engine.plan import SegmentConfig
+from segflow.engine.segment_chain import run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
 from segflow.nodes.base import NodeServices
@@ -26,23 +32,29 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if segment is None:  # fallback: the manifest entry by index
         entry = manifests.read_manifest_entry(statebag.manifest_prefix, parsed.segment_index or 0)
         segment = SegmentConfig.model_validate(entry["segment_config"])
-    nodes, reads = segment.nodes, segment.reads
-    if segment.body_key:
-        body = manifests.read_body(segment.body_key)
-        nodes, reads = body.nodes, body.reads
     runner = SegmentRunner(
         factory.execution_records(),
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
         services=NodeServices(workflow_versions_factory=factory.workflow_versions),
     )
-    result = runner.run(statebag, segment, nodes or [], reads)
-    logger.info(
-        "segment finished",
-        extra={
-            "execution_id": statebag.execution_id,
-            "segment_id": segment.segment_id,
-            "status": result.status,
-        },
-    )
+
+    def log_segment(config: SegmentConfig, result: SegmentResult) -> None:
+        logger.info(
+            "segment finished",
+            extra={
+                "execution_id": statebag.execution_id,
+                "segment_id": config.segment_id,
+                "status": result.status,
+            },
+        )
+
+    if parsed.advance:
+        cursor = run_segment_chain(
+            runner, manifests, statebag, segment, context.get_remaining_time_in_millis, log_segment
+        )
+        return cursor.model_dump(exclude_none=True)
+    nodes, reads = segment_nodes(manifests, segment)
+    result = runner.run(statebag, segment, nodes, reads)
+    log_segment(segment, result)
     return result.model_dump()

@@ -1,0 +1,54 @@
+"""Stages of a single segment, run back to back in one invocation.
+
+A stage with one segment needs no Map: the state machine hands its ``segment_config`` to ExecuteSegment as a
+plain Task, which returns the cursor of what runs next. When that is again a single segment that may start
+at once, the same invocation runs it too while time remains, so a linear stretch of segments costs one
+invocation and two state transitions instead of several per segment. Each segment still reads only its own
+``segment_config`` (the next stage's item in S3, never the whole manifest) and records its nodes as it goes:
+a crash or a retry resumes after the last recorded node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from segflow.contracts import Cursor, SegmentResult, StateBag
+from segflow.engine.plan import SegmentConfig, SegmentNode
+from segflow.engine.segment_runner import SegmentRunner
+from segflow.engine.stage_advancer import cursor_after_segment
+from segflow.limits import SEGMENT_YIELD_MARGIN_MS
+from segflow.stores.manifests import ManifestStore
+
+
+def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[list[SegmentNode], list[str]]:
+    """The segment's nodes and the outputs it reads: inline, or from its S3 body."""
+    if segment.body_key:
+        body = manifests.read_body(segment.body_key)
+        return body.nodes, body.reads
+    return segment.nodes or [], segment.reads
+
+
+def run_segment_chain(
+    runner: SegmentRunner,
+    manifests: ManifestStore,
+    statebag: StateBag,
+    segment: SegmentConfig,
+    remaining_ms: Callable[[], int],
+    on_segment: Callable[[SegmentConfig, SegmentResult], None] | None = None,
+) -> Cursor:
+    while True:
+        nodes, reads = segment_nodes(manifests, segment)
+        result = runner.run(statebag, segment, nodes, reads)
+        if on_segment is not None:
+            on_segment(segment, result)
+        cursor = cursor_after_segment(manifests, statebag, segment.stage, result)
+        continues = (
+            result.status == "succeeded"
+            and cursor.mode == "single"
+            and cursor.wait_seconds == 0
+            and cursor.segment_config is not None
+            and remaining_ms() > SEGMENT_YIELD_MARGIN_MS
+        )
+        if not continues:
+            return cursor
+        segment = SegmentConfig.model_validate(cursor.segment_config)
