@@ -17,7 +17,7 @@ DEFAULT_TENANT = "default"
 
 
 class S3Pointer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     s3_key: str = Field(min_length=1)
 
@@ -25,7 +25,7 @@ class S3Pointer(BaseModel):
 class WorkflowRef(BaseModel):
     """A published workflow: the version asked for, or the one active when the execution starts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow_id: str = Field(min_length=1)
     version: int | None = Field(default=None, ge=1)
@@ -38,7 +38,7 @@ class ExecutionRequest(BaseModel):
     uploaded under the tenant's ``submissions/`` prefix (``{"s3_key"}``).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     tenant_id: str = DEFAULT_TENANT
     workflow: WorkflowRef | S3Pointer
@@ -60,6 +60,8 @@ class ExecutionRequest(BaseModel):
 
 
 class InitializeEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     request: dict[str, Any]
     execution_id: str = Field(min_length=1, max_length=80)
     started_at: str
@@ -68,7 +70,7 @@ class InitializeEvent(BaseModel):
 class StateBag(BaseModel):
     """Pointers only: its size does not grow with the workflow, the state or the outputs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     tenant_id: str
     workflow_id: str
@@ -84,7 +86,7 @@ class StateBag(BaseModel):
 class Cursor(BaseModel):
     """Where the state machine is: which stage runs next and how its items reach the Map."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     stage: int
     # inline: a Map over ``items``; s3: a Distributed Map over ``items_key``; single: the stage's only
@@ -98,12 +100,16 @@ class Cursor(BaseModel):
 
 
 class InitializeResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     statebag: StateBag
     cursor: Cursor
 
 
 class ExecuteSegmentEvent(BaseModel):
     """Normally the Map hands over the segment_config; the fallback is the manifest entry by index."""
+
+    model_config = ConfigDict(defer_build=True)
 
     statebag: StateBag
     segment_config: SegmentConfig | None = None
@@ -121,6 +127,8 @@ SegmentStatus = Literal["succeeded", "waiting", "yielded"]
 
 
 class SegmentResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     segment_id: str
     status: SegmentStatus
     nodes_run: int = 0
@@ -129,17 +137,23 @@ class SegmentResult(BaseModel):
 
 
 class AdvanceStageEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     statebag: StateBag
     stage: int
 
 
 class FinalizeEvent(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     statebag: StateBag | None = None
     outcome: Literal["SUCCEEDED", "FAILED"]
     error: dict[str, Any] | None = None
 
 
 class FinalizeResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     execution_id: str
     workflow_id: str
     status: Literal["SUCCEEDED", "FAILED"]

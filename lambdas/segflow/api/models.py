@@ -11,13 +11,15 @@ from segflow.versioning.models import ActivationEntry, RollbackResult, VersionIn
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     details: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class PublishRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     definition: dict[str, Any] = Field(description="The workflow: {workflow_id, name, nodes, edges}.")
     message: str = Field(default="", max_length=1_000, description="Why this version exists.")
@@ -28,21 +30,29 @@ class PublishRequest(BaseModel):
 
 
 class PublishResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflow: WorkflowSummary
     version: VersionInfo
 
 
 class WorkflowList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflows: list[WorkflowSummary]
 
 
 class VersionList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflow: WorkflowSummary
     versions: list[VersionInfo]
     history: list[ActivationEntry]
 
 
 class DiffResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflow_id: str
     from_version: int
     to_version: int
@@ -50,7 +60,7 @@ class DiffResponse(BaseModel):
 
 
 class ActivateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     version: int = Field(ge=1)
     reason: str = Field(default="", max_length=1_000)
@@ -58,7 +68,7 @@ class ActivateRequest(BaseModel):
 
 
 class RollbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     to_version: int | None = Field(
         default=None, ge=1, description="The version to restore; default: the previously active one."
@@ -68,12 +78,14 @@ class RollbackRequest(BaseModel):
 
 
 class ActivationResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     result: RollbackResult
     workflow: WorkflowSummary
 
 
 class StartExecutionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow_id: str = Field(min_length=1)
     version: int | None = Field(default=None, ge=1, description="Default: the active version at start.")
@@ -84,6 +96,8 @@ class StartExecutionRequest(BaseModel):
 
 
 class StartExecutionResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     execution_id: str
     execution_arn: str
     workflow_id: str
@@ -91,6 +105,8 @@ class StartExecutionResponse(BaseModel):
 
 
 class NodeState(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     node_id: str
     type: str
     label: str | None = None
@@ -101,6 +117,8 @@ class NodeState(BaseModel):
 
 
 class ExecutionDescription(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     execution_id: str
     execution_arn: str
     workflow_id: str

@@ -14,7 +14,7 @@ IDENTIFIER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 class RetryPolicy(BaseModel):
     """How a node is retried inside its segment when it fails with a retryable error."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     max_attempts: int = Field(default=3, ge=1, le=10, description="Total attempts, the first included.")
     backoff_seconds: float = Field(default=1.0, ge=0, le=300)
@@ -28,7 +28,7 @@ class RetryPolicy(BaseModel):
 class NodeSpec(BaseModel):
     """One node. ``config`` is checked against the node type's own config model during validation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     node_id: str = Field(min_length=1, max_length=MAX_NODE_ID_LENGTH, pattern=IDENTIFIER_PATTERN)
     type: str = Field(min_length=1)
@@ -49,7 +49,7 @@ class NodeSpec(BaseModel):
 
 
 class EdgeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     source: str = Field(min_length=1)
     target: str = Field(min_length=1)
@@ -66,7 +66,7 @@ class EdgeSpec(BaseModel):
 
 
 class WorkflowDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow_id: str = Field(min_length=1, max_length=MAX_NODE_ID_LENGTH, pattern=IDENTIFIER_PATTERN)
     name: str = ""

@@ -15,7 +15,7 @@ def compact_json(value: Any) -> str:
 
 
 class IncomingEdge(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     source: str
     condition: str | None = None
@@ -24,7 +24,7 @@ class IncomingEdge(BaseModel):
 class SegmentNode(BaseModel):
     """A node as its segment carries it: its own definition and its incoming edges, nothing else."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     node_id: str
     type: str
@@ -45,7 +45,7 @@ class SegmentNode(BaseModel):
 class SegmentBody(BaseModel):
     """The bulky part of a segment config, kept in S3 when the config would exceed its budget."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     nodes: list[SegmentNode]
     reads: list[str] = Field(default_factory=list)
@@ -54,7 +54,7 @@ class SegmentBody(BaseModel):
 class SegmentConfig(BaseModel):
     """One Map item: everything ExecuteSegment needs to run one segment, and nothing about the others."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     segment_id: str
     segment_type: SegmentType
@@ -71,6 +71,8 @@ class SegmentConfig(BaseModel):
 
 class SegmentPlan(BaseModel):
     """A segment as the partitioner sees it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     segment_id: str
     segment_type: SegmentType
@@ -94,6 +96,8 @@ class SegmentPlan(BaseModel):
 class StagePlan(BaseModel):
     """Segments that may run at the same time. A stage of several segments is a parallel group."""
 
+    model_config = ConfigDict(defer_build=True)
+
     stage: int
     segment_ids: list[str]
 
@@ -103,6 +107,8 @@ class StagePlan(BaseModel):
 
 
 class PartitionPlan(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     workflow_id: str
     node_count: int
     segments: list[SegmentPlan]

@@ -10,7 +10,7 @@ from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class AggregatorConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     mode: Literal["object", "list"] = Field(
         default="object",

@@ -36,7 +36,7 @@ class ConnectionFailed(NodeFailure):
 
 
 class ApiCallConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: str = Field(min_length=1)
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"

@@ -18,7 +18,7 @@ DEFAULT_ROUTE = "default"
 
 
 class JudgmentConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     condition: Any = Field(description="A {{ expr }} template; its value selects the outgoing edges.")
 

@@ -1,9 +1,24 @@
-"""The node registry: the one place that lists every node type segflow knows."""
+"""The node registry: the one place that lists every node type segflow knows.
+
+Built-in types are listed by key and module, and a module is imported the first time its type is looked up,
+so a segment's cold start only pays for the node types it runs. Listing all types imports them all.
+"""
 
 from __future__ import annotations
 
-from segflow.nodes import aggregator, api_call, judgment, rollback, transform, wait
+import importlib
+
 from segflow.nodes.base import NodeType
+
+# key ("type" or "type:subtype") -> the module whose NODE_TYPE it is
+BUILTIN_NODE_TYPES: dict[str, str] = {
+    "transform": "segflow.nodes.transform",
+    "judgment": "segflow.nodes.judgment",
+    "aggregator": "segflow.nodes.aggregator",
+    "wait": "segflow.nodes.wait",
+    "action:api_call": "segflow.nodes.api_call",
+    "rollback:workflow": "segflow.nodes.rollback",
+}
 
 _REGISTRY: dict[str, NodeType] = {}
 
@@ -15,27 +30,25 @@ def register(node_type: NodeType) -> NodeType:
     return node_type
 
 
-for _builtin in (
-    transform.NODE_TYPE,
-    judgment.NODE_TYPE,
-    aggregator.NODE_TYPE,
-    wait.NODE_TYPE,
-    api_call.NODE_TYPE,
-    rollback.NODE_TYPE,
-):
-    register(_builtin)
+def _load(key: str) -> NodeType | None:
+    if key not in _REGISTRY and key in BUILTIN_NODE_TYPES:
+        node_type: NodeType = importlib.import_module(BUILTIN_NODE_TYPES[key]).NODE_TYPE
+        if node_type.key != key:
+            raise RuntimeError(f"{BUILTIN_NODE_TYPES[key]} declares {node_type.key!r}, listed as {key!r}")
+        _REGISTRY.setdefault(key, node_type)
+    return _REGISTRY.get(key)
 
 
 def all_node_types() -> list[NodeType]:
+    for key in BUILTIN_NODE_TYPES:
+        _load(key)
     return list(_REGISTRY.values())
 
 
 def lookup(type_name: str, subtype: str | None) -> NodeType | None:
     """The node type for a node's ``type`` and its ``action_type`` / ``target_type`` selector."""
-    if subtype is not None:
-        return _REGISTRY.get(f"{type_name}:{subtype}")
-    return _REGISTRY.get(type_name)
+    return _load(f"{type_name}:{subtype}" if subtype is not None else type_name)
 
 
 def known_subtypes(type_name: str) -> list[str]:
-    return sorted(t.subtype for t in _REGISTRY.values() if t.type == type_name and t.subtype)
+    return sorted(t.subtype for t in all_node_types() if t.type == type_name and t.subtype)

@@ -17,7 +17,7 @@ PREVIOUS = "previous"
 
 
 class WorkflowRollbackConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow_id: str = Field(min_length=1)
     version: int | str = Field(

@@ -10,7 +10,7 @@ from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class TransformConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     output: Any = Field(description="Any JSON value; {{ expr }} templates inside it are rendered.")
 

@@ -8,7 +8,7 @@ from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class WaitConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     seconds: float = Field(ge=0, le=365 * 24 * 3600, description="How long to wait.")
 

@@ -11,7 +11,7 @@ import time
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 from segflow.stores.dynamo_items import decode_item as _decode
@@ -23,6 +23,8 @@ SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded"]
 
 
 class ExecutionRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant_id: str
     execution_id: str
     workflow_id: str
@@ -46,6 +48,8 @@ class ExecutionRecord(BaseModel):
 
 
 class NodeRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     node_id: str
     segment_id: str
     stage: int
@@ -66,6 +70,8 @@ class NodeRecord(BaseModel):
 
 
 class SegmentRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     segment_id: str
     stage: int
     status: SegmentRecordStatus

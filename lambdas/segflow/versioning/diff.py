@@ -8,23 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 _MISSING = object()
 
 
 class NodeChange(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     node_id: str
     fields: list[str]
 
 
 class EdgeRef(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     source: str
     target: str
     condition: str | None = None
 
 
 class EdgeChange(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     source: str
     target: str
     from_condition: str | None
@@ -32,6 +38,8 @@ class EdgeChange(BaseModel):
 
 
 class WorkflowDiff(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     nodes_added: list[str] = Field(default_factory=list)
     nodes_removed: list[str] = Field(default_factory=list)
     nodes_changed: list[NodeChange] = Field(default_factory=list)

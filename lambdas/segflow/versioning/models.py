@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 ActivationKind = Literal["publish", "activate", "rollback"]
 
 
 class WorkflowSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     tenant_id: str
     workflow_id: str
     name: str
@@ -23,6 +25,8 @@ class WorkflowSummary(BaseModel):
 
 class VersionInfo(BaseModel):
     """A published version without its definition."""
+
+    model_config = ConfigDict(defer_build=True)
 
     workflow_id: str
     version: int
@@ -45,6 +49,8 @@ class WorkflowVersion(VersionInfo):
 class ActivationEntry(BaseModel):
     """One change of the active version: who moved it, from where to where, and why."""
 
+    model_config = ConfigDict(defer_build=True)
+
     seq: int
     kind: ActivationKind
     from_version: int | None = None
@@ -56,6 +62,8 @@ class ActivationEntry(BaseModel):
 
 class RollbackResult(BaseModel):
     """The seed's result shape, plus the history entry that records it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     success: bool = True
     workflow_id: str
