@@ -47,6 +47,9 @@ SEGMENT_YIELD_MARGIN_MS = 20_000
 HTTP_DEFAULT_TIMEOUT_SECONDS = 30.0
 HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
+# API Gateway HTTP APIs refuse request bodies larger than this (the local gateway enforces it too).
+HTTP_API_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
 # Workflow shape limits checked at validation time.
 MAX_NODES_PER_WORKFLOW = 100_000
 MAX_NODE_ID_LENGTH = 128

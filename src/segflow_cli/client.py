@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from segflow import declaration
 from segflow.contracts import DEFAULT_TENANT
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
@@ -31,6 +32,9 @@ class Resources:
     state_machine_arn: str
     bucket: str
     executions_table: str
+    # Deployments from before workflow versions have neither.
+    workflows_table: str | None = None
+    management_api_url: str | None = None
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, str]) -> Resources:
@@ -38,6 +42,8 @@ class Resources:
             state_machine_arn=outputs[declaration.OUTPUT_STATE_MACHINE_ARN],
             bucket=outputs[declaration.OUTPUT_BUCKET_NAME],
             executions_table=outputs[declaration.OUTPUT_EXECUTIONS_TABLE_NAME],
+            workflows_table=outputs.get(declaration.OUTPUT_WORKFLOWS_TABLE_NAME),
+            management_api_url=outputs.get(declaration.OUTPUT_MANAGEMENT_API_URL),
         )
 
 
@@ -113,12 +119,32 @@ class SegflowClient:
         return {r.node_id: r for r in self.records.list_nodes(self.tenant_id, execution_id_of(execution_arn))}
 
     def workflow_of(self, execution_arn: str) -> dict[str, Any] | None:
+        """The workflow the execution runs: its submitted file, or the published version it pinned."""
         record = self.execution_record(execution_arn)
-        if record is None or not record.workflow_key:
+        if record is None:
             return None
-        return json.loads(
-            self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
+        if record.workflow_key:
+            return json.loads(
+                self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
+            )
+        if record.workflow_version is not None:
+            return self.published_definition(record.workflow_id, record.workflow_version)
+        return None
+
+    def published_definition(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        """A published version's definition, read from the workflows table; None if it cannot be read."""
+        if not self.resources.workflows_table:
+            return None
+        from segflow.stores.workflow_versions import WorkflowVersionStore
+        from segflow.versioning.errors import VersioningError
+
+        store = WorkflowVersionStore(
+            self.resources.workflows_table, self.session.client("dynamodb"), self.resources.bucket, self.s3
         )
+        try:
+            return store.get_version(self.tenant_id, workflow_id, version).definition
+        except (VersioningError, ClientError):
+            return None
 
     def node_views(
         self, execution_arn: str, workflow: dict[str, Any] | None = None, finished: bool = False

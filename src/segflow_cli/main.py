@@ -1,7 +1,8 @@
-"""The ``segflow`` command: validate and run workflows, inspect executions, run the embedded AWS locally.
+"""The ``segflow`` command: validate, publish and run workflows, inspect executions, run the embedded AWS.
 
-Exit codes: 0 success; 1 the execution did not succeed, or the deployment could not be reached;
-2 invalid input (usage, an unreadable or invalid workflow, an unknown execution).
+Exit codes: 0 success; 1 the execution did not succeed, the deployment could not be reached, or the API
+refused the request (unknown workflow or version, a conflict); 2 invalid input (usage, an unreadable or
+invalid workflow, an unknown execution).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.contracts import DEFAULT_TENANT
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.schema import workflow_json_schema
 from segflow.dsl.validation import (
@@ -30,61 +31,32 @@ from segflow.dsl.validation import (
 )
 from segflow.engine.partitioner import partition
 
+from segflow_cli import versions
+from segflow_cli.api_client import ApiError, ManagementApi, api_for
 from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient
-from segflow_cli.locate import DEFAULT_STAGE, LocateError, locate
+from segflow_cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    CliError,
+    emit,
+    emit_json,
+    parse_json,
+    plural,
+    read_json_file,
+)
+from segflow_cli.locate import DEFAULT_STAGE, Deployment, LocateError, locate
 from segflow_cli.progress import Progress, glyphs_for, progress_for, summary_line, table_lines
+from segflow_cli.versions import api_failure, check_tenant, check_version
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID", "EXIT_OK", "CliError", "main"]
+
 POLL_SECONDS = 0.25
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
-VERSIONS_API_NOTE = (
-    "running a stored workflow by id arrives with the versions API; for now pass a workflow file "
-    "(segflow run path/to/workflow.json)"
-)
-
-
-class CliError(Exception):
-    """Ends the command: each line is printed as ``error: <line>`` on stderr."""
-
-    def __init__(self, lines: str | Sequence[str], exit_code: int = EXIT_FAILED) -> None:
-        self.lines = [lines] if isinstance(lines, str) else list(lines)
-        self.exit_code = exit_code
-        super().__init__("; ".join(self.lines))
-
-
-def emit(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def emit_json(document: Any) -> None:
-    print(json.dumps(document, indent=2, default=str), flush=True)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # --- reading workflows and inputs ------------------------------------------------------------------------
-
-
-def parse_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        where = f"line {error.lineno}, column {error.colno}"
-        raise CliError(f"{source}: not valid JSON: {error.msg} at {where}", EXIT_INVALID) from None
-
-
-def read_json_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CliError(f"cannot read {path}: {reason}", EXIT_INVALID) from None
-    return parse_json(text, str(path))
 
 
 def issue_lines(issues: Sequence[ValidationIssue]) -> list[str]:
@@ -177,12 +149,12 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 # --- run ---------------------------------------------------------------------------------------------------
 
 
-def workflow_path(target: str) -> Path:
-    """A path to a workflow file; anything that looks like a bare workflow id is refused for now."""
+def workflow_target(target: str) -> Path | str:
+    """A workflow file (it exists, or looks like a path), else the id of a published workflow."""
     path = Path(target)
     if path.exists() or path.suffix.lower() == ".json" or "/" in target or "\\" in target:
         return path
-    raise CliError([f"{target!r} is not a file", VERSIONS_API_NOTE], EXIT_INVALID)
+    return target
 
 
 def execution_result(client: SegflowClient, arn: str, description: dict[str, Any]) -> dict[str, Any]:
@@ -258,21 +230,38 @@ def report_run(
     return EXIT_FAILED
 
 
-def run_quietly(client: SegflowClient, arn: str, timeout_seconds: float | None) -> int:
+def run_quietly(
+    client: SegflowClient, arn: str, timeout_seconds: float | None, extra: dict[str, Any] | None = None
+) -> int:
     """``--json``: no progress, one JSON object once the execution ends (or the timeout passes)."""
     try:
         description = client.wait(arn, timeout_seconds=timeout_seconds or float("inf"))
     except TimeoutError:
         description = client.describe(arn)
-    emit_json(execution_result(client, arn, description))
+    emit_json({**execution_result(client, arn, description), **(extra or {})})
     return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
+def follow(client: SegflowClient, arn: str, workflow: dict[str, Any], timeout_seconds: float | None) -> int:
+    """Live progress until the execution ends, then its outcome."""
+    try:
+        description, views = watch(client, arn, workflow, progress_for(sys.stdout), timeout_seconds)
+    except KeyboardInterrupt:
+        print(f"\ndetached; the execution keeps running: segflow status {arn}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return report_run(client, arn, description, views, timeout_seconds)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if not TENANT_PATTERN.match(args.tenant):
-        raise CliError(f"--tenant {args.tenant!r}: 1-63 lowercase letters, digits or hyphens", EXIT_INVALID)
-    path = workflow_path(args.workflow)
+    tenant = check_tenant(args.tenant)
+    check_version(args.version, "--version")
+    target = workflow_target(args.workflow)
     execution_input = read_input(args)
+    if isinstance(target, str):
+        return run_published(args, target, tenant, execution_input)
+    if args.version is not None:
+        raise CliError("--version applies to a published workflow id, not to a file", EXIT_INVALID)
+    path = target
     workflow = read_json_file(path)
     try:
         graph = check_workflow(workflow)
@@ -284,19 +273,52 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(issue_lines(error.issues), EXIT_INVALID) from None
 
     deployment = locate(args.endpoint, args.stage)
-    client = SegflowClient(deployment.session, deployment.resources, args.tenant)
+    client = SegflowClient(deployment.session, deployment.resources, tenant)
     arn = client.start(workflow, execution_input)
     if args.json:
         return run_quietly(client, arn, args.timeout)
 
     emit(f"run {graph.workflow_id} on {deployment.description}")
     emit(f"execution {arn}")
+    return follow(client, arn, workflow, args.timeout)
+
+
+def run_published(
+    args: argparse.Namespace, workflow_id: str, tenant: str, execution_input: dict[str, Any]
+) -> int:
+    """Start a published workflow through the API (its active version, or ``--version``), then follow it."""
+    deployment, api = versions.connect(args)
     try:
-        description, views = watch(client, arn, workflow, progress_for(sys.stdout), args.timeout)
-    except KeyboardInterrupt:
-        print(f"\ndetached; the execution keeps running: segflow status {arn}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return report_run(client, arn, description, views, args.timeout)
+        started = api.start_execution(workflow_id, args.version, execution_input)
+    except ApiError as error:
+        failure = api_failure(error)
+        if error.code == "WorkflowNotFound" and args.version is None:
+            failure.lines.append(f"(and there is no file {args.workflow!r})")
+        raise failure from None
+    arn, version = started["execution_arn"], started["version"]
+    client = SegflowClient(deployment.session, deployment.resources, tenant)
+    if deployment.endpoint is None:  # on AWS the API takes the tenant from the caller's identity
+        client.tenant_id = execution_request(client.describe(arn)).get("tenant_id") or DEFAULT_TENANT
+    if args.json:
+        return run_quietly(client, arn, args.timeout, {"version": version})
+
+    workflow = published_workflow(client, api, workflow_id, version)
+    emit(f"run {workflow_id} version {version} on {deployment.description}")
+    emit(f"execution {arn}")
+    return follow(client, arn, workflow, args.timeout)
+
+
+def published_workflow(
+    client: SegflowClient, api: ManagementApi | None, workflow_id: str, version: int
+) -> dict[str, Any]:
+    """A published version's definition: from the workflows table, else the API; no nodes if neither."""
+    definition = client.published_definition(workflow_id, version)
+    if definition is None and api is not None:
+        try:
+            definition = api.version(workflow_id, version)["definition"]
+        except (ApiError, LocateError, KeyError):
+            definition = None
+    return definition or {"workflow_id": workflow_id, "nodes": []}
 
 
 # --- status ------------------------------------------------------------------------------------------------
@@ -326,17 +348,42 @@ def submitted_workflow(client: SegflowClient, request: dict[str, Any]) -> dict[s
         return {"nodes": []}
 
 
+def execution_workflow(
+    client: SegflowClient, deployment: Deployment, arn: str, request: dict[str, Any]
+) -> tuple[dict[str, Any], int | None]:
+    """The workflow an execution runs and its published version: the file it was given, or the version it
+    pinned when it started (kept in its execution record)."""
+    reference = request.get("workflow") or {}
+    if reference.get("s3_key") or not reference.get("workflow_id"):
+        return submitted_workflow(client, request), None
+    workflow_id = str(reference["workflow_id"])
+    record = client.execution_record(arn)
+    version = record.workflow_version if record is not None else None
+    version = version or reference.get("version")
+    if version is None:  # not initialized yet: which version it pins is not known
+        return {"workflow_id": workflow_id, "nodes": []}, None
+    api = None
+    if deployment.resources.management_api_url:
+        try:
+            api = api_for(deployment, client.tenant_id)
+        except LocateError:
+            api = None
+    return published_workflow(client, api, workflow_id, int(version)), int(version)
+
+
 def status_document(
     client: SegflowClient,
     arn: str,
     description: dict[str, Any],
     workflow: dict[str, Any],
     views: list[NodeView],
+    version: int | None = None,
 ) -> dict[str, Any]:
     result = execution_result(client, arn, description)
     return {
         "execution_arn": arn,
         "workflow_id": workflow.get("workflow_id"),
+        "version": version,
         "status": description["status"],
         "started": _iso(description.get("startDate")),
         "stopped": _iso(description.get("stopDate")),
@@ -346,11 +393,16 @@ def status_document(
 
 
 def print_status(
-    arn: str, description: dict[str, Any], workflow: dict[str, Any], views: list[NodeView]
+    arn: str,
+    description: dict[str, Any],
+    workflow: dict[str, Any],
+    views: list[NodeView],
+    version: int | None = None,
 ) -> None:
     status = description["status"]
     emit(f"execution  {arn}")
-    emit(f"workflow   {workflow.get('workflow_id') or '?'}")
+    pinned = f" (version {version})" if version is not None else ""
+    emit(f"workflow   {workflow.get('workflow_id') or '?'}{pinned}")
     emit(f"status     {status}")
     emit(f"started    {_iso(description.get('startDate')) or '-'}")
     seconds = run_seconds(description)
@@ -379,12 +431,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise
     request = execution_request(description)
     client.tenant_id = request.get("tenant_id") or DEFAULT_TENANT  # node records are kept per tenant
-    workflow = submitted_workflow(client, request)
+    if args.tenant is not None and check_tenant(args.tenant) != client.tenant_id:
+        raise CliError(f"no execution {arn} for tenant {args.tenant}", EXIT_INVALID)
+    workflow, version = execution_workflow(client, deployment, arn, request)
     views = client.node_views(arn, workflow, description["status"] in TERMINAL_STATUSES)
     if args.json:
-        emit_json(status_document(client, arn, description, workflow, views))
+        emit_json(status_document(client, arn, description, workflow, views, version))
     else:
-        print_status(arn, description, workflow, views)
+        print_status(arn, description, workflow, views, version)
     return EXIT_OK
 
 
@@ -407,6 +461,10 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stage",
         help=f"the deployed stage on AWS (stack segflow-<stage>); default $SEGFLOW_STAGE or {DEFAULT_STAGE}",
+    )
+    parser.add_argument(
+        "--tenant",
+        help=f"tenant id on a local endpoint (default: {DEFAULT_TENANT}); on AWS your identity decides",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
@@ -431,12 +489,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--verbose", action="store_true", help="log every request and handler")
     up.set_defaults(handler=cmd_local_up)
 
-    run = commands.add_parser("run", help="run a workflow, showing live per-node progress")
+    run = commands.add_parser(
+        "run", help="run a workflow file, or a published workflow by id, showing live per-node progress"
+    )
     run.add_argument("workflow", metavar="FILE_OR_WORKFLOW_ID")
     given = run.add_mutually_exclusive_group()
     given.add_argument("--input", help="the execution input, a JSON object")
     given.add_argument("--input-file", metavar="FILE", help="read the execution input from a JSON file")
-    run.add_argument("--tenant", default=DEFAULT_TENANT, help=f"tenant id (default: {DEFAULT_TENANT})")
+    run.add_argument(
+        "--version",
+        type=int,
+        metavar="N",
+        help="of a published workflow: run version N (default: the active)",
+    )
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
     _add_target_options(run)
     run.set_defaults(handler=cmd_run)
@@ -445,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("execution_arn", metavar="EXECUTION_ARN")
     _add_target_options(status)
     status.set_defaults(handler=cmd_status)
+
+    versions.add_commands(commands, _add_target_options)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of workflow files (for editors)")
     schema.set_defaults(handler=cmd_schema)
@@ -469,6 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LocateError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except ApiError as error:
+        failure = api_failure(error)
+        for line in failure.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return failure.exit_code
     except WorkflowValidationError as error:  # e.g. start() refusing what the local check let through
         for line in issue_lines(error.issues):
             print(f"error: {line}", file=sys.stderr)

@@ -48,9 +48,12 @@ class LocalDeployment:
         }
         return {**declaration.constant_environment(spec), **resources}
 
-    def outputs(self) -> dict[str, str]:
-        """The same keys as the CloudFormation stack's outputs."""
-        return {
+    def outputs(self, management_api_url: str | None = None) -> dict[str, str]:
+        """The same keys as the CloudFormation stack's outputs.
+
+        The management API's URL is where the local gateway serves it, which only the server knows.
+        """
+        outputs = {
             declaration.OUTPUT_STATE_MACHINE_ARN: self.state_machine_arns[
                 declaration.WORKFLOW_STATE_MACHINE.logical_id
             ],
@@ -58,7 +61,11 @@ class LocalDeployment:
             declaration.OUTPUT_EXECUTIONS_TABLE_NAME: self.table_names[
                 declaration.EXECUTIONS_TABLE.logical_id
             ],
+            declaration.OUTPUT_WORKFLOWS_TABLE_NAME: self.table_names[declaration.WORKFLOWS_TABLE.logical_id],
         }
+        if management_api_url is not None:
+            outputs[declaration.OUTPUT_MANAGEMENT_API_URL] = management_api_url
+        return outputs
 
 
 def local_resource_name(stage: str, logical_id: str) -> str:

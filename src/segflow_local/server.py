@@ -6,6 +6,8 @@ One threaded WSGI server on one port:
   (:class:`LocalLambdaRuntime`), in Lambda's response shape;
 - ``GET /_segflow/health`` and ``GET /_segflow/outputs`` (the local counterpart of the stack's outputs) tell
   clients whether the endpoint is ready and where segflow's resources are;
+- ``/_segflow/api/...`` is the management HTTP API behind a local API Gateway (:mod:`segflow_local.http_api`):
+  the declared routes, payload format 2.0 events, the ManagementApi function invoked through the runtime;
 - ``/_segflow/echo/...`` is a stand-in HTTP API for examples: any method, answered with what it received;
 - everything else goes to moto's WSGI app (S3, DynamoDB, Step Functions with its ASL interpreter on).
 
@@ -30,10 +32,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
+from segflow import declaration
 
 from segflow_local import moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
+from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
 from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, LocalLambdaRuntime
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
@@ -78,14 +82,21 @@ class SegflowLocalApp:
         self.runtime = runtime
         self.moto_app = moto_app
         self.deployment: LocalDeployment | None = None  # set once deployed: the endpoint is ready
+        self.management_api = LocalHttpApi(declaration.MANAGEMENT_HTTP_API, runtime.stage, runtime.invoke)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == ECHO_PATH or path.startswith(ECHO_PATH + "/"):
             return self._echo(environ, start_response)
+        if self.management_api.owns(path):
+            if self.deployment is None:
+                unavailable = gateway_error(503)
+                start_response("503 Service Unavailable", unavailable.headers)
+                return [unavailable.body]
+            return self.management_api(environ, start_response)
         if path.startswith("/_segflow/"):
-            return self._segflow(path, method, start_response)
+            return self._segflow(path, method, environ, start_response)
         match = INVOKE_PATH.match(path)
         if match and method == "POST":
             return self._invoke(unquote(match.group("function")), environ, start_response)
@@ -93,7 +104,9 @@ class SegflowLocalApp:
 
     # --- /_segflow -------------------------------------------------------------------------------------
 
-    def _segflow(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
+    def _segflow(
+        self, path: str, method: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
         if method != "GET":
             return _json_response(start_response, "405 Method Not Allowed", {"message": "GET only"})
         deployment = self.deployment
@@ -104,7 +117,7 @@ class SegflowLocalApp:
         if path == OUTPUTS_PATH:
             if deployment is None:
                 return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
-            return _json_response(start_response, "200 OK", deployment.outputs())
+            return _json_response(start_response, "200 OK", deployment.outputs(management_api_url(environ)))
         return _json_response(start_response, "404 Not Found", {"message": f"no such path {path}"})
 
     @staticmethod
@@ -161,6 +174,14 @@ class SegflowLocalApp:
                 headers["X-Amz-Function-Error"] = result.function_error
         start_response(status, list(headers.items()))
         return [result.payload]
+
+
+def management_api_url(environ: dict[str, Any]) -> str:
+    """Where the management API is, seen from the client that asks: the host it reached us by."""
+    host = (
+        environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', DEFAULT_HOST)}:{environ.get('SERVER_PORT')}"
+    )
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{API_PREFIX}"
 
 
 # --- the server ----------------------------------------------------------------------------------------
@@ -334,6 +355,7 @@ def serve(
         announce(f"segflow local AWS listening on {server.url} (stage {stage})")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
+            announce(f"  management API at {server.url}{API_PREFIX}")
         stopping.wait()
         announce("segflow local AWS: stopping")
     finally:

@@ -112,11 +112,10 @@ def stored_state(endpoint: LocalEndpoint) -> tuple[set[str], set[tuple[str, str]
 
 def test_ready_line_and_outputs(local_endpoint: LocalEndpoint) -> None:
     assert local_endpoint.ready_line == f"segflow local AWS listening on {local_endpoint.url} (stage clitest)"
-    assert set(local_endpoint.outputs) == {
-        declaration.OUTPUT_STATE_MACHINE_ARN,
-        declaration.OUTPUT_BUCKET_NAME,
-        declaration.OUTPUT_EXECUTIONS_TABLE_NAME,
-    }
+    assert set(local_endpoint.outputs) == set(declaration.STACK_OUTPUTS)  # the stack's outputs, every one
+    assert (
+        local_endpoint.outputs[declaration.OUTPUT_MANAGEMENT_API_URL] == f"{local_endpoint.url}/_segflow/api"
+    )
     assert local_endpoint.outputs[declaration.OUTPUT_STATE_MACHINE_ARN].endswith(
         ":stateMachine:segflow-clitest-WorkflowStateMachine"
     )

@@ -105,3 +105,23 @@ def test_endpoint_sessions_point_every_client_at_the_endpoint() -> None:
     s3 = session.client("s3")
     assert s3.meta.endpoint_url == "http://127.0.0.1:4566"
     assert s3.meta.config.s3["addressing_style"] == "path"
+
+
+def test_the_management_api_and_workflows_table_come_from_the_outputs_when_present() -> None:
+    versions_outputs = [
+        *OUTPUTS,
+        {"OutputKey": declaration.OUTPUT_WORKFLOWS_TABLE_NAME, "OutputValue": "segflow-prod-workflows"},
+        {
+            "OutputKey": declaration.OUTPUT_MANAGEMENT_API_URL,
+            "OutputValue": "https://abc.execute-api.eu-west-1.amazonaws.com",
+        },
+    ]
+    for outputs, expected in (
+        (OUTPUTS, (None, None)),
+        (versions_outputs, ("segflow-prod-workflows", "https://abc.execute-api.eu-west-1.amazonaws.com")),
+    ):
+        session = StubbedSession()
+        session.stubber.add_response("describe_stacks", stack(outputs), {"StackName": "segflow-prod"})
+        with session.stubber:
+            found = locate_stack("prod", session).resources
+        assert (found.workflows_table, found.management_api_url) == expected

@@ -18,11 +18,42 @@ def nowhere() -> str:
     return UNREACHABLE.format(port=free_port())
 
 
-def test_a_workflow_id_is_not_faked(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "order-review", "--endpoint", nowhere]) == 2
-    err = capsys.readouterr().err
-    assert "error: 'order-review' is not a file" in err
-    assert "arrives with the versions API" in err
+def test_a_workflow_id_goes_to_the_api(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "order-review", "--endpoint", nowhere]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot reach {nowhere}")
+
+
+def test_version_is_for_published_workflows(
+    data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = str(data_dir / "branching.json")
+    assert main(["run", workflow, "--version", "2", "--endpoint", nowhere]) == 2
+    assert "--version applies to a published workflow id" in capsys.readouterr().err
+    assert main(["run", "order-review", "--version", "0", "--endpoint", nowhere]) == 2
+    assert "--version 0: versions start at 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["publish", "{data}/branching.json", "--tenant", "Bad_Tenant"],
+        ["publish", "{data}/branching.json", "--expect-active", "0"],
+        ["publish", "{data}/broken.json"],
+        ["publish", "{data}/missing.json"],
+        ["rollback", "wf", "--to", "0"],
+        ["rollback", "wf", "--expect-active", "-1"],
+        ["activate", "wf", "0"],
+        ["diff", "wf", "0", "1"],
+        ["versions", "wf", "--tenant", "UPPER"],
+        ["workflows", "--tenant=-leading-hyphen"],
+    ],
+)
+def test_version_commands_refuse_bad_arguments_offline(
+    argv: list[str], data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [arg.format(data=data_dir) for arg in argv]
+    assert main([*args, "--endpoint", nowhere]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
 
 
 def test_invalid_workflow_is_refused_locally(

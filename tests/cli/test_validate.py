@@ -88,7 +88,7 @@ def test_json_report_for_bad_json(data_dir: Path, capsys: pytest.CaptureFixture[
     assert "line 4, column 21" in report["errors"][0]["message"]
 
 
-def test_types_that_cannot_run_yet_are_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rollback_nodes_validate_without_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "rollback.json"
     node = {
         "node_id": "undo",
@@ -100,7 +100,7 @@ def test_types_that_cannot_run_yet_are_warnings(tmp_path: Path, capsys: pytest.C
     assert main(["validate", str(path)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == "ok: with-rollback (1 node, 0 edges, 1 segment in 1 stage)"
-    assert err.strip() == "warning: node 'undo': type 'rollback:workflow' cannot run yet in this release"
+    assert err.strip() == ""  # every built-in node type runs
 
 
 def test_installed_command(data_dir: Path) -> None:

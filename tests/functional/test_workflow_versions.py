@@ -11,6 +11,7 @@ from segflow.stores import factory
 from segflow.stores.workflow_versions import WorkflowVersionStore
 from segflow.versioning.errors import (
     ActiveVersionConflict,
+    NoActiveVersion,
     NoPreviousVersion,
     VersionAlreadyActive,
     VersionNotFound,
@@ -151,3 +152,17 @@ def test_other_tenants_see_nothing(store: WorkflowVersionStore) -> None:
         store.get_version("globex", wf, 1)
     with pytest.raises(WorkflowNotFound):
         store.rollback("globex", wf, by="mallory", to_version=1)
+
+
+def test_a_version_published_without_activating_is_not_run_by_default(store: WorkflowVersionStore) -> None:
+    wf = new_id()
+    info, summary = store.publish("acme", definition(wf), "ada", activate=False)
+    assert info.version == 1 and summary.active_version is None
+    with pytest.raises(NoActiveVersion, match="no active version"):
+        store.resolve("acme", wf)
+    assert store.resolve("acme", wf, 1).version == 1
+    store.activate("acme", wf, 1, by="ada", reason="ship it")
+    assert store.resolve("acme", wf).version == 1
+    assert [(h.kind, h.to_version, h.reason) for h in store.history("acme", wf)] == [
+        ("activate", 1, "ship it")
+    ]

@@ -39,6 +39,7 @@ from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_
 from segflow.versioning.diff import diff_workflows
 from segflow.versioning.errors import (
     ActiveVersionConflict,
+    NoActiveVersion,
     NoPreviousVersion,
     TooMuchContention,
     VersionAlreadyActive,
@@ -59,6 +60,7 @@ _STATUS_OF_ERROR: dict[type[VersioningError], int] = {
     ActiveVersionConflict: 409,
     VersionAlreadyActive: 409,
     NoPreviousVersion: 409,
+    NoActiveVersion: 409,
     TooMuchContention: 503,
 }
 

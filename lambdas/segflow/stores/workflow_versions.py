@@ -33,6 +33,7 @@ from segflow.stores import s3_layout
 from segflow.stores.dynamo_items import decode_item, encode_item
 from segflow.versioning.errors import (
     ActiveVersionConflict,
+    NoActiveVersion,
     NoPreviousVersion,
     TooMuchContention,
     VersionAlreadyActive,
@@ -174,7 +175,7 @@ class WorkflowVersionStore:
         if version is None:
             active = self._meta(tenant_id, workflow_id).get("active_version")
             if active is None:
-                raise VersionNotFound(workflow_id, 0)
+                raise NoActiveVersion(workflow_id)
             version = int(active)
         return self.get_version(tenant_id, workflow_id, version)
 
@@ -215,7 +216,7 @@ class WorkflowVersionStore:
                 "sk": version_sk(version),
                 "workflow_id": workflow_id,
                 "version": version,
-                "name": definition.get("name", workflow_id),
+                "name": definition.get("name") or workflow_id,
                 "description": definition.get("description", ""),
                 "sha256": sha256,
                 "size_bytes": len(data),
@@ -471,7 +472,8 @@ class WorkflowVersionStore:
         return True
 
     def _back_off(self, attempt: int) -> None:
-        self._sleep(random.uniform(0.005, 0.02) * min(attempt, 10))
+        """Exponential back-off with full jitter, capped, so many contending writers spread out."""
+        self._sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))
 
 
 def _int_or_none(item: dict[str, Any] | None, key: str) -> int | None:

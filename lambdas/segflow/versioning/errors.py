@@ -24,6 +24,16 @@ class VersionNotFound(VersioningError):
         self.version = version
 
 
+class NoActiveVersion(VersioningError):
+    """Every version was published without activating one; an execution must name its version."""
+
+    code = "NoActiveVersion"
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} has no active version; name the version to run")
+        self.workflow_id = workflow_id
+
+
 class ActiveVersionConflict(VersioningError):
     """The caller expected another active version: someone changed it first. Nothing was changed."""
 

@@ -16,7 +16,7 @@ class WorkflowSummary(BaseModel):
     workflow_id: str
     name: str
     latest_version: int
-    active_version: int | None
+    active_version: int | None = None
     previous_active_version: int | None = None
     created_at: str
     updated_at: str
