@@ -41,19 +41,47 @@ def wait_until_healthy(endpoint: str, server: subprocess.Popen[bytes], timeout: 
     raise SystemExit(f"the local endpoint did not come up within {timeout:.0f}s")
 
 
-def run_example(name: str, endpoint: str) -> int:
-    workflow = REPO / "examples" / f"{name}.json"
+def example_input_file(name: str, endpoint: str) -> str:
     example_input = json.loads((REPO / "examples" / f"{name}.input.json").read_text())
     if "api_url" in example_input:
         example_input["api_url"] = f"{endpoint}/_segflow/echo"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(example_input, handle)
+    return handle.name
+
+
+def run_example(name: str, endpoint: str) -> int:
+    workflow = REPO / "examples" / f"{name}.json"
+    input_file = example_input_file(name, endpoint)
     print(f"\n=== {name}: {json.loads(workflow.read_text()).get('name', name)}", flush=True)
     try:
-        command = [SEGFLOW, "run", str(workflow), "--input-file", handle.name, "--endpoint", endpoint]
+        command = [SEGFLOW, "run", str(workflow), "--input-file", input_file, "--endpoint", endpoint]
         return subprocess.call(command)
     finally:
-        os.unlink(handle.name)
+        os.unlink(input_file)
+
+
+def run_rollback_story(endpoint: str) -> int:
+    """Publish the canary example twice; its run as v2 fails the canary and rolls itself back to v1."""
+    workflow = REPO / "examples" / "canary_rollback.json"
+    workflow_id = json.loads(workflow.read_text())["workflow_id"]
+    input_file = example_input_file("canary_rollback", endpoint)
+    print("\n=== canary_rollback: versions, and a rollback node restoring the previous version", flush=True)
+    steps = [
+        ["publish", str(workflow), "-m", "stable release"],
+        ["publish", str(workflow), "-m", "release under canary"],
+        ["run", workflow_id, "--input-file", input_file],
+        ["versions", workflow_id],
+    ]
+    try:
+        for step in steps:
+            print(f"$ segflow {' '.join(step)}", flush=True)
+            code = subprocess.call([SEGFLOW, *step, "--endpoint", endpoint])
+            if code != 0:
+                return code
+        return 0
+    finally:
+        os.unlink(input_file)
 
 
 def main() -> int:
@@ -67,6 +95,8 @@ def main() -> int:
     try:
         wait_until_healthy(endpoint, server)
         failures = [name for name in DEMO_EXAMPLES if run_example(name, endpoint) != 0]
+        if run_rollback_story(endpoint) != 0:
+            failures.append("canary_rollback")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
