@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast unit e2e lint format schema local clean
+.PHONY: install demo test test-fast unit e2e lint format schema local clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## segflow beside the designs it replaces: payload, cost and speed; rewrites the tables of docs/benchmarks.md.
+bench: $(STAMP)
+	$(PY) -m bench
 
 ## Regenerate the editor JSON Schema of the workflow DSL.
 schema: $(STAMP)

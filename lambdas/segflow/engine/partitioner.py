@@ -100,18 +100,17 @@ def partition(
     segments: list[_OpenSegment] = []
 
     def open_segment(node_id: str) -> _OpenSegment:
-        dependencies: list[str] = []
+        dependencies: dict[str, None] = {}  # ordered and deduplicated: a join of 100k branches stays linear
         stage = 0
         for edge in graph.incoming[node_id]:
             dependency = segment_of[edge.source]
-            if dependency.segment_id not in dependencies:
-                dependencies.append(dependency.segment_id)
+            dependencies[dependency.segment_id] = None
             stage = max(stage, dependency.stage + 1)
         node_type = graph.node_types[node_id]
         kind: SegmentType = (
             "wait" if node_type.placement == "wait" else "aggregator" if node_type.aggregates else "linear"
         )
-        segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, dependencies)
+        segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, list(dependencies))
         segments.append(segment)
         return segment
 

@@ -1,0 +1,162 @@
+"""``make bench``: every figure of docs/benchmarks.md, in one run, printed and written into the document.
+
+Order of work:
+
+1. cold import time of the handlers (alone: nothing else runs while it is timed) and the asset size;
+2. two worker processes, each with its own embedded AWS, split by *workflow*: every design of a workflow runs
+   in the same process, back to back, so each ratio compares runs made under the same load. One worker also
+   times the partitioner (in a subprocess per size).
+3. the tables: printed, and written between the markers of docs/benchmarks.md.
+
+The matrix: linear, wide and mixed workflows of 10, 100, 1,000 and 10,000 nodes with 1 KB outputs, and of
+10, 100 and 1,000 nodes with 100 KB outputs (10,000 x 100 KB is 1 GB of outputs: not on a 2-core laptop),
+under all four designs. A design that breaks a quota is stopped where Step Functions would fail it, and the
+table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench import report as report_module
+from bench.harness import DESIGNS, Case, CaseResult
+from bench.workflows import KB, SHAPES
+
+SIZES = (10, 100, 1_000, 10_000)
+OUTPUTS = (1 * KB, 100 * KB)
+CASE_TIME_CAP_S = 300.0
+PARTITION_SIZES = (1_000, 10_000, 100_000)
+PARTITION_CAP_S = 30.0
+IMPORT_RUNS = 5
+
+
+def matrix(sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS) -> list[Case]:
+    cases = []
+    for shape in SHAPES:
+        for nodes in sizes:
+            for output in outputs:
+                if output >= 100 * KB and nodes >= 10_000:
+                    continue
+                cases.extend(Case(design, shape, nodes, output) for design in DESIGNS)
+    return cases
+
+
+def split(cases: list[Case], workers: int) -> list[list[Case]]:
+    """Whole workflows to each worker; the wide shape (the costliest) alone, when there are two workers."""
+    if workers <= 1:
+        return [cases]
+    parts: list[list[Case]] = [[] for _ in range(workers)]
+    for case in cases:
+        index = 0 if case.shape == "wide" else 1 + SHAPES.index(case.shape) % (workers - 1)
+        parts[min(index, workers - 1)].append(case)
+    return [part for part in parts if part]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def describe(result: CaseResult) -> str:
+    seconds = f"{result.seconds:6.1f} s" if result.seconds is not None else "   —    "
+    return (
+        f"{result.case.design:12s} {result.case.shape:6s} {result.case.nodes:>6,} nodes "
+        f"{result.case.output_bytes // KB:>3} KB  {seconds}  payload {result.largest_payload:>8,} B  "
+        f"transitions {result.transitions:>6,}  events {result.events:>6,}  {result.verdict[:70]}"
+    )
+
+
+def run_worker(name: str, cases: list[Case], with_partition: bool, quick: bool) -> dict[str, Any]:
+    """One process: its own embedded AWS, its cases in order; optionally the partition timings."""
+    from bench import emulator, partition_time
+
+    emulator.apply()
+    from bench.harness import Bench
+    from segflow_local.embedded import embedded_aws
+
+    results: list[CaseResult] = []
+    partitions = []
+    if with_partition:
+        partitions = partition_time.measure_all(
+            SHAPES, (1_000,) if quick else PARTITION_SIZES, PARTITION_CAP_S
+        )
+        for timing in partitions:
+            total = f"{timing.total_s:.2f} s" if timing.total_s is not None else f"> {timing.cap_s:.0f} s"
+            _print(f"[{name}] partition {timing.shape} {timing.nodes:,} nodes: {total}")
+    with embedded_aws(stage=f"bench{name.lower()}") as aws:
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        emulator.quiet_handler_logs()
+        with Bench(aws) as bench:
+            bench.warm_up()
+            for case in cases:
+                result = bench.run(case, timeout_seconds=CASE_TIME_CAP_S)
+                results.append(result)
+                _print(f"[{name}] {describe(result)}")
+    return {"results": results, "partitions": partitions}
+
+
+def _order(cases: list[Case], results: list[CaseResult]) -> list[CaseResult]:
+    by_case = {result.case: result for result in results}
+    return [by_case[case] for case in cases if case in by_case]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10-node workflows only (a minute)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--no-doc", action="store_true", help="print the tables, leave docs/benchmarks.md")
+    args = parser.parse_args(argv)
+
+    began = time.monotonic()
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "make bench" if not args.quick else "python -m bench --quick"
+    machine = (
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+    )
+
+    from bench import imports
+
+    _print("timing the handlers' cold imports ...")
+    handler_imports = imports.measure_handlers(runs=2 if args.quick else IMPORT_RUNS)
+    asset = imports.asset_size()
+    for item in handler_imports:
+        _print(f"  {item.function}: {item.shipped_ms:.0f} ms as shipped, {item.cached_ms:.0f} ms with .pyc")
+
+    cases = matrix(sizes=(10,)) if args.quick else matrix()
+    parts = split(cases, max(1, args.workers))
+    _print(f"running {len(cases)} executions in {len(parts)} worker(s) ...")
+    jobs = [(chr(ord("A") + i), part, i == len(parts) - 1, args.quick) for i, part in enumerate(parts)]
+    if len(jobs) == 1:
+        outputs = [run_worker(*jobs[0])]
+    else:
+        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+            outputs = pool.starmap(run_worker, jobs)
+    results = _order(cases, [r for output in outputs for r in output["results"]])
+    partitions = [t for output in outputs for t in output["partitions"]]
+
+    report = report_module.Report(
+        command=command,
+        started=started,
+        machine=machine,
+        results=results,
+        partitions=partitions,
+        imports=handler_imports,
+        asset=asset,
+    )
+    report.runtime_s = time.monotonic() - began
+    _print("")
+    _print(report_module.terminal(report))
+    if not args.no_doc:
+        report_module.write_document(report)
+        _print(f"\nwrote {report_module.DOC_PATH.relative_to(report_module.DOC_PATH.parents[1])}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
