@@ -24,6 +24,7 @@ from segflow.stores import s3_layout
 
 from bench import costs, emulator, history, workflows
 from bench.baselines import BASELINE_FUNCTIONS, asl
+from bench.echo_server import EchoServer
 from bench.invocations import InvocationRecorder, bench_function_arn
 from bench.requests import RequestCounter
 from segflow_local.deployer import STATE_MACHINE_ROLE_ARN
@@ -128,6 +129,7 @@ class Bench:
         self._plans: dict[tuple[str, int], PartitionPlan] = {}
         self._workflows: dict[tuple[str, int], dict[str, Any]] = {}
         self._token = uuid.uuid4().hex[:6]  # several benches may share one embedded AWS (the test session)
+        self.echo = EchoServer().start()
         self.choice_loop_arn, _ = self._create(f"bench-choice-loop-{self._token}", asl.choice_loop(self.arns))
 
     def warm_up(self) -> None:
@@ -137,6 +139,7 @@ class Bench:
 
     def close(self) -> None:
         self.recorder.uninstall()
+        self.echo.stop()
 
     def __enter__(self) -> Bench:
         return self
@@ -261,7 +264,7 @@ class Bench:
         self.recorder.reset()
         self.requests.reset()
         execution_arn = self._start(
-            arn, self.workflow(case.shape, case.nodes), workflows.blob_input(case.output_bytes)
+            arn, self.workflow(case.shape, case.nodes), workflows.blob_input(case.output_bytes, self.echo.url)
         )
         status, stopped_for, seconds = self._wait(execution_arn, timeout_seconds)
         while self.recorder.in_flight:

@@ -10,13 +10,16 @@ and only what the outputs cost differs.
 - ``mixed``: blocks of 20 nodes: a chain of 6, a fork into 4 branches of 2, an aggregator over the 4 branch
   ends, a judgment routing to one of two arms of 2 nodes (the other arm is skipped), and the next block's
   first node joining both arms.
+- ``calls``: ``wide`` with every branch an ``api_call`` (POST to the input's ``call_url``, answered with its
+  own body by :mod:`bench.echo_server`): a stage with side effects, which segflow runs as a Map. The other
+  shapes hold pure nodes only, whose stages segflow runs in one invocation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SHAPES = ("linear", "wide", "mixed")
+SHAPES = ("linear", "wide", "mixed", "calls")
 KB = 1024
 # Bytes of a node's output besides its blob ({"i": n, "prev": n, "data": ...}).
 _OUTPUT_OVERHEAD = 40
@@ -25,9 +28,10 @@ Node = dict[str, Any]
 Edge = dict[str, Any]
 
 
-def blob_input(output_bytes: int) -> dict[str, Any]:
-    """The execution input: one string that makes each node's output about ``output_bytes`` bytes."""
-    return {"blob": "x" * max(1, output_bytes - _OUTPUT_OVERHEAD), "route": "left"}
+def blob_input(output_bytes: int, call_url: str = "") -> dict[str, Any]:
+    """The execution input: one string that makes each node's output about ``output_bytes`` bytes, and the
+    URL the ``calls`` shape posts to."""
+    return {"blob": "x" * max(1, output_bytes - _OUTPUT_OVERHEAD), "route": "left", "call_url": call_url}
 
 
 def _node(node_id: str, index: int, reads: str | None = None) -> Node:
@@ -69,6 +73,18 @@ def wide(count: int) -> dict[str, Any]:
         edges += [_edge("root", branch), _edge(branch, "join")]
     nodes.append(_node("join", count - 1))
     return _workflow(f"wide-{count}", nodes, edges)
+
+
+def calls(count: int) -> dict[str, Any]:
+    workflow = wide(count)
+    for node in workflow["nodes"][1:-1]:
+        node.update(
+            type="action",
+            action_type="api_call",
+            config={"url": "{{ input.call_url }}", "method": "POST", "body": node["config"]["output"]},
+        )
+    workflow["workflow_id"] = workflow["name"] = f"calls-{count}"
+    return workflow
 
 
 _BLOCK = 20
@@ -122,7 +138,7 @@ def mixed(count: int) -> dict[str, Any]:
     return _workflow(f"mixed-{count}", nodes, edges)
 
 
-BUILDERS = {"linear": linear, "wide": wide, "mixed": mixed}
+BUILDERS = {"linear": linear, "wide": wide, "mixed": mixed, "calls": calls}
 
 
 def build(shape: str, count: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from segflow.contracts import ExecutionRequest, StateBag
 from segflow.dsl.models import NodeSpec
 from segflow.dsl.templates import references_in
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
-from segflow.engine.partitioner import partition
+from segflow.engine.partitioner import partition, segment_node
 from segflow.engine.plan import IncomingEdge, PartitionPlan, SegmentConfig, SegmentNode, compact_json
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
@@ -234,20 +234,7 @@ def _segment_from_state(state: dict[str, Any], segment_id: str) -> SegmentConfig
         spec = NodeSpec.model_validate(raw_nodes[node_id])
         node_type = registry.lookup(spec.type, spec.subtype)
         assert node_type is not None, f"node type {spec.type!r} is unknown"
-        nodes.append(
-            SegmentNode(
-                node_id=spec.node_id,
-                type=spec.type,
-                action_type=spec.action_type,
-                target_type=spec.target_type,
-                label=spec.label,
-                config=spec.config,
-                retry=spec.retry.model_dump() if spec.retry else None,
-                timeout_seconds=spec.timeout_seconds,
-                incoming=incoming[node_id],
-                route_labels=sorted(conditions[node_id]) if node_type.routes else None,
-            )
-        )
+        nodes.append(segment_node(spec, node_type, incoming[node_id], conditions[node_id]))
         needed = references_in(spec.config)
         if node_type.aggregates:
             needed |= {edge.source for edge in incoming[node_id]}

@@ -89,14 +89,16 @@ class Cursor(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     stage: int
-    # inline: a Map over ``items``; s3: a Distributed Map over ``items_key``; single: the stage's only
-    # ``segment_config`` runs as a plain Task that returns the next cursor (no Map, no AdvanceStage).
+    # inline: a Map over ``items``; s3: a Distributed Map over ``items_key``; single: the stage runs as a
+    # plain Task that returns the next cursor (no Map, no AdvanceStage), starting with ``segment_config``.
     mode: Literal["inline", "s3", "single", "done"]
     wait_seconds: int = 0
     max_concurrency: int = 1
     items: list[dict[str, Any]] | None = None
     items_key: str | None = None
     segment_config: dict[str, Any] | None = None
+    # single mode: the stage's segments; more than one (a pure stage) run one after another in that Task.
+    stage_segments: int = 1
 
 
 class InitializeResult(BaseModel):
@@ -114,7 +116,8 @@ class ExecuteSegmentEvent(BaseModel):
     statebag: StateBag
     segment_config: SegmentConfig | None = None
     segment_index: int | None = None
-    advance: bool = False  # the stage's only segment: return the cursor of what runs next
+    advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
+    stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
 
     @model_validator(mode="after")
     def _config_or_index(self) -> ExecuteSegmentEvent:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -178,6 +180,41 @@ def test_an_unreachable_host_fails_with_connection_failed(client: SegflowClient)
     arn, description = run_to_end(client, wf)
     assert description["status"] == "FAILED"
     assert client.node_records(arn)["call"].error_type == "ConnectionFailed"
+
+
+def test_a_server_that_closes_the_connection_unanswered_fails_with_connection_failed(
+    client: SegflowClient,
+) -> None:
+    # Given a server that accepts each connection, reads the request and closes without a reply
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    retry = {"max_attempts": 2, "backoff_seconds": 0.01}
+    wf = call_then_report(api_call("call", f"http://127.0.0.1:{port}/hang-up", retry=retry))
+
+    # When it runs
+    try:
+        arn, description = run_to_end(client, wf)
+    finally:
+        listener.close()
+
+    # Then the call was retried as a connection failure, and the node failed with it
+    assert description["status"] == "FAILED"
+    record = client.node_records(arn)["call"]
+    assert (record.status, record.error_type) == ("failed", "ConnectionFailed")
+    assert len(accepted) == 2
 
 
 def test_a_templated_url_that_renders_to_another_scheme_is_refused_at_run_time(client: SegflowClient) -> None:

@@ -20,16 +20,22 @@ pytestmark = pytest.mark.e2e
 BRANCHES = 40
 
 
-def forty_branches(failing: dict | None = None) -> dict:
+def forty_branches(call_url: str, failing: dict | None = None) -> dict:
+    """40 parallel branches, one of them an API call: a stage with side effects runs as a Map."""
     branches = [transform(f"branch{i:02d}", {"i": i, "square": i * i}) for i in range(BRANCHES)]
+    branches[0] = api_call("branch00", call_url, body={"i": 0})
     if failing is not None:
         branches[17] = failing
     return fan_out_workflow("wide", branches)
 
 
-def test_a_wide_stage_runs_from_s3_and_keeps_every_result(client: SegflowClient) -> None:
-    # Given 40 parallel branches: their stage is larger than an inline stage may be
-    wf = forty_branches()
+def test_a_wide_stage_runs_from_s3_and_keeps_every_result(
+    client: SegflowClient, http_server: LocalHttpServer
+) -> None:
+    # Given 40 parallel branches, one of which calls an API: their stage is larger than an inline stage may be
+    path = unique_path("echo")
+    http_server.route("POST", path)
+    wf = forty_branches(http_server.url + path)
 
     # When it runs
     arn, description = run_to_end(client, wf)
@@ -55,7 +61,9 @@ def test_a_failing_branch_inside_the_distributed_map_fails_the_execution(
     # Given 40 branches, one of which calls an API that refuses the request
     path = unique_path("refuse")
     http_server.route("POST", path, status=400, body={"error": "refused"})
-    wf = forty_branches(failing=api_call("branch17", http_server.url + path))
+    echo = unique_path("echo")
+    http_server.route("POST", echo)
+    wf = forty_branches(http_server.url + echo, failing=api_call("branch17", http_server.url + path))
 
     # When it runs
     arn, description = run_to_end(client, wf)
@@ -70,3 +78,23 @@ def test_a_failing_branch_inside_the_distributed_map_fails_the_execution(
     assert seen["join"] == "pending"
     execution = client.execution_record(arn)
     assert execution is not None and execution.status == "FAILED"
+
+
+def test_a_wide_stage_of_pure_nodes_runs_in_one_task_without_a_map(client: SegflowClient) -> None:
+    # Given 40 parallel branches of transforms only (no side effects, nothing to wait for)
+    branches = [transform(f"branch{i:02d}", {"i": i, "square": i * i}) for i in range(BRANCHES)]
+    wf = fan_out_workflow("wide-pure", branches)
+
+    # When it runs
+    arn, description = run_to_end(client, wf)
+
+    # Then no Map ran: one ExecuteSegment task ran every branch, one after another, and the aggregator after
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    events = history(client, arn)
+    assert "MapStateEntered" not in event_types(events)
+    [run] = entered(events, "RunSegment")  # the start node's stage, chained on through the branches and join
+    assert run["cursor"]["mode"] == "single" and run["cursor"]["stage"] == 0
+    join = final_output(client, arn)["join"]
+    assert join["count"] == BRANCHES
+    assert join["results"]["branch39"] == {"i": 39, "square": 1521}
+    assert largest_payload(events).size <= STATE_PAYLOAD_BUDGET_BYTES

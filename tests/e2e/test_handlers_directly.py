@@ -82,7 +82,8 @@ def test_execute_segment_without_a_segment_config_runs_the_manifest_entry(
     advanced = invoke(embedded, ADVANCE_STAGE, {"statebag": statebag, "stage": 0})
     assert advanced.function_error is None, advanced.payload
     cursor = payload_of(advanced)
-    assert cursor["stage"] == 1 and cursor["mode"] == "inline" and len(cursor["items"]) == 2
+    # (two segments of pure nodes: one Task runs both, one after the other)
+    assert cursor["stage"] == 1 and cursor["mode"] == "single" and cursor["stage_segments"] == 2
 
 
 def test_execute_segment_with_an_index_outside_the_manifest_fails(

@@ -110,7 +110,18 @@ def test_fan_out_and_fan_in_make_a_parallel_stage_and_an_aggregator_segment() ->
         "type": "parallel_group",
         "branches": stage_map["branches"],
         "branch_count": 4,
+        "pure": True,
     }
+    assert plan.stages[1].runs_in_one_invocation, "transforms gain nothing from parallel Lambdas"
+
+
+def test_a_stage_with_a_side_effect_is_not_pure_and_runs_as_a_map() -> None:
+    branches = [transform(f"b{i}", {"branch": i}) for i in range(3)]
+    branches.append(api_call("b3", "https://api.example.com/things"))
+    plan = plan_of(fan_out_workflow("fan", branches))
+    assert [st.pure for st in plan.stages] == [True, False, True]
+    assert not plan.stages[1].runs_in_one_invocation
+    assert plan.stages[0].runs_in_one_invocation and plan.stages[2].runs_in_one_invocation
 
 
 def test_a_wait_starts_a_segment_of_its_own_type_and_its_chain_follows_it() -> None:

@@ -83,7 +83,11 @@ class Initializer:
             segment_count=len(plan.segments),
             node_count=plan.node_count,
         )
-        first_meta = {"segment_ids": plan.stages[0].segment_ids, "bytes": stage_bytes[0]}
+        first_meta = {
+            "segment_ids": plan.stages[0].segment_ids,
+            "bytes": stage_bytes[0],
+            "pure": plan.stages[0].pure,
+        }
         return InitializeResult(
             statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, first_meta)
         )

@@ -7,6 +7,8 @@ Everything else starts a new segment: forks, joins (aggregators), waits.
 
 Stages: a segment's stage is one more than the latest stage it depends on, so segments in one stage never
 depend on each other and run concurrently (a stage of several segments is the seed's ``parallel_group``).
+A stage whose nodes are all pure is marked so: its segments gain nothing from running in parallel Lambdas,
+and run one after another in one invocation instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from segflow.dsl.graph import WorkflowGraph
+from segflow.dsl.models import NodeSpec
 from segflow.engine.plan import (
     IncomingEdge,
     PartitionPlan,
@@ -26,6 +29,7 @@ from segflow.engine.plan import (
     compact_json,
 )
 from segflow.limits import NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
+from segflow.nodes.base import NodeType
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).
 _SEGMENT_OVERHEAD_BYTES = 220
@@ -50,8 +54,10 @@ class _OpenSegment:
         return [node.node_id for node in self.nodes]
 
 
-def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
-    node = graph.nodes[node_id]
+def segment_node(
+    node: NodeSpec, node_type: NodeType, incoming: list[IncomingEdge], conditions: set[str]
+) -> SegmentNode:
+    """A node as its segment carries it: its definition, its incoming edges and (a judgment) its routes."""
     return SegmentNode(
         node_id=node.node_id,
         type=node.type,
@@ -61,12 +67,17 @@ def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
         config=node.config,
         retry=node.retry.model_dump() if node.retry else None,
         timeout_seconds=node.timeout_seconds,
-        incoming=[IncomingEdge(source=e.source, condition=e.condition) for e in graph.incoming[node_id]],
-        route_labels=(
-            sorted({e.condition for e in graph.outgoing[node_id] if e.condition is not None})
-            if graph.node_types[node_id].routes
-            else None
-        ),
+        incoming=incoming,
+        route_labels=sorted(conditions) if node_type.routes else None,
+    )
+
+
+def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
+    return segment_node(
+        graph.nodes[node_id],
+        graph.node_types[node_id],
+        [IncomingEdge(source=e.source, condition=e.condition) for e in graph.incoming[node_id]],
+        {e.condition for e in graph.outgoing[node_id] if e.condition is not None},
     )
 
 
@@ -141,11 +152,14 @@ def partition(
                 segment.bytes += len(read) + 3
 
     stages: list[list[str]] = []
+    impure_stages: set[int] = set()
     plans: list[SegmentPlan] = []
     for segment in segments:
         while len(stages) <= segment.stage:
             stages.append([])
         stages[segment.stage].append(segment.segment_id)
+        if not all(graph.node_types[node.node_id].pure for node in segment.nodes):
+            impure_stages.add(segment.stage)
         has_end = any(not graph.outgoing[node.node_id] for node in segment.nodes)
         config = SegmentConfig(
             segment_id=segment.segment_id,
@@ -181,6 +195,9 @@ def partition(
         workflow_id=graph.workflow_id,
         node_count=len(graph.nodes),
         segments=plans,
-        stages=[StagePlan(stage=index, segment_ids=ids) for index, ids in enumerate(stages)],
+        stages=[
+            StagePlan(stage=index, segment_ids=ids, pure=index not in impure_stages)
+            for index, ids in enumerate(stages)
+        ],
         sinks=graph.sinks(),
     )

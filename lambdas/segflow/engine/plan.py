@@ -100,10 +100,17 @@ class StagePlan(BaseModel):
 
     stage: int
     segment_ids: list[str]
+    # Every node of every segment is pure (no side effect, no waiting): running the segments one after
+    # another in one invocation gives what a Map would, without its Lambda invocations and transitions.
+    pure: bool = False
 
     @property
     def stage_type(self) -> str:
         return "parallel_group" if len(self.segment_ids) > 1 else "single"
+
+    @property
+    def runs_in_one_invocation(self) -> bool:
+        return len(self.segment_ids) == 1 or self.pure
 
 
 class PartitionPlan(BaseModel):
@@ -144,6 +151,7 @@ class PartitionPlan(BaseModel):
                     "type": st.stage_type,
                     "branches": st.segment_ids,
                     "branch_count": len(st.segment_ids),
+                    "pure": st.pure,
                 }
                 for st in self.stages
             ],

@@ -6,6 +6,11 @@ at once, the same invocation runs it too while time remains, so a linear stretch
 invocation and two state transitions instead of several per segment. Each segment still reads only its own
 ``segment_config`` (the next stage's item in S3, never the whole manifest) and records its nodes as it goes:
 a crash or a retry resumes after the last recorded node.
+
+A stage of several segments whose nodes are all pure runs here too, its segments one after another: they do
+not depend on each other, and parallel Lambdas would buy nothing for work that has no I/O of its own. If time
+runs short inside such a stage, the stage is handed back to run again; its completed segments answer from
+their records.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable
 from segflow.contracts import Cursor, SegmentResult, StateBag
 from segflow.engine.plan import SegmentConfig, SegmentNode
 from segflow.engine.segment_runner import SegmentRunner
-from segflow.engine.stage_advancer import cursor_after_segment
+from segflow.engine.stage_advancer import cursor_after_segment, cursor_for_stage
 from segflow.limits import SEGMENT_YIELD_MARGIN_MS
 from segflow.stores.manifests import ManifestStore
 
@@ -28,6 +33,16 @@ def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[lis
     return segment.nodes or [], segment.reads
 
 
+def _stage_segments(
+    manifests: ManifestStore, statebag: StateBag, first: SegmentConfig, count: int
+) -> list[SegmentConfig]:
+    """The segments the Task runs for this stage, ``first`` first."""
+    if count <= 1:
+        return [first]
+    items = manifests.read_stage_items(statebag.manifest_prefix, first.stage)
+    return [first, *(SegmentConfig.model_validate(i) for i in items if i["segment_id"] != first.segment_id)]
+
+
 def run_segment_chain(
     runner: SegmentRunner,
     manifests: ManifestStore,
@@ -35,16 +50,22 @@ def run_segment_chain(
     segment: SegmentConfig,
     remaining_ms: Callable[[], int],
     on_segment: Callable[[SegmentConfig, SegmentResult], None] | None = None,
+    stage_segments: int = 1,
 ) -> Cursor:
     while True:
-        nodes, reads = segment_nodes(manifests, segment)
-        result = runner.run(statebag, segment, nodes, reads)
-        if on_segment is not None:
-            on_segment(segment, result)
-        cursor = cursor_after_segment(manifests, statebag, segment.stage, result)
+        stage = segment.stage
+        for index, config in enumerate(_stage_segments(manifests, statebag, segment, stage_segments)):
+            if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
+                return cursor_for_stage(manifests, statebag, stage)
+            nodes, reads = segment_nodes(manifests, config)
+            result = runner.run(statebag, config, nodes, reads)
+            if on_segment is not None:
+                on_segment(config, result)
+            if result.status != "succeeded":
+                return cursor_after_segment(manifests, statebag, stage, result)
+        cursor = cursor_for_stage(manifests, statebag, stage + 1)
         continues = (
-            result.status == "succeeded"
-            and cursor.mode == "single"
+            cursor.mode == "single"
             and cursor.wait_seconds == 0
             and cursor.segment_config is not None
             and remaining_ms() > SEGMENT_YIELD_MARGIN_MS
@@ -52,3 +73,4 @@ def run_segment_chain(
         if not continues:
             return cursor
         segment = SegmentConfig.model_validate(cursor.segment_config)
+        stage_segments = cursor.stage_segments

@@ -25,16 +25,19 @@ def cursor_for_stage(
     meta: dict[str, Any] | None = None,
     wait_seconds: int = 0,
 ) -> Cursor:
-    """How stage ``stage`` runs: its only segment as a Task, inline Map items when they fit the budget, else
-    a Distributed Map reading them from S3."""
+    """How stage ``stage`` runs: as a Task when it has one segment or only pure nodes, else a Map, with inline
+    items when they fit the budget, or a Distributed Map reading them from S3."""
     if stage >= statebag.stage_count:
         return Cursor(stage=stage, mode="done")
     meta = meta or manifests.read_stage_meta(statebag.manifest_prefix, stage)
     count = len(meta["segment_ids"])
+    if count == 1 or meta.get("pure", False):
+        first = manifests.read_stage_items(statebag.manifest_prefix, stage)[0]
+        return Cursor(
+            stage=stage, mode="single", wait_seconds=wait_seconds, segment_config=first, stage_segments=count
+        )
     if meta["bytes"] <= INLINE_STAGE_MAX_BYTES:
         items = manifests.read_stage_items(statebag.manifest_prefix, stage)
-        if count == 1:
-            return Cursor(stage=stage, mode="single", wait_seconds=wait_seconds, segment_config=items[0])
         return Cursor(
             stage=stage,
             mode="inline",
@@ -81,9 +84,10 @@ def advance_stage(
 def cursor_after_segment(
     manifests: ManifestStore, statebag: StateBag, stage: int, result: SegmentResult
 ) -> Cursor:
-    """After a stage's only segment ran as a Task: the same stage again if it paused, else the next one.
+    """After a stage ran as a Task: the same stage again if a segment paused, else the next one.
 
-    Its outcome came straight from the handler (a failure raised), so no records need checking.
+    Its outcome came straight from the handler (a failure raised), so no records need checking. A stage run
+    again answers its completed segments from their records and resumes the paused one.
     """
     if result.status in ("waiting", "yielded"):
         return cursor_for_stage(manifests, statebag, stage, wait_seconds=result.wait_seconds)

@@ -1,8 +1,8 @@
 """ExecuteSegment: run one segment's nodes. Never loads the workflow config or the partition map.
 
-In a Map it returns the segment's result (discarded). As the only segment of its stage (``advance``) it
-returns the cursor of what runs next, running directly following single-segment stages while time remains
-(:mod:`segflow.engine.segment_chain`).
+In a Map it returns the segment's result (discarded). When its stage runs as a Task (``advance``: the stage's
+only segment, or the segments of a pure stage one after another) it returns the cursor of what runs next,
+running directly following such stages while time remains (:mod:`segflow.engine.segment_chain`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     if parsed.advance:
         cursor = run_segment_chain(
-            runner, manifests, statebag, segment, context.get_remaining_time_in_millis, log_segment
+            runner,
+            manifests,
+            statebag,
+            segment,
+            context.get_remaining_time_in_millis,
+            log_segment,
+            stage_segments=parsed.stage_segments,
         )
         return cursor.model_dump(exclude_none=True)
     nodes, reads = segment_nodes(manifests, segment)

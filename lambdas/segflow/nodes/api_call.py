@@ -6,6 +6,7 @@ recognise a repeated delivery after a retry.
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -102,6 +103,8 @@ def run_api_call(context: NodeContext) -> NodeResult:
         if isinstance(error.reason, TimeoutError | socket.timeout):
             raise HttpTimeout(f"{config.method} {config.url} timed out after {timeout:g}s") from error
         raise ConnectionFailed(f"{config.method} {config.url}: {error.reason}") from error
+    except (ConnectionError, http.client.HTTPException) as error:  # reset or closed while answering
+        raise ConnectionFailed(f"{config.method} {config.url}: {type(error).__name__}: {error}") from error
     if len(raw) > HTTP_MAX_RESPONSE_BYTES:
         raise NodeFailure(f"response larger than {HTTP_MAX_RESPONSE_BYTES} bytes", "ResponseTooLarge")
     body = _decode(raw, response_headers.get("Content-Type", ""))

@@ -4,7 +4,7 @@ Inside an execution's manifest prefix::
 
     manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
     stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
-    stages/000000.meta.json    {stage, segment_ids, bytes}
+    stages/000000.meta.json    {stage, segment_ids, bytes, pure}
     bodies/<segment_id>.json   the bulky part of an oversized segment config
     sinks.json                 node ids without successors (their outputs form the execution's output)
 """
@@ -75,7 +75,12 @@ class ManifestStore:
             # default (spaced) separators: budget that form, not the compact one.
             stage_bytes.append(len(json.dumps(stage_items, ensure_ascii=False).encode()))
             writes.append((stage_items_key(prefix, stage.stage), items))
-            meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, "bytes": stage_bytes[-1]}
+            meta = {
+                "stage": stage.stage,
+                "segment_ids": stage.segment_ids,
+                "bytes": stage_bytes[-1],
+                "pure": stage.pure,
+            }
             writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
         for segment in plan.segments:
             if segment.body is not None and segment.config.body_key:

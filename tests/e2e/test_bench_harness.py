@@ -21,6 +21,8 @@ pytestmark = pytest.mark.e2e
 def results(embedded: EmbeddedAws) -> dict[str, CaseResult]:
     with Bench(embedded) as bench:
         runs = {design: bench.run(Case(design, "wide", 10, KB), timeout_seconds=60) for design in DESIGNS}
+        runs["segflow_calls"] = bench.run(Case("segflow", "calls", 10, KB), timeout_seconds=60)
+        runs["choice_loop_calls"] = bench.run(Case("choice_loop", "calls", 10, KB), timeout_seconds=60)
         runs["fat_statebag_100kb"] = bench.run(
             Case("fat_statebag", "linear", 10, 100 * KB), timeout_seconds=60
         )
@@ -31,7 +33,18 @@ def test_segflow_stays_within_its_payload_budget(results: dict[str, CaseResult])
     ours = results["segflow"]
     assert ours.ok, ours.verdict
     assert 0 < ours.largest_payload <= STATE_PAYLOAD_BUDGET_BYTES
-    assert ours.transitions > ours.segments  # a Map of 8 segments, and the states around it
+    # 10 segments of transforms: one Task runs them all, no Map (Init, Route, RunSegment, Route, Finalize)
+    assert ours.transitions == 5 < ours.segments
+
+
+def test_a_fan_out_of_calls_runs_as_a_map_and_still_beats_the_choice_loop(
+    results: dict[str, CaseResult],
+) -> None:
+    ours, loop = results["segflow_calls"], results["choice_loop_calls"]
+    assert ours.ok and loop.ok, (ours.verdict, loop.verdict)
+    # 8 API calls in parallel: a Map of 8 ExecuteSegment tasks, and the states around it
+    assert ours.segments < ours.transitions < loop.transitions
+    assert 0 < ours.largest_payload <= STATE_PAYLOAD_BUDGET_BYTES
 
 
 @pytest.mark.parametrize("design", DESIGNS)
