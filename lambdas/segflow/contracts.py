@@ -31,11 +31,21 @@ class WorkflowRef(BaseModel):
     version: int | None = Field(default=None, ge=1)
 
 
+class ResumeFrom(BaseModel):
+    """An earlier execution of the same workflow whose completed nodes this execution reuses."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    execution_id: str = Field(min_length=1, max_length=80)
+    from_node: str | None = Field(default=None, description="Run this node and all after it again.")
+
+
 class ExecutionRequest(BaseModel):
     """The StartExecution input contract (what other services send).
 
     ``workflow`` is either a published workflow (``{"workflow_id", "version"?}``) or an ad-hoc definition
-    uploaded under the tenant's ``submissions/`` prefix (``{"s3_key"}``).
+    uploaded under the tenant's ``submissions/`` prefix (``{"s3_key"}``). ``resume_from`` continues an
+    execution that ended without success (its input is reused when none is given).
     """
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
@@ -44,6 +54,7 @@ class ExecutionRequest(BaseModel):
     workflow: WorkflowRef | S3Pointer
     input: dict[str, Any] | None = None
     input_ref: S3Pointer | None = None
+    resume_from: ResumeFrom | None = None
 
     @field_validator("tenant_id")
     @classmethod

@@ -228,7 +228,7 @@ MANAGEMENT_API = FunctionSpec(
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.WORKFLOWS,)),
-        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.SUBMISSIONS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.SUBMISSIONS,)),
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
     ),
     state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
@@ -279,6 +279,7 @@ MANAGEMENT_HTTP_API = HttpApiSpec(
         HttpRoute("POST", "/workflows/{workflow_id}/rollback"),
         HttpRoute("POST", "/executions"),
         HttpRoute("GET", "/executions/{execution_id}"),
+        HttpRoute("POST", "/executions/{execution_id}/resume"),
         HttpRoute("GET", "/openapi.json"),
     ),
 )

@@ -17,6 +17,13 @@ from botocore.exceptions import ClientError
 from segflow import declaration
 from segflow.contracts import DEFAULT_TENANT
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.engine.resume import (
+    ResumeRefused,
+    check_from_node,
+    check_resumable,
+    continuation_name,
+    resume_request,
+)
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
@@ -102,6 +109,26 @@ class SegflowClient:
         else:
             request["input_ref"] = {"s3_key": self._upload("inputs", execution_input)}
         name = name or f"{graph.workflow_id[:40]}-{uuid.uuid4().hex[:12]}"
+        response = self.sfn.start_execution(
+            stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
+        )
+        return response["executionArn"]
+
+    def resume(self, execution_arn: str, from_node: str | None = None, name: str | None = None) -> str:
+        """Continue an execution that failed, timed out or was aborted, in a new execution of the same
+        workflow and input: completed nodes are reused, the rest (or ``from_node`` on) runs again."""
+        old_id = execution_id_of(execution_arn)
+        check_resumable(old_id, self.describe(execution_arn)["status"])
+        record = self.execution_record(execution_arn)
+        if record is None:
+            raise ResumeRefused(
+                f"execution {old_id!r} failed before it was initialized: run it again instead"
+            )
+        workflow = self.workflow_of(execution_arn)
+        if workflow is not None:
+            check_from_node(validate_workflow(workflow), from_node)
+        request = resume_request(record, from_node)
+        name = name or continuation_name(old_id, uuid.uuid4().hex)
         response = self.sfn.start_execution(
             stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
         )

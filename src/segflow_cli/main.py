@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,11 @@ from segflow.dsl.validation import (
     validate_workflow,
 )
 from segflow.engine.partitioner import partition
+from segflow.engine.resume import REUSABLE_NODE_STATUSES, ResumeRefused
 
 from segflow_cli import versions
 from segflow_cli.api_client import ApiError, ManagementApi, api_for
-from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient
+from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient, execution_id_of
 from segflow_cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -417,7 +418,9 @@ def print_status(
         emit(f"cause      {description.get('cause') or '-'}")
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, Deployment, dict[str, Any]]:
+    """A client for an existing execution (node records are kept per tenant: its tenant comes from its
+    input), the deployment, and the execution's description."""
     arn = args.execution_arn
     if not arn.startswith("arn:") or ":execution:" not in arn:
         raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
@@ -429,16 +432,81 @@ def cmd_status(args: argparse.Namespace) -> int:
         if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             raise CliError(f"no execution {arn} at {deployment.description}", EXIT_INVALID) from None
         raise
-    request = execution_request(description)
-    client.tenant_id = request.get("tenant_id") or DEFAULT_TENANT  # node records are kept per tenant
+    client.tenant_id = execution_request(description).get("tenant_id") or DEFAULT_TENANT
     if args.tenant is not None and check_tenant(args.tenant) != client.tenant_id:
         raise CliError(f"no execution {arn} for tenant {args.tenant}", EXIT_INVALID)
+    return client, deployment, description
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    arn = args.execution_arn
+    client, deployment, description = execution_client(args)
+    request = execution_request(description)
     workflow, version = execution_workflow(client, deployment, arn, request)
     views = client.node_views(arn, workflow, description["status"] in TERMINAL_STATUSES)
     if args.json:
         emit_json(status_document(client, arn, description, workflow, views, version))
     else:
         print_status(arn, description, workflow, views, version)
+    return EXIT_OK
+
+
+# --- resume and checkpoints ---------------------------------------------------------------------------------
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    client, deployment, description = execution_client(args)
+    old_arn = args.execution_arn
+    try:
+        arn = client.resume(old_arn, args.from_node)
+    except ResumeRefused as error:
+        raise CliError(str(error), EXIT_INVALID) from None
+    workflow, _version = execution_workflow(client, deployment, old_arn, execution_request(description))
+    if args.json:
+        return run_quietly(client, arn, args.timeout, {"resumed_from": old_arn})
+    start = f"from {args.from_node}" if args.from_node else "after its last completed node"
+    emit(f"resume {execution_id_of(old_arn)} ({description['status']}) {start}")
+    emit(f"execution {arn}")
+    return follow(client, arn, workflow, args.timeout)
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
+    client, _deployment, description = execution_client(args)
+    records = sorted(
+        client.node_records(args.execution_arn).values(),
+        key=lambda r: (r.finished_at or r.started_at or float("inf"), r.stage, r.node_id),
+    )
+    rows = [
+        {
+            "sequence": index,
+            "node_id": record.node_id,
+            "status": record.status,
+            "attempt": record.attempt,
+            "finished_at": (
+                datetime.fromtimestamp(record.finished_at, UTC).isoformat(timespec="milliseconds")
+                if record.finished_at
+                else None
+            ),
+            "output_ref": record.output_key,
+            "output_bytes": record.output_bytes,
+            "reused_from": record.reused_from,
+            "resumable": record.status in REUSABLE_NODE_STATUSES,
+        }
+        for index, record in enumerate(records, start=1)
+    ]
+    if args.json:
+        emit_json({"execution_arn": args.execution_arn, "status": description["status"], "checkpoints": rows})
+        return EXIT_OK
+    emit(f"execution  {args.execution_arn} ({description['status']})")
+    emit(f"{'seq':>4}  {'node':24} {'status':10} {'try':>3}  {'finished':29} output")
+    for row in rows:
+        where = row["output_ref"] or (f"inline, {row['output_bytes']} B" if row["output_bytes"] else "-")
+        reused = f"  (reused from {row['reused_from']})" if row["reused_from"] else ""
+        emit(
+            f"{row['sequence']:>4}  {row['node_id'][:24]:24} {row['status']:10} {row['attempt']:>3}  "
+            f"{row['finished_at'] or '-':29} {where}{reused}"
+        )
     return EXIT_OK
 
 
@@ -510,6 +578,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("execution_arn", metavar="EXECUTION_ARN")
     _add_target_options(status)
     status.set_defaults(handler=cmd_status)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a failed, timed-out or aborted execution in a new one, reusing its completed nodes",
+    )
+    resume.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    resume.add_argument(
+        "--from", dest="from_node", metavar="NODE", help="run NODE and every node after it again"
+    )
+    resume.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
+    _add_target_options(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+    checkpoints = commands.add_parser("checkpoints", help="the node outcomes an execution recorded")
+    checkpoints.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    _add_target_options(checkpoints)
+    checkpoints.set_defaults(handler=cmd_checkpoints)
 
     versions.add_commands(commands, _add_target_options)
 

@@ -65,3 +65,44 @@ def test_segment_yields_before_deadline_and_resumes_without_rerunning(
     assert {run["segment_config"]["segment_id"] for run in segment_runs} == {"s00001"}
     records = client.node_records(arn)
     assert all(records[f"step{i}"].attempt == 1 for i in range(4))
+
+
+@pytest.fixture()
+def very_short_lambda_timeout(embedded: EmbeddedAws) -> Iterator[None]:
+    """ExecuteSegment gets a deadline a fraction of a second beyond the yield margin."""
+    name = local_function_name(embedded.runtime.stage, EXECUTE_SEGMENT)
+    original = embedded.runtime._specs[name]
+    embedded.runtime._specs[name] = dataclasses.replace(
+        original, timeout_seconds=SEGMENT_YIELD_MARGIN_MS / 1000 + 0.25
+    )
+    yield
+    embedded.runtime._specs[name] = original
+
+
+def test_a_pure_stage_interrupted_by_the_deadline_is_handed_back_and_finished(
+    client, very_short_lambda_timeout: None
+) -> None:
+    # Given a fan-out of 150 transforms (a pure stage: one Task runs them one after another) and a deadline
+    # that leaves each invocation a quarter of a second
+    branches = [
+        {"node_id": f"b{i:03d}", "type": "transform", "config": {"output": {"i": i}}} for i in range(150)
+    ]
+    nodes = [{"node_id": "start", "type": "transform", "config": {"output": 0}}, *branches]
+    nodes.append({"node_id": "join", "type": "aggregator", "config": {"mode": "list"}})
+    edges = [{"source": "start", "target": b["node_id"]} for b in branches]
+    edges += [{"source": b["node_id"], "target": "join"} for b in branches]
+    workflow = {"workflow_id": "pure-stage-yield", "nodes": nodes, "edges": edges}
+
+    # When it runs
+    arn, description = run_to_end(client, workflow)
+
+    # Then the stage took several invocations, each handing the stage back, and every branch ran once
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    runs = lambda_inputs(history(client, arn), "ExecuteSegment")
+    assert len(runs) >= 2
+    assert {run["segment_config"]["stage"] for run in runs[1:]} >= {1}
+    records = client.node_records(arn)
+    assert all(records[b["node_id"]].status == "succeeded" for b in branches)
+    assert all(records[b["node_id"]].attempt == 1 for b in branches)
+    output = client.execution_record(arn)
+    assert output is not None and output.status == "SUCCEEDED"

@@ -101,7 +101,19 @@ class StartExecutionResponse(BaseModel):
     execution_id: str
     execution_arn: str
     workflow_id: str
-    version: int
+    version: int | None = None  # None: an uploaded workflow file, not a published version
+    resumed_from: str | None = None
+
+
+class ResumeExecutionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    from_node: str | None = Field(
+        default=None, min_length=1, description="Run this node and every node after it again."
+    )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$", description="Execution name."
+    )
 
 
 class NodeState(BaseModel):

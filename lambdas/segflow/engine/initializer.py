@@ -11,9 +11,10 @@ from typing import Any
 from segflow.contracts import ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition
+from segflow.engine.resume import ResumeRefused, reusable_records
 from segflow.engine.stage_advancer import cursor_for_stage
 from segflow.stores import s3_layout
-from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore
+from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
 from segflow.stores.manifests import ManifestStore, body_key
 from segflow.stores.outputs import NodeOutputStore
 from segflow.stores.workflow_versions import WorkflowVersionStore
@@ -42,6 +43,21 @@ class Initializer:
         execution_input: Any = request.input or {}
         if request.input_ref is not None:
             execution_input = self.manifests.read_submission(tenant, request.input_ref.s3_key)
+        reused: list[NodeRecord] = []
+        if request.resume_from is not None:  # checked in full before anything is written
+            earlier = self.records.get_execution(tenant, request.resume_from.execution_id)
+            if earlier is None or earlier.workflow_id != graph.workflow_id:
+                raise ResumeRefused(
+                    f"no execution {request.resume_from.execution_id!r} of workflow {graph.workflow_id!r}"
+                )
+            if request.input is None and request.input_ref is None:
+                execution_input = self.outputs.load(earlier.input_json, earlier.input_key) or {}
+            reused = reusable_records(
+                graph,
+                self.records.list_nodes(tenant, earlier.execution_id),
+                request.resume_from.from_node,
+                earlier.execution_id,
+            )
 
         prefix = s3_layout.execution_manifest_prefix(tenant, graph.workflow_id, execution_id)
         plan = partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
@@ -70,8 +86,11 @@ class Initializer:
                 manifest_prefix=prefix,
                 input_json=stored_input.inline_json,
                 input_key=stored_input.s3_key,
+                resumed_from=request.resume_from.execution_id if request.resume_from else None,
             )
         )
+        if reused:
+            self.records.put_nodes(tenant, execution_id, reused)
         statebag = StateBag(
             tenant_id=tenant,
             workflow_id=graph.workflow_id,
@@ -84,7 +103,7 @@ class Initializer:
             node_count=plan.node_count,
         )
         first_meta = {
-            "segment_ids": plan.stages[0].segment_ids,
+            "count": len(plan.stages[0].segment_ids),
             "bytes": stage_bytes[0],
             "pure": plan.stages[0].pure,
         }

@@ -34,13 +34,32 @@ def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[lis
 
 
 def _stage_segments(
-    manifests: ManifestStore, statebag: StateBag, first: SegmentConfig, count: int
+    runner: SegmentRunner,
+    manifests: ManifestStore,
+    statebag: StateBag,
+    first: SegmentConfig,
+    count: int,
+    may_have_run: bool,
 ) -> list[SegmentConfig]:
-    """The segments the Task runs for this stage, ``first`` first."""
+    """The segments the Task runs for this stage, ``first`` first. In a stage that may have run before (the
+    one this invocation was handed: a retry, or a stage handed back), segments that already succeeded are
+    left out: one query, rather than replaying each of them."""
     if count <= 1:
         return [first]
     items = manifests.read_stage_items(statebag.manifest_prefix, first.stage)
-    return [first, *(SegmentConfig.model_validate(i) for i in items if i["segment_id"] != first.segment_id)]
+    done: set[str] = set()
+    if may_have_run:
+        tenant, execution_id = statebag.tenant_id, statebag.execution_id
+        done = {
+            record.segment_id
+            for record in runner.records.list_segments(tenant, execution_id, first.stage)
+            if record.status == "succeeded"
+        }
+    ordered = [
+        first,
+        *(SegmentConfig.model_validate(i) for i in items if i["segment_id"] != first.segment_id),
+    ]
+    return [segment for segment in ordered if segment.segment_id not in done]
 
 
 def run_segment_chain(
@@ -52,9 +71,11 @@ def run_segment_chain(
     on_segment: Callable[[SegmentConfig, SegmentResult], None] | None = None,
     stage_segments: int = 1,
 ) -> Cursor:
+    entry_stage = segment.stage
     while True:
         stage = segment.stage
-        for index, config in enumerate(_stage_segments(manifests, statebag, segment, stage_segments)):
+        todo = _stage_segments(runner, manifests, statebag, segment, stage_segments, stage == entry_stage)
+        for index, config in enumerate(todo):
             if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
                 return cursor_for_stage(manifests, statebag, stage)
             nodes, reads = segment_nodes(manifests, config)

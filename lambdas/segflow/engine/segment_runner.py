@@ -25,6 +25,7 @@ from segflow.nodes import registry
 from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeServices, NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE
 from segflow.stores.execution_records import (
+    ExecutionRecord,
     ExecutionRecordStore,
     NodeRecord,
     SegmentRecord,
@@ -78,6 +79,18 @@ class SegmentRunner:
         self.clock = clock
         self.sleep = sleep
         self.yield_margin_ms = yield_margin_ms
+        self._executions: dict[tuple[str, str], ExecutionRecord] = {}
+
+    def _execution(self, tenant: str, execution_id: str) -> ExecutionRecord | None:
+        """The execution's record, read once per runner (one invocation): what segments use of it (input,
+        workflow name) does not change while it runs."""
+        key = (tenant, execution_id)
+        if key not in self._executions:
+            record = self.records.get_execution(tenant, execution_id)
+            if record is None:
+                return None
+            self._executions[key] = record
+        return self._executions[key]
 
     # --- entry point --------------------------------------------------------------------------------------
 
@@ -85,7 +98,7 @@ class SegmentRunner:
         self, statebag: StateBag, segment: SegmentConfig, nodes: list[SegmentNode], reads: list[str]
     ) -> SegmentResult:
         tenant, execution_id = statebag.tenant_id, statebag.execution_id
-        execution = self.records.get_execution(tenant, execution_id)
+        execution = self._execution(tenant, execution_id)
         if execution is None:
             raise UpstreamIncomplete(f"execution {execution_id} has no record; was it initialized?")
         execution_input = self.outputs.load(execution.input_json, execution.input_key) or {}

@@ -29,8 +29,8 @@ def cursor_for_stage(
     items when they fit the budget, or a Distributed Map reading them from S3."""
     if stage >= statebag.stage_count:
         return Cursor(stage=stage, mode="done")
-    meta = meta or manifests.read_stage_meta(statebag.manifest_prefix, stage)
-    count = len(meta["segment_ids"])
+    meta = meta or manifests.read_stage_summary(statebag.manifest_prefix, stage)
+    count = meta["count"]
     if count == 1 or meta.get("pure", False):
         first = manifests.read_stage_items(statebag.manifest_prefix, stage)[0]
         return Cursor(

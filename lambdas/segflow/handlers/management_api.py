@@ -8,6 +8,7 @@ read them there); this resolver implements each. The tenant and the caller come 
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cache
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from segflow.api.models import (
     NodeState,
     PublishRequest,
     PublishResponse,
+    ResumeExecutionRequest,
     RollbackRequest,
     StartExecutionRequest,
     StartExecutionResponse,
@@ -34,6 +36,13 @@ from segflow.api.models import (
     WorkflowList,
 )
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.engine.resume import (
+    ResumeRefused,
+    check_from_node,
+    check_resumable,
+    continuation_name,
+    resume_request,
+)
 from segflow.stores import factory
 from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_name
 from segflow.versioning.diff import diff_workflows
@@ -301,6 +310,44 @@ def start_execution(request: StartExecutionRequest) -> Response[StartExecutionRe
     logger.info("started", extra={"execution_id": name, "workflow_id": request.workflow_id})
     response = StartExecutionResponse(
         execution_id=name, execution_arn=arn, workflow_id=request.workflow_id, version=pinned.version
+    )
+    return _json(201, response)
+
+
+@app.post("/executions/<execution_id>/resume", responses={201: {"description": "Started"}})
+def resume_execution(execution_id: str, request: ResumeExecutionRequest) -> Response[StartExecutionResponse]:
+    """Continue an execution that failed, timed out or was aborted, in a new execution: completed nodes are
+    reused, the failed ones (or ``from_node`` and all after it) run again."""
+    tenant = caller().tenant_id
+    record = _records().get_execution(tenant, execution_id)
+    description = _launcher().describe(execution_id)
+    if record is None or description is None:  # another tenant's execution is as unknown as a missing one
+        raise NotFound(f"execution {execution_id!r} not found")
+    try:
+        check_resumable(execution_id, description["status"])
+    except ResumeRefused as error:
+        raise Conflict("NotResumable", str(error)) from error
+    if request.from_node is not None:
+        if record.workflow_version is not None:
+            definition = _versions().resolve(tenant, record.workflow_id, record.workflow_version).definition
+        else:
+            definition = factory.manifests().read_submission(tenant, record.workflow_key)
+        try:
+            check_from_node(validate_workflow(definition), request.from_node)
+        except ResumeRefused as error:
+            raise BadRequest("UnknownNode", str(error)) from error
+    name = request.name or continuation_name(execution_id, uuid.uuid4().hex)
+    try:
+        arn = _launcher().start_request(resume_request(record, request.from_node), name)
+    except ExecutionAlreadyExists as error:
+        raise Conflict("ExecutionAlreadyExists", str(error)) from error
+    logger.info("resumed", extra={"execution_id": name, "resumed_from": execution_id})
+    response = StartExecutionResponse(
+        execution_id=name,
+        execution_arn=arn,
+        workflow_id=record.workflow_id,
+        version=record.workflow_version,
+        resumed_from=execution_id,
     )
     return _json(201, response)
 

@@ -42,6 +42,10 @@ class ExecutionLauncher:
             request["input"] = execution_input
         else:
             request["input_ref"] = {"s3_key": self.upload_submission(tenant_id, "inputs", execution_input)}
+        return self.start_request(request, name)
+
+    def start_request(self, request: dict[str, Any], name: str) -> str:
+        """Start with a complete ExecutionRequest (a resume's, for one)."""
         try:
             response = self._sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)

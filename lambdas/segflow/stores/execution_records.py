@@ -45,6 +45,7 @@ class ExecutionRecord(BaseModel):
     error: str | None = None
     cause: str | None = None
     summary: dict[str, int] | None = None
+    resumed_from: str | None = None  # the execution whose completed nodes this one reused
 
 
 class NodeRecord(BaseModel):
@@ -67,6 +68,7 @@ class NodeRecord(BaseModel):
     output_key: str | None = None
     output_bytes: int | None = None
     resume_at: float | None = None
+    reused_from: str | None = None  # carried over from this execution (a resume): not run again
 
 
 class SegmentRecord(BaseModel):

@@ -4,7 +4,8 @@ Inside an execution's manifest prefix::
 
     manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
     stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
-    stages/000000.meta.json    {stage, segment_ids, bytes, pure}
+    stages/000000.meta.json    {stage, segment_ids, count, bytes, pure}
+    stages/index.json          [{count, bytes, pure}] of every stage: how each runs, in one read
     bodies/<segment_id>.json   the bulky part of an oversized segment config
     sinks.json                 node ids without successors (their outputs form the execution's output)
 """
@@ -33,6 +34,10 @@ def stage_meta_key(prefix: str, stage: int) -> str:
     return f"{prefix}stages/{stage:06d}.meta.json"
 
 
+def stage_index_key(prefix: str) -> str:
+    return f"{prefix}stages/index.json"
+
+
 def body_key(prefix: str, segment_id: str) -> str:
     return f"{prefix}bodies/{segment_id}.json"
 
@@ -41,6 +46,10 @@ class ManifestStore:
     def __init__(self, bucket: str, s3_client: Any) -> None:
         self.bucket = bucket
         self._s3 = s3_client
+        # The last stage's items read (they never change): a Task running a stage reads them to find the
+        # stage's first segment, then again for the others.
+        self._last_items: tuple[str, list[dict[str, Any]]] | None = None
+        self._indexes: dict[str, list[dict[str, Any]]] = {}
 
     def _put(self, key: str, body: str, metadata: dict[str, str] | None = None) -> None:
         self._s3.put_object(
@@ -68,6 +77,7 @@ class ManifestStore:
         """Write the manifest, stage items and bodies. Returns each stage's items size in bytes."""
         writes: list[tuple[str, str]] = []
         stage_bytes: list[int] = []
+        index: list[dict[str, Any]] = []
         for stage in plan.stages:
             stage_items = plan.stage_items(stage.stage)
             items = compact_json(stage_items)
@@ -75,18 +85,16 @@ class ManifestStore:
             # default (spaced) separators: budget that form, not the compact one.
             stage_bytes.append(len(json.dumps(stage_items, ensure_ascii=False).encode()))
             writes.append((stage_items_key(prefix, stage.stage), items))
-            meta = {
-                "stage": stage.stage,
-                "segment_ids": stage.segment_ids,
-                "bytes": stage_bytes[-1],
-                "pure": stage.pure,
-            }
+            summary = {"count": len(stage.segment_ids), "bytes": stage_bytes[-1], "pure": stage.pure}
+            meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, **summary}
             writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
+            index.append(summary)
         for segment in plan.segments:
             if segment.body is not None and segment.config.body_key:
                 writes.append((segment.config.body_key, segment.body.model_dump_json(exclude_none=True)))
         writes.append((f"{prefix}manifest.json", compact_json([s.manifest_entry() for s in plan.segments])))
         writes.append((f"{prefix}sinks.json", compact_json(plan.sinks)))
+        writes.append((stage_index_key(prefix), compact_json(index)))
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda kv: self._put(*kv), writes))
         return stage_bytes
@@ -97,8 +105,19 @@ class ManifestStore:
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
         return self._get_json(stage_meta_key(prefix, stage))
 
+    def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
+        """``{count, bytes, pure}`` of a stage, from the stage index (read once per store: one invocation)."""
+        if prefix not in self._indexes:
+            self._indexes[prefix] = self._get_json(stage_index_key(prefix))
+        return self._indexes[prefix][stage]
+
     def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
-        return self._get_json(stage_items_key(prefix, stage))
+        key = stage_items_key(prefix, stage)
+        if self._last_items is not None and self._last_items[0] == key:
+            return self._last_items[1]
+        items = self._get_json(key)
+        self._last_items = (key, items)
+        return items
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))

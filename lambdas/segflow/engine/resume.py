@@ -1,0 +1,78 @@
+"""Resuming an execution that ended without success, in a new execution that reuses its completed work.
+
+Step Functions' RedriveExecution restarts a failed execution in place, but only for 14 days (and moto lacks
+it). segflow continues instead: a new execution of the same workflow version with the same input, whose
+InitializeStateBag copies the old execution's completed node records (their outputs stay where they are, in
+DynamoDB or S3). The segments then skip every node already done, so only the nodes that failed or never ran
+run again: or, with ``from_node``, that node and everything after it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from segflow.dsl.graph import WorkflowGraph
+from segflow.stores.execution_records import ExecutionRecord, NodeRecord
+
+RESUMABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+REUSABLE_NODE_STATUSES = ("succeeded", "skipped")
+
+
+class ResumeRefused(ValueError):
+    """The execution cannot be resumed as asked (still running, succeeded, or an unknown node)."""
+
+
+def check_resumable(execution_id: str, status: str) -> None:
+    if status not in RESUMABLE_STATUSES:
+        raise ResumeRefused(
+            f"execution {execution_id!r} is {status}: only {', '.join(RESUMABLE_STATUSES)} executions resume"
+        )
+
+
+def check_from_node(graph: WorkflowGraph, from_node: str | None) -> None:
+    if from_node is not None and from_node not in graph.nodes:
+        raise ResumeRefused(f"from_node {from_node!r} is not a node of workflow {graph.workflow_id!r}")
+
+
+def descendants_and_self(graph: WorkflowGraph, node_id: str) -> set[str]:
+    seen = {node_id}
+    queue = deque([node_id])
+    while queue:
+        for edge in graph.outgoing[queue.popleft()]:
+            if edge.target not in seen:
+                seen.add(edge.target)
+                queue.append(edge.target)
+    return seen
+
+
+def reusable_records(
+    graph: WorkflowGraph, records: list[NodeRecord], from_node: str | None, resumed_from: str
+) -> list[NodeRecord]:
+    """The old execution's outcomes the new one keeps: completed nodes, minus ``from_node`` and what follows.
+
+    A node after a failed one has no record (its segment stopped), so it runs again without being named; a
+    node skipped because of a judgment keeps its skip only while that judgment keeps its route.
+    """
+    check_from_node(graph, from_node)
+    rerun = descendants_and_self(graph, from_node) if from_node is not None else set()
+    kept = [r for r in records if r.status in REUSABLE_NODE_STATUSES and r.node_id in graph.nodes]
+    return [r.model_copy(update={"reused_from": resumed_from}) for r in kept if r.node_id not in rerun]
+
+
+def resume_request(old: ExecutionRecord, from_node: str | None) -> dict[str, Any]:
+    """The StartExecution input of the continuation: same tenant, same workflow (version or file)."""
+    workflow: dict[str, Any] = (
+        {"workflow_id": old.workflow_id, "version": old.workflow_version}
+        if old.workflow_version is not None
+        else {"s3_key": old.workflow_key}
+    )
+    resume_from: dict[str, Any] = {"execution_id": old.execution_id}
+    if from_node is not None:
+        resume_from["from_node"] = from_node
+    return {"tenant_id": old.tenant_id, "workflow": workflow, "resume_from": resume_from}
+
+
+def continuation_name(execution_id: str, attempt_suffix: str) -> str:
+    """``<old name>-r<suffix>``, within Step Functions' 80 characters."""
+    return f"{execution_id[:66]}-r{attempt_suffix[:12]}"
