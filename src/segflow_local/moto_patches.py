@@ -8,7 +8,9 @@ read only its partition's items; results are unchanged (``tests/functional/test_
 moto's DynamoDB also checks a condition and applies the write in separate steps without a lock, so two
 threads can both pass ``attribute_not_exists`` or the same version check. Real DynamoDB applies every
 conditional write and transaction atomically; segflow's version numbering and optimistic concurrency depend
-on it, so the patch serializes moto's DynamoDB writes.
+on it, so the patch serializes moto's DynamoDB writes. Reads take the same lock while they copy the items into
+their response: moto updates an item in place, and a read copying it meanwhile fails with "dictionary changed
+size during iteration".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from typing import Any
 
 _applied = False
+_READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _lock = threading.Lock()
 _partition = threading.local()
 
@@ -73,3 +76,16 @@ def _serialize_dynamodb_writes() -> None:
                 return _original(self, *args, **kwargs)
 
         setattr(DynamoDBBackend, name, locked)
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in _READ_RESPONSES:
+        original = getattr(DynamoHandler, name, None)
+        if original is None:
+            continue
+
+        def locked_read(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with write_lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoHandler, name, locked_read)
