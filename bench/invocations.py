@@ -11,16 +11,13 @@ events a child would have are the ExecuteSegment event it received and the resul
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from segflow.declaration import FUNCTIONS, FunctionSpec
 
@@ -30,6 +27,7 @@ from segflow_local.lambda_runtime import (
     InvokeResult,
     LocalLambdaContext,
     LocalLambdaRuntime,
+    load_handler,
 )
 
 BENCH_PREFIX = "bench-"
@@ -60,7 +58,6 @@ class InvocationRecorder:
         self._forward = runtime.invoke
         self._bench = bench_functions  # logical id -> spec (handler path inside ``bench``)
         self._segflow = {f"segflow-{runtime.stage}-{spec.logical_id}": spec for spec in FUNCTIONS}
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
         self._log = InvocationLog()
         self._in_flight = 0
@@ -96,20 +93,11 @@ class InvocationRecorder:
                 log.max_result_bytes,
             )
 
-    def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
-        with self._lock:
-            handler = self._handlers.get(spec.handler)
-            if handler is None:
-                module_name, _, attr = spec.handler.rpartition(".")
-                handler = getattr(importlib.import_module(module_name), attr)
-                self._handlers[spec.handler] = handler
-            return handler
-
     def _invoke_bench(self, spec: FunctionSpec, name: str, payload: bytes) -> InvokeResult:
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, bench_function_arn(spec.logical_id))
         try:
-            result = self._handler(spec)(event, context)
+            result = load_handler(spec.handler)(event, context)
         except Exception as error:  # reported the way the Lambda runtime reports an unhandled error
             body = {
                 "errorType": type(error).__name__,

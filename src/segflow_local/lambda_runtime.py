@@ -31,6 +31,21 @@ def local_function_arn(stage: str, spec: FunctionSpec, region: str = LOCAL_REGIO
     return f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{local_function_name(stage, spec)}"
 
 
+_handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+_handlers_lock = threading.Lock()
+
+
+def load_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The handler function at ``module.attribute``, imported once per process."""
+    with _handlers_lock:
+        handler = _handlers.get(path)
+        if handler is None:
+            module_name, _, attr = path.rpartition(".")
+            handler = getattr(importlib.import_module(module_name), attr)
+            _handlers[path] = handler
+        return handler
+
+
 class LocalLambdaContext:
     """The subset of the Lambda context object handlers and powertools use."""
 
@@ -67,22 +82,12 @@ class LocalLambdaRuntime:
                     **{**spec.__dict__, "timeout_seconds": timeout_overrides[spec.logical_id]}
                 )
             self._specs[local_function_name(stage, spec)] = spec
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
 
     @property
     def function_names(self) -> list[str]:
         return list(self._specs)
-
-    def _handler(self, spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
-        with self._lock:
-            handler = self._handlers.get(spec.handler)
-            if handler is None:
-                module_name, _, attr = spec.handler.rpartition(".")
-                handler = getattr(importlib.import_module(module_name), attr)
-                self._handlers[spec.handler] = handler
-            return handler
 
     def invoke(self, function_ref: str, payload: bytes) -> InvokeResult:
         name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
@@ -95,7 +100,7 @@ class LocalLambdaRuntime:
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, local_function_arn(self.stage, spec))
         try:
-            result = self._handler(spec)(event, context)
+            result = load_handler(spec.handler)(event, context)
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
             body = {
                 "errorType": type(error).__name__,

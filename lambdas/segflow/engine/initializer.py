@@ -61,7 +61,7 @@ class Initializer:
 
         prefix = s3_layout.execution_manifest_prefix(tenant, graph.workflow_id, execution_id)
         plan = partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
-        stage_bytes = self.manifests.write_plan(prefix, plan)
+        stage_index = self.manifests.write_plan(prefix, plan)
         self.manifests.write_reference_copy(
             s3_layout.workflow_config_reference_key(tenant, graph.workflow_id, execution_id),
             workflow_document,
@@ -102,11 +102,6 @@ class Initializer:
             segment_count=len(plan.segments),
             node_count=plan.node_count,
         )
-        first_meta = {
-            "count": len(plan.stages[0].segment_ids),
-            "bytes": stage_bytes[0],
-            "pure": plan.stages[0].pure,
-        }
         return InitializeResult(
-            statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, first_meta)
+            statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, stage_index[0])
         )

@@ -74,8 +74,8 @@ def run_segment_chain(
     entry_stage = segment.stage
     while True:
         stage = segment.stage
-        todo = _stage_segments(runner, manifests, statebag, segment, stage_segments, stage == entry_stage)
-        for index, config in enumerate(todo):
+        to_run = _stage_segments(runner, manifests, statebag, segment, stage_segments, stage == entry_stage)
+        for index, config in enumerate(to_run):
             if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
                 return cursor_for_stage(manifests, statebag, stage)
             nodes, reads = segment_nodes(manifests, config)

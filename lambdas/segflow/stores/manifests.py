@@ -73,19 +73,19 @@ class ManifestStore:
         except self._s3.exceptions.NoSuchKey as error:
             raise SubmissionNotFound(f"no submission at s3://{self.bucket}/{key}") from error
 
-    def write_plan(self, prefix: str, plan: PartitionPlan) -> list[int]:
-        """Write the manifest, stage items and bodies. Returns each stage's items size in bytes."""
+    def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
+        """Write the manifest, stage items, bodies and stage index. Returns the index: each stage's
+        ``{count, bytes, pure}``."""
         writes: list[tuple[str, str]] = []
-        stage_bytes: list[int] = []
         index: list[dict[str, Any]] = []
         for stage in plan.stages:
             stage_items = plan.stage_items(stage.stage)
             items = compact_json(stage_items)
             # Inline items travel back in a Lambda result, which the runtime serializes with json.dumps'
             # default (spaced) separators: budget that form, not the compact one.
-            stage_bytes.append(len(json.dumps(stage_items, ensure_ascii=False).encode()))
+            spaced_bytes = len(json.dumps(stage_items, ensure_ascii=False).encode())
             writes.append((stage_items_key(prefix, stage.stage), items))
-            summary = {"count": len(stage.segment_ids), "bytes": stage_bytes[-1], "pure": stage.pure}
+            summary = {"count": len(stage.segment_ids), "bytes": spaced_bytes, "pure": stage.pure}
             meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, **summary}
             writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
             index.append(summary)
@@ -97,7 +97,7 @@ class ManifestStore:
         writes.append((stage_index_key(prefix), compact_json(index)))
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda kv: self._put(*kv), writes))
-        return stage_bytes
+        return index
 
     def write_reference_copy(self, key: str, document: Any) -> None:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
