@@ -22,6 +22,7 @@ CLI_DEFAULT_CONTEXT: dict[str, Any] = {
     "aws:cdk:enable-asset-metadata": True,
 }
 # The stage becomes part of resource names (stack, state machine, log groups, alarms, dashboard).
+_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
 
 
@@ -34,6 +35,17 @@ def stack_name(stage: str) -> str:
     return f"{SERVICE_NAME}-{stage}"
 
 
+def data_tables(get_context: Any) -> tuple[str, ...]:
+    """``-c data_tables=orders,stock`` (or a JSON list in cdk.json) -> the table names, checked."""
+    value = get_context("data_tables") or ()
+    names = value.split(",") if isinstance(value, str) else list(value)
+    tables = tuple(name.strip() for name in names if name.strip())
+    for name in tables:
+        if not _TABLE_NAME.fullmatch(name):
+            raise ValueError(f"data_tables: {name!r} is not a DynamoDB table name")
+    return tables
+
+
 def build_app(
     *, context: dict[str, Any] | None = None, outdir: str | None = None, nag: bool = True
 ) -> tuple[cdk.App, SegflowStack]:
@@ -41,7 +53,8 @@ def build_app(
 
     Context given on the CLI (``-c stage=prod``) reaches the app through CDK_CONTEXT_JSON and takes
     precedence over what is passed here. Keys: ``stage``, and the management API's authorization
-    (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``).
+    (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``), and
+    ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names).
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -52,7 +65,9 @@ def build_app(
     if not _STAGE.fullmatch(stage):
         raise ValueError(f"stage {stage!r} must match {_STAGE.pattern}")
     auth = ApiAuth.from_context(app.node.try_get_context)
-    stack = SegflowStack(app, stack_name(stage), stage=stage, auth=auth)
+    stack = SegflowStack(
+        app, stack_name(stage), stage=stage, auth=auth, data_tables=data_tables(app.node.try_get_context)
+    )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -9,6 +9,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from segflow.declaration import (
+    DATA_TABLE_ACTIONS,
+    DATA_TABLES_FUNCTION,
     FUNCTIONS,
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
@@ -42,9 +44,12 @@ ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_ca
 class EngineFunctions(Construct):
     """The declared Lambda functions, keyed by logical id."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, storage: Storage, data_tables: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
+        self._data_tables = data_tables
         self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
         # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -117,6 +122,17 @@ class EngineFunctions(Construct):
         for machine_grant in spec.state_machines:
             for statement in state_machine_statements(self, machine_grant):
                 role.add_to_policy(statement)
+        if spec.logical_id == DATA_TABLES_FUNCTION and self._data_tables:
+            stack = cdk.Stack.of(self)
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=list(DATA_TABLE_ACTIONS),
+                    resources=[
+                        stack.format_arn(service="dynamodb", resource="table", resource_name=name)
+                        for name in self._data_tables
+                    ],
+                )
+            )
 
     def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
         acknowledge(

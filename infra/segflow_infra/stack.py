@@ -26,7 +26,14 @@ from segflow_infra.storage import Storage
 
 class SegflowStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, stage: str, auth: ApiAuth | None = None, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: str,
+        auth: ApiAuth | None = None,
+        data_tables: tuple[str, ...] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             scope, construct_id, description=f"{SERVICE_NAME} workflow orchestrator ({stage})", **kwargs
@@ -37,7 +44,7 @@ class SegflowStack(cdk.Stack):
         cdk.Tags.of(self).add("stage", stage)
 
         self.storage = Storage(self, "Storage")
-        self.engine = EngineFunctions(self, "Functions", storage=self.storage)
+        self.engine = EngineFunctions(self, "Functions", storage=self.storage, data_tables=data_tables)
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions
         )

@@ -191,6 +191,11 @@ EXECUTE_SEGMENT = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
+# Users' own DynamoDB tables that data nodes (action/dynamodb_update) may write: named at deploy time
+# (CDK context ``data_tables``), granted to this function only, with only these actions.
+DATA_TABLES_FUNCTION = EXECUTE_SEGMENT.logical_id
+DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
+
 ADVANCE_STAGE = FunctionSpec(
     logical_id="AdvanceStage",
     handler="segflow.handlers.advance_stage.handler",

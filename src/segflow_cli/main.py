@@ -141,7 +141,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise CliError(f"segflow local needs moto: pip install 'segflow[local]' ({error})") from None
     try:
-        serve(args.host, args.port, args.stage, args.verbose, announce=emit)
+        serve(args.host, args.port, args.stage, args.verbose, announce=emit, isolation=args.isolation)
     except LocalServerError as error:
         raise CliError(str(error)) from None
     return EXIT_OK
@@ -555,6 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--stage", default="local", help="resource name prefix (default: local)")
     up.add_argument("--verbose", action="store_true", help="log every request and handler")
+    up.add_argument(
+        "--isolation",
+        choices=("thread", "process"),
+        default="thread",
+        help="run handlers in the server's threads (default, fastest) or one worker process per invocation "
+        "(a killed or timed-out process fails the invoke as on Lambda: Runtime.ExitError, Sandbox.Timedout)",
+    )
     up.set_defaults(handler=cmd_local_up)
 
     run = commands.add_parser(

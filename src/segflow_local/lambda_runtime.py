@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from segflow.declaration import FUNCTIONS, FunctionSpec
 
@@ -70,11 +70,27 @@ class InvokeResult:
     function_error: str | None = None
 
 
-class LocalLambdaRuntime:
-    """Maps deployed function names to the declared handlers and invokes them."""
+Isolation = Literal["thread", "process"]
 
-    def __init__(self, stage: str, timeout_overrides: dict[str, int] | None = None) -> None:
+
+class LocalLambdaRuntime:
+    """Maps deployed function names to the declared handlers and invokes them.
+
+    ``isolation="thread"`` runs handlers in the caller's thread (fast; one process shares its boto3 clients);
+    ``"process"`` runs each invocation in a worker process (:mod:`segflow_local.lambda_workers`), which may be
+    killed like a Lambda sandbox.
+    """
+
+    def __init__(
+        self, stage: str, timeout_overrides: dict[str, int] | None = None, isolation: Isolation = "thread"
+    ) -> None:
         self.stage = stage
+        self.isolation = isolation
+        self._workers: Any = None
+        if isolation == "process":
+            from segflow_local.lambda_workers import WorkerPool
+
+            self._workers = WorkerPool()
         self._specs: dict[str, FunctionSpec] = {}
         for spec in FUNCTIONS:
             if timeout_overrides and spec.logical_id in timeout_overrides:
@@ -97,8 +113,12 @@ class LocalLambdaRuntime:
             return InvokeResult(404, json.dumps(body).encode(), "ResourceNotFoundException")
         with self._lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
+        arn = local_function_arn(self.stage, spec)
+        if self._workers is not None:
+            reply = self._workers.invoke(spec, name, arn, payload, str(uuid.uuid4()))
+            return InvokeResult(200, reply.payload, reply.function_error)
         event = json.loads(payload) if payload else {}
-        context = LocalLambdaContext(spec, name, local_function_arn(self.stage, spec))
+        context = LocalLambdaContext(spec, name, arn)
         try:
             result = load_handler(spec.handler)(event, context)
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
@@ -109,3 +129,12 @@ class LocalLambdaRuntime:
             }
             return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
         return InvokeResult(200, json.dumps(result).encode())
+
+    @property
+    def worker_exits(self) -> list[str]:
+        """Process mode: why each worker that died mid-invocation died."""
+        return list(self._workers.exits) if self._workers is not None else []
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.close()

@@ -38,7 +38,7 @@ from segflow_local import moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
-from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, LocalLambdaRuntime
+from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, Isolation, LocalLambdaRuntime
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 HEALTH_PATH = "/_segflow/health"
@@ -214,14 +214,19 @@ class LocalAwsServer:
     """moto + segflow's handlers behind one port. ``start()`` returns once segflow is deployed."""
 
     def __init__(
-        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, stage: str = "local", verbose: bool = False
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        stage: str = "local",
+        verbose: bool = False,
+        isolation: Isolation = "thread",
     ) -> None:
         _check_host(host)
         self.host = host
         self.requested_port = port
         self.stage = stage
         self.verbose = verbose
-        self.runtime = LocalLambdaRuntime(stage)
+        self.runtime = LocalLambdaRuntime(stage, isolation=isolation)
         self.app: SegflowLocalApp | None = None
         self.aws: EmbeddedAws | None = None
         self._server: Any = None
@@ -329,6 +334,7 @@ class LocalAwsServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.runtime.close()
 
 
 def serve(
@@ -337,6 +343,7 @@ def serve(
     stage: str = "local",
     verbose: bool = False,
     announce: Callable[[str], None] = print,
+    isolation: Isolation = "thread",
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start.
 
@@ -349,10 +356,11 @@ def serve(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
-    server = LocalAwsServer(host, port, stage, verbose)
+    server = LocalAwsServer(host, port, stage, verbose, isolation)
     try:
         server.start()
-        announce(f"segflow local AWS listening on {server.url} (stage {stage})")
+        mode = ", handlers in worker processes" if isolation == "process" else ""
+        announce(f"segflow local AWS listening on {server.url} (stage {stage}{mode})")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
             announce(f"  management API at {server.url}{API_PREFIX}")

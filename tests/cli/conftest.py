@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,21 +111,21 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
-@pytest.fixture(scope="module")
-def local_endpoint() -> Iterator[LocalEndpoint]:
-    """``segflow local up`` on a free port, in its own process, for the module's tests."""
+@contextmanager
+def start_local_endpoint(stage: str, *extra_args: str, **env: str) -> Iterator[LocalEndpoint]:
+    """``segflow local up`` on a free port in its own process, stopped (SIGTERM) on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # stderr goes to a file: a pipe nobody reads could fill up and block the server.
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            [*segflow_command(), "local", "up", "--port", str(port), "--stage", "clitest"],
+            [*segflow_command(), "local", "up", "--port", str(port), "--stage", stage, *extra_args],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
             encoding="utf-8",
-            env=subprocess_env(),
+            env=subprocess_env(**env),
         )
         try:
             try:
@@ -139,3 +140,10 @@ def local_endpoint() -> Iterator[LocalEndpoint]:
             yield LocalEndpoint(url, process, ready_line, startup, outputs)
         finally:
             stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def local_endpoint() -> Iterator[LocalEndpoint]:
+    """``segflow local up`` on a free port, in its own process, for the module's tests."""
+    with start_local_endpoint("clitest") as endpoint:
+        yield endpoint

@@ -181,3 +181,30 @@ def test_roles_have_no_managed_or_inline_policies_and_one_trusted_service(synth:
 def test_each_function_has_its_own_role(synth: Any) -> None:
     roles = [role_of(function) for function in synth.of_type("AWS::Lambda::Function").values()]
     assert len(roles) == len(set(roles))
+
+
+def test_data_tables_named_at_deploy_time_are_writable_by_execute_segment_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from segflow.declaration import DATA_TABLE_ACTIONS, DATA_TABLES_FUNCTION
+    from segflow_infra.application import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out.data-tables")
+    app, stack = build_app(outdir=str(outdir), context={"data_tables": "orders, stock"}, nag=True)
+    app.synth()
+    resources = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+    table_arn = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+    expected = {(action, table_arn + name) for action in DATA_TABLE_ACTIONS for name in ("orders", "stock")}
+    for spec in FUNCTIONS:
+        allowed = grants(role_statements(resources, role_of(resources[spec.logical_id])))
+        data_grants = {pair for pair in allowed if ":table/orders" in pair[1] or ":table/stock" in pair[1]}
+        assert data_grants == (expected if spec.logical_id == DATA_TABLES_FUNCTION else set()), (
+            spec.logical_id
+        )
+
+
+def test_a_bad_data_table_name_stops_the_synth() -> None:
+    from segflow_infra.application import build_app
+
+    with pytest.raises(ValueError, match="data_tables: 'no' is not a DynamoDB table name"):
+        build_app(context={"data_tables": "orders,no"})

@@ -78,3 +78,25 @@ def lambda_inputs(events: list[dict[str, Any]], logical_id: str) -> list[dict[st
         if event["type"] == "LambdaFunctionScheduled"
         and event["lambdaFunctionScheduledEventDetails"]["resource"].endswith(f"-{logical_id}")
     ]
+
+
+def full_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def failed_lambda_causes(sfn: Any, execution_arn: str) -> list[str]:
+    """``error: cause`` of every failed Lambda task in the execution's history."""
+    causes = []
+    for event in full_history(sfn, execution_arn):
+        if event["type"] not in ("LambdaFunctionFailed", "TaskFailed"):
+            continue
+        details = next(v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict))
+        causes.append(f"{details.get('error')}: {details.get('cause')}")
+    return causes

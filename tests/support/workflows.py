@@ -38,6 +38,18 @@ def api_call(node_id: str, url: str, method: str = "POST", **config: Any) -> Nod
     return node
 
 
+def dynamodb_update(
+    node_id: str, table: str, key: dict[str, Any], update_expression: str, **config: Any
+) -> Node:
+    node_config: dict[str, Any] = {
+        "table": table,
+        "key": key,
+        "update_expression": update_expression,
+        **config,
+    }
+    return {"node_id": node_id, "type": "action", "action_type": "dynamodb_update", "config": node_config}
+
+
 def edge(source: str, target: str, condition: str | None = None) -> Edge:
     result: Edge = {"source": source, "target": target}
     if condition is not None:

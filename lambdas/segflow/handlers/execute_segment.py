@@ -36,7 +36,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         factory.execution_records(),
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
-        services=NodeServices(workflow_versions_factory=factory.workflow_versions),
+        services=NodeServices(
+            workflow_versions_factory=factory.workflow_versions, effect_ledger_factory=factory.effect_ledger
+        ),
     )
 
     def log_segment(config: SegmentConfig, result: SegmentResult) -> None:

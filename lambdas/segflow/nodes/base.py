@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from segflow.stores.effect_ledger import EffectLedger
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
 Placement = Literal["segment", "wait"]
@@ -51,7 +52,9 @@ class NodeServices:
     """The stores a node type may use, built on first use (most segments need none of them)."""
 
     workflow_versions_factory: Callable[[], WorkflowVersionStore] | None = None
+    effect_ledger_factory: Callable[[], EffectLedger] | None = None
     _workflow_versions: WorkflowVersionStore | None = None
+    _effect_ledger: EffectLedger | None = None
 
     @property
     def workflow_versions(self) -> WorkflowVersionStore:
@@ -60,6 +63,14 @@ class NodeServices:
                 raise ServiceUnavailable("the workflow version store is not available to this segment")
             self._workflow_versions = self.workflow_versions_factory()
         return self._workflow_versions
+
+    @property
+    def effect_ledger(self) -> EffectLedger:
+        if self._effect_ledger is None:
+            if self.effect_ledger_factory is None:
+                raise ServiceUnavailable("the effect ledger is not available to this segment")
+            self._effect_ledger = self.effect_ledger_factory()
+        return self._effect_ledger
 
 
 @dataclass

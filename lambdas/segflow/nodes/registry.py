@@ -17,6 +17,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "aggregator": "segflow.nodes.aggregator",
     "wait": "segflow.nodes.wait",
     "action:api_call": "segflow.nodes.api_call",
+    "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",
 }
 

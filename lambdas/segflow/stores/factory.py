@@ -13,6 +13,7 @@ from segflow.declaration import DATA_BUCKET, EXECUTIONS_TABLE, WORKFLOW_STATE_MA
 from segflow.stores.clients import client
 
 if TYPE_CHECKING:
+    from segflow.stores.effect_ledger import EffectLedger
     from segflow.stores.execution_launcher import ExecutionLauncher
     from segflow.stores.execution_records import ExecutionRecordStore
     from segflow.stores.manifests import ManifestStore
@@ -55,3 +56,9 @@ def execution_launcher() -> ExecutionLauncher:
         os.environ[DATA_BUCKET.env_var],
         client("s3"),
     )
+
+
+def effect_ledger() -> EffectLedger:
+    from segflow.stores.effect_ledger import EffectLedger
+
+    return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))

@@ -1,0 +1,91 @@
+"""``action`` with ``action_type: dynamodb_update``: an UpdateItem on a table of the user's, applied once.
+
+The update and the node's effect marker commit in one transaction (:mod:`segflow.stores.effect_ledger`), so a
+segment retried after a crash, even one that struck between the write and the node's checkpoint, never applies
+the update a second time. Values are plain JSON (numbers, strings, lists, maps) and may be templates.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.stores.dynamo_items import encode_item
+
+# DynamoDB's own rule for table names.
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+
+
+class DynamoDbError(NodeFailure):
+    error_type = "DynamoDbError"
+
+
+class DynamoDbBusy(NodeFailure):
+    error_type = "DynamoDbBusy"
+    retryable = True
+
+
+class DynamoDbUpdateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    table: str = Field(min_length=1, description="The table's name (the stack must grant access to it).")
+    key: dict[str, Any] = Field(min_length=1, description="The item's primary key, as plain values.")
+    update_expression: str = Field(min_length=1)
+    expression_attribute_names: dict[str, str] = Field(default_factory=dict)
+    expression_attribute_values: dict[str, Any] = Field(default_factory=dict)
+    condition_expression: str | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, table: str) -> str:
+        if "{{" not in table and not _TABLE_NAME.match(table):
+            raise ValueError(f"{table!r} is not a DynamoDB table name")
+        return table
+
+
+_THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+
+
+def execute(context: NodeContext) -> NodeResult:
+    config: DynamoDbUpdateConfig = context.config
+    update: dict[str, Any] = {
+        "TableName": config.table,
+        "Key": encode_item(config.key),
+        "UpdateExpression": config.update_expression,
+    }
+    if config.expression_attribute_names:
+        update["ExpressionAttributeNames"] = config.expression_attribute_names
+    if config.expression_attribute_values:
+        update["ExpressionAttributeValues"] = encode_item(config.expression_attribute_values)
+    if config.condition_expression:
+        update["ConditionExpression"] = config.condition_expression
+    from segflow.stores.effect_ledger import EffectConditionFailed
+
+    info = context.execution
+    try:
+        applied = context.services.effect_ledger.update_once(
+            info.tenant_id, info.execution_id, context.node_id, update
+        )
+    except EffectConditionFailed as failed:
+        raise NodeFailure(f"condition {failed} did not hold on {config.table}", "ConditionFailed") from failed
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        message = error.response["Error"].get("Message", "")
+        if code in _THROTTLING or code == "TransactionCanceledException":
+            raise DynamoDbBusy(f"{config.table}: {code}: {message}") from error
+        raise DynamoDbError(f"{config.table}: {code}: {message}") from error
+    return NodeResult(output={"table": config.table, "key": config.key, "applied_now": applied})
+
+
+NODE_TYPE = NodeType(
+    type="action",
+    subtype="dynamodb_update",
+    subtype_field="action_type",
+    config_model=DynamoDbUpdateConfig,
+    description="Updates one item of a DynamoDB table (UpdateItem), at most once per execution.",
+    executor=execute,
+)

@@ -1,0 +1,66 @@
+"""The effect ledger: side effects on a user's DynamoDB table applied at most once per execution and node.
+
+The user's write and a marker item (``EFFECT#<node_id>`` in the execution's partition of the executions table)
+commit in one DynamoDB transaction. A segment retried after its process died, even between the write and the
+node's checkpoint, finds the marker, and the transaction is refused instead of writing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.stores.dynamo_items import encode_item
+from segflow.stores.execution_records import execution_pk
+
+
+class EffectConditionFailed(Exception):
+    """The user's condition expression did not hold; nothing was written."""
+
+
+class EffectLedger:
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        self.table_name = table_name
+        self._client = dynamodb_client
+
+    def update_once(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        node_id: str,
+        update: dict[str, Any],
+    ) -> bool:
+        """Apply ``update`` (a TransactWriteItems ``Update``) once; False if this node already had."""
+        marker = {
+            "pk": execution_pk(tenant_id, execution_id),
+            "sk": f"EFFECT#{node_id}",
+            "applied_at": time.time(),
+            "target_table": update["TableName"],
+            "expires_at": int(time.time()) + EXECUTION_DATA_RETENTION_DAYS * 86_400,
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": update},
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": encode_item(marker),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+                return False
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise EffectConditionFailed(update.get("ConditionExpression", "")) from error
+            raise
+        return True

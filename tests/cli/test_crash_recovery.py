@@ -1,0 +1,128 @@
+"""Handlers killed for real: ``segflow local up --isolation process`` with kill points; nothing runs twice.
+
+Each node of a 10-node workflow increments its own counter in DynamoDB (``dynamodb_update``). One execution
+per kill point: the handler process is SIGKILLed before a node's write, after it (before the node's
+checkpoint), or right after the checkpoint. The state machine's Retry re-invokes the segment, which resumes
+after the last checkpoint; every execution succeeds and every counter ends at exactly 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segflow_cli.client import SegflowClient
+from segflow_cli.locate import locate
+from segflow_local.faults import FAULTS_ENV, KillPoint, fired, write_plan
+from tests.cli.conftest import LocalEndpoint, start_local_endpoint
+from tests.support.history import failed_lambda_causes
+
+pytestmark = pytest.mark.e2e
+
+NODES = [f"n{index:02d}" for index in range(1, 11)]
+COUNTERS_TABLE = "crash-test-counters"
+KILL_POINTS = ("before-write", "after-write", "after-checkpoint")
+RUNS = [(node, point) for node in NODES for point in KILL_POINTS]
+
+
+def run_id(node: str, point: str) -> str:
+    return f"kill-{node}-{point}"
+
+
+def kill_point(node: str, point: str) -> KillPoint:
+    run = run_id(node, point)
+    if point == "after-checkpoint":  # the node record's write, once it says succeeded
+        return KillPoint(
+            id=run, operation="PutItem", when="after", contains=[run, f'"NODE#{node}"', '"succeeded"']
+        )
+    when = "before" if point == "before-write" else "after"
+    return KillPoint(id=run, operation="TransactWriteItems", when=when, contains=[f"{run}#{node}"])
+
+
+def counter_workflow() -> dict[str, Any]:
+    nodes = [
+        {
+            "node_id": node,
+            "type": "action",
+            "action_type": "dynamodb_update",
+            "config": {
+                "table": COUNTERS_TABLE,
+                "key": {"counter_id": f"{{{{ input.run }}}}#{node}"},
+                "update_expression": "ADD increments :one",
+                "expression_attribute_values": {":one": 1},
+            },
+        }
+        for node in NODES
+    ]
+    edges = [{"source": a, "target": b} for a, b in pairwise(NODES)]
+    return {"workflow_id": "crash-counters", "nodes": nodes, "edges": edges}
+
+
+@pytest.fixture(scope="module")
+def plan_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("faults") / "plan.json"
+    write_plan(path, [kill_point(node, point) for node, point in RUNS])
+    return path
+
+
+@pytest.fixture(scope="module")
+def process_endpoint(plan_path: Path) -> Iterator[LocalEndpoint]:
+    with start_local_endpoint(
+        "crashtest", "--isolation", "process", **{FAULTS_ENV: str(plan_path)}
+    ) as endpoint:
+        dynamodb = endpoint.client("dynamodb")
+        dynamodb.create_table(
+            TableName=COUNTERS_TABLE,
+            KeySchema=[{"AttributeName": "counter_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "counter_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield endpoint
+
+
+def counters(endpoint: LocalEndpoint, run: str) -> dict[str, int]:
+    dynamodb = endpoint.client("dynamodb")
+    found = {}
+    for node in NODES:
+        item = dynamodb.get_item(TableName=COUNTERS_TABLE, Key={"counter_id": {"S": f"{run}#{node}"}}).get(
+            "Item"
+        )
+        found[node] = int(item["increments"]["N"]) if item else 0
+    return found
+
+
+def test_the_ready_line_says_handlers_run_in_worker_processes(process_endpoint: LocalEndpoint) -> None:
+    assert process_endpoint.ready_line.endswith("(stage crashtest, handlers in worker processes)")
+
+
+def test_a_kill_at_every_node_boundary_leaves_every_counter_at_exactly_one(
+    process_endpoint: LocalEndpoint, plan_path: Path
+) -> None:
+    deployment = locate(process_endpoint.url)
+    client = SegflowClient(deployment.session, deployment.resources)
+    workflow = counter_workflow()
+
+    def run(node_point: tuple[str, str]) -> tuple[str, str, dict[str, Any]]:
+        run = run_id(*node_point)
+        arn = client.start(workflow, {"run": run}, name=run)
+        return run, arn, client.wait(arn, timeout_seconds=240)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(run, RUNS))
+
+    assert fired(plan_path) == sorted(run_id(node, point) for node, point in RUNS)
+    for run, arn, description in outcomes:
+        assert description["status"] == "SUCCEEDED", (run, description.get("cause"))
+        assert counters(process_endpoint, run) == dict.fromkeys(NODES, 1), run
+        causes = failed_lambda_causes(client.sfn, arn)
+        assert len(causes) == 1 and "Runtime exited with error: signal: killed" in causes[0], (run, causes)
+    # Killed after its write: the retried node found its effect marker and did not write again.
+    node, _ = RUNS[1]
+    record = client.node_records(outcomes[1][1])[node]
+    assert (record.status, json.loads(record.output_json or "{}")["applied_now"]) == ("succeeded", False)
