@@ -40,6 +40,19 @@ class ResumeFrom(BaseModel):
     from_node: str | None = Field(default=None, description="Run this node and all after it again.")
 
 
+class Continuation(BaseModel):
+    """Started by segflow itself: execution ``execution_id`` goes on from ``stage`` in a new Step Functions
+    execution (part ``part``), because its history neared the event limit. Records stay keyed by
+    ``execution_id``."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    execution_id: str = Field(min_length=1, max_length=80)
+    stage: int = Field(ge=0)
+    part: int = Field(ge=1)
+    wait_seconds: int = Field(default=0, ge=0)
+
+
 class ExecutionRequest(BaseModel):
     """The StartExecution input contract (what other services send).
 
@@ -51,10 +64,11 @@ class ExecutionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     tenant_id: str = DEFAULT_TENANT
-    workflow: WorkflowRef | S3Pointer
+    workflow: WorkflowRef | S3Pointer | None = None
     input: dict[str, Any] | None = None
     input_ref: S3Pointer | None = None
     resume_from: ResumeFrom | None = None
+    continuation: Continuation | None = None
 
     @field_validator("tenant_id")
     @classmethod
@@ -67,6 +81,16 @@ class ExecutionRequest(BaseModel):
     def _one_input(self) -> ExecutionRequest:
         if self.input is not None and self.input_ref is not None:
             raise ValueError("give either input or input_ref, not both")
+        if self.continuation is not None:
+            given = [
+                f for f in ("workflow", "input", "input_ref", "resume_from") if getattr(self, f) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"a continuation carries no {', '.join(given)}: it goes on with its execution's"
+                )
+        elif self.workflow is None:
+            raise ValueError("workflow is required: {workflow_id, version?} or {s3_key}")
         return self
 
 
@@ -92,6 +116,7 @@ class StateBag(BaseModel):
     stage_count: int
     segment_count: int
     node_count: int
+    part: int = 0  # how many times the execution has continued in a new Step Functions execution
 
 
 class Cursor(BaseModel):
@@ -101,8 +126,9 @@ class Cursor(BaseModel):
 
     stage: int
     # inline: a Map over ``items``; s3: a Distributed Map over ``items_key``; single: the stage runs as a
-    # plain Task that returns the next cursor (no Map, no AdvanceStage), starting with ``segment_config``.
-    mode: Literal["inline", "s3", "single", "done"]
+    # plain Task that returns the next cursor (no Map, no AdvanceStage), starting with ``segment_config``;
+    # continue: the history is near its limit, a new execution takes over at ``stage``.
+    mode: Literal["inline", "s3", "single", "done", "continue"]
     wait_seconds: int = 0
     max_concurrency: int = 1
     items: list[dict[str, Any]] | None = None
@@ -110,6 +136,8 @@ class Cursor(BaseModel):
     segment_config: dict[str, Any] | None = None
     # single mode: the stage's segments; more than one (a pure stage) run one after another in that Task.
     stage_segments: int = 1
+    # Estimated history events once this cursor's states have run (segflow.engine.history_budget).
+    events: int = 0
 
 
 class InitializeResult(BaseModel):
@@ -129,6 +157,7 @@ class ExecuteSegmentEvent(BaseModel):
     segment_index: int | None = None
     advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
     stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
+    history_events: int = 0  # with advance: the cursor's events estimate
 
     @model_validator(mode="after")
     def _config_or_index(self) -> ExecuteSegmentEvent:
@@ -155,6 +184,28 @@ class AdvanceStageEvent(BaseModel):
 
     statebag: StateBag
     stage: int
+    history_events: int = 0
+
+
+class ContinueEvent(BaseModel):
+    """ContinueExecution's input: the cursor that did not fit the history budget."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    statebag: StateBag
+    stage: int
+    wait_seconds: int = 0
+
+
+class ContinueResult(BaseModel):
+    """The output of an execution that continued: where the rest runs."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    status: Literal["CONTINUED"] = "CONTINUED"
+    part: int
+    continued_as: str  # the ARN of the execution that goes on
 
 
 class FinalizeEvent(BaseModel):

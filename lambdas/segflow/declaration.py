@@ -221,6 +221,17 @@ FINALIZE_EXECUTION = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
+CONTINUE_EXECUTION = FunctionSpec(
+    logical_id="ContinueExecution",
+    handler="segflow.handlers.continue_execution.handler",
+    description="Starts the next part of an execution whose history neared the event limit",
+    memory_mb=256,
+    timeout_seconds=30,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
+    environment=_ENGINE_ENV,
+)
+
 MANAGEMENT_API = FunctionSpec(
     logical_id="ManagementApi",
     handler="segflow.handlers.management_api.handler",
@@ -245,6 +256,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     EXECUTE_SEGMENT,
     ADVANCE_STAGE,
     FINALIZE_EXECUTION,
+    CONTINUE_EXECUTION,
     MANAGEMENT_API,
 )
 
@@ -257,6 +269,7 @@ WORKFLOW_STATE_MACHINE = StateMachineSpec(
         "ExecuteSegmentArn": Substitution("function_arn", EXECUTE_SEGMENT.logical_id),
         "AdvanceStageArn": Substitution("function_arn", ADVANCE_STAGE.logical_id),
         "FinalizeExecutionArn": Substitution("function_arn", FINALIZE_EXECUTION.logical_id),
+        "ContinueExecutionArn": Substitution("function_arn", CONTINUE_EXECUTION.logical_id),
         "DataBucketName": Substitution("bucket_name", DATA_BUCKET.logical_id),
     },
     invokes=(
@@ -264,6 +277,7 @@ WORKFLOW_STATE_MACHINE = StateMachineSpec(
         EXECUTE_SEGMENT.logical_id,
         ADVANCE_STAGE.logical_id,
         FINALIZE_EXECUTION.logical_id,
+        CONTINUE_EXECUTION.logical_id,
     ),
     reads_items_from=(BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS,)),),
 )

@@ -63,3 +63,10 @@ INLINE_MAP_MAX_CONCURRENCY = 40
 
 # Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle).
 EXECUTION_DATA_RETENTION_DAYS = 30
+
+# Step Functions ends an execution whose history reaches this many events.
+STEP_FUNCTIONS_HISTORY_EVENT_LIMIT = 25_000
+
+# segflow continues an execution in a new one before its estimated history passes this: the rest of the
+# limit absorbs what the estimate cannot see (each retried Lambda attempt adds 3 events).
+HISTORY_EVENT_BUDGET = 20_000

@@ -21,8 +21,8 @@ from segflow.engine.resume import (
     ResumeRefused,
     check_from_node,
     check_resumable,
-    continuation_name,
     resume_request,
+    resumed_execution_name,
 )
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
@@ -30,6 +30,18 @@ from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordSto
 from segflow.stores.outputs import NodeOutputStore
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+MAX_FOLLOWED_PARTS = 10_000
+
+
+def continued_as_of(description: dict[str, Any]) -> str | None:
+    """The next part's ARN if this execution ended by continuing (its output says CONTINUED)."""
+    try:
+        output = json.loads(description.get("output") or "null")
+    except ValueError:
+        return None
+    if isinstance(output, dict) and output.get("status") == "CONTINUED":
+        return str(output["continued_as"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ class SegflowClient:
         if workflow is not None:
             check_from_node(validate_workflow(workflow), from_node)
         request = resume_request(record, from_node)
-        name = name or continuation_name(old_id, uuid.uuid4().hex)
+        name = name or resumed_execution_name(old_id, uuid.uuid4().hex)
         response = self.sfn.start_execution(
             stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
         )
@@ -137,7 +149,19 @@ class SegflowClient:
     # --- reading ------------------------------------------------------------------------------------------
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
-        return self.sfn.describe_execution(executionArn=execution_arn)
+        """DescribeExecution of the execution, or of its latest part if it continued past the history
+        budget (``parts`` then lists the ARNs it ran under, first to latest)."""
+        description = dict(self.sfn.describe_execution(executionArn=execution_arn))
+        parts = [execution_arn]
+        while description["status"] == "SUCCEEDED" and len(parts) <= MAX_FOLLOWED_PARTS:
+            continued_as = continued_as_of(description)
+            if continued_as is None:
+                break
+            description = dict(self.sfn.describe_execution(executionArn=continued_as))
+            parts.append(continued_as)
+        if len(parts) > 1:
+            description["parts"] = parts
+        return description
 
     def execution_record(self, execution_arn: str) -> ExecutionRecord | None:
         return self.records.get_execution(self.tenant_id, execution_id_of(execution_arn))

@@ -96,7 +96,10 @@ def test_each_execute_segment_receives_exactly_one_segment_config(mixed_run: tup
     inputs = lambda_inputs(events, "ExecuteSegment")
     assert inputs
     for state_input in inputs:
-        assert set(state_input) - {"advance", "stage_segments"} == {"segment_config", "statebag"}
+        assert set(state_input) - {"advance", "stage_segments", "history_events"} == {
+            "segment_config",
+            "statebag",
+        }
         config = state_input["segment_config"]
         assert isinstance(config, dict) and isinstance(config["segment_id"], str)
         assert json.dumps(state_input).count('"segment_id"') == 1

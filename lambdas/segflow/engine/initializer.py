@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.contracts import ExecutionRequest, InitializeResult, StateBag, WorkflowRef
+from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.engine.continuation import continued_statebag
+from segflow.engine.history_budget import START_EVENTS, budgeted
 from segflow.engine.partitioner import partition
 from segflow.engine.resume import ResumeRefused, reusable_records
 from segflow.engine.stage_advancer import cursor_for_stage
@@ -28,8 +30,11 @@ class Initializer:
     versions: WorkflowVersionStore
 
     def initialize(self, request: ExecutionRequest, execution_id: str, started_at: str) -> InitializeResult:
+        if request.continuation is not None:
+            return self.continue_execution(request.tenant_id, request.continuation)
         tenant = request.tenant_id
         version: int | None = None
+        assert request.workflow is not None  # the request model requires it without a continuation
         if isinstance(request.workflow, WorkflowRef):  # pinned here, for the whole execution
             published = self.versions.resolve(tenant, request.workflow.workflow_id, request.workflow.version)
             workflow_document, version, workflow_key = published.definition, published.version, ""
@@ -102,6 +107,15 @@ class Initializer:
             segment_count=len(plan.segments),
             node_count=plan.node_count,
         )
-        return InitializeResult(
-            statebag=statebag, cursor=cursor_for_stage(self.manifests, statebag, 0, stage_index[0])
+        cursor = cursor_for_stage(self.manifests, statebag, 0, stage_index[0])
+        return InitializeResult(statebag=statebag, cursor=budgeted(cursor, START_EVENTS))
+
+    def continue_execution(self, tenant: str, continuation: Continuation) -> InitializeResult:
+        """A later part of a long execution: nothing is partitioned or written, the statebag is rebuilt."""
+        statebag = continued_statebag(
+            self.records.get_execution(tenant, continuation.execution_id), continuation
         )
+        cursor = cursor_for_stage(
+            self.manifests, statebag, continuation.stage, wait_seconds=continuation.wait_seconds
+        )
+        return InitializeResult(statebag=statebag, cursor=budgeted(cursor, START_EVENTS))

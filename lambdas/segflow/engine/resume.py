@@ -73,6 +73,6 @@ def resume_request(old: ExecutionRecord, from_node: str | None) -> dict[str, Any
     return {"tenant_id": old.tenant_id, "workflow": workflow, "resume_from": resume_from}
 
 
-def continuation_name(execution_id: str, attempt_suffix: str) -> str:
+def resumed_execution_name(execution_id: str, attempt_suffix: str) -> str:
     """``<old name>-r<suffix>``, within Step Functions' 80 characters."""
     return f"{execution_id[:66]}-r{attempt_suffix[:12]}"

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from segflow.contracts import AdvanceStageEvent
+from segflow.engine.history_budget import budgeted
 from segflow.engine.stage_advancer import advance_stage
 from segflow.handlers.errors import concise_errors
 from segflow.stores import factory
@@ -19,4 +20,4 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = AdvanceStageEvent.model_validate(event)
     cursor = advance_stage(factory.execution_records(), factory.manifests(), parsed.statebag, parsed.stage)
-    return cursor.model_dump(exclude_none=True)
+    return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)

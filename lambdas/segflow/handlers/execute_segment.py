@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from segflow.contracts import ExecuteSegmentEvent, SegmentResult
+from segflow.engine.history_budget import budgeted
 from segflow.engine.plan import SegmentConfig
 from segflow.engine.segment_chain import run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
@@ -61,7 +62,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             log_segment,
             stage_segments=parsed.stage_segments,
         )
-        return cursor.model_dump(exclude_none=True)
+        return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
     nodes, reads = segment_nodes(manifests, segment)
     result = runner.run(statebag, segment, nodes, reads)
     log_segment(segment, result)

@@ -27,7 +27,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "initialized",
         extra={
             "tenant_id": request.tenant_id,
-            "execution_id": parsed.execution_id,
+            "execution_id": result.statebag.execution_id,
+            "part": result.statebag.part,
             "workflow_version": result.statebag.workflow_version,
             "segments": result.statebag.segment_count,
             "stages": result.statebag.stage_count,

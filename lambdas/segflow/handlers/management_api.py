@@ -40,11 +40,12 @@ from segflow.engine.resume import (
     ResumeRefused,
     check_from_node,
     check_resumable,
-    continuation_name,
     resume_request,
+    resumed_execution_name,
 )
 from segflow.stores import factory
 from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_name
+from segflow.stores.execution_records import ExecutionRecord
 from segflow.versioning.diff import diff_workflows
 from segflow.versioning.errors import (
     ActiveVersionConflict,
@@ -320,7 +321,7 @@ def resume_execution(execution_id: str, request: ResumeExecutionRequest) -> Resp
     reused, the failed ones (or ``from_node`` and all after it) run again."""
     tenant = caller().tenant_id
     record = _records().get_execution(tenant, execution_id)
-    description = _launcher().describe(execution_id)
+    description = _launcher().describe(current_part(record, execution_id))
     if record is None or description is None:  # another tenant's execution is as unknown as a missing one
         raise NotFound(f"execution {execution_id!r} not found")
     try:
@@ -336,7 +337,7 @@ def resume_execution(execution_id: str, request: ResumeExecutionRequest) -> Resp
             check_from_node(validate_workflow(definition), request.from_node)
         except ResumeRefused as error:
             raise BadRequest("UnknownNode", str(error)) from error
-    name = request.name or continuation_name(execution_id, uuid.uuid4().hex)
+    name = request.name or resumed_execution_name(execution_id, uuid.uuid4().hex)
     try:
         arn = _launcher().start_request(resume_request(record, request.from_node), name)
     except ExecutionAlreadyExists as error:
@@ -352,11 +353,16 @@ def resume_execution(execution_id: str, request: ResumeExecutionRequest) -> Resp
     return _json(201, response)
 
 
+def current_part(record: ExecutionRecord | None, execution_id: str) -> str:
+    """The Step Functions execution running it now: a long execution continues under other names."""
+    return (record.current_execution if record is not None else None) or execution_id
+
+
 @app.get("/executions/<execution_id>")
 def describe_execution(execution_id: str) -> ExecutionDescription:
     tenant = caller().tenant_id
     record = _records().get_execution(tenant, execution_id)
-    description = _launcher().describe(execution_id)
+    description = _launcher().describe(current_part(record, execution_id))
     if record is None or description is None:  # another tenant's execution is as unknown as a missing one
         raise NotFound(f"execution {execution_id!r} not found")
     nodes = [

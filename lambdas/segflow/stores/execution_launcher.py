@@ -28,6 +28,8 @@ class ExecutionLauncher:
 
     def upload_submission(self, tenant_id: str, kind: str, document: Any) -> str:
         """Content-addressed under the tenant's submissions prefix (the only one InitializeStateBag reads)."""
+        if self._s3 is None:
+            raise RuntimeError("this function has no access to the data bucket: it cannot upload inputs")
         body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         key = s3_layout.submission_key(tenant_id, hashlib.sha256(body).hexdigest(), kind)
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
@@ -53,6 +55,16 @@ class ExecutionLauncher:
         except self._sfn.exceptions.ExecutionAlreadyExists as error:
             raise ExecutionAlreadyExists(f"an execution named {name!r} already exists") from error
         return str(response["executionArn"])
+
+    def start_or_find(self, request: dict[str, Any], name: str) -> str:
+        """Start, or return the execution of that name if it was started with this same input already."""
+        try:
+            return self.start_request(request, name)
+        except ExecutionAlreadyExists:
+            existing = self.describe(name)
+            if existing is None or json.loads(existing.get("input") or "null") != request:
+                raise
+            return str(existing["executionArn"])
 
     def execution_arn(self, name: str) -> str:
         return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"

@@ -46,6 +46,9 @@ class ExecutionRecord(BaseModel):
     cause: str | None = None
     summary: dict[str, int] | None = None
     resumed_from: str | None = None  # the execution whose completed nodes this one reused
+    # Continued past the history budget: how many times, and the Step Functions execution now running it.
+    parts: int = 0
+    current_execution: str | None = None
 
 
 class NodeRecord(BaseModel):
@@ -150,6 +153,26 @@ class ExecutionRecordStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=_encode(values),
         )
+
+    def record_continuation(self, tenant_id: str, execution_id: str, part: int, execution_name: str) -> bool:
+        """Note that part ``part`` of a running execution runs as ``execution_name``; False if that part was
+        recorded already (a retried ContinueExecution), or the execution is not running."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+                UpdateExpression="SET parts = :part, current_execution = :name",
+                ConditionExpression="#status = :running AND (attribute_not_exists(parts) OR parts < :part)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_encode(
+                    {":part": part, ":name": execution_name, ":running": "RUNNING"}
+                ),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # --- nodes ------------------------------------------------------------------------------------------
 

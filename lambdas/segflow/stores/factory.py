@@ -50,11 +50,13 @@ def workflow_versions() -> WorkflowVersionStore:
 def execution_launcher() -> ExecutionLauncher:
     from segflow.stores.execution_launcher import ExecutionLauncher
 
+    # A function without the bucket (ContinueExecution) starts executions whose input is small.
+    bucket = os.environ.get(DATA_BUCKET.env_var)
     return ExecutionLauncher(
         os.environ[WORKFLOW_STATE_MACHINE.env_var],
         client("stepfunctions"),
-        os.environ[DATA_BUCKET.env_var],
-        client("s3"),
+        bucket or "",
+        client("s3") if bucket else None,
     )
 
 
