@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -151,3 +153,40 @@ def test_a_re_invoked_segment_does_not_repeat_side_effects(
     assert payload_of(result)["nodes_run"] == 0
     assert len(http_server.requests_to(path)) == 1
     assert client.node_records(arn)["charge"].attempt == 1
+
+
+def test_two_attempts_of_one_segment_at_once_keep_the_first_outcome_and_call_later_nodes_once(
+    client: SegflowClient, embedded: EmbeddedAws, http_server: LocalHttpServer
+) -> None:
+    # Given a segment 'slow' (1 s) -> 'quick', run by attempt A, and by attempt B half a second later
+    # (a Lambda invoke retried while the first still ran)
+    slow, quick = unique_path("slow"), unique_path("quick")
+    http_server.route("POST", slow, body={"took": "long"}, delay_seconds=1.0)
+    http_server.route("POST", quick, body={"took": "short"})
+    document = workflow(
+        "two-attempts",
+        [api_call("slow", http_server.url + slow), api_call("quick", http_server.url + quick)],
+        [edge("slow", "quick")],
+    )
+    initialized = initialize(client, embedded, document, {})
+    event = {"statebag": initialized["statebag"], "segment_config": initialized["cursor"]["segment_config"]}
+    results: dict[str, Any] = {}
+
+    def attempt(name: str) -> None:
+        results[name] = invoke(embedded, EXECUTE_SEGMENT, event)
+
+    first = threading.Thread(target=attempt, args=("A",))
+    first.start()
+    time.sleep(0.5)
+    attempt("B")
+    first.join()
+
+    # Then both attempts succeed, B took over A's outcomes: 'quick' was called once
+    assert [results[n].function_error for n in "AB"] == [None, None], [results[n].payload for n in "AB"]
+    assert len(http_server.requests_to(quick)) == 1
+    # 'slow' was in flight in both: the receiver sees the same Idempotency-Key twice and can deduplicate
+    keys = {r.headers["Idempotency-Key"] for r in http_server.requests_to(slow)}
+    assert len(http_server.requests_to(slow)) == 2 and len(keys) == 1
+    execution_id = initialized["statebag"]["execution_id"]
+    records = client.records.get_nodes("default", execution_id, ["slow", "quick"])
+    assert {r.status for r in records.values()} == {"succeeded"}

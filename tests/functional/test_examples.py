@@ -38,9 +38,24 @@ def test_every_example_has_an_input_file() -> None:
         assert (EXAMPLES_DIR / f"{name}.input.json").exists(), name
 
 
+def ensure_table(client, name: str, key: str) -> None:
+    """The user's own table an example writes to (on AWS: created by you, named in -c data_tables=...)."""
+    dynamodb = client.session.client("dynamodb")
+    if name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer) -> None:
-    arn, description = run_to_end(client, load_example(name), example_input(name, echo_api))
+    data = example_input(name, echo_api)
+    if "inventory_table" in data:
+        ensure_table(client, data["inventory_table"], "sku")
+    arn, description = run_to_end(client, load_example(name), data)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     states = {view.node_id: view.status for view in client.node_views(arn)}
     assert set(states.values()) <= {"succeeded", "skipped"}
@@ -86,3 +101,23 @@ def test_order_review_routes_one_arm(
 def test_committed_json_schema_is_current() -> None:
     committed = json.loads((REPO_ROOT / "docs" / "workflow.schema.json").read_text())
     assert committed == workflow_json_schema(), "run `make schema` to regenerate docs/workflow.schema.json"
+
+
+def test_inventory_reservation_reserves_once_per_execution(client, echo_api: LocalHttpServer) -> None:
+    data = example_input("inventory_reservation", echo_api)
+    ensure_table(client, data["inventory_table"], "sku")
+    dynamodb = client.session.client("dynamodb")
+    key = {"sku": {"S": data["order"]["sku"]}}
+    before = int(
+        dynamodb.get_item(TableName=data["inventory_table"], Key=key)
+        .get("Item", {})
+        .get("reserved", {})
+        .get("N", 0)
+    )
+    arn, _ = run_to_end(client, load_example("inventory_reservation"), data)
+    assert client.output(arn)["output"]["confirm"] == {
+        "message": "reserved 2 x kettle",
+        "first_delivery": True,
+    }
+    item = dynamodb.get_item(TableName=data["inventory_table"], Key=key)["Item"]
+    assert int(item["reserved"]["N"]) == before + 2

@@ -25,6 +25,8 @@ from segflow.nodes import registry
 from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeServices, NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE
 from segflow.stores.execution_records import (
+    TERMINAL_NODE_STATUSES,
+    CheckpointConflict,
     ExecutionRecord,
     ExecutionRecordStore,
     NodeRecord,
@@ -233,7 +235,10 @@ class SegmentRunner:
         )
         if durable:
             self._flush(info, run)
-            self.records.put_node(info.tenant_id, info.execution_id, record)
+            try:
+                self.records.put_node(info.tenant_id, info.execution_id, record)
+            except CheckpointConflict as conflict:  # another attempt got there first: its outcome stands
+                record = conflict.stored
         else:
             run.pending.append(record)
         run.records[node.node_id] = record
@@ -275,7 +280,11 @@ class SegmentRunner:
         while True:
             attempt += 1
             if not node_type.pure:
-                self._record(info, segment, node, run, status="running", started=started, attempt=attempt)
+                running = self._record(
+                    info, segment, node, run, status="running", started=started, attempt=attempt
+                )
+                if running.status in TERMINAL_NODE_STATUSES:
+                    return self._adopt(info, segment, running, context)
             try:
                 config = self._render_config(node, node_type, context)
                 assert node_type.executor is not None
@@ -304,13 +313,17 @@ class SegmentRunner:
                 if retry:
                     self.sleep(delay)
                     continue
-                self._fail(info, segment, node, run, started, attempt, failure.error_type, str(failure))
+                return self._fail(
+                    info, segment, node, run, context, started, attempt, failure.error_type, str(failure)
+                )
             except Exception as error:  # a bug or an unexpected library error: still recorded, never lost
-                self._fail(info, segment, node, run, started, attempt, type(error).__name__, str(error))
+                return self._fail(
+                    info, segment, node, run, context, started, attempt, type(error).__name__, str(error)
+                )
 
         context["nodes"][node.node_id] = result.output
         stored = self.outputs.save_node_output(info.tenant_id, info.execution_id, node.node_id, result.output)
-        self._record(
+        recorded = self._record(
             info,
             segment,
             node,
@@ -325,7 +338,22 @@ class SegmentRunner:
             output_key=stored.s3_key,
             output_bytes=stored.size_bytes,
         )
+        if recorded.started_at != started:  # another attempt's outcome was recorded first
+            return self._adopt(info, segment, recorded, context)
         return result
+
+    def _adopt(
+        self, info: ExecutionInfo, segment: SegmentConfig, stored: NodeRecord, context: dict[str, Any]
+    ) -> NodeResult:
+        """Take over the outcome another attempt recorded for this node (its side effects happened once)."""
+        if stored.status == "failed":
+            error = f"node '{stored.node_id}' failed with {stored.error_type}: {stored.error_message}"
+            raise NodeFailed(error)
+        output = (
+            self.outputs.load(stored.output_json, stored.output_key) if stored.status == "succeeded" else None
+        )
+        context["nodes"][stored.node_id] = output
+        return NodeResult(output=output, route=stored.route)
 
     @staticmethod
     def _resolve_route(node: SegmentNode, result: NodeResult) -> NodeResult:
@@ -348,13 +376,15 @@ class SegmentRunner:
         segment: SegmentConfig,
         node: SegmentNode,
         run: SegmentRun,
+        context: dict[str, Any],
         started: float,
         attempt: int,
         error_type: str,
         message: str,
-    ) -> None:
+    ) -> NodeResult:
+        """Record the failure and fail the segment, unless another attempt recorded a success first."""
         message = _short(message)
-        self._record(
+        recorded = self._record(
             info,
             segment,
             node,
@@ -366,6 +396,8 @@ class SegmentRunner:
             error_type=error_type,
             error_message=message,
         )
+        if recorded.started_at != started:  # another attempt's outcome was recorded first
+            return self._adopt(info, segment, recorded, context)
         error = f"node '{node.node_id}' failed with {error_type}: {message}"
         self.records.put_segment(
             info.tenant_id,
@@ -399,7 +431,8 @@ class SegmentRunner:
         try:
             seconds = float(self._render_config(node, node_type, context).seconds)
         except NodeFailure as failure:
-            self._fail(info, segment, node, run, now, 1, failure.error_type, str(failure))
+            self._fail(info, segment, node, run, context, now, 1, failure.error_type, str(failure))
+            return 0  # another attempt had finished the node
         if seconds <= 0:
             self._execute(info, segment, node, node_type, run, context)
             return 0

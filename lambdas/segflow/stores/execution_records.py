@@ -22,6 +22,14 @@ TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
 SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded"]
 
 
+class CheckpointConflict(Exception):
+    """Another attempt of the segment already recorded this node's outcome; that record stands."""
+
+    def __init__(self, stored: NodeRecord) -> None:
+        super().__init__(f"node '{stored.node_id}' is already {stored.status}")
+        self.stored = stored
+
+
 class ExecutionRecord(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
@@ -84,6 +92,10 @@ class SegmentRecord(BaseModel):
     nodes_skipped: int = 0
     resume_at: float | None = None
     error: str | None = None
+
+
+# A node record may be written while it holds no outcome; its first outcome is final.
+_NO_OUTCOME_YET = "attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed, :skipped))"
 
 
 def execution_pk(tenant_id: str, execution_id: str) -> str:
@@ -177,13 +189,36 @@ class ExecutionRecordStore:
     # --- nodes ------------------------------------------------------------------------------------------
 
     def put_node(self, tenant_id: str, execution_id: str, record: NodeRecord) -> None:
+        """Write a node's checkpoint, unless an outcome (succeeded, failed, skipped) is recorded already:
+        then :class:`CheckpointConflict` carries it. Two attempts of one segment cannot overwrite an
+        outcome, so the first one recorded is the one every reader sees."""
         item = {
             "pk": execution_pk(tenant_id, execution_id),
             "sk": f"NODE#{record.node_id}",
             "expires_at": self._expires_at(),
             **record.model_dump(exclude_none=True),
         }
-        self._client.put_item(TableName=self.table_name, Item=_encode(item))
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=_encode(item),
+                ConditionExpression=_NO_OUTCOME_YET,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_encode(
+                    {":succeeded": "succeeded", ":failed": "failed", ":skipped": "skipped"}
+                ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            stored = error.response.get("Item")
+            if not stored:
+                found = self.get_nodes(tenant_id, execution_id, [record.node_id]).get(record.node_id)
+                if found is None:
+                    raise
+                raise CheckpointConflict(found) from error
+            raise CheckpointConflict(self._node_from_item(stored)) from error
 
     def put_nodes(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> None:
         """Write many node records in BatchWriteItem calls of 25 (retrying unprocessed items)."""
@@ -241,14 +276,28 @@ class ExecutionRecordStore:
 
     # --- segments ---------------------------------------------------------------------------------------
 
-    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> None:
+    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> bool:
+        """Record a segment's outcome; False (nothing written) if another attempt's outcome, succeeded or
+        failed, is recorded already."""
         item = {
             "pk": stage_pk(tenant_id, execution_id, record.stage),
             "sk": f"SEG#{record.segment_id}",
             "expires_at": self._expires_at(),
             **record.model_dump(exclude_none=True),
         }
-        self._client.put_item(TableName=self.table_name, Item=_encode(item))
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=_encode(item),
+                ConditionExpression="attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed))",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_encode({":succeeded": "succeeded", ":failed": "failed"}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
         items = self._query(stage_pk(tenant_id, execution_id, stage), "SEG#")

@@ -1,8 +1,13 @@
-"""Node outputs, stored once: inline in the node's record when small, in S3 when large (one threshold)."""
+"""Node outputs, stored once: inline in the node's record when small, in S3 when large (one threshold).
+
+Large node outputs are content-addressed (their key ends in the SHA-256 of their bytes).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +29,21 @@ class NodeOutputStore:
         self.inline_max_bytes = inline_max_bytes
 
     def save_node_output(self, tenant_id: str, execution_id: str, node_id: str, value: Any) -> StoredOutput:
-        return self._save(s3_layout.node_output_key(tenant_id, execution_id, node_id), value)
+        return self._save(
+            lambda digest: s3_layout.node_output_key(tenant_id, execution_id, node_id, digest), value
+        )
 
     def save_execution_data(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
         """The execution's input or result (``name``: "input" or "output")."""
-        return self._save(s3_layout.execution_data_key(tenant_id, execution_id, name), value)
+        key = s3_layout.execution_data_key(tenant_id, execution_id, name)
+        return self._save(lambda _digest: key, value)
 
-    def _save(self, key: str, value: Any) -> StoredOutput:
+    def _save(self, key_for: Callable[[str], str], value: Any) -> StoredOutput:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         data = text.encode()
         if len(data) <= self.inline_max_bytes:
             return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(data))
+        key = key_for(hashlib.sha256(data).hexdigest())
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         return StoredOutput(inline_json=None, s3_key=key, size_bytes=len(data))
 

@@ -39,8 +39,10 @@ def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: 
     )
 
 
-def node_output_key(tenant_id: str, execution_id: str, node_id: str) -> str:
-    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/nodes/{_safe(node_id)}.json"
+def node_output_key(tenant_id: str, execution_id: str, node_id: str, digest: str) -> str:
+    """Content-addressed: two attempts of a node never overwrite each other's output, and the record that
+    wins points at exactly the bytes it was written with."""
+    return f"{OUTPUTS}{_safe(tenant_id)}/{_safe(execution_id)}/nodes/{_safe(node_id)}/{_safe(digest)}.json"
 
 
 def execution_data_key(tenant_id: str, execution_id: str, name: str) -> str:

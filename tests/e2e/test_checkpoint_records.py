@@ -1,0 +1,65 @@
+"""Checkpoints (node records) in the executions table: keyed per execution, expiring through TTL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from segflow.declaration import EXECUTIONS_TABLE
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+
+from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_local.embedded import EmbeddedAws
+from tests.conftest import run_to_end
+from tests.support.workflows import chain_edges, transform, wait, workflow
+
+pytestmark = pytest.mark.e2e
+
+
+def items_of(embedded: EmbeddedAws, table: str, pk_prefix: str) -> list[dict[str, Any]]:
+    dynamodb = embedded.client("dynamodb")
+    items, kwargs = [], {"TableName": table}
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items += [i for i in page["Items"] if i["pk"]["S"].startswith(pk_prefix)]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_checkpoints_are_keyed_per_execution_and_carry_the_ttl_attribute(
+    client: SegflowClient, embedded: EmbeddedAws
+) -> None:
+    table = client.resources.executions_table
+    key_schema = embedded.client("dynamodb").describe_table(TableName=table)["Table"]["KeySchema"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in key_schema] == [("pk", "HASH"), ("sk", "RANGE")]
+    ttl = embedded.client("dynamodb").describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", EXECUTIONS_TABLE.ttl_attribute)
+
+    # Given two executions of the same workflow (a wait node leaves a 'waiting' checkpoint on the way)
+    document = workflow(
+        "checkpointed",
+        [transform("a", 1), wait("pause", 1), transform("b", 2)],
+        chain_edges(["a", "pause", "b"]),
+    )
+    started = time.time()
+    first, _ = run_to_end(client, document)
+    second, _ = run_to_end(client, document)
+
+    for arn in (first, second):
+        execution_id = execution_id_of(arn)
+        items = items_of(embedded, table, f"EXEC#default#{execution_id}")
+        nodes = [i for i in items if i["sk"]["S"].startswith("NODE#")]
+        # Then every checkpoint of the execution lives under its own partition key, never the workflow's
+        assert {i["pk"]["S"] for i in nodes} == {f"EXEC#default#{execution_id}"}
+        assert sorted(i["sk"]["S"] for i in nodes) == ["NODE#a", "NODE#b", "NODE#pause"]
+        # and every item of the execution expires after the retention period
+        retention = EXECUTION_DATA_RETENTION_DAYS * 86_400
+        for item in items:
+            expires_at = int(item[EXECUTIONS_TABLE.ttl_attribute]["N"])
+            assert started + retention - 5 <= expires_at <= time.time() + retention + 5, item["sk"]
+    # nothing is keyed by the workflow: every item names one execution (the execution ids begin with it)
+    executions = tuple(f"EXEC#default#{execution_id_of(arn)}" for arn in (first, second))
+    keys = {i["pk"]["S"] for i in items_of(embedded, table, "EXEC#default#checkpointed")}
+    assert keys and all(key.startswith(executions) for key in keys)
