@@ -192,7 +192,7 @@ def test_history_carries_pointers_and_own_segments_only(
     segment_inputs = lambda_inputs(events, "ExecuteSegment")
     assert {event["segment_config"]["segment_id"] for event in segment_inputs} <= set(stage_of)
     for event in segment_inputs:
-        assert set(event) - {"advance", "stage_segments"} == {"segment_config", "statebag"}
+        assert set(event) - {"advance", "stage_segments", "history_events"} == {"segment_config", "statebag"}
         own = event["segment_config"]["segment_id"]
         assert set(SEGMENT_ID.findall(json.dumps(event))) == {own}
         node_ids = {node["node_id"] for node in event["segment_config"]["nodes"]}

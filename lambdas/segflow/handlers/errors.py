@@ -2,7 +2,9 @@
 
 The Lambda runtime puts an unhandled error's message and stack trace into the task's ``Cause``, which the
 state machine then carries; a deep stack trace alone can exceed the state payload budget. The error type
-name is kept, because Retry and Catch match on it.
+name is kept, because Retry and Catch match on it, except for AWS errors that pass (throttling, a service's
+5xx, a dropped connection, after boto3's own retries): those become ``TransientAwsError``, which the state
+machine retries with backoff; the re-invoked handler resumes from its records.
 """
 
 from __future__ import annotations
@@ -13,10 +15,38 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+TRANSIENT_ERROR = "TransientAwsError"  # the name asl/workflow.asl.json retries
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "SlowDown",
+        "InternalError",
+    }
+)
+
+
+def error_name(error: Exception) -> str:
+    """What Step Functions will see as the error: the class name, or TransientAwsError."""
+    if isinstance(error, ConnectionClosedError | EndpointConnectionError | ReadTimeoutError):
+        return TRANSIENT_ERROR
+    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+        return TRANSIENT_ERROR
+    return type(error).__name__
+
 
 _named: dict[str, type[Exception]] = {}
 _lock = threading.Lock()
@@ -36,11 +66,12 @@ def concise_errors(logger: Logger) -> Callable[[Handler], Handler]:
             try:
                 return handler(event, context)
             except Exception as error:
-                logger.exception("handler failed", extra={"error_type": type(error).__name__})
+                name = error_name(error)
+                logger.exception("handler failed", extra={"error_type": type(error).__name__, "error": name})
                 message = str(error)
                 if len(message) > ERROR_MESSAGE_MAX_CHARS:
                     message = message[: ERROR_MESSAGE_MAX_CHARS - 1] + "…"
-                raise _error_class(type(error).__name__)(message) from None
+                raise _error_class(name)(message) from None
 
         return wrapper
 
