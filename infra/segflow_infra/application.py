@@ -10,6 +10,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from segflow.declaration import SERVICE_NAME
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.paths import CDK_JSON
@@ -46,6 +47,20 @@ def data_tables(get_context: Any) -> tuple[str, ...]:
     return tables
 
 
+def retention_days(get_context: Any) -> int:
+    """``-c retention_days=7``: how long execution records, checkpoints and outputs are kept."""
+    value = get_context("retention_days")
+    if value is None:
+        return EXECUTION_DATA_RETENTION_DAYS
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = 0
+    if not 1 <= days <= 3650:
+        raise ValueError(f"retention_days: {value!r} is not a number of days from 1 to 3650")
+    return days
+
+
 def build_app(
     *, context: dict[str, Any] | None = None, outdir: str | None = None, nag: bool = True
 ) -> tuple[cdk.App, SegflowStack]:
@@ -54,7 +69,8 @@ def build_app(
     Context given on the CLI (``-c stage=prod``) reaches the app through CDK_CONTEXT_JSON and takes
     precedence over what is passed here. Keys: ``stage``, and the management API's authorization
     (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``), and
-    ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names).
+    ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names), and
+    ``retention_days``: how long execution data is kept (TTL and S3 lifecycle).
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -66,7 +82,12 @@ def build_app(
         raise ValueError(f"stage {stage!r} must match {_STAGE.pattern}")
     auth = ApiAuth.from_context(app.node.try_get_context)
     stack = SegflowStack(
-        app, stack_name(stage), stage=stage, auth=auth, data_tables=data_tables(app.node.try_get_context)
+        app,
+        stack_name(stage),
+        stage=stage,
+        auth=auth,
+        data_tables=data_tables(app.node.try_get_context),
+        retention_days=retention_days(app.node.try_get_context),
     )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.

@@ -21,6 +21,7 @@ from segflow.declaration import (
     constant_environment,
     resource_env_vars,
 )
+from segflow.limits import RETENTION_DAYS_ENV
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
 from segflow_infra.paths import repo_path
@@ -106,7 +107,8 @@ class EngineFunctions(Construct):
         resources = {
             name: self._resource_value(logical_id) for name, logical_id in resource_env_vars(spec).items()
         }
-        return {**constant_environment(spec), **resources}
+        retention = {RETENTION_DAYS_ENV: str(self._storage.retention_days)}
+        return {**constant_environment(spec), **retention, **resources}
 
     def _resource_value(self, logical_id: str) -> str:
         """A bucket or table name, or a state machine ARN (built from its fixed name: no dependency cycle)."""

@@ -15,6 +15,7 @@ from segflow.declaration import (
     TABLES,
     OutputSpec,
 )
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.functions import EngineFunctions
@@ -33,6 +34,7 @@ class SegflowStack(cdk.Stack):
         stage: str,
         auth: ApiAuth | None = None,
         data_tables: tuple[str, ...] = (),
+        retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -43,7 +45,7 @@ class SegflowStack(cdk.Stack):
         cdk.Tags.of(self).add("project", SERVICE_NAME)
         cdk.Tags.of(self).add("stage", stage)
 
-        self.storage = Storage(self, "Storage")
+        self.storage = Storage(self, "Storage", retention_days=retention_days)
         self.engine = EngineFunctions(self, "Functions", storage=self.storage, data_tables=data_tables)
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions

@@ -20,8 +20,11 @@ KEY_TYPE = dynamodb.AttributeType.STRING
 class Storage(Construct):
     """Every declared bucket and table; buckets log their S3 access to a separate log bucket."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, retention_days: int = EXECUTION_DATA_RETENTION_DAYS
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.retention_days = retention_days
         self.access_logs = self._access_logs_bucket()
         self.buckets: dict[str, s3.Bucket] = {spec.logical_id: self._bucket(spec) for spec in BUCKETS}
         self.tables: dict[str, dynamodb.Table] = {spec.logical_id: self._table(spec) for spec in TABLES}
@@ -62,7 +65,7 @@ class Storage(Construct):
             versioned=False,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"{spec.logical_id}/",
-            lifecycle_rules=_lifecycle_rules(spec),
+            lifecycle_rules=_lifecycle_rules(spec, self.retention_days),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         pin_logical_id(bucket, spec.logical_id)
@@ -93,12 +96,12 @@ class Storage(Construct):
         return table
 
 
-def _lifecycle_rules(spec: BucketSpec) -> list[s3.LifecycleRule]:
+def _lifecycle_rules(spec: BucketSpec, retention_days: int) -> list[s3.LifecycleRule]:
     expiring = [
         s3.LifecycleRule(
             id=f"expire-{prefix.strip('/')}",
             prefix=prefix,
-            expiration=cdk.Duration.days(EXECUTION_DATA_RETENTION_DAYS),
+            expiration=cdk.Duration.days(retention_days),
         )
         for prefix in spec.expiring_prefixes
     ]

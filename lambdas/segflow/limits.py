@@ -7,6 +7,8 @@ pointers only, node outputs live in the output store, and a segment's config is 
 
 from __future__ import annotations
 
+import os
+
 # Hard AWS limit on a state's input or output.
 STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES = 262_144
 
@@ -61,8 +63,16 @@ EXECUTION_INPUT_INLINE_MAX_BYTES = 2_048
 DISTRIBUTED_MAP_MAX_CONCURRENCY = 100
 INLINE_MAP_MAX_CONCURRENCY = 40
 
-# Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle).
+# Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle),
+# unless the stack sets another retention (CDK context ``retention_days`` -> this environment variable).
 EXECUTION_DATA_RETENTION_DAYS = 30
+RETENTION_DAYS_ENV = "SEGFLOW_RETENTION_DAYS"
+
+
+def retention_days() -> int:
+    value = os.environ.get(RETENTION_DAYS_ENV)
+    return int(value) if value else EXECUTION_DATA_RETENTION_DAYS
+
 
 # Step Functions ends an execution whose history reaches this many events.
 STEP_FUNCTIONS_HISTORY_EVENT_LIMIT = 25_000

@@ -10,6 +10,7 @@ from typing import Any
 
 from segflow import declaration
 from segflow.declaration import StateMachineSpec, TableSpec
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
 from segflow_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
@@ -46,7 +47,8 @@ class LocalDeployment:
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }
-        return {**declaration.constant_environment(spec), **resources}
+        retention = {RETENTION_DAYS_ENV: str(EXECUTION_DATA_RETENTION_DAYS)}
+        return {**declaration.constant_environment(spec), **retention, **resources}
 
     def outputs(self, management_api_url: str | None = None) -> dict[str, str]:
         """The same keys as the CloudFormation stack's outputs.

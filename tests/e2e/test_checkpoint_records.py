@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from segflow.declaration import EXECUTIONS_TABLE
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
@@ -63,3 +63,17 @@ def test_checkpoints_are_keyed_per_execution_and_carry_the_ttl_attribute(
     executions = tuple(f"EXEC#default#{execution_id_of(arn)}" for arn in (first, second))
     keys = {i["pk"]["S"] for i in items_of(embedded, table, "EXEC#default#checkpointed")}
     assert keys and all(key.startswith(executions) for key in keys)
+
+
+def test_the_retention_the_stack_sets_is_the_checkpoints_ttl(
+    client: SegflowClient, embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stack passes -c retention_days=N to every function as SEGFLOW_RETENTION_DAYS
+    monkeypatch.setenv(RETENTION_DAYS_ENV, "2")
+    started = time.time()
+    arn, _ = run_to_end(client, workflow("short-lived", [transform("only", 1)]))
+    items = items_of(embedded, client.resources.executions_table, f"EXEC#default#{execution_id_of(arn)}")
+    assert items
+    for item in items:
+        expires_at = int(item[EXECUTIONS_TABLE.ttl_attribute]["N"])
+        assert started + 2 * 86_400 - 5 <= expires_at <= time.time() + 2 * 86_400 + 5, item["sk"]

@@ -14,6 +14,7 @@ from segflow.declaration import (
     FunctionSpec,
     resource_env_vars,
 )
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
 from tests.infra.infra_helpers import api_functions, ref, render, role_of, role_statements, state_machine_arn
 
@@ -60,6 +61,7 @@ def test_function_environment(synth: Any, spec: FunctionSpec) -> None:
     expected = {
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
+        RETENTION_DAYS_ENV: str(EXECUTION_DATA_RETENTION_DAYS),
         **{name: _resource_value(synth, logical_id) for name, logical_id in resource_env_vars(spec).items()},
         **spec.environment,
     }

@@ -148,3 +148,36 @@ def test_workflows_table(synth: Any) -> None:
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_retention_days_sets_the_ttl_horizon_of_every_function_and_the_bucket_lifecycle(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    import json
+
+    from segflow.declaration import FUNCTIONS
+    from segflow.limits import RETENTION_DAYS_ENV
+    from segflow_infra.application import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out.retention")
+    app, stack = build_app(outdir=str(outdir), context={"retention_days": "7"}, nag=False)
+    app.synth()
+    resources = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+    for spec in FUNCTIONS:
+        env = resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+        assert env[RETENTION_DAYS_ENV] == "7", spec.logical_id
+    rules = [
+        rule
+        for resource in resources.values()
+        if resource["Type"] == "AWS::S3::Bucket"
+        for rule in resource["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])
+        if rule["Id"].startswith("expire-") and rule["Id"] != "expire-access-logs"
+    ]
+    assert rules and {rule["ExpirationInDays"] for rule in rules} == {7}
+
+
+def test_a_retention_outside_one_day_to_ten_years_stops_the_synth() -> None:
+    from segflow_infra.application import build_app
+
+    with pytest.raises(ValueError, match="retention_days: '0' is not a number of days"):
+        build_app(context={"retention_days": "0"})

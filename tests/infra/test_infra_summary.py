@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from segflow.declaration import FUNCTIONS, HTTP_APIS, STATE_MACHINES, TABLES, resource_env_vars
+from segflow.limits import RETENTION_DAYS_ENV
 from segflow_infra.summary import (
     HttpApiSummary,
     IndexSummary,
@@ -27,7 +28,9 @@ def test_summary_matches_declaration(synth: Any) -> None:
     from segflow_infra.api_auth import API_AUTH_ENV, TENANT_CLAIM_ENV
 
     for spec in FUNCTIONS:
-        expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} | set(resource_env_vars(spec))
+        expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", RETENTION_DAYS_ENV} | set(
+            resource_env_vars(spec)
+        )
         if spec.logical_id in api_functions():
             expected |= {API_AUTH_ENV, TENANT_CLAIM_ENV}
         assert summary.functions[spec.logical_id].env_var_names == expected | set(spec.environment)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from segflow.limits import retention_days
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+def expires_at() -> int:
+    """The TTL attribute's value for an item written now: the retention period from now."""
+    return int(time.time()) + retention_days() * 86_400
 
 
 def encode_item(item: dict[str, Any]) -> dict[str, Any]:

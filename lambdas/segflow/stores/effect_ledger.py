@@ -12,8 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
-from segflow.stores.dynamo_items import encode_item
+from segflow.stores.dynamo_items import encode_item, expires_at
 from segflow.stores.execution_records import execution_pk
 
 
@@ -39,7 +38,7 @@ class EffectLedger:
             "sk": f"EFFECT#{node_id}",
             "applied_at": time.time(),
             "target_table": update["TableName"],
-            "expires_at": int(time.time()) + EXECUTION_DATA_RETENTION_DAYS * 86_400,
+            "expires_at": expires_at(),
         }
         try:
             self._client.transact_write_items(

@@ -13,9 +13,9 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 from segflow.stores.dynamo_items import decode_item as _decode
 from segflow.stores.dynamo_items import encode_item as _encode
+from segflow.stores.dynamo_items import expires_at
 
 NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
 TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
@@ -113,7 +113,7 @@ class ExecutionRecordStore:
         self._client = dynamodb_client
 
     def _expires_at(self) -> int:
-        return int(time.time()) + EXECUTION_DATA_RETENTION_DAYS * 86_400
+        return expires_at()
 
     # --- executions -------------------------------------------------------------------------------------
 

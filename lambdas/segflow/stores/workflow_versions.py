@@ -26,11 +26,10 @@ from botocore.exceptions import ClientError
 
 from segflow.limits import (
     DEFINITION_INLINE_MAX_BYTES,
-    EXECUTION_DATA_RETENTION_DAYS,
     VERSION_WRITE_MAX_ATTEMPTS,
 )
 from segflow.stores import s3_layout
-from segflow.stores.dynamo_items import decode_item, encode_item
+from segflow.stores.dynamo_items import decode_item, encode_item, expires_at
 from segflow.versioning.errors import (
     ActiveVersionConflict,
     NoActiveVersion,
@@ -389,7 +388,7 @@ class WorkflowVersionStore:
                                     "pk": pk,
                                     "sk": request_sk(request_id),
                                     "result_json": result.model_dump_json(),
-                                    "expires_at": int(time.time()) + EXECUTION_DATA_RETENTION_DAYS * 86_400,
+                                    "expires_at": expires_at(),
                                 }
                             ),
                             "ConditionExpression": "attribute_not_exists(pk)",
