@@ -15,6 +15,7 @@ import pytest
 
 from segflow_cli.client import Resources, SegflowClient
 from segflow_local.embedded import EmbeddedAws, embedded_aws
+from tests.support.history import full_history
 from tests.support.http_server import LocalHttpServer, start_http_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,14 +64,4 @@ def run_to_end(
 
 
 def history(client: SegflowClient, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    token = None
-    while True:
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        page = client.sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
+    return full_history(client.sfn, execution_arn)

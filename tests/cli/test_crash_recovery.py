@@ -21,6 +21,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.locate import locate
 from segflow_local.faults import FAULTS_ENV, KillPoint, fired, write_plan
 from tests.cli.conftest import LocalEndpoint, start_local_endpoint
+from tests.support.e2e import create_key_table
 from tests.support.history import failed_lambda_causes
 
 pytestmark = pytest.mark.e2e
@@ -76,13 +77,7 @@ def process_endpoint(plan_path: Path) -> Iterator[LocalEndpoint]:
     with start_local_endpoint(
         "crashtest", "--isolation", "process", **{FAULTS_ENV: str(plan_path)}
     ) as endpoint:
-        dynamodb = endpoint.client("dynamodb")
-        dynamodb.create_table(
-            TableName=COUNTERS_TABLE,
-            KeySchema=[{"AttributeName": "counter_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "counter_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_key_table(endpoint.client("dynamodb"), COUNTERS_TABLE, "counter_id")
         yield endpoint
 
 

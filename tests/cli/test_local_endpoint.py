@@ -23,7 +23,7 @@ from segflow.engine.partitioner import partition
 from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
-from tests.support.history import lambda_inputs
+from tests.support.history import full_history, lambda_inputs
 from tests.support.http_server import start_http_server
 
 pytestmark = pytest.mark.e2e
@@ -36,15 +36,7 @@ TEN_NODES_INPUT = {"amount": 250, "customer": "acme"}
 
 
 def history(endpoint: LocalEndpoint, execution_arn: str) -> list[dict[str, Any]]:
-    sfn = endpoint.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    return full_history(endpoint.client("stepfunctions"), execution_arn)
 
 
 @dataclass(frozen=True)

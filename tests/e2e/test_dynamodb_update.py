@@ -10,7 +10,7 @@ import pytest
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
-from tests.support.e2e import node_outputs
+from tests.support.e2e import create_key_table, node_outputs
 from tests.support.workflows import dynamodb_update, edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -20,12 +20,7 @@ pytestmark = pytest.mark.e2e
 def stock_table(embedded: EmbeddedAws) -> Iterator[str]:
     name = f"stock-{uuid.uuid4().hex[:8]}"
     dynamodb = embedded.client("dynamodb")
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "sku", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "sku", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_key_table(dynamodb, name, "sku")
     yield name
     dynamodb.delete_table(TableName=name)
 

@@ -8,6 +8,7 @@ import pytest
 from segflow.dsl.schema import workflow_json_schema
 
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
+from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
 
 pytestmark = pytest.mark.e2e
@@ -42,12 +43,7 @@ def ensure_table(client, name: str, key: str) -> None:
     """The user's own table an example writes to (on AWS: created by you, named in -c data_tables=...)."""
     dynamodb = client.session.client("dynamodb")
     if name not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_key_table(dynamodb, name, key)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -108,3 +108,14 @@ def api_functions() -> set[str]:
     from segflow.declaration import HTTP_APIS
 
     return {api.function for api in HTTP_APIS}
+
+
+def synth_resources(outdir: Any, context: dict[str, Any], nag: bool = True) -> dict[str, Any]:
+    """The template's resources of a synth with extra CDK context (``-c key=value``), into ``outdir``."""
+    import json
+
+    from segflow_infra.application import build_app
+
+    app, stack = build_app(outdir=str(outdir), context=context, nag=nag)
+    app.synth()
+    return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]

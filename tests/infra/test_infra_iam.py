@@ -17,6 +17,7 @@ from tests.infra.infra_helpers import (
     role_of,
     role_statements,
     state_machine_arn,
+    synth_resources,
 )
 
 pytestmark = pytest.mark.infra
@@ -187,12 +188,10 @@ def test_data_tables_named_at_deploy_time_are_writable_by_execute_segment_only(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from segflow.declaration import DATA_TABLE_ACTIONS, DATA_TABLES_FUNCTION
-    from segflow_infra.application import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out.data-tables")
-    app, stack = build_app(outdir=str(outdir), context={"data_tables": "orders, stock"}, nag=True)
-    app.synth()
-    resources = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+    resources = synth_resources(
+        tmp_path_factory.mktemp("cdk.out.data-tables"), {"data_tables": "orders, stock"}
+    )
     table_arn = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
     expected = {(action, table_arn + name) for action in DATA_TABLE_ACTIONS for name in ("orders", "stock")}
     for spec in FUNCTIONS:

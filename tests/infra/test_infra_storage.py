@@ -8,7 +8,7 @@ import pytest
 from segflow.declaration import BUCKETS, TABLES, BucketSpec, TableSpec
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
-from tests.infra.infra_helpers import ref, render
+from tests.infra.infra_helpers import ref, render, synth_resources
 
 pytestmark = pytest.mark.infra
 
@@ -153,16 +153,12 @@ def test_workflows_table(synth: Any) -> None:
 def test_retention_days_sets_the_ttl_horizon_of_every_function_and_the_bucket_lifecycle(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    import json
-
     from segflow.declaration import FUNCTIONS
     from segflow.limits import RETENTION_DAYS_ENV
-    from segflow_infra.application import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out.retention")
-    app, stack = build_app(outdir=str(outdir), context={"retention_days": "7"}, nag=False)
-    app.synth()
-    resources = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+    resources = synth_resources(
+        tmp_path_factory.mktemp("cdk.out.retention"), {"retention_days": "7"}, nag=False
+    )
     for spec in FUNCTIONS:
         env = resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
         assert env[RETENTION_DAYS_ENV] == "7", spec.logical_id

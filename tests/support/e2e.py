@@ -78,3 +78,13 @@ def invoke(embedded: EmbeddedAws, function: declaration.FunctionSpec, event: dic
 
 def payload_of(result: InvokeResult) -> Any:
     return json.loads(result.payload)
+
+
+def create_key_table(dynamodb: Any, name: str, key: str) -> None:
+    """A user's own table with a string hash key (what data nodes write to), on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )

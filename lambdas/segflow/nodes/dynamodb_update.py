@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
 from segflow.stores.dynamo_items import encode_item
+from segflow.stores.effect_ledger import EffectConditionFailed
 
 # DynamoDB's own rule for table names.
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
@@ -63,8 +64,6 @@ def execute(context: NodeContext) -> NodeResult:
         update["ExpressionAttributeValues"] = encode_item(config.expression_attribute_values)
     if config.condition_expression:
         update["ConditionExpression"] = config.condition_expression
-    from segflow.stores.effect_ledger import EffectConditionFailed
-
     info = context.execution
     try:
         applied = context.services.effect_ledger.update_once(
