@@ -16,7 +16,9 @@ from segflow.declaration import (
     LOG_RETENTION_DAYS,
     SERVICE_NAME,
     STATE_MACHINES,
+    STREAM_CONSUMERS,
     TABLES,
+    WEBSOCKET_APIS,
     FunctionSpec,
     constant_environment,
     resource_env_vars,
@@ -104,8 +106,13 @@ class EngineFunctions(Construct):
         return function
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        # A WebSocket API's callback URL is set by ``LiveEvents`` once the API exists: the API's routes
+        # invoke one of these functions, so the functions come first.
+        websocket_apis = {api.logical_id for api in WEBSOCKET_APIS}
         resources = {
-            name: self._resource_value(logical_id) for name, logical_id in resource_env_vars(spec).items()
+            name: self._resource_value(logical_id)
+            for name, logical_id in resource_env_vars(spec).items()
+            if logical_id not in websocket_apis
         }
         retention = {RETENTION_DAYS_ENV: str(self._storage.retention_days)}
         return {**constant_environment(spec), **retention, **resources}
@@ -143,11 +150,13 @@ class EngineFunctions(Construct):
             f"Pinned to {RUNTIME.name}: the runtime the engine is tested on, matching the Powertools layer "
             f"parameter {POWERTOOLS_LAYER_PARAMETER}; a runtime upgrade is a deliberate, tested change.",
         )
+        stream_consumer = spec.logical_id in {consumer.function for consumer in STREAM_CONSUMERS}
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) use '*': "
-            "X-Ray supports no resource-level permissions for them.",
+            "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) "
+            + ("and dynamodb:ListStreams (added by its stream event source) " if stream_consumer else "")
+            + "use '*': AWS supports no resource-level permissions for them.",
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
         acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)

@@ -16,7 +16,7 @@ from constructs import Construct
 from segflow.declaration import HTTP_APIS, LOG_RETENTION_DAYS, HttpApiSpec, function_by_id
 
 from segflow_infra.api_auth import ApiAuth
-from segflow_infra.cdk_util import pin_logical_id, retention
+from segflow_infra.cdk_util import acknowledge, pin_logical_id, retention
 
 DEFAULT_STAGE = "$default"
 # API Gateway gives up on a Lambda integration after 30 s; the function must finish first.
@@ -72,7 +72,9 @@ class HttpApis(Construct):
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
-class _AccessLogSettings:
+class AccessLogSettings:
+    """Access log settings of an API Gateway v2 stage (HTTP or WebSocket): a destination and a format."""
+
     def __init__(self, destination: apigwv2.IAccessLogDestination, log_format: apigateway.AccessLogFormat):
         self._destination = destination
         self._format = log_format
@@ -121,9 +123,20 @@ class DeclaredHttpApi(Construct):
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
         )
         for route in spec.routes:
-            self.api.add_routes(
-                path=route.path, methods=[apigwv2.HttpMethod(route.method)], integration=integration
+            added = self.api.add_routes(
+                path=route.path,
+                methods=[apigwv2.HttpMethod(route.method)],
+                integration=integration,
+                authorizer=apigwv2.HttpNoneAuthorizer() if route.public else None,
             )
+            for public_route in added if route.public else []:
+                acknowledge(
+                    public_route,
+                    "AwsSolutions-APIG4",
+                    f"{route.method} {route.path} serves a static page that holds no tenant's data; what it "
+                    "shows comes over the IAM-authorized WebSocket API, whose signed link rides in the URL "
+                    "fragment.",
+                )
 
         # The /aws/vendedlogs/ prefix keeps log delivery from adding to the account's size-limited
         # CloudWatch Logs resource policy.
@@ -140,7 +153,7 @@ class DeclaredHttpApi(Construct):
             http_api=self.api,
             stage_name=DEFAULT_STAGE,
             auto_deploy=True,
-            access_log_settings=_AccessLogSettings(
+            access_log_settings=AccessLogSettings(
                 apigwv2.LogGroupLogDestination(self.access_logs),
                 apigateway.AccessLogFormat.custom(access_log_format(auth)),
             ),

@@ -1,4 +1,5 @@
-"""Alarms on failed executions, function errors and throttles, HTTP API 5xx responses; one dashboard."""
+"""Alarms on failed executions, function errors and throttles, HTTP API 5xx responses and stream consumers
+falling behind; one dashboard."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from segflow.declaration import STREAM_CONSUMERS
 
 PERIOD = cdk.Duration.minutes(5)
+# A stream consumer whose oldest record waited longer than this (Maximum over PERIOD) is falling behind:
+# live events reach their subscribers late.
+ITERATOR_AGE_THRESHOLD_MS = 60_000
 
 
 class Monitoring(Construct):
@@ -37,6 +42,9 @@ class Monitoring(Construct):
         for logical_id, api in http_apis.items():
             # 5xx only: 4xx (bad requests, denied callers) are the callers' business.
             self._alarm(f"{logical_id}ServerErrors", api.metric_server_error(period=PERIOD))
+        consumers = sorted({consumer.function for consumer in STREAM_CONSUMERS})
+        for logical_id in consumers:
+            self._iterator_age_alarm(logical_id, functions[logical_id])
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -47,6 +55,7 @@ class Monitoring(Construct):
                 *(_state_machine_widgets(logical_id, sm) for logical_id, sm in state_machines.items()),
                 *(_function_widgets(logical_id, fn) for logical_id, fn in functions.items()),
                 *(_http_api_widgets(logical_id, api) for logical_id, api in http_apis.items()),
+                *([_iterator_age_widget(logical_id, functions[logical_id])] for logical_id in consumers),
             ],
         )
 
@@ -64,6 +73,38 @@ class Monitoring(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
         )
+
+    def _iterator_age_alarm(self, logical_id: str, function: lambda_.Function) -> None:
+        construct_id = f"{logical_id}IteratorAge"
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_name=f"{self._prefix}-{construct_id}",
+                alarm_description=(
+                    f"{construct_id}: a stream record waited over {ITERATOR_AGE_THRESHOLD_MS} ms for "
+                    f"{logical_id} within {PERIOD.to_minutes()} minutes"
+                ),
+                metric=_iterator_age(function),
+                threshold=ITERATOR_AGE_THRESHOLD_MS,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+
+
+def _iterator_age(function: lambda_.Function) -> cloudwatch.Metric:
+    """Age of the last record of each batch the event source mapping delivers to the function."""
+    return function.metric("IteratorAge", period=PERIOD, statistic=cloudwatch.Stats.MAXIMUM)
+
+
+def _iterator_age_widget(logical_id: str, function: lambda_.Function) -> cloudwatch.IWidget:
+    return cloudwatch.GraphWidget(
+        title=f"{logical_id} stream iterator age",
+        width=24,
+        left=[_iterator_age(function).with_(label="max (ms)")],
+    )
 
 
 def _state_machine_widgets(logical_id: str, state_machine: sfn.StateMachine) -> list[cloudwatch.IWidget]:

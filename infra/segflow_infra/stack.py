@@ -13,6 +13,7 @@ from segflow.declaration import (
     STACK_OUTPUTS,
     STATE_MACHINES,
     TABLES,
+    WEBSOCKET_APIS,
     OutputSpec,
 )
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
@@ -20,6 +21,7 @@ from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.functions import EngineFunctions
 from segflow_infra.http_api import HttpApis
+from segflow_infra.live_events import LiveEvents
 from segflow_infra.monitoring import Monitoring
 from segflow_infra.orchestration import Orchestration
 from segflow_infra.storage import Storage
@@ -51,6 +53,13 @@ class SegflowStack(cdk.Stack):
             self, "Orchestration", storage=self.storage, functions=self.engine.functions
         )
         self.http_apis = HttpApis(self, "HttpApis", functions=self.engine.functions, auth=self.auth)
+        self.live_events = LiveEvents(
+            self,
+            "LiveEvents",
+            storage=self.storage,
+            functions=self.engine.functions,
+            state_machines=self.orchestration.state_machines,
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -58,7 +67,6 @@ class SegflowStack(cdk.Stack):
             functions=self.engine.functions,
             http_apis={logical_id: api.api for logical_id, api in self.http_apis.apis.items()},
         )
-        # A later issue adds the WebSocket API for live node events here, fed from the declaration too.
         self._outputs()
 
     def _outputs(self) -> None:
@@ -71,12 +79,14 @@ class SegflowStack(cdk.Stack):
             *(OutputSpec("bucket_name", spec.logical_id) for spec in BUCKETS),
             *(OutputSpec("table_name", spec.logical_id) for spec in TABLES),
             *(OutputSpec("http_api_url", spec.logical_id) for spec in HTTP_APIS),
+            *(OutputSpec("websocket_url", spec.logical_id) for spec in WEBSOCKET_APIS),
         ]
         suffixes = {
             "state_machine_arn": "Arn",
             "bucket_name": "Name",
             "table_name": "Name",
             "http_api_url": "Url",
+            "websocket_url": "Url",
         }
         for spec in generic:
             if spec not in declared:
@@ -98,5 +108,6 @@ class SegflowStack(cdk.Stack):
             "bucket_name": lambda ref: self.storage.buckets[ref].bucket_name,
             "table_name": lambda ref: self.storage.tables[ref].table_name,
             "http_api_url": lambda ref: self.http_apis.apis[ref].url,
+            "websocket_url": lambda ref: self.live_events.websocket_apis[ref].url,
         }
         cdk.CfnOutput(self, name, value=values[spec.kind](spec.ref), description=f"{spec.kind} of {spec.ref}")

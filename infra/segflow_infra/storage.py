@@ -15,6 +15,8 @@ ACCESS_LOG_RETENTION_DAYS = 90
 ACCESS_LOGS_BUCKET_ID = "AccessLogsBucket"
 # Declared key attributes are strings: segflow builds every key from ids and prefixes.
 KEY_TYPE = dynamodb.AttributeType.STRING
+# TableSpec.stream -> the stream's view type.
+STREAM_VIEW_TYPES = {"NEW_IMAGE": dynamodb.StreamViewType.NEW_IMAGE}
 
 
 class Storage(Construct):
@@ -83,6 +85,7 @@ class Storage(Construct):
             ),
             time_to_live_attribute=spec.ttl_attribute,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            stream=STREAM_VIEW_TYPES[spec.stream] if spec.stream else None,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         for index in spec.global_indexes:

@@ -17,7 +17,7 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 S3_BUCKET = "AWS::S3::Bucket"
 STATE_MACHINE = "AWS::StepFunctions::StateMachine"
-HTTP_API = "AWS::ApiGatewayV2::Api"
+HTTP_API = "AWS::ApiGatewayV2::Api"  # HTTP and WebSocket APIs alike; ProtocolType tells them apart
 HTTP_ROUTE = "AWS::ApiGatewayV2::Route"
 HTTP_INTEGRATION = "AWS::ApiGatewayV2::Integration"
 
@@ -40,6 +40,7 @@ class TableSummary:
     sort_key: str | None
     ttl_attribute: str | None
     global_indexes: dict[str, IndexSummary]
+    stream: str | None = None  # the stream's view type (NEW_IMAGE), None without a stream
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,19 @@ class HttpApiSummary:
 
 
 @dataclass(frozen=True)
+class WebSocketApiSummary:
+    routes: frozenset[str]  # route keys: $connect, subscribe, ...
+    functions: frozenset[str]  # logical ids of the functions its routes invoke
+    route_selection: str
+
+
+@dataclass(frozen=True)
 class TemplateSummary:
     functions: dict[str, FunctionSummary]  # logical id -> handler and environment variable names
     tables: dict[str, TableSummary]  # logical id -> key schema
     substitutions: dict[str, dict[str, Substitution]]  # state machine logical id -> placeholder -> value
     http_apis: dict[str, HttpApiSummary]  # logical id -> routes, their functions and authorization
+    websocket_apis: dict[str, WebSocketApiSummary]  # logical id -> route keys and their functions
 
 
 def load_template(cdk_out: Path, stack_name: str) -> dict[str, Any]:
@@ -83,7 +92,13 @@ def summarize_template(template: dict[str, Any]) -> TemplateSummary:
         },
         http_apis={
             logical_id: _http_api(logical_id, of_type(HTTP_ROUTE), of_type(HTTP_INTEGRATION))
-            for logical_id in of_type(HTTP_API)
+            for logical_id, props in of_type(HTTP_API).items()
+            if props.get("ProtocolType") == "HTTP"
+        },
+        websocket_apis={
+            logical_id: _websocket_api(logical_id, props, of_type(HTTP_ROUTE), of_type(HTTP_INTEGRATION))
+            for logical_id, props in of_type(HTTP_API).items()
+            if props.get("ProtocolType") == "WEBSOCKET"
         },
     )
 
@@ -102,6 +117,7 @@ def _table(props: dict[str, Any]) -> TableSummary:
     partition_key, sort_key = _keys(props["KeySchema"])
     ttl = props.get("TimeToLiveSpecification", {})
     return TableSummary(
+        stream=props.get("StreamSpecification", {}).get("StreamViewType"),
         partition_key=partition_key,
         sort_key=sort_key,
         ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") else None,
@@ -131,6 +147,32 @@ def _http_api(
             raise ValueError(f"route {props['RouteKey']} does not target a function of the stack")
         functions.add(uri["Fn::GetAtt"][0])
     return HttpApiSummary(frozenset(keys), frozenset(functions), frozenset(authorization))
+
+
+def _websocket_api(
+    api_id: str,
+    api: dict[str, Any],
+    routes: dict[str, dict[str, Any]],
+    integrations: dict[str, dict[str, Any]],
+) -> WebSocketApiSummary:
+    """Route keys of one WebSocket API, each resolved through its Lambda proxy integration to a function.
+
+    A WebSocket integration URI is the function's invocation path; it embeds ``{"Fn::GetAtt": [fn, "Arn"]}``.
+    """
+    keys: set[str] = set()
+    functions: set[str] = set()
+    for props in routes.values():
+        if props["ApiId"] != {"Ref": api_id}:
+            continue
+        keys.add(props["RouteKey"])
+        prefix, integration = props["Target"]["Fn::Join"][1]
+        uri = integrations[integration["Ref"]]["IntegrationUri"]
+        parts = uri.get("Fn::Join", ["", []])[1] if isinstance(uri, dict) else []
+        targets = [part["Fn::GetAtt"][0] for part in parts if isinstance(part, dict) and "Fn::GetAtt" in part]
+        if prefix != "integrations/" or len(targets) != 1:
+            raise ValueError(f"route {props['RouteKey']} does not target a function of the stack")
+        functions.add(targets[0])
+    return WebSocketApiSummary(frozenset(keys), frozenset(functions), api.get("RouteSelectionExpression", ""))
 
 
 def _substitution(value: Any, resources: dict[str, Any]) -> Substitution:

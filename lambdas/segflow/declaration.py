@@ -30,6 +30,7 @@ class TableSpec:
     sort_key: str | None
     ttl_attribute: str | None = None
     global_indexes: tuple[GlobalIndexSpec, ...] = ()
+    stream: Literal["NEW_IMAGE"] | None = None  # a DynamoDB stream of the table's new items
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class BucketGrant:
 
 
 @dataclass(frozen=True)
+class WebSocketGrant:
+    api: str  # WebSocketApiSpec.logical_id: post to (and drop) its connections through @connections
+
+
+@dataclass(frozen=True)
 class StateMachineGrant:
     state_machine: str  # StateMachineSpec.logical_id
     actions: tuple[Literal["start", "describe"], ...]
@@ -69,6 +75,7 @@ class FunctionSpec:
     tables: tuple[TableGrant, ...] = ()
     buckets: tuple[BucketGrant, ...] = ()
     state_machines: tuple[StateMachineGrant, ...] = ()
+    websockets: tuple[WebSocketGrant, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,6 +101,7 @@ class StateMachineSpec:
 class HttpRoute:
     method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str  # API Gateway route syntax: /workflows/{workflow_id}
+    public: bool = False  # no authorizer: only for what holds no tenant's data (the console page)
 
 
 @dataclass(frozen=True)
@@ -106,10 +114,46 @@ class HttpApiSpec:
 
 
 @dataclass(frozen=True)
+class WebSocketApiSpec:
+    """An API Gateway WebSocket API whose routes all go to one function; routes are chosen by the frame's
+    ``action`` (``$request.body.action``), and frames without a known action reach ``$default``."""
+
+    logical_id: str
+    function: str  # FunctionSpec.logical_id
+    routes: tuple[str, ...]
+    stage: str
+    env_var: (
+        str  # carries the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage})
+    )
+    route_selection: str = "$request.body.action"
+
+
+@dataclass(frozen=True)
+class StreamConsumerSpec:
+    """A function fed by a table's DynamoDB stream (an event source mapping; the local runtime polls)."""
+
+    table: str  # TableSpec.logical_id, whose ``stream`` is set
+    function: str
+    batch_size: int
+    max_batching_window_seconds: int
+
+
+@dataclass(frozen=True)
+class ExecutionStatusRuleSpec:
+    """An EventBridge rule on "Step Functions Execution Status Change" of a state machine (the local runtime
+    emulates it): terminal statuses no handler sees reach ``function``."""
+
+    logical_id: str
+    state_machine: str
+    statuses: tuple[str, ...]
+    function: str
+
+
+@dataclass(frozen=True)
 class OutputSpec:
     """What one stack output exposes."""
 
-    kind: Literal["state_machine_arn", "bucket_name", "table_name", "http_api_url"]
+    kind: Literal["state_machine_arn", "bucket_name", "table_name", "http_api_url", "websocket_url"]
     ref: str  # logical id of the state machine, bucket, table or HTTP API
 
 
@@ -145,8 +189,32 @@ WORKFLOWS_TABLE = TableSpec(
     global_indexes=(GlobalIndexSpec("by_tenant", "gsi1pk", "gsi1sk"),),
 )
 
+# The execution log: every execution and node state change, in per-execution order (pk = EXEC#<tenant>#<id>,
+# sk = SEQ#<seq>). Its stream feeds the WebSocket pusher.
+EVENTS_TABLE = TableSpec(
+    logical_id="EventsTable",
+    env_var="SEGFLOW_EVENTS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+    stream="NEW_IMAGE",
+)
+
+# Live WebSocket connections (CONN#<id> / META) and their subscriptions (SUB#<tenant>#<execution>), found per
+# execution through the by_subscription index. Connections expire after API Gateway's 2-hour limit.
+CONNECTIONS_TABLE = TableSpec(
+    logical_id="ConnectionsTable",
+    env_var="SEGFLOW_CONNECTIONS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+    global_indexes=(GlobalIndexSpec("by_subscription", "gsi1pk", "gsi1sk"),),
+)
+
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET,)
-TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE, WORKFLOWS_TABLE)
+TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE, WORKFLOWS_TABLE, EVENTS_TABLE, CONNECTIONS_TABLE)
+
+LIVE_WEBSOCKET_API_ID = "LiveWebSocketApi"
 
 WORKFLOW_STATE_MACHINE_ID = "WorkflowStateMachine"
 
@@ -163,6 +231,7 @@ INITIALIZE_STATE_BAG = FunctionSpec(
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
         TableGrant(WORKFLOWS_TABLE.logical_id, "read"),
+        TableGrant(EVENTS_TABLE.logical_id, "write"),
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS, s3_layout.WORKFLOWS)),
@@ -183,6 +252,7 @@ EXECUTE_SEGMENT = FunctionSpec(
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "write"),
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
@@ -213,7 +283,10 @@ FINALIZE_EXECUTION = FunctionSpec(
     description="Records an execution's outcome and shapes its final output",
     memory_mb=512,
     timeout_seconds=60,
-    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    tables=(
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "write"),
+    ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
         BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
@@ -229,6 +302,48 @@ CONTINUE_EXECUTION = FunctionSpec(
     timeout_seconds=30,
     tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
     state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
+    environment=_ENGINE_ENV,
+)
+
+RECORD_EXECUTION_STATUS = FunctionSpec(
+    logical_id="RecordExecutionStatus",
+    handler="segflow.handlers.record_execution_status.handler",
+    description="Records terminal execution statuses no handler saw (aborted, timed out) and publishes them",
+    memory_mb=256,
+    timeout_seconds=30,
+    tables=(
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "write"),
+    ),
+    environment=_ENGINE_ENV,
+)
+
+WEBSOCKET_API = FunctionSpec(
+    logical_id="WebSocketApi",
+    handler="segflow.handlers.websocket_api.handler",
+    description="The live-events WebSocket API: connect, subscribe (replay, then live), unsubscribe, ping",
+    memory_mb=512,
+    timeout_seconds=29,
+    tables=(
+        TableGrant(CONNECTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read"),
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read"),
+    ),
+    websockets=(WebSocketGrant(LIVE_WEBSOCKET_API_ID),),
+    environment=_ENGINE_ENV,
+)
+
+PUSH_EVENTS = FunctionSpec(
+    logical_id="PushEvents",
+    handler="segflow.handlers.push_events.handler",
+    description="Pushes newly stored execution events to the connections subscribed to them",
+    memory_mb=512,
+    timeout_seconds=60,
+    tables=(
+        TableGrant(CONNECTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read"),
+    ),
+    websockets=(WebSocketGrant(LIVE_WEBSOCKET_API_ID),),
     environment=_ENGINE_ENV,
 )
 
@@ -257,6 +372,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ADVANCE_STAGE,
     FINALIZE_EXECUTION,
     CONTINUE_EXECUTION,
+    RECORD_EXECUTION_STATUS,
+    WEBSOCKET_API,
+    PUSH_EVENTS,
     MANAGEMENT_API,
 )
 
@@ -300,10 +418,39 @@ MANAGEMENT_HTTP_API = HttpApiSpec(
         HttpRoute("GET", "/executions/{execution_id}"),
         HttpRoute("POST", "/executions/{execution_id}/resume"),
         HttpRoute("GET", "/openapi.json"),
+        HttpRoute("GET", "/console", public=True),
     ),
 )
 
 HTTP_APIS: tuple[HttpApiSpec, ...] = (MANAGEMENT_HTTP_API,)
+
+LIVE_WEBSOCKET_API = WebSocketApiSpec(
+    logical_id=LIVE_WEBSOCKET_API_ID,
+    function=WEBSOCKET_API.logical_id,
+    routes=("$connect", "$disconnect", "$default", "subscribe", "unsubscribe", "ping"),
+    stage="live",
+    env_var="SEGFLOW_WEBSOCKET_CALLBACK_URL",
+)
+
+WEBSOCKET_APIS: tuple[WebSocketApiSpec, ...] = (LIVE_WEBSOCKET_API,)
+
+STREAM_CONSUMERS: tuple[StreamConsumerSpec, ...] = (
+    StreamConsumerSpec(
+        table=EVENTS_TABLE.logical_id,
+        function=PUSH_EVENTS.logical_id,
+        batch_size=500,
+        max_batching_window_seconds=0,
+    ),
+)
+
+EXECUTION_STATUS_RULES: tuple[ExecutionStatusRuleSpec, ...] = (
+    ExecutionStatusRuleSpec(
+        logical_id="ExecutionStatusRule",
+        state_machine=WORKFLOW_STATE_MACHINE_ID,
+        statuses=("FAILED", "TIMED_OUT", "ABORTED"),
+        function=RECORD_EXECUTION_STATUS.logical_id,
+    ),
+)
 
 # Names of the stack outputs; the CLI finds resources through them (real AWS) or the local endpoint.
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
@@ -311,6 +458,8 @@ OUTPUT_BUCKET_NAME = "DataBucketName"
 OUTPUT_EXECUTIONS_TABLE_NAME = "ExecutionsTableName"
 OUTPUT_WORKFLOWS_TABLE_NAME = "WorkflowsTableName"
 OUTPUT_MANAGEMENT_API_URL = "ManagementApiUrl"
+OUTPUT_WEBSOCKET_URL = "LiveWebSocketUrl"
+OUTPUT_EVENTS_TABLE_NAME = "EventsTableName"
 
 STACK_OUTPUTS: dict[str, OutputSpec] = {
     OUTPUT_STATE_MACHINE_ARN: OutputSpec("state_machine_arn", WORKFLOW_STATE_MACHINE.logical_id),
@@ -318,6 +467,8 @@ STACK_OUTPUTS: dict[str, OutputSpec] = {
     OUTPUT_EXECUTIONS_TABLE_NAME: OutputSpec("table_name", EXECUTIONS_TABLE.logical_id),
     OUTPUT_WORKFLOWS_TABLE_NAME: OutputSpec("table_name", WORKFLOWS_TABLE.logical_id),
     OUTPUT_MANAGEMENT_API_URL: OutputSpec("http_api_url", MANAGEMENT_HTTP_API.logical_id),
+    OUTPUT_WEBSOCKET_URL: OutputSpec("websocket_url", LIVE_WEBSOCKET_API.logical_id),
+    OUTPUT_EVENTS_TABLE_NAME: OutputSpec("table_name", EVENTS_TABLE.logical_id),
 }
 
 
@@ -337,10 +488,12 @@ def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
     env_vars = {table.env_var: table.logical_id for table in TABLES}
     env_vars.update({bucket.env_var: bucket.logical_id for bucket in BUCKETS})
     env_vars.update({machine.env_var: machine.logical_id for machine in STATE_MACHINES})
+    env_vars.update({api.env_var: api.logical_id for api in WEBSOCKET_APIS})
     granted = (
         {grant.table for grant in spec.tables}
         | {grant.bucket for grant in spec.buckets}
         | {grant.state_machine for grant in spec.state_machines}
+        | {grant.api for grant in spec.websockets}
     )
     return {name: logical_id for name, logical_id in env_vars.items() if logical_id in granted}
 

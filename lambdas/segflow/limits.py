@@ -80,3 +80,19 @@ STEP_FUNCTIONS_HISTORY_EVENT_LIMIT = 25_000
 # segflow continues an execution in a new one before its estimated history passes this: the rest of the
 # limit absorbs what the estimate cannot see (each retried Lambda attempt adds 3 events).
 HISTORY_EVENT_BUDGET = 20_000
+
+# API Gateway WebSocket: a message to a client is at most 128 KB, a frame from one 32 KB, a connection lives
+# at most 2 hours. segflow packs events into messages up to its own budget, well under the limit.
+WEBSOCKET_MESSAGE_MAX_BYTES = 128 * 1024
+WEBSOCKET_FRAME_MAX_BYTES = 32 * 1024  # a client's frame; larger ones close the connection (1009)
+# An execution named by its id or ARN in a client's frame (Step Functions ARNs stay far below this).
+EXECUTION_REFERENCE_MAX_CHARS = 2048
+LIVE_MESSAGE_BUDGET_BYTES = 96 * 1024
+WEBSOCKET_CONNECTION_MAX_SECONDS = 2 * 3600
+
+# A sender holds a subscription's delivery lease this long at most (a crashed sender's lease then lapses).
+EVENT_DELIVERY_LEASE_SECONDS = 30
+# Events read from the log per query when replaying or pushing.
+EVENT_PAGE_SIZE = 500
+# An event's reason or error is cut to this length (outputs never travel in events, only their S3 key).
+EVENT_TEXT_MAX_CHARS = 500

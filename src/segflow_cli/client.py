@@ -24,8 +24,10 @@ from segflow.engine.resume import (
     resume_request,
     resumed_execution_name,
 )
+from segflow.events.models import ExecutionEvent
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
+from segflow.stores.event_log import EventLog
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
 from segflow.stores.outputs import NodeOutputStore
 
@@ -54,6 +56,9 @@ class Resources:
     # Deployments from before workflow versions have neither.
     workflows_table: str | None = None
     management_api_url: str | None = None
+    # Deployments from before live events have neither.
+    events_table: str | None = None
+    websocket_url: str | None = None
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, str]) -> Resources:
@@ -63,6 +68,8 @@ class Resources:
             executions_table=outputs[declaration.OUTPUT_EXECUTIONS_TABLE_NAME],
             workflows_table=outputs.get(declaration.OUTPUT_WORKFLOWS_TABLE_NAME),
             management_api_url=outputs.get(declaration.OUTPUT_MANAGEMENT_API_URL),
+            events_table=outputs.get(declaration.OUTPUT_EVENTS_TABLE_NAME),
+            websocket_url=outputs.get(declaration.OUTPUT_WEBSOCKET_URL),
         )
 
 
@@ -147,6 +154,15 @@ class SegflowClient:
         return response["executionArn"]
 
     # --- reading ------------------------------------------------------------------------------------------
+
+    def events(self, execution_arn: str, since_seq: int = 0) -> list[ExecutionEvent]:
+        """The execution's log (every state change, in order) after ``since_seq``."""
+        if not self.resources.events_table:
+            raise RuntimeError("this deployment has no execution log (deployed before live events)")
+        log = EventLog(
+            self.resources.events_table, self.resources.executions_table, self.session.client("dynamodb")
+        )
+        return log.read_all(self.tenant_id, execution_id_of(execution_arn), since_seq)
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
         """DescribeExecution of the execution, or of its latest part if it continued past the history

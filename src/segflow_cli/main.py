@@ -47,8 +47,24 @@ from segflow_cli.common import (
     plural,
     read_json_file,
 )
-from segflow_cli.locate import DEFAULT_STAGE, Deployment, LocateError, locate
-from segflow_cli.progress import Progress, glyphs_for, progress_for, summary_line, table_lines
+from segflow_cli.live import (
+    CONSOLE_LINK_SECONDS,
+    LiveError,
+    LiveEvents,
+    LiveView,
+    console_link,
+    local_url,
+    signed_url,
+)
+from segflow_cli.locate import DEFAULT_STAGE, Deployment, LocateError, locate, region_of
+from segflow_cli.progress import (
+    Progress,
+    format_duration,
+    glyphs_for,
+    progress_for,
+    summary_line,
+    table_lines,
+)
 from segflow_cli.versions import api_failure, check_tenant, check_version
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_INVALID", "EXIT_OK", "CliError", "main"]
@@ -243,10 +259,57 @@ def run_quietly(
     return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
-def follow(client: SegflowClient, arn: str, workflow: dict[str, Any], timeout_seconds: float | None) -> int:
-    """Live progress until the execution ends, then its outcome."""
+def live_events(deployment: Deployment, client: SegflowClient, arn: str, since_seq: int = 0) -> LiveEvents:
+    """The execution's events from the deployment's WebSocket API (local: the gateway of segflow local up)."""
+    url = client.resources.websocket_url
+    if not url:
+        raise CliError(f"{deployment.description} has no live-events WebSocket API (deployed before it?)")
+    if deployment.endpoint:
+        return LiveEvents(local_url(url, client.tenant_id), execution_id_of(arn), since_seq)
+    session, region = deployment.session, region_of(arn)
+    return LiveEvents(lambda: signed_url(url, session, region), execution_id_of(arn), since_seq)
+
+
+def watch_live(
+    client: SegflowClient,
+    deployment: Deployment,
+    arn: str,
+    workflow: dict[str, Any],
+    progress: Progress,
+    timeout_seconds: float | None,
+) -> tuple[dict[str, Any], list[NodeView]]:
+    """Follow the execution's events over the WebSocket until its terminal event (or the timeout)."""
+    deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+    view = LiveView(workflow)
     try:
-        description, views = watch(client, arn, workflow, progress_for(sys.stdout), timeout_seconds)
+        for event in live_events(deployment, client, arn):
+            view.apply(event)
+            progress.update(view.views())
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    except LiveError as error:
+        raise CliError(str(error)) from None
+    finally:
+        progress.finish()
+    return client.describe(arn), view.views()
+
+
+def follow(
+    client: SegflowClient,
+    arn: str,
+    workflow: dict[str, Any],
+    timeout_seconds: float | None,
+    deployment: Deployment | None = None,
+) -> int:
+    """Live progress until the execution ends, then its outcome: from the WebSocket when ``deployment`` is
+    given (``--watch``, ``segflow watch``), else by polling the records."""
+    try:
+        if deployment is not None:
+            description, views = watch_live(
+                client, deployment, arn, workflow, progress_for(sys.stdout), timeout_seconds
+            )
+        else:
+            description, views = watch(client, arn, workflow, progress_for(sys.stdout), timeout_seconds)
     except KeyboardInterrupt:
         print(f"\ndetached; the execution keeps running: segflow status {arn}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -281,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     emit(f"run {graph.workflow_id} on {deployment.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout)
+    return follow(client, arn, workflow, args.timeout, deployment if args.watch else None)
 
 
 def run_published(
@@ -306,7 +369,7 @@ def run_published(
     workflow = published_workflow(client, api, workflow_id, version)
     emit(f"run {workflow_id} version {version} on {deployment.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout)
+    return follow(client, arn, workflow, args.timeout, deployment if args.watch else None)
 
 
 def published_workflow(
@@ -470,6 +533,56 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return follow(client, arn, workflow, args.timeout)
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The live node table of an execution, from its events; exits with the execution's status."""
+    client, deployment, description = execution_client(args)
+    arn = args.execution_arn
+    workflow, _version = execution_workflow(client, deployment, arn, execution_request(description))
+    emit(f"watch {execution_id_of(arn)} on {deployment.description}")
+    return follow(client, arn, workflow or {"nodes": []}, args.timeout, deployment)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """The link to the live console page of an execution (local: the gateway's; deployed: a signed socket)."""
+    client, deployment, _description = execution_client(args)
+    resources, arn = client.resources, args.execution_arn
+    if not resources.websocket_url or not resources.management_api_url:
+        raise CliError(f"{deployment.description} has no live console (deployed before it?)")
+    if deployment.endpoint:
+        socket = local_url(resources.websocket_url, client.tenant_id)
+    else:
+        socket = signed_url(resources.websocket_url, deployment.session, region_of(arn), CONSOLE_LINK_SECONDS)
+    page = f"{resources.management_api_url.rstrip('/')}/console"
+    emit(console_link(page, execution_id_of(arn), socket))
+    return EXIT_OK
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """The execution log: every state change, numbered, in order."""
+    client, _deployment, _description = execution_client(args)
+    events = client.events(args.execution_arn, args.since)
+    if args.json:
+        emit_json([event.model_dump(exclude_none=True) for event in events])
+        return EXIT_OK
+    for event in events:
+        when = datetime.fromtimestamp(event.timestamp, UTC).isoformat(timespec="milliseconds")
+        subject = event.node_id or "execution"
+        detail = " ".join(
+            part
+            for part in (
+                f"({event.reason})" if event.reason else "",
+                format_duration(event.duration_ms) if event.duration_ms is not None else "",
+                event.error or "",
+            )
+            if part
+        )
+        emit(
+            f"{event.seq:>6} {when} {subject}: {event.previous_state} -> {event.new_state}"
+            f" [{event.progress.completed}/{event.progress.total}] {detail}".rstrip()
+        )
+    return EXIT_OK
+
+
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
     client, _deployment, description = execution_client(args)
@@ -578,8 +691,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="of a published workflow: run version N (default: the active)",
     )
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="stop waiting after this long")
+    run.add_argument(
+        "--watch", action="store_true", help="follow the execution's live events over the WebSocket API"
+    )
     _add_target_options(run)
     run.set_defaults(handler=cmd_run)
+
+    watch_command = commands.add_parser(
+        "watch", help="the live node table of an execution, over the WebSocket API; exits with its status"
+    )
+    watch_command.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    watch_command.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop watching after this long"
+    )
+    _add_target_options(watch_command)
+    watch_command.set_defaults(handler=cmd_watch)
+
+    console_command = commands.add_parser(
+        "console", help="a link to the live web view of an execution (reconnects and catches up by itself)"
+    )
+    console_command.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    _add_target_options(console_command)
+    console_command.set_defaults(handler=cmd_console)
+
+    events_command = commands.add_parser("events", help="an execution's log: every state change, in order")
+    events_command.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    events_command.add_argument("--since", type=int, default=0, metavar="SEQ", help="only events after SEQ")
+    _add_target_options(events_command)
+    events_command.set_defaults(handler=cmd_events)
 
     status = commands.add_parser("status", help="an execution's status and its node table")
     status.add_argument("execution_arn", metavar="EXECUTION_ARN")

@@ -33,6 +33,11 @@ class LocalDeployment:
     table_names: dict[str, str] = field(default_factory=dict)
     function_names: dict[str, str] = field(default_factory=dict)
     state_machine_arns: dict[str, str] = field(default_factory=dict)
+    # The @connections endpoint of each WebSocket API: where the local gateway serves it (set by the server;
+    # empty without one, e.g. in the in-process embedded AWS).
+    websocket_callback_urls: dict[str, str] = field(
+        default_factory=lambda: {api.logical_id: "" for api in declaration.WEBSOCKET_APIS}
+    )
 
     def environment(self) -> dict[str, str]:
         """The environment variables every handler reads (the same names the stack sets)."""
@@ -43,17 +48,25 @@ class LocalDeployment:
 
     def function_environment(self, spec: declaration.FunctionSpec) -> dict[str, str]:
         """What the stack sets for this function, with local resource names."""
-        names = {**self.bucket_names, **self.table_names, **self.state_machine_arns}
+        names = {
+            **self.bucket_names,
+            **self.table_names,
+            **self.state_machine_arns,
+            **self.websocket_callback_urls,
+        }
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }
         retention = {RETENTION_DAYS_ENV: str(EXECUTION_DATA_RETENTION_DAYS)}
         return {**declaration.constant_environment(spec), **retention, **resources}
 
-    def outputs(self, management_api_url: str | None = None) -> dict[str, str]:
+    def outputs(
+        self, management_api_url: str | None = None, websocket_url: str | None = None
+    ) -> dict[str, str]:
         """The same keys as the CloudFormation stack's outputs.
 
-        The management API's URL is where the local gateway serves it, which only the server knows.
+        The management API's and the WebSocket API's URLs are where the local gateways serve them, which only
+        the server knows.
         """
         outputs = {
             declaration.OUTPUT_STATE_MACHINE_ARN: self.state_machine_arns[
@@ -64,9 +77,12 @@ class LocalDeployment:
                 declaration.EXECUTIONS_TABLE.logical_id
             ],
             declaration.OUTPUT_WORKFLOWS_TABLE_NAME: self.table_names[declaration.WORKFLOWS_TABLE.logical_id],
+            declaration.OUTPUT_EVENTS_TABLE_NAME: self.table_names[declaration.EVENTS_TABLE.logical_id],
         }
         if management_api_url is not None:
             outputs[declaration.OUTPUT_MANAGEMENT_API_URL] = management_api_url
+        if websocket_url is not None:
+            outputs[declaration.OUTPUT_WEBSOCKET_URL] = websocket_url
         return outputs
 
 
@@ -120,6 +136,8 @@ def _table_request(spec: TableSpec, name: str) -> dict[str, Any]:
     }
     if indexes:
         request["GlobalSecondaryIndexes"] = indexes
+    if spec.stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream}
     return request
 
 

@@ -14,6 +14,7 @@ import boto3
 
 from segflow_local import botocore_hook, moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
+from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
 
 MOTO_CONFIG = {
@@ -90,9 +91,12 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
             deployment = deploy(session, stage)
             prepare_environment(deployment.environment())
             embedded = EmbeddedAws(deployment=deployment, runtime=runtime, session=session)
+            # No WebSocket gateway in-process: the status rules only (events are still logged).
+            pollers = start_event_sources(session, deployment, runtime.invoke, streams=False)
             try:
                 yield embedded
             finally:
                 embedded.drain()
+                stop_event_sources(pollers)
     finally:
         botocore_hook.deactivate()

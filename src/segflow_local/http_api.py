@@ -122,6 +122,7 @@ def compile_route(route: HttpRoute) -> CompiledRoute:
 class RouteMatch:
     route_key: str
     path_parameters: dict[str, str]
+    public: bool = False
 
 
 class RouteTable:
@@ -142,7 +143,7 @@ class RouteTable:
         if not candidates:
             return None
         _, best, params = min(candidates, key=lambda candidate: candidate[0])
-        return RouteMatch(best.route_key, params)
+        return RouteMatch(best.route_key, params, best.route.public)
 
 
 # --- the authorizer ----------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def _is_text(content_type: str, body: bytes) -> bool:
 
 
 def build_event(
-    request: HttpRequest, match: RouteMatch, authorizer: dict[str, Any], request_id: str, now: float
+    request: HttpRequest, match: RouteMatch, authorizer: dict[str, Any] | None, request_id: str, now: float
 ) -> dict[str, Any]:
     """The API Gateway HTTP API payload format 2.0 event of ``request``."""
     headers = {
@@ -225,7 +226,7 @@ def build_event(
     event["requestContext"] = {
         "accountId": LOCAL_ACCOUNT_ID,
         "apiId": LOCAL_API_ID,
-        "authorizer": authorizer,
+        **({"authorizer": authorizer} if authorizer is not None else {}),
         "domainName": request.domain,
         "domainPrefix": request.domain.split(".", 1)[0],
         "http": {
@@ -368,8 +369,9 @@ class LocalHttpApi:
         if match is None:
             response = gateway_error(404, "Not Found")
         else:
-            authorizer = local_authorizer(request.headers)
-            if authorizer is None:
+            # A public route has no authorizer: its function sees no caller, as behind API Gateway.
+            authorizer = None if match.public else local_authorizer(request.headers)
+            if authorizer is None and not match.public:
                 response = gateway_error(403, "Forbidden")
             else:
                 event = build_event(request, match, authorizer, request_id, time.time())

@@ -11,6 +11,11 @@ conditional write and transaction atomically; segflow's version numbering and op
 on it, so the patch serializes moto's DynamoDB writes. Reads take the same lock while they copy the items into
 their response: moto updates an item in place, and a read copying it meanwhile fails with "dictionary changed
 size during iteration".
+
+moto's TransactWriteItems deep-copies every table it touches before writing, to roll back on failure: each
+transaction then costs O(table size), and the execution log (one transaction per state change) turns a long
+session quadratic. Under the write lock the patch checks every condition first and writes only if all hold,
+which is all-or-nothing without a copy.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ def apply() -> None:
 
         Table.query = query  # type: ignore[method-assign]
         Table.all_items = all_items  # type: ignore[method-assign]
+        _transactions_without_table_copies()
         _serialize_dynamodb_writes()
         _applied = True
 
@@ -89,3 +95,67 @@ def _serialize_dynamodb_writes() -> None:
                 return _original(self, *args, **kwargs)
 
         setattr(DynamoHandler, name, locked_read)
+
+
+def _transactions_without_table_copies() -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        targets: set[tuple[str, str]] = set()
+        planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        errors: list[Any] = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table_name = op["TableName"]
+            if op_type == "Put":
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            target = (str(table_name), str(dict(sorted(key.items()))))
+            if target in targets:
+                raise MultipleTransactionsException()
+            targets.add(target)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            failed_item = None
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        failed_item = current.to_json()["Attributes"]
+                    errors.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, failed_item))
+                    continue
+            errors.append((None, None, None))
+            planned.append((op_type, op, key))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        for op_type, op, key in planned:  # every condition held, and nothing else writes meanwhile
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"])
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key)
+            elif op_type == "Update":
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

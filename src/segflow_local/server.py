@@ -8,6 +8,8 @@ One threaded WSGI server on one port:
   clients whether the endpoint is ready and where segflow's resources are;
 - ``/_segflow/api/...`` is the management HTTP API behind a local API Gateway (:mod:`segflow_local.http_api`):
   the declared routes, payload format 2.0 events, the ManagementApi function invoked through the runtime;
+- ``/_segflow/ws/@connections/{id}`` is the @connections API of the live WebSocket API, whose connections
+  a local API Gateway WebSocket gateway (:mod:`segflow_local.websocket_gateway`) serves on a second port;
 - ``/_segflow/echo/...`` is a stand-in HTTP API for examples: any method, answered with what it received;
 - everything else goes to moto's WSGI app (S3, DynamoDB, Step Functions with its ASL interpreter on).
 
@@ -29,7 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import boto3
 from segflow import declaration
@@ -37,8 +39,15 @@ from segflow import declaration
 from segflow_local import moto_patches
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
+from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
 from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, Isolation, LocalLambdaRuntime
+from segflow_local.websocket_gateway import (
+    CALLBACK_PREFIX,
+    LocalWebSocketGateway,
+    owns_callback_path,
+    serve_connections_api,
+)
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 HEALTH_PATH = "/_segflow/health"
@@ -83,6 +92,7 @@ class SegflowLocalApp:
         self.moto_app = moto_app
         self.deployment: LocalDeployment | None = None  # set once deployed: the endpoint is ready
         self.management_api = LocalHttpApi(declaration.MANAGEMENT_HTTP_API, runtime.stage, runtime.invoke)
+        self.websocket_gateway: LocalWebSocketGateway | None = None  # set once listening
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -95,6 +105,8 @@ class SegflowLocalApp:
                 start_response("503 Service Unavailable", unavailable.headers)
                 return [unavailable.body]
             return self.management_api(environ, start_response)
+        if owns_callback_path(path):
+            return serve_connections_api(self.websocket_gateway, environ, start_response)
         if path.startswith("/_segflow/"):
             return self._segflow(path, method, environ, start_response)
         match = INVOKE_PATH.match(path)
@@ -117,7 +129,12 @@ class SegflowLocalApp:
         if path == OUTPUTS_PATH:
             if deployment is None:
                 return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
-            return _json_response(start_response, "200 OK", deployment.outputs(management_api_url(environ)))
+            gateway = self.websocket_gateway
+            outputs = deployment.outputs(
+                management_api_url(environ),
+                websocket_url(environ, gateway.port) if gateway is not None else None,
+            )
+            return _json_response(start_response, "200 OK", outputs)
         return _json_response(start_response, "404 Not Found", {"message": f"no such path {path}"})
 
     @staticmethod
@@ -176,12 +193,22 @@ class SegflowLocalApp:
         return [result.payload]
 
 
-def management_api_url(environ: dict[str, Any]) -> str:
-    """Where the management API is, seen from the client that asks: the host it reached us by."""
-    host = (
+def _request_host(environ: dict[str, Any]) -> str:
+    return (
         environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', DEFAULT_HOST)}:{environ.get('SERVER_PORT')}"
     )
-    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{API_PREFIX}"
+
+
+def management_api_url(environ: dict[str, Any]) -> str:
+    """Where the management API is, seen from the client that asks: the host it reached us by."""
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{_request_host(environ)}{API_PREFIX}"
+
+
+def websocket_url(environ: dict[str, Any], port: int) -> str:
+    """Where the live WebSocket API is, seen from the client that asks: the host it reached us by, the
+    gateway's port."""
+    hostname = urlsplit(f"//{_request_host(environ)}").hostname or DEFAULT_HOST
+    return f"ws://{f'[{hostname}]' if ':' in hostname else hostname}:{port}"
 
 
 # --- the server ----------------------------------------------------------------------------------------
@@ -229,8 +256,10 @@ class LocalAwsServer:
         self.runtime = LocalLambdaRuntime(stage, isolation=isolation)
         self.app: SegflowLocalApp | None = None
         self.aws: EmbeddedAws | None = None
+        self.websocket_gateway: LocalWebSocketGateway | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._event_sources: list[Any] = []
 
     @property
     def port(self) -> int:
@@ -249,6 +278,7 @@ class LocalAwsServer:
             self._configure_moto()
             session = boto3.session.Session(region_name=LOCAL_REGION)
             deployment = deploy(session, self.stage)
+            self._start_websocket_gateway(deployment)
         except LocalServerError:
             self.stop()
             raise
@@ -257,9 +287,22 @@ class LocalAwsServer:
             raise LocalServerError(f"the local endpoint could not start: {error}") from error
         prepare_environment(handler_environment(deployment, self.verbose))
         self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
+        # What EventBridge and the event source mappings do in the cloud: status rules, the log's stream.
+        self._event_sources = start_event_sources(session, deployment, self.runtime.invoke, streams=True)
         assert self.app is not None
         self.app.deployment = deployment
         return deployment
+
+    def _start_websocket_gateway(self, deployment: LocalDeployment) -> None:
+        """The live WebSocket API on a free port of the same host; its @connections API under this server's
+        ``CALLBACK_PREFIX``, which the handlers learn from the environment, as they do from the stack's."""
+        api = declaration.LIVE_WEBSOCKET_API
+        gateway = LocalWebSocketGateway(api, self.stage, self.runtime.invoke, host=self.host)
+        gateway.start()
+        self.websocket_gateway = gateway
+        assert self.app is not None
+        self.app.websocket_gateway = gateway
+        deployment.websocket_callback_urls[api.logical_id] = f"{self.url}{CALLBACK_PREFIX}"
 
     def _prepare_process(self) -> None:
         """Fake credentials, region and account for everything in this process; quiet logs."""
@@ -327,6 +370,13 @@ class LocalAwsServer:
             except Exception as error:  # shutting down regardless
                 logger.warning("could not stop running executions: %s", error)
             self.aws = None
+        stop_event_sources(self._event_sources)
+        self._event_sources = []
+        if self.websocket_gateway is not None:  # while the server runs: $disconnect handlers reach DynamoDB
+            self.websocket_gateway.stop()
+            self.websocket_gateway = None
+            if self.app is not None:
+                self.app.websocket_gateway = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -364,6 +414,11 @@ def serve(
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
             announce(f"  management API at {server.url}{API_PREFIX}")
+            if server.websocket_gateway is not None:
+                announce(
+                    f"  live WebSocket API at {server.websocket_gateway.url} "
+                    f"(@connections at {server.url}{CALLBACK_PREFIX})"
+                )
         stopping.wait()
         announce("segflow local AWS: stopping")
     finally:

@@ -66,11 +66,12 @@ class LocalEndpoint:
     startup_seconds: float
     outputs: dict[str, str]
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, path: str = "") -> Any:
+        """A boto3 client of the endpoint (``path``: under it, as the @connections API is)."""
         config = Config(s3={"addressing_style": "path"}) if service == "s3" else None
         return boto3.session.Session(
             aws_access_key_id="ak", aws_secret_access_key="sk", region_name="us-east-1"
-        ).client(service, endpoint_url=self.url, config=config)
+        ).client(service, endpoint_url=self.url + path, config=config)
 
 
 def _get_json(url: str) -> tuple[int, Any]:

@@ -38,9 +38,12 @@ def run_id(node: str, point: str) -> str:
 
 def kill_point(node: str, point: str) -> KillPoint:
     run = run_id(node, point)
-    if point == "after-checkpoint":  # the node record's write, once it says succeeded
+    if point == "after-checkpoint":  # the node record's write (with its event), once it says succeeded
         return KillPoint(
-            id=run, operation="PutItem", when="after", contains=[run, f'"NODE#{node}"', '"succeeded"']
+            id=run,
+            operation="TransactWriteItems",
+            when="after",
+            contains=[run, f'"NODE#{node}"', '"succeeded"'],
         )
     when = "before" if point == "before-write" else "after"
     return KillPoint(id=run, operation="TransactWriteItems", when=when, contains=[f"{run}#{node}"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import boto3
 from moto import mock_aws
 
@@ -47,3 +49,36 @@ def test_partition_query_matches_unpatched_results() -> None:
     assert before == after
     assert before_desc == after_desc
     assert len(after[0]) == 30 and after[2] == []
+
+
+def test_a_transaction_with_a_failing_condition_writes_nothing_and_reports_each_item() -> None:
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"transactions-{uuid.uuid4().hex[:8]}"  # other tests' mocks may still hold a table "t"
+        client.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName=table, Item={"pk": {"S": "taken"}, "n": {"N": "1"}})
+        items = [
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "counter"}}, "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "taken"}, "n": {"N": "2"}},
+                     "ConditionExpression": "attribute_not_exists(pk)",
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        ]  # fmt: skip
+        try:
+            client.transact_write_items(TransactItems=items)
+            raise AssertionError("the transaction should have been cancelled")
+        except client.exceptions.TransactionCanceledException as error:
+            reasons = error.response["CancellationReasons"]
+        assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"]
+        assert reasons[1]["Item"] == {"pk": {"S": "taken"}, "n": {"N": "1"}}
+        assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "counter"}})
+        assert client.get_item(TableName=table, Key={"pk": {"S": "taken"}})["Item"]["n"] == {"N": "1"}
+        # and when every condition holds, every write lands
+        client.transact_write_items(TransactItems=[items[0]])
+        assert client.get_item(TableName=table, Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "1"}

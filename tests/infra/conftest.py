@@ -16,6 +16,14 @@ sys.path.insert(0, str(REPO_ROOT / "infra"))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 
+JWT_CONTEXT = {
+    "auth": "jwt",
+    "jwt_issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
+    "jwt_audience": "segflow-cli, segflow-console",
+    "tenant_claim": "custom:tenant_id",
+}
+
+
 @dataclass(frozen=True)
 class Synth:
     stack_name: str
@@ -38,6 +46,19 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
     # Synth raises if cdk-nag (registered by build_app) has an unacknowledged finding.
     app, stack = build_app(outdir=str(outdir))
+    app.synth()
+    template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
+    return Synth(stack_name=stack.stack_name, outdir=outdir, template=template)
+
+
+@pytest.fixture(scope="session")
+def jwt_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The same app with JWT authorization (cdk-nag on: synth raises on any unacknowledged finding)."""
+    pytest.importorskip("aws_cdk", reason="aws-cdk-lib is not installed: pip install the infra pins")
+    from segflow_infra.application import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out.jwt")
+    app, stack = build_app(context=JWT_CONTEXT, outdir=str(outdir))
     app.synth()
     template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
     return Synth(stack_name=stack.stack_name, outdir=outdir, template=template)

@@ -119,3 +119,37 @@ def synth_resources(outdir: Any, context: dict[str, Any], nag: bool = True) -> d
     app, stack = build_app(outdir=str(outdir), context=context, nag=nag)
     app.synth()
     return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+
+
+def websocket_api_ids() -> set[str]:
+    from segflow.declaration import WEBSOCKET_APIS
+
+    return {api.logical_id for api in WEBSOCKET_APIS}
+
+
+def websocket_api_spec(logical_id: str) -> Any:
+    from segflow.declaration import WEBSOCKET_APIS
+
+    return next(api for api in WEBSOCKET_APIS if api.logical_id == logical_id)
+
+
+def websocket_endpoint(scheme: str, logical_id: str) -> str:
+    """How ``render`` shows a WebSocket stage's URL: ``wss://`` (clients) or ``https://`` (@connections)."""
+    stage = websocket_api_spec(logical_id).stage
+    return f"{scheme}://{ref(logical_id)}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
+
+
+EXECUTE_API_ARN_PREFIX = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
+
+
+def connections_arn(logical_id: str) -> str:
+    """The @connections resources of the declared stage of a WebSocket API, by any method."""
+    return (
+        f"{EXECUTE_API_ARN_PREFIX}:{ref(logical_id)}/{websocket_api_spec(logical_id).stage}/*/@connections/*"
+    )
+
+
+def stream_consumer_functions() -> set[str]:
+    from segflow.declaration import STREAM_CONSUMERS
+
+    return {consumer.function for consumer in STREAM_CONSUMERS}

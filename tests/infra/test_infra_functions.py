@@ -16,7 +16,16 @@ from segflow.declaration import (
 )
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
-from tests.infra.infra_helpers import api_functions, ref, render, role_of, role_statements, state_machine_arn
+from tests.infra.infra_helpers import (
+    api_functions,
+    ref,
+    render,
+    role_of,
+    role_statements,
+    state_machine_arn,
+    websocket_api_ids,
+    websocket_endpoint,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -47,9 +56,12 @@ def test_function_matches_declaration(template: Any, spec: FunctionSpec) -> None
 
 
 def _resource_value(synth: Any, logical_id: str) -> str:
-    """A table or bucket: its name (Ref). A state machine: its ARN, built from its fixed name."""
+    """A table or bucket: its name (Ref). A state machine: its ARN, built from its fixed name. A WebSocket
+    API: its stage's @connections endpoint."""
     if logical_id in {machine.logical_id for machine in STATE_MACHINES}:
         return state_machine_arn(synth.resources, logical_id)
+    if logical_id in websocket_api_ids():
+        return websocket_endpoint("https", logical_id)
     return ref(logical_id)
 
 
@@ -155,3 +167,14 @@ def test_asset_is_the_lambdas_folder_without_caches(synth: Any) -> None:
 
 def _module_path(handler: str) -> str:
     return handler.rsplit(".", 1)[0].replace(".", "/")
+
+
+def test_functions_do_not_depend_on_websocket_stages(synth: Any) -> None:
+    """A WebSocket API's routes invoke a function that needs the API's callback URL: the URL is built from the
+    API's id and the stage's fixed name, never from the stage (which depends on the routes)."""
+    stages = set(synth.of_type("AWS::ApiGatewayV2::Stage"))
+    for spec in FUNCTIONS:
+        function = synth.resources[spec.logical_id]
+        policies = role_statements(synth.resources, role_of(function))
+        referenced = _references(function) | _references(policies) | set(function.get("DependsOn", []))
+        assert not referenced & stages, spec.logical_id

@@ -12,31 +12,12 @@ from typing import Any
 import pytest
 from segflow.declaration import HTTP_APIS, LOG_RETENTION_DAYS, STACK_OUTPUTS, HttpApiSpec, function_by_id
 
-from tests.infra.conftest import Synth
+from tests.infra.conftest import JWT_CONTEXT, Synth
 from tests.infra.infra_helpers import arn, ref, render
 
 pytestmark = pytest.mark.infra
 
-JWT_CONTEXT = {
-    "auth": "jwt",
-    "jwt_issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
-    "jwt_audience": "segflow-cli, segflow-console",
-    "tenant_claim": "custom:tenant_id",
-}
 EXECUTE_API = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
-
-
-@pytest.fixture(scope="session")
-def jwt_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The same app with JWT authorization (cdk-nag on: synth raises on any unacknowledged finding)."""
-    pytest.importorskip("aws_cdk", reason="aws-cdk-lib is not installed: pip install the infra pins")
-    from segflow_infra.application import build_app
-
-    outdir = tmp_path_factory.mktemp("cdk.out.jwt")
-    app, stack = build_app(context=JWT_CONTEXT, outdir=str(outdir))
-    app.synth()
-    template = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())
-    return Synth(stack_name=stack.stack_name, outdir=outdir, template=template)
 
 
 def _of_api(synth: Synth, resource_type: str, spec: HttpApiSpec) -> dict[str, dict[str, Any]]:
@@ -57,6 +38,14 @@ def _routes(synth: Synth, spec: HttpApiSpec) -> dict[str, dict[str, Any]]:
 
 def _declared_keys(spec: HttpApiSpec) -> set[str]:
     return {f"{route.method} {route.path}" for route in spec.routes}
+
+
+def _public_keys(spec: HttpApiSpec) -> set[str]:
+    return {f"{route.method} {route.path}" for route in spec.routes if route.public}
+
+
+def test_only_the_console_page_is_public() -> None:
+    assert {key for spec in HTTP_APIS for key in _public_keys(spec)} == {"GET /console"}
 
 
 # Declaration-level consistency: no synth needed.
@@ -91,7 +80,11 @@ def test_api_function_is_not_invoked_by_a_state_machine_it_may_start(spec: HttpA
 
 
 def test_only_declared_http_apis_exist(synth: Synth) -> None:
-    apis = synth.of_type("AWS::ApiGatewayV2::Api")
+    apis = {
+        logical_id: api
+        for logical_id, api in synth.of_type("AWS::ApiGatewayV2::Api").items()
+        if api["Properties"]["ProtocolType"] != "WEBSOCKET"  # test_infra_live_events checks those
+    }
     assert set(apis) == {spec.logical_id for spec in HTTP_APIS}
     for logical_id, api in apis.items():
         assert api["Properties"]["ProtocolType"] == "HTTP"
@@ -146,7 +139,7 @@ def test_api_gateway_may_invoke_the_function_on_declared_routes_only(synth: Synt
 @pytest.mark.parametrize("spec", HTTP_APIS, ids=lambda spec: spec.logical_id)
 def test_iam_authorization_by_default(synth: Synth, spec: HttpApiSpec) -> None:
     for key, route in _routes(synth, spec).items():
-        assert route["AuthorizationType"] == "AWS_IAM", key
+        assert route["AuthorizationType"] == ("NONE" if key in _public_keys(spec) else "AWS_IAM"), key
         assert "AuthorizerId" not in route, key
     assert not _of_api(synth, "AWS::ApiGatewayV2::Authorizer", spec)
     variables = synth.resources[spec.function]["Properties"]["Environment"]["Variables"]
@@ -192,7 +185,7 @@ def test_api_url_output_is_the_default_endpoint(synth: Synth) -> None:
 
 
 @pytest.mark.parametrize("spec", HTTP_APIS, ids=lambda spec: spec.logical_id)
-def test_jwt_authorizer_guards_every_route(jwt_synth: Synth, spec: HttpApiSpec) -> None:
+def test_jwt_authorizer_guards_every_route_but_the_public_ones(jwt_synth: Synth, spec: HttpApiSpec) -> None:
     [(authorizer_id, authorizer)] = _of_api(jwt_synth, "AWS::ApiGatewayV2::Authorizer", spec).items()
     assert authorizer["AuthorizerType"] == "JWT"
     assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
@@ -203,6 +196,9 @@ def test_jwt_authorizer_guards_every_route(jwt_synth: Synth, spec: HttpApiSpec) 
     routes = _routes(jwt_synth, spec)
     assert set(routes) == _declared_keys(spec)
     for key, route in routes.items():
+        if key in _public_keys(spec):
+            assert route["AuthorizationType"] == "NONE" and "AuthorizerId" not in route, key
+            continue
         assert route["AuthorizationType"] == "JWT", key
         assert route["AuthorizerId"] == {"Ref": authorizer_id}, key
 

@@ -6,18 +6,28 @@ import json
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, STATE_MACHINES, TABLES, FunctionSpec, StateMachineSpec
+from segflow.declaration import (
+    FUNCTIONS,
+    STATE_MACHINES,
+    STREAM_CONSUMERS,
+    TABLES,
+    FunctionSpec,
+    StateMachineSpec,
+)
 from segflow_infra.asl import has_distributed_map
 from segflow_infra.paths import repo_path
 
 from tests.infra.infra_helpers import (
     arn,
+    connections_arn,
     executions_arn,
     grants,
+    ref,
     role_of,
     role_statements,
     state_machine_arn,
     synth_resources,
+    stream_consumer_functions,
 )
 
 pytestmark = pytest.mark.infra
@@ -49,6 +59,11 @@ STATES = {"start": "states:StartExecution", "describe": "states:DescribeExecutio
 INDEXED_TABLES = {table.logical_id for table in TABLES if table.global_indexes}
 # Actions AWS defines without resource-level permissions; the only ones allowed on "*".
 LAMBDA_TRACING = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# What a stream event source mapping needs: these on the table's stream, and ListStreams (no resource-level
+# permissions: "*").
+DYNAMODB_STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+DYNAMODB_LIST_STREAMS = "dynamodb:ListStreams"
+MANAGE_CONNECTIONS = "execute-api:ManageConnections"
 STATE_MACHINE_LOGGING_AND_TRACING = {
     "logs:CreateLogDelivery",
     "logs:DeleteLogDelivery",
@@ -84,6 +99,12 @@ def _expected_function_grants(
             expected.add((STATES["start"], state_machine_arn(resources, machine.state_machine)))
         if "describe" in machine.actions:
             expected.add((STATES["describe"], executions_arn(resources, machine.state_machine)))
+    for websocket in spec.websockets:
+        expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
+    for consumer in STREAM_CONSUMERS:
+        if consumer.function == spec.logical_id:
+            expected |= {(action, ref(f"{consumer.table}.StreamArn")) for action in DYNAMODB_STREAM_READ}
+            expected.add((DYNAMODB_LIST_STREAMS, "*"))
     return expected
 
 
@@ -127,6 +148,15 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
             allowed = (
                 (resource == "*" and action in LAMBDA_TRACING)
                 or (
+                    resource == "*"
+                    and action == DYNAMODB_LIST_STREAMS
+                    and spec.logical_id in stream_consumer_functions()
+                )
+                or (
+                    action == MANAGE_CONNECTIONS
+                    and resource in {connections_arn(grant.api) for grant in spec.websockets}
+                )
+                or (
                     action.startswith("s3:")
                     and resource.endswith("/*")
                     and ":" not in resource.split("}/")[-1]
@@ -141,6 +171,27 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                 )
             )
             assert allowed, (spec.logical_id, action, resource)
+
+
+def test_only_stream_consumers_read_streams_and_only_their_tables_streams(synth: Any) -> None:
+    stream_actions = DYNAMODB_STREAM_READ | {DYNAMODB_LIST_STREAMS}
+    for spec in FUNCTIONS:
+        actual = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
+        on_streams = {(action, resource) for action, resource in actual if resource.endswith(".StreamArn}")}
+        consumed = {consumer.table for consumer in STREAM_CONSUMERS if consumer.function == spec.logical_id}
+        assert on_streams == {
+            (action, ref(f"{table}.StreamArn")) for table in consumed for action in DYNAMODB_STREAM_READ
+        }, spec.logical_id
+        if not consumed:
+            assert not {action for action, _ in actual} & (stream_actions - DYNAMODB_READ), spec.logical_id
+
+
+def test_only_websocket_grantees_manage_connections_and_only_on_the_declared_stage(synth: Any) -> None:
+    for spec in FUNCTIONS:
+        actual = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
+        managed = {resource for action, resource in actual if action.startswith("execute-api:")}
+        assert managed == {connections_arn(grant.api) for grant in spec.websockets}, spec.logical_id
+        assert {action for action, _ in actual if action.startswith("execute-api:")} <= {MANAGE_CONNECTIONS}
 
 
 def _expected_state_machine_grants(spec: StateMachineSpec, name: str) -> set[tuple[str, str]]:

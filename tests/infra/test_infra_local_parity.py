@@ -76,11 +76,13 @@ def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
             index["IndexName"]: tuple(k["AttributeName"] for k in index["KeySchema"])
             for index in table.get("GlobalSecondaryIndexes", [])
         }
+        stream = table.get("StreamSpecification", {})
         local[logical_id] = (
             keys["HASH"],
             keys.get("RANGE"),
             ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             indexes,
+            stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
         )
     stack = {
         logical_id: (
@@ -91,6 +93,7 @@ def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
                 name: tuple(k for k in (i.partition_key, i.sort_key) if k)
                 for name, i in t.global_indexes.items()
             },
+            t.stream,
         )
         for logical_id, t in stack_summary.tables.items()
     }
@@ -120,3 +123,13 @@ def test_same_substitutions(embedded: EmbeddedAws, stack_summary) -> None:
     }
     assert local == stack_summary.substitutions
     assert set(deployment.state_machine_arns) == set(stack_summary.substitutions)
+
+
+def test_streamed_tables_have_a_stream_locally(embedded: EmbeddedAws, stack_summary) -> None:
+    """What the stream consumers read: the local table has a latest stream, as the stack's table does."""
+    dynamodb = embedded.client("dynamodb")
+    streamed = {logical_id: t.stream for logical_id, t in stack_summary.tables.items() if t.stream}
+    assert streamed == {t.logical_id: t.stream for t in declaration.TABLES if t.stream}
+    for logical_id in streamed:
+        table = dynamodb.describe_table(TableName=embedded.deployment.table_names[logical_id])["Table"]
+        assert table["LatestStreamArn"].startswith(f"{table['TableArn']}/stream/"), logical_id

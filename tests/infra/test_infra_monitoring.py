@@ -5,17 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segflow.declaration import BUCKETS, FUNCTIONS, HTTP_APIS, STACK_OUTPUTS, STATE_MACHINES, TABLES
+from segflow.declaration import (
+    BUCKETS,
+    FUNCTIONS,
+    HTTP_APIS,
+    STACK_OUTPUTS,
+    STATE_MACHINES,
+    STREAM_CONSUMERS,
+    TABLES,
+    WEBSOCKET_APIS,
+)
 
-from tests.infra.infra_helpers import ref, render
+from tests.infra.infra_helpers import ref, render, websocket_endpoint
 
 pytestmark = pytest.mark.infra
 
 
+def _is_iterator_age(alarm: dict[str, Any]) -> bool:
+    return alarm["Properties"]["MetricName"] == "IteratorAge"
+
+
 def _alarms(synth: Any) -> set[tuple[str, str, str]]:
-    """(namespace, metric, dimension value) of every alarm."""
+    """(namespace, metric, dimension value) of every alarm on a count (at least one in the period)."""
     found = set()
     for alarm in synth.of_type("AWS::CloudWatch::Alarm").values():
+        if _is_iterator_age(alarm):
+            continue
         props = alarm["Properties"]
         [dimension] = props["Dimensions"]
         assert props["Statistic"] == "Sum"
@@ -42,6 +57,28 @@ def test_alarms_on_failed_executions_function_errors_and_throttles_and_api_serve
     assert _alarms(synth) == expected
 
 
+def test_stream_consumers_alarm_when_records_wait_over_a_minute(synth: Any) -> None:
+    from segflow_infra.monitoring import ITERATOR_AGE_THRESHOLD_MS
+
+    alarms = [alarm["Properties"] for alarm in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    iterator_age = {
+        render(props["Dimensions"][0]["Value"]): props
+        for props in alarms
+        if props["MetricName"] == "IteratorAge"
+    }
+    assert set(iterator_age) == {ref(consumer.function) for consumer in STREAM_CONSUMERS}
+    assert ITERATOR_AGE_THRESHOLD_MS == 60_000
+    for props in iterator_age.values():
+        assert props["Namespace"] == "AWS/Lambda"
+        assert [dimension["Name"] for dimension in props["Dimensions"]] == ["FunctionName"]
+        assert props["Statistic"] == "Maximum"
+        assert props["Period"] == 300
+        assert props["EvaluationPeriods"] == 1
+        assert props["Threshold"] == ITERATOR_AGE_THRESHOLD_MS
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["TreatMissingData"] == "notBreaching"
+
+
 def test_one_dashboard_shows_every_state_machine_function_and_http_api(synth: Any) -> None:
     [dashboard] = synth.of_type("AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == synth.stack_name
@@ -51,9 +88,12 @@ def test_one_dashboard_shows_every_state_machine_function_and_http_api(synth: An
 
 
 def _output_value(kind: str, logical_id: str) -> str:
-    """What each output kind shows: a Ref (ARN or name), or an HTTP API's default endpoint URL."""
+    """What each output kind shows: a Ref (ARN or name), an HTTP API's default endpoint URL, or a WebSocket
+    API's stage URL."""
     if kind == "http_api_url":
         return ref(f"{logical_id}.ApiEndpoint")
+    if kind == "websocket_url":
+        return websocket_endpoint("wss", logical_id)
     return ref(logical_id)
 
 
@@ -70,3 +110,5 @@ def test_every_declared_resource_is_reachable_through_an_output(synth: Any) -> N
         assert ref(spec.logical_id) in values, spec.logical_id
     for api in HTTP_APIS:
         assert _output_value("http_api_url", api.logical_id) in values, api.logical_id
+    for websocket in WEBSOCKET_APIS:
+        assert _output_value("websocket_url", websocket.logical_id) in values, websocket.logical_id

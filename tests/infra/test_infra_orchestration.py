@@ -112,7 +112,13 @@ def test_state_machine_is_standard_logged_and_traced(synth: Any, spec: StateMach
 
 
 def _failure_rule(synth: Any, spec: StateMachineSpec) -> dict[str, Any]:
-    for rule in synth.of_type("AWS::Events::Rule").values():
+    """The state machine's own failed-executions rule (not a declared execution-status rule)."""
+    from segflow.declaration import EXECUTION_STATUS_RULES
+
+    declared = {rule.logical_id for rule in EXECUTION_STATUS_RULES}
+    for logical_id, rule in synth.of_type("AWS::Events::Rule").items():
+        if logical_id in declared:
+            continue
         arns = rule["Properties"]["EventPattern"].get("detail", {}).get("stateMachineArn", [])
         if [render(value) for value in arns] == [ref(spec.logical_id)]:
             return rule["Properties"]

@@ -177,3 +177,20 @@ def test_a_retention_outside_one_day_to_ten_years_stops_the_synth() -> None:
 
     with pytest.raises(ValueError, match="retention_days: '0' is not a number of days"):
         build_app(context={"retention_days": "0"})
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda spec: spec.logical_id)
+def test_table_has_a_stream_exactly_when_declared(synth: Any, spec: TableSpec) -> None:
+    props = synth.resources[spec.logical_id]["Properties"]
+    if spec.stream:
+        assert props["StreamSpecification"] == {"StreamViewType": spec.stream}
+    else:
+        assert "StreamSpecification" not in props
+
+
+def test_every_stream_consumer_reads_a_declared_stream() -> None:
+    from segflow.declaration import STREAM_CONSUMERS
+
+    streams = {spec.logical_id for spec in TABLES if spec.stream}
+    for consumer in STREAM_CONSUMERS:
+        assert consumer.table in streams, consumer

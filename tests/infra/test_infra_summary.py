@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segflow.declaration import FUNCTIONS, HTTP_APIS, STATE_MACHINES, TABLES, resource_env_vars
+from segflow.declaration import (
+    FUNCTIONS,
+    HTTP_APIS,
+    STATE_MACHINES,
+    TABLES,
+    WEBSOCKET_APIS,
+    resource_env_vars,
+)
 from segflow.limits import RETENTION_DAYS_ENV
 from segflow_infra.summary import (
     HttpApiSummary,
     IndexSummary,
     TableSummary,
+    WebSocketApiSummary,
     load_template,
     summarize_template,
 )
@@ -39,6 +47,7 @@ def test_summary_matches_declaration(synth: Any) -> None:
             partition_key=spec.partition_key,
             sort_key=spec.sort_key,
             ttl_attribute=spec.ttl_attribute,
+            stream=spec.stream,
             global_indexes={
                 index.name: IndexSummary(index.partition_key, index.sort_key) for index in spec.global_indexes
             },
@@ -50,7 +59,17 @@ def test_summary_matches_declaration(synth: Any) -> None:
         spec.logical_id: HttpApiSummary(
             routes=frozenset((route.method, route.path) for route in spec.routes),
             functions=frozenset({spec.function}),
-            authorization_types=frozenset({"AWS_IAM"}),
+            authorization_types=frozenset(
+                {"AWS_IAM"} | ({"NONE"} if any(r.public for r in spec.routes) else set())
+            ),
         )
         for spec in HTTP_APIS
+    }
+    assert summary.websocket_apis == {
+        spec.logical_id: WebSocketApiSummary(
+            routes=frozenset(spec.routes),
+            functions=frozenset({spec.function}),
+            route_selection=spec.route_selection,
+        )
+        for spec in WEBSOCKET_APIS
     }

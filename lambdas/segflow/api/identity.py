@@ -57,3 +57,20 @@ def caller_from_request_context(request_context: dict[str, Any]) -> Caller:
     iam = authorizer["iam"] or {}
     principal = iam.get("userArn") or iam.get("callerId") or "unknown"
     return Caller(DEFAULT_TENANT, str(principal))
+
+
+def caller_from_websocket_context(request_context: dict[str, Any]) -> Caller:
+    """The caller of a WebSocket ``$connect``: a Lambda authorizer's context (``tenant_id``, ``principal``:
+    the local gateway plays that part), or the IAM principal API Gateway's IAM authorizer verified (single
+    tenant). Anything else was not authorized by API Gateway."""
+    authorizer = request_context.get("authorizer") or {}
+    if "tenant_id" in authorizer:
+        tenant = authorizer["tenant_id"]
+        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+            raise Forbidden("the authorizer gave no valid tenant_id")
+        return Caller(tenant, str(authorizer.get("principal") or "unknown"))
+    identity = request_context.get("identity") or {}
+    principal = identity.get("userArn") or identity.get("caller")
+    if principal:
+        return Caller(DEFAULT_TENANT, str(principal))
+    raise Unauthenticated("the connection was not authorized by API Gateway")

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from segflow.contracts import FinalizeEvent, FinalizeResult
+from segflow.engine.execution_events import finish
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
+from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import ExecutionRecordStore
+from segflow.stores.journal import ExecutionJournal
 from segflow.stores.manifests import ManifestStore
 from segflow.stores.outputs import NodeOutputStore
 
@@ -34,7 +37,11 @@ def describe_error(error: dict[str, Any] | None) -> tuple[str, str]:
 
 
 def finalize(
-    records: ExecutionRecordStore, manifests: ManifestStore, outputs: NodeOutputStore, event: FinalizeEvent
+    records: ExecutionRecordStore,
+    manifests: ManifestStore,
+    outputs: NodeOutputStore,
+    event: FinalizeEvent,
+    journal: ExecutionJournal,
 ) -> FinalizeResult:
     if event.statebag is None:
         name, cause = describe_error(event.error)
@@ -43,17 +50,17 @@ def finalize(
     tenant, execution_id = statebag.tenant_id, statebag.execution_id
     nodes = records.list_nodes(tenant, execution_id)
     summary = dict(Counter(record.status for record in nodes))
+    identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
 
     if event.outcome == "FAILED":
         name, cause = describe_error(event.error)
-        records.finish_execution(
-            tenant,
-            execution_id,
-            status="FAILED",
-            finished_at=_now(),
-            error=name,
-            cause=cause,
-            summary=summary,
+        finish(
+            journal,
+            identity,
+            statebag.started_at,
+            "FAILED",
+            {"finished_at": _now(), "error": name, "cause": cause, "summary": summary},
+            error=f"{name}: {cause}",
         )
         return FinalizeResult(
             execution_id=execution_id,
@@ -72,14 +79,17 @@ def finalize(
             result[sink] = outputs.load(record.output_json, record.output_key)
     final_store = NodeOutputStore(outputs.bucket, outputs._s3, inline_max_bytes=FINAL_OUTPUT_INLINE_MAX_BYTES)
     stored = final_store.save_execution_data(tenant, execution_id, "output", result)
-    records.finish_execution(
-        tenant,
-        execution_id,
-        status="SUCCEEDED",
-        finished_at=_now(),
-        output_json=stored.inline_json,
-        output_key=stored.s3_key,
-        summary=summary,
+    finish(
+        journal,
+        identity,
+        statebag.started_at,
+        "SUCCEEDED",
+        {
+            "finished_at": _now(),
+            "output_json": stored.inline_json,
+            "output_key": stored.s3_key,
+            "summary": summary,
+        },
     )
     return FinalizeResult(
         execution_id=execution_id,

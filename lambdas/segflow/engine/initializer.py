@@ -11,12 +11,16 @@ from typing import Any
 from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.continuation import continued_statebag
+from segflow.engine.execution_events import started_draft
 from segflow.engine.history_budget import START_EVENTS, budgeted
 from segflow.engine.partitioner import partition
 from segflow.engine.resume import ResumeRefused, reusable_records
 from segflow.engine.stage_advancer import cursor_for_stage
+from segflow.events.models import EventDraft
 from segflow.stores import s3_layout
+from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
+from segflow.stores.journal import ExecutionJournal
 from segflow.stores.manifests import ManifestStore, body_key
 from segflow.stores.outputs import NodeOutputStore
 from segflow.stores.workflow_versions import WorkflowVersionStore
@@ -28,6 +32,7 @@ class Initializer:
     manifests: ManifestStore
     outputs: NodeOutputStore
     versions: WorkflowVersionStore
+    journal: ExecutionJournal
 
     def initialize(self, request: ExecutionRequest, execution_id: str, started_at: str) -> InitializeResult:
         if request.continuation is not None:
@@ -76,7 +81,7 @@ class Initializer:
             plan.partition_map(),
         )
         stored_input = self.outputs.save_execution_data(tenant, execution_id, "input", execution_input)
-        self.records.create_execution(
+        created = self.records.create_execution(
             ExecutionRecord(
                 tenant_id=tenant,
                 execution_id=execution_id,
@@ -96,6 +101,11 @@ class Initializer:
         )
         if reused:
             self.records.put_nodes(tenant, execution_id, reused)
+        if created:  # a retried initialization published its start already
+            identity = ExecutionIdentity(tenant, execution_id, graph.workflow_id, version)
+            self._publish_start(
+                identity, request.resume_from.execution_id if request.resume_from else None, reused
+            )
         statebag = StateBag(
             tenant_id=tenant,
             workflow_id=graph.workflow_id,
@@ -109,6 +119,31 @@ class Initializer:
         )
         cursor = cursor_for_stage(self.manifests, statebag, 0, stage_index[0])
         return InitializeResult(statebag=statebag, cursor=budgeted(cursor, START_EVENTS))
+
+    def _publish_start(
+        self, identity: ExecutionIdentity, resumed: str | None, reused: list[NodeRecord]
+    ) -> None:
+        """The execution's first event and, for a resume, one per node it reuses (they count as completed)."""
+        self.journal.publish(
+            identity,
+            [
+                started_draft(f"resumes {resumed}: {len(reused)} nodes reused" if resumed else None),
+                *(
+                    EventDraft(
+                        kind="node",
+                        node_id=record.node_id,
+                        previous_state="pending",
+                        new_state=record.status,
+                        reason=f"reused from {resumed}",
+                        timestamp=record.finished_at or 0.0,
+                        duration_ms=record.duration_ms,
+                        output_ref=record.output_key,
+                        completes_node=True,
+                    )
+                    for record in reused
+                ),
+            ],
+        )
 
     def continue_execution(self, tenant: str, continuation: Continuation) -> InitializeResult:
         """A later part of a long execution: nothing is partitioned or written, the statebag is rebuilt."""

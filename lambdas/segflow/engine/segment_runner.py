@@ -20,10 +20,12 @@ from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import TemplateError, build_context, render
 from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncomplete
 from segflow.engine.plan import SegmentConfig, SegmentNode
+from segflow.events.models import EventDraft
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.nodes import registry
 from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeServices, NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE
+from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import (
     TERMINAL_NODE_STATUSES,
     CheckpointConflict,
@@ -32,6 +34,7 @@ from segflow.stores.execution_records import (
     NodeRecord,
     SegmentRecord,
 )
+from segflow.stores.journal import ExecutionJournal
 from segflow.stores.outputs import NodeOutputStore
 
 Activation = Literal["run", "skip"]
@@ -54,7 +57,8 @@ class SegmentRun:
     records: dict[str, NodeRecord] = field(default_factory=dict)
     # Records of pure nodes (and skips) not yet written: flushed in batches, before any side effect,
     # before a pause and at the end. Losing them in a crash only means re-running pure nodes.
-    pending: list[NodeRecord] = field(default_factory=list)
+    pending: list[tuple[NodeRecord, EventDraft]] = field(default_factory=list)
+    identity: ExecutionIdentity | None = None
 
 
 def _short(message: str) -> str:
@@ -73,8 +77,10 @@ class SegmentRunner:
         sleep: Callable[[float], None] = time.sleep,
         yield_margin_ms: int = SEGMENT_YIELD_MARGIN_MS,
         services: NodeServices | None = None,
+        journal: ExecutionJournal | None = None,
     ) -> None:
         self.records = records
+        self.journal = journal  # None: checkpoints without events (the benchmark's baselines)
         self.services = services or NodeServices()
         self.outputs = outputs
         self.remaining_ms = remaining_ms
@@ -109,7 +115,10 @@ class SegmentRunner:
         own_ids = [node.node_id for node in nodes]
         external = {edge.source for node in nodes for edge in node.incoming} | set(reads)
         external -= set(own_ids)
-        run = SegmentRun(records=self.records.get_nodes(tenant, execution_id, own_ids + sorted(external)))
+        run = SegmentRun(
+            records=self.records.get_nodes(tenant, execution_id, own_ids + sorted(external)),
+            identity=ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version),
+        )
         for node_id, record in run.records.items():
             run.outcomes[node_id] = _Outcome(status=record.status, route=record.route)
 
@@ -140,7 +149,16 @@ class SegmentRunner:
                 continue
             activation = self._activation(node, run)
             if activation == "skip":
-                self._record(info, segment, node, run, status="skipped", started=self.clock(), durable=False)
+                self._record(
+                    info,
+                    segment,
+                    node,
+                    run,
+                    status="skipped",
+                    started=self.clock(),
+                    durable=False,
+                    reason="no incoming edge was taken",
+                )
                 skipped += 1
                 continue
             if self.remaining_ms() < self.yield_margin_ms:
@@ -173,9 +191,32 @@ class SegmentRunner:
         )
 
     def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
-        if run.pending:
-            self.records.put_nodes(info.tenant_id, info.execution_id, run.pending)
-            run.pending = []
+        if not run.pending:
+            return
+        if self.journal is not None and run.identity is not None:
+            for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
+                stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
+                run.records[node_id] = stored
+                run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
+        else:
+            self.records.put_nodes(info.tenant_id, info.execution_id, [record for record, _ in run.pending])
+        run.pending = []
+
+    def _draft(self, record: NodeRecord, previous: NodeRecord | None, reason: str | None) -> EventDraft:
+        previous_state = previous.status if previous is not None else "pending"
+        retrying = record.status == "running" and record.attempt > 1
+        return EventDraft(
+            kind="node",
+            node_id=record.node_id,
+            previous_state=previous_state,
+            new_state="retrying" if retrying else record.status,
+            reason=reason,
+            timestamp=self.clock(),
+            duration_ms=record.duration_ms,
+            error=f"{record.error_type}: {record.error_message}" if record.error_type else None,
+            output_ref=record.output_key,
+            completes_node=record.status in TERMINAL_NODE_STATUSES,
+        )
 
     # --- routing ------------------------------------------------------------------------------------------
 
@@ -216,9 +257,11 @@ class SegmentRunner:
         started: float,
         attempt: int = 0,
         durable: bool = True,
+        reason: str | None = None,
         **fields: Any,
     ) -> NodeRecord:
-        """Record a node's state: at once when ``durable``, else batched with the next flush."""
+        """Record a node's state and its event: at once when ``durable``, else batched with the next flush.
+        Returns what is recorded: another attempt's outcome, if it was there first."""
         finished = fields.pop("finished_at", None)
         record = NodeRecord(
             node_id=node.node_id,
@@ -233,16 +276,20 @@ class SegmentRunner:
             duration_ms=int((finished - started) * 1000) if finished is not None else None,
             **fields,
         )
+        draft = self._draft(record, run.records.get(node.node_id), reason)
         if durable:
             self._flush(info, run)
             try:
-                self.records.put_node(info.tenant_id, info.execution_id, record)
+                if self.journal is not None and run.identity is not None:
+                    self.journal.put_node(run.identity, record, draft)
+                else:
+                    self.records.put_node(info.tenant_id, info.execution_id, record)
             except CheckpointConflict as conflict:  # another attempt got there first: its outcome stands
                 record = conflict.stored
         else:
-            run.pending.append(record)
+            run.pending.append((record, draft))
         run.records[node.node_id] = record
-        run.outcomes[node.node_id] = _Outcome(status=status, route=record.route)
+        run.outcomes[node.node_id] = _Outcome(status=record.status, route=record.route)
         return record
 
     def _render_config(self, node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
@@ -277,11 +324,19 @@ class SegmentRunner:
             and (edge.condition is None or edge.condition == run.outcomes[edge.source].route)
         }
         attempt = 0
+        retry_reason: str | None = None
         while True:
             attempt += 1
             if not node_type.pure:
                 running = self._record(
-                    info, segment, node, run, status="running", started=started, attempt=attempt
+                    info,
+                    segment,
+                    node,
+                    run,
+                    status="running",
+                    started=started,
+                    attempt=attempt,
+                    reason=retry_reason,
                 )
                 if running.status in TERMINAL_NODE_STATUSES:
                     return self._adopt(info, segment, running, context)
@@ -311,6 +366,9 @@ class SegmentRunner:
                     and self.remaining_ms() - delay * 1000 > self.yield_margin_ms
                 )
                 if retry:
+                    retry_reason = (
+                        f"attempt {attempt + 1} of {policy.max_attempts} after {failure.error_type}"
+                    )
                     self.sleep(delay)
                     continue
                 return self._fail(
@@ -437,7 +495,15 @@ class SegmentRunner:
             self._execute(info, segment, node, node_type, run, context)
             return 0
         self._record(
-            info, segment, node, run, status="waiting", started=now, attempt=1, resume_at=now + seconds
+            info,
+            segment,
+            node,
+            run,
+            status="waiting",
+            started=now,
+            attempt=1,
+            resume_at=now + seconds,
+            reason=f"waits {seconds:g} s",
         )
         return math.ceil(seconds)
 

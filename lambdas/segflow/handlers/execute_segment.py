@@ -33,13 +33,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if segment is None:  # fallback: the manifest entry by index
         entry = manifests.read_manifest_entry(statebag.manifest_prefix, parsed.segment_index or 0)
         segment = SegmentConfig.model_validate(entry["segment_config"])
+    records = factory.execution_records()
     runner = SegmentRunner(
-        factory.execution_records(),
+        records,
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
         services=NodeServices(
             workflow_versions_factory=factory.workflow_versions, effect_ledger_factory=factory.effect_ledger
         ),
+        journal=factory.journal(records),
     )
 
     def log_segment(config: SegmentConfig, result: SegmentResult) -> None:

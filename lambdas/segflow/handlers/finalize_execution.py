@@ -18,7 +18,8 @@ logger = Logger()
 @concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = FinalizeEvent.model_validate(event)
-    result = finalize(factory.execution_records(), factory.manifests(), factory.node_outputs(), parsed)
+    records = factory.execution_records()
+    result = finalize(records, factory.manifests(), factory.node_outputs(), parsed, factory.journal(records))
     logger.info(
         "finalized",
         extra={"execution_id": result.execution_id, "status": result.status, "nodes": result.nodes},

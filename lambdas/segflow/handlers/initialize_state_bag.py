@@ -19,8 +19,13 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = InitializeEvent.model_validate(event)
     request = ExecutionRequest.model_validate(parsed.request)
+    records = factory.execution_records()
     initializer = Initializer(
-        factory.execution_records(), factory.manifests(), factory.node_outputs(), factory.workflow_versions()
+        records,
+        factory.manifests(),
+        factory.node_outputs(),
+        factory.workflow_versions(),
+        factory.journal(records),
     )
     result = initializer.initialize(request, parsed.execution_id, parsed.started_at)
     logger.info(

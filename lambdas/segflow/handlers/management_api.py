@@ -35,6 +35,7 @@ from segflow.api.models import (
     VersionList,
     WorkflowList,
 )
+from segflow.console import page as console_page
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.resume import (
     ResumeRefused,
@@ -406,6 +407,13 @@ def openapi_document() -> dict[str, Any]:
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[dict[str, Any]]:
     return Response(status_code=200, content_type="application/json", body=openapi_document())
+
+
+@app.get("/console", include_in_schema=False)
+def console() -> Response[str]:
+    """The live console page (public: it holds no data; its link's fragment names the execution and socket)."""
+    html, headers = console_page()
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=html, headers=headers)
 
 
 @logger.inject_lambda_context(clear_state=True)

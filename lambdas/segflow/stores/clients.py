@@ -15,13 +15,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_conne
 
 
 @cache
-def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)
+def _client(service: str, endpoint_url: str | None) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG, endpoint_url=endpoint_url)
 
 
-def client(service: str) -> Any:
+def client(service: str, endpoint_url: str | None = None) -> Any:
     with _lock:
-        return _client(service)
+        return _client(service, endpoint_url)
 
 
 def reset_clients() -> None:

@@ -39,7 +39,7 @@ class ExecutionRecord(BaseModel):
     workflow_name: str = ""
     workflow_key: str = ""
     workflow_version: int | None = None
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED"] = "RUNNING"
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"] = "RUNNING"
     started_at: str
     finished_at: str | None = None
     node_count: int = 0
@@ -188,25 +188,31 @@ class ExecutionRecordStore:
 
     # --- nodes ------------------------------------------------------------------------------------------
 
-    def put_node(self, tenant_id: str, execution_id: str, record: NodeRecord) -> None:
-        """Write a node's checkpoint, unless an outcome (succeeded, failed, skipped) is recorded already:
-        then :class:`CheckpointConflict` carries it. Two attempts of one segment cannot overwrite an
-        outcome, so the first one recorded is the one every reader sees."""
+    def node_put(self, tenant_id: str, execution_id: str, record: NodeRecord) -> dict[str, Any]:
+        """The conditional Put of a node's checkpoint (for a TransactWriteItems list, or alone)."""
         item = {
             "pk": execution_pk(tenant_id, execution_id),
             "sk": f"NODE#{record.node_id}",
             "expires_at": self._expires_at(),
             **record.model_dump(exclude_none=True),
         }
+        return {
+            "TableName": self.table_name,
+            "Item": _encode(item),
+            "ConditionExpression": _NO_OUTCOME_YET,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": _encode(
+                {":succeeded": "succeeded", ":failed": "failed", ":skipped": "skipped"}
+            ),
+        }
+
+    def put_node(self, tenant_id: str, execution_id: str, record: NodeRecord) -> None:
+        """Write a node's checkpoint, unless an outcome (succeeded, failed, skipped) is recorded already:
+        then :class:`CheckpointConflict` carries it. Two attempts of one segment cannot overwrite an
+        outcome, so the first one recorded is the one every reader sees."""
         try:
             self._client.put_item(
-                TableName=self.table_name,
-                Item=_encode(item),
-                ConditionExpression=_NO_OUTCOME_YET,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=_encode(
-                    {":succeeded": "succeeded", ":failed": "failed", ":skipped": "skipped"}
-                ),
+                **self.node_put(tenant_id, execution_id, record),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -214,11 +220,15 @@ class ExecutionRecordStore:
                 raise
             stored = error.response.get("Item")
             if not stored:
-                found = self.get_nodes(tenant_id, execution_id, [record.node_id]).get(record.node_id)
-                if found is None:
-                    raise
-                raise CheckpointConflict(found) from error
+                raise self.conflict(tenant_id, execution_id, record.node_id) from error
             raise CheckpointConflict(self._node_from_item(stored)) from error
+
+    def conflict(self, tenant_id: str, execution_id: str, node_id: str) -> CheckpointConflict:
+        """The conflict with the outcome stored for ``node_id`` (read now)."""
+        found = self.get_nodes(tenant_id, execution_id, [node_id]).get(node_id)
+        if found is None:
+            raise RuntimeError(f"node '{node_id}' failed its checkpoint condition but has no record")
+        return CheckpointConflict(found)
 
     def put_nodes(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> None:
         """Write many node records in BatchWriteItem calls of 25 (retrying unprocessed items)."""

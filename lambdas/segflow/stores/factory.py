@@ -9,13 +9,24 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from segflow.declaration import DATA_BUCKET, EXECUTIONS_TABLE, WORKFLOW_STATE_MACHINE, WORKFLOWS_TABLE
+from segflow.declaration import (
+    CONNECTIONS_TABLE,
+    DATA_BUCKET,
+    EVENTS_TABLE,
+    EXECUTIONS_TABLE,
+    LIVE_WEBSOCKET_API,
+    WORKFLOW_STATE_MACHINE,
+    WORKFLOWS_TABLE,
+)
 from segflow.stores.clients import client
 
 if TYPE_CHECKING:
+    from segflow.stores.connections import ConnectionStore, LiveConnections
     from segflow.stores.effect_ledger import EffectLedger
+    from segflow.stores.event_log import EventLog
     from segflow.stores.execution_launcher import ExecutionLauncher
     from segflow.stores.execution_records import ExecutionRecordStore
+    from segflow.stores.journal import ExecutionJournal
     from segflow.stores.manifests import ManifestStore
     from segflow.stores.outputs import NodeOutputStore
     from segflow.stores.workflow_versions import WorkflowVersionStore
@@ -64,3 +75,32 @@ def effect_ledger() -> EffectLedger:
     from segflow.stores.effect_ledger import EffectLedger
 
     return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
+
+
+def event_log() -> EventLog:
+    from segflow.stores.event_log import EventLog
+
+    return EventLog(
+        os.environ[EVENTS_TABLE.env_var], os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb")
+    )
+
+
+def journal(records: ExecutionRecordStore | None = None) -> ExecutionJournal:
+    from segflow.stores.journal import ExecutionJournal
+
+    return ExecutionJournal(records or execution_records(), event_log())
+
+
+def connections() -> ConnectionStore:
+    from segflow.stores.connections import ConnectionStore
+
+    return ConnectionStore(os.environ[CONNECTIONS_TABLE.env_var], client("dynamodb"))
+
+
+def live_connections() -> LiveConnections:
+    """The @connections API of the live-events WebSocket stage."""
+    from segflow.stores.connections import LiveConnections
+
+    return LiveConnections(
+        client("apigatewaymanagementapi", endpoint_url=os.environ[LIVE_WEBSOCKET_API.env_var])
+    )

@@ -1,0 +1,65 @@
+"""Sending a subscriber every stored event it has not been sent yet, in order, once.
+
+Both the subscribe route (the replay) and the stream pusher (live events) call :func:`deliver`. Whoever holds
+the subscription's lease sends; a caller that finds it taken leaves a mark, and the holder reads the log again
+before letting go, so an event stored while a replay is running is sent right after it, never before, never
+twice. Events are read from the log, not from the stream record, so every sender sends the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from segflow.events.models import events_message
+from segflow.limits import LIVE_MESSAGE_BUDGET_BYTES
+from segflow.stores.connections import ConnectionGone, ConnectionStore, LiveConnections
+from segflow.stores.event_log import EventLog
+
+_ENVELOPE_BYTES = 200
+
+
+def messages(execution_id: str, page: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """The page packed into messages under the budget: (last seq in the message, message)."""
+    batch: list[str] = []
+    size = _ENVELOPE_BYTES + len(execution_id)
+    last = 0
+    for seq, text in page:
+        if batch and size + len(text) + 1 > LIVE_MESSAGE_BUDGET_BYTES:
+            yield last, events_message(execution_id, batch)
+            batch, size = [], _ENVELOPE_BYTES + len(execution_id)
+        batch.append(text)
+        size += len(text) + 1
+        last = seq
+    if batch:
+        yield last, events_message(execution_id, batch)
+
+
+def deliver(
+    subscriptions: ConnectionStore,
+    log: EventLog,
+    live: LiveConnections,
+    connection_id: str,
+    tenant_id: str,
+    execution_id: str,
+    holder: str,
+) -> int:
+    """Send what the connection lacks of the execution's log; returns how many events were sent. A connection
+    that is gone is forgotten."""
+    sent_seq = subscriptions.acquire(connection_id, tenant_id, execution_id, holder)
+    if sent_seq is None:  # another sender holds it and will look again
+        return 0
+    count = 0
+    try:
+        while True:
+            while page := log.read(tenant_id, execution_id, after_seq=sent_seq):
+                for last, message in messages(execution_id, page):
+                    live.post(connection_id, message)
+                    count += sum(1 for seq, _ in page if sent_seq < seq <= last)
+                    sent_seq = last
+                if not subscriptions.sent(connection_id, tenant_id, execution_id, holder, sent_seq):
+                    return count  # unsubscribed, or the lease lapsed and another sender took over
+            if subscriptions.release(connection_id, tenant_id, execution_id, holder):
+                return count
+    except ConnectionGone:
+        subscriptions.disconnect(connection_id)
+        return count

@@ -1,0 +1,1 @@
+"""Execution events: the execution log's model and the live-events WebSocket protocol."""

@@ -1,0 +1,55 @@
+"""Checkpoints and their events, written together: a node's state change is in the records and in the
+execution log, or in neither (one DynamoDB transaction per change, or per batch of pure nodes)."""
+
+from __future__ import annotations
+
+from segflow.events.models import EventDraft
+from segflow.stores.event_log import MAX_TRANSACTION_ITEMS, CompanionRejected, EventLog, ExecutionIdentity
+from segflow.stores.execution_records import CheckpointConflict, ExecutionRecordStore, NodeRecord
+
+# A node and its event take two items of a transaction; the counter one more.
+NODES_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
+
+
+class ExecutionJournal:
+    def __init__(self, records: ExecutionRecordStore, log: EventLog) -> None:
+        self.records = records
+        self.log = log
+
+    def put_node(self, execution: ExecutionIdentity, record: NodeRecord, draft: EventDraft) -> None:
+        """Raises :class:`CheckpointConflict` (nothing written) if the node's outcome is already recorded."""
+        put = {"Put": self.records.node_put(execution.tenant_id, execution.execution_id, record)}
+        try:
+            self.log.append(execution, [draft], [put])
+        except CompanionRejected as rejected:
+            raise self.records.conflict(
+                execution.tenant_id, execution.execution_id, record.node_id
+            ) from rejected
+
+    def put_nodes(
+        self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
+    ) -> list[str]:
+        """Write many checkpoints with their events; returns the nodes whose outcome another attempt had
+        recorded first (left as they were, without an event)."""
+        latest = {record.node_id: (record, draft) for record, draft in changes}
+        pending, already = list(latest.values()), []
+        while pending:
+            chunk, pending = pending[:NODES_PER_TRANSACTION], pending[NODES_PER_TRANSACTION:]
+            while chunk:
+                puts = [
+                    {"Put": self.records.node_put(execution.tenant_id, execution.execution_id, record)}
+                    for record, _ in chunk
+                ]
+                try:
+                    self.log.append(execution, [draft for _, draft in chunk], puts)
+                    break
+                except CompanionRejected as rejected:
+                    already.append(chunk.pop(rejected.index)[0].node_id)
+        return already
+
+    def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None:
+        for start in range(0, len(drafts), MAX_TRANSACTION_ITEMS - 1):
+            self.log.append(execution, drafts[start : start + MAX_TRANSACTION_ITEMS - 1])
+
+
+__all__ = ["CheckpointConflict", "ExecutionJournal"]

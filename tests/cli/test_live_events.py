@@ -1,0 +1,143 @@
+"""Live execution events over the WebSocket API of ``segflow local up``: replay, live, order, tenants."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from segflow_cli.client import SegflowClient
+from segflow_cli.live import LiveEvents, local_url
+from segflow_cli.locate import locate
+from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
+from tests.support.workflows import chain_edges, transform, wait, workflow
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def live_endpoint() -> Iterator[LocalEndpoint]:
+    with start_local_endpoint("livetest") as endpoint:
+        yield endpoint
+
+
+def client_for(endpoint: LocalEndpoint, tenant: str = "default") -> SegflowClient:
+    deployment = locate(endpoint.url)
+    return SegflowClient(deployment.session, deployment.resources, tenant)
+
+
+def socket_url(endpoint: LocalEndpoint, tenant: str | None = "default") -> str:
+    url = endpoint.outputs["LiveWebSocketUrl"]
+    return local_url(url, tenant) if tenant else url
+
+
+def connect(url: str) -> Any:
+    from websockets.sync.client import connect as ws_connect
+
+    return ws_connect(url, open_timeout=10)
+
+
+def receive_json(socket: Any, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(socket.recv(timeout=timeout))
+
+
+def slow_chain(workflow_id: str, length: int = 4) -> dict[str, Any]:
+    ids = [f"n{i}" for i in range(length)]
+    nodes = [transform(ids[0], 0), wait("pause", 1), *(transform(i, 1) for i in ids[1:])]
+    return workflow(workflow_id, nodes, chain_edges([ids[0], "pause", *ids[1:]]))
+
+
+def test_an_unauthenticated_connect_is_rejected(live_endpoint: LocalEndpoint) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as refused:
+        connect(socket_url(live_endpoint, tenant=None))
+    assert refused.value.response.status_code == 401
+
+
+def test_malformed_frames_get_an_error_and_the_connection_stays_open(live_endpoint: LocalEndpoint) -> None:
+    with connect(socket_url(live_endpoint)) as socket:
+        socket.send("not json")
+        assert receive_json(socket)["code"] == "MalformedFrame"
+        socket.send(json.dumps({"action": "subscribe"}))
+        reply = receive_json(socket)
+        assert reply["code"] == "MalformedFrame" and "execution_id" in reply["message"]
+        socket.send(json.dumps({"action": "ping"}))
+        assert receive_json(socket)["type"] == "pong"
+
+
+def test_another_tenants_execution_is_refused(live_endpoint: LocalEndpoint) -> None:
+    acme = client_for(live_endpoint, "acme")
+    arn = acme.start(workflow("private", [transform("a", 1)]), {})
+    assert acme.wait(arn)["status"] == "SUCCEEDED"  # it exists, in acme's tenant
+    with connect(socket_url(live_endpoint, tenant="globex")) as socket:
+        socket.send(json.dumps({"action": "subscribe", "execution_id": arn}))
+        reply = receive_json(socket)
+    assert reply["type"] == "error" and reply["code"] == "NotFound"
+
+
+def test_a_subscriber_gets_the_replay_then_live_events_each_once_in_order(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    client = client_for(live_endpoint)
+    arn = client.start(slow_chain("live-order"), {})
+    time.sleep(0.3)  # some events are stored before the subscription: they come as the replay
+    events = list(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["kind"] == "execution" and events[-1]["new_state"] == "succeeded"
+    assert [e.seq for e in client.events(arn)] == [e["seq"] for e in events]
+
+
+def test_a_subscriber_that_drops_and_resubscribes_with_since_seq_ends_with_every_seq(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    client = client_for(live_endpoint)
+    arn = client.start(slow_chain("live-resume", 6), {})
+    execution_id = arn.rsplit(":", 1)[-1]
+    first = LiveEvents(socket_url(live_endpoint), execution_id)
+    seen = []
+    for event in first:
+        seen.append(event)
+        if len(seen) == 2:
+            break  # the connection closes midway
+    rest = list(LiveEvents(socket_url(live_endpoint), execution_id, since_seq=seen[-1]["seq"]))
+    seqs = [e["seq"] for e in seen + rest]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert rest[-1]["new_state"] == "succeeded"
+
+
+def test_a_stopped_execution_reaches_watchers_as_aborted(live_endpoint: LocalEndpoint) -> None:
+    client = client_for(live_endpoint)
+    arn = client.start(
+        workflow("live-stop", [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"])), {}
+    )
+    received: list[dict[str, Any]] = []
+    watcher = threading.Thread(
+        target=lambda: received.extend(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
+    )
+    watcher.start()
+    deadline = time.monotonic() + 20
+    while not any(e.get("node_id") == "long" for e in received) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client.sfn.stop_execution(executionArn=arn)
+    watcher.join(timeout=30)
+    assert not watcher.is_alive()
+    assert (received[-1]["kind"], received[-1]["new_state"]) == ("execution", "aborted")
+
+
+def test_segflow_watch_shows_the_table_and_exits_with_the_status(
+    live_endpoint: LocalEndpoint, tmp_path
+) -> None:
+    path = tmp_path / "watched.json"
+    path.write_text(json.dumps(slow_chain("watched")))
+    result = run_segflow("run", str(path), "--watch", "--endpoint", live_endpoint.url, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "SUCCEEDED" in result.stdout
+    arn = next(line.split()[-1] for line in result.stdout.splitlines() if line.startswith("execution "))
+    again = run_segflow("watch", arn, "--endpoint", live_endpoint.url, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "pause" in again.stdout and "SUCCEEDED" in again.stdout
