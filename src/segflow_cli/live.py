@@ -44,7 +44,8 @@ def signed_url(url: str, session: Any, region: str, expires: int = 300) -> str:
         raise LiveError("no AWS credentials to sign the WebSocket connection with")
     parts = urlsplit(url)
     request = AWSRequest(method="GET", url=urlunsplit(("https", parts.netloc, parts.path, parts.query, "")))
-    SigV4QueryAuth(credentials.get_frozen_credentials(), "execute-api", region, expires=expires).add_auth(request)
+    signer = SigV4QueryAuth(credentials.get_frozen_credentials(), "execute-api", region, expires=expires)
+    signer.add_auth(request)
     signed = urlsplit(request.url)
     return urlunsplit(("wss", signed.netloc, signed.path, signed.query, ""))
 
@@ -135,11 +136,11 @@ class LiveEvents:
                     continue
                 message = json.loads(raw)
                 kind = message.get("type")
-                if kind == "error" and message.get("code") == "NotFound":
-                    if time.monotonic() < self._not_found_until:
-                        time.sleep(NOT_FOUND_RETRY_SECONDS)
-                        self._subscribe()
-                        continue
+                not_yet = kind == "error" and message.get("code") == "NotFound"
+                if not_yet and time.monotonic() < self._not_found_until:
+                    time.sleep(NOT_FOUND_RETRY_SECONDS)
+                    self._subscribe()
+                    continue
                 if kind == "error":
                     raise LiveError(f"{message.get('code')}: {message.get('message')}")
                 if kind != "events" or message.get("execution_id") != self.execution_id:

@@ -26,8 +26,8 @@ from tests.infra.infra_helpers import (
     role_of,
     role_statements,
     state_machine_arn,
-    synth_resources,
     stream_consumer_functions,
+    synth_resources,
 )
 
 pytestmark = pytest.mark.infra

@@ -1,8 +1,8 @@
-"""The live console: one self-contained HTML page (inline style and script) that shows one execution's events.
+"""The live console: one self-contained HTML page (inline style and script) showing one execution's events.
 
-It is served by the management API's public ``GET /console`` route (the page holds no data; what it shows comes
-over the WebSocket API, whose link rides in the URL's fragment). Its Content-Security-Policy admits exactly the
-page's own inline style and script, by hash, and WebSocket connections.
+It is served by the management API's public ``GET /console`` route (the page holds no data; what it shows
+comes over the WebSocket API, whose link rides in the URL's fragment). Its Content-Security-Policy admits
+exactly the page's own inline style and script, by hash, and WebSocket connections.
 """
 
 from __future__ import annotations

@@ -77,7 +77,9 @@ class SubscribeFrame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["subscribe"]
-    execution_id: str = Field(min_length=1, max_length=EXECUTION_REFERENCE_MAX_CHARS, description="An execution id or ARN.")
+    execution_id: str = Field(
+        min_length=1, max_length=EXECUTION_REFERENCE_MAX_CHARS, description="An execution id or ARN."
+    )
     since_seq: int = Field(default=0, ge=0, description="Replay stored events after this seq, then go live.")
 
 

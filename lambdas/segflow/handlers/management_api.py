@@ -411,7 +411,7 @@ def openapi() -> Response[dict[str, Any]]:
 
 @app.get("/console", include_in_schema=False)
 def console() -> Response[str]:
-    """The live console page (public: it holds no data; its link's fragment names the execution and socket)."""
+    """The live console page (public: it holds no data; its link's fragment names execution and socket)."""
     html, headers = console_page()
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html, headers=headers)
 
