@@ -3,7 +3,10 @@
 moto answers a DynamoDB Query on a table's own key by sorting and scanning *every item in the table*
 (``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
 execution it has run. Real DynamoDB reads only the queried partition. This patch makes the base-table query
-read only its partition's items; results are unchanged (``tests/functional/test_moto_patches.py``).
+read only its partition's items; results are unchanged (``tests/functional/test_moto_patches.py``). A
+forward query with a lower bound on the sort key (``sk > :after``, the execution log's read) starts at that
+bound in the partition's sorted items (kept per partition until an item comes, goes or is replaced) instead of
+comparing every earlier item.
 
 moto's DynamoDB also checks a condition and applies the write in separate steps without a lock, so two
 threads can both pass ``attribute_not_exists`` or the same version check. Real DynamoDB applies every
@@ -16,10 +19,15 @@ moto's TransactWriteItems deep-copies every table it touches before writing, to 
 transaction then costs O(table size), and the execution log (one transaction per state change) turns a long
 session quadratic. Under the write lock the patch checks every condition first and writes only if all hold,
 which is all-or-nothing without a copy.
+
+moto's server (``segflow local up``) finds the backend of every request under one global lock by listing
+moto's package directory and trying hundreds of URL patterns: a few milliseconds per request, serialized
+across threads. The answer depends only on the host it infers, so the patch remembers it per host.
 """
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import threading
 from typing import Any
@@ -46,23 +54,59 @@ def apply() -> None:
             if bound.arguments.get("index_name") or bound.arguments.get("hash_key") is None:
                 return original_query(self, *args, **kwargs)
             _partition.hash_key = bound.arguments["hash_key"]
+            comparison = bound.arguments.get("range_comparison")
+            forward = bound.arguments.get("scan_index_forward", True) is not False
+            lower_bounded = comparison in _LOWER_BOUNDS and not bound.arguments.get("range_key_conditions")
+            _partition.lower_bound = (
+                (comparison, bound.arguments["range_objs"][0]) if forward and lower_bounded else None
+            )
             try:
                 return original_query(self, *args, **kwargs)
             finally:
                 _partition.hash_key = None
+                _partition.lower_bound = None
 
         def all_items(self: Any) -> list[Any]:
             hash_key = getattr(_partition, "hash_key", None)
             if hash_key is None or not self.range_key_attr:
                 return original_all_items(self)
             hash_set = self.items.get(hash_key)  # .get: do not create an empty partition
-            return sorted(hash_set.values(), key=lambda item: item.range_key) if hash_set else []
+            if not hash_set:
+                return []
+            items, keys = _sorted_partition(self, hash_key, hash_set)
+            lower_bound = getattr(_partition, "lower_bound", None)
+            if lower_bound is None:
+                return list(items)
+            comparison, value = lower_bound
+            # moto still applies the comparison to what it gets: only the items before the bound are left out.
+            start = bisect.bisect_right(keys, value) if comparison == ">" else bisect.bisect_left(keys, value)
+            return items[start:]
 
         Table.query = query  # type: ignore[method-assign]
         Table.all_items = all_items  # type: ignore[method-assign]
         _transactions_without_table_copies()
         _serialize_dynamodb_writes()
+        _remember_backends_per_host()
         _applied = True
+
+
+_LOWER_BOUNDS = (">", ">=", "BETWEEN")
+_sorted_partitions: dict[tuple[int, Any], tuple[list[Any], list[Any]]] = {}
+
+
+def _sorted_partition(table: Any, hash_key: Any, hash_set: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
+    """The partition's items sorted by sort key, and their keys; rebuilt when an item came, went or was
+    replaced (moto updates items in place, so updates keep the order)."""
+    cache_key = (id(table), hash_key)
+    cached = _sorted_partitions.get(cache_key)
+    if cached is not None:
+        items, _keys = cached
+        if len(items) == len(hash_set) and all(hash_set.get(item.range_key) is item for item in items):
+            return cached
+    items = sorted(hash_set.values(), key=lambda item: item.range_key)
+    cached = (items, [item.range_key for item in items])
+    _sorted_partitions[cache_key] = cached
+    return cached
 
 
 _WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
@@ -95,6 +139,20 @@ def _serialize_dynamodb_writes() -> None:
                 return _original(self, *args, **kwargs)
 
         setattr(DynamoHandler, name, locked_read)
+
+
+def _remember_backends_per_host() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in found:  # a miss may run twice under races; the answer is the same
+            found[host] = original(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 def _transactions_without_table_copies() -> None:

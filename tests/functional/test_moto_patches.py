@@ -82,3 +82,41 @@ def test_a_transaction_with_a_failing_condition_writes_nothing_and_reports_each_
         # and when every condition holds, every write lands
         client.transact_write_items(TransactItems=[items[0]])
         assert client.get_item(TableName=table, Key={"pk": {"S": "counter"}})["Item"]["n"] == {"N": "1"}
+
+
+def test_lower_bounded_queries_see_every_write_since_the_last_query() -> None:
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"log-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "seq", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "seq", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def after(seq: int, comparison: str = ">", limit: int = 1000) -> list[int]:
+            items = client.query(
+                TableName=table,
+                KeyConditionExpression=f"pk = :pk AND seq {comparison} :after",
+                ExpressionAttributeValues={":pk": {"S": "x"}, ":after": {"N": str(seq)}},
+                Limit=limit,
+            )["Items"]
+            return [int(item["seq"]["N"]) for item in items]
+
+        for seq in (5, 1, 3, 10, 7):  # written out of order
+            client.put_item(TableName=table, Item={"pk": {"S": "x"}, "seq": {"N": str(seq)}})
+        assert after(3) == [5, 7, 10] and after(3, ">=") == [3, 5, 7, 10] and after(0, limit=2) == [1, 3]
+        client.put_item(TableName=table, Item={"pk": {"S": "x"}, "seq": {"N": "4"}})
+        client.delete_item(TableName=table, Key={"pk": {"S": "x"}, "seq": {"N": "7"}})
+        assert after(3) == [4, 5, 10]
+        client.put_item(TableName=table, Item={"pk": {"S": "x"}, "seq": {"N": "7"}, "v": {"S": "new"}})
+        client.delete_item(TableName=table, Key={"pk": {"S": "x"}, "seq": {"N": "4"}})  # same count as before
+        assert after(3) == [5, 7, 10] and after(10) == [] and after(-1) == [1, 3, 5, 7, 10]

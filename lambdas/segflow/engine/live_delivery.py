@@ -9,13 +9,34 @@ twice. Events are read from the log, not from the stream record, so every sender
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Protocol
 
 from segflow.events.models import events_message
-from segflow.limits import LIVE_MESSAGE_BUDGET_BYTES
+from segflow.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
 from segflow.stores.connections import ConnectionGone, ConnectionStore, LiveConnections
 from segflow.stores.event_log import EventLog
 
 _ENVELOPE_BYTES = 200
+
+
+class LogReader(Protocol):
+    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str]]: ...
+
+
+class SharedPages:
+    """The log's pages, each read once for all the subscribers one caller serves (one PushEvents invocation):
+    subscribers that were sent the same seq share one read. Safe for the life of one invocation: it started
+    after the events of its stream records were stored, so its first read of a page already holds them."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self._pages: dict[tuple[str, str, int], list[tuple[int, str]]] = {}
+
+    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str]]:
+        key = (tenant_id, execution_id, after_seq)
+        if key not in self._pages:
+            self._pages[key] = self._log.read(tenant_id, execution_id, after_seq=after_seq)
+        return self._pages[key]
 
 
 def messages(execution_id: str, page: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
@@ -36,7 +57,7 @@ def messages(execution_id: str, page: list[tuple[int, str]]) -> Iterator[tuple[i
 
 def deliver(
     subscriptions: ConnectionStore,
-    log: EventLog,
+    log: LogReader,
     live: LiveConnections,
     connection_id: str,
     tenant_id: str,
@@ -44,21 +65,29 @@ def deliver(
     holder: str,
 ) -> int:
     """Send what the connection lacks of the execution's log; returns how many events were sent. A connection
-    that is gone is forgotten."""
+    that is gone is forgotten.
+
+    A page shorter than a full one holds every event stored when it was read, and any event stored later
+    comes with its own stream record (a later delivery, or a dirty mark if this one still holds the lease):
+    so after a short page the lease is given back, in the same write that notes what was sent.
+    """
     sent_seq = subscriptions.acquire(connection_id, tenant_id, execution_id, holder)
     if sent_seq is None:  # another sender holds it and will look again
         return 0
     count = 0
     try:
         while True:
-            while page := log.read(tenant_id, execution_id, after_seq=sent_seq):
-                for last, message in messages(execution_id, page):
-                    live.post(connection_id, message)
-                    count += sum(1 for seq, _ in page if sent_seq < seq <= last)
-                    sent_seq = last
+            page = log.read(tenant_id, execution_id, after_seq=sent_seq)
+            for last, message in messages(execution_id, page):
+                live.post(connection_id, message)
+                count += sum(1 for seq, _ in page if sent_seq < seq <= last)
+                sent_seq = last
+            if len(page) >= EVENT_PAGE_SIZE:
                 if not subscriptions.sent(connection_id, tenant_id, execution_id, holder, sent_seq):
                     return count  # unsubscribed, or the lease lapsed and another sender took over
-            if subscriptions.release(connection_id, tenant_id, execution_id, holder):
+                continue
+            finished = subscriptions.finish(connection_id, tenant_id, execution_id, holder, sent_seq)
+            if finished is not False:  # done, or no longer ours
                 return count
     except ConnectionGone:
         subscriptions.disconnect(connection_id)

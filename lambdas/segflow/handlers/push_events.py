@@ -1,7 +1,8 @@
 """PushEvents: fed by the execution log's DynamoDB stream; sends new events to every subscribed connection.
 
-Records are grouped per execution, so a batch of many events costs one delivery per subscriber. Delivery reads
-the log from what each subscriber was sent, so a retried batch sends nothing twice.
+Records are grouped per execution, so a batch of many events costs one delivery per subscriber, and the
+subscribers of an execution share one read of each page of the log. Delivery reads the log from what each
+subscriber was sent, so a retried batch sends nothing twice.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
-from segflow.engine.live_delivery import deliver
+from segflow.engine.live_delivery import SharedPages, deliver
 from segflow.stores import factory
 
 logger = Logger()
@@ -31,7 +32,8 @@ def executions_in(event: DynamoDBStreamEvent) -> list[tuple[str, str]]:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    subscriptions, log, live = factory.connections(), factory.event_log(), factory.live_connections()
+    subscriptions, live = factory.connections(), factory.live_connections()
+    log = SharedPages(factory.event_log())
     pushed = 0
     for tenant, execution_id in executions_in(DynamoDBStreamEvent(event)):
         for connection_id in subscriptions.subscribers(tenant, execution_id):

@@ -207,20 +207,28 @@ class ConnectionStore:
             raise
         return True
 
-    def release(self, connection_id: str, tenant_id: str, execution_id: str, holder: str) -> bool:
-        """Give the lease back; False if someone asked for a delivery meanwhile (the holder goes again)."""
+    def finish(
+        self, connection_id: str, tenant_id: str, execution_id: str, holder: str, seq: int
+    ) -> bool | None:
+        """Note what was sent and give the lease back, in one write. True: done. False: someone asked for a
+        delivery meanwhile (what was sent is noted; the holder goes again). None: the lease was lost or the
+        subscription ended."""
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=self._key(connection_id, tenant_id, execution_id),
-                UpdateExpression="SET lease_until = :zero REMOVE lease_holder",
+                UpdateExpression="SET sent_seq = :seq, lease_until = :zero REMOVE lease_holder",
                 ConditionExpression="lease_holder = :holder AND dirty = :false",
-                ExpressionAttributeValues=encode_item({":zero": 0, ":holder": holder, ":false": False}),
+                ExpressionAttributeValues=encode_item(
+                    {":seq": seq, ":zero": 0, ":holder": holder, ":false": False}
+                ),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return not self._clear_dirty(connection_id, tenant_id, execution_id, holder)
+            if not self.sent(connection_id, tenant_id, execution_id, holder, seq):
+                return None
+            return False if self._clear_dirty(connection_id, tenant_id, execution_id, holder) else None
         return True
 
     def _clear_dirty(self, connection_id: str, tenant_id: str, execution_id: str, holder: str) -> bool:

@@ -1,0 +1,127 @@
+"""``python -m bench.live_latency``: state change to client receipt over the live WebSocket, locally.
+
+Starts ``segflow local up`` in its own process (so the subscribers here do not share its interpreter), runs
+one workflow per subscriber count, and prints p50 and p99 of (receipt time - the event's timestamp) over
+every event every subscriber received. The event's timestamp is taken when the handler records the change,
+so the figure covers the log write, the stream poll, PushEvents, the @connections post and the socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.live_subscribers import Subscriber, follow, latency_summary
+
+SUBSCRIBER_COUNTS = (1, 10, 100)
+STARTUP_TIMEOUT_SECONDS = 60
+REPO = Path(__file__).resolve().parents[1]
+
+
+def latency_workflow(workflow_id: str, steps: int) -> dict[str, Any]:
+    """A chain of short waits and transforms: state changes spread over time, as in a real run."""
+    nodes = []
+    for step in range(steps):
+        nodes.append({"node_id": f"wait{step}", "type": "wait", "config": {"seconds": 0.2}})
+        nodes.append({"node_id": f"step{step}", "type": "transform", "config": {"output": {"step": step}}})
+    ids = [node["node_id"] for node in nodes]
+    edges = [{"source": a, "target": b} for a, b in itertools.pairwise(ids)]
+    return {"workflow_id": workflow_id, "nodes": nodes, "edges": edges}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@contextmanager
+def local_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    segflow = Path(sys.executable).with_name("segflow")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [str(segflow), "local", "up", "--port", str(port), "--stage", "latency"],
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=REPO,
+        )
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+            while True:
+                try:
+                    if _get_json(f"{url}/_segflow/health").get("status") == "ok":
+                        break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"segflow local up did not start:\n{log.read().decode()[-2000:]}")
+                time.sleep(0.1)
+            yield url, _get_json(f"{url}/_segflow/outputs")
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def measure(counts: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
+    from segflow_cli.client import SegflowClient, execution_id_of
+    from segflow_cli.live import local_url
+    from segflow_cli.locate import locate
+
+    results = []
+    with local_endpoint() as (url, outputs):
+        deployment = locate(url)
+        client = SegflowClient(deployment.session, deployment.resources)
+        socket_url = local_url(outputs["LiveWebSocketUrl"], client.tenant_id)
+        for count in counts:
+            arn = client.start(latency_workflow(f"latency-{count}", steps), {})
+            subscribers = [Subscriber(index) for index in range(count)]
+            follow(socket_url, execution_id_of(arn), subscribers)
+            summary = latency_summary(subscribers)
+            summary["events"] = len(subscribers[0].seqs)
+            results.append(summary)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="wait+transform pairs per workflow")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    results = measure(SUBSCRIBER_COUNTS, args.steps)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print("live events, state change -> client receipt (segflow local up, this machine)")
+    print(f"{'subscribers':>11} {'events':>7} {'deliveries':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for row in results:
+        print(
+            f"{row['subscribers']:>11} {row['events']:>7} {row['deliveries']:>10} "
+            f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
