@@ -141,3 +141,40 @@ def test_segflow_watch_shows_the_table_and_exits_with_the_status(
     again = run_segflow("watch", arn, "--endpoint", live_endpoint.url, timeout=60)
     assert again.returncode == 0, again.stderr
     assert "pause" in again.stdout and "SUCCEEDED" in again.stdout
+
+
+def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: LocalEndpoint) -> None:
+    """Step Functions' TIMED_OUT status change, delivered to the rule's target as EventBridge invokes it."""
+    from segflow.declaration import RECORD_EXECUTION_STATUS
+
+    from segflow_local.event_sources import status_change_event
+    from segflow_local.lambda_runtime import local_function_name
+
+    client = client_for(live_endpoint)
+    arn = client.start(
+        workflow("live-timeout", [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"])), {}
+    )
+    received: list[dict[str, Any]] = []
+    watcher = threading.Thread(
+        target=lambda: received.extend(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
+    )
+    watcher.start()
+    deadline = time.monotonic() + 20
+    while not any(e.get("node_id") == "long" for e in received) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    description = {**client.sfn.describe_execution(executionArn=arn), "status": "TIMED_OUT"}
+    invoked = live_endpoint.client("lambda").invoke(
+        FunctionName=local_function_name("livetest", RECORD_EXECUTION_STATUS),
+        Payload=json.dumps(status_change_event(description), default=str).encode(),
+    )
+    assert "FunctionError" not in invoked
+    watcher.join(timeout=30)
+    client.sfn.stop_execution(executionArn=arn)
+    assert not watcher.is_alive()
+    assert (received[-1]["kind"], received[-1]["new_state"], received[-1]["error"]) == (
+        "execution",
+        "timed_out",
+        "States.Timeout",
+    )
+    assert client.describe(arn)["status"] in ("ABORTED", "TIMED_OUT")
+    assert [e.new_state for e in client.events(arn) if e.ends_execution] == ["timed_out"]
