@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
-from constructs import IConstruct
+from constructs import Construct, IConstruct
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -18,6 +18,18 @@ _RETENTION = {
     180: logs.RetentionDays.SIX_MONTHS,
     365: logs.RetentionDays.ONE_YEAR,
 }
+
+
+def api_access_logs(scope: Construct, name: str, days: int) -> logs.LogGroup:
+    """An API Gateway stage's access-log group. The /aws/vendedlogs/ prefix keeps log delivery from adding to
+    the account's size-limited CloudWatch Logs resource policy."""
+    return logs.LogGroup(
+        scope,
+        "AccessLogs",
+        log_group_name=f"/aws/vendedlogs/apigateway/{name}",
+        retention=retention(days),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
 
 
 def retention(days: int) -> logs.RetentionDays:

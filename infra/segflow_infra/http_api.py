@@ -11,12 +11,11 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 from segflow.declaration import HTTP_APIS, LOG_RETENTION_DAYS, HttpApiSpec, function_by_id
 
 from segflow_infra.api_auth import ApiAuth
-from segflow_infra.cdk_util import acknowledge, pin_logical_id, retention
+from segflow_infra.cdk_util import acknowledge, api_access_logs, pin_logical_id
 
 DEFAULT_STAGE = "$default"
 # API Gateway gives up on a Lambda integration after 30 s; the function must finish first.
@@ -138,15 +137,7 @@ class DeclaredHttpApi(Construct):
                     "fragment.",
                 )
 
-        # The /aws/vendedlogs/ prefix keeps log delivery from adding to the account's size-limited
-        # CloudWatch Logs resource policy.
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            log_group_name=f"/aws/vendedlogs/apigateway/{name}",
-            retention=retention(LOG_RETENTION_DAYS),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.access_logs = api_access_logs(self, name, LOG_RETENTION_DAYS)
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",

@@ -16,7 +16,6 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from segflow.declaration import (
@@ -32,7 +31,7 @@ from segflow.declaration import (
     function_by_id,
 )
 
-from segflow_infra.cdk_util import acknowledge, pin_logical_id, retention
+from segflow_infra.cdk_util import acknowledge, api_access_logs, pin_logical_id
 from segflow_infra.http_api import INTEGRATION_TIMEOUT_SECONDS, AccessLogSettings
 from segflow_infra.orchestration import EXECUTION_STATUS_CHANGE
 from segflow_infra.storage import Storage
@@ -216,15 +215,7 @@ class DeclaredWebSocketApi(Construct):
                 "authorizer.",
             )
 
-        # The /aws/vendedlogs/ prefix keeps log delivery from adding to the account's size-limited
-        # CloudWatch Logs resource policy.
-        self.access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            log_group_name=f"/aws/vendedlogs/apigateway/{name}",
-            retention=retention(LOG_RETENTION_DAYS),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.access_logs = api_access_logs(self, name, LOG_RETENTION_DAYS)
         self.stage = apigwv2.WebSocketStage(
             self,
             "Stage",

@@ -259,15 +259,20 @@ def run_quietly(
     return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
-def live_events(deployment: Deployment, client: SegflowClient, arn: str, since_seq: int = 0) -> LiveEvents:
-    """The execution's events from the deployment's WebSocket API (local: the gateway of segflow local up)."""
+def socket_url(deployment: Deployment, client: SegflowClient, arn: str, expires: int = 300) -> str:
+    """The WebSocket API's URL for this caller: the local gateway's with the tenant, or SigV4-presigned."""
     url = client.resources.websocket_url
     if not url:
         raise CliError(f"{deployment.description} has no live-events WebSocket API (deployed before it?)")
     if deployment.endpoint:
-        return LiveEvents(local_url(url, client.tenant_id), execution_id_of(arn), since_seq)
-    session, region = deployment.session, region_of(arn)
-    return LiveEvents(lambda: signed_url(url, session, region), execution_id_of(arn), since_seq)
+        return local_url(url, client.tenant_id)
+    return signed_url(url, deployment.session, region_of(arn), expires)
+
+
+def live_events(deployment: Deployment, client: SegflowClient, arn: str, since_seq: int = 0) -> LiveEvents:
+    """The execution's events from the deployment's WebSocket API (a fresh signature for every reconnect)."""
+    socket_url(deployment, client, arn)  # fails now, not on the first connect, if there is no socket
+    return LiveEvents(lambda: socket_url(deployment, client, arn), execution_id_of(arn), since_seq)
 
 
 def watch_live(
@@ -545,15 +550,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     """The link to the live console page of an execution (local: the gateway's; deployed: a signed socket)."""
     client, deployment, _description = execution_client(args)
-    resources, arn = client.resources, args.execution_arn
-    if not resources.websocket_url or not resources.management_api_url:
-        raise CliError(f"{deployment.description} has no live console (deployed before it?)")
-    if deployment.endpoint:
-        socket = local_url(resources.websocket_url, client.tenant_id)
-    else:
-        socket = signed_url(resources.websocket_url, deployment.session, region_of(arn), CONSOLE_LINK_SECONDS)
-    page = f"{resources.management_api_url.rstrip('/')}/console"
-    emit(console_link(page, execution_id_of(arn), socket))
+    arn, api_url = args.execution_arn, client.resources.management_api_url
+    if not api_url:
+        raise CliError(f"{deployment.description} has no management API (deployed before it?)")
+    socket = socket_url(deployment, client, arn, CONSOLE_LINK_SECONDS)
+    emit(console_link(f"{api_url.rstrip('/')}/console", execution_id_of(arn), socket))
     return EXIT_OK
 
 

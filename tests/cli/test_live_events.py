@@ -110,19 +110,27 @@ def test_a_subscriber_that_drops_and_resubscribes_with_since_seq_ends_with_every
     assert rest[-1]["new_state"] == "succeeded"
 
 
-def test_a_stopped_execution_reaches_watchers_as_aborted(live_endpoint: LocalEndpoint) -> None:
-    client = client_for(live_endpoint)
+def watch_until_waiting(
+    endpoint: LocalEndpoint, workflow_id: str
+) -> tuple[SegflowClient, str, list[dict[str, Any]], threading.Thread]:
+    """An execution parked on a 60 s wait, and a watcher (on a thread) that has seen it reach the wait."""
+    client = client_for(endpoint)
     arn = client.start(
-        workflow("live-stop", [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"])), {}
+        workflow(workflow_id, [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"])), {}
     )
     received: list[dict[str, Any]] = []
     watcher = threading.Thread(
-        target=lambda: received.extend(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
+        target=lambda: received.extend(LiveEvents(socket_url(endpoint), arn.rsplit(":", 1)[-1]))
     )
     watcher.start()
     deadline = time.monotonic() + 20
     while not any(e.get("node_id") == "long" for e in received) and time.monotonic() < deadline:
         time.sleep(0.1)
+    return client, arn, received, watcher
+
+
+def test_a_stopped_execution_reaches_watchers_as_aborted(live_endpoint: LocalEndpoint) -> None:
+    client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-stop")
     client.sfn.stop_execution(executionArn=arn)
     watcher.join(timeout=30)
     assert not watcher.is_alive()
@@ -150,18 +158,7 @@ def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: Loca
     from segflow_local.event_sources import status_change_event
     from segflow_local.lambda_runtime import local_function_name
 
-    client = client_for(live_endpoint)
-    arn = client.start(
-        workflow("live-timeout", [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"])), {}
-    )
-    received: list[dict[str, Any]] = []
-    watcher = threading.Thread(
-        target=lambda: received.extend(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
-    )
-    watcher.start()
-    deadline = time.monotonic() + 20
-    while not any(e.get("node_id") == "long" for e in received) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-timeout")
     description = {**client.sfn.describe_execution(executionArn=arn), "status": "TIMED_OUT"}
     invoked = live_endpoint.client("lambda").invoke(
         FunctionName=local_function_name("livetest", RECORD_EXECUTION_STATUS),
