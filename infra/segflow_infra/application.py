@@ -9,7 +9,7 @@ from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from segflow.declaration import SERVICE_NAME
+from segflow.declaration import SAGEMAKER_ROLE_CONTEXT, SERVICE_NAME
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
@@ -24,6 +24,7 @@ CLI_DEFAULT_CONTEXT: dict[str, Any] = {
 }
 # The stage becomes part of resource names (stack, state machine, log groups, alarms, dashboard).
 _TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
 
 
@@ -45,6 +46,17 @@ def data_tables(get_context: Any) -> tuple[str, ...]:
         if not _TABLE_NAME.fullmatch(name):
             raise ValueError(f"data_tables: {name!r} is not a DynamoDB table name")
     return tables
+
+
+def sagemaker_execution_role_arn(get_context: Any) -> str | None:
+    """``-c sagemaker_execution_role_arn=arn:aws:iam::…:role/…``: the role deploy/model nodes pass to the
+    SageMaker models they create (without it, a deploy node fails and says so)."""
+    value = get_context(SAGEMAKER_ROLE_CONTEXT)
+    if not value:
+        return None
+    if not _ROLE_ARN.fullmatch(str(value)):
+        raise ValueError(f"{SAGEMAKER_ROLE_CONTEXT}: {value!r} is not an IAM role ARN")
+    return str(value)
 
 
 def retention_days(get_context: Any) -> int:
@@ -70,7 +82,8 @@ def build_app(
     precedence over what is passed here. Keys: ``stage``, and the management API's authorization
     (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``), and
     ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names), and
-    ``retention_days``: how long execution data is kept (TTL and S3 lifecycle).
+    ``retention_days``: how long execution data is kept (TTL and S3 lifecycle), and
+    ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker.
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -88,6 +101,7 @@ def build_app(
         auth=auth,
         data_tables=data_tables(app.node.try_get_context),
         retention_days=retention_days(app.node.try_get_context),
+        sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
     )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.

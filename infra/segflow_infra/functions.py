@@ -14,6 +14,7 @@ from segflow.declaration import (
     FUNCTIONS,
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
+    MODEL_DEPLOY_FUNCTION,
     SERVICE_NAME,
     STATE_MACHINES,
     STREAM_CONSUMERS,
@@ -22,16 +23,19 @@ from segflow.declaration import (
     FunctionSpec,
     constant_environment,
     resource_env_vars,
+    settings_environment,
 )
-from segflow.limits import RETENTION_DAYS_ENV
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
 from segflow_infra.paths import repo_path
 from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
     acknowledge_prefix_wildcards,
+    acknowledge_service_wildcards,
     grant_table,
+    pass_role_statement,
     s3_prefix_statement,
+    service_statement,
     state_machine_statements,
 )
 from segflow_infra.storage import Storage
@@ -48,11 +52,18 @@ class EngineFunctions(Construct):
     """The declared Lambda functions, keyed by logical id."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, storage: Storage, data_tables: tuple[str, ...] = ()
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        data_tables: tuple[str, ...] = (),
+        sagemaker_role_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._data_tables = data_tables
+        self._sagemaker_role_arn = sagemaker_role_arn
         self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
         # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -114,8 +125,8 @@ class EngineFunctions(Construct):
             for name, logical_id in resource_env_vars(spec).items()
             if logical_id not in websocket_apis
         }
-        retention = {RETENTION_DAYS_ENV: str(self._storage.retention_days)}
-        return {**constant_environment(spec), **retention, **resources}
+        settings = settings_environment(spec, self._storage.retention_days, self._sagemaker_role_arn or "")
+        return {**constant_environment(spec), **settings, **resources}
 
     def _resource_value(self, logical_id: str) -> str:
         """A bucket or table name, or a state machine ARN (built from its fixed name: no dependency cycle)."""
@@ -131,6 +142,10 @@ class EngineFunctions(Construct):
         for machine_grant in spec.state_machines:
             for statement in state_machine_statements(self, machine_grant):
                 role.add_to_policy(statement)
+        for service_grant in spec.services:
+            role.add_to_policy(service_statement(self, service_grant))
+        if spec.logical_id == MODEL_DEPLOY_FUNCTION and self._sagemaker_role_arn:
+            role.add_to_policy(pass_role_statement(self._sagemaker_role_arn, "sagemaker.amazonaws.com"))
         if spec.logical_id == DATA_TABLES_FUNCTION and self._data_tables:
             stack = cdk.Stack.of(self)
             role.add_to_policy(
@@ -151,14 +166,17 @@ class EngineFunctions(Construct):
             f"parameter {POWERTOOLS_LAYER_PARAMETER}; a runtime upgrade is a deliberate, tested change.",
         )
         stream_consumer = spec.logical_id in {consumer.function for consumer in STREAM_CONSUMERS}
+        unscoped = [action for grant in spec.services if "*" in grant.resources for action in grant.actions]
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
             "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) "
             + ("and dynamodb:ListStreams (added by its stream event source) " if stream_consumer else "")
+            + (f"and {', '.join(unscoped)} " if unscoped else "")
             + "use '*': AWS supports no resource-level permissions for them.",
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
+        acknowledge_service_wildcards(role, spec.services, spec.logical_id)
         acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)
         indexed_tables = {table.logical_id for table in TABLES if table.global_indexes}
         for table_grant in spec.tables:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
-from segflow.declaration import Access, BucketGrant, StateMachineGrant, TableGrant
+from segflow.declaration import Access, BucketGrant, ServiceGrant, StateMachineGrant, TableGrant
 
 from segflow_infra.cdk_util import acknowledge, arn_token, state_machine_arn, state_machine_name, states_arn
 
@@ -102,3 +103,46 @@ def acknowledge_execution_wildcards(
             f"{who} may describe only executions of {name}; their names are chosen per execution at run "
             "time, so no narrower ARN exists.",
         )
+
+
+def _service_arn(scope: IConstruct, service: str, resource: str) -> str:
+    if resource == "*":
+        return "*"
+    kind, _, name = resource.partition("/")
+    return cdk.Stack.of(scope).format_arn(service=service, resource=kind, resource_name=name)
+
+
+def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyStatement:
+    """The declared actions on the declared resources of the stack's region and account."""
+    if not grant.actions or not grant.resources:
+        raise ValueError(f"a {grant.service} grant needs actions and resources")
+    return iam.PolicyStatement(
+        actions=list(grant.actions),
+        resources=[_service_arn(scope, grant.service, r) for r in grant.resources],
+    )
+
+
+def pass_role_statement(role_arn: str, service_principal: str) -> iam.PolicyStatement:
+    """iam:PassRole on one role, and only to one service."""
+    return iam.PolicyStatement(
+        actions=["iam:PassRole"],
+        resources=[role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": service_principal}},
+    )
+
+
+def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ...], who: str) -> None:
+    """cdk-nag flags ``<kind>/segflow-*``; names are built per tenant, model and environment at run time."""
+    for grant in grants:
+        for resource in grant.resources:
+            if resource == "*" or not resource.endswith("*"):
+                continue
+            kind, _, name = resource.partition("/")
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:<AWS::Region>:"
+                f"<AWS::AccountId>:{resource}]",
+                f"{who} may use only {grant.service} {kind} resources named {name}: segflow names them per "
+                "tenant, model and environment at run time (model packages: any version of the registry "
+                "may be deployed), so no narrower ARN exists.",
+            )

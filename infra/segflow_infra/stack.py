@@ -37,6 +37,7 @@ class SegflowStack(cdk.Stack):
         auth: ApiAuth | None = None,
         data_tables: tuple[str, ...] = (),
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
+        sagemaker_role_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -48,7 +49,13 @@ class SegflowStack(cdk.Stack):
         cdk.Tags.of(self).add("stage", stage)
 
         self.storage = Storage(self, "Storage", retention_days=retention_days)
-        self.engine = EngineFunctions(self, "Functions", storage=self.storage, data_tables=data_tables)
+        self.engine = EngineFunctions(
+            self,
+            "Functions",
+            storage=self.storage,
+            data_tables=data_tables,
+            sagemaker_role_arn=sagemaker_role_arn,
+        )
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions
         )

@@ -69,6 +69,9 @@ class ExecutionRequest(BaseModel):
     input_ref: S3Pointer | None = None
     resume_from: ResumeFrom | None = None
     continuation: Continuation | None = None
+    # Who asked for the execution (the management API sets the caller; other services may say who they are).
+    # Recorded with the execution and in the deployment log.
+    started_by: str | None = Field(default=None, min_length=1, max_length=256)
 
     @field_validator("tenant_id")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from segflow.limits import RETENTION_DAYS_ENV
 from segflow.stores import s3_layout
 
 Access = Literal["read", "write", "read_write"]
@@ -66,6 +67,16 @@ class StateMachineGrant:
 
 
 @dataclass(frozen=True)
+class ServiceGrant:
+    """Actions on another AWS service's resources, limited to names segflow gives them (``resources`` are the
+    resource parts of the service's ARNs in the stack's region and account: ``endpoint/segflow-*``)."""
+
+    service: str  # the ARN's service: sagemaker
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]  # "*" only for actions AWS cannot scope (List* calls)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     handler: str  # "module.path.function", resolved inside the Lambda asset (lambdas/)
@@ -76,6 +87,7 @@ class FunctionSpec:
     buckets: tuple[BucketGrant, ...] = ()
     state_machines: tuple[StateMachineGrant, ...] = ()
     websockets: tuple[WebSocketGrant, ...] = ()
+    services: tuple[ServiceGrant, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -211,8 +223,62 @@ CONNECTIONS_TABLE = TableSpec(
     global_indexes=(GlobalIndexSpec("by_subscription", "gsi1pk", "gsi1sk"),),
 )
 
+# The deployment log of deploy/model nodes (pk = TENANT#<tenant>, sk = DEPLOY#<id>), newest first per tenant
+# (by_tenant) and per model (by_model). An audit trail: no TTL.
+DEPLOYMENTS_TABLE = TableSpec(
+    logical_id="DeploymentsTable",
+    env_var="SEGFLOW_DEPLOYMENTS_TABLE",
+    partition_key="pk",
+    sort_key="sk",
+    global_indexes=(
+        GlobalIndexSpec("by_tenant", "gsi1pk", "gsi1sk"),
+        GlobalIndexSpec("by_model", "gsi2pk", "gsi2sk"),
+    ),
+)
+
 BUCKETS: tuple[BucketSpec, ...] = (DATA_BUCKET,)
-TABLES: tuple[TableSpec, ...] = (EXECUTIONS_TABLE, WORKFLOWS_TABLE, EVENTS_TABLE, CONNECTIONS_TABLE)
+TABLES: tuple[TableSpec, ...] = (
+    EXECUTIONS_TABLE,
+    WORKFLOWS_TABLE,
+    EVENTS_TABLE,
+    CONNECTIONS_TABLE,
+    DEPLOYMENTS_TABLE,
+)
+
+# deploy/model: SageMaker calls on resources named segflow-* only (segflow.deployments.naming), reading
+# any model package of the account's registry, and passing the one execution role the stack was given (CDK
+# context ``sagemaker_execution_role_arn``, in this environment variable; the local runtime sets its own).
+SAGEMAKER_ROLE_ENV = "SEGFLOW_SAGEMAKER_ROLE_ARN"
+SAGEMAKER_ROLE_CONTEXT = "sagemaker_execution_role_arn"
+MODEL_DEPLOY_GRANTS = (
+    ServiceGrant(
+        "sagemaker",
+        ("sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"),
+        ("model/segflow-*",),
+    ),
+    ServiceGrant(
+        "sagemaker",
+        ("sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:AddTags"),
+        ("endpoint-config/segflow-*",),
+    ),
+    ServiceGrant(
+        "sagemaker",
+        (
+            "sagemaker:CreateEndpoint",
+            "sagemaker:UpdateEndpoint",
+            "sagemaker:DescribeEndpoint",
+            "sagemaker:InvokeEndpoint",
+            "sagemaker:AddTags",
+        ),
+        ("endpoint/segflow-*",),
+    ),
+    ServiceGrant(
+        "sagemaker",
+        ("sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"),
+        ("model-package/*", "model-package-group/*"),
+    ),
+    ServiceGrant("sagemaker", ("sagemaker:ListModelPackages",), ("*",)),
+)
 
 LIVE_WEBSOCKET_API_ID = "LiveWebSocketApi"
 
@@ -248,22 +314,27 @@ EXECUTE_SEGMENT = FunctionSpec(
     description="Runs the nodes of one segment, storing each node's outcome once",
     memory_mb=1024,
     timeout_seconds=900,
-    # The workflows table: a rollback node changes a workflow's active version.
+    # The workflows table: a rollback node changes a workflow's active version; the deployments table: a
+    # deploy node logs its deployment.
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
         TableGrant(EVENTS_TABLE.logical_id, "write"),
+        TableGrant(DEPLOYMENTS_TABLE.logical_id, "read_write"),
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
         BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
     ),
+    services=MODEL_DEPLOY_GRANTS,
     environment=_ENGINE_ENV,
 )
 
 # Users' own DynamoDB tables that data nodes (action/dynamodb_update) may write: named at deploy time
 # (CDK context ``data_tables``), granted to this function only, with only these actions.
 DATA_TABLES_FUNCTION = EXECUTE_SEGMENT.logical_id
+# The function that runs deploy/model nodes: it gets the SageMaker execution role (env and iam:PassRole).
+MODEL_DEPLOY_FUNCTION = EXECUTE_SEGMENT.logical_id
 DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
 
 ADVANCE_STAGE = FunctionSpec(
@@ -460,6 +531,7 @@ OUTPUT_WORKFLOWS_TABLE_NAME = "WorkflowsTableName"
 OUTPUT_MANAGEMENT_API_URL = "ManagementApiUrl"
 OUTPUT_WEBSOCKET_URL = "LiveWebSocketUrl"
 OUTPUT_EVENTS_TABLE_NAME = "EventsTableName"
+OUTPUT_DEPLOYMENTS_TABLE_NAME = "DeploymentsTableName"
 
 STACK_OUTPUTS: dict[str, OutputSpec] = {
     OUTPUT_STATE_MACHINE_ARN: OutputSpec("state_machine_arn", WORKFLOW_STATE_MACHINE.logical_id),
@@ -469,6 +541,7 @@ STACK_OUTPUTS: dict[str, OutputSpec] = {
     OUTPUT_MANAGEMENT_API_URL: OutputSpec("http_api_url", MANAGEMENT_HTTP_API.logical_id),
     OUTPUT_WEBSOCKET_URL: OutputSpec("websocket_url", LIVE_WEBSOCKET_API.logical_id),
     OUTPUT_EVENTS_TABLE_NAME: OutputSpec("table_name", EVENTS_TABLE.logical_id),
+    OUTPUT_DEPLOYMENTS_TABLE_NAME: OutputSpec("table_name", DEPLOYMENTS_TABLE.logical_id),
 }
 
 
@@ -501,3 +574,11 @@ def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
 def constant_environment(spec: FunctionSpec) -> dict[str, str]:
     """A function's environment variables other than resource names: common defaults, then its own."""
     return {**COMMON_ENVIRONMENT, **spec.environment}
+
+
+def settings_environment(spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str) -> dict[str, str]:
+    """The deployment's settings a function reads (the stack's context, or the local runtime's values)."""
+    settings = {RETENTION_DAYS_ENV: str(retention_days)}
+    if spec.logical_id == MODEL_DEPLOY_FUNCTION:  # empty: a deploy node says which context is missing
+        settings[SAGEMAKER_ROLE_ENV] = sagemaker_role_arn
+    return settings

@@ -96,3 +96,16 @@ EVENT_DELIVERY_LEASE_SECONDS = 30
 EVENT_PAGE_SIZE = 500
 # An event's reason or error is cut to this length (outputs never travel in events, only their S3 key).
 EVENT_TEXT_MAX_CHARS = 500
+
+# Model deployments (deploy/model). SageMaker names (models, endpoint configs, endpoints) stop at 63
+# characters; a canary may take at most half of the traffic; bake times and linear intervals run 0-3,600 s.
+SAGEMAKER_NAME_MAX_CHARS = 63
+CANARY_MAX_PERCENT = 50
+SAGEMAKER_WAIT_INTERVAL_MAX_SECONDS = 3_600
+# Between two DescribeEndpoint polls the state machine waits this long unless the node says otherwise, and a
+# deployment that is not done after its maximum duration fails the node.
+DEPLOY_POLL_INTERVAL_SECONDS = 30
+DEPLOY_MAX_DURATION_SECONDS = 3_600
+DEPLOY_MAX_DURATION_LIMIT_SECONDS = 6 * 3_600
+# A health probe's answer is read up to this size.
+HEALTH_PROBE_MAX_RESPONSE_BYTES = 64 * 1024

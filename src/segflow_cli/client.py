@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from segflow import declaration
 from segflow.contracts import DEFAULT_TENANT
+from segflow.deployments.models import DeploymentRecord
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.resume import (
     ResumeRefused,
@@ -27,6 +28,7 @@ from segflow.engine.resume import (
 from segflow.events.models import ExecutionEvent
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
+from segflow.stores.deployment_log import DeploymentLog
 from segflow.stores.event_log import EventLog
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
 from segflow.stores.outputs import NodeOutputStore
@@ -59,6 +61,7 @@ class Resources:
     # Deployments from before live events have neither.
     events_table: str | None = None
     websocket_url: str | None = None
+    deployments_table: str | None = None  # deployments from before model deployments have none
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, str]) -> Resources:
@@ -70,6 +73,7 @@ class Resources:
             management_api_url=outputs.get(declaration.OUTPUT_MANAGEMENT_API_URL),
             events_table=outputs.get(declaration.OUTPUT_EVENTS_TABLE_NAME),
             websocket_url=outputs.get(declaration.OUTPUT_WEBSOCKET_URL),
+            deployments_table=outputs.get(declaration.OUTPUT_DEPLOYMENTS_TABLE_NAME),
         )
 
 
@@ -104,6 +108,10 @@ class SegflowClient:
 
     # --- starting -----------------------------------------------------------------------------------------
 
+    def caller(self) -> str:
+        """The AWS principal this client acts as (recorded as who started an execution)."""
+        return str(self.session.client("sts").get_caller_identity()["Arn"])
+
     def _upload(self, kind: str, document: Any) -> str:
         digest, body = _digest(document)
         key = s3_layout.submission_key(self.tenant_id, digest, kind)
@@ -121,6 +129,7 @@ class SegflowClient:
         request: dict[str, Any] = {
             "tenant_id": self.tenant_id,
             "workflow": {"s3_key": self._upload("workflows", workflow)},
+            "started_by": self.caller(),
         }
         execution_input = execution_input or {}
         if len(json.dumps(execution_input).encode()) <= EXECUTION_INPUT_INLINE_MAX_BYTES:
@@ -132,6 +141,13 @@ class SegflowClient:
             stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
         )
         return response["executionArn"]
+
+    def deployments(self, model_id: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
+        """This tenant's model deployments, newest first (the deployment log)."""
+        if not self.resources.deployments_table:
+            raise RuntimeError("this deployment has no deployments table (deployed before model deployments)")
+        log = DeploymentLog(self.resources.deployments_table, self.session.client("dynamodb"))
+        return log.list(self.tenant_id, model_id, limit)
 
     def resume(self, execution_arn: str, from_node: str | None = None, name: str | None = None) -> str:
         """Continue an execution that failed, timed out or was aborted, in a new execution of the same

@@ -10,7 +10,7 @@ from typing import Any
 
 from segflow import declaration
 from segflow.declaration import StateMachineSpec, TableSpec
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
@@ -22,6 +22,7 @@ from segflow_local.lambda_runtime import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 STATE_MACHINE_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-state-machine"
+SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-sagemaker-execution"
 
 
 @dataclass
@@ -57,8 +58,8 @@ class LocalDeployment:
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }
-        retention = {RETENTION_DAYS_ENV: str(EXECUTION_DATA_RETENTION_DAYS)}
-        return {**declaration.constant_environment(spec), **retention, **resources}
+        settings = declaration.settings_environment(spec, EXECUTION_DATA_RETENTION_DAYS, SAGEMAKER_ROLE_ARN)
+        return {**declaration.constant_environment(spec), **settings, **resources}
 
     def outputs(
         self, management_api_url: str | None = None, websocket_url: str | None = None
@@ -73,12 +74,10 @@ class LocalDeployment:
                 declaration.WORKFLOW_STATE_MACHINE.logical_id
             ],
             declaration.OUTPUT_BUCKET_NAME: self.bucket_names[declaration.DATA_BUCKET.logical_id],
-            declaration.OUTPUT_EXECUTIONS_TABLE_NAME: self.table_names[
-                declaration.EXECUTIONS_TABLE.logical_id
-            ],
-            declaration.OUTPUT_WORKFLOWS_TABLE_NAME: self.table_names[declaration.WORKFLOWS_TABLE.logical_id],
-            declaration.OUTPUT_EVENTS_TABLE_NAME: self.table_names[declaration.EVENTS_TABLE.logical_id],
         }
+        for name, spec in declaration.STACK_OUTPUTS.items():
+            if spec.kind == "table_name":
+                outputs[name] = self.table_names[spec.ref]
         if management_api_url is not None:
             outputs[declaration.OUTPUT_MANAGEMENT_API_URL] = management_api_url
         if websocket_url is not None:

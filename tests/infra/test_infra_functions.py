@@ -13,8 +13,9 @@ from segflow.declaration import (
     STATE_MACHINES,
     FunctionSpec,
     resource_env_vars,
+    settings_environment,
 )
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from tests.infra.infra_helpers import (
     api_functions,
@@ -73,7 +74,7 @@ def test_function_environment(synth: Any, spec: FunctionSpec) -> None:
     expected = {
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": SERVICE_NAME,
-        RETENTION_DAYS_ENV: str(EXECUTION_DATA_RETENTION_DAYS),
+        **settings_environment(spec, EXECUTION_DATA_RETENTION_DAYS, ""),
         **{name: _resource_value(synth, logical_id) for name, logical_id in resource_env_vars(spec).items()},
         **spec.environment,
     }

@@ -80,6 +80,10 @@ STATE_MACHINE_LOGGING_AND_TRACING = {
 }
 
 
+def service_arn(service: str, resource: str) -> str:
+    return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+
+
 def _expected_function_grants(
     spec: FunctionSpec, log_group: str, resources: dict[str, Any]
 ) -> set[tuple[str, str]]:
@@ -101,6 +105,12 @@ def _expected_function_grants(
             expected.add((STATES["describe"], executions_arn(resources, machine.state_machine)))
     for websocket in spec.websockets:
         expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
+    for service in spec.services:
+        expected |= {
+            (action, target if target == "*" else service_arn(service.service, target))
+            for action in service.actions
+            for target in service.resources
+        }
     for consumer in STREAM_CONSUMERS:
         if consumer.function == spec.logical_id:
             expected |= {(action, ref(f"{consumer.table}.StreamArn")) for action in DYNAMODB_STREAM_READ}
@@ -139,7 +149,8 @@ def test_only_state_machine_grantees_touch_state_machines(synth: Any) -> None:
 
 
 def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
-    """'*' appears only on X-Ray, in S3 prefixes, on table indexes and on one state machine's executions."""
+    """'*' appears only on X-Ray, in S3 prefixes, on table indexes, on one state machine's executions and on
+    the declared service resources (segflow-* SageMaker names, ListModelPackages)."""
     for spec in FUNCTIONS:
         actual = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
         for action, resource in actual:
@@ -162,6 +173,12 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                     and ":" not in resource.split("}/")[-1]
                 )
                 or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
+                or any(
+                    action in grant.actions
+                    and resource
+                    in {r if r == "*" else service_arn(grant.service, r) for r in grant.resources}
+                    for grant in spec.services
+                )
                 or (
                     action == "states:DescribeExecution"
                     and any(

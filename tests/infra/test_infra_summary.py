@@ -12,8 +12,9 @@ from segflow.declaration import (
     TABLES,
     WEBSOCKET_APIS,
     resource_env_vars,
+    settings_environment,
 )
-from segflow.limits import RETENTION_DAYS_ENV
+from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 from segflow_infra.summary import (
     HttpApiSummary,
     IndexSummary,
@@ -36,8 +37,10 @@ def test_summary_matches_declaration(synth: Any) -> None:
     from segflow_infra.api_auth import API_AUTH_ENV, TENANT_CLAIM_ENV
 
     for spec in FUNCTIONS:
-        expected = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", RETENTION_DAYS_ENV} | set(
-            resource_env_vars(spec)
+        expected = (
+            {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+            | set(settings_environment(spec, EXECUTION_DATA_RETENTION_DAYS, ""))
+            | set(resource_env_vars(spec))
         )
         if spec.logical_id in api_functions():
             expected |= {API_AUTH_ENV, TENANT_CLAIM_ENV}

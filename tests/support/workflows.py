@@ -135,3 +135,14 @@ def large_workflow(
             add(transform(f"c{counter:05d}", {"position": counter}))
         counter += 1
     return workflow(workflow_id, nodes, edges)
+
+
+def deploy_model(node_id: str, model_id: str, version: Any, environment: str, **config: Any) -> Node:
+    node_config: dict[str, Any] = {
+        "model_id": model_id,
+        "version": version,
+        "environment": environment,
+        "poll_interval_seconds": 1,
+        **config,
+    }
+    return {"node_id": node_id, "type": "deploy", "target_type": "model", "config": node_config}

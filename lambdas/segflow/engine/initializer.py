@@ -97,6 +97,7 @@ class Initializer:
                 input_json=stored_input.inline_json,
                 input_key=stored_input.s3_key,
                 resumed_from=request.resume_from.execution_id if request.resume_from else None,
+                started_by=request.started_by,
             )
         )
         if reused:

@@ -2,11 +2,13 @@
 
 It resumes where an earlier attempt stopped (completed nodes are never re-run), decides for each node whether
 it runs or is skipped from the outcomes of its incoming edges, yields before the Lambda deadline, and hands
-``wait`` nodes back to the state machine instead of sleeping.
+``wait`` nodes and polling nodes (:class:`~segflow.nodes.base.Poll`) back to the state machine instead of
+sleeping.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -23,7 +25,15 @@ from segflow.engine.plan import SegmentConfig, SegmentNode
 from segflow.events.models import EventDraft
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.nodes import registry
-from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure, NodeResult, NodeServices, NodeType
+from segflow.nodes.base import (
+    ExecutionInfo,
+    NodeContext,
+    NodeFailure,
+    NodeResult,
+    NodeServices,
+    NodeType,
+    Poll,
+)
 from segflow.nodes.judgment import DEFAULT_ROUTE
 from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import (
@@ -110,7 +120,9 @@ class SegmentRunner:
         if execution is None:
             raise UpstreamIncomplete(f"execution {execution_id} has no record; was it initialized?")
         execution_input = self.outputs.load(execution.input_json, execution.input_key) or {}
-        info = ExecutionInfo(tenant, execution_id, statebag.workflow_id, statebag.started_at)
+        info = ExecutionInfo(
+            tenant, execution_id, statebag.workflow_id, statebag.started_at, execution.started_by
+        )
 
         own_ids = [node.node_id for node in nodes]
         external = {edge.source for node in nodes for edge in node.incoming} | set(reads)
@@ -170,7 +182,23 @@ class SegmentRunner:
                     return self._pause(info, segment, run, "waiting", wait_left, ran, skipped)
                 ran += 1
                 continue
-            result = self._execute(info, segment, node, node_type, run, context)
+            progress = json.loads(existing.progress_json) if existing and existing.progress_json else None
+            if existing is not None and existing.status == "waiting" and existing.resume_at is not None:
+                poll_in = existing.resume_at - self.clock()
+                if poll_in > 0.5:  # an early re-run of the stage (a sibling's shorter wait)
+                    return self._pause(info, segment, run, "waiting", math.ceil(poll_in), ran, skipped)
+            result = self._execute(
+                info,
+                segment,
+                node,
+                node_type,
+                run,
+                context,
+                started=existing.started_at if progress is not None and existing else None,
+                progress=progress,
+            )
+            if isinstance(result, Poll):
+                return self._pause(info, segment, run, "waiting", result.delay_seconds, ran, skipped)
             node_outputs[node.node_id] = result.output
             ran += 1
 
@@ -314,7 +342,10 @@ class SegmentRunner:
         run: SegmentRun,
         context: dict[str, Any],
         started: float | None = None,
-    ) -> NodeResult:
+        progress: dict[str, Any] | None = None,
+    ) -> NodeResult | Poll:
+        """Run the node (with its retry policy) and record its outcome; a :class:`Poll` is recorded as
+        ``waiting`` with its progress. Returns what is recorded (another attempt's, if it was first)."""
         policy = RetryPolicy.model_validate(node.retry) if node.retry else _NO_RETRY
         started = started or self.clock()
         predecessors = {
@@ -327,7 +358,8 @@ class SegmentRunner:
         retry_reason: str | None = None
         while True:
             attempt += 1
-            if not node_type.pure:
+            # A poll needs no "running" mark: its "waiting" record already says where it is after a crash.
+            if not node_type.pure and progress is None:
                 running = self._record(
                     info,
                     segment,
@@ -352,9 +384,10 @@ class SegmentRunner:
                         timeout_seconds=node.timeout_seconds,
                         attempt=attempt,
                         services=self.services,
+                        progress=progress,
                     )
                 )
-                if node_type.routes:
+                if node_type.routes and isinstance(result, NodeResult):
                     result = self._resolve_route(node, result)
                 break
             except NodeFailure as failure:
@@ -379,6 +412,22 @@ class SegmentRunner:
                     info, segment, node, run, context, started, attempt, type(error).__name__, str(error)
                 )
 
+        if isinstance(result, Poll):
+            waiting = self._record(
+                info,
+                segment,
+                node,
+                run,
+                status="waiting",
+                started=started,
+                attempt=attempt,
+                resume_at=self.clock() + result.delay_seconds,
+                progress_json=json.dumps(result.progress, separators=(",", ":")),
+                reason=result.reason,
+            )
+            if waiting.status in TERMINAL_NODE_STATUSES:  # another attempt finished it meanwhile
+                return self._adopt(info, segment, waiting, context)
+            return result
         context["nodes"][node.node_id] = result.output
         stored = self.outputs.save_node_output(info.tenant_id, info.execution_id, node.node_id, result.output)
         recorded = self._record(

@@ -39,7 +39,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
         services=NodeServices(
-            workflow_versions_factory=factory.workflow_versions, effect_ledger_factory=factory.effect_ledger
+            workflow_versions_factory=factory.workflow_versions,
+            effect_ledger_factory=factory.effect_ledger,
+            model_endpoints_factory=factory.model_endpoints,
+            deployment_log_factory=factory.deployment_log,
         ),
         journal=factory.journal(records),
     )

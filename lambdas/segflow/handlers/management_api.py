@@ -306,6 +306,7 @@ def start_execution(request: StartExecutionRequest) -> Response[StartExecutionRe
             {"workflow_id": request.workflow_id, "version": pinned.version},
             request.input,
             name,
+            started_by=who.principal,
         )
     except ExecutionAlreadyExists as error:
         raise Conflict("ExecutionAlreadyExists", str(error)) from error

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
+    from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
 Placement = Literal["segment", "wait"]
@@ -41,6 +43,7 @@ class ExecutionInfo:
     execution_id: str
     workflow_id: str
     started_at: str
+    started_by: str | None = None  # the principal that started the execution, when it said so
 
 
 class ServiceUnavailable(NodeFailure):
@@ -49,28 +52,37 @@ class ServiceUnavailable(NodeFailure):
 
 @dataclass
 class NodeServices:
-    """The stores a node type may use, built on first use (most segments need none of them)."""
+    """The stores a node type may use, each built on first use (most segments need none of them)."""
 
     workflow_versions_factory: Callable[[], WorkflowVersionStore] | None = None
     effect_ledger_factory: Callable[[], EffectLedger] | None = None
-    _workflow_versions: WorkflowVersionStore | None = None
-    _effect_ledger: EffectLedger | None = None
+    model_endpoints_factory: Callable[[], ModelEndpoints] | None = None
+    deployment_log_factory: Callable[[], DeploymentLog] | None = None
+    _built: dict[str, Any] = field(default_factory=dict)
+
+    def _service(self, name: str, what: str) -> Any:
+        if name not in self._built:
+            factory = getattr(self, f"{name}_factory")
+            if factory is None:
+                raise ServiceUnavailable(f"{what} is not available to this segment")
+            self._built[name] = factory()
+        return self._built[name]
 
     @property
     def workflow_versions(self) -> WorkflowVersionStore:
-        if self._workflow_versions is None:
-            if self.workflow_versions_factory is None:
-                raise ServiceUnavailable("the workflow version store is not available to this segment")
-            self._workflow_versions = self.workflow_versions_factory()
-        return self._workflow_versions
+        return self._service("workflow_versions", "the workflow version store")  # type: ignore[no-any-return]
 
     @property
     def effect_ledger(self) -> EffectLedger:
-        if self._effect_ledger is None:
-            if self.effect_ledger_factory is None:
-                raise ServiceUnavailable("the effect ledger is not available to this segment")
-            self._effect_ledger = self.effect_ledger_factory()
-        return self._effect_ledger
+        return self._service("effect_ledger", "the effect ledger")  # type: ignore[no-any-return]
+
+    @property
+    def model_endpoints(self) -> ModelEndpoints:
+        return self._service("model_endpoints", "SageMaker")  # type: ignore[no-any-return]
+
+    @property
+    def deployment_log(self) -> DeploymentLog:
+        return self._service("deployment_log", "the deployment log")  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -84,6 +96,8 @@ class NodeContext:
     timeout_seconds: float | None = None
     attempt: int = 1
     services: NodeServices = field(default_factory=NodeServices)
+    # What this node's last Poll checkpointed (None on its first run); see Poll.
+    progress: dict[str, Any] | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -96,7 +110,18 @@ class NodeResult:
     route: str | None = None  # the label a judgment chose; edges with that condition are taken
 
 
-Executor = Callable[[NodeContext], NodeResult]
+@dataclass(frozen=True)
+class Poll:
+    """A node that started something long (a deployment) and is not done: ``progress`` is checkpointed with
+    the node, the segment yields, the state machine waits ``delay_seconds`` (a Wait state, not a sleeping
+    Lambda) and the executor runs again with ``context.progress``. ``reason`` is what watchers see."""
+
+    progress: dict[str, Any]
+    delay_seconds: int
+    reason: str
+
+
+Executor = Callable[[NodeContext], NodeResult | Poll]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",
+    "deploy:model": "segflow.nodes.model_deploy",
 }
 
 _REGISTRY: dict[str, NodeType] = {}

@@ -36,10 +36,17 @@ class ExecutionLauncher:
         return key
 
     def start(
-        self, tenant_id: str, workflow: dict[str, Any], execution_input: dict[str, Any], name: str
+        self,
+        tenant_id: str,
+        workflow: dict[str, Any],
+        execution_input: dict[str, Any],
+        name: str,
+        started_by: str | None = None,
     ) -> str:
         """``workflow`` is ``{"workflow_id", "version"}`` or ``{"s3_key"}``; large inputs go by reference."""
         request: dict[str, Any] = {"tenant_id": tenant_id, "workflow": workflow}
+        if started_by:
+            request["started_by"] = started_by
         if len(json.dumps(execution_input).encode()) <= EXECUTION_INPUT_INLINE_MAX_BYTES:
             request["input"] = execution_input
         else:

@@ -54,6 +54,7 @@ class ExecutionRecord(BaseModel):
     cause: str | None = None
     summary: dict[str, int] | None = None
     resumed_from: str | None = None  # the execution whose completed nodes this one reused
+    started_by: str | None = None
     # Continued past the history budget: how many times, and the Step Functions execution now running it.
     parts: int = 0
     current_execution: str | None = None
@@ -80,6 +81,7 @@ class NodeRecord(BaseModel):
     output_bytes: int | None = None
     resume_at: float | None = None
     reused_from: str | None = None  # carried over from this execution (a resume): not run again
+    progress_json: str | None = None  # a polling node's checkpointed progress (nodes.base.Poll)
 
 
 class SegmentRecord(BaseModel):

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 from segflow.declaration import (
     CONNECTIONS_TABLE,
     DATA_BUCKET,
+    DEPLOYMENTS_TABLE,
     EVENTS_TABLE,
     EXECUTIONS_TABLE,
     LIVE_WEBSOCKET_API,
+    SAGEMAKER_ROLE_CONTEXT,
+    SAGEMAKER_ROLE_ENV,
     WORKFLOW_STATE_MACHINE,
     WORKFLOWS_TABLE,
 )
@@ -22,12 +25,14 @@ from segflow.stores.clients import client
 
 if TYPE_CHECKING:
     from segflow.stores.connections import ConnectionStore, LiveConnections
+    from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
     from segflow.stores.event_log import EventLog
     from segflow.stores.execution_launcher import ExecutionLauncher
     from segflow.stores.execution_records import ExecutionRecordStore
     from segflow.stores.journal import ExecutionJournal
     from segflow.stores.manifests import ManifestStore
+    from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.outputs import NodeOutputStore
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
@@ -104,3 +109,27 @@ def live_connections() -> LiveConnections:
     return LiveConnections(
         client("apigatewaymanagementapi", endpoint_url=os.environ[LIVE_WEBSOCKET_API.env_var])
     )
+
+
+def deployment_log() -> DeploymentLog:
+    from segflow.stores.deployment_log import DeploymentLog
+
+    return DeploymentLog(os.environ[DEPLOYMENTS_TABLE.env_var], client("dynamodb"))
+
+
+def _sagemaker_role_arn() -> str:
+    role = os.environ.get(SAGEMAKER_ROLE_ENV)
+    if not role:
+        from segflow.nodes.base import ConfigError
+
+        raise ConfigError(
+            "deploy/model needs the SageMaker execution role the stack passes to models: deploy with "
+            f"-c {SAGEMAKER_ROLE_CONTEXT}=arn:aws:iam::<account>:role/<role>"
+        )
+    return role
+
+
+def model_endpoints() -> ModelEndpoints:
+    from segflow.stores.model_endpoints import ModelEndpoints
+
+    return ModelEndpoints(client("sagemaker"), client("sagemaker-runtime"), client("s3"), _sagemaker_role_arn)

@@ -1,0 +1,44 @@
+"""How a model deployment fails; ``error_type`` is what retry policies, records and events show."""
+
+from __future__ import annotations
+
+from segflow.nodes.base import NodeFailure
+
+
+class ArtifactNotFound(NodeFailure):
+    error_type = "ArtifactNotFound"
+
+
+class ModelNotApproved(NodeFailure):
+    error_type = "ModelNotApproved"
+
+
+class EndpointBusy(NodeFailure):
+    """Another update of the endpoint is in progress; retrying later may succeed."""
+
+    error_type = "EndpointBusy"
+    retryable = True
+
+
+class DeploymentFailed(NodeFailure):
+    error_type = "DeploymentFailed"
+
+
+class DeploymentRolledBack(NodeFailure):
+    """SageMaker rolled the deployment back (an alarm fired)."""
+
+    error_type = "DeploymentRolledBack"
+
+
+class HealthCheckFailed(NodeFailure):
+    error_type = "HealthCheckFailed"
+
+
+class DeploymentTimedOut(NodeFailure):
+    error_type = "DeploymentTimedOut"
+
+
+class SageMakerError(NodeFailure):
+    """SageMaker refused a call; throttling and internal errors are worth a retry."""
+
+    error_type = "SageMakerError"
