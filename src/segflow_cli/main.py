@@ -32,7 +32,7 @@ from segflow.dsl.validation import (
 from segflow.engine.partitioner import partition
 from segflow.engine.resume import REUSABLE_NODE_STATUSES, ResumeRefused
 
-from segflow_cli import versions
+from segflow_cli import deployments, versions
 from segflow_cli.api_client import ApiError, ManagementApi, api_for
 from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient, execution_id_of
 from segflow_cli.common import (
@@ -744,6 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoints.set_defaults(handler=cmd_checkpoints)
 
     versions.add_commands(commands, _add_target_options)
+    deployments.add_commands(commands, _add_target_options)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of workflow files (for editors)")
     schema.set_defaults(handler=cmd_schema)

@@ -1,4 +1,5 @@
 """Registry versions and endpoint answers in the embedded SageMaker (moto and segflow_local's emulation)."""
+
 from __future__ import annotations
 
 from typing import Any
