@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from segflow.dsl.schema import workflow_json_schema
@@ -10,13 +11,16 @@ from segflow.dsl.schema import workflow_json_schema
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
+from tests.support.sagemaker import answer_probes, register_versions
 
 pytestmark = pytest.mark.e2e
 
 ALL_EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json") if not p.name.endswith(".input.json"))
 # Examples that act on their own published versions run by workflow id, in tests/e2e/test_versions.py.
 PUBLISHED_EXAMPLES = {"canary_rollback"}
-EXAMPLES = [name for name in ALL_EXAMPLES if name not in PUBLISHED_EXAMPLES]
+# Model deployments need registry versions and probe answers first (and one of them ends in a rollback).
+MODEL_EXAMPLES = {"model_promotion", "model_rollback"}
+EXAMPLES = [name for name in ALL_EXAMPLES if name not in PUBLISHED_EXAMPLES | MODEL_EXAMPLES]
 
 
 def example_input(name: str, server: LocalHttpServer) -> dict:
@@ -117,3 +121,43 @@ def test_inventory_reservation_reserves_once_per_execution(client, echo_api: Loc
     }
     item = dynamodb.get_item(TableName=data["inventory_table"], Key=key)["Item"]
     assert int(item["reserved"]["N"]) == before + 2
+
+
+def test_model_examples_promote_two_versions_then_roll_back_a_broken_one(client, embedded) -> None:
+    promotion, rollback = load_example("model_promotion"), load_example("model_rollback")
+    suffix = uuid.uuid4().hex[:6]
+    data = json.loads((EXAMPLES_DIR / "model_promotion.input.json").read_text())
+    data.update(model_id=f"churn-{suffix}", model_package_group=f"churn-model-{suffix}")
+    register_versions(embedded.client("sagemaker"), data["model_package_group"], 3)
+    healthy = {"model": "churn", "churn_probability": 0.18}
+
+    answer_probes(healthy, healthy)  # staging, then production
+    arn, description = run_to_end(client, promotion, {**data, "version": 1})
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert client.output(arn)["output"]["released"]["replaced_version"] is None, (
+        "version 1 created the endpoints"
+    )
+
+    answer_probes(healthy, healthy)
+    arn, description = run_to_end(client, promotion, {**data, "version": 2})
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    released = client.output(arn)["output"]["released"]
+    assert (released["version"], released["replaced_version"]) == ("2", "1")
+    production = embedded.client("sagemaker").describe_endpoint(EndpointName=released["production"])
+    routing = production["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": 600,
+    }
+
+    answer_probes({"model": "churn-broken", "error": "feature 'tenure_months' missing"})
+    rollback_input = json.loads((EXAMPLES_DIR / "model_rollback.input.json").read_text())
+    rollback_input.update(model_id=data["model_id"], model_package_group=data["model_package_group"])
+    arn, description = run_to_end(client, rollback, rollback_input)
+    assert description["status"] == "FAILED"
+    restored = embedded.client("sagemaker").describe_endpoint(EndpointName=released["production"])
+    assert restored["EndpointConfigName"] == production["EndpointConfigName"], "back on version 2"
+    newest = client.deployments(data["model_id"])[0]
+    assert (newest.version, newest.status) == ("3", "rolled_back")
+    assert client.node_records(arn).get("announce") is None, "nothing ran after the failed deployment"

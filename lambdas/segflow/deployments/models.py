@@ -7,9 +7,9 @@ no model source: the field is named), so nothing is created in SageMaker for a c
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from segflow.limits import (
     CANARY_MAX_PERCENT,
@@ -67,6 +67,18 @@ class ArtifactSource(_Strict):
         return value
 
 
+def _source_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "registry" if "model_package_group" in value else "artifact"
+    return "registry" if isinstance(value, RegistrySource) else "artifact"
+
+
+ModelSource = Annotated[
+    Annotated[RegistrySource, Tag("registry")] | Annotated[ArtifactSource, Tag("artifact")],
+    Discriminator(_source_kind),
+]
+
+
 class CanarySettings(_Strict):
     size_percent: int = Field(gt=0, le=CANARY_MAX_PERCENT, description="Share of capacity that bakes first.")
     bake_seconds: int = Field(default=600, ge=0, le=SAGEMAKER_WAIT_INTERVAL_MAX_SECONDS)
@@ -101,7 +113,10 @@ class ModelDeployConfig(_Strict):
     model_id: str = Field(description="Your model's name; endpoint names are built from it.")
     version: str = Field(min_length=1, max_length=32)
     environment: Environment
-    source: RegistrySource | ArtifactSource = Field(description="Where the model comes from.")
+    source: ModelSource = Field(
+        description="Where the model comes from: {model_package_group, model_package_version?} of the "
+        "Model Registry, or {model_data_url, image_uri} of an S3 artifact."
+    )
     instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$|\{\{")
     instance_count: int = Field(default=1, ge=1, le=100)
     strategy: Strategy = "all_at_once"
