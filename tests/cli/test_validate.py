@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from segflow.dsl.schema import workflow_json_schema
+from segflow.nodes import registry
 
 from segflow_cli.main import main
 from tests.cli.conftest import run_segflow
@@ -30,7 +31,8 @@ def test_invalid_workflow_lists_every_problem(data_dir: Path, capsys: pytest.Cap
     assert out == ""
     lines = err.strip().splitlines()
     assert all(line.startswith("error: ") for line in lines)
-    known = "action, aggregator, judgment, rollback, transform, wait"
+    known = ", ".join(sorted({node_type.type for node_type in registry.all_node_types()}))
+    assert "deploy" in known and "transform" in known
     assert f"error: node 'odd': unknown type 'teleport'; known: {known}" in lines
     assert "error: edge 'later' -> 'ghost': target 'ghost' is not a node" in lines
     assert "error: node 'start': reads nodes.later, but 'later' does not run before it" in lines

@@ -86,43 +86,10 @@ def test_first_deployment_creates_the_endpoint_and_the_node_returns_the_result(
     assert logged.started_by.startswith("arn:aws:")
 
 
-@pytest.mark.parametrize(
-    ("strategy", "settings", "routing"),
-    [
-        (
-            "canary",
-            {"canary": {"size_percent": 10, "bake_seconds": 120}},
-            {
-                "Type": "CANARY",
-                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-                "WaitIntervalInSeconds": 120,
-            },
-        ),
-        (
-            "linear",
-            {"linear": {"step_percent": 25, "interval_seconds": 60}},
-            {
-                "Type": "LINEAR",
-                "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25},
-                "WaitIntervalInSeconds": 60,
-            },
-        ),
-        (
-            "blue_green",
-            {"blue_green": {"bake_seconds": 30}},
-            {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 30},
-        ),
-        ("all_at_once", {}, {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}),
-    ],
-)
-def test_an_update_sends_the_strategy_s_exact_deployment_config(
-    client: SegflowClient,
-    embedded: EmbeddedAws,
-    model: str,
-    strategy: str,
-    settings: dict[str, Any],
-    routing: dict[str, Any],
+def test_an_update_sends_the_canary_s_deployment_config_and_reports_the_version_it_replaced(
+    client: SegflowClient, embedded: EmbeddedAws, model: str
 ) -> None:
+    """Each strategy's exact request: tests/functional/test_model_deploy_requests.py (Stubber)."""
     deploy(client, model, 1, "production")
     answer_probes(HEALTHY)
 
@@ -131,23 +98,30 @@ def test_an_update_sends_the_strategy_s_exact_deployment_config(
         model,
         2,
         "production",
-        strategy=strategy,
+        strategy="canary",
+        canary={"size_percent": 10, "bake_seconds": 120},
         rollback_alarms=["churn-5xx"],
         termination_wait_seconds=300,
         health_probe=PROBE,
-        **settings,
     )
 
     assert description["status"] == "SUCCEEDED", description.get("cause")
     described = embedded.client("sagemaker").describe_endpoint(EndpointName=endpoint_of(model, "production"))
     assert described["EndpointConfigName"] == config_of(model, 2, "production")
     assert described["LastDeploymentConfig"] == {
-        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": 300},
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                "WaitIntervalInSeconds": 120,
+            },
+            "TerminationWaitInSeconds": 300,
+        },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "churn-5xx"}]},
     }
     record = client.node_records(arn)["deploy"]
     result = client.outputs.load(record.output_json, record.output_key)
-    assert (result["strategy"], result["version"], result["previous_version"]) == (strategy, "2", "1")
+    assert (result["strategy"], result["version"], result["previous_version"]) == ("canary", "2", "1")
     assert result["health_check"] == {"passed": True, "answer": HEALTHY}
     newest = client.deployments(model)[0]
     assert (newest.previous_config, newest.previous_version) == (config_of(model, 1, "production"), "1")
