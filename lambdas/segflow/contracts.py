@@ -122,6 +122,15 @@ class StateBag(BaseModel):
     part: int = 0  # how many times the execution has continued in a new Step Functions execution
 
 
+class ApprovalWait(BaseModel):
+    """A segment stopped at an approval node: the state machine waits for a decision (a task token)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    node_id: str
+    timeout_seconds: int = Field(ge=1)  # until the node's default decision applies
+
+
 class Cursor(BaseModel):
     """Where the state machine is: which stage runs next and how its items reach the Map."""
 
@@ -141,6 +150,8 @@ class Cursor(BaseModel):
     stage_segments: int = 1
     # Estimated history events once this cursor's states have run (segflow.engine.history_budget).
     events: int = 0
+    # Set: before the stage runs again, the state machine waits for this approval (WaitForApproval).
+    approval: ApprovalWait | None = None
 
 
 class InitializeResult(BaseModel):
@@ -169,7 +180,7 @@ class ExecuteSegmentEvent(BaseModel):
         return self
 
 
-SegmentStatus = Literal["succeeded", "waiting", "yielded"]
+SegmentStatus = Literal["succeeded", "waiting", "yielded", "approval"]
 
 
 class SegmentResult(BaseModel):
@@ -180,6 +191,7 @@ class SegmentResult(BaseModel):
     nodes_run: int = 0
     nodes_skipped: int = 0
     wait_seconds: int = 0
+    approval: ApprovalWait | None = None
 
 
 class AdvanceStageEvent(BaseModel):
@@ -188,6 +200,16 @@ class AdvanceStageEvent(BaseModel):
     statebag: StateBag
     stage: int
     history_events: int = 0
+
+
+class RequestApprovalEvent(BaseModel):
+    """WaitForApproval's payload: which approval waits, and the task token that resumes it."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    statebag: StateBag
+    node_id: str
+    task_token: str = Field(min_length=1)
 
 
 class ContinueEvent(BaseModel):

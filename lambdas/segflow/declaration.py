@@ -389,6 +389,20 @@ RECORD_EXECUTION_STATUS = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
+# Completing a .waitForTaskToken task: IAM cannot scope the tokens of service-integration Task states.
+TASK_CALLBACK_GRANT = ServiceGrant("states", ("states:SendTaskSuccess",), ("*",))
+
+REQUEST_APPROVAL = FunctionSpec(
+    logical_id="RequestApproval",
+    handler="segflow.handlers.request_approval.handler",
+    description="Stores the task token of a waiting approval (completing it at once if decided already)",
+    memory_mb=256,
+    timeout_seconds=30,
+    tables=(TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),),
+    services=(TASK_CALLBACK_GRANT,),
+    environment=_ENGINE_ENV,
+)
+
 WEBSOCKET_API = FunctionSpec(
     logical_id="WebSocketApi",
     handler="segflow.handlers.websocket_api.handler",
@@ -421,12 +435,15 @@ PUSH_EVENTS = FunctionSpec(
 MANAGEMENT_API = FunctionSpec(
     logical_id="ManagementApi",
     handler="segflow.handlers.management_api.handler",
-    description="The management HTTP API: publish, list, diff and roll back workflows; start executions",
+    description=(
+        "The management HTTP API: publish, list, diff and roll back workflows; start executions; approvals"
+    ),
     memory_mb=512,
     timeout_seconds=29,  # API Gateway's integration timeout
+    # The executions table: an approval's decision is written to it.
     tables=(
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
-        TableGrant(EXECUTIONS_TABLE.logical_id, "read"),
+        TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.WORKFLOWS,)),
@@ -434,6 +451,7 @@ MANAGEMENT_API = FunctionSpec(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
     ),
     state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
+    services=(TASK_CALLBACK_GRANT,),
     environment=_ENGINE_ENV,
 )
 
@@ -444,6 +462,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FINALIZE_EXECUTION,
     CONTINUE_EXECUTION,
     RECORD_EXECUTION_STATUS,
+    REQUEST_APPROVAL,
     WEBSOCKET_API,
     PUSH_EVENTS,
     MANAGEMENT_API,
@@ -459,6 +478,7 @@ WORKFLOW_STATE_MACHINE = StateMachineSpec(
         "AdvanceStageArn": Substitution("function_arn", ADVANCE_STAGE.logical_id),
         "FinalizeExecutionArn": Substitution("function_arn", FINALIZE_EXECUTION.logical_id),
         "ContinueExecutionArn": Substitution("function_arn", CONTINUE_EXECUTION.logical_id),
+        "RequestApprovalArn": Substitution("function_arn", REQUEST_APPROVAL.logical_id),
         "DataBucketName": Substitution("bucket_name", DATA_BUCKET.logical_id),
     },
     invokes=(
@@ -467,6 +487,7 @@ WORKFLOW_STATE_MACHINE = StateMachineSpec(
         ADVANCE_STAGE.logical_id,
         FINALIZE_EXECUTION.logical_id,
         CONTINUE_EXECUTION.logical_id,
+        REQUEST_APPROVAL.logical_id,
     ),
     reads_items_from=(BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS,)),),
 )
@@ -488,6 +509,7 @@ MANAGEMENT_HTTP_API = HttpApiSpec(
         HttpRoute("POST", "/executions"),
         HttpRoute("GET", "/executions/{execution_id}"),
         HttpRoute("POST", "/executions/{execution_id}/resume"),
+        HttpRoute("POST", "/executions/{execution_id}/approvals/{node_id}"),
         HttpRoute("GET", "/openapi.json"),
         HttpRoute("GET", "/console", public=True),
     ),

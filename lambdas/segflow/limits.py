@@ -109,3 +109,9 @@ DEPLOY_MAX_DURATION_SECONDS = 3_600
 DEPLOY_MAX_DURATION_LIMIT_SECONDS = 6 * 3_600
 # A health probe's answer is read up to this size.
 HEALTH_PROBE_MAX_RESPONSE_BYTES = 64 * 1024
+
+# Approval nodes wait at most this long for a decision (Step Functions' task tokens last up to a year), and
+# what an approver may add is cut to this length.
+APPROVAL_MAX_WAIT_SECONDS = 365 * 24 * 3600
+APPROVAL_DEFAULT_WAIT_SECONDS = 24 * 3600
+APPROVAL_COMMENT_MAX_CHARS = 2_000

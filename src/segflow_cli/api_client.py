@@ -214,6 +214,14 @@ class ManagementApi:
     def execution(self, execution_id: str) -> dict[str, Any]:
         return self.call("GET", f"/executions/{_segment(execution_id)}")
 
+    def decide(
+        self, execution_id: str, node_id: str, decision: str, comment: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"decision": decision}
+        if comment:
+            body["comment"] = comment
+        return self.call("POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body)
+
 
 def _segment(value: str) -> str:
     return quote(value, safe="")

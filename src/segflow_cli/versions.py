@@ -293,6 +293,24 @@ def cmd_activate(args: argparse.Namespace) -> int:
 # --- the parsers -------------------------------------------------------------------------------------------
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Approve (or --reject) an approval node that waits; you are recorded as the approver."""
+    execution_id = args.execution.rsplit(":", 1)[-1]  # an ARN or an execution id
+    _, api = connect(args)
+    decision = "reject" if args.reject else "approve"
+    try:
+        answer = api.decide(execution_id, args.node_id, decision, args.comment)
+    except ApiError as error:
+        raise api_failure(error) from None
+    if args.json:
+        emit_json(answer)
+        return EXIT_OK
+    comment = f": {answer['comment']}" if answer.get("comment") else ""
+    done = {"approve": "approved", "reject": "rejected"}[answer["decision"]]
+    emit(f"{done} {args.node_id} of {execution_id} as {answer['approver']}{comment}")
+    return EXIT_OK
+
+
 def add_commands(commands: Any, add_target_options: Any) -> None:
     """The version commands, on the ``segflow`` subparsers (``add_target_options`` adds --endpoint & co)."""
     publish = commands.add_parser("publish", help="publish a workflow file as its next version")
@@ -316,6 +334,14 @@ def add_commands(commands: Any, add_target_options: Any) -> None:
     versions.add_argument("workflow_id", metavar="WORKFLOW_ID")
     add_target_options(versions)
     versions.set_defaults(handler=cmd_versions)
+
+    approve = commands.add_parser("approve", help="approve (or --reject) an approval node that waits")
+    approve.add_argument("execution", metavar="EXECUTION", help="the execution's ARN or id")
+    approve.add_argument("node_id", metavar="NODE")
+    approve.add_argument("--reject", action="store_true", help="reject instead of approving")
+    approve.add_argument("--comment", help="why (kept with the decision, shown in the node's output)")
+    add_target_options(approve)
+    approve.set_defaults(handler=cmd_approve)
 
     diff = commands.add_parser("diff", help="what changed between two versions of a workflow")
     diff.add_argument("workflow_id", metavar="WORKFLOW_ID")

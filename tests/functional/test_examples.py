@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 from segflow.dsl.schema import workflow_json_schema
+from segflow.engine.approval_decisions import decide_approval
+from segflow.stores import factory
 
+from segflow_cli.client import execution_id_of
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
@@ -20,7 +24,11 @@ ALL_EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json") if not p.name.
 PUBLISHED_EXAMPLES = {"canary_rollback"}
 # Model deployments need registry versions and probe answers first (and one of them ends in a rollback).
 MODEL_EXAMPLES = {"model_promotion", "model_rollback"}
-EXAMPLES = [name for name in ALL_EXAMPLES if name not in PUBLISHED_EXAMPLES | MODEL_EXAMPLES]
+# Waits for a person: decided below.
+APPROVAL_EXAMPLES = {"approval"}
+EXAMPLES = [
+    name for name in ALL_EXAMPLES if name not in PUBLISHED_EXAMPLES | MODEL_EXAMPLES | APPROVAL_EXAMPLES
+]
 
 
 def example_input(name: str, server: LocalHttpServer) -> dict:
@@ -161,3 +169,42 @@ def test_model_examples_promote_two_versions_then_roll_back_a_broken_one(client,
     newest = client.deployments(data["model_id"])[0]
     assert (newest.version, newest.status) == ("3", "rolled_back")
     assert client.node_records(arn).get("announce") is None, "nothing ran after the failed deployment"
+
+
+@pytest.mark.parametrize(
+    ("amount", "decision", "result"),
+    [
+        (480, "approve", {"refund": {"refunded": 480, "approved_by": "jwt:ops-lead"}}),
+        (480, "reject", {"decline": {"declined": True, "why": "receipt missing"}}),
+        (40, None, {"auto_refund": {"refunded": 40, "approved_by": "policy"}}),
+    ],
+)
+def test_approval_example_routes_on_the_decision(
+    client, amount: int, decision: str | None, result: dict
+) -> None:
+    data = json.loads((EXAMPLES_DIR / "approval.input.json").read_text())
+    data["refund"]["amount"] = amount
+    arn = client.start(load_example("approval"), data)
+    if decision is not None:
+        deadline = time.monotonic() + 60
+        approvals, execution_id = factory.approvals(), execution_id_of(arn)
+        while (
+            pending := approvals.get(client.tenant_id, execution_id, "sign_off")
+        ) is None or not pending.task_token:
+            assert time.monotonic() < deadline, "the approval never waited"
+            time.sleep(0.1)
+        comment = "receipt missing" if decision == "reject" else None
+        decide_approval(
+            approvals,
+            factory.task_tokens(),
+            client.tenant_id,
+            execution_id,
+            "sign_off",
+            decision,
+            "jwt:ops-lead",
+            comment,
+            time.time(),
+        )
+    description = client.wait(arn, timeout_seconds=60)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert client.output(arn)["output"] == result

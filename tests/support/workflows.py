@@ -146,3 +146,7 @@ def deploy_model(node_id: str, model_id: str, version: Any, environment: str, **
         **config,
     }
     return {"node_id": node_id, "type": "deploy", "target_type": "model", "config": node_config}
+
+
+def approval(node_id: str, message: str, **config: Any) -> Node:
+    return {"node_id": node_id, "type": "approval", "config": {"message": message, **config}}

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from segflow.limits import APPROVAL_COMMENT_MAX_CHARS
 from segflow.versioning.diff import WorkflowDiff
 from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
 
@@ -144,3 +145,21 @@ class ExecutionDescription(BaseModel):
     output_ref: str | None = None
     error: str | None = None
     cause: str | None = None
+
+
+class ApprovalDecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=APPROVAL_COMMENT_MAX_CHARS)
+
+
+class ApprovalDecisionResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    node_id: str
+    decision: Literal["approve", "reject"]
+    approver: str
+    comment: str | None = None
+    decided_at: float

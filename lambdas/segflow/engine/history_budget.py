@@ -26,6 +26,8 @@ WAIT_EVENTS = 2 + CHOICE_EVENTS
 INLINE_MAP_EVENTS = 4
 MAP_ITEM_EVENTS = 7  # MapIterationStarted, the ExecuteSegment Task, MapIterationSucceeded
 DISTRIBUTED_MAP_EVENTS = 6
+# WaitForApproval (a callback Task: TaskSubmitted too), then the RouteStageAfterWait Choice.
+APPROVAL_EVENTS = TASK_EVENTS + 1 + CHOICE_EVENTS
 # FinalizeExecution, then ExecutionSucceeded.
 FINISH_EVENTS = TASK_EVENTS + 1
 # ContinueExecution, the ExecutionContinued Succeed state, ExecutionSucceeded.
@@ -39,7 +41,9 @@ def dispatch_events(cursor: Cursor) -> int:
         return events + FINISH_EVENTS
     if cursor.mode == "continue":
         return events + CONTINUE_EVENTS
-    if cursor.wait_seconds > 0:
+    if cursor.approval is not None:
+        events += APPROVAL_EVENTS
+    elif cursor.wait_seconds > 0:
         events += WAIT_EVENTS
     if cursor.mode == "single":
         return events + TASK_EVENTS

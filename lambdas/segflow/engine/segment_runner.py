@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from segflow.contracts import SegmentResult, StateBag
+from segflow.contracts import ApprovalWait, SegmentResult, StateBag
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import TemplateError, build_context, render
 from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncomplete
@@ -35,6 +35,7 @@ from segflow.nodes.base import (
     Poll,
 )
 from segflow.nodes.judgment import DEFAULT_ROUTE
+from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, Decision
 from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import (
     TERMINAL_NODE_STATUSES,
@@ -176,6 +177,12 @@ class SegmentRunner:
             if self.remaining_ms() < self.yield_margin_ms:
                 return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             node_type = self._type_of(node)
+            if node_type.placement == "approval":
+                pending = self._approval_node(info, segment, node, run, context, existing)
+                if pending is not None:
+                    return self._pause(info, segment, run, "approval", 0, ran, skipped, approval=pending)
+                ran += 1
+                continue
             if node_type.placement == "wait":
                 wait_left = self._wait_node(info, segment, node, run, context, existing)
                 if wait_left > 0:
@@ -439,6 +446,7 @@ class SegmentRunner:
             started=started,
             attempt=attempt,
             durable=not node_type.pure,
+            reason=result.reason,
             finished_at=self.clock(),
             route=result.route,
             output_json=stored.inline_json,
@@ -556,6 +564,73 @@ class SegmentRunner:
         )
         return math.ceil(seconds)
 
+    def _approval_node(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        run: SegmentRun,
+        context: dict[str, Any],
+        existing: NodeRecord | None,
+    ) -> ApprovalWait | None:
+        """The approval to wait for, or None once the node has its decision (and has succeeded)."""
+        node_type = self._type_of(node)
+        store = self.services.approvals
+        now = self.clock()
+        approval = store.get(info.tenant_id, info.execution_id, node.node_id)
+        if approval is None:
+            try:
+                config = self._render_config(node, node_type, context)
+            except NodeFailure as failure:
+                self._fail(info, segment, node, run, context, now, 1, failure.error_type, str(failure))
+                return None  # another attempt had finished the node
+            approval = store.request(
+                info.tenant_id,
+                info.execution_id,
+                ApprovalRecord(
+                    node_id=node.node_id,
+                    message=config.message,
+                    approvers=config.approvers,
+                    requested_at=now,
+                    deadline=now + config.timeout_seconds,
+                    default_decision=config.default_decision,
+                ),
+            )
+        if existing is None or existing.status != "waiting":
+            self._record(
+                info,
+                segment,
+                node,
+                run,
+                status="waiting",
+                started=approval.requested_at,
+                attempt=1,
+                resume_at=approval.deadline,
+                reason=f"approval pending: {approval.message}",
+            )
+        if not approval.decided:
+            if now < approval.deadline:
+                return ApprovalWait(
+                    node_id=node.node_id, timeout_seconds=max(1, math.ceil(approval.deadline - now))
+                )
+            approval = self._decide_by_default(info, node.node_id, approval.default_decision, now)
+        decision = approval.model_dump(include={"decision", "approver", "comment", "decided_at", "timed_out"})
+        self._execute(
+            info, segment, node, node_type, run, context, started=approval.requested_at, progress=decision
+        )
+        return None
+
+    def _decide_by_default(
+        self, info: ExecutionInfo, node_id: str, default: Decision, now: float
+    ) -> ApprovalRecord:
+        try:
+            return self.services.approvals.decide(
+                info.tenant_id, info.execution_id, node_id, default, None, None, now, timed_out=True
+            )
+        except ApprovalNotPending as raced:  # an approver decided just now: that decision stands
+            assert raced.record is not None
+            return raced.record
+
     def _pause(
         self,
         info: ExecutionInfo,
@@ -565,6 +640,7 @@ class SegmentRunner:
         wait_seconds: int,
         ran: int,
         skipped: int,
+        approval: ApprovalWait | None = None,
     ) -> SegmentResult:
         self._flush(info, run)
         self.records.put_segment(
@@ -576,7 +652,8 @@ class SegmentRunner:
                 status=status,  # type: ignore[arg-type]
                 nodes_run=ran,
                 nodes_skipped=skipped,
-                resume_at=self.clock() + wait_seconds,
+                resume_at=self.clock() + (approval.timeout_seconds if approval else wait_seconds),
+                approval_node=approval.node_id if approval else None,
             ),
         )
         return SegmentResult(
@@ -585,4 +662,5 @@ class SegmentRunner:
             nodes_run=ran,
             nodes_skipped=skipped,
             wait_seconds=wait_seconds,
+            approval=approval,
         )

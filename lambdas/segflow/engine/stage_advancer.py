@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from segflow.contracts import Cursor, SegmentResult, StateBag
+from segflow.contracts import ApprovalWait, Cursor, SegmentResult, StateBag
 from segflow.engine.errors import StageFailed, StageIncomplete
 from segflow.limits import DISTRIBUTED_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_CONCURRENCY, INLINE_STAGE_MAX_BYTES
 from segflow.stores.execution_records import ExecutionRecordStore
@@ -24,11 +24,20 @@ def cursor_for_stage(
     stage: int,
     meta: dict[str, Any] | None = None,
     wait_seconds: int = 0,
+    approval: ApprovalWait | None = None,
 ) -> Cursor:
     """How stage ``stage`` runs: as a Task when it has one segment or only pure nodes, else a Map, with inline
-    items when they fit the budget, or a Distributed Map reading them from S3."""
+    items when they fit the budget, or a Distributed Map reading them from S3. With ``approval``, the state
+    machine first waits for that decision."""
     if stage >= statebag.stage_count:
         return Cursor(stage=stage, mode="done")
+    cursor = _stage_cursor(manifests, statebag, stage, meta, wait_seconds)
+    return cursor.model_copy(update={"approval": approval}) if approval else cursor
+
+
+def _stage_cursor(
+    manifests: ManifestStore, statebag: StateBag, stage: int, meta: dict[str, Any] | None, wait_seconds: int
+) -> Cursor:
     meta = meta or manifests.read_stage_summary(statebag.manifest_prefix, stage)
     count = meta["count"]
     if count == 1 or meta.get("pure", False):
@@ -73,9 +82,17 @@ def advance_stage(
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise StageIncomplete(f"stage {stage}: segments {shown} did not report an outcome")
+    now = clock()
+    approvals = sorted(
+        (r for r in reported.values() if r.status == "approval"), key=lambda r: r.resume_at or now
+    )
+    if approvals:  # one approval at a time; the stage runs again after each decision
+        first = approvals[0]
+        timeout = max(1, math.ceil((first.resume_at or now) - now))
+        wait = ApprovalWait(node_id=first.approval_node or "", timeout_seconds=timeout)
+        return cursor_for_stage(manifests, statebag, stage, meta, approval=wait)
     paused = [r for r in reported.values() if r.status in ("waiting", "yielded")]
     if paused:
-        now = clock()
         wait = min(max(0.0, (r.resume_at or now) - now) for r in paused)
         return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(wait))
     return cursor_for_stage(manifests, statebag, stage + 1)
@@ -89,6 +106,8 @@ def cursor_after_segment(
     Its outcome came straight from the handler (a failure raised), so no records need checking. A stage run
     again answers its completed segments from their records and resumes the paused one.
     """
+    if result.status == "approval":
+        return cursor_for_stage(manifests, statebag, stage, approval=result.approval)
     if result.status in ("waiting", "yielded"):
         return cursor_for_stage(manifests, statebag, stage, wait_seconds=result.wait_seconds)
     return cursor_for_stage(manifests, statebag, stage + 1)

@@ -43,6 +43,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             effect_ledger_factory=factory.effect_ledger,
             model_endpoints_factory=factory.model_endpoints,
             deployment_log_factory=factory.deployment_log,
+            approvals_factory=factory.approvals,
         ),
         journal=factory.journal(records),
     )

@@ -8,6 +8,7 @@ read them there); this resolver implements each. The tenant and the caller come 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from functools import cache
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from segflow.api.identity import Caller, Forbidden, Unauthenticated, caller_from
 from segflow.api.models import (
     ActivateRequest,
     ActivationResponse,
+    ApprovalDecisionRequest,
+    ApprovalDecisionResponse,
     DiffResponse,
     ErrorBody,
     ExecutionDescription,
@@ -37,6 +40,7 @@ from segflow.api.models import (
 )
 from segflow.console import page as console_page
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.resume import (
     ResumeRefused,
     check_from_node,
@@ -45,6 +49,7 @@ from segflow.engine.resume import (
     resumed_execution_name,
 )
 from segflow.stores import factory
+from segflow.stores.approvals import ApprovalNotPending
 from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_name
 from segflow.stores.execution_records import ExecutionRecord
 from segflow.versioning.diff import diff_workflows
@@ -353,6 +358,41 @@ def resume_execution(execution_id: str, request: ResumeExecutionRequest) -> Resp
         resumed_from=execution_id,
     )
     return _json(201, response)
+
+
+@app.post("/executions/<execution_id>/approvals/<node_id>")
+def decide(execution_id: str, node_id: str, request: ApprovalDecisionRequest) -> ApprovalDecisionResponse:
+    """Approve or reject a waiting approval node; the caller is recorded as the approver."""
+    who = caller()
+    if _records().get_execution(who.tenant_id, execution_id) is None:  # another tenant's is unknown too
+        raise NotFound(f"execution {execution_id!r} not found")
+    try:
+        decided = decide_approval(
+            factory.approvals(),
+            factory.task_tokens(),
+            who.tenant_id,
+            execution_id,
+            node_id,
+            request.decision,
+            who.principal,
+            request.comment,
+            time.time(),
+        )
+    except ApprovalNotPending as error:
+        if error.record is None:
+            raise NotFound(str(error)) from error
+        raise Conflict("AlreadyDecided", str(error)) from error
+    except ApproverNotAllowed as error:
+        raise Forbidden(str(error)) from error
+    logger.info("approval decided", extra={"execution_id": execution_id, "node_id": node_id})
+    return ApprovalDecisionResponse(
+        execution_id=execution_id,
+        node_id=node_id,
+        decision=request.decision,
+        approver=who.principal,
+        comment=decided.comment,
+        decided_at=decided.decided_at or time.time(),
+    )
 
 
 def current_part(record: ExecutionRecord | None, execution_id: str) -> str:

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from segflow.stores.approvals import ApprovalStore
     from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
     from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
-Placement = Literal["segment", "wait"]
+# segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
+# for a decision (a task token) before the segment goes on.
+Placement = Literal["segment", "wait", "approval"]
 
 
 class NodeFailure(Exception):
@@ -58,6 +61,7 @@ class NodeServices:
     effect_ledger_factory: Callable[[], EffectLedger] | None = None
     model_endpoints_factory: Callable[[], ModelEndpoints] | None = None
     deployment_log_factory: Callable[[], DeploymentLog] | None = None
+    approvals_factory: Callable[[], ApprovalStore] | None = None
     _built: dict[str, Any] = field(default_factory=dict)
 
     def _service(self, name: str, what: str) -> Any:
@@ -79,6 +83,10 @@ class NodeServices:
     @property
     def model_endpoints(self) -> ModelEndpoints:
         return self._service("model_endpoints", "SageMaker")  # type: ignore[no-any-return]
+
+    @property
+    def approvals(self) -> ApprovalStore:
+        return self._service("approvals", "the approval store")  # type: ignore[no-any-return]
 
     @property
     def deployment_log(self) -> DeploymentLog:
@@ -108,6 +116,7 @@ class NodeContext:
 class NodeResult:
     output: Any
     route: str | None = None  # the label a judgment chose; edges with that condition are taken
+    reason: str | None = None  # what the node's "succeeded" event says (an approval: who decided, why)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from segflow.stores.dynamo_items import expires_at
 
 NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
 TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
-SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded"]
+SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded", "approval"]
 
 
 class CheckpointConflict(Exception):
@@ -94,6 +94,7 @@ class SegmentRecord(BaseModel):
     nodes_skipped: int = 0
     resume_at: float | None = None
     error: str | None = None
+    approval_node: str | None = None  # status approval: the node waiting for a decision
 
 
 # A node record may be written while it holds no outcome; its first outcome is final.

@@ -24,6 +24,7 @@ from segflow.declaration import (
 from segflow.stores.clients import client
 
 if TYPE_CHECKING:
+    from segflow.stores.approvals import ApprovalStore
     from segflow.stores.connections import ConnectionStore, LiveConnections
     from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from segflow.stores.manifests import ManifestStore
     from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.outputs import NodeOutputStore
+    from segflow.stores.task_tokens import TaskTokens
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
 
@@ -133,3 +135,15 @@ def model_endpoints() -> ModelEndpoints:
     from segflow.stores.model_endpoints import ModelEndpoints
 
     return ModelEndpoints(client("sagemaker"), client("sagemaker-runtime"), client("s3"), _sagemaker_role_arn)
+
+
+def approvals() -> ApprovalStore:
+    from segflow.stores.approvals import ApprovalStore
+
+    return ApprovalStore(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
+
+
+def task_tokens() -> TaskTokens:
+    from segflow.stores.task_tokens import TaskTokens
+
+    return TaskTokens(client("stepfunctions"))
