@@ -115,3 +115,9 @@ HEALTH_PROBE_MAX_RESPONSE_BYTES = 64 * 1024
 APPROVAL_MAX_WAIT_SECONDS = 365 * 24 * 3600
 APPROVAL_DEFAULT_WAIT_SECONDS = 24 * 3600
 APPROVAL_COMMENT_MAX_CHARS = 2_000
+
+# Sub-flows (for_each, loop) run inside their node's segment: at most this many items or iterations, this many
+# items at once.
+FOR_EACH_MAX_ITEMS = 10_000
+FOR_EACH_MAX_CONCURRENCY = 64
+LOOP_MAX_ITERATIONS = 1_000

@@ -150,3 +150,16 @@ def deploy_model(node_id: str, model_id: str, version: Any, environment: str, **
 
 def approval(node_id: str, message: str, **config: Any) -> Node:
     return {"node_id": node_id, "type": "approval", "config": {"message": message, **config}}
+
+
+def subflow(nodes: list[Node], edges: list[Edge] | None = None) -> dict[str, Any]:
+    return {"nodes": nodes, "edges": edges or []}
+
+
+def for_each(node_id: str, items: Any, flow: dict[str, Any], **config: Any) -> Node:
+    return {"node_id": node_id, "type": "for_each", "config": {"items": items, "flow": flow, **config}}
+
+
+def loop(node_id: str, flow: dict[str, Any], until: str, max_iterations: int, **config: Any) -> Node:
+    node_config = {"flow": flow, "until": until, "max_iterations": max_iterations, **config}
+    return {"node_id": node_id, "type": "loop", "config": node_config}

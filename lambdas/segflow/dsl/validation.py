@@ -107,14 +107,16 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
     for node_id, node in graph.nodes.items():
         where = f"node '{node_id}'"
         references: set[str] = set()
-        for path, text in iter_strings(node.config):
+        node_type = graph.node_types.get(node_id)
+        raw = node_type.raw_fields if node_type else ()  # sub-flows: checked by the node's own config model
+        own = {key: value for key, value in node.config.items() if key not in raw}
+        for path, text in iter_strings(own):
             try:
                 for expression in expressions_in(text):
                     references |= node_references(expression)
             except TemplateError as error:
                 issues.append(ValidationIssue(where, f"{path}: {error}"))
         graph.references[node_id] = references
-        node_type = graph.node_types.get(node_id)
         if node_type and node_type.routes:
             condition = node.config.get("condition")
             if not (isinstance(condition, str) and expressions_in(condition)):

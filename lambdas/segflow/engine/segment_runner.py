@@ -34,7 +34,7 @@ from segflow.nodes.base import (
     NodeType,
     Poll,
 )
-from segflow.nodes.judgment import DEFAULT_ROUTE
+from segflow.nodes.judgment import resolve_route
 from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, Decision
 from segflow.stores.event_log import ExecutionIdentity
 from segflow.stores.execution_records import (
@@ -329,7 +329,10 @@ class SegmentRunner:
 
     def _render_config(self, node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
         try:
-            rendered = render(node.config, context)
+            rendered = render(
+                {k: v for k, v in node.config.items() if k not in node_type.raw_fields}, context
+            )
+            rendered.update({k: v for k, v in node.config.items() if k in node_type.raw_fields})
         except (TemplateError, Exception) as error:  # JMESPath raises its own errors on bad types at run time
             raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
         try:
@@ -392,6 +395,7 @@ class SegmentRunner:
                         attempt=attempt,
                         services=self.services,
                         progress=progress,
+                        template_context=context,
                     )
                 )
                 if node_type.routes and isinstance(result, NodeResult):
@@ -472,18 +476,7 @@ class SegmentRunner:
 
     @staticmethod
     def _resolve_route(node: SegmentNode, result: NodeResult) -> NodeResult:
-        labels = node.route_labels or []
-        route = result.route
-        if route not in labels or route == DEFAULT_ROUTE:
-            if DEFAULT_ROUTE not in labels:
-                accepted = ", ".join(repr(label) for label in labels)
-                raise NodeFailure(
-                    f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched"
-                )
-            route = DEFAULT_ROUTE
-        output = dict(result.output) if isinstance(result.output, dict) else {"result": result.output}
-        output["route"] = route
-        return NodeResult(output=output, route=route)
+        return resolve_route(node.route_labels or [], result)
 
     def _fail(
         self,

@@ -106,6 +106,8 @@ class NodeContext:
     services: NodeServices = field(default_factory=NodeServices)
     # What this node's last Poll checkpointed (None on its first run); see Poll.
     progress: dict[str, Any] | None = None
+    # What templates see (input, nodes, workflow, execution): for nodes that render sub-flows themselves.
+    template_context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
@@ -146,6 +148,10 @@ class NodeType:
     aggregates: bool = False  # receives every direct predecessor's output
     # No side effects: re-running it after a crash is harmless, so its records may be written in batches.
     pure: bool = False
+    # Config keys rendered by the node itself, not before it runs (a sub-flow's templates, per item).
+    raw_fields: tuple[str, ...] = ()
+    # May run inside a sub-flow (for_each, loop): it finishes in one call, without the state machine.
+    inline: bool = True
 
     @property
     def key(self) -> str:

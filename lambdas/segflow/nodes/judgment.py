@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.nodes.base import NodeContext, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
 
 DEFAULT_ROUTE = "default"
 
@@ -31,6 +31,19 @@ def route_label(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def resolve_route(labels: list[str], result: NodeResult) -> NodeResult:
+    """The route a judgment takes among its edges' ``labels``: its own label, else ``default``."""
+    route = result.route
+    if route not in labels or route == DEFAULT_ROUTE:
+        if DEFAULT_ROUTE not in labels:
+            accepted = ", ".join(repr(label) for label in labels)
+            raise NodeFailure(f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched")
+        route = DEFAULT_ROUTE
+    output = dict(result.output) if isinstance(result.output, dict) else {"result": result.output}
+    output["route"] = route
+    return NodeResult(output=output, route=route)
 
 
 def run_judgment(context: NodeContext) -> NodeResult:

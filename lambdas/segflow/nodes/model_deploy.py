@@ -305,4 +305,5 @@ NODE_TYPE = NodeType(
         "waits for it in Wait states, health-checks it, rolls back on failure and logs the deployment."
     ),
     executor=run_model_deploy,
+    inline=False,  # it polls through the state machine
 )

@@ -17,6 +17,8 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "aggregator": "segflow.nodes.aggregator",
     "wait": "segflow.nodes.wait",
     "approval": "segflow.nodes.approval",
+    "for_each": "segflow.nodes.for_each",
+    "loop": "segflow.nodes.loop",
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",

@@ -1,0 +1,164 @@
+"""Sub-flows: the small workflows a ``for_each`` runs per item and a ``loop`` per iteration.
+
+A sub-flow is written like a workflow (``nodes``, ``edges``) and validated as one with its workflow. It runs
+inside its node's segment, in one call: node by node in topological order, with the workflow's routing rules
+(a node runs when one of its incoming edges is taken; judgments choose their arms; arms not taken are
+skipped). Its templates see ``input``, ``workflow``, ``execution``, the sub-flow's own ``nodes``, and what its
+owner adds (``item`` and ``index``, or ``loop``). Only node types that finish in one call may appear (not
+``wait``, ``approval`` or ``deploy``). Its result is the output of its last node, or ``{node_id: output}``
+when it ends in several.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from segflow.dsl.graph import WorkflowGraph
+from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
+from segflow.dsl.templates import render
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult
+from segflow.nodes.judgment import resolve_route
+
+_NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class SubFlowFailed(NodeFailure):
+    """A node of a sub-flow failed; ``node_id`` and ``cause_type`` say which and how."""
+
+    error_type = "SubFlowFailed"
+
+    def __init__(self, message: str, node_id: str, cause_type: str) -> None:
+        super().__init__(message)
+        self.node_id = node_id
+        self.cause_type = cause_type
+
+
+class SubFlow(BaseModel):
+    """``{nodes, edges}``: checked as a workflow of its own (problems named with their place in it)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    nodes: list[NodeSpec] = Field(min_length=1)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> SubFlow:
+        graph = self.graph()
+        for node_id, node_type in graph.node_types.items():
+            if node_type.placement != "segment" or not node_type.inline:
+                raise ValueError(f"node '{node_id}': a {node_type.key} cannot run inside a sub-flow")
+        return self
+
+    def graph(self) -> WorkflowGraph:
+        from segflow.dsl.validation import WorkflowValidationError, validate_workflow
+
+        try:
+            return validate_workflow(
+                {
+                    "workflow_id": "subflow",
+                    "nodes": [n.model_dump(exclude_none=True) for n in self.nodes],
+                    "edges": [e.model_dump(exclude_none=True) for e in self.edges],
+                }
+            )
+        except WorkflowValidationError as error:
+            raise ValueError("; ".join(str(issue) for issue in error.issues[:5])) from None
+
+
+class SubFlowRunner:
+    """Runs one sub-flow many times (per item, per iteration) for the node ``owner``."""
+
+    def __init__(self, flow: SubFlow, owner: NodeContext) -> None:
+        self.graph = flow.graph()
+        self.owner = owner
+        scope = {k: v for k, v in owner.template_context.items() if k != "nodes"}
+        self.scope = scope
+
+    def run(self, key: str, extra: dict[str, Any]) -> Any:
+        """Run the sub-flow once; ``key`` names this run in inner node ids (idempotency keys)."""
+        graph = self.graph
+        outputs: dict[str, Any] = {}
+        status: dict[str, str] = {}
+        routes: dict[str, str | None] = {}
+        context = {**self.scope, **extra, "nodes": outputs}
+        for node_id in graph.order:
+            incoming = graph.incoming[node_id]
+            taken = [
+                e
+                for e in incoming
+                if status.get(e.source) == "succeeded"
+                and (e.condition is None or e.condition == routes[e.source])
+            ]
+            if incoming and not taken:
+                status[node_id] = "skipped"
+                continue
+            result = self._run_node(node_id, key, context, {e.source: outputs[e.source] for e in taken})
+            outputs[node_id] = result.output
+            routes[node_id] = result.route
+            status[node_id] = "succeeded"
+        ran_sinks = [n for n in graph.sinks() if status.get(n) == "succeeded"]
+        if len(ran_sinks) == 1:
+            return outputs[ran_sinks[0]]
+        return {node_id: outputs[node_id] for node_id in ran_sinks}
+
+    def _config(self, node: NodeSpec, context: dict[str, Any]) -> Any:
+        node_type = self.graph.node_types[node.node_id]
+        try:
+            rendered = render(
+                {k: v for k, v in node.config.items() if k not in node_type.raw_fields}, context
+            )
+        except Exception as error:  # JMESPath raises its own errors on bad types at run time
+            raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
+        rendered.update({k: v for k, v in node.config.items() if k in node_type.raw_fields})
+        try:
+            return node_type.config_model.model_validate(rendered)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"config.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()[:5]
+            )
+            raise NodeFailure(f"rendered config is invalid: {problems}", "ConfigError") from error
+
+    def _run_node(
+        self, node_id: str, key: str, context: dict[str, Any], predecessors: dict[str, Any]
+    ) -> NodeResult:
+        node = self.graph.nodes[node_id]
+        node_type = self.graph.node_types[node_id]
+        policy = node.retry or _NO_RETRY
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                assert node_type.executor is not None
+                result = node_type.executor(
+                    NodeContext(
+                        node_id=f"{self.owner.node_id}[{key}].{node_id}",
+                        config=self._config(node, context),
+                        execution=self.owner.execution,
+                        predecessor_outputs=predecessors,
+                        timeout_seconds=node.timeout_seconds,
+                        attempt=attempt,
+                        services=self.owner.services,
+                        template_context={**context, "nodes": dict(context["nodes"])},
+                    )
+                )
+                if not isinstance(result, NodeResult):
+                    raise NodeFailure("it did not finish in one call", "NotInline")
+                if node_type.routes:
+                    labels = [e.condition for e in self.graph.outgoing[node_id] if e.condition is not None]
+                    result = resolve_route(labels, result)
+                return result
+            except NodeFailure as failure:
+                retryable = failure.retryable and failure.error_type in policy.retry_on
+                if retryable and attempt < policy.max_attempts:
+                    time.sleep(policy.backoff_seconds * policy.backoff_rate ** (attempt - 1))
+                    continue
+                raise SubFlowFailed(
+                    f"node '{node_id}' failed with {failure.error_type}: {failure}",
+                    node_id,
+                    failure.error_type,
+                ) from failure
+            except Exception as error:  # a bug or an unexpected library error: still named
+                kind = type(error).__name__
+                raise SubFlowFailed(f"node '{node_id}' failed with {kind}: {error}", node_id, kind) from error
