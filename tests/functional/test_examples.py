@@ -208,3 +208,15 @@ def test_approval_example_routes_on_the_decision(
     description = client.wait(arn, timeout_seconds=60)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert client.output(arn)["output"] == result
+
+
+def test_for_each_example_keeps_the_line_order(client) -> None:
+    data = json.loads((EXAMPLES_DIR / "for_each.input.json").read_text())
+    arn, _ = run_to_end(client, load_example("for_each"), data)
+    assert client.output(arn)["output"] == {"summary": {"lines": 3, "tiers": ["list", "bulk", "bulk"]}}
+
+
+def test_loop_example_stops_when_the_budget_is_spent(client) -> None:
+    data = json.loads((EXAMPLES_DIR / "loop.input.json").read_text())
+    arn, _ = run_to_end(client, load_example("loop"), data)
+    assert client.output(arn)["output"] == {"report": {"iterations": 4, "delays": [5, 5, 5, 5]}}
