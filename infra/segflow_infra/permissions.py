@@ -105,11 +105,13 @@ def acknowledge_execution_wildcards(
         )
 
 
-def _service_arn(scope: IConstruct, service: str, resource: str) -> str:
+def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
     if resource == "*":
         return "*"
     kind, _, name = resource.partition("/")
-    return cdk.Stack.of(scope).format_arn(service=service, resource=kind, resource_name=name)
+    return cdk.Stack.of(scope).format_arn(
+        service=grant.service, resource=kind, resource_name=name, account=grant.arn_account()
+    )
 
 
 def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyStatement:
@@ -118,7 +120,7 @@ def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyState
         raise ValueError(f"a {grant.service} grant needs actions and resources")
     return iam.PolicyStatement(
         actions=list(grant.actions),
-        resources=[_service_arn(scope, grant.service, r) for r in grant.resources],
+        resources=[_service_arn(scope, grant, r) for r in grant.resources],
     )
 
 
@@ -132,17 +134,18 @@ def pass_role_statement(role_arn: str, service_principal: str) -> iam.PolicyStat
 
 
 def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ...], who: str) -> None:
-    """cdk-nag flags ``<kind>/segflow-*``; names are built per tenant, model and environment at run time."""
+    """cdk-nag flags ``<kind>/<prefix>*``: the names are chosen at run time, within the declared prefix."""
     for grant in grants:
         for resource in grant.resources:
             if resource == "*" or not resource.endswith("*"):
                 continue
             kind, _, name = resource.partition("/")
+            account = "<AWS::AccountId>" if grant.account_scoped else ""
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:<AWS::Region>:"
-                f"<AWS::AccountId>:{resource}]",
-                f"{who} may use only {grant.service} {kind} resources named {name}: segflow names them per "
-                "tenant, model and environment at run time (model packages: any version of the registry "
-                "may be deployed), so no narrower ARN exists.",
+                f"{account}:{resource}]",
+                f"{who} may use only {grant.service} {kind} resources matching {name}: names chosen at run "
+                "time (SageMaker resources per tenant, model and environment; any registry version; any "
+                "foundation model or inference profile a workflow names; keys under the segflow/ prefix).",
             )

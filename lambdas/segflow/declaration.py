@@ -74,6 +74,10 @@ class ServiceGrant:
     service: str  # the ARN's service: sagemaker
     actions: tuple[str, ...]
     resources: tuple[str, ...]  # "*" only for actions AWS cannot scope (List* calls)
+    account_scoped: bool = True  # False: ARNs without an account (Bedrock's foundation models)
+
+    def arn_account(self) -> str | None:
+        return None if self.account_scoped else ""
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,15 @@ MODEL_DEPLOY_GRANTS = (
     ServiceGrant("sagemaker", ("sagemaker:ListModelPackages",), ("*",)),
 )
 
+# llm_chat: Bedrock's Converse on foundation models and the account's inference profiles; API keys of
+# OpenAI-compatible endpoints only from secrets named segflow/… and SSM parameters under /segflow/.
+LLM_CHAT_GRANTS = (
+    ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("foundation-model/*",), account_scoped=False),
+    ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("inference-profile/*",)),
+    ServiceGrant("secretsmanager", ("secretsmanager:GetSecretValue",), ("secret:segflow/*",)),
+    ServiceGrant("ssm", ("ssm:GetParameter",), ("parameter/segflow/*",)),
+)
+
 LIVE_WEBSOCKET_API_ID = "LiveWebSocketApi"
 
 WORKFLOW_STATE_MACHINE_ID = "WorkflowStateMachine"
@@ -326,7 +339,7 @@ EXECUTE_SEGMENT = FunctionSpec(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
         BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
     ),
-    services=MODEL_DEPLOY_GRANTS,
+    services=MODEL_DEPLOY_GRANTS + LLM_CHAT_GRANTS,
     environment=_ENGINE_ENV,
 )
 

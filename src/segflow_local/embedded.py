@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from segflow_local import botocore_hook, moto_patches, sagemaker_emulation
+from segflow_local import bedrock_emulation, botocore_hook, moto_patches, sagemaker_emulation
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
@@ -84,6 +84,7 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
     quiet_moto_logs()
     moto_patches.apply()
     sagemaker_emulation.apply()
+    bedrock_emulation.apply()
     runtime = LocalLambdaRuntime(stage)
     botocore_hook.activate(runtime)
     try:

@@ -36,7 +36,7 @@ from urllib.parse import unquote, urlsplit
 import boto3
 from segflow import declaration
 
-from segflow_local import moto_patches, sagemaker_emulation
+from segflow_local import bedrock_emulation, moto_patches, sagemaker_emulation
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
@@ -311,6 +311,7 @@ class LocalAwsServer:
         quiet_moto_logs()
         moto_patches.apply()
         sagemaker_emulation.apply()
+        bedrock_emulation.apply()
         if self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.INFO)
 

@@ -80,8 +80,9 @@ STATE_MACHINE_LOGGING_AND_TRACING = {
 }
 
 
-def service_arn(service: str, resource: str) -> str:
-    return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"
+def service_arn(grant: Any, resource: str) -> str:
+    account = "${AWS::AccountId}" if grant.account_scoped else ""
+    return f"arn:${{AWS::Partition}}:{grant.service}:${{AWS::Region}}:{account}:{resource}"
 
 
 def _expected_function_grants(
@@ -107,7 +108,7 @@ def _expected_function_grants(
         expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
     for service in spec.services:
         expected |= {
-            (action, target if target == "*" else service_arn(service.service, target))
+            (action, target if target == "*" else service_arn(service, target))
             for action in service.actions
             for target in service.resources
         }
@@ -180,8 +181,7 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                 or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
                 or any(
                     action in grant.actions
-                    and resource
-                    in {r if r == "*" else service_arn(grant.service, r) for r in grant.resources}
+                    and resource in {r if r == "*" else service_arn(grant, r) for r in grant.resources}
                     for grant in spec.services
                 )
                 or (

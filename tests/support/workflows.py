@@ -163,3 +163,7 @@ def for_each(node_id: str, items: Any, flow: dict[str, Any], **config: Any) -> N
 def loop(node_id: str, flow: dict[str, Any], until: str, max_iterations: int, **config: Any) -> Node:
     node_config = {"flow": flow, "until": until, "max_iterations": max_iterations, **config}
     return {"node_id": node_id, "type": "loop", "config": node_config}
+
+
+def llm_chat(node_id: str, model: str, **config: Any) -> Node:
+    return {"node_id": node_id, "type": "llm_chat", "config": {"model": model, **config}}

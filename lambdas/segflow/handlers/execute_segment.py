@@ -44,6 +44,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             model_endpoints_factory=factory.model_endpoints,
             deployment_log_factory=factory.deployment_log,
             approvals_factory=factory.approvals,
+            chat_models_factory=factory.chat_models,
+            model_calls_factory=factory.model_calls,
         ),
         journal=factory.journal(records),
     )

@@ -10,8 +10,10 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from segflow.stores.approvals import ApprovalStore
+    from segflow.stores.chat_models import ChatModels
     from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
+    from segflow.stores.model_calls import ModelCallLedger
     from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
@@ -62,6 +64,8 @@ class NodeServices:
     model_endpoints_factory: Callable[[], ModelEndpoints] | None = None
     deployment_log_factory: Callable[[], DeploymentLog] | None = None
     approvals_factory: Callable[[], ApprovalStore] | None = None
+    chat_models_factory: Callable[[], ChatModels] | None = None
+    model_calls_factory: Callable[[], ModelCallLedger] | None = None
     _built: dict[str, Any] = field(default_factory=dict)
 
     def _service(self, name: str, what: str) -> Any:
@@ -83,6 +87,14 @@ class NodeServices:
     @property
     def model_endpoints(self) -> ModelEndpoints:
         return self._service("model_endpoints", "SageMaker")  # type: ignore[no-any-return]
+
+    @property
+    def chat_models(self) -> ChatModels:
+        return self._service("chat_models", "the chat models")  # type: ignore[no-any-return]
+
+    @property
+    def model_calls(self) -> ModelCallLedger:
+        return self._service("model_calls", "the model call ledger")  # type: ignore[no-any-return]
 
     @property
     def approvals(self) -> ApprovalStore:

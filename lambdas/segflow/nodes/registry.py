@@ -19,6 +19,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "approval": "segflow.nodes.approval",
     "for_each": "segflow.nodes.for_each",
     "loop": "segflow.nodes.loop",
+    "llm_chat": "segflow.nodes.llm_chat",
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",

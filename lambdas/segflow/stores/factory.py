@@ -25,6 +25,7 @@ from segflow.stores.clients import client
 
 if TYPE_CHECKING:
     from segflow.stores.approvals import ApprovalStore
+    from segflow.stores.chat_models import ChatModels
     from segflow.stores.connections import ConnectionStore, LiveConnections
     from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from segflow.stores.execution_records import ExecutionRecordStore
     from segflow.stores.journal import ExecutionJournal
     from segflow.stores.manifests import ManifestStore
+    from segflow.stores.model_calls import ModelCallLedger
     from segflow.stores.model_endpoints import ModelEndpoints
     from segflow.stores.outputs import NodeOutputStore
     from segflow.stores.task_tokens import TaskTokens
@@ -147,3 +149,15 @@ def task_tokens() -> TaskTokens:
     from segflow.stores.task_tokens import TaskTokens
 
     return TaskTokens(client("stepfunctions"))
+
+
+def chat_models() -> ChatModels:
+    from segflow.stores.chat_models import ChatModels
+
+    return ChatModels(client("bedrock-runtime"), client("secretsmanager"), client("ssm"))
+
+
+def model_calls() -> ModelCallLedger:
+    from segflow.stores.model_calls import ModelCallLedger
+
+    return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))

@@ -1,0 +1,1 @@
+"""LLM chat: the ``llm_chat`` node's config, its answer schemas and the chat providers' request shapes."""

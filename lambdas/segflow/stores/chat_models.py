@@ -1,0 +1,160 @@
+"""The chat models ``llm_chat`` calls: Amazon Bedrock's Converse API, and any OpenAI-compatible endpoint
+(its API key read by reference from Secrets Manager or SSM, never from the workflow)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, LLM_MAX_RESPONSE_BYTES
+from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig, SecretRef
+from segflow.nodes.base import NodeFailure
+
+_RETRYABLE_BEDROCK = (
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "InternalServerException",
+    "ModelNotReadyException",
+    "ModelTimeoutException",
+)
+
+
+class ModelError(NodeFailure):
+    error_type = "ModelError"
+
+
+class SecretNotFound(NodeFailure):
+    error_type = "SecretNotFound"
+
+
+def _failure(message: str, retryable: bool) -> ModelError:
+    failure = ModelError(message)
+    failure.retryable = retryable
+    return failure
+
+
+class ChatModels:
+    def __init__(self, bedrock: Any, secretsmanager: Any, ssm: Any) -> None:
+        self._bedrock = bedrock
+        self._secretsmanager = secretsmanager
+        self._ssm = ssm
+
+    def chat(self, config: LlmChatConfig, messages: list[ChatMessage], timeout: float | None) -> ChatAnswer:
+        if config.provider == "bedrock":
+            return self._converse(config, messages)
+        return self._openai(
+            config, messages, timeout or config.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS
+        )
+
+    # --- Bedrock ----------------------------------------------------------------------------------------
+
+    def _converse(self, config: LlmChatConfig, messages: list[ChatMessage]) -> ChatAnswer:
+        inference: dict[str, Any] = {}
+        if config.max_tokens is not None:
+            inference["maxTokens"] = config.max_tokens
+        if config.temperature is not None:
+            inference["temperature"] = config.temperature
+        if config.top_p is not None:
+            inference["topP"] = config.top_p
+        if config.stop_sequences:
+            inference["stopSequences"] = config.stop_sequences
+        request: dict[str, Any] = {
+            "modelId": config.model,
+            "messages": [{"role": m.role, "content": [{"text": m.content}]} for m in messages],
+        }
+        if config.system:
+            request["system"] = [{"text": config.system}]
+        if inference:
+            request["inferenceConfig"] = inference
+        started = time.monotonic()
+        try:
+            response = self._bedrock.converse(**request)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = error.response.get("Error", {}).get("Message", "")
+            raise _failure(
+                f"Bedrock {config.model}: {code}: {message}", code in _RETRYABLE_BEDROCK
+            ) from error
+        except BotoCoreError as error:
+            raise _failure(f"Bedrock {config.model}: {error}", True) from error
+        parts = response.get("output", {}).get("message", {}).get("content", [])
+        usage = response.get("usage", {})
+        return ChatAnswer(
+            text="".join(part.get("text", "") for part in parts),
+            stop_reason=response.get("stopReason"),
+            input_tokens=usage.get("inputTokens", 0),
+            output_tokens=usage.get("outputTokens", 0),
+            latency_ms=response.get("metrics", {}).get("latencyMs")
+            or int((time.monotonic() - started) * 1000),
+        )
+
+    # --- OpenAI-compatible --------------------------------------------------------------------------------
+
+    def _openai(self, config: LlmChatConfig, messages: list[ChatMessage], timeout: float) -> ChatAnswer:
+        body: dict[str, Any] = {"model": config.model, "messages": []}
+        if config.system:
+            body["messages"].append({"role": "system", "content": config.system})
+        body["messages"] += [{"role": m.role, "content": m.content} for m in messages]
+        for field, value in (
+            ("temperature", config.temperature),
+            ("max_tokens", config.max_tokens),
+            ("top_p", config.top_p),
+            ("stop", config.stop_sequences or None),
+        ):
+            if value is not None:
+                body[field] = value
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "segflow"}
+        if config.api_key_ref is not None:
+            headers["Authorization"] = f"Bearer {self.secret(config.api_key_ref)}"
+        url = f"{(config.base_url or '').rstrip('/')}/chat/completions"
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read(LLM_MAX_RESPONSE_BYTES + 1)
+        except urllib.error.HTTPError as error:
+            detail = error.read(500).decode("utf-8", errors="replace")
+            raise _failure(
+                f"{url} answered {error.code}: {detail}", error.code >= 500 or error.code == 429
+            ) from error
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            raise _failure(f"{url}: {getattr(error, 'reason', error)}", True) from error
+        if len(raw) > LLM_MAX_RESPONSE_BYTES:
+            raise _failure(f"{url}: answer larger than {LLM_MAX_RESPONSE_BYTES} bytes", False)
+        try:
+            answer = json.loads(raw)
+            choice = answer["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise _failure(f"{url}: not a chat completion: {raw[:200]!r}", False) from error
+        usage = answer.get("usage") or {}
+        return ChatAnswer(
+            text=text,
+            stop_reason=choice.get("finish_reason"),
+            input_tokens=usage.get("prompt_tokens", 0),
+            output_tokens=usage.get("completion_tokens", 0),
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    def secret(self, ref: SecretRef) -> str:
+        """The key's value; never logged, never stored."""
+        try:
+            if ref.parameter is not None:
+                value = self._ssm.get_parameter(Name=ref.parameter, WithDecryption=True)["Parameter"]["Value"]
+            else:
+                value = self._secretsmanager.get_secret_value(SecretId=ref.secret)["SecretString"]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            where = ref.parameter or ref.secret
+            raise SecretNotFound(f"the API key {where!r} could not be read: {code}") from error
+        if ref.key is None:
+            return str(value)
+        try:
+            return str(json.loads(value)[ref.key])
+        except (ValueError, KeyError, TypeError) as error:
+            raise SecretNotFound(f"the secret {ref.secret!r} has no JSON field {ref.key!r}") from error
