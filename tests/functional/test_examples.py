@@ -12,6 +12,7 @@ from segflow.engine.approval_decisions import decide_approval
 from segflow.stores import factory
 
 from segflow_cli.client import execution_id_of
+from segflow_local import bedrock_emulation
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
@@ -26,8 +27,12 @@ PUBLISHED_EXAMPLES = {"canary_rollback"}
 MODEL_EXAMPLES = {"model_promotion", "model_rollback"}
 # Waits for a person: decided below.
 APPROVAL_EXAMPLES = {"approval"}
+# The model's answers are queued first (the embedded Bedrock answers from a queue).
+LLM_EXAMPLES = {"llm_triage"}
 EXAMPLES = [
-    name for name in ALL_EXAMPLES if name not in PUBLISHED_EXAMPLES | MODEL_EXAMPLES | APPROVAL_EXAMPLES
+    name
+    for name in ALL_EXAMPLES
+    if name not in PUBLISHED_EXAMPLES | MODEL_EXAMPLES | APPROVAL_EXAMPLES | LLM_EXAMPLES
 ]
 
 
@@ -220,3 +225,27 @@ def test_loop_example_stops_when_the_budget_is_spent(client) -> None:
     data = json.loads((EXAMPLES_DIR / "loop.input.json").read_text())
     arn, _ = run_to_end(client, load_example("loop"), data)
     assert client.output(arn)["output"] == {"report": {"iterations": 4, "delays": [5, 5, 5, 5]}}
+
+
+@pytest.mark.parametrize(
+    ("answer", "result"),
+    [
+        (
+            '{"urgent": true, "category": "billing", "summary": "double charge"}',
+            {"escalate": {"escalated": True, "category": "billing"}},
+        ),
+        (
+            '{"urgent": false, "category": "delivery", "summary": "where is my parcel"}',
+            {"enqueue": {"queued": "delivery", "summary": "where is my parcel"}},
+        ),
+    ],
+)
+def test_llm_triage_example_branches_on_the_model_s_json(client, answer: str, result: dict) -> None:
+    bedrock_emulation.queue_answers(answer)
+    data = json.loads((EXAMPLES_DIR / "llm_triage.input.json").read_text())
+    arn, description = run_to_end(client, load_example("llm_triage"), data)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    output = client.output(arn)["output"]
+    if "escalate" in output:
+        assert output["escalate"].pop("tokens") > 0
+    assert output == result
