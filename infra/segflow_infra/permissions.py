@@ -105,11 +105,14 @@ def acknowledge_execution_wildcards(
         )
 
 
-def _service_arn(scope: IConstruct, service: str, resource: str) -> str:
+def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
     if resource == "*":
         return "*"
     kind, _, name = resource.partition("/")
-    return cdk.Stack.of(scope).format_arn(service=service, resource=kind, resource_name=name)
+    regional = {} if grant.regional else {"region": "", "account": ""}
+    return cdk.Stack.of(scope).format_arn(
+        service=grant.service, resource=kind, resource_name=name or None, **regional
+    )
 
 
 def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyStatement:
@@ -118,7 +121,7 @@ def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyState
         raise ValueError(f"a {grant.service} grant needs actions and resources")
     return iam.PolicyStatement(
         actions=list(grant.actions),
-        resources=[_service_arn(scope, grant.service, r) for r in grant.resources],
+        resources=[_service_arn(scope, grant, r) for r in grant.resources],
     )
 
 
@@ -145,4 +148,19 @@ def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ..
                 f"{who} may use only {grant.service} {kind} resources named {name}: segflow names them per "
                 "tenant, model and environment at run time (model packages: any version of the registry "
                 "may be deployed), so no narrower ARN exists.",
+            )
+
+
+def acknowledge_user_resource_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ...]) -> None:
+    """cdk-nag flags ``table/<name>/index/*`` and ``<bucket>/*`` of the user's resources, named at deploy."""
+    for grant in grants:
+        for resource in grant.resources:
+            if not resource.endswith("*"):
+                continue
+            where = "<AWS::Region>:<AWS::AccountId>" if grant.regional else ":"
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{where}:{resource}]",
+                f"{', '.join(grant.actions)} on the {resource.removesuffix('/*')} the deployment named "
+                "(its indexes; its objects, whose keys workflows choose at run time); nothing else.",
             )

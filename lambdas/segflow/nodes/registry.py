@@ -16,6 +16,8 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "judgment": "segflow.nodes.judgment",
     "aggregator": "segflow.nodes.aggregator",
     "wait": "segflow.nodes.wait",
+    "data_query": "segflow.nodes.data_query",
+    "notification": "segflow.nodes.notification",
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",
