@@ -146,3 +146,20 @@ def deploy_model(node_id: str, model_id: str, version: Any, environment: str, **
         **config,
     }
     return {"node_id": node_id, "type": "deploy", "target_type": "model", "config": node_config}
+
+
+def data_query(node_id: str, source: str, **config: Any) -> Node:
+    retry = config.pop("retry", None)
+    node: Node = {"node_id": node_id, "type": "data_query", "config": {"source": source, **config}}
+    if retry is not None:
+        node["retry"] = retry
+    return node
+
+
+def notification(node_id: str, channel: str, message: str, **config: Any) -> Node:
+    retry = config.pop("retry", None)
+    node_config = {"channel": channel, "message": message, **config}
+    node: Node = {"node_id": node_id, "type": "notification", "config": node_config}
+    if retry is not None:
+        node["retry"] = retry
+    return node
