@@ -94,6 +94,9 @@ def main() -> int:
     )
     try:
         wait_until_healthy(endpoint, server)
+        # order_review reads its order from a table of the user's: create it (and the other examples' data)
+        seed = [sys.executable, "-m", "segflow_local.example_data", "--endpoint", endpoint]
+        subprocess.check_call(seed, stdout=subprocess.DEVNULL)
         failures = [name for name in DEMO_EXAMPLES if run_example(name, endpoint) != 0]
         if run_rollback_story(endpoint) != 0:
             failures.append("canary_rollback")

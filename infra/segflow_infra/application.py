@@ -9,7 +9,14 @@ from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from segflow.declaration import SAGEMAKER_ROLE_CONTEXT, SERVICE_NAME
+from segflow.declaration import (
+    DATA_BUCKETS_CONTEXT,
+    DATA_TABLES_CONTEXT,
+    NOTIFICATION_TOPICS_CONTEXT,
+    SAGEMAKER_ROLE_CONTEXT,
+    SERVICE_NAME,
+    UserResources,
+)
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
@@ -24,6 +31,8 @@ CLI_DEFAULT_CONTEXT: dict[str, Any] = {
 }
 # The stage becomes part of resource names (stack, state machine, log groups, alarms, dashboard).
 _TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
 
@@ -37,15 +46,30 @@ def stack_name(stage: str) -> str:
     return f"{SERVICE_NAME}-{stage}"
 
 
-def data_tables(get_context: Any) -> tuple[str, ...]:
-    """``-c data_tables=orders,stock`` (or a JSON list in cdk.json) -> the table names, checked."""
-    value = get_context("data_tables") or ()
+def _names(get_context: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """``-c <key>=a,b`` (or a JSON list in cdk.json) -> the names, checked."""
+    value = get_context(key) or ()
     names = value.split(",") if isinstance(value, str) else list(value)
-    tables = tuple(name.strip() for name in names if name.strip())
-    for name in tables:
-        if not _TABLE_NAME.fullmatch(name):
-            raise ValueError(f"data_tables: {name!r} is not a DynamoDB table name")
-    return tables
+    checked = tuple(name.strip() for name in names if name.strip())
+    for name in checked:
+        if not pattern.fullmatch(name):
+            raise ValueError(f"{key}: {name!r} is not {what}")
+    return checked
+
+
+def data_tables(get_context: Any) -> tuple[str, ...]:
+    """``-c data_tables=orders,stock``: the user's DynamoDB tables nodes may read and write."""
+    return _names(get_context, DATA_TABLES_CONTEXT, _TABLE_NAME, "a DynamoDB table name")
+
+
+def user_resources(get_context: Any) -> UserResources:
+    """The user's tables (``data_tables``), buckets data_query reads (``data_buckets``) and SNS topics
+    notification nodes publish to (``notification_topics``), each comma-separated names."""
+    return UserResources(
+        tables=data_tables(get_context),
+        buckets=_names(get_context, DATA_BUCKETS_CONTEXT, _BUCKET_NAME, "an S3 bucket name"),
+        topics=_names(get_context, NOTIFICATION_TOPICS_CONTEXT, _TOPIC_NAME, "an SNS topic name"),
+    )
 
 
 def sagemaker_execution_role_arn(get_context: Any) -> str | None:
@@ -81,7 +105,9 @@ def build_app(
     Context given on the CLI (``-c stage=prod``) reaches the app through CDK_CONTEXT_JSON and takes
     precedence over what is passed here. Keys: ``stage``, and the management API's authorization
     (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``), and
-    ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names), and
+    ``data_tables``: the user's DynamoDB tables data nodes may write and read (comma-separated names), and
+    ``data_buckets``: the user's S3 buckets data_query may read objects of, and ``notification_topics``: the
+    SNS topics (names) notification nodes may publish to, and
     ``retention_days``: how long execution data is kept (TTL and S3 lifecycle), and
     ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker.
     """
@@ -99,7 +125,7 @@ def build_app(
         stack_name(stage),
         stage=stage,
         auth=auth,
-        data_tables=data_tables(app.node.try_get_context),
+        user_resources=user_resources(app.node.try_get_context),
         retention_days=retention_days(app.node.try_get_context),
         sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
     )

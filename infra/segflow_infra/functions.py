@@ -9,8 +9,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from segflow.declaration import (
-    DATA_TABLE_ACTIONS,
-    DATA_TABLES_FUNCTION,
     FUNCTIONS,
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
@@ -21,9 +19,11 @@ from segflow.declaration import (
     TABLES,
     WEBSOCKET_APIS,
     FunctionSpec,
+    UserResources,
     constant_environment,
     resource_env_vars,
     settings_environment,
+    user_resource_grants,
 )
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
@@ -32,6 +32,7 @@ from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
     acknowledge_prefix_wildcards,
     acknowledge_service_wildcards,
+    acknowledge_user_resource_wildcards,
     grant_table,
     pass_role_statement,
     s3_prefix_statement,
@@ -57,12 +58,12 @@ class EngineFunctions(Construct):
         construct_id: str,
         *,
         storage: Storage,
-        data_tables: tuple[str, ...] = (),
+        user_resources: UserResources | None = None,
         sagemaker_role_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
-        self._data_tables = data_tables
+        self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
         self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
         # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
@@ -146,17 +147,8 @@ class EngineFunctions(Construct):
             role.add_to_policy(service_statement(self, service_grant))
         if spec.logical_id == MODEL_DEPLOY_FUNCTION and self._sagemaker_role_arn:
             role.add_to_policy(pass_role_statement(self._sagemaker_role_arn, "sagemaker.amazonaws.com"))
-        if spec.logical_id == DATA_TABLES_FUNCTION and self._data_tables:
-            stack = cdk.Stack.of(self)
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=list(DATA_TABLE_ACTIONS),
-                    resources=[
-                        stack.format_arn(service="dynamodb", resource="table", resource_name=name)
-                        for name in self._data_tables
-                    ],
-                )
-            )
+        for user_grant in user_resource_grants(spec, self._user_resources):
+            role.add_to_policy(service_statement(self, user_grant))
 
     def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
         acknowledge(
@@ -177,6 +169,7 @@ class EngineFunctions(Construct):
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
         acknowledge_service_wildcards(role, spec.services, spec.logical_id)
+        acknowledge_user_resource_wildcards(role, user_resource_grants(spec, self._user_resources))
         acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)
         indexed_tables = {table.logical_id for table in TABLES if table.global_indexes}
         for table_grant in spec.tables:

@@ -110,8 +110,15 @@ def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
         return "*"
     kind, _, name = resource.partition("/")
     return cdk.Stack.of(scope).format_arn(
-        service=grant.service, resource=kind, resource_name=name, account=grant.arn_account()
+        service=grant.service, resource=kind, resource_name=name or None, **grant.arn_overrides()
     )
+
+
+def _nag_scope(grant: ServiceGrant) -> str:
+    """The region and account of the grant's ARNs as cdk-nag writes them."""
+    return {"account": "<AWS::Region>:<AWS::AccountId>", "region": "<AWS::Region>:", "none": ":"}[
+        grant.arn_scope
+    ]
 
 
 def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyStatement:
@@ -140,12 +147,24 @@ def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ..
             if resource == "*" or not resource.endswith("*"):
                 continue
             kind, _, name = resource.partition("/")
-            account = "<AWS::AccountId>" if grant.account_scoped else ""
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:<AWS::Region>:"
-                f"{account}:{resource}]",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:{resource}]",
                 f"{who} may use only {grant.service} {kind} resources matching {name}: names chosen at run "
                 "time (SageMaker resources per tenant, model and environment; any registry version; any "
                 "foundation model or inference profile a workflow names; keys under the segflow/ prefix).",
+            )
+
+
+def acknowledge_user_resource_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ...]) -> None:
+    """cdk-nag flags ``table/<name>/index/*`` and ``<bucket>/*`` of the user's resources, named at deploy."""
+    for grant in grants:
+        for resource in grant.resources:
+            if not resource.endswith("*"):
+                continue
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:{resource}]",
+                f"{', '.join(grant.actions)} on the {resource.removesuffix('/*')} the deployment named "
+                "(its indexes; its objects, whose keys workflows choose at run time); nothing else.",
             )

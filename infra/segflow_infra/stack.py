@@ -15,6 +15,7 @@ from segflow.declaration import (
     TABLES,
     WEBSOCKET_APIS,
     OutputSpec,
+    UserResources,
 )
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
@@ -35,7 +36,7 @@ class SegflowStack(cdk.Stack):
         *,
         stage: str,
         auth: ApiAuth | None = None,
-        data_tables: tuple[str, ...] = (),
+        user_resources: UserResources | None = None,
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         sagemaker_role_arn: str | None = None,
         **kwargs: Any,
@@ -53,7 +54,7 @@ class SegflowStack(cdk.Stack):
             self,
             "Functions",
             storage=self.storage,
-            data_tables=data_tables,
+            user_resources=user_resources,
             sagemaker_role_arn=sagemaker_role_arn,
         )
         self.orchestration = Orchestration(

@@ -74,10 +74,15 @@ class ServiceGrant:
     service: str  # the ARN's service: sagemaker
     actions: tuple[str, ...]
     resources: tuple[str, ...]  # "*" only for actions AWS cannot scope (List* calls)
-    account_scoped: bool = True  # False: ARNs without an account (Bedrock's foundation models)
+    # What the resources' ARNs carry besides the service: "account" (region and account: most), "region"
+    # (no account: Bedrock's foundation models) or "none" (S3 objects: ``<bucket>/*``).
+    arn_scope: Literal["account", "region", "none"] = "account"
 
-    def arn_account(self) -> str | None:
-        return None if self.account_scoped else ""
+    def arn_overrides(self) -> dict[str, str]:
+        """The ARN parts these resources leave empty (for format_arn)."""
+        return {"account": {}, "region": {"account": ""}, "none": {"region": "", "account": ""}}[
+            self.arn_scope
+        ]
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,7 @@ MODEL_DEPLOY_GRANTS = (
 # llm_chat: Bedrock's Converse on foundation models and the account's inference profiles; API keys of
 # OpenAI-compatible endpoints only from secrets named segflow/… and SSM parameters under /segflow/.
 LLM_CHAT_GRANTS = (
-    ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("foundation-model/*",), account_scoped=False),
+    ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("foundation-model/*",), arn_scope="region"),
     ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("inference-profile/*",)),
     ServiceGrant("secretsmanager", ("secretsmanager:GetSecretValue",), ("secret:segflow/*",)),
     ServiceGrant("ssm", ("ssm:GetParameter",), ("parameter/segflow/*",)),
@@ -343,12 +348,52 @@ EXECUTE_SEGMENT = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
-# Users' own DynamoDB tables that data nodes (action/dynamodb_update) may write: named at deploy time
-# (CDK context ``data_tables``), granted to this function only, with only these actions.
+# Users' own resources, named at deploy time and granted to the function that runs nodes only, with only
+# these actions: DynamoDB tables (CDK context ``data_tables``) that action/dynamodb_update writes and
+# data_query reads (also through their indexes), S3 buckets (``data_buckets``) whose objects data_query reads,
+# SNS topics (``notification_topics``) notification nodes publish to.
 DATA_TABLES_FUNCTION = EXECUTE_SEGMENT.logical_id
 # The function that runs deploy/model nodes: it gets the SageMaker execution role (env and iam:PassRole).
 MODEL_DEPLOY_FUNCTION = EXECUTE_SEGMENT.logical_id
-DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
+DATA_TABLES_CONTEXT = "data_tables"
+DATA_BUCKETS_CONTEXT = "data_buckets"
+NOTIFICATION_TOPICS_CONTEXT = "notification_topics"
+DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
+DATA_TABLE_INDEX_ACTIONS = ("dynamodb:Query",)
+DATA_BUCKET_ACTIONS = ("s3:GetObject",)
+NOTIFICATION_TOPIC_ACTIONS = ("sns:Publish",)
+
+
+@dataclass(frozen=True)
+class UserResources:
+    """The user's own resources nodes may use, by name (the stack's contexts; locally nothing is enforced)."""
+
+    tables: tuple[str, ...] = ()
+    buckets: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+
+def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[ServiceGrant, ...]:
+    """What ``spec`` may do on the user's resources: nothing unless it runs nodes."""
+    if spec.logical_id != DATA_TABLES_FUNCTION:
+        return ()
+    grants = []
+    if resources.tables:
+        grants.append(
+            ServiceGrant("dynamodb", DATA_TABLE_ACTIONS, tuple(f"table/{t}" for t in resources.tables))
+        )
+        grants.append(
+            ServiceGrant(
+                "dynamodb", DATA_TABLE_INDEX_ACTIONS, tuple(f"table/{t}/index/*" for t in resources.tables)
+            )
+        )
+    if resources.buckets:
+        buckets = tuple(f"{bucket}/*" for bucket in resources.buckets)
+        grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, buckets, arn_scope="none"))
+    if resources.topics:
+        grants.append(ServiceGrant("sns", NOTIFICATION_TOPIC_ACTIONS, resources.topics))
+    return tuple(grants)
+
 
 ADVANCE_STAGE = FunctionSpec(
     logical_id="AdvanceStage",

@@ -49,6 +49,19 @@ SEGMENT_YIELD_MARGIN_MS = 20_000
 HTTP_DEFAULT_TIMEOUT_SECONDS = 30.0
 HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
+# data_query: what it reads (an S3 object, a page of items, an HTTP answer) is read up to this size, and its
+# result (after ``select``) may be at most ``max_result_bytes`` of JSON: this by default, the cap at most.
+DATA_QUERY_MAX_SOURCE_BYTES = HTTP_MAX_RESPONSE_BYTES
+DATA_QUERY_MAX_RESULT_BYTES = 1024 * 1024
+DATA_QUERY_RESULT_CAP_BYTES = 5 * 1024 * 1024
+# DynamoDB Query: items per query unless the node sets a limit, and the most a node may ask for.
+DATA_QUERY_DEFAULT_ITEMS = 100
+DATA_QUERY_MAX_ITEMS = 10_000
+
+# Notifications: SNS subjects stop at 100 characters; FIFO group and deduplication ids at 128.
+SNS_SUBJECT_MAX_CHARS = 100
+SNS_FIFO_ID_MAX_CHARS = 128
+
 # API Gateway HTTP APIs refuse request bodies larger than this (the local gateway enforces it too).
 HTTP_API_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 

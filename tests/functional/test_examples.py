@@ -13,6 +13,7 @@ from segflow.stores import factory
 
 from segflow_cli.client import execution_id_of
 from segflow_local import bedrock_emulation
+from segflow_local.example_data import ORDER_EVENTS_TOPIC, put_order, seed_examples
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
@@ -43,6 +44,12 @@ def example_input(name: str, server: LocalHttpServer) -> dict:
     return data
 
 
+@pytest.fixture(scope="module")
+def example_data(client) -> dict[str, str]:
+    """The tables, items, bucket and topic the examples read and publish to (segflow_local.example_data)."""
+    return seed_examples(client.session)
+
+
 @pytest.fixture()
 def echo_api(fresh_http_server: LocalHttpServer) -> LocalHttpServer:
     for path in ("quotes/north", "quotes/south", "quotes/west", "reviews", "notifications"):
@@ -64,7 +71,7 @@ def ensure_table(client, name: str, key: str) -> None:
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer) -> None:
+def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer, example_data) -> None:
     data = example_input(name, echo_api)
     if "inventory_table" in data:
         ensure_table(client, data["inventory_table"], "sku")
@@ -95,10 +102,12 @@ def test_fan_out_picks_the_cheapest_quote(client, echo_api: LocalHttpServer) -> 
     ("amount", "taken", "skipped"), [(650, "escalate", "auto_approve"), (120, "auto_approve", "escalate")]
 )
 def test_order_review_routes_one_arm(
-    client, echo_api: LocalHttpServer, amount: int, taken: str, skipped: str
+    client, echo_api: LocalHttpServer, example_data, amount: int, taken: str, skipped: str
 ) -> None:
     data = example_input("order_review", echo_api)
-    data["order"]["lines"] = [{"sku": "kettle", "amount": amount}]
+    data["order_id"] = f"R-{uuid.uuid4().hex[:8]}"
+    order = {"order_id": data["order_id"], "customer": "ada@example.com"}
+    put_order(client.session, {**order, "lines": [{"sku": "kettle", "amount": amount}]}, data["orders_table"])
     arn, description = run_to_end(client, load_example("order_review"), data)
     assert description["status"] == "SUCCEEDED"
     states = {view.node_id: view.status for view in client.node_views(arn)}
@@ -108,7 +117,52 @@ def test_order_review_routes_one_arm(
     reviews = echo_api.requests_to("/_segflow/echo/reviews")
     assert len(reviews) == (1 if taken == "escalate" else 0)
     note = echo_api.requests_to("/_segflow/echo/notifications")[-1].body
-    assert note["text"].endswith("sent for review" if taken == "escalate" else "approved")
+    assert note == {
+        "text": f"Order {data['order_id']} ({amount}): "
+        + ("sent for review" if taken == "escalate" else "approved"),
+        "to": "ada@example.com",
+    }
+
+
+def test_data_query_example_prices_the_order_from_dynamodb_and_s3(client, example_data) -> None:
+    data = json.loads((EXAMPLES_DIR / "data_query.input.json").read_text())
+    arn, _ = run_to_end(client, load_example("data_query"), data)
+    assert client.output(arn)["output"]["price_order"] == {
+        "order_id": "A-1001",
+        "lines": 2,
+        "units": 5,
+        "kettle_price": "40",
+    }
+
+
+def test_notification_example_reaches_the_topic_subscribers_and_the_webhook(
+    client, echo_api: LocalHttpServer, example_data
+) -> None:
+    sqs = client.session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"example-subscriber-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic_arn = example_data[ORDER_EVENTS_TOPIC]
+    subscription = client.session.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn
+    )
+    try:
+        data = example_input("notification", echo_api)
+        assert data["topic_arn"] == topic_arn, "the input names the local topic"
+        arn, description = run_to_end(client, load_example("notification"), data)
+        assert description["status"] == "SUCCEEDED", description.get("cause")
+        [message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        envelope = json.loads(message["Body"])
+        assert (envelope["Subject"], envelope["Message"]) == (
+            "Order A-1001 shipped",
+            "Order A-1001 shipped with DHL",
+        )
+        assert client.output(arn)["output"]["publish"]["message_id"] == envelope["MessageId"]
+        [post] = echo_api.requests_to("/_segflow/echo/notifications")
+        assert post.body == {"text": ":truck: Order A-1001 shipped with DHL", "username": "segflow"}
+    finally:
+        client.session.client("sns").unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
 
 def test_committed_json_schema_is_current() -> None:

@@ -81,8 +81,10 @@ STATE_MACHINE_LOGGING_AND_TRACING = {
 
 
 def service_arn(grant: Any, resource: str) -> str:
-    account = "${AWS::AccountId}" if grant.account_scoped else ""
-    return f"arn:${{AWS::Partition}}:{grant.service}:${{AWS::Region}}:{account}:{resource}"
+    """The ARN CloudFormation renders for a declared grant's resource (or a service's, in its account)."""
+    service, arn_scope = (grant, "account") if isinstance(grant, str) else (grant.service, grant.arn_scope)
+    scope = {"account": "${AWS::Region}:${AWS::AccountId}", "region": "${AWS::Region}:", "none": ":"}
+    return f"arn:${{AWS::Partition}}:{service}:{scope[arn_scope]}:{resource}"
 
 
 def _expected_function_grants(
@@ -257,26 +259,76 @@ def test_each_function_has_its_own_role(synth: Any) -> None:
     assert len(roles) == len(set(roles))
 
 
-def test_data_tables_named_at_deploy_time_are_writable_by_execute_segment_only(
+USER_CONTEXT = {
+    "data_tables": "orders, stock",
+    "data_buckets": "example-orders,example-reports",
+    "notification_topics": "order-events,order-events.fifo",
+}
+
+
+def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    from segflow.declaration import DATA_TABLE_ACTIONS, DATA_TABLES_FUNCTION
-
-    resources = synth_resources(
-        tmp_path_factory.mktemp("cdk.out.data-tables"), {"data_tables": "orders, stock"}
+    """Tables: write, get and query (indexes: query); buckets: read objects; topics: publish. Nothing else."""
+    from segflow.declaration import (
+        DATA_BUCKET_ACTIONS,
+        DATA_TABLE_ACTIONS,
+        DATA_TABLE_INDEX_ACTIONS,
+        DATA_TABLES_FUNCTION,
+        NOTIFICATION_TOPIC_ACTIONS,
     )
-    table_arn = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
-    expected = {(action, table_arn + name) for action in DATA_TABLE_ACTIONS for name in ("orders", "stock")}
+
+    resources = synth_resources(tmp_path_factory.mktemp("cdk.out.user-resources"), USER_CONTEXT)
+    tables, buckets = ("orders", "stock"), ("example-orders", "example-reports")
+    topics = ("order-events", "order-events.fifo")
+    table_arn = service_arn("dynamodb", "table/")
+    expected = {(action, table_arn + name) for action in DATA_TABLE_ACTIONS for name in tables}
+    expected |= {
+        (action, f"{table_arn}{name}/index/*") for action in DATA_TABLE_INDEX_ACTIONS for name in tables
+    }
+    expected |= {
+        (action, f"arn:${{AWS::Partition}}:s3:::{name}/*")
+        for action in DATA_BUCKET_ACTIONS
+        for name in buckets
+    }
+    expected |= {
+        (action, service_arn("sns", name)) for action in NOTIFICATION_TOPIC_ACTIONS for name in topics
+    }
+    assert DATA_TABLE_ACTIONS == ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
+    assert (DATA_TABLE_INDEX_ACTIONS, DATA_BUCKET_ACTIONS) == (("dynamodb:Query",), ("s3:GetObject",))
+    assert NOTIFICATION_TOPIC_ACTIONS == ("sns:Publish",)
+    user_names = (*tables, *buckets, *topics)
     for spec in FUNCTIONS:
         allowed = grants(role_statements(resources, role_of(resources[spec.logical_id])))
-        data_grants = {pair for pair in allowed if ":table/orders" in pair[1] or ":table/stock" in pair[1]}
-        assert data_grants == (expected if spec.logical_id == DATA_TABLES_FUNCTION else set()), (
+        user_grants = {
+            (action, resource)
+            for action, resource in allowed
+            if any(
+                f":table/{n}" in resource or f":::{n}/" in resource or resource.endswith(f":{n}")
+                for n in user_names
+            )
+        }
+        assert user_grants == (expected if spec.logical_id == DATA_TABLES_FUNCTION else set()), (
             spec.logical_id
         )
+        # and nothing else changed: the declared access plus the user's resources, exactly
+        log_group = resources[spec.logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert allowed - user_grants == _expected_function_grants(spec, log_group, resources), spec.logical_id
 
 
-def test_a_bad_data_table_name_stops_the_synth() -> None:
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"data_tables": "orders,no"}, "data_tables: 'no' is not a DynamoDB table name"),
+        ({"data_buckets": "orders,Bad_Bucket"}, "data_buckets: 'Bad_Bucket' is not an S3 bucket name"),
+        (
+            {"notification_topics": "ok,arn:aws:sns:x"},
+            "notification_topics: 'arn:aws:sns:x' is not an SNS topic name",
+        ),
+    ],
+)
+def test_a_bad_user_resource_name_stops_the_synth(context: dict[str, str], message: str) -> None:
     from segflow_infra.application import build_app
 
-    with pytest.raises(ValueError, match="data_tables: 'no' is not a DynamoDB table name"):
-        build_app(context={"data_tables": "orders,no"})
+    with pytest.raises(ValueError, match=message):
+        build_app(context=context)

@@ -167,3 +167,20 @@ def loop(node_id: str, flow: dict[str, Any], until: str, max_iterations: int, **
 
 def llm_chat(node_id: str, model: str, **config: Any) -> Node:
     return {"node_id": node_id, "type": "llm_chat", "config": {"model": model, **config}}
+
+
+def data_query(node_id: str, source: str, **config: Any) -> Node:
+    retry = config.pop("retry", None)
+    node: Node = {"node_id": node_id, "type": "data_query", "config": {"source": source, **config}}
+    if retry is not None:
+        node["retry"] = retry
+    return node
+
+
+def notification(node_id: str, channel: str, message: str, **config: Any) -> Node:
+    retry = config.pop("retry", None)
+    node_config = {"channel": channel, "message": message, **config}
+    node: Node = {"node_id": node_id, "type": "notification", "config": node_config}
+    if retry is not None:
+        node["retry"] = retry
+    return node

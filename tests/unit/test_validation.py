@@ -174,9 +174,9 @@ def test_bad_edges_are_named(edges: list[dict[str, Any]], location: str, fragmen
 
 
 def test_an_unknown_type_is_named_with_the_known_ones() -> None:
-    issues = issues_of(two_nodes({"node_id": "q", "type": "data_query", "config": {}}))
-    issue = assert_issue(issues, "node 'q'", "unknown type 'data_query'")
-    assert "transform" in issue.message and "judgment" in issue.message
+    issues = issues_of(two_nodes({"node_id": "q", "type": "email_digest", "config": {}}))
+    issue = assert_issue(issues, "node 'q'", "unknown type 'email_digest'")
+    assert "transform" in issue.message and "judgment" in issue.message and "data_query" in issue.message
 
 
 def test_an_unknown_action_type_is_named_with_the_known_ones() -> None:

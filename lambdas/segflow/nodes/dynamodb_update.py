@@ -18,7 +18,14 @@ from segflow.stores.dynamo_items import encode_item
 from segflow.stores.effect_ledger import EffectConditionFailed
 
 # DynamoDB's own rule for table names.
-_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+
+
+def check_table_name(table: str) -> str:
+    """A pydantic field check (a ``{{ template }}`` is checked once rendered)."""
+    if "{{" not in table and not TABLE_NAME.match(table):
+        raise ValueError(f"{table!r} is not a DynamoDB table name")
+    return table
 
 
 class DynamoDbError(NodeFailure):
@@ -43,12 +50,10 @@ class DynamoDbUpdateConfig(BaseModel):
     @field_validator("table")
     @classmethod
     def _table_name(cls, table: str) -> str:
-        if "{{" not in table and not _TABLE_NAME.match(table):
-            raise ValueError(f"{table!r} is not a DynamoDB table name")
-        return table
+        return check_table_name(table)
 
 
-_THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 def execute(context: NodeContext) -> NodeResult:
@@ -74,7 +79,7 @@ def execute(context: NodeContext) -> NodeResult:
     except ClientError as error:
         code = error.response["Error"]["Code"]
         message = error.response["Error"].get("Message", "")
-        if code in _THROTTLING or code == "TransactionCanceledException":
+        if code in THROTTLING or code == "TransactionCanceledException":
             raise DynamoDbBusy(f"{config.table}: {code}: {message}") from error
         raise DynamoDbError(f"{config.table}: {code}: {message}") from error
     return NodeResult(output={"table": config.table, "key": config.key, "applied_now": applied})

@@ -20,6 +20,8 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "for_each": "segflow.nodes.for_each",
     "loop": "segflow.nodes.loop",
     "llm_chat": "segflow.nodes.llm_chat",
+    "data_query": "segflow.nodes.data_query",
+    "notification": "segflow.nodes.notification",
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
     "rollback:workflow": "segflow.nodes.rollback",

@@ -1,0 +1,129 @@
+"""The HTTP request of every node that calls out (api_call, data_query's http source, webhook notifications).
+
+Every request carries an ``Idempotency-Key`` header (tenant, execution and node), so a receiving service can
+recognise a repeated delivery after a retry. 5xx and 429 answers, timeouts and broken connections are
+retryable; other non-success answers are not.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from segflow.dsl.templates import as_text
+from segflow.limits import HTTP_MAX_RESPONSE_BYTES
+from segflow.nodes.base import NodeFailure
+
+
+class HttpError(NodeFailure):
+    error_type = "HttpError"
+    retryable = True
+    status: int | None = None  # the answer's status, when there was one
+
+
+class HttpTimeout(NodeFailure):
+    error_type = "HttpTimeout"
+    retryable = True
+
+
+class ConnectionFailed(NodeFailure):
+    error_type = "ConnectionFailed"
+    retryable = True
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: Any  # JSON when the answer says so, else text; None when empty
+    content_type: str | None
+
+
+def check_http_url(url: str) -> str:
+    """A pydantic field check: http(s) only (a ``{{ template }}`` is checked once rendered)."""
+    if "{{" in url:
+        return url
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"url must be http or https, not {scheme or 'missing'!r}")
+    return url
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in content_type:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    idempotency_key: str,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+    expected_status: list[int] | None = None,
+    secret_path: bool = False,
+) -> HttpAnswer:
+    """One request; raises the retryable or final :class:`NodeFailure` for what went wrong.
+
+    Errors name the URL without its query (values may carry tokens), and without its path when
+    ``secret_path`` says the path is the credential (webhook URLs).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        shown_url = f"{parts.scheme}://{parts.netloc}/..." if secret_path else repr(url)
+        raise NodeFailure(f"url must be http or https: {shown_url}", "ConfigError")
+    shown = f"{method} {parts.scheme}://{parts.netloc}/..." if secret_path else f"{method} {url}"
+    if query:
+        separator = "&" if urllib.parse.urlsplit(url).query else "?"
+        url = f"{url}{separator}{urllib.parse.urlencode({k: as_text(v) for k, v in query.items()})}"
+    all_headers = {"Accept": "application/json", "User-Agent": "segflow", **(headers or {})}
+    all_headers["Idempotency-Key"] = idempotency_key
+    data = None
+    if body is not None and method not in ("GET", "HEAD"):
+        data = json.dumps(body, separators=(",", ":")).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+            raw = response.read(HTTP_MAX_RESPONSE_BYTES + 1)
+            response_headers = dict(response.headers.items())
+    except urllib.error.HTTPError as error:
+        status = error.code
+        raw = error.read(HTTP_MAX_RESPONSE_BYTES + 1)
+        response_headers = dict(error.headers.items()) if error.headers else {}
+    except TimeoutError as error:
+        raise HttpTimeout(f"{shown} timed out after {timeout:g}s") from error
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError | socket.timeout):
+            raise HttpTimeout(f"{shown} timed out after {timeout:g}s") from error
+        raise ConnectionFailed(f"{shown}: {error.reason}") from error
+    except (ConnectionError, http.client.HTTPException) as error:  # reset or closed while answering
+        raise ConnectionFailed(f"{shown}: {type(error).__name__}: {error}") from error
+    if len(raw) > HTTP_MAX_RESPONSE_BYTES:
+        raise NodeFailure(f"response larger than {HTTP_MAX_RESPONSE_BYTES} bytes", "ResponseTooLarge")
+    content_type = response_headers.get("Content-Type")
+    answer = HttpAnswer(status, _decode(raw, content_type or ""), content_type)
+    succeeded = status in expected_status if expected_status else 200 <= status < 300
+    if not succeeded:
+        detail = json.dumps(answer.body)[:300] if answer.body is not None else ""
+        error = HttpError(f"{shown} answered {status} {detail}".strip())
+        error.status = status
+        error.retryable = status >= 500 or status == 429
+        raise error
+    return answer
