@@ -9,11 +9,17 @@ from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from segflow.declaration import SAGEMAKER_ROLE_CONTEXT, SERVICE_NAME
+from segflow.declaration import (
+    INVOKE_FUNCTIONS_CONTEXT,
+    LAMBDA_ASSET_DIR,
+    NODE_MODULES_CONTEXT,
+    SAGEMAKER_ROLE_CONTEXT,
+    SERVICE_NAME,
+)
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
-from segflow_infra.paths import CDK_JSON
+from segflow_infra.paths import CDK_JSON, repo_path
 from segflow_infra.stack import SegflowStack
 
 DEFAULT_STAGE = "dev"
@@ -26,6 +32,8 @@ CLI_DEFAULT_CONTEXT: dict[str, Any] = {
 _TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def load_cdk_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
@@ -46,6 +54,44 @@ def data_tables(get_context: Any) -> tuple[str, ...]:
         if not _TABLE_NAME.fullmatch(name):
             raise ValueError(f"data_tables: {name!r} is not a DynamoDB table name")
     return tables
+
+
+def _names(get_context: Any, key: str) -> tuple[str, ...]:
+    value = get_context(key) or ()
+    names = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(name).strip() for name in names if str(name).strip())
+
+
+def invoke_functions(get_context: Any) -> tuple[str, ...]:
+    """``-c invoke_functions=score-order,notify`` -> the names of your Lambda functions that lambda_invoke
+    nodes may call, checked (names in the stack's account and region, not ARNs)."""
+    functions = _names(get_context, INVOKE_FUNCTIONS_CONTEXT)
+    for name in functions:
+        if not _FUNCTION_NAME.fullmatch(name):
+            raise ValueError(
+                f"{INVOKE_FUNCTIONS_CONTEXT}: {name!r} is not a Lambda function name "
+                "(letters, digits, '-' and '_', up to 64; a name, not an ARN)"
+            )
+    return functions
+
+
+def node_modules(get_context: Any, asset_dir: Path | None = None) -> tuple[str, ...]:
+    """``-c node_modules=acme_nodes.scoring`` -> the modules that register custom node types, checked: each
+    must be a module of the Lambda asset (``lambdas/``), or the deployed functions could not import it."""
+    asset = asset_dir or repo_path(LAMBDA_ASSET_DIR)
+    modules = _names(get_context, NODE_MODULES_CONTEXT)
+    for module in modules:
+        if not _MODULE.fullmatch(module):
+            raise ValueError(f"{NODE_MODULES_CONTEXT}: {module!r} is not a Python module name")
+        relative = Path(*module.split("."))
+        if not (
+            (asset / relative).with_suffix(".py").is_file() or (asset / relative / "__init__.py").is_file()
+        ):
+            raise ValueError(
+                f"{NODE_MODULES_CONTEXT}: {module!r} is not in the Lambda asset: put it at "
+                f"{LAMBDA_ASSET_DIR}/{relative}.py (or {LAMBDA_ASSET_DIR}/{relative}/__init__.py)"
+            )
+    return modules
 
 
 def sagemaker_execution_role_arn(get_context: Any) -> str | None:
@@ -83,7 +129,9 @@ def build_app(
     (``auth``, ``jwt_issuer``, ``jwt_audience``, ``tenant_claim``; see ``segflow_infra.api_auth``), and
     ``data_tables``: the user's DynamoDB tables data nodes may write (comma-separated names), and
     ``retention_days``: how long execution data is kept (TTL and S3 lifecycle), and
-    ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker.
+    ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker, and
+    ``invoke_functions``: your Lambda functions lambda_invoke nodes may call (comma-separated names), and
+    ``node_modules``: the modules (in ``lambdas/``) that register custom node types.
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -102,6 +150,8 @@ def build_app(
         data_tables=data_tables(app.node.try_get_context),
         retention_days=retention_days(app.node.try_get_context),
         sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
+        invoke_functions=invoke_functions(app.node.try_get_context),
+        node_modules=node_modules(app.node.try_get_context),
     )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.

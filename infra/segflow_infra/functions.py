@@ -12,6 +12,8 @@ from segflow.declaration import (
     DATA_TABLE_ACTIONS,
     DATA_TABLES_FUNCTION,
     FUNCTIONS,
+    INVOKE_FUNCTION_ACTIONS,
+    INVOKE_FUNCTIONS_FUNCTION,
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
     MODEL_DEPLOY_FUNCTION,
@@ -59,11 +61,15 @@ class EngineFunctions(Construct):
         storage: Storage,
         data_tables: tuple[str, ...] = (),
         sagemaker_role_arn: str | None = None,
+        invoke_functions: tuple[str, ...] = (),
+        node_modules: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._data_tables = data_tables
         self._sagemaker_role_arn = sagemaker_role_arn
+        self._invoke_functions = invoke_functions
+        self._node_modules = node_modules
         self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
         # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -125,7 +131,9 @@ class EngineFunctions(Construct):
             for name, logical_id in resource_env_vars(spec).items()
             if logical_id not in websocket_apis
         }
-        settings = settings_environment(spec, self._storage.retention_days, self._sagemaker_role_arn or "")
+        settings = settings_environment(
+            spec, self._storage.retention_days, self._sagemaker_role_arn or "", self._node_modules
+        )
         return {**constant_environment(spec), **settings, **resources}
 
     def _resource_value(self, logical_id: str) -> str:
@@ -157,6 +165,24 @@ class EngineFunctions(Construct):
                     ],
                 )
             )
+        if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION and self._invoke_functions:
+            role.add_to_policy(self._invoke_statement())
+
+    def _invoke_statement(self) -> iam.PolicyStatement:
+        """Each named function, and its versions and aliases (a qualified invoke needs ``name:*``)."""
+        stack = cdk.Stack.of(self)
+        arns = [
+            stack.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=name,
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in self._invoke_functions
+        ]
+        return iam.PolicyStatement(
+            actions=list(INVOKE_FUNCTION_ACTIONS), resources=[r for arn in arns for r in (arn, f"{arn}:*")]
+        )
 
     def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
         acknowledge(
@@ -175,6 +201,15 @@ class EngineFunctions(Construct):
             + (f"and {', '.join(unscoped)} " if unscoped else "")
             + "use '*': AWS supports no resource-level permissions for them.",
         )
+        if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION:
+            for name in self._invoke_functions:
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:"
+                    f"function:{name}:*]",
+                    f"{spec.logical_id} may invoke the versions and aliases of {name} (named in -c "
+                    "invoke_functions): lambda_invoke nodes may give a qualifier.",
+                )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
         acknowledge_service_wildcards(role, spec.services, spec.logical_id)
         acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)

@@ -38,6 +38,8 @@ class SegflowStack(cdk.Stack):
         data_tables: tuple[str, ...] = (),
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         sagemaker_role_arn: str | None = None,
+        invoke_functions: tuple[str, ...] = (),
+        node_modules: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -55,6 +57,8 @@ class SegflowStack(cdk.Stack):
             storage=self.storage,
             data_tables=data_tables,
             sagemaker_role_arn=sagemaker_role_arn,
+            invoke_functions=invoke_functions,
+            node_modules=node_modules,
         )
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions

@@ -336,6 +336,11 @@ DATA_TABLES_FUNCTION = EXECUTE_SEGMENT.logical_id
 # The function that runs deploy/model nodes: it gets the SageMaker execution role (env and iam:PassRole).
 MODEL_DEPLOY_FUNCTION = EXECUTE_SEGMENT.logical_id
 DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem",)
+# Users' own Lambda functions that action/lambda_invoke nodes may call (CDK context ``invoke_functions``):
+# granted to this function only, on exactly those functions (with their versions and aliases).
+INVOKE_FUNCTIONS_CONTEXT = "invoke_functions"
+INVOKE_FUNCTIONS_FUNCTION = EXECUTE_SEGMENT.logical_id
+INVOKE_FUNCTION_ACTIONS = ("lambda:InvokeFunction",)
 
 ADVANCE_STAGE = FunctionSpec(
     logical_id="AdvanceStage",
@@ -435,6 +440,16 @@ MANAGEMENT_API = FunctionSpec(
     ),
     state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
     environment=_ENGINE_ENV,
+)
+
+# Custom node types (segflow.nodes.custom): the modules that register them, named at deploy time (CDK context
+# ``node_modules``), are imported by the functions that validate workflows or run nodes.
+NODE_MODULES_CONTEXT = "node_modules"
+NODE_MODULES_ENV = "SEGFLOW_NODE_MODULES"
+NODE_MODULES_FUNCTIONS = (
+    INITIALIZE_STATE_BAG.logical_id,
+    EXECUTE_SEGMENT.logical_id,
+    MANAGEMENT_API.logical_id,
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -576,9 +591,13 @@ def constant_environment(spec: FunctionSpec) -> dict[str, str]:
     return {**COMMON_ENVIRONMENT, **spec.environment}
 
 
-def settings_environment(spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str) -> dict[str, str]:
+def settings_environment(
+    spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str, node_modules: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The deployment's settings a function reads (the stack's context, or the local runtime's values)."""
     settings = {RETENTION_DAYS_ENV: str(retention_days)}
     if spec.logical_id == MODEL_DEPLOY_FUNCTION:  # empty: a deploy node says which context is missing
         settings[SAGEMAKER_ROLE_ENV] = sagemaker_role_arn
+    if node_modules and spec.logical_id in NODE_MODULES_FUNCTIONS:
+        settings[NODE_MODULES_ENV] = ",".join(node_modules)
     return settings

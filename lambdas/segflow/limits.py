@@ -109,3 +109,10 @@ DEPLOY_MAX_DURATION_SECONDS = 3_600
 DEPLOY_MAX_DURATION_LIMIT_SECONDS = 6 * 3_600
 # A health probe's answer is read up to this size.
 HEALTH_PROBE_MAX_RESPONSE_BYTES = 64 * 1024
+
+# action/lambda_invoke: Lambda's limit on a synchronous (RequestResponse) request and response payload, and
+# how long segflow waits for an answer at most (a function runs up to 15 minutes; so does ExecuteSegment).
+LAMBDA_INVOKE_MAX_PAYLOAD_BYTES = 6_291_456
+LAMBDA_INVOKE_MAX_WAIT_SECONDS = 900.0
+# Lambda's limit on the base64 ClientContext (segflow puts the idempotency key and execution there).
+LAMBDA_CLIENT_CONTEXT_MAX_BYTES = 3_583
