@@ -48,7 +48,7 @@ bench: $(STAMP)
 
 ## Regenerate the editor JSON Schema of the workflow DSL.
 schema: $(STAMP)
-	$(PY) -m segflow_cli.main schema > docs/workflow.schema.json
+	$(PY) -m segflow_cli.main schema --builtin-only > docs/workflow.schema.json
 
 ## A long-running embedded AWS endpoint on 127.0.0.1:4566.
 local: $(STAMP)

@@ -65,3 +65,13 @@ def run_to_end(
 
 def history(client: SegflowClient, execution_arn: str) -> list[dict[str, Any]]:
     return full_history(client.sfn, execution_arn)
+
+
+@pytest.fixture()
+def example_node_modules(monkeypatch: pytest.MonkeyPatch) -> str:
+    """examples/custom_nodes/credit_nodes.py, named the way a deployment names it: SEGFLOW_NODE_MODULES."""
+    from segflow.declaration import NODE_MODULES_ENV
+
+    monkeypatch.syspath_prepend(str(EXAMPLES_DIR / "custom_nodes"))
+    monkeypatch.setenv(NODE_MODULES_ENV, "credit_nodes")
+    return "credit_nodes"

@@ -12,6 +12,9 @@ from cdk_nag import AwsSolutionsChecks
 from segflow.declaration import (
     DATA_BUCKETS_CONTEXT,
     DATA_TABLES_CONTEXT,
+    INVOKE_FUNCTIONS_CONTEXT,
+    LAMBDA_ASSET_DIR,
+    NODE_MODULES_CONTEXT,
     NOTIFICATION_TOPICS_CONTEXT,
     SAGEMAKER_ROLE_CONTEXT,
     SERVICE_NAME,
@@ -20,7 +23,7 @@ from segflow.declaration import (
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
-from segflow_infra.paths import CDK_JSON
+from segflow_infra.paths import CDK_JSON, repo_path
 from segflow_infra.stack import SegflowStack
 
 DEFAULT_STAGE = "dev"
@@ -35,6 +38,8 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
+_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def load_cdk_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
@@ -63,13 +68,37 @@ def data_tables(get_context: Any) -> tuple[str, ...]:
 
 
 def user_resources(get_context: Any) -> UserResources:
-    """The user's tables (``data_tables``), buckets data_query reads (``data_buckets``) and SNS topics
-    notification nodes publish to (``notification_topics``), each comma-separated names."""
+    """The user's tables (``data_tables``), buckets data_query reads (``data_buckets``), SNS topics
+    notification nodes publish to (``notification_topics``) and Lambda functions lambda_invoke nodes call
+    (``invoke_functions``), each comma-separated names (in the stack's account and region, not ARNs)."""
     return UserResources(
         tables=data_tables(get_context),
         buckets=_names(get_context, DATA_BUCKETS_CONTEXT, _BUCKET_NAME, "an S3 bucket name"),
         topics=_names(get_context, NOTIFICATION_TOPICS_CONTEXT, _TOPIC_NAME, "an SNS topic name"),
+        functions=_names(
+            get_context,
+            INVOKE_FUNCTIONS_CONTEXT,
+            _FUNCTION_NAME,
+            "a Lambda function name (letters, digits, '-' and '_', up to 64; a name, not an ARN)",
+        ),
     )
+
+
+def node_modules(get_context: Any, asset_dir: Path | None = None) -> tuple[str, ...]:
+    """``-c node_modules=acme_nodes.scoring`` -> the modules that register custom node types, checked: each
+    must be a module of the Lambda asset (``lambdas/``), or the deployed functions could not import it."""
+    asset = asset_dir or repo_path(LAMBDA_ASSET_DIR)
+    modules = _names(get_context, NODE_MODULES_CONTEXT, _MODULE, "a Python module name")
+    for module in modules:
+        relative = Path(*module.split("."))
+        if not (
+            (asset / relative).with_suffix(".py").is_file() or (asset / relative / "__init__.py").is_file()
+        ):
+            raise ValueError(
+                f"{NODE_MODULES_CONTEXT}: {module!r} is not in the Lambda asset: put it at "
+                f"{LAMBDA_ASSET_DIR}/{relative}.py (or {LAMBDA_ASSET_DIR}/{relative}/__init__.py)"
+            )
+    return modules
 
 
 def sagemaker_execution_role_arn(get_context: Any) -> str | None:
@@ -109,7 +138,9 @@ def build_app(
     ``data_buckets``: the user's S3 buckets data_query may read objects of, and ``notification_topics``: the
     SNS topics (names) notification nodes may publish to, and
     ``retention_days``: how long execution data is kept (TTL and S3 lifecycle), and
-    ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker.
+    ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker, and
+    ``invoke_functions``: your Lambda functions lambda_invoke nodes may call (comma-separated names), and
+    ``node_modules``: the modules (in ``lambdas/``) that register custom node types.
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -128,6 +159,7 @@ def build_app(
         user_resources=user_resources(app.node.try_get_context),
         retention_days=retention_days(app.node.try_get_context),
         sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
+        node_modules=node_modules(app.node.try_get_context),
     )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.

@@ -60,11 +60,13 @@ class EngineFunctions(Construct):
         storage: Storage,
         user_resources: UserResources | None = None,
         sagemaker_role_arn: str | None = None,
+        node_modules: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
+        self._node_modules = node_modules
         self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
         # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
         self._powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -126,7 +128,9 @@ class EngineFunctions(Construct):
             for name, logical_id in resource_env_vars(spec).items()
             if logical_id not in websocket_apis
         }
-        settings = settings_environment(spec, self._storage.retention_days, self._sagemaker_role_arn or "")
+        settings = settings_environment(
+            spec, self._storage.retention_days, self._sagemaker_role_arn or "", self._node_modules
+        )
         return {**constant_environment(spec), **settings, **resources}
 
     def _resource_value(self, logical_id: str) -> str:

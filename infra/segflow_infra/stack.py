@@ -39,6 +39,7 @@ class SegflowStack(cdk.Stack):
         user_resources: UserResources | None = None,
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         sagemaker_role_arn: str | None = None,
+        node_modules: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -56,6 +57,7 @@ class SegflowStack(cdk.Stack):
             storage=self.storage,
             user_resources=user_resources,
             sagemaker_role_arn=sagemaker_role_arn,
+            node_modules=node_modules,
         )
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions

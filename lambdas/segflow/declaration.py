@@ -362,6 +362,10 @@ DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query
 DATA_TABLE_INDEX_ACTIONS = ("dynamodb:Query",)
 DATA_BUCKET_ACTIONS = ("s3:GetObject",)
 NOTIFICATION_TOPIC_ACTIONS = ("sns:Publish",)
+# Users' own Lambda functions that action/lambda_invoke nodes may call (CDK context ``invoke_functions``),
+# with their versions and aliases (a qualified invoke needs ``<name>:*``).
+INVOKE_FUNCTIONS_CONTEXT = "invoke_functions"
+INVOKE_FUNCTION_ACTIONS = ("lambda:InvokeFunction",)
 
 
 @dataclass(frozen=True)
@@ -371,6 +375,7 @@ class UserResources:
     tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
 
 
 def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[ServiceGrant, ...]:
@@ -392,6 +397,11 @@ def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[
         grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, buckets, arn_scope="none"))
     if resources.topics:
         grants.append(ServiceGrant("sns", NOTIFICATION_TOPIC_ACTIONS, resources.topics))
+    if resources.functions:
+        functions = tuple(
+            f"function:{name}{qualifier}" for name in resources.functions for qualifier in ("", ":*")
+        )
+        grants.append(ServiceGrant("lambda", INVOKE_FUNCTION_ACTIONS, functions))
     return tuple(grants)
 
 
@@ -511,6 +521,16 @@ MANAGEMENT_API = FunctionSpec(
     state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
     services=(TASK_CALLBACK_GRANT,),
     environment=_ENGINE_ENV,
+)
+
+# Custom node types (segflow.nodes.custom): the modules that register them, named at deploy time (CDK context
+# ``node_modules``), are imported by the functions that validate workflows or run nodes.
+NODE_MODULES_CONTEXT = "node_modules"
+NODE_MODULES_ENV = "SEGFLOW_NODE_MODULES"
+NODE_MODULES_FUNCTIONS = (
+    INITIALIZE_STATE_BAG.logical_id,
+    EXECUTE_SEGMENT.logical_id,
+    MANAGEMENT_API.logical_id,
 )
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -656,9 +676,13 @@ def constant_environment(spec: FunctionSpec) -> dict[str, str]:
     return {**COMMON_ENVIRONMENT, **spec.environment}
 
 
-def settings_environment(spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str) -> dict[str, str]:
+def settings_environment(
+    spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str, node_modules: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The deployment's settings a function reads (the stack's context, or the local runtime's values)."""
     settings = {RETENTION_DAYS_ENV: str(retention_days)}
     if spec.logical_id == MODEL_DEPLOY_FUNCTION:  # empty: a deploy node says which context is missing
         settings[SAGEMAKER_ROLE_ENV] = sagemaker_role_arn
+    if node_modules and spec.logical_id in NODE_MODULES_FUNCTIONS:
+        settings[NODE_MODULES_ENV] = ",".join(node_modules)
     return settings

@@ -139,3 +139,10 @@ LOOP_MAX_ITERATIONS = 1_000
 LLM_MAX_TOKENS_LIMIT = 200_000
 LLM_MAX_STOP_SEQUENCES = 4
 LLM_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+# action/lambda_invoke: Lambda's limit on a synchronous (RequestResponse) request and response payload, and
+# how long segflow waits for an answer at most (a function runs up to 15 minutes; so does ExecuteSegment).
+LAMBDA_INVOKE_MAX_PAYLOAD_BYTES = 6_291_456
+LAMBDA_INVOKE_MAX_WAIT_SECONDS = 900.0
+# Lambda's limit on the base64 ClientContext (segflow puts the idempotency key and execution there).
+LAMBDA_CLIENT_CONTEXT_MAX_BYTES = 3_583

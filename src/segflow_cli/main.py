@@ -627,8 +627,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 # --- schema ------------------------------------------------------------------------------------------------
 
 
-def cmd_schema(_args: argparse.Namespace) -> int:
-    emit(json.dumps(workflow_json_schema(), indent=2, sort_keys=True))
+def cmd_schema(args: argparse.Namespace) -> int:
+    emit(json.dumps(workflow_json_schema(builtin_only=args.builtin_only), indent=2, sort_keys=True))
     return EXIT_OK
 
 
@@ -747,6 +747,11 @@ def build_parser() -> argparse.ArgumentParser:
     deployments.add_commands(commands, _add_target_options)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of workflow files (for editors)")
+    schema.add_argument(
+        "--builtin-only",
+        action="store_true",
+        help="only segflow's own node types (custom ones come from SEGFLOW_NODE_MODULES and entry points)",
+    )
     schema.set_defaults(handler=cmd_schema)
     return parser
 

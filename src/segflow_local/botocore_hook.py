@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
@@ -35,13 +36,16 @@ def _answer_invoke(request: Any, **_: Any) -> AWSResponse | None:
     runtime = _active
     if runtime is None:
         return None
-    function_ref = request.url.split("/functions/", 1)[1].split("/invocations", 1)[0]
-    from urllib.parse import unquote
-
-    result = runtime.invoke(unquote(function_ref), request.body or b"")
+    url = urlsplit(request.url)
+    function_ref = url.path.split("/functions/", 1)[1].split("/invocations", 1)[0]
+    qualifier = parse_qs(url.query).get("Qualifier", [None])[0]
+    client_context = request.headers.get("X-Amz-Client-Context")
+    if isinstance(client_context, bytes):
+        client_context = client_context.decode()
+    result = runtime.invoke(unquote(function_ref), request.body or b"", qualifier, client_context)
     headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
-    if result.status == 404:
-        headers["x-amzn-ErrorType"] = "ResourceNotFoundException"
+    if result.error_code:
+        headers["x-amzn-ErrorType"] = result.error_code
     elif result.function_error:
         headers["X-Amz-Function-Error"] = result.function_error
     return AWSResponse(request.url, result.status, headers, _RawBody(result.payload))

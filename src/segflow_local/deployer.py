@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,13 @@ class LocalDeployment:
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }
-        settings = declaration.settings_environment(spec, EXECUTION_DATA_RETENTION_DAYS, SAGEMAKER_ROLE_ARN)
+        # Custom node modules: whatever this process was started with (one process hosts every function).
+        node_modules = tuple(
+            m for m in os.environ.get(declaration.NODE_MODULES_ENV, "").split(",") if m.strip()
+        )
+        settings = declaration.settings_environment(
+            spec, EXECUTION_DATA_RETENTION_DAYS, SAGEMAKER_ROLE_ARN, node_modules
+        )
         return {**declaration.constant_environment(spec), **settings, **resources}
 
     def outputs(

@@ -2,7 +2,8 @@
 
 moto's Step Functions interpreter calls ``lambda:Invoke`` for every Task. With Docker unavailable, moto's own
 Lambda cannot run code, so the invoke is answered here: the function name is looked up in the declaration,
-its handler imported from the Lambda asset and called with a context that carries a real deadline.
+its handler imported from the Lambda asset and called with a context that carries a real deadline. Any
+other function is one of yours, created in moto: :mod:`segflow_local.user_functions` runs it.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class LocalLambdaContext:
 class InvokeResult:
     status: int
     payload: bytes
-    function_error: str | None = None
+    function_error: str | None = None  # "Unhandled": the function raised (the payload says what)
+    error_code: str | None = None  # the Invoke API's own error (status >= 400): ResourceNotFoundException
 
 
 Isolation = Literal["thread", "process"]
@@ -100,17 +102,30 @@ class LocalLambdaRuntime:
             self._specs[local_function_name(stage, spec)] = spec
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        from segflow_local.user_functions import UserFunctions
+
+        self.user_functions = UserFunctions()
 
     @property
     def function_names(self) -> list[str]:
         return list(self._specs)
 
-    def invoke(self, function_ref: str, payload: bytes) -> InvokeResult:
+    def knows(self, function_ref: str) -> bool:
+        """One of segflow's functions, or one of yours created in moto."""
+        name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        return name in self._specs or self.user_functions.exists(function_ref)
+
+    def invoke(
+        self,
+        function_ref: str,
+        payload: bytes,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult:
         name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
         spec = self._specs.get(name)
         if spec is None:
-            body = {"Type": "User", "message": f"Function not found: {function_ref}"}
-            return InvokeResult(404, json.dumps(body).encode(), "ResourceNotFoundException")
+            return self.user_functions.invoke(function_ref, payload, qualifier, client_context)
         with self._lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
         arn = local_function_arn(self.stage, spec)
@@ -138,3 +153,4 @@ class LocalLambdaRuntime:
     def close(self) -> None:
         if self._workers is not None:
             self._workers.close()
+        self.user_functions.close()

@@ -30,8 +30,9 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from segflow import declaration
@@ -158,7 +159,7 @@ class SegflowLocalApp:
         payload = _read_body(environ)
         invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
         request_id = str(uuid.uuid4())
-        if invocation_type in ("Event", "DryRun") and self._knows(function_ref):
+        if invocation_type in ("Event", "DryRun") and self.runtime.knows(function_ref):
             if invocation_type == "Event":  # asynchronous: accepted now, run on a thread
                 worker = threading.Thread(target=self.runtime.invoke, args=(function_ref, payload))
                 worker.daemon = True
@@ -168,11 +169,10 @@ class SegflowLocalApp:
                 status = "204 No Content"
             start_response(status, [("x-amzn-RequestId", request_id), ("Content-Length", "0")])
             return [b""]
-        return self._respond(start_response, self.runtime.invoke(function_ref, payload), request_id)
-
-    def _knows(self, function_ref: str) -> bool:
-        name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
-        return name in self.runtime.function_names
+        qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
+        client_context = environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")
+        result = self.runtime.invoke(function_ref, payload, qualifier, client_context)
+        return self._respond(start_response, result, request_id)
 
     @staticmethod
     def _respond(start_response: StartResponse, result: InvokeResult, request_id: str) -> Iterable[bytes]:
@@ -182,9 +182,9 @@ class SegflowLocalApp:
             "X-Amz-Executed-Version": "$LATEST",
             "x-amzn-RequestId": request_id,
         }
-        if result.status == 404:
-            headers["x-amzn-ErrorType"] = "ResourceNotFoundException"
-            status = "404 Not Found"
+        if result.error_code:
+            headers["x-amzn-ErrorType"] = result.error_code
+            status = f"{result.status} {HTTPStatus(result.status).phrase}"
         else:
             status = "200 OK"
             if result.function_error:

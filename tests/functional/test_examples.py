@@ -17,6 +17,7 @@ from segflow_local.example_data import ORDER_EVENTS_TOPIC, put_order, seed_examp
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
+from tests.support.lambda_functions import create_function, zip_directory
 from tests.support.sagemaker import answer_probes, register_versions
 
 pytestmark = pytest.mark.e2e
@@ -70,11 +71,24 @@ def ensure_table(client, name: str, key: str) -> None:
         create_key_table(dynamodb, name, key)
 
 
+def ensure_example_functions(client) -> None:
+    """The user's own function examples/lambda_invoke.json calls (on AWS: deployed by you, named in
+    -c invoke_functions=...): examples/functions/score_order, zipped and created in moto."""
+    lambda_ = client.session.client("lambda")
+    if "example-score-order" not in {f["FunctionName"] for f in lambda_.list_functions()["Functions"]}:
+        create_function(
+            client.session, "example-score-order", zip_directory(EXAMPLES_DIR / "functions/score_order")
+        )
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_runs_to_success(name: str, client, echo_api: LocalHttpServer, example_data) -> None:
+def test_example_runs_to_success(
+    name: str, client, echo_api: LocalHttpServer, example_data, example_node_modules: str
+) -> None:
     data = example_input(name, echo_api)
     if "inventory_table" in data:
         ensure_table(client, data["inventory_table"], "sku")
+    ensure_example_functions(client)
     arn, description = run_to_end(client, load_example(name), data)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     states = {view.node_id: view.status for view in client.node_views(arn)}
@@ -165,9 +179,21 @@ def test_notification_example_reaches_the_topic_subscribers_and_the_webhook(
         client.session.client("sns").unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
 
+def test_lambda_invoke_example_scores_with_the_users_function(client, echo_api: LocalHttpServer) -> None:
+    ensure_example_functions(client)
+    arn, _ = run_to_end(client, load_example("lambda_invoke"), example_input("lambda_invoke", echo_api))
+    assert client.output(arn)["output"]["decide"] == {
+        "order_id": "ord-1001",
+        "total": 103.0,
+        "needs_review": False,
+    }
+
+
 def test_committed_json_schema_is_current() -> None:
     committed = json.loads((REPO_ROOT / "docs" / "workflow.schema.json").read_text())
-    assert committed == workflow_json_schema(), "run `make schema` to regenerate docs/workflow.schema.json"
+    assert committed == workflow_json_schema(builtin_only=True), (
+        "run `make schema` to regenerate docs/workflow.schema.json"
+    )
 
 
 def test_inventory_reservation_reserves_once_per_execution(client, echo_api: LocalHttpServer) -> None:

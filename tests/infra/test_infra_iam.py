@@ -328,6 +328,82 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
     ],
 )
 def test_a_bad_user_resource_name_stops_the_synth(context: dict[str, str], message: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def extension_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A synth naming users' functions (invoke_functions) and a custom node module (node_modules)."""
+    return synth_resources(
+        tmp_path_factory.mktemp("cdk.out.extensions"),
+        {"invoke_functions": "score-order, notify_team", "node_modules": "segflow.nodes.transform"},
+    )
+
+
+def test_invoke_functions_are_invokable_by_execute_segment_only_with_their_versions_and_aliases(
+    extension_resources: dict[str, Any],
+) -> None:
+    from segflow.declaration import DATA_TABLES_FUNCTION as INVOKE_FUNCTIONS_FUNCTION
+    from segflow.declaration import INVOKE_FUNCTION_ACTIONS
+
+    function_arn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+    expected = {
+        (action, function_arn + name + suffix)
+        for action in INVOKE_FUNCTION_ACTIONS
+        for name in ("score-order", "notify_team")
+        for suffix in ("", ":*")
+    }
+    for spec in FUNCTIONS:
+        allowed = grants(role_statements(extension_resources, role_of(extension_resources[spec.logical_id])))
+        invokes = {pair for pair in allowed if pair[0].startswith("lambda:")}
+        assert invokes == (expected if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION else set()), (
+            spec.logical_id
+        )
+        if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION:  # and nothing else was added
+            expected_rest = _expected_function_grants(
+                spec,
+                extension_resources[spec.logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"],
+                extension_resources,
+            )
+            assert allowed - invokes == expected_rest
+
+
+def test_without_invoke_functions_no_function_may_invoke_lambda(synth: Any) -> None:
+    for spec in FUNCTIONS:
+        allowed = grants(role_statements(synth.resources, role_of(synth.resources[spec.logical_id])))
+        assert not {pair for pair in allowed if pair[0].startswith("lambda:")}, spec.logical_id
+
+
+def test_node_modules_reach_the_functions_that_validate_or_run_workflows_only(
+    extension_resources: dict[str, Any], synth: Any
+) -> None:
+    from segflow.declaration import NODE_MODULES_ENV, NODE_MODULES_FUNCTIONS
+
+    for spec in FUNCTIONS:
+        environment = extension_resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+        expected = "segflow.nodes.transform" if spec.logical_id in NODE_MODULES_FUNCTIONS else None
+        assert environment.get(NODE_MODULES_ENV) == expected, spec.logical_id
+        assert (
+            NODE_MODULES_ENV not in synth.resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+        )
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"invoke_functions": "ok,arn:aws:lambda:us-east-1:1:function:x"},
+            "invoke_functions: 'arn:aws:lambda",
+        ),
+        ({"invoke_functions": "has space"}, "invoke_functions: 'has space' is not a Lambda function name"),
+        ({"node_modules": "not-a-module"}, "node_modules: 'not-a-module' is not a Python module name"),
+        (
+            {"node_modules": "acme.missing"},
+            r"node_modules: 'acme.missing' is not in the Lambda asset: put it at lambdas/acme/missing.py",
+        ),
+    ],
+)
+def test_a_bad_extension_context_stops_the_synth(context: dict[str, str], message: str) -> None:
     from segflow_infra.application import build_app
 
     with pytest.raises(ValueError, match=message):

@@ -10,13 +10,15 @@ from segflow.nodes import registry
 SCHEMA_ID = "https://segflow.dev/schemas/workflow.schema.json"
 
 
-def workflow_json_schema() -> dict[str, Any]:
+def workflow_json_schema(builtin_only: bool = False) -> dict[str, Any]:
+    """The schema of every known node type, the custom ones loaded included (unless ``builtin_only``)."""
     schema = WorkflowDefinition.model_json_schema()
     defs = schema.setdefault("$defs", {})
     node_schema = defs["NodeSpec"]
-    node_schema["properties"]["type"]["enum"] = sorted({t.type for t in registry.all_node_types()})
+    node_types = registry.all_node_types(builtin_only=builtin_only)
+    node_schema["properties"]["type"]["enum"] = sorted({t.type for t in node_types})
     rules = []
-    for node_type in sorted(registry.all_node_types(), key=lambda t: t.key):
+    for node_type in sorted(node_types, key=lambda t: t.key):
         config_schema = node_type.config_model.model_json_schema(ref_template="#/$defs/{model}")
         for name, definition in config_schema.pop("$defs", {}).items():
             defs.setdefault(name, definition)

@@ -2,6 +2,8 @@
 
 Built-in types are listed by key and module, and a module is imported the first time its type is looked up,
 so a segment's cold start only pays for the node types it runs. Listing all types imports them all.
+Custom types (:mod:`segflow.nodes.custom`) are registered by the modules the deployment names; those are
+imported when a type that is not built in is looked up, or all types are listed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
     "notification": "segflow.nodes.notification",
     "action:api_call": "segflow.nodes.api_call",
     "action:dynamodb_update": "segflow.nodes.dynamodb_update",
+    "action:lambda_invoke": "segflow.nodes.lambda_invoke",
     "rollback:workflow": "segflow.nodes.rollback",
     "deploy:model": "segflow.nodes.model_deploy",
 }
@@ -31,9 +34,16 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
 _REGISTRY: dict[str, NodeType] = {}
 
 
+class NodeTypeRegistrationError(ValueError):
+    """A node type cannot be registered (taken name, malformed declaration, module that fails to import)."""
+
+
 def register(node_type: NodeType) -> NodeType:
+    """Add a type that is not built in (see :func:`segflow.nodes.custom.node_type`)."""
+    if node_type.key in BUILTIN_NODE_TYPES:
+        raise NodeTypeRegistrationError(f"node type {node_type.key!r} is built in; choose another name")
     if node_type.key in _REGISTRY:
-        raise ValueError(f"node type {node_type.key!r} is already registered")
+        raise NodeTypeRegistrationError(f"node type {node_type.key!r} is already registered")
     _REGISTRY[node_type.key] = node_type
     return node_type
 
@@ -44,12 +54,22 @@ def _load(key: str) -> NodeType | None:
         if node_type.key != key:
             raise RuntimeError(f"{BUILTIN_NODE_TYPES[key]} declares {node_type.key!r}, listed as {key!r}")
         _REGISTRY.setdefault(key, node_type)
+    if key not in _REGISTRY:
+        from segflow.nodes import custom
+
+        custom.load_configured_modules()
     return _REGISTRY.get(key)
 
 
-def all_node_types() -> list[NodeType]:
+def all_node_types(builtin_only: bool = False) -> list[NodeType]:
+    """Every registered type; ``builtin_only``: segflow's own (the committed schema lists only those)."""
     for key in BUILTIN_NODE_TYPES:
         _load(key)
+    if builtin_only:
+        return [_REGISTRY[key] for key in BUILTIN_NODE_TYPES]
+    from segflow.nodes import custom
+
+    custom.load_configured_modules()
     return list(_REGISTRY.values())
 
 

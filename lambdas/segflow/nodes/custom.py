@@ -1,0 +1,176 @@
+"""Custom node types: a team adds one by writing a function and a pydantic config model.
+
+.. code-block:: python
+
+    from pydantic import BaseModel
+    from segflow.nodes.custom import node_type
+
+    class ScoreConfig(BaseModel):
+        amount: float
+
+    @node_type("credit_score", config=ScoreConfig, description="Scores an order's credit risk.")
+    def credit_score(config: ScoreConfig, context: NodeContext) -> dict:
+        return {"score": 700 - config.amount / 10}
+
+The function gets the node's config (templates rendered, validated by the model) and its
+:class:`~segflow.nodes.base.NodeContext`; what it returns (JSON) is the node's output. It fails the node by
+raising :class:`~segflow.nodes.base.NodeFailure` with its own ``error_type`` (any other exception fails the
+node with the exception's class name). ``"action:<name>"`` declares an ``action`` with
+``action_type: <name>``.
+
+Where registrations come from, so a deployed Lambda imports them too:
+
+- the modules named in ``SEGFLOW_NODE_MODULES`` (comma-separated; the stack sets it from the CDK context
+  ``node_modules``; the modules must be inside the Lambda asset, ``lambdas/``);
+- the entry point group ``segflow.node_types`` of installed packages (each entry point names a module).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from segflow.declaration import NODE_MODULES_ENV
+from segflow.nodes import registry
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.registry import NodeTypeRegistrationError
+
+ENTRY_POINT_GROUP = "segflow.node_types"
+
+_NAME = re.compile(r"^(action:)?[a-z][a-z0-9_]{0,63}$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+CustomFunction = Callable[[Any, NodeContext], Any]
+F = TypeVar("F", bound=CustomFunction)
+
+_origins: dict[str, str] = {}  # key -> "module.function" that registered it
+_lock = threading.RLock()
+_imported: set[str] = set()
+_entry_points_loaded = False
+
+
+def _check_declaration(name: str, fn: Any, config: Any, description: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise NodeTypeRegistrationError(
+            f"node type name {name!r} must be lower-case letters, digits and '_' (starting with a letter, "
+            "up to 64), optionally prefixed 'action:'"
+        )
+    builtin_types = {key.split(":", 1)[0] for key in registry.BUILTIN_NODE_TYPES}
+    if ":" not in name and name in builtin_types:
+        raise NodeTypeRegistrationError(f"node type {name!r} is built in; choose another name")
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        raise NodeTypeRegistrationError(
+            f"node type {name!r}: config must be a pydantic model class, not {config!r}"
+        )
+    if not isinstance(description, str) or not description.strip():
+        raise NodeTypeRegistrationError(
+            f"node type {name!r}: give a description (editors and the schema show it)"
+        )
+    if not callable(fn):
+        raise NodeTypeRegistrationError(f"node type {name!r}: {fn!r} is not a function")
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError as error:
+        raise NodeTypeRegistrationError(
+            f"node type {name!r}: {getattr(fn, '__qualname__', fn)} must take (config, context): {error}"
+        ) from None
+
+
+def _executor(name: str, fn: CustomFunction) -> Callable[[NodeContext], NodeResult]:
+    def run(context: NodeContext) -> NodeResult:
+        result = fn(context.config, context)
+        if isinstance(result, NodeResult):
+            return result
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as error:
+            raise NodeFailure(
+                f"node type {name!r} returned an output that is not JSON: {error}", "InvalidOutput"
+            ) from error
+        return NodeResult(output=result)
+
+    return run
+
+
+def node_type(
+    name: str, *, config: type[BaseModel], description: str, pure: bool = False
+) -> Callable[[F], F]:
+    """Register the decorated function as node type ``name`` (``"action:<name>"`` for an action subtype).
+
+    ``pure``: the function has no side effects, so re-running it after a crash is harmless."""
+
+    def register(fn: F) -> F:
+        _check_declaration(name, fn, config, description)
+        type_name, _, subtype = name.rpartition(":") if ":" in name else (name, "", "")
+        declared = NodeType(
+            type=type_name,
+            subtype=subtype or None,
+            subtype_field="action_type" if subtype else None,
+            config_model=config,
+            description=description.strip(),
+            executor=_executor(name, fn),
+            pure=pure,
+        )
+        origin = f"{fn.__module__}.{fn.__qualname__}"
+        with _lock:
+            if declared.key in _origins:
+                raise NodeTypeRegistrationError(
+                    f"node type {declared.key!r} is registered twice: by {_origins[declared.key]} "
+                    f"and by {origin}"
+                )
+            registry.register(declared)
+            _origins[declared.key] = origin
+        return fn
+
+    return register
+
+
+def configured_modules() -> list[str]:
+    """The module names in ``SEGFLOW_NODE_MODULES``, checked."""
+    names = [part.strip() for part in os.environ.get(NODE_MODULES_ENV, "").split(",") if part.strip()]
+    for module in names:
+        if not _MODULE.match(module):
+            raise NodeTypeRegistrationError(f"{NODE_MODULES_ENV}: {module!r} is not a Python module name")
+    return names
+
+
+def _import(module: str, source: str) -> None:
+    try:
+        importlib.import_module(module)
+    except NodeTypeRegistrationError:
+        raise
+    except Exception as error:
+        raise NodeTypeRegistrationError(
+            f"{source} names module {module!r}, which failed to import: {type(error).__name__}: {error}"
+        ) from error
+    _imported.add(module)
+
+
+def load_configured_modules() -> None:
+    """Import the registering modules not imported yet (entry points once; the environment each time,
+    so a module named later is still found)."""
+    global _entry_points_loaded
+    with _lock:
+        if not _entry_points_loaded:
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                if point.module not in _imported:
+                    _import(point.module, f"entry point {point.name!r} ({ENTRY_POINT_GROUP})")
+            _entry_points_loaded = True
+        for module in configured_modules():
+            if module not in _imported:
+                _import(module, NODE_MODULES_ENV)
+
+
+def custom_node_types() -> dict[str, str]:
+    """Registered custom type key -> the function that implements it."""
+    with _lock:
+        return dict(_origins)
