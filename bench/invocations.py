@@ -107,16 +107,24 @@ class InvocationRecorder:
             return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
         return InvokeResult(200, json.dumps(result).encode())
 
-    def invoke(self, function_ref: str, payload: bytes) -> InvokeResult:
+    def invoke(
+        self,
+        function_ref: str,
+        payload: bytes,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult:
         with self._lock:
             self._in_flight += 1
         try:
-            return self._invoke(function_ref, payload)
+            return self._invoke(function_ref, payload, qualifier, client_context)
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _invoke(self, function_ref: str, payload: bytes) -> InvokeResult:
+    def _invoke(
+        self, function_ref: str, payload: bytes, qualifier: str | None, client_context: str | None
+    ) -> InvokeResult:
         name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
         if name.startswith(BENCH_PREFIX) and name[len(BENCH_PREFIX) :] in self._bench:
             spec = self._bench[name[len(BENCH_PREFIX) :]]
@@ -125,7 +133,7 @@ class InvocationRecorder:
         else:
             spec = self._segflow.get(name)
             began = time.thread_time()
-            result = self._forward(function_ref, payload)
+            result = self._forward(function_ref, payload, qualifier, client_context)
             if spec is None:
                 return result
         # CPU time of the invoking thread: the handler plus the emulated AWS answering its requests in the
