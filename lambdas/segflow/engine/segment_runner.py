@@ -33,6 +33,7 @@ from segflow.nodes.base import (
     NodeServices,
     NodeType,
     Poll,
+    run_executor,
 )
 from segflow.nodes.judgment import resolve_route
 from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, Decision
@@ -385,7 +386,8 @@ class SegmentRunner:
             try:
                 config = self._render_config(node, node_type, context)
                 assert node_type.executor is not None
-                result = node_type.executor(
+                result = run_executor(
+                    node_type.executor,
                     NodeContext(
                         node_id=node.node_id,
                         config=config,
@@ -396,7 +398,7 @@ class SegmentRunner:
                         services=self.services,
                         progress=progress,
                         template_context=context,
-                    )
+                    ),
                 )
                 if node_type.routes and isinstance(result, NodeResult):
                     result = self._resolve_route(node, result)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
 from segflow.dsl.templates import render
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, run_executor
 from segflow.nodes.judgment import resolve_route
 
 _NO_RETRY = RetryPolicy(max_attempts=1)
@@ -131,7 +131,8 @@ class SubFlowRunner:
             attempt += 1
             try:
                 assert node_type.executor is not None
-                result = node_type.executor(
+                result = run_executor(
+                    node_type.executor,
                     NodeContext(
                         node_id=f"{self.owner.node_id}[{key}].{node_id}",
                         config=self._config(node, context),
@@ -141,7 +142,7 @@ class SubFlowRunner:
                         attempt=attempt,
                         services=self.owner.services,
                         template_context={**context, "nodes": dict(context["nodes"])},
-                    )
+                    ),
                 )
                 if not isinstance(result, NodeResult):
                     raise NodeFailure("it did not finish in one call", "NotInline")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +51,13 @@ class ExecutionInfo:
     workflow_id: str
     started_at: str
     started_by: str | None = None  # the principal that started the execution, when it said so
+
+
+class NodeTimedOut(NodeFailure):
+    """The node did not finish within its ``timeout_seconds`` (list it in ``retry.retry_on`` to retry)."""
+
+    error_type = "NodeTimeout"
+    retryable = True
 
 
 class ServiceUnavailable(NodeFailure):
@@ -168,3 +177,18 @@ class NodeType:
     @property
     def key(self) -> str:
         return f"{self.type}:{self.subtype}" if self.subtype else self.type
+
+
+def run_executor(executor: Executor, context: NodeContext) -> NodeResult | Poll:
+    """Run a node's executor, failing it at its ``timeout_seconds`` whatever its type does. The executor's
+    thread is left to finish in the background (its calls carry the node's idempotency key); the node has
+    failed and a retry, if its policy says so, starts over."""
+    if context.timeout_seconds is None:
+        return executor(context)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segflow-node")
+    try:
+        return pool.submit(executor, context).result(timeout=context.timeout_seconds)
+    except FutureTimeout:
+        raise NodeTimedOut(f"did not finish within timeout_seconds {context.timeout_seconds:g}") from None
+    finally:
+        pool.shutdown(wait=False)
