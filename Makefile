@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test` (one per core of the CI machine; test files stay whole on one worker).
+TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-fast unit e2e lint format schema local clean bench
 
@@ -26,7 +28,7 @@ demo: $(STAMP)
 
 ## The whole suite: unit, functional, end-to-end on the embedded AWS, CDK template checks.
 test: $(STAMP) node_modules/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from segflow.contracts import ApprovalWait, SegmentResult, StateBag
 from segflow.dsl.models import RetryPolicy
-from segflow.dsl.templates import TemplateError, build_context, render
+from segflow.dsl.templates import build_context
 from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncomplete
 from segflow.engine.plan import SegmentConfig, SegmentNode
 from segflow.events.models import EventDraft
@@ -33,6 +31,7 @@ from segflow.nodes.base import (
     NodeServices,
     NodeType,
     Poll,
+    render_config,
     run_executor,
 )
 from segflow.nodes.judgment import resolve_route
@@ -328,21 +327,9 @@ class SegmentRunner:
         run.outcomes[node.node_id] = _Outcome(status=record.status, route=record.route)
         return record
 
-    def _render_config(self, node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
-        try:
-            rendered = render(
-                {k: v for k, v in node.config.items() if k not in node_type.raw_fields}, context
-            )
-            rendered.update({k: v for k, v in node.config.items() if k in node_type.raw_fields})
-        except (TemplateError, Exception) as error:  # JMESPath raises its own errors on bad types at run time
-            raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
-        try:
-            return node_type.config_model.model_validate(rendered)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"config.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()[:5]
-            )
-            raise NodeFailure(f"rendered config is invalid: {problems}", "ConfigError") from error
+    @staticmethod
+    def _render_config(node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
+        return render_config(node.config, node_type, context)
 
     def _execute(
         self,

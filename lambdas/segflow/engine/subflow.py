@@ -14,12 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
-from segflow.dsl.templates import render
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, run_executor
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, render_config, run_executor
 from segflow.nodes.judgment import resolve_route
 
 _NO_RETRY = RetryPolicy(max_attempts=1)
@@ -103,23 +102,6 @@ class SubFlowRunner:
             return outputs[ran_sinks[0]]
         return {node_id: outputs[node_id] for node_id in ran_sinks}
 
-    def _config(self, node: NodeSpec, context: dict[str, Any]) -> Any:
-        node_type = self.graph.node_types[node.node_id]
-        try:
-            rendered = render(
-                {k: v for k, v in node.config.items() if k not in node_type.raw_fields}, context
-            )
-        except Exception as error:  # JMESPath raises its own errors on bad types at run time
-            raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
-        rendered.update({k: v for k, v in node.config.items() if k in node_type.raw_fields})
-        try:
-            return node_type.config_model.model_validate(rendered)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"config.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()[:5]
-            )
-            raise NodeFailure(f"rendered config is invalid: {problems}", "ConfigError") from error
-
     def _run_node(
         self, node_id: str, key: str, context: dict[str, Any], predecessors: dict[str, Any]
     ) -> NodeResult:
@@ -135,7 +117,7 @@ class SubFlowRunner:
                     node_type.executor,
                     NodeContext(
                         node_id=f"{self.owner.node_id}[{key}].{node_id}",
-                        config=self._config(node, context),
+                        config=render_config(node.config, node_type, context),
                         execution=self.owner.execution,
                         predecessor_outputs=predecessors,
                         timeout_seconds=node.timeout_seconds,

@@ -192,3 +192,24 @@ def run_executor(executor: Executor, context: NodeContext) -> NodeResult | Poll:
         raise NodeTimedOut(f"did not finish within timeout_seconds {context.timeout_seconds:g}") from None
     finally:
         pool.shutdown(wait=False)
+
+
+def render_config(raw: dict[str, Any], node_type: NodeType, context: dict[str, Any]) -> Any:
+    """A node's config with its templates rendered over ``context`` (its ``raw_fields`` as written), validated
+    by its type's model; failures are the node's TemplateEvaluationError or ConfigError."""
+    from pydantic import ValidationError
+
+    from segflow.dsl.templates import render
+
+    try:
+        rendered = render({k: v for k, v in raw.items() if k not in node_type.raw_fields}, context)
+    except Exception as error:  # JMESPath raises its own errors on bad types at run time
+        raise NodeFailure(f"template evaluation failed: {error}", "TemplateEvaluationError") from error
+    rendered.update({k: v for k, v in raw.items() if k in node_type.raw_fields})
+    try:
+        return node_type.config_model.model_validate(rendered)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"config.{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error.errors()[:5]
+        )
+        raise NodeFailure(f"rendered config is invalid: {problems}", "ConfigError") from error

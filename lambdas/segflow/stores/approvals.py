@@ -13,7 +13,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from segflow.stores.dynamo_items import decode_item, encode_item, expires_at
+from segflow.stores.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.stores.execution_records import execution_pk
 
 Decision = Literal["approve", "reject"]
@@ -64,19 +64,11 @@ class ApprovalStore:
             "expires_at": expires_at(),
             **record.model_dump(exclude_none=True),
         }
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=encode_item(item),
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            stored = self.get(tenant_id, execution_id, record.node_id)
-            assert stored is not None
-            return stored
-        return record
+        if put_if_absent(self._client, self.table_name, item):
+            return record
+        stored = self.get(tenant_id, execution_id, record.node_id)
+        assert stored is not None
+        return stored
 
     def get(self, tenant_id: str, execution_id: str, node_id: str) -> ApprovalRecord | None:
         response = self._client.get_item(

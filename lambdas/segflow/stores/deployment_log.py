@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segflow.deployments.models import DeploymentRecord, DeploymentStatus, DeploymentTransition
-from segflow.stores.dynamo_items import decode_item, encode_item
+from segflow.stores.dynamo_items import decode_item, encode_item, put_if_absent
 
 BY_TENANT_INDEX = "by_tenant"
 BY_MODEL_INDEX = "by_model"
@@ -45,19 +45,11 @@ class DeploymentLog:
             "gsi2sk": _order(record),
             **record.model_dump(mode="json"),
         }
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=encode_item(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            existing = self.get(record.tenant_id, record.deployment_id)
-            assert existing is not None
-            return existing
-        return record
+        if put_if_absent(self._client, self.table_name, item):
+            return record
+        existing = self.get(record.tenant_id, record.deployment_id)
+        assert existing is not None
+        return existing
 
     def get(self, tenant_id: str, deployment_id: str) -> DeploymentRecord | None:
         response = self._client.get_item(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 from segflow.limits import retention_days
 
@@ -46,3 +47,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def put_if_absent(client: Any, table_name: str, item: dict[str, Any]) -> bool:
+    """Write ``item`` unless an item with its key exists; False if one did (then nothing is written)."""
+    try:
+        client.put_item(
+            TableName=table_name, Item=encode_item(item), ConditionExpression="attribute_not_exists(sk)"
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

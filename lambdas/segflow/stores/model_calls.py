@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segflow.llm.models import ChatAnswer
-from segflow.stores.dynamo_items import decode_item, encode_item, expires_at
+from segflow.stores.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.stores.execution_records import execution_pk
 
 
@@ -38,12 +36,4 @@ class ModelCallLedger:
             "answer": answer.model_dump_json(),
             "expires_at": expires_at(),
         }
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=encode_item(item),
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        put_if_absent(self._client, self.table_name, item)
