@@ -34,9 +34,11 @@ class _RawBody:
 
 def _answer_invoke(request: Any, **_: Any) -> AWSResponse | None:
     runtime = _active
-    if runtime is None:
-        return None
     url = urlsplit(request.url)
+    # Only calls to AWS itself (which the in-process mock answers); a client pointed at a local endpoint
+    # (segflow local up, in another process) goes there.
+    if runtime is None or not (url.hostname or "").endswith(".amazonaws.com"):
+        return None
     function_ref = url.path.split("/functions/", 1)[1].split("/invocations", 1)[0]
     qualifier = parse_qs(url.query).get("Qualifier", [None])[0]
     client_context = request.headers.get("X-Amz-Client-Context")
