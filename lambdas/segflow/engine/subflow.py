@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
@@ -43,15 +43,22 @@ class SubFlow(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
 
+    _graph: WorkflowGraph = PrivateAttr()
+
     @model_validator(mode="after")
     def _valid(self) -> SubFlow:
-        graph = self.graph()
-        for node_id, node_type in graph.node_types.items():
+        self._graph = self._validated_graph()
+        for node_id, node_type in self._graph.node_types.items():
             if node_type.placement != "segment" or not node_type.inline:
                 raise ValueError(f"node '{node_id}': a {node_type.key} cannot run inside a sub-flow")
         return self
 
+    @property
     def graph(self) -> WorkflowGraph:
+        """The sub-flow as a validated workflow graph (built once, when the config is validated)."""
+        return self._graph
+
+    def _validated_graph(self) -> WorkflowGraph:
         from segflow.dsl.validation import WorkflowValidationError, validate_workflow
 
         try:
@@ -70,10 +77,9 @@ class SubFlowRunner:
     """Runs one sub-flow many times (per item, per iteration) for the node ``owner``."""
 
     def __init__(self, flow: SubFlow, owner: NodeContext) -> None:
-        self.graph = flow.graph()
+        self.graph = flow.graph
         self.owner = owner
-        scope = {k: v for k, v in owner.template_context.items() if k != "nodes"}
-        self.scope = scope
+        self.scope = {k: v for k, v in owner.template_context.items() if k != "nodes"}
 
     def run(self, key: str, extra: dict[str, Any]) -> Any:
         """Run the sub-flow once; ``key`` names this run in inner node ids (idempotency keys)."""

@@ -262,7 +262,6 @@ class _Deployment:
 
     def _wait(self, status: DeploymentStatus, detail: str) -> Poll:
         self._transition(status, detail)
-        self.progress["status"] = status
         return Poll(
             progress=self.progress,
             delay_seconds=self.config.poll_interval_seconds,
