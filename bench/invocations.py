@@ -19,8 +19,10 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
-from segflow.declaration import FUNCTIONS, FunctionSpec
+from segflow.declaration import FUNCTIONS, FunctionSpec, function_by_id
 
+from bench.baselines import RUNS_AS
+from segflow_local import sandbox
 from segflow_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -96,8 +98,10 @@ class InvocationRecorder:
     def _invoke_bench(self, spec: FunctionSpec, name: str, payload: bytes) -> InvokeResult:
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, bench_function_arn(spec.logical_id))
+        identity, environment = self._runtime.identity(function_by_id(RUNS_AS[spec.logical_id]))
         try:
-            result = load_handler(spec.handler)(event, context)
+            with sandbox.running_as(identity, environment):
+                result = load_handler(spec.handler)(event, context)
         except Exception as error:  # reported the way the Lambda runtime reports an unhandled error
             body = {
                 "errorType": type(error).__name__,

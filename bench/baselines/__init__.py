@@ -11,7 +11,12 @@ from segflow.declaration import EXECUTE_SEGMENT, FINALIZE_EXECUTION, INITIALIZE_
 _HANDLERS = "bench.baselines.handlers"
 
 
+# Each baseline function runs with the environment and IAM policy of the segflow function it stands for.
+RUNS_AS: dict[str, str] = {}
+
+
 def _spec(logical_id: str, handler: str, like: FunctionSpec, description: str) -> FunctionSpec:
+    RUNS_AS[logical_id] = like.logical_id
     return FunctionSpec(
         logical_id=logical_id,
         handler=f"{_HANDLERS}.{handler}",

@@ -9,13 +9,11 @@ from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
+from segflow import contexts
 from segflow.declaration import (
-    DATA_BUCKETS_CONTEXT,
     DATA_TABLES_CONTEXT,
-    INVOKE_FUNCTIONS_CONTEXT,
     LAMBDA_ASSET_DIR,
     NODE_MODULES_CONTEXT,
-    NOTIFICATION_TOPICS_CONTEXT,
     SAGEMAKER_ROLE_CONTEXT,
     SERVICE_NAME,
     UserResources,
@@ -33,12 +31,8 @@ CLI_DEFAULT_CONTEXT: dict[str, Any] = {
     "aws:cdk:enable-asset-metadata": True,
 }
 # The stage becomes part of resource names (stack, state machine, log groups, alarms, dashboard).
-_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _STAGE = re.compile(r"[a-z][a-z0-9-]{0,19}")
-_FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -51,44 +45,21 @@ def stack_name(stage: str) -> str:
     return f"{SERVICE_NAME}-{stage}"
 
 
-def _names(get_context: Any, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    """``-c <key>=a,b`` (or a JSON list in cdk.json) -> the names, checked."""
-    value = get_context(key) or ()
-    names = value.split(",") if isinstance(value, str) else list(value)
-    checked = tuple(name.strip() for name in names if name.strip())
-    for name in checked:
-        if not pattern.fullmatch(name):
-            raise ValueError(f"{key}: {name!r} is not {what}")
-    return checked
-
-
 def data_tables(get_context: Any) -> tuple[str, ...]:
     """``-c data_tables=orders,stock``: the user's DynamoDB tables nodes may read and write."""
-    return _names(get_context, DATA_TABLES_CONTEXT, _TABLE_NAME, "a DynamoDB table name")
+    return contexts.names(get_context, DATA_TABLES_CONTEXT, contexts.TABLE_NAME, "a DynamoDB table name")
 
 
 def user_resources(get_context: Any) -> UserResources:
-    """The user's tables (``data_tables``), buckets data_query reads (``data_buckets``), SNS topics
-    notification nodes publish to (``notification_topics``) and Lambda functions lambda_invoke nodes call
-    (``invoke_functions``), each comma-separated names (in the stack's account and region, not ARNs)."""
-    return UserResources(
-        tables=data_tables(get_context),
-        buckets=_names(get_context, DATA_BUCKETS_CONTEXT, _BUCKET_NAME, "an S3 bucket name"),
-        topics=_names(get_context, NOTIFICATION_TOPICS_CONTEXT, _TOPIC_NAME, "an SNS topic name"),
-        functions=_names(
-            get_context,
-            INVOKE_FUNCTIONS_CONTEXT,
-            _FUNCTION_NAME,
-            "a Lambda function name (letters, digits, '-' and '_', up to 64; a name, not an ARN)",
-        ),
-    )
+    """The user's resources nodes may use, named in the contexts (see segflow.contexts)."""
+    return contexts.user_resources(get_context)
 
 
 def node_modules(get_context: Any, asset_dir: Path | None = None) -> tuple[str, ...]:
     """``-c node_modules=acme_nodes.scoring`` -> the modules that register custom node types, checked: each
     must be a module of the Lambda asset (``lambdas/``), or the deployed functions could not import it."""
     asset = asset_dir or repo_path(LAMBDA_ASSET_DIR)
-    modules = _names(get_context, NODE_MODULES_CONTEXT, _MODULE, "a Python module name")
+    modules = contexts.names(get_context, NODE_MODULES_CONTEXT, _MODULE, "a Python module name")
     for module in modules:
         relative = Path(*module.split("."))
         if not (

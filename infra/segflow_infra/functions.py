@@ -13,6 +13,7 @@ from segflow.declaration import (
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
     MODEL_DEPLOY_FUNCTION,
+    SAGEMAKER_SERVICE_PRINCIPAL,
     SERVICE_NAME,
     STATE_MACHINES,
     STREAM_CONSUMERS,
@@ -150,7 +151,7 @@ class EngineFunctions(Construct):
         for service_grant in spec.services:
             role.add_to_policy(service_statement(self, service_grant))
         if spec.logical_id == MODEL_DEPLOY_FUNCTION and self._sagemaker_role_arn:
-            role.add_to_policy(pass_role_statement(self._sagemaker_role_arn, "sagemaker.amazonaws.com"))
+            role.add_to_policy(pass_role_statement(self._sagemaker_role_arn, SAGEMAKER_SERVICE_PRINCIPAL))
         for user_grant in user_resource_grants(spec, self._user_resources):
             role.add_to_policy(service_statement(self, user_grant))
 

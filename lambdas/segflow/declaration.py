@@ -259,15 +259,23 @@ TABLES: tuple[TableSpec, ...] = (
 # context ``sagemaker_execution_role_arn``, in this environment variable; the local runtime sets its own).
 SAGEMAKER_ROLE_ENV = "SEGFLOW_SAGEMAKER_ROLE_ARN"
 SAGEMAKER_ROLE_CONTEXT = "sagemaker_execution_role_arn"
+SAGEMAKER_SERVICE_PRINCIPAL = "sagemaker.amazonaws.com"  # the only service the role may be passed to
 MODEL_DEPLOY_GRANTS = (
     ServiceGrant(
         "sagemaker",
         ("sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"),
         ("model/segflow-*",),
     ),
+    # CreateEndpoint and UpdateEndpoint are authorized on the endpoint config they put in service too.
     ServiceGrant(
         "sagemaker",
-        ("sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:AddTags"),
+        (
+            "sagemaker:CreateEndpointConfig",
+            "sagemaker:DescribeEndpointConfig",
+            "sagemaker:AddTags",
+            "sagemaker:CreateEndpoint",
+            "sagemaker:UpdateEndpoint",
+        ),
         ("endpoint-config/segflow-*",),
     ),
     ServiceGrant(
@@ -317,11 +325,12 @@ INITIALIZE_STATE_BAG = FunctionSpec(
         TableGrant(WORKFLOWS_TABLE.logical_id, "read"),
         TableGrant(EVENTS_TABLE.logical_id, "write"),
     ),
+    # The manifest is read back: an initializer that finds its plan already written (a retried invocation),
+    # and the first stage's items, which it hands to the state machine.
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS, s3_layout.WORKFLOWS)),
-        BucketGrant(
-            DATA_BUCKET.logical_id, "write", (s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS)
-        ),
+        BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.MANIFESTS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.REFERENCE, s3_layout.OUTPUTS)),
     ),
     environment=_ENGINE_ENV,
 )
@@ -361,6 +370,9 @@ NOTIFICATION_TOPICS_CONTEXT = "notification_topics"
 DATA_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
 DATA_TABLE_INDEX_ACTIONS = ("dynamodb:Query",)
 DATA_BUCKET_ACTIONS = ("s3:GetObject",)
+# On the bucket itself: without it S3 answers a missing key with 403, and data_query's ``missing: "null"``
+# could not tell a missing object from a refused one.
+DATA_BUCKET_LIST_ACTIONS = ("s3:ListBucket",)
 NOTIFICATION_TOPIC_ACTIONS = ("sns:Publish",)
 # Users' own Lambda functions that action/lambda_invoke nodes may call (CDK context ``invoke_functions``),
 # with their versions and aliases (a qualified invoke needs ``<name>:*``).
@@ -395,6 +407,7 @@ def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[
     if resources.buckets:
         buckets = tuple(f"{bucket}/*" for bucket in resources.buckets)
         grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, buckets, arn_scope="none"))
+        grants.append(ServiceGrant("s3", DATA_BUCKET_LIST_ACTIONS, resources.buckets, arn_scope="none"))
     if resources.topics:
         grants.append(ServiceGrant("sns", NOTIFICATION_TOPIC_ACTIONS, resources.topics))
     if resources.functions:
@@ -426,9 +439,10 @@ FINALIZE_EXECUTION = FunctionSpec(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
         TableGrant(EVENTS_TABLE.logical_id, "write"),
     ),
+    # The manifest's sinks (which nodes' outputs make the execution's output).
     buckets=(
-        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
-        BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS,)),
+        BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.OUTPUTS,)),
     ),
     environment=_ENGINE_ENV,
 )

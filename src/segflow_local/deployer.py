@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,9 @@ from segflow import declaration
 from segflow.declaration import StateMachineSpec, TableSpec
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
+from segflow_local import sandbox
+from segflow_local.deployed_access import LocalNames, load_snapshot, resolve_policies
+from segflow_local.iam_policy import Policy, Statement
 from segflow_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -40,13 +42,50 @@ class LocalDeployment:
     websocket_callback_urls: dict[str, str] = field(
         default_factory=lambda: {api.logical_id: "" for api in declaration.WEBSOCKET_APIS}
     )
+    # Each function's IAM policy as the stack grants it (infra/deployed-access.json), with local ARNs; the
+    # state machine's own under ``deployed_access.STATE_MACHINE_ROLE``.
+    policies: dict[str, Policy] = field(default_factory=dict)
+    # Settings of this local deployment that replace the stack's (a quieter log level).
+    environment_overrides: dict[str, str] = field(default_factory=dict)
+    # Your own resources nodes may use: the stack's contexts data_tables, data_buckets, notification_topics
+    # and invoke_functions (granted to the function that runs nodes, as the stack grants them).
+    user_resources: declaration.UserResources = field(default_factory=declaration.UserResources)
+    # The stack's ``retention_days`` context: how long execution data is kept (TTL and S3 lifecycle).
+    retention_days: int = EXECUTION_DATA_RETENTION_DAYS
 
-    def environment(self) -> dict[str, str]:
-        """The environment variables every handler reads (the same names the stack sets)."""
-        env: dict[str, str] = {}
-        for function in declaration.FUNCTIONS:  # one process hosts every function: one environment
-            env.update(self.function_environment(function))
-        return env
+    def grant_user_resources(self, resources: declaration.UserResources) -> None:
+        """Name more of your resources, as ``cdk deploy -c data_tables=…`` would (added to what is named)."""
+        current = self.user_resources
+        self.user_resources = declaration.UserResources(
+            tables=tuple(dict.fromkeys(current.tables + resources.tables)),
+            buckets=tuple(dict.fromkeys(current.buckets + resources.buckets)),
+            topics=tuple(dict.fromkeys(current.topics + resources.topics)),
+            functions=tuple(dict.fromkeys(current.functions + resources.functions)),
+        )
+
+    def function_policy(self, spec: declaration.FunctionSpec) -> Policy:
+        """The function's policy as deployed: the stack's statements, then those of your named resources."""
+        user = user_grant_statements(spec, self.user_resources, LOCAL_REGION, LOCAL_ACCOUNT_ID)
+        user += pass_role_statements(spec, SAGEMAKER_ROLE_ARN)
+        base = self.policies[spec.logical_id]
+        return Policy(base.statements + user) if user else base
+
+    def function_identity(self, spec: declaration.FunctionSpec) -> sandbox.FunctionIdentity:
+        """Who the function runs as: its name, its role's policy and its environment, as deployed."""
+        name = local_function_name(self.stage, spec)
+        return sandbox.FunctionIdentity(
+            logical_id=spec.logical_id,
+            function_name=name,
+            role_name=f"{name}-role",
+            account=LOCAL_ACCOUNT_ID,
+            region=LOCAL_REGION,
+            policy=self.function_policy(spec),
+            environment={**self.function_environment(spec), **self.environment_overrides},
+        )
+
+    def without_grant(self, logical_id: str, action: str) -> None:
+        """Take one action away from one function's policy (tests that prove each grant is needed)."""
+        self.policies[logical_id] = self.policies[logical_id].without_action(action)
 
     def function_environment(self, spec: declaration.FunctionSpec) -> dict[str, str]:
         """What the stack sets for this function, with local resource names."""
@@ -59,12 +98,11 @@ class LocalDeployment:
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
         }
-        # Custom node modules: whatever this process was started with (one process hosts every function).
-        node_modules = tuple(
-            m for m in os.environ.get(declaration.NODE_MODULES_ENV, "").split(",") if m.strip()
-        )
+        # Custom node modules: whatever this process was started with (the stack's ``node_modules`` context).
+        named = sandbox.process_environ().get(declaration.NODE_MODULES_ENV, "")
+        node_modules = tuple(m for m in named.split(",") if m.strip())
         settings = declaration.settings_environment(
-            spec, EXECUTION_DATA_RETENTION_DAYS, SAGEMAKER_ROLE_ARN, node_modules
+            spec, self.retention_days, SAGEMAKER_ROLE_ARN, node_modules
         )
         return {**declaration.constant_environment(spec), **settings, **resources}
 
@@ -94,6 +132,74 @@ class LocalDeployment:
 
 def local_resource_name(stage: str, logical_id: str) -> str:
     return f"segflow-{stage}-{logical_id}".lower()
+
+
+def grant_arn(grant: declaration.ServiceGrant, resource: str, region: str, account: str) -> str:
+    """A declared service grant's resource as an ARN (what the stack's ``format_arn`` makes of it)."""
+    if resource == "*":
+        return "*"
+    region_part = "" if grant.arn_scope == "none" else region
+    account_part = account if grant.arn_scope == "account" else ""
+    return f"arn:aws:{grant.service}:{region_part}:{account_part}:{resource}"
+
+
+def user_grant_statements(
+    spec: declaration.FunctionSpec, resources: declaration.UserResources, region: str, account: str
+) -> tuple[Statement, ...]:
+    return tuple(
+        Statement(
+            "Allow",
+            actions=grant.actions,
+            resources=tuple(grant_arn(grant, r, region, account) for r in grant.resources),
+        )
+        for grant in declaration.user_resource_grants(spec, resources)
+    )
+
+
+def pass_role_statements(spec: declaration.FunctionSpec, role_arn: str) -> tuple[Statement, ...]:
+    """What the stack grants with ``-c sagemaker_execution_role_arn=…`` (locally, the local SageMaker role):
+    passing that one role, to SageMaker only, by the function that runs deploy nodes."""
+    if spec.logical_id != declaration.MODEL_DEPLOY_FUNCTION or not role_arn:
+        return ()
+    condition = {"StringEquals": {"iam:PassedToService": (declaration.SAGEMAKER_SERVICE_PRINCIPAL,)}}
+    return (Statement("Allow", actions=("iam:PassRole",), resources=(role_arn,), conditions=condition),)
+
+
+def local_api_id(logical_id: str) -> str:
+    """A WebSocket API's id (what ``Ref`` gives in the stack): part of its @connections ARNs."""
+    return logical_id.lower()
+
+
+def connections_endpoint(base_url: str, api: declaration.WebSocketApiSpec) -> str:
+    """Where the handlers reach the local gateway's @connections API: like API Gateway's
+    ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``, the URL ends in the API id and stage."""
+    return f"{base_url}/{local_api_id(api.logical_id)}/{api.stage}"
+
+
+def _local_names(deployment: LocalDeployment, dynamodb: Any) -> LocalNames:
+    refs: dict[str, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    for logical_id, name in deployment.bucket_names.items():
+        refs[logical_id] = name
+        attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    for logical_id, name in deployment.table_names.items():
+        refs[logical_id] = name
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        attributes[(logical_id, "Arn")] = table["TableArn"]
+        if table.get("LatestStreamArn"):
+            attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
+    for function in declaration.FUNCTIONS:
+        refs[function.logical_id] = local_function_name(deployment.stage, function)
+        attributes[(function.logical_id, "Arn")] = local_function_arn(deployment.stage, function)
+    for api in declaration.WEBSOCKET_APIS:
+        refs[api.logical_id] = local_api_id(api.logical_id)
+    return LocalNames(
+        region=LOCAL_REGION,
+        account=LOCAL_ACCOUNT_ID,
+        stage=deployment.stage,
+        refs=refs,
+        attributes=attributes,
+    )
 
 
 def substitution_values(deployment: LocalDeployment, spec: StateMachineSpec) -> dict[str, str]:
@@ -175,6 +281,7 @@ def deploy(session: Any, stage: str = "local") -> LocalDeployment:
 
     for function in declaration.FUNCTIONS:
         deployment.function_names[function.logical_id] = local_function_name(stage, function)
+    deployment.policies = resolve_policies(load_snapshot(), _local_names(deployment, dynamodb))
 
     existing_machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     for machine in declaration.STATE_MACHINES:

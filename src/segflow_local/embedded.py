@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from segflow import declaration
 
-from segflow_local import bedrock_emulation, botocore_hook, moto_patches, sagemaker_emulation
+from segflow_local import bedrock_emulation, botocore_hook, moto_patches, sagemaker_emulation, sandbox
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
@@ -56,6 +57,14 @@ class EmbeddedAws:
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=LOCAL_REGION)
 
+    @contextmanager
+    def running_as(self, logical_id: str) -> Iterator[None]:
+        """Run the body as one of segflow's functions: its environment, its IAM policy (for tests that call
+        engine code the way that function does)."""
+        identity, environment = self.runtime.identity(declaration.function_by_id(logical_id))
+        with sandbox.running_as(identity, environment):
+            yield
+
     def drain(self, timeout_seconds: float = 30.0) -> None:
         """Stop or wait out running executions so no thread outlives the mock."""
         sfn = self.client("stepfunctions")
@@ -85,13 +94,14 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
     moto_patches.apply()
     sagemaker_emulation.apply()
     bedrock_emulation.apply()
+    sandbox.install()
     runtime = LocalLambdaRuntime(stage)
     botocore_hook.activate(runtime)
     try:
         with mock_aws(config=MOTO_CONFIG):
             session = boto3.session.Session(region_name=LOCAL_REGION)
             deployment = deploy(session, stage)
-            prepare_environment(deployment.environment())
+            runtime.attach(deployment)  # each function with its own environment and IAM policy
             embedded = EmbeddedAws(deployment=deployment, runtime=runtime, session=session)
             # No WebSocket gateway in-process: the status rules only (events are still logged).
             pollers = start_event_sources(session, deployment, runtime.invoke, streams=False)

@@ -11,10 +11,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from segflow.declaration import UserResources
+
 ORDERS_TABLE = "example-orders"  # order_review: hash key order_id
 ORDER_LINES_TABLE = "example-order-lines"  # data_query: order_id + line
 DATA_BUCKET = "example-segflow-data"  # data_query: prices.csv
 ORDER_EVENTS_TOPIC = "example-order-events"  # notification
+INVENTORY_TABLE = "example-inventory"  # inventory_reservation: hash key sku
+SCORE_ORDER_FUNCTION = "example-score-order"  # lambda_invoke: examples/functions/score_order
+
+# What a deployment that runs the examples names in its contexts (cdk deploy -c data_tables=… or
+# ``segflow local up --examples``): the examples' nodes may use these and nothing else of yours.
+EXAMPLE_USER_RESOURCES = UserResources(
+    tables=(ORDERS_TABLE, ORDER_LINES_TABLE, INVENTORY_TABLE),
+    buckets=(DATA_BUCKET,),
+    topics=(ORDER_EVENTS_TOPIC,),
+    functions=(SCORE_ORDER_FUNCTION,),
+)
 
 ORDERS = [
     {

@@ -16,9 +16,14 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from segflow.declaration import FUNCTIONS, FunctionSpec
+
+from segflow_local import sandbox
+
+if TYPE_CHECKING:
+    from segflow_local.deployer import LocalDeployment
 
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "us-east-1"
@@ -102,9 +107,22 @@ class LocalLambdaRuntime:
             self._specs[local_function_name(stage, spec)] = spec
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        # Set once segflow is deployed: each function then runs with its own environment and IAM policy.
+        self.deployment: LocalDeployment | None = None
         from segflow_local.user_functions import UserFunctions
 
         self.user_functions = UserFunctions()
+
+    def attach(self, deployment: LocalDeployment) -> None:
+        """Run every function as ``deployment`` deploys it (environment and policy), from now on."""
+        sandbox.install()
+        self.deployment = deployment
+
+    def identity(self, spec: FunctionSpec) -> tuple[sandbox.FunctionIdentity, dict[str, str]]:
+        if self.deployment is None:
+            raise RuntimeError("segflow is not deployed in this runtime yet: no function can run")
+        identity = self.deployment.function_identity(spec)
+        return identity, sandbox.lambda_environment(identity, spec.memory_mb, spec.handler)
 
     @property
     def function_names(self) -> list[str]:
@@ -125,17 +143,20 @@ class LocalLambdaRuntime:
         name = function_ref.rsplit(":function:", 1)[-1].split(":", 1)[0]
         spec = self._specs.get(name)
         if spec is None:
-            return self.user_functions.invoke(function_ref, payload, qualifier, client_context)
+            with sandbox.running_as(None):  # your function, not segflow's: it is not run as the caller
+                return self.user_functions.invoke(function_ref, payload, qualifier, client_context)
         with self._lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
         arn = local_function_arn(self.stage, spec)
+        identity, environment = self.identity(spec)
         if self._workers is not None:
-            reply = self._workers.invoke(spec, name, arn, payload, str(uuid.uuid4()))
+            reply = self._workers.invoke(spec, name, arn, payload, str(uuid.uuid4()), identity, environment)
             return InvokeResult(200, reply.payload, reply.function_error)
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, arn)
         try:
-            result = load_handler(spec.handler)(event, context)
+            with sandbox.running_as(identity, environment):
+                result = load_handler(spec.handler)(event, context)
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
             body = {
                 "errorType": type(error).__name__,

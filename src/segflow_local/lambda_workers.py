@@ -20,6 +20,8 @@ from multiprocessing.connection import Connection
 
 from segflow.declaration import FunctionSpec
 
+from segflow_local.sandbox import FunctionIdentity
+
 # Idle workers kept warm for the next invoke; busier moments start more, then the extras stop.
 MAX_IDLE_WORKERS = 8
 # How long past the function's timeout a worker may take to answer before it is killed.
@@ -36,19 +38,21 @@ class WorkerReply:
 
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: receive (spec, function name, ARN, event), run the handler, send the answer."""
-    from segflow_local import faults
+    from segflow_local import faults, sandbox
     from segflow_local.lambda_runtime import LocalLambdaContext, load_handler
 
+    sandbox.install()
     faults.install_from_environment()
     while True:
         try:
-            spec, name, arn, payload = conn.recv()
+            spec, name, arn, payload, identity, environment = conn.recv()
         except (EOFError, OSError):
             return
         context = LocalLambdaContext(spec, name, arn)
         try:
             event = json.loads(payload) if payload else {}
-            result = load_handler(spec.handler)(event, context)
+            with sandbox.running_as(identity, environment):
+                result = load_handler(spec.handler)(event, context)
             conn.send((json.dumps(result).encode(), None))
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
             body = {
@@ -96,15 +100,25 @@ def exit_reason(exitcode: int | None) -> str:
 class WorkerPool:
     def __init__(self, max_idle: int = MAX_IDLE_WORKERS) -> None:
         self.max_idle = max_idle
-        self._idle: list[_Worker] = []
+        # Idle workers per function: like Lambda's sandboxes, a worker only ever runs one function.
+        self._idle: dict[str, list[_Worker]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self.exits: list[str] = []  # why each worker that died mid-invocation died, in order
 
-    def invoke(self, spec: FunctionSpec, name: str, arn: str, payload: bytes, request_id: str) -> WorkerReply:
-        worker = self._take()
+    def invoke(
+        self,
+        spec: FunctionSpec,
+        name: str,
+        arn: str,
+        payload: bytes,
+        request_id: str,
+        identity: FunctionIdentity,
+        environment: dict[str, str],
+    ) -> WorkerReply:
+        worker = self._take(name)
         try:
-            worker.conn.send((spec, name, arn, payload))
+            worker.conn.send((spec, name, arn, payload, identity, environment))
             answered = worker.conn.poll(spec.timeout_seconds + TIMEOUT_GRACE_SECONDS)
             reply: tuple[bytes, str | None] | None = worker.conn.recv() if answered else None
         except (EOFError, OSError, BrokenPipeError):
@@ -119,31 +133,34 @@ class WorkerPool:
             worker.stop()
             message = f"RequestId: {request_id} Task timed out after {spec.timeout_seconds:.2f} seconds"
             return WorkerReply(_error_body("Sandbox.Timedout", message), "Unhandled")
-        self._release(worker)
+        self._release(name, worker)
         return WorkerReply(reply[0], reply[1])
 
-    def _take(self) -> _Worker:
+    def _take(self, function: str) -> _Worker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
-            while self._idle:
-                worker = self._idle.pop()
+            idle = self._idle.setdefault(function, [])
+            while idle:
+                worker = idle.pop()
                 if worker.process.is_alive():
                     return worker
                 worker.stop()
         return _Worker()
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, function: str, worker: _Worker) -> None:
         with self._lock:
-            if not self._closed and len(self._idle) < self.max_idle and worker.process.is_alive():
-                self._idle.append(worker)
+            idle = self._idle.setdefault(function, [])
+            if not self._closed and len(idle) < self.max_idle and worker.process.is_alive():
+                idle.append(worker)
                 return
         worker.stop()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle = [worker for workers in self._idle.values() for worker in workers]
+            self._idle = {}
         for worker in idle:
             worker.stop()
 

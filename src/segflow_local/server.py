@@ -37,8 +37,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 from segflow import declaration
 
-from segflow_local import bedrock_emulation, moto_patches, sagemaker_emulation
-from segflow_local.deployer import LocalDeployment, deploy
+from segflow_local import bedrock_emulation, moto_patches, sagemaker_emulation, sandbox
+from segflow_local.deployer import LocalDeployment, connections_endpoint, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
@@ -229,14 +229,6 @@ def _check_host(host: str) -> None:
         )
 
 
-def handler_environment(deployment: LocalDeployment, verbose: bool) -> dict[str, str]:
-    """What the deployed functions see (the stack's environment, local names); quieter unless verbose."""
-    env = deployment.environment()
-    if not verbose:
-        env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    return env
-
-
 class LocalAwsServer:
     """moto + segflow's handlers behind one port. ``start()`` returns once segflow is deployed."""
 
@@ -285,7 +277,9 @@ class LocalAwsServer:
         except Exception as error:
             self.stop()
             raise LocalServerError(f"the local endpoint could not start: {error}") from error
-        prepare_environment(handler_environment(deployment, self.verbose))
+        if not self.verbose:
+            deployment.environment_overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        self.runtime.attach(deployment)  # each function with its own environment and IAM policy
         self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
         # What EventBridge and the event source mappings do in the cloud: status rules, the log's stream.
         self._event_sources = start_event_sources(session, deployment, self.runtime.invoke, streams=True)
@@ -302,7 +296,9 @@ class LocalAwsServer:
         self.websocket_gateway = gateway
         assert self.app is not None
         self.app.websocket_gateway = gateway
-        deployment.websocket_callback_urls[api.logical_id] = f"{self.url}{CALLBACK_PREFIX}"
+        deployment.websocket_callback_urls[api.logical_id] = connections_endpoint(
+            f"{self.url}{CALLBACK_PREFIX}", api
+        )
 
     def _prepare_process(self) -> None:
         """Fake credentials, region and account for everything in this process; quiet logs."""
@@ -312,6 +308,7 @@ class LocalAwsServer:
         moto_patches.apply()
         sagemaker_emulation.apply()
         bedrock_emulation.apply()
+        sandbox.install()
         if self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.INFO)
 

@@ -607,6 +607,9 @@ def _connection_id(environ: dict[str, Any]) -> str | None:
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
     raw_path = raw_uri.split("?", 1)[0] if raw_uri.startswith("/") else environ.get("PATH_INFO", "")
     rest = raw_path[len(CALLBACK_PREFIX) :] if raw_path.startswith(CALLBACK_PREFIX) else ""
+    # /{api id}/{stage}/@connections/{id}: the endpoint names its API and stage, as API Gateway's does.
+    marker = rest.find(CONNECTIONS_PATH)
+    rest = rest[marker:] if marker >= 0 else ""
     if not rest.startswith(CONNECTIONS_PATH) or len(rest) == len(CONNECTIONS_PATH):
         return None
     return unquote(rest[len(CONNECTIONS_PATH) :])

@@ -40,10 +40,29 @@ def review_workflow(name: str, **approval_config: Any) -> dict[str, Any]:
     )
 
 
+_EMBEDDED: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _embedded(embedded: Any) -> None:
+    _EMBEDDED[:] = [embedded]
+
+
+def approvals() -> Any:
+    """The approval store, as the management API (which decides approvals) builds it."""
+    with _EMBEDDED[0].running_as("ManagementApi"):
+        return factory.approvals()
+
+
+def task_tokens() -> Any:
+    with _EMBEDDED[0].running_as("ManagementApi"):
+        return factory.task_tokens()
+
+
 def wait_until_pending(client: SegflowClient, arn: str, node_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        record = factory.approvals().get(client.tenant_id, execution_id_of(arn), node_id)
+        record = approvals().get(client.tenant_id, execution_id_of(arn), node_id)
         if record is not None and record.task_token:
             return
         time.sleep(0.1)
@@ -54,8 +73,8 @@ def decide(
     client: SegflowClient, arn: str, node_id: str, decision: str, who: str, comment: str | None
 ) -> Any:
     return decide_approval(
-        factory.approvals(),
-        factory.task_tokens(),
+        approvals(),
+        task_tokens(),
         client.tenant_id,
         execution_id_of(arn),
         node_id,
@@ -105,7 +124,7 @@ def test_the_execution_waits_and_an_approval_takes_the_approve_arm(client: Segfl
     assert after - entered + 1 == APPROVAL_EVENTS, "the history estimate counts the approval's states exactly"
     assert types.count("WaitStateEntered") == 0, "no polling: the token resumed it"
     # What watchers and readers get (the execution log, node outputs) never holds the task token.
-    token = factory.approvals().get(client.tenant_id, execution_id_of(arn), "sign_off").task_token
+    token = approvals().get(client.tenant_id, execution_id_of(arn), "sign_off").task_token
     seen = json.dumps([e.model_dump() for e in client.events(arn)]) + json.dumps(client.output(arn))
     seen += json.dumps([node_output(client, arn, n) for n in ("prepare", "sign_off", "approved", "pay")])
     assert token and token not in seen
@@ -151,7 +170,7 @@ def test_a_decision_before_the_token_is_stored_still_resumes_the_execution(clien
     """The node records the request, then the state machine stores the token: a quick approver is first."""
     arn = client.start(review_workflow("early"), {"amount": 3})
     deadline = time.monotonic() + 60
-    while factory.approvals().get(client.tenant_id, execution_id_of(arn), "sign_off") is None:
+    while approvals().get(client.tenant_id, execution_id_of(arn), "sign_off") is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     decide(client, arn, "sign_off", "approve", "jwt:quick", None)
@@ -174,7 +193,7 @@ def test_approvals_in_parallel_branches_are_each_decided(client: SegflowClient) 
     for node_id, decision in (("finance", "reject"), ("legal", "approve")):
         threading.Event().wait(0.2)
         deadline = time.monotonic() + 60
-        while factory.approvals().get(client.tenant_id, execution_id_of(arn), node_id) is None:
+        while approvals().get(client.tenant_id, execution_id_of(arn), node_id) is None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         decide(client, arn, node_id, decision, "jwt:board", None)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from segflow.declaration import EXECUTIONS_TABLE
+from segflow.declaration import EXECUTE_SEGMENT, EXECUTIONS_TABLE
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
 from segflow_cli.client import SegflowClient, execution_id_of
@@ -69,7 +69,8 @@ def test_the_retention_the_stack_sets_is_the_checkpoints_ttl(
     client: SegflowClient, embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The stack passes -c retention_days=N to every function as SEGFLOW_RETENTION_DAYS
-    monkeypatch.setenv(RETENTION_DAYS_ENV, "2")
+    monkeypatch.setattr(embedded.deployment, "retention_days", 2)
+    assert embedded.deployment.function_environment(EXECUTE_SEGMENT)[RETENTION_DAYS_ENV] == "2"
     started = time.time()
     arn, _ = run_to_end(client, workflow("short-lived", [transform("only", 1)]))
     items = items_of(embedded, client.resources.executions_table, f"EXEC#default#{execution_id_of(arn)}")

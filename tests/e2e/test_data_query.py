@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from segflow.declaration import UserResources
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
@@ -21,6 +22,14 @@ pytestmark = pytest.mark.e2e
 def query_then_report(node: dict, report: str = "{{ nodes.read }}") -> dict:
     """The query -> report (which must never run when the query fails)."""
     return workflow("data-query", [node, transform("report", report)], [edge(node["node_id"], "report")])
+
+
+EMBEDDED: list[EmbeddedAws] = []
+
+
+@pytest.fixture(autouse=True)
+def _embedded(embedded: EmbeddedAws) -> None:
+    EMBEDDED[:] = [embedded]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +73,7 @@ def orders_table(embedded: EmbeddedAws) -> Iterator[str]:
                 "lines": {"L": [{"M": {"sku": {"S": "kettle"}}}]},
             },
         )
+    embedded.deployment.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
     yield name
     dynamodb.delete_table(TableName=name)
 
@@ -79,6 +89,7 @@ def bucket(embedded: EmbeddedAws) -> str:
     s3.put_object(Bucket=name, Key="prices.csv", Body="sku,price\nkettle,30\nmug,4.5\n".encode("utf-8-sig"))
     s3.put_object(Bucket=name, Key="notes.txt", Body="fragile: handle with care")
     s3.put_object(Bucket=name, Key="broken.json", Body="{not json")
+    embedded.deployment.grant_user_resources(UserResources(buckets=(name,)))  # -c data_buckets=…
     return name
 
 
@@ -157,7 +168,20 @@ def test_a_missing_item_fails_with_not_found_or_is_null_when_asked(
     assert final_output(client, arn) == {"report": None}
 
 
-def test_a_missing_table_fails_naming_the_table(client: SegflowClient) -> None:
+def test_a_table_the_deployment_did_not_name_is_refused(client: SegflowClient, orders_table: str) -> None:
+    """As in AWS: ExecuteSegment may read only the tables named in ``-c data_tables=…``."""
+    _, description = run_to_end(
+        client, query_then_report(get_order("segflow-unnamed-table")), {"customer": "a", "order_id": "b"}
+    )
+    assert description["status"] == "FAILED"
+    assert "AccessDeniedException" in description["cause"]
+    assert (
+        "segflow-test-ExecuteSegment is not authorized to perform: dynamodb:GetItem" in description["cause"]
+    )
+
+
+def test_a_missing_table_fails_naming_the_table(client: SegflowClient, embedded: EmbeddedAws) -> None:
+    embedded.deployment.grant_user_resources(UserResources(tables=("no-such-table",)))  # named, not created
     _, description = run_to_end(
         client, query_then_report(get_order("no-such-table")), {"customer": "a", "order_id": "b"}
     )
@@ -196,6 +220,8 @@ def test_an_s3_object_is_read_as_json_csv_or_text(
 def test_a_missing_or_unreadable_object_fails_naming_it(
     client: SegflowClient, bucket: str, key: str, bucket_name: str | None, error: str
 ) -> None:
+    if bucket_name:  # named in -c data_buckets=…, but never created
+        EMBEDDED[0].deployment.grant_user_resources(UserResources(buckets=(bucket_name,)))
     node = data_query("read", "s3", bucket=bucket_name or bucket, key=key)
     _, description = run_to_end(client, query_then_report(node))
     assert description["status"] == "FAILED"

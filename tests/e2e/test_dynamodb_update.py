@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from segflow.declaration import UserResources
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
@@ -21,6 +22,7 @@ def stock_table(embedded: EmbeddedAws) -> Iterator[str]:
     name = f"stock-{uuid.uuid4().hex[:8]}"
     dynamodb = embedded.client("dynamodb")
     create_key_table(dynamodb, name, "sku")
+    embedded.deployment.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
     yield name
     dynamodb.delete_table(TableName=name)
 

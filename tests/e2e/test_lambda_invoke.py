@@ -6,12 +6,14 @@ import uuid
 from typing import Any
 
 import pytest
+from segflow.declaration import UserResources
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
 from tests.support.e2e import node_outputs
-from tests.support.lambda_functions import create_function, zip_of
+from tests.support.lambda_functions import create_function as create_user_function
+from tests.support.lambda_functions import zip_of
 from tests.support.workflows import edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +40,20 @@ HELPERS = """
 def check(event):
     assert "order_id" in event
 """
+
+
+def create_function(session: Any, name: str, code: bytes, *args: Any, **options: Any) -> Any:
+    """Your function, created and named in the deployment (-c invoke_functions=…) so nodes may call it."""
+    EMBEDDED[0].deployment.grant_user_resources(UserResources(functions=(name,)))
+    return create_user_function(session, name, code, *args, **options)
+
+
+EMBEDDED: list[EmbeddedAws] = []
+
+
+@pytest.fixture(autouse=True)
+def _embedded(embedded: EmbeddedAws) -> None:
+    EMBEDDED[:] = [embedded]
 
 
 def unique(prefix: str) -> str:
@@ -128,8 +144,9 @@ def test_the_functions_error_type_can_be_retried_by_name(
     assert client.node_records(arn)["call"].attempt == 2
 
 
-def test_an_unknown_function_fails_the_node_naming_it(client: SegflowClient) -> None:
+def test_an_unknown_function_fails_the_node_naming_it(client: SegflowClient, embedded: EmbeddedAws) -> None:
     name = unique("missing")
+    embedded.deployment.grant_user_resources(UserResources(functions=(name,)))  # named, never created
     arn, description = run_to_end(client, call_then_report(invoke_node(name)), {"order_id": "o"})
 
     assert description["status"] == "FAILED"

@@ -23,12 +23,14 @@ TENANT = "versions-e2e"
 
 @pytest.fixture()
 def store(embedded: Any) -> WorkflowVersionStore:
-    return factory.workflow_versions()
+    with embedded.running_as("ManagementApi"):
+        return factory.workflow_versions()
 
 
 @pytest.fixture()
 def launcher(embedded: Any) -> ExecutionLauncher:
-    return factory.execution_launcher()
+    with embedded.running_as("ManagementApi"):
+        return factory.execution_launcher()
 
 
 def start(

@@ -13,7 +13,7 @@ from segflow.stores import factory
 
 from segflow_cli.client import execution_id_of
 from segflow_local import bedrock_emulation
-from segflow_local.example_data import ORDER_EVENTS_TOPIC, put_order, seed_examples
+from segflow_local.example_data import EXAMPLE_USER_RESOURCES, ORDER_EVENTS_TOPIC, put_order, seed_examples
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end
 from tests.support.e2e import create_key_table
 from tests.support.http_server import LocalHttpServer
@@ -43,6 +43,13 @@ def example_input(name: str, server: LocalHttpServer) -> dict:
     if "api_url" in data:
         data["api_url"] = f"{server.url}/_segflow/echo"
     return data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def example_resources_named(embedded) -> None:
+    """The examples' tables, bucket, topic and function, named as a deployment names them in its contexts
+    (cdk deploy -c data_tables=…): without that, the nodes that use them are refused, as on AWS."""
+    embedded.deployment.grant_user_resources(EXAMPLE_USER_RESOURCES)
 
 
 @pytest.fixture(scope="module")
@@ -265,14 +272,16 @@ def test_model_examples_promote_two_versions_then_roll_back_a_broken_one(client,
     ],
 )
 def test_approval_example_routes_on_the_decision(
-    client, amount: int, decision: str | None, result: dict
+    client, embedded, amount: int, decision: str | None, result: dict
 ) -> None:
     data = json.loads((EXAMPLES_DIR / "approval.input.json").read_text())
     data["refund"]["amount"] = amount
     arn = client.start(load_example("approval"), data)
     if decision is not None:
         deadline = time.monotonic() + 60
-        approvals, execution_id = factory.approvals(), execution_id_of(arn)
+        with embedded.running_as("ManagementApi"):  # the API decides approvals
+            approvals, tokens = factory.approvals(), factory.task_tokens()
+        execution_id = execution_id_of(arn)
         while (
             pending := approvals.get(client.tenant_id, execution_id, "sign_off")
         ) is None or not pending.task_token:
@@ -281,7 +290,7 @@ def test_approval_example_routes_on_the_decision(
         comment = "receipt missing" if decision == "reject" else None
         decide_approval(
             approvals,
-            factory.task_tokens(),
+            tokens,
             client.tenant_id,
             execution_id,
             "sign_off",

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from segflow.declaration import FunctionSpec
 
+from segflow_local.iam_policy import Policy
 from segflow_local.lambda_workers import WorkerPool, exit_reason
+from segflow_local.sandbox import FunctionIdentity
 
 
 def spec(handler: str, timeout_seconds: int = 30) -> FunctionSpec:
@@ -28,9 +30,26 @@ def pool() -> Iterator[WorkerPool]:
     workers.close()
 
 
+PROBE = FunctionIdentity(
+    logical_id="Probe",
+    function_name="probe",
+    role_name="probe-role",
+    account="123456789012",
+    region="us-east-1",
+    policy=Policy(()),
+    environment={},
+)
+
+
 def invoke(pool: WorkerPool, handler: str, event: dict, timeout_seconds: int = 30) -> tuple[dict, str | None]:
     reply = pool.invoke(
-        spec(handler, timeout_seconds), "probe", "arn:probe", json.dumps(event).encode(), "req-1"
+        spec(handler, timeout_seconds),
+        "probe",
+        "arn:probe",
+        json.dumps(event).encode(),
+        "req-1",
+        PROBE,
+        {"PROBE_SETTING": "1"},
     )
     return json.loads(reply.payload), reply.function_error
 

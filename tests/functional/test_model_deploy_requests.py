@@ -59,8 +59,10 @@ class Deployer:
             "default", f"exec-{uuid.uuid4().hex[:8]}", "wf", "2026-12-03T00:00:00Z"
         )
         endpoints = ModelEndpoints(self.sagemaker, None, None, lambda: ROLE)
+        with embedded.running_as("ExecuteSegment"):  # the function that runs deploy nodes
+            self.log = factory.deployment_log()
         self.services = NodeServices(
-            model_endpoints_factory=lambda: endpoints, deployment_log_factory=factory.deployment_log
+            model_endpoints_factory=lambda: endpoints, deployment_log_factory=lambda: self.log
         )
         self.endpoint = naming.endpoint_name("default", self.config.model_id, self.config.environment)
         self.config_name = naming.endpoint_config_name(
@@ -233,7 +235,7 @@ def test_each_strategy_sends_exactly_its_deployment_config(
     assert isinstance(result, Poll)
     assert result.delay_seconds == 30
     assert result.progress["previous_config"] == "segflow-v1-config"
-    logged = factory.deployment_log().get("default", result.progress["deployment_id"])
+    logged = deployer.log.get("default", result.progress["deployment_id"])
     assert logged is not None and logged.status == "updating" and logged.strategy == strategy
 
 
@@ -271,7 +273,7 @@ def test_a_failed_probe_updates_back_to_the_previous_config_without_a_deployment
     deployer.services._built["model_endpoints"] = ModelEndpoints(
         deployer.sagemaker, runtime, None, lambda: ROLE
     )
-    log = factory.deployment_log()
+    log = deployer.log
     deployment_id = naming.deployment_id("default", deployer.execution.execution_id, "ship")
     log.start(
         DeploymentRecord(

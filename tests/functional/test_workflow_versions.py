@@ -23,7 +23,8 @@ from segflow_local.embedded import EmbeddedAws
 
 @pytest.fixture()
 def store(embedded: EmbeddedAws) -> WorkflowVersionStore:
-    return factory.workflow_versions()
+    with embedded.running_as("ManagementApi"):
+        return factory.workflow_versions()
 
 
 def definition(workflow_id: str, label: str = "one", padding: int = 0) -> dict[str, Any]:

@@ -272,6 +272,7 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
     """Tables: write, get and query (indexes: query); buckets: read objects; topics: publish. Nothing else."""
     from segflow.declaration import (
         DATA_BUCKET_ACTIONS,
+        DATA_BUCKET_LIST_ACTIONS,
         DATA_TABLE_ACTIONS,
         DATA_TABLE_INDEX_ACTIONS,
         DATA_TABLES_FUNCTION,
@@ -292,10 +293,16 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
         for name in buckets
     }
     expected |= {
+        (action, f"arn:${{AWS::Partition}}:s3:::{name}")
+        for action in DATA_BUCKET_LIST_ACTIONS
+        for name in buckets
+    }
+    expected |= {
         (action, service_arn("sns", name)) for action in NOTIFICATION_TOPIC_ACTIONS for name in topics
     }
     assert DATA_TABLE_ACTIONS == ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
     assert (DATA_TABLE_INDEX_ACTIONS, DATA_BUCKET_ACTIONS) == (("dynamodb:Query",), ("s3:GetObject",))
+    assert DATA_BUCKET_LIST_ACTIONS == ("s3:ListBucket",)
     assert NOTIFICATION_TOPIC_ACTIONS == ("sns:Publish",)
     user_names = (*tables, *buckets, *topics)
     for spec in FUNCTIONS:
@@ -328,7 +335,10 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
     ],
 )
 def test_a_bad_user_resource_name_stops_the_synth(context: dict[str, str], message: str) -> None:
-    pass
+    from segflow_infra.application import build_app
+
+    with pytest.raises(ValueError, match=message):
+        build_app(context=context)
 
 
 @pytest.fixture(scope="module")

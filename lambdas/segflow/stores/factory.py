@@ -94,6 +94,13 @@ def event_log() -> EventLog:
     )
 
 
+def event_reader() -> EventLog:
+    """The execution log for reading only (live delivery): the events table, nothing of the executions'."""
+    from segflow.stores.event_log import EventLog
+
+    return EventLog(os.environ[EVENTS_TABLE.env_var], executions_table="", dynamodb_client=client("dynamodb"))
+
+
 def journal(records: ExecutionRecordStore | None = None) -> ExecutionJournal:
     from segflow.stores.journal import ExecutionJournal
 

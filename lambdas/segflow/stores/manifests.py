@@ -16,6 +16,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from segflow.engine.plan import PartitionPlan, SegmentBody, compact_json
 from segflow.stores import s3_layout
 
@@ -70,8 +72,16 @@ class ManifestStore:
             raise PermissionError(f"s3_key must be under {allowed}")
         try:
             return self._get_json(key)
-        except self._s3.exceptions.NoSuchKey as error:
-            raise SubmissionNotFound(f"no submission at s3://{self.bucket}/{key}") from error
+        except ClientError as error:
+            # Without s3:ListBucket (which would reveal every tenant's key names) S3 answers a missing key
+            # with 403: within the submissions prefix this function may read, that means "not there".
+            code = error.response["Error"]["Code"]
+            if code not in ("NoSuchKey", "AccessDenied"):
+                raise
+            message = error.response["Error"].get("Message", "")
+            raise SubmissionNotFound(
+                f"no submission at s3://{self.bucket}/{key} ({code}: {message})"
+            ) from error
 
     def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
         """Write the manifest, stage items, bodies and stage index. Returns the index: each stage's

@@ -1,0 +1,331 @@
+"""Which IAM actions on which resource ARNs one AWS API call needs, as AWS's authorization tables say.
+
+Covers the operations segflow's handlers and node types call. An operation missing here is refused by the
+local runtime (``UnmappedOperation``), never let through: strictness must not depend on a forgotten row.
+Sources: the Service Authorization Reference (actions, resource types and condition keys of each service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from segflow_local.iam_policy import AuthorizationRequest
+
+
+class UnmappedOperation(Exception):
+    """The local runtime does not know which permissions this operation needs."""
+
+
+@dataclass(frozen=True)
+class CallSite:
+    region: str
+    account: str
+    url: str  # the request's URL (API Gateway's @connections calls carry the API id and stage in it)
+
+
+Mapper = Callable[[str, Mapping[str, Any], CallSite], list[AuthorizationRequest]]
+
+
+def _arn(service: str, site: CallSite, resource: str, *, region: bool = True, account: bool = True) -> str:
+    return f"arn:aws:{service}:{site.region if region else ''}:{site.account if account else ''}:{resource}"
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------------------
+
+_DYNAMODB_SIMPLE = {
+    "GetItem": "dynamodb:GetItem",
+    "PutItem": "dynamodb:PutItem",
+    "UpdateItem": "dynamodb:UpdateItem",
+    "DeleteItem": "dynamodb:DeleteItem",
+    "Query": "dynamodb:Query",
+    "Scan": "dynamodb:Scan",
+    "DescribeTable": "dynamodb:DescribeTable",
+    "DescribeTimeToLive": "dynamodb:DescribeTimeToLive",
+}
+_TRANSACT_WRITE = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+def _table_arn(site: CallSite, table: str) -> str:
+    if table.startswith("arn:"):
+        return table
+    return _arn("dynamodb", site, f"table/{table}")
+
+
+def _dynamodb(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation in _DYNAMODB_SIMPLE:
+        resource = _table_arn(site, params["TableName"])
+        if params.get("IndexName") and operation in {"Query", "Scan"}:
+            resource = f"{resource}/index/{params['IndexName']}"
+        return [AuthorizationRequest(_DYNAMODB_SIMPLE[operation], resource)]
+    if operation == "TransactWriteItems":
+        return [
+            AuthorizationRequest(_TRANSACT_WRITE[kind], _table_arn(site, body["TableName"]))
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    if operation == "TransactGetItems":
+        return [
+            AuthorizationRequest("dynamodb:GetItem", _table_arn(site, item["Get"]["TableName"]))
+            for item in params["TransactItems"]
+        ]
+    if operation in {"BatchGetItem", "BatchWriteItem"}:
+        return [
+            AuthorizationRequest(f"dynamodb:{operation}", _table_arn(site, table))
+            for table in params["RequestItems"]
+        ]
+    raise UnmappedOperation(f"dynamodb:{operation}")
+
+
+def _dynamodb_streams(
+    operation: str, params: Mapping[str, Any], site: CallSite
+) -> list[AuthorizationRequest]:
+    if operation == "ListStreams":
+        return [AuthorizationRequest("dynamodb:ListStreams", "*")]
+    if operation in {"DescribeStream", "GetShardIterator"}:
+        return [AuthorizationRequest(f"dynamodb:{operation}", params["StreamArn"])]
+    if operation == "GetRecords":
+        # The shard iterator names its stream; the local poller reads only the events table's stream.
+        raise UnmappedOperation("dynamodb:GetRecords (shard iterators carry no stream ARN locally)")
+    raise UnmappedOperation(f"dynamodb:{operation}")
+
+
+# --- S3 ---------------------------------------------------------------------------------------------------
+
+_S3_OBJECT = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "DeleteObject": "s3:DeleteObject",
+    "GetObjectTagging": "s3:GetObjectTagging",
+}
+
+
+def _s3(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    bucket = params.get("Bucket", "")
+    if operation in _S3_OBJECT:
+        return [AuthorizationRequest(_S3_OBJECT[operation], f"arn:aws:s3:::{bucket}/{params['Key']}")]
+    if operation in {"ListObjectsV2", "ListObjects"}:
+        context = {"s3:prefix": str(params.get("Prefix", ""))}
+        return [AuthorizationRequest("s3:ListBucket", f"arn:aws:s3:::{bucket}", context)]
+    if operation == "CopyObject":
+        source = params["CopySource"]
+        source_arn = (
+            f"arn:aws:s3:::{source['Bucket']}/{source['Key']}"
+            if isinstance(source, Mapping)
+            else f"arn:aws:s3:::{unquote(str(source)).lstrip('/')}"
+        )
+        return [
+            AuthorizationRequest("s3:GetObject", source_arn),
+            AuthorizationRequest("s3:PutObject", f"arn:aws:s3:::{bucket}/{params['Key']}"),
+        ]
+    if operation == "DeleteObjects":
+        return [
+            AuthorizationRequest("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{item['Key']}")
+            for item in params["Delete"]["Objects"]
+        ]
+    raise UnmappedOperation(f"s3:{operation}")
+
+
+# --- Step Functions ---------------------------------------------------------------------------------------
+
+
+def _states(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation in {"StartExecution", "StartSyncExecution", "DescribeStateMachine", "ListExecutions"}:
+        return [AuthorizationRequest(f"states:{operation}", params["stateMachineArn"])]
+    if operation in {"DescribeExecution", "StopExecution", "GetExecutionHistory", "RedriveExecution"}:
+        return [AuthorizationRequest(f"states:{operation}", params["executionArn"])]
+    if operation in {"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"}:
+        return [AuthorizationRequest(f"states:{operation}", "*")]  # the token is no resource IAM can name
+    raise UnmappedOperation(f"states:{operation}")
+
+
+# --- Lambda -----------------------------------------------------------------------------------------------
+
+
+def _lambda(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation not in {"Invoke", "InvokeAsync", "InvokeWithResponseStream"}:
+        raise UnmappedOperation(f"lambda:{operation}")
+    name = str(params["FunctionName"])
+    arn = name if name.startswith("arn:") else _arn("lambda", site, f"function:{name}")
+    if params.get("Qualifier") and arn.count(":") == 6:
+        arn = f"{arn}:{params['Qualifier']}"
+    return [AuthorizationRequest("lambda:InvokeFunction", arn)]
+
+
+# --- Messaging, parameters, secrets -----------------------------------------------------------------------
+
+
+def _sns(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation == "Publish":
+        return [AuthorizationRequest("sns:Publish", str(params.get("TopicArn") or params.get("TargetArn")))]
+    raise UnmappedOperation(f"sns:{operation}")
+
+
+def _ssm(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation in {"GetParameter", "GetParameters"}:
+        names = [params["Name"]] if operation == "GetParameter" else list(params["Names"])
+        return [
+            AuthorizationRequest(
+                "ssm:GetParameters" if operation == "GetParameters" else "ssm:GetParameter",
+                name if name.startswith("arn:") else _arn("ssm", site, f"parameter/{name.lstrip('/')}"),
+            )
+            for name in names
+        ]
+    raise UnmappedOperation(f"ssm:{operation}")
+
+
+def _secretsmanager(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation in {"GetSecretValue", "DescribeSecret"}:
+        secret = str(params["SecretId"])
+        # A secret's ARN ends in a random six-character suffix that a name does not carry.
+        arn = secret if secret.startswith("arn:") else _arn("secretsmanager", site, f"secret:{secret}-??????")
+        return [AuthorizationRequest(f"secretsmanager:{operation}", arn)]
+    raise UnmappedOperation(f"secretsmanager:{operation}")
+
+
+# --- Bedrock, SageMaker -----------------------------------------------------------------------------------
+
+
+def _bedrock_model_arn(model_id: str, site: CallSite) -> str:
+    if model_id.startswith("arn:"):
+        return model_id
+    # System-defined cross-region inference profiles are named <geo>.<provider>.<model>.
+    if model_id.split(".", 1)[0] in {"us", "eu", "apac", "us-gov", "global", "ca", "jp", "au"}:
+        return _arn("bedrock", site, f"inference-profile/{model_id}")
+    return _arn("bedrock", site, f"foundation-model/{model_id}", account=False)
+
+
+def _bedrock_runtime(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    actions = {
+        "Converse": "bedrock:InvokeModel",
+        "InvokeModel": "bedrock:InvokeModel",
+        "ConverseStream": "bedrock:InvokeModelWithResponseStream",
+        "InvokeModelWithResponseStream": "bedrock:InvokeModelWithResponseStream",
+    }
+    if operation not in actions:
+        raise UnmappedOperation(f"bedrock:{operation}")
+    return [AuthorizationRequest(actions[operation], _bedrock_model_arn(str(params["modelId"]), site))]
+
+
+_SAGEMAKER_RESOURCES = {
+    "CreateModel": ("model", "ModelName"),
+    "DescribeModel": ("model", "ModelName"),
+    "CreateEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "CreateEndpoint": ("endpoint", "EndpointName"),
+    "UpdateEndpoint": ("endpoint", "EndpointName"),
+    "DescribeEndpoint": ("endpoint", "EndpointName"),
+    "DescribeModelPackageGroup": ("model-package-group", "ModelPackageGroupName"),
+}
+
+
+def _sagemaker_name_arn(site: CallSite, kind: str, name: str) -> str:
+    return name if name.startswith("arn:") else _arn("sagemaker", site, f"{kind}/{name.lower()}")
+
+
+def _sagemaker(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation in _SAGEMAKER_RESOURCES:
+        kind, key = _SAGEMAKER_RESOURCES[operation]
+        requests = [
+            AuthorizationRequest(f"sagemaker:{operation}", _sagemaker_name_arn(site, kind, params[key]))
+        ]
+        if operation == "CreateModel" and params.get("ExecutionRoleArn"):
+            context = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+            requests.append(AuthorizationRequest("iam:PassRole", params["ExecutionRoleArn"], context))
+        if operation in {"CreateEndpoint", "UpdateEndpoint"}:  # on the endpoint and on its new config
+            config = _sagemaker_name_arn(site, "endpoint-config", params["EndpointConfigName"])
+            requests.append(AuthorizationRequest(f"sagemaker:{operation}", config))
+        if params.get("Tags"):
+            requests.append(AuthorizationRequest("sagemaker:AddTags", requests[0].resource))
+        return requests
+    if operation == "DescribeModelPackage":
+        return [
+            AuthorizationRequest(
+                "sagemaker:DescribeModelPackage",
+                _sagemaker_name_arn(site, "model-package", str(params["ModelPackageName"])),
+            )
+        ]
+    if operation == "ListModelPackages":
+        return [AuthorizationRequest("sagemaker:ListModelPackages", "*")]
+    raise UnmappedOperation(f"sagemaker:{operation}")
+
+
+def _sagemaker_runtime(
+    operation: str, params: Mapping[str, Any], site: CallSite
+) -> list[AuthorizationRequest]:
+    if operation == "InvokeEndpoint":
+        arn = _sagemaker_name_arn(site, "endpoint", params["EndpointName"])
+        return [AuthorizationRequest("sagemaker:InvokeEndpoint", arn)]
+    raise UnmappedOperation(f"sagemaker:{operation}")
+
+
+# --- API Gateway @connections -----------------------------------------------------------------------------
+
+_CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
+
+
+def connections_api(url: str) -> tuple[str, str]:
+    """(api id, stage) of an @connections endpoint: ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``;
+    the local gateway's endpoint ``http://127.0.0.1:PORT/_segflow/ws/{api}/{stage}`` ends the same way."""
+    parts = urlsplit(url)
+    path = [p for p in parts.path.split("/") if p]
+    host = parts.hostname or ""
+    if ".execute-api." in host:
+        return host.split(".", 1)[0], path[0] if path else ""
+    marker = path.index("@connections") if "@connections" in path else len(path)
+    if marker < 2:
+        raise UnmappedOperation(f"execute-api:ManageConnections on {url} (no API id and stage in the URL)")
+    return path[marker - 2], path[marker - 1]
+
+
+def _connections(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation not in _CONNECTION_METHODS:
+        raise UnmappedOperation(f"execute-api:{operation}")
+    api_id, stage = connections_api(site.url)
+    resource = f"{api_id}/{stage}/{_CONNECTION_METHODS[operation]}/@connections/{params['ConnectionId']}"
+    return [AuthorizationRequest("execute-api:ManageConnections", _arn("execute-api", site, resource))]
+
+
+def _sts(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
+    if operation == "GetCallerIdentity":
+        return []  # needs no permission
+    raise UnmappedOperation(f"sts:{operation}")
+
+
+# botocore service name -> mapper
+MAPPERS: dict[str, Mapper] = {
+    "dynamodb": _dynamodb,
+    "dynamodbstreams": _dynamodb_streams,
+    "s3": _s3,
+    "stepfunctions": _states,
+    "lambda": _lambda,
+    "sns": _sns,
+    "ssm": _ssm,
+    "secretsmanager": _secretsmanager,
+    "bedrock-runtime": _bedrock_runtime,
+    "sagemaker": _sagemaker,
+    "sagemaker-runtime": _sagemaker_runtime,
+    "apigatewaymanagementapi": _connections,
+    "sts": _sts,
+}
+
+
+def authorizations(
+    service: str, operation: str, params: Mapping[str, Any], site: CallSite
+) -> list[AuthorizationRequest]:
+    mapper = MAPPERS.get(service)
+    if mapper is None:
+        raise UnmappedOperation(f"{service}:{operation}")
+    return mapper(operation, params, site)

@@ -1,0 +1,289 @@
+"""Each local invocation runs as its function would in Lambda: its own environment and its own IAM policy.
+
+One process hosts every function locally (threads), so what Lambda separates by sandbox is separated here by
+a context variable holding the running function's identity:
+
+- ``os.environ`` becomes a view that, inside an invocation, shows exactly the function's environment (what the
+  stack sets, plus what the Lambda runtime itself sets) and nothing of the process's or other functions';
+- every AWS call made inside an invocation is checked against the function's policy as it deploys (actions,
+  resource ARNs, conditions) and refused the way the service refuses it: AccessDenied, naming the role's
+  session (the function) and the action, as AWS's message does. An S3 read of a missing key without
+  ``s3:ListBucket`` answers 403, not 404, as S3 does.
+
+Threads a handler starts through ``concurrent.futures`` inherit the invocation's identity.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
+
+from segflow_local.iam_policy import AuthorizationRequest, Policy
+from segflow_local.iam_requests import CallSite, UnmappedOperation, authorizations
+
+# What the process passes to every function: the embedded cloud's endpoint and credentials stand for the
+# network and the role credentials Lambda injects; MOTO_ and SEGFLOW_LOCAL_ configure the emulator itself.
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "TMPDIR", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "TEST_SERVER_MODE")
+_PASSED_THROUGH_PREFIXES = ("AWS_ENDPOINT_URL", "MOTO_", "SEGFLOW_LOCAL_")
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+# How each service words a refusal: (error code, HTTP status).
+_DENIAL_SHAPES: dict[str, tuple[str, int]] = {
+    "s3": ("AccessDenied", 403),
+    "sns": ("AuthorizationError", 403),
+    "lambda": ("AccessDeniedException", 403),
+    "bedrock-runtime": ("AccessDeniedException", 403),
+    "apigatewaymanagementapi": ("ForbiddenException", 403),
+}
+_DEFAULT_DENIAL = ("AccessDeniedException", 400)
+
+
+@dataclass(frozen=True)
+class FunctionIdentity:
+    """Who runs: the function's name, its role and policy, and the environment the stack gives it."""
+
+    logical_id: str
+    function_name: str
+    role_name: str
+    account: str
+    region: str
+    policy: Policy
+    environment: dict[str, str]
+
+    @property
+    def principal(self) -> str:
+        """The caller AWS names in a refusal: the role's session, which Lambda names after the function."""
+        return f"arn:aws:sts::{self.account}:assumed-role/{self.role_name}/{self.function_name}"
+
+
+@dataclass(frozen=True)
+class Denial:
+    function: str  # logical id
+    action: str
+    resource: str
+    message: str
+
+
+@dataclass
+class AccessLog:
+    """What was refused (always) and, while ``recording``, every (function, action) that was allowed."""
+
+    denials: list[Denial] = field(default_factory=list)
+    allowed: set[tuple[str, str]] = field(default_factory=set)
+    recording: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def deny(self, denial: Denial) -> None:
+        with self._lock:
+            self.denials.append(denial)
+            del self.denials[:-1000]
+
+    def allow(self, function: str, action: str) -> None:
+        if self.recording:
+            with self._lock:
+                self.allowed.add((function, action))
+
+
+ACCESS_LOG = AccessLog()
+_current: contextvars.ContextVar[FunctionIdentity | None] = contextvars.ContextVar(
+    "segflow_local_function", default=None
+)
+_process_environ: Any = os.environ  # the real one, kept when os.environ becomes the scoped view
+
+
+def current() -> FunctionIdentity | None:
+    return _current.get()
+
+
+def process_environ() -> MutableMapping[str, str]:
+    """The process's own environment, whoever is running (for the emulator's own settings)."""
+    return _process_environ  # type: ignore[no-any-return]
+
+
+def lambda_environment(identity: FunctionIdentity, memory_mb: int, handler: str) -> dict[str, str]:
+    """What a function sees in ``os.environ``: the runtime's variables, then the stack's."""
+    passed = {
+        key: value
+        for key, value in _process_environ.items()
+        if key in _PASSED_THROUGH or key in _CREDENTIALS or key.startswith(_PASSED_THROUGH_PREFIXES)
+    }
+    runtime = {
+        "AWS_REGION": identity.region,
+        "AWS_DEFAULT_REGION": identity.region,
+        "AWS_LAMBDA_FUNCTION_NAME": identity.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{identity.function_name}",
+        "_HANDLER": handler,
+    }
+    return {**passed, **runtime, **identity.environment}
+
+
+class ScopedEnviron(MutableMapping[str, str]):
+    """``os.environ`` as the running function sees it (the process's own outside any invocation)."""
+
+    def __init__(self, process: MutableMapping[str, str]) -> None:
+        self._process = process
+        self._scoped: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+            "segflow_local_environ", default=None
+        )
+
+    def _target(self) -> MutableMapping[str, str]:
+        scoped = self._scoped.get()
+        return self._process if scoped is None else scoped
+
+    def __getitem__(self, key: str) -> str:
+        return self._target()[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._target()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._target()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._target()))
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+    def copy(self) -> dict[str, str]:
+        return dict(self._target())
+
+    def __repr__(self) -> str:
+        return f"ScopedEnviron({dict(self._target())!r})"
+
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def install() -> None:
+    """Make ``os.environ`` scoped, check every AWS call made inside an invocation, and let executor threads
+    inherit the invocation. Idempotent; call before any boto3 client is created."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        # Replaced, not cleared: outside an invocation the view shows the process's own environment.
+        os.environ = ScopedEnviron(_process_environ)  # type: ignore[assignment]  # noqa: B003
+        botocore.handlers.BUILTIN_HANDLERS.extend(
+            [
+                ("before-parameter-build", _keep_params),
+                ("before-call", _authorize),
+                ("after-call.s3", _hide_missing_keys),
+            ]
+        )
+        original_submit = ThreadPoolExecutor.submit
+
+        def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            if _current.get() is None:
+                return original_submit(self, fn, *args, **kwargs)
+            return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        _installed = True
+
+
+@contextmanager
+def running_as(
+    identity: FunctionIdentity | None, environment: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run the body as ``identity`` (None: as no function, e.g. a user's own function or the test itself)."""
+    environ = os.environ
+    token = _current.set(identity)
+    env_token = (
+        environ._scoped.set(environment if identity is not None else None)
+        if isinstance(environ, ScopedEnviron)
+        else None
+    )
+    try:
+        yield
+    finally:
+        if env_token is not None and isinstance(environ, ScopedEnviron):
+            environ._scoped.reset(env_token)
+        _current.reset(token)
+
+
+# --- the botocore hooks -----------------------------------------------------------------------------------
+
+_PARAMS_KEY = "segflow_local_params"
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if _current.get() is not None:
+        context[_PARAMS_KEY] = dict(params)
+
+
+def _message(identity: FunctionIdentity, request: AuthorizationRequest) -> str:
+    return (
+        f"User: {identity.principal} is not authorized to perform: {request.action} on resource: "
+        f"{request.resource} because no identity-based policy allows the {request.action} action"
+    )
+
+
+def _refusal(service: str, url: str, code_status: tuple[str, int], message: str) -> tuple[AWSResponse, dict]:
+    code, status = code_status
+    request_id = str(uuid.uuid4())
+    parsed = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": request_id, "HTTPHeaders": {}},
+    }
+    return AWSResponse(url, status, {"x-amzn-RequestId": request_id}, None), parsed
+
+
+def _authorize(model: Any, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> Any:
+    identity = _current.get()
+    if identity is None:
+        return None
+    service = model.service_model.service_name
+    api_params = context.get(_PARAMS_KEY, {})
+    site = CallSite(region=identity.region, account=identity.account, url=str(params.get("url", "")))
+    try:
+        requests = authorizations(service, model.name, api_params, site)
+    except UnmappedOperation as unmapped:
+        message = (
+            f"User: {identity.principal} called {unmapped}, which segflow's local IAM cannot authorize: "
+            "add the operation to segflow_local/iam_requests.py"
+        )
+        ACCESS_LOG.deny(Denial(identity.logical_id, str(unmapped), "*", message))
+        return _refusal(service, site.url, _DENIAL_SHAPES.get(service, _DEFAULT_DENIAL), message)
+    for request in requests:
+        if not identity.policy.allows(request):
+            message = _message(identity, request)
+            ACCESS_LOG.deny(Denial(identity.logical_id, request.action, request.resource, message))
+            return _refusal(service, site.url, _DENIAL_SHAPES.get(service, _DEFAULT_DENIAL), message)
+        ACCESS_LOG.allow(identity.logical_id, request.action)
+    return None
+
+
+def _hide_missing_keys(
+    http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+) -> None:
+    """S3 answers 403 instead of 404 for a missing key when the caller may not list the bucket."""
+    identity = _current.get()
+    if identity is None or getattr(http_response, "status_code", 200) != 404:
+        return
+    if model.name not in {"GetObject", "HeadObject"}:
+        return
+    bucket = context.get(_PARAMS_KEY, {}).get("Bucket", "")
+    key = context.get(_PARAMS_KEY, {}).get("Key", "")
+    listing = AuthorizationRequest("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key})
+    if identity.policy.allows(listing):
+        return
+    http_response.status_code = 403
+    parsed["Error"] = {
+        "Code": "AccessDenied" if model.name == "GetObject" else "403",
+        "Message": "Access Denied" if model.name == "GetObject" else "Forbidden",
+    }
+    parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = 403
