@@ -3,8 +3,9 @@
 One pass of a scenario records which (function, IAM action) pairs segflow actually exercises: a workflow
 with a fan-out of side effects (InitializeStateBag, ExecuteSegment, AdvanceStage, FinalizeExecution), the
 management API publishing and starting a workflow, a WebSocket subscription and a push of stored events
-(WebSocketApi, PushEvents) and a continuation (ContinueExecution). Then each pair is taken away from its function's policy,
-one at a time, and the scenario must fail visibly, with AccessDenied naming that function and that action.
+(WebSocketApi, PushEvents) and a continuation (ContinueExecution). Then each pair is taken away from its
+function's policy, one at a time, and the scenario must fail visibly, with AccessDenied naming that function
+and that action.
 """
 
 from __future__ import annotations
