@@ -11,6 +11,9 @@ Plain Python (no aws_cdk import). Context keys, all optional (``-c key=value`` o
 IAM mode is single-tenant (tenant ``default``); the caller is the signing IAM principal. In JWT mode the
 tenant is the value of the tenant claim of a token API Gateway has verified. The function learns the mode and
 the claim name from its environment (``SEGFLOW_API_AUTH``, ``SEGFLOW_TENANT_CLAIM``).
+
+The WebSocket API follows the same mode: IAM (SigV4) on ``$connect``, or, with ``auth=jwt``, a Lambda REQUEST
+authorizer that checks the same issuer, audiences and tenant claim (``authorizer_environment``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from segflow.api.identity import JWT_AUDIENCE_ENV, JWT_ISSUER_ENV
 
 AuthMode = Literal["iam", "jwt"]
 AUTH_MODES: tuple[AuthMode, ...] = ("iam", "jwt")
@@ -75,3 +80,14 @@ class ApiAuth:
     def environment(self) -> dict[str, str]:
         """What the function behind the API reads; the claim name matters in JWT mode only."""
         return {API_AUTH_ENV: self.mode, TENANT_CLAIM_ENV: self.tenant_claim}
+
+    def authorizer_environment(self) -> dict[str, str]:
+        """What the WebSocket API's JWT authorizer reads (JWT mode only): the HTTP API's issuer, audiences
+        and tenant claim."""
+        if self.mode != "jwt" or self.jwt_issuer is None:
+            raise ValueError("the WebSocket JWT authorizer exists only with auth=jwt")
+        return {
+            JWT_ISSUER_ENV: self.jwt_issuer,
+            JWT_AUDIENCE_ENV: ",".join(self.jwt_audience),
+            TENANT_CLAIM_ENV: self.tenant_claim,
+        }

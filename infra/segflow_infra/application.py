@@ -21,6 +21,7 @@ from segflow.declaration import (
 from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
+from segflow_infra.live_events import ACCOUNT_ROLE_CONTEXT, account_role_mode
 from segflow_infra.paths import CDK_JSON, repo_path
 from segflow_infra.stack import SegflowStack
 
@@ -111,7 +112,9 @@ def build_app(
     ``retention_days``: how long execution data is kept (TTL and S3 lifecycle), and
     ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker, and
     ``invoke_functions``: your Lambda functions lambda_invoke nodes may call (comma-separated names), and
-    ``node_modules``: the modules (in ``lambdas/``) that register custom node types.
+    ``node_modules``: the modules (in ``lambdas/``) that register custom node types, and
+    ``api_gateway_account_role``: ``create`` (default), ``existing`` or ``none``: where the API Gateway
+    account's CloudWatch Logs role the WebSocket stage's access logs need comes from (``none``: no such logs).
     """
     app = cdk.App(
         context={**CLI_DEFAULT_CONTEXT, **load_cdk_context(), **(context or {})},
@@ -131,6 +134,7 @@ def build_app(
         retention_days=retention_days(app.node.try_get_context),
         sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
         node_modules=node_modules(app.node.try_get_context),
+        api_gateway_account_role=account_role_mode(app.node.try_get_context(ACCOUNT_ROLE_CONTEXT)),
     )
     if nag:
         # An unacknowledged AwsSolutions finding makes synth fail.

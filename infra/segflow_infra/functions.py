@@ -170,7 +170,14 @@ class EngineFunctions(Construct):
             "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) "
             + ("and dynamodb:ListStreams (added by its stream event source) " if stream_consumer else "")
             + (f"and {', '.join(unscoped)} " if unscoped else "")
-            + "use '*': AWS supports no resource-level permissions for them.",
+            + "use '*': AWS supports no resource-level permissions for them (the Service Authorization "
+            "Reference lists no resource type for them"
+            + (
+                "; nor any condition key for states:SendTaskSuccess, whose task token alone names the task"
+                if "states:SendTaskSuccess" in unscoped
+                else ""
+            )
+            + ").",
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
         acknowledge_service_wildcards(role, spec.services, spec.logical_id)

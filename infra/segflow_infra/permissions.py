@@ -105,29 +105,43 @@ def acknowledge_execution_wildcards(
         )
 
 
-def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
+def _arn(scope: IConstruct, service: str, resource: str, overrides: dict[str, str]) -> str:
     if resource == "*":
         return "*"
     kind, _, name = resource.partition("/")
     return cdk.Stack.of(scope).format_arn(
-        service=grant.service, resource=kind, resource_name=name or None, **grant.arn_overrides()
+        service=service, resource=kind, resource_name=name or None, **overrides
     )
+
+
+def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
+    return _arn(scope, grant.service, resource, grant.arn_overrides())
 
 
 def _nag_scope(grant: ServiceGrant) -> str:
     """The region and account of the grant's ARNs as cdk-nag writes them."""
-    return {"account": "<AWS::Region>:<AWS::AccountId>", "region": "<AWS::Region>:", "none": ":"}[
-        grant.arn_scope
-    ]
+    return {
+        "account": "<AWS::Region>:<AWS::AccountId>",
+        "region": "<AWS::Region>:",
+        "any_region": "*:",
+        "none": ":",
+    }[grant.arn_scope]
 
 
 def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyStatement:
-    """The declared actions on the declared resources of the stack's region and account."""
+    """The declared actions on the declared resources (of the stack's region and account unless the grant's
+    scope says otherwise), under the declared condition if any."""
     if not grant.actions or not grant.resources:
         raise ValueError(f"a {grant.service} grant needs actions and resources")
+    conditions = None
+    if grant.condition is not None:
+        condition = grant.condition
+        values = [_arn(scope, condition.service, r, {}) for r in condition.resources]
+        conditions = {"ArnLike": {condition.key: values}}
     return iam.PolicyStatement(
         actions=list(grant.actions),
         resources=[_service_arn(scope, grant, r) for r in grant.resources],
+        conditions=conditions,
     )
 
 
@@ -147,12 +161,19 @@ def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ..
             if resource == "*" or not resource.endswith("*"):
                 continue
             kind, _, name = resource.partition("/")
+            where = (
+                "in any region, only through an inference profile of this account and region "
+                f"({grant.condition.key})"
+                if grant.arn_scope == "any_region" and grant.condition is not None
+                else "names chosen at run time"
+            )
             acknowledge(
                 role,
                 f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:{resource}]",
-                f"{who} may use only {grant.service} {kind} resources matching {name}: names chosen at run "
-                "time (SageMaker resources per tenant, model and environment; any registry version; any "
-                "foundation model or inference profile a workflow names; keys under the segflow/ prefix).",
+                f"{who} may use only {grant.service} {kind} resources matching {name}, {where} (SageMaker "
+                "resources per tenant, model and environment; any registry version; any foundation model or "
+                "inference profile a workflow names, a cross-region profile reaching the model in each of "
+                "its destination regions; keys under the segflow/ prefix).",
             )
 
 

@@ -22,7 +22,7 @@ from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.functions import EngineFunctions
 from segflow_infra.http_api import HttpApis
-from segflow_infra.live_events import LiveEvents
+from segflow_infra.live_events import DEFAULT_ACCOUNT_ROLE, AccountRoleMode, LiveEvents
 from segflow_infra.monitoring import Monitoring
 from segflow_infra.orchestration import Orchestration
 from segflow_infra.storage import Storage
@@ -40,6 +40,7 @@ class SegflowStack(cdk.Stack):
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         sagemaker_role_arn: str | None = None,
         node_modules: tuple[str, ...] = (),
+        api_gateway_account_role: AccountRoleMode = DEFAULT_ACCOUNT_ROLE,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -69,6 +70,8 @@ class SegflowStack(cdk.Stack):
             storage=self.storage,
             functions=self.engine.functions,
             state_machines=self.orchestration.state_machines,
+            auth=self.auth,
+            account_role=api_gateway_account_role,
         )
         self.monitoring = Monitoring(
             self,

@@ -66,6 +66,29 @@ class StateMachineGrant:
     actions: tuple[Literal["start", "describe"], ...]
 
 
+ArnScope = Literal["account", "region", "any_region", "none"]
+
+# The ARN parts a scope sets apart from the stack's own (for format_arn): "account" keeps the stack's region
+# and account, "region" has no account (Bedrock's foundation models), "any_region" has no account and any
+# region (``arn:…:bedrock:*::foundation-model/*``), "none" neither (S3 objects: ``<bucket>/*``).
+ARN_SCOPE_OVERRIDES: dict[str, dict[str, str]] = {
+    "account": {},
+    "region": {"account": ""},
+    "any_region": {"region": "*", "account": ""},
+    "none": {"region": "", "account": ""},
+}
+
+
+@dataclass(frozen=True)
+class ArnLikeCondition:
+    """A grant holds only when the request's ``key`` (an ARN-valued condition key) matches one of
+    ``resources``: resource parts of ``service`` ARNs in the stack's region and account."""
+
+    key: str  # bedrock:InferenceProfileArn
+    service: str
+    resources: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class ServiceGrant:
     """Actions on another AWS service's resources, limited to names segflow gives them (``resources`` are the
@@ -74,15 +97,12 @@ class ServiceGrant:
     service: str  # the ARN's service: sagemaker
     actions: tuple[str, ...]
     resources: tuple[str, ...]  # "*" only for actions AWS cannot scope (List* calls)
-    # What the resources' ARNs carry besides the service: "account" (region and account: most), "region"
-    # (no account: Bedrock's foundation models) or "none" (S3 objects: ``<bucket>/*``).
-    arn_scope: Literal["account", "region", "none"] = "account"
+    arn_scope: ArnScope = "account"  # see ARN_SCOPE_OVERRIDES
+    condition: ArnLikeCondition | None = None
 
     def arn_overrides(self) -> dict[str, str]:
-        """The ARN parts these resources leave empty (for format_arn)."""
-        return {"account": {}, "region": {"account": ""}, "none": {"region": "", "account": ""}}[
-            self.arn_scope
-        ]
+        """The ARN parts these resources leave empty or open (for format_arn)."""
+        return ARN_SCOPE_OVERRIDES[self.arn_scope]
 
 
 @dataclass(frozen=True)
@@ -137,7 +157,12 @@ class HttpApiSpec:
 @dataclass(frozen=True)
 class WebSocketApiSpec:
     """An API Gateway WebSocket API whose routes all go to one function; routes are chosen by the frame's
-    ``action`` (``$request.body.action``), and frames without a known action reach ``$default``."""
+    ``action`` (``$request.body.action``), and frames without a known action reach ``$default``.
+
+    ``$connect`` is authorized with IAM (SigV4) by default; with ``auth=jwt`` the ``jwt_authorizer`` function
+    verifies the token a client passes in the ``token_parameter`` query parameter (browsers cannot set an
+    Authorization header on a WebSocket) and names the connection's tenant.
+    """
 
     logical_id: str
     function: str  # FunctionSpec.logical_id
@@ -147,16 +172,40 @@ class WebSocketApiSpec:
         str  # carries the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage})
     )
     route_selection: str = "$request.body.action"
+    jwt_authorizer: str | None = None  # FunctionSpec.logical_id of the REQUEST authorizer (auth=jwt)
+    token_parameter: str = "token"
+
+
+StreamEventName = Literal["INSERT", "MODIFY", "REMOVE"]
+STREAM_EVENT_NAMES: tuple[StreamEventName, ...] = ("INSERT", "MODIFY", "REMOVE")
 
 
 @dataclass(frozen=True)
 class StreamConsumerSpec:
-    """A function fed by a table's DynamoDB stream (an event source mapping; the local runtime polls)."""
+    """A function fed by a table's DynamoDB stream (an event source mapping; the local runtime polls).
+
+    Only records whose ``eventName`` is in ``event_names`` reach the function: the mapping's filter criteria
+    in the stack, the poller's filter locally. Records filtered out are consumed, never delivered.
+    """
 
     table: str  # TableSpec.logical_id, whose ``stream`` is set
     function: str
     batch_size: int
     max_batching_window_seconds: int
+    event_names: tuple[StreamEventName, ...] = STREAM_EVENT_NAMES
+
+    def filter_pattern(self) -> dict[str, list[str]] | None:
+        """The event filter pattern of the mapping (Lambda's filter syntax); None delivers every record."""
+        unknown = set(self.event_names) - set(STREAM_EVENT_NAMES)
+        if not self.event_names or unknown:
+            raise ValueError(f"{self.function}: stream event names must be some of {STREAM_EVENT_NAMES}")
+        if set(self.event_names) == set(STREAM_EVENT_NAMES):
+            return None
+        return {"eventName": list(self.event_names)}
+
+    def accepts(self, record: dict[str, object]) -> bool:
+        """Whether a stream record (its ``eventName``) passes the filter."""
+        return record.get("eventName") in self.event_names
 
 
 @dataclass(frozen=True)
@@ -297,11 +346,24 @@ MODEL_DEPLOY_GRANTS = (
     ServiceGrant("sagemaker", ("sagemaker:ListModelPackages",), ("*",)),
 )
 
-# llm_chat: Bedrock's Converse on foundation models and the account's inference profiles; API keys of
-# OpenAI-compatible endpoints only from secrets named segflow/… and SSM parameters under /segflow/.
+# llm_chat: Bedrock's Converse (it needs bedrock:InvokeModel only; ConverseStream, unused, would need
+# InvokeModelWithResponseStream) on foundation models of the stack's region, and through the account's
+# inference profiles in that region: cross-region (system-defined) ones and application ones. A profile routes
+# to the foundation model in any of its destination regions, which IAM checks there too: those ARNs are
+# allowed in any region, but only on requests made through one of these profiles (bedrock:InferenceProfileArn;
+# see Bedrock's "Geographic cross-Region inference" IAM requirements). API keys of OpenAI-compatible endpoints
+# only from secrets named segflow/… and SSM parameters under /segflow/.
+BEDROCK_INFERENCE_PROFILES = ("inference-profile/*", "application-inference-profile/*")
 LLM_CHAT_GRANTS = (
     ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("foundation-model/*",), arn_scope="region"),
-    ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("inference-profile/*",)),
+    ServiceGrant("bedrock", ("bedrock:InvokeModel",), BEDROCK_INFERENCE_PROFILES),
+    ServiceGrant(
+        "bedrock",
+        ("bedrock:InvokeModel",),
+        ("foundation-model/*",),
+        arn_scope="any_region",
+        condition=ArnLikeCondition("bedrock:InferenceProfileArn", "bedrock", BEDROCK_INFERENCE_PROFILES),
+    ),
     ServiceGrant("secretsmanager", ("secretsmanager:GetSecretValue",), ("secret:segflow/*",)),
     ServiceGrant("ssm", ("ssm:GetParameter",), ("parameter/segflow/*",)),
 )
@@ -471,7 +533,9 @@ RECORD_EXECUTION_STATUS = FunctionSpec(
     environment=_ENGINE_ENV,
 )
 
-# Completing a .waitForTaskToken task: IAM cannot scope the tokens of service-integration Task states.
+# Completing a .waitForTaskToken task. AWS cannot scope it: the Service Authorization Reference ("Actions
+# defined by AWS Step Functions") lists no resource type and no condition key for states:SendTaskSuccess
+# (the task token alone names the task), so the only possible Resource is "*".
 TASK_CALLBACK_GRANT = ServiceGrant("states", ("states:SendTaskSuccess",), ("*",))
 
 REQUEST_APPROVAL = FunctionSpec(
@@ -497,6 +561,17 @@ WEBSOCKET_API = FunctionSpec(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read"),
     ),
     websockets=(WebSocketGrant(LIVE_WEBSOCKET_API_ID),),
+    environment=_ENGINE_ENV,
+)
+
+# auth=jwt: the REQUEST authorizer of the WebSocket API's $connect. It reads no table and no bucket; its
+# environment carries the issuer, audiences and tenant claim (set by the stack from the auth context).
+WEBSOCKET_AUTHORIZER = FunctionSpec(
+    logical_id="WebSocketAuthorizer",
+    handler="segflow.handlers.websocket_authorizer.handler",
+    description="Verifies the JWT of a WebSocket connection (auth=jwt) and names its tenant",
+    memory_mb=256,
+    timeout_seconds=10,
     environment=_ENGINE_ENV,
 )
 
@@ -556,6 +631,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     RECORD_EXECUTION_STATUS,
     REQUEST_APPROVAL,
     WEBSOCKET_API,
+    WEBSOCKET_AUTHORIZER,
     PUSH_EVENTS,
     MANAGEMENT_API,
 )
@@ -615,6 +691,7 @@ LIVE_WEBSOCKET_API = WebSocketApiSpec(
     routes=("$connect", "$disconnect", "$default", "subscribe", "unsubscribe", "ping"),
     stage="live",
     env_var="SEGFLOW_WEBSOCKET_CALLBACK_URL",
+    jwt_authorizer=WEBSOCKET_AUTHORIZER.logical_id,
 )
 
 WEBSOCKET_APIS: tuple[WebSocketApiSpec, ...] = (LIVE_WEBSOCKET_API,)
@@ -625,6 +702,8 @@ STREAM_CONSUMERS: tuple[StreamConsumerSpec, ...] = (
         function=PUSH_EVENTS.logical_id,
         batch_size=500,
         max_batching_window_seconds=0,
+        # New events only: TTL deletions (REMOVE) and any rewrite (MODIFY) carry nothing to push.
+        event_names=("INSERT",),
     ),
 )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from segflow.declaration import LIVE_WEBSOCKET_API
 from segflow.events.models import TERMINAL_EXECUTION_STATES
 
 from segflow_cli.client import NodeView
@@ -48,6 +49,12 @@ def signed_url(url: str, session: Any, region: str, expires: int = 300) -> str:
     signer.add_auth(request)
     signed = urlsplit(request.url)
     return urlunsplit(("wss", signed.netloc, signed.path, signed.query, ""))
+
+
+def token_url(url: str, token: str, parameter: str = LIVE_WEBSOCKET_API.token_parameter) -> str:
+    """The URL with a JWT in its query: what the WebSocket API's JWT authorizer reads (``auth=jwt``)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode({parameter: token}), ""))
 
 
 def local_url(url: str, tenant: str, principal: str | None = None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -33,7 +34,7 @@ from segflow.engine.partitioner import partition
 from segflow.engine.resume import REUSABLE_NODE_STATUSES, ResumeRefused
 
 from segflow_cli import deployments, versions
-from segflow_cli.api_client import ApiError, ManagementApi, api_for
+from segflow_cli.api_client import TOKEN_ENV, ApiError, ManagementApi, api_for
 from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient, execution_id_of
 from segflow_cli.common import (
     EXIT_FAILED,
@@ -55,6 +56,7 @@ from segflow_cli.live import (
     console_link,
     local_url,
     signed_url,
+    token_url,
 )
 from segflow_cli.locate import DEFAULT_STAGE, Deployment, LocateError, locate, region_of
 from segflow_cli.progress import (
@@ -260,12 +262,16 @@ def run_quietly(
 
 
 def socket_url(deployment: Deployment, client: SegflowClient, arn: str, expires: int = 300) -> str:
-    """The WebSocket API's URL for this caller: the local gateway's with the tenant, or SigV4-presigned."""
+    """The WebSocket API's URL for this caller: the local gateway's with the tenant, with ``$SEGFLOW_TOKEN``
+    (a JWT: ``auth=jwt`` deployments) in its query, or SigV4-presigned."""
     url = client.resources.websocket_url
     if not url:
         raise CliError(f"{deployment.description} has no live-events WebSocket API (deployed before it?)")
     if deployment.endpoint:
         return local_url(url, client.tenant_id)
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        return token_url(url, token)
     return signed_url(url, deployment.session, region_of(arn), expires)
 
 

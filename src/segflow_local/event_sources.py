@@ -6,7 +6,8 @@ Docker). These pollers read the same facts through the AWS APIs and invoke the d
 local runtime with the event shapes AWS uses, so the handlers the stack deploys are the ones that run here:
 
 - :class:`ExecutionStatusRules`: "Step Functions Execution Status Change" for the statuses a rule names;
-- :class:`StreamConsumers`: a table's stream, in order (parallelization factor 1), in batches.
+- :class:`StreamConsumers`: a table's stream, in order (parallelization factor 1), in batches, only the
+  records the consumer's filter accepts (its declared event names, as the mapping's filter criteria).
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class ExecutionStatusRules(_Poller):
 
 
 class StreamConsumers(_Poller):
-    """Each consumer's function gets its table's new stream records, in order, up to its batch size."""
+    """Each consumer's function gets its table's new stream records that pass its filter, in order, up to its
+    batch size; records filtered out are consumed without an invocation, as Lambda's filter criteria do."""
 
     def __init__(
         self, dynamodb: Any, streams: Any, table_names: dict[str, str], stage: str, invoke: Invoke
@@ -168,7 +170,7 @@ class StreamConsumers(_Poller):
             response = self._streams.get_records(
                 ShardIterator=self._iterators[stream_arn], Limit=consumer.batch_size
             )
-            records = response.get("Records", [])
+            records = [record for record in response.get("Records", []) if consumer.accepts(record)]
             if records:
                 for record in records:
                     record["eventSourceARN"] = stream_arn

@@ -49,15 +49,31 @@ def role_statements(resources: dict[str, Any], role_logical_id: str) -> list[dic
 
 
 def grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """(action, resource) pairs allowed by the statements."""
+    """(action, resource) pairs allowed by the statements; a statement's condition follows its resources'
+    ARN as `` if <operator> <key> in [<values>]`` (see ``condition_suffix``)."""
     pairs: set[tuple[str, str]] = set()
     for statement in statements:
         assert statement["Effect"] == "Allow"
-        assert not {"Condition", "NotAction", "NotResource"} & set(statement)
+        assert not {"NotAction", "NotResource"} & set(statement)
+        suffix = condition_suffix(
+            {
+                (operator, key): [render(value) for value in as_list(values)]
+                for operator, keys in (statement.get("Condition") or {}).items()
+                for key, values in keys.items()
+            }
+        )
         for action in as_list(statement["Action"]):
             for resource in as_list(statement["Resource"]):
-                pairs.add((action, render(resource)))
+                pairs.add((action, render(resource) + suffix))
     return pairs
+
+
+def condition_suffix(condition: dict[tuple[str, str], list[str]]) -> str:
+    """`` if ArnLike bedrock:InferenceProfileArn in [a, b]`` for {(operator, key): values}; "" for none."""
+    parts = [
+        f"{op} {key} in [{', '.join(sorted(values))}]" for (op, key), values in sorted(condition.items())
+    ]
+    return f" if {' and '.join(parts)}" if parts else ""
 
 
 def role_of(resource: dict[str, Any]) -> str:

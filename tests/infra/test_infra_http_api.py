@@ -220,7 +220,11 @@ def test_jwt_mode_changes_nothing_but_authorization(synth: Synth, jwt_synth: Syn
 
     iam_kinds, jwt_kinds = kinds(synth), kinds(jwt_synth)
     added = {logical_id: kind for logical_id, kind in jwt_kinds.items() if logical_id not in iam_kinds}
-    assert set(added.values()) == {"AWS::ApiGatewayV2::Authorizer"}
+    # The HTTP API's JWT authorizer; the WebSocket API's REQUEST authorizer and API Gateway's permission to
+    # invoke its function.
+    assert sorted(added.values()) == sorted(
+        ["AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Authorizer", "AWS::Lambda::Permission"]
+    )
     assert set(iam_kinds) <= set(jwt_kinds)
 
 

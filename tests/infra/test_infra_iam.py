@@ -19,6 +19,7 @@ from segflow_infra.paths import repo_path
 
 from tests.infra.infra_helpers import (
     arn,
+    condition_suffix,
     connections_arn,
     executions_arn,
     grants,
@@ -83,8 +84,26 @@ STATE_MACHINE_LOGGING_AND_TRACING = {
 def service_arn(grant: Any, resource: str) -> str:
     """The ARN CloudFormation renders for a declared grant's resource (or a service's, in its account)."""
     service, arn_scope = (grant, "account") if isinstance(grant, str) else (grant.service, grant.arn_scope)
-    scope = {"account": "${AWS::Region}:${AWS::AccountId}", "region": "${AWS::Region}:", "none": ":"}
+    scope = {
+        "account": "${AWS::Region}:${AWS::AccountId}",
+        "region": "${AWS::Region}:",
+        "any_region": "*:",
+        "none": ":",
+    }
     return f"arn:${{AWS::Partition}}:{service}:{scope[arn_scope]}:{resource}"
+
+
+def service_grant_pairs(grant: Any) -> set[tuple[str, str]]:
+    """What a declared ServiceGrant allows, as ``grants`` renders it (its condition after the ARN)."""
+    suffix = ""
+    if grant.condition is not None:
+        values = [service_arn(grant.condition.service, r) for r in grant.condition.resources]
+        suffix = condition_suffix({("ArnLike", grant.condition.key): values})
+    return {
+        (action, target if target == "*" else service_arn(grant, target) + suffix)
+        for action in grant.actions
+        for target in grant.resources
+    }
 
 
 def _expected_function_grants(
@@ -109,11 +128,7 @@ def _expected_function_grants(
     for websocket in spec.websockets:
         expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
     for service in spec.services:
-        expected |= {
-            (action, target if target == "*" else service_arn(service, target))
-            for action in service.actions
-            for target in service.resources
-        }
+        expected |= service_grant_pairs(service)
     for consumer in STREAM_CONSUMERS:
         if consumer.function == spec.logical_id:
             expected |= {(action, ref(f"{consumer.table}.StreamArn")) for action in DYNAMODB_STREAM_READ}
@@ -143,6 +158,33 @@ def test_management_api_may_start_and_describe_executions_of_the_workflow_state_
         ("states:DescribeExecution", f"{prefix}:execution:{name}:*"),
         # an approval's decision resumes the waiting task (IAM cannot scope callback tokens)
         ("states:SendTaskSuccess", "*"),
+    }
+
+
+def test_execute_segment_may_converse_with_models_in_its_region_and_through_the_accounts_profiles(
+    synth: Any,
+) -> None:
+    """Converse needs bedrock:InvokeModel (nothing else): on foundation models of the stack's region, on the
+    account's cross-region and application inference profiles there, and on foundation models of any region
+    (a profile's destinations) only on requests made through one of those profiles."""
+    from segflow.declaration import EXECUTE_SEGMENT
+
+    actual = grants(role_statements(synth.resources, role_of(synth.resources[EXECUTE_SEGMENT.logical_id])))
+    bedrock = {(action, resource) for action, resource in actual if action.startswith("bedrock:")}
+    here = "arn:${AWS::Partition}:bedrock:${AWS::Region}"
+    account = f"{here}:${{AWS::AccountId}}"
+    through_profiles = (
+        "ArnLike bedrock:InferenceProfileArn in "
+        f"[{account}:application-inference-profile/*, {account}:inference-profile/*]"
+    )
+    assert bedrock == {
+        ("bedrock:InvokeModel", f"{here}::foundation-model/*"),
+        ("bedrock:InvokeModel", f"{account}:inference-profile/*"),
+        ("bedrock:InvokeModel", f"{account}:application-inference-profile/*"),
+        (
+            "bedrock:InvokeModel",
+            f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/* if {through_profiles}",
+        ),
     }
 
 
@@ -181,11 +223,7 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                     and ":" not in resource.split("}/")[-1]
                 )
                 or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
-                or any(
-                    action in grant.actions
-                    and resource in {r if r == "*" else service_arn(grant, r) for r in grant.resources}
-                    for grant in spec.services
-                )
+                or any((action, resource) in service_grant_pairs(grant) for grant in spec.services)
                 or (
                     action == "states:DescribeExecution"
                     and any(
@@ -246,7 +284,12 @@ def test_state_machine_role_allows_exactly_the_declared_access(synth: Any, spec:
 
 
 def test_roles_have_no_managed_or_inline_policies_and_one_trusted_service(synth: Any) -> None:
+    """Except the API Gateway account's logging role (test_infra_live_events checks it)."""
+    from segflow_infra.live_events import ACCOUNT_ROLE_LOGICAL_ID
+
     for logical_id, role in synth.of_type("AWS::IAM::Role").items():
+        if logical_id == ACCOUNT_ROLE_LOGICAL_ID:
+            continue
         props = role["Properties"]
         assert "ManagedPolicyArns" not in props, logical_id
         assert "Policies" not in props, logical_id

@@ -18,8 +18,15 @@ from segflow.declaration import (
     function_by_id,
 )
 
-from tests.infra.conftest import Synth
-from tests.infra.infra_helpers import EXECUTE_API_ARN_PREFIX, arn, ref, render, websocket_endpoint
+from tests.infra.conftest import JWT_CONTEXT, Synth
+from tests.infra.infra_helpers import (
+    EXECUTE_API_ARN_PREFIX,
+    arn,
+    ref,
+    render,
+    synth_resources,
+    websocket_endpoint,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -114,11 +121,66 @@ def test_connect_is_iam_authorized_and_no_other_route_has_an_authorizer(
 
 
 @pytest.mark.parametrize("spec", WEBSOCKET_APIS, ids=lambda spec: spec.logical_id)
-def test_jwt_mode_keeps_iam_on_connect(jwt_synth: Synth, spec: WebSocketApiSpec) -> None:
-    """WebSocket APIs have no JWT authorizer: auth=jwt changes the HTTP API only (for now)."""
-    routes = _routes(jwt_synth, spec)
-    assert routes["$connect"][1]["AuthorizationType"] == "AWS_IAM"
-    assert not _of_api(jwt_synth, "AWS::ApiGatewayV2::Authorizer", spec)
+def test_jwt_mode_puts_the_declared_jwt_authorizer_on_connect_only(
+    jwt_synth: Synth, spec: WebSocketApiSpec
+) -> None:
+    """WebSocket APIs have no JWT authorizer type: a Lambda REQUEST authorizer reads the token from the query
+    (browsers cannot set headers on a WebSocket) and API Gateway refuses a $connect without it (401)."""
+    assert spec.jwt_authorizer is not None
+    [(authorizer_id, authorizer)] = _of_api(jwt_synth, "AWS::ApiGatewayV2::Authorizer", spec).items()
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == [f"route.request.querystring.{spec.token_parameter}"]
+    assert render(authorizer["AuthorizerUri"]).endswith(f"/functions/{arn(spec.jwt_authorizer)}/invocations")
+    for key, (_, route) in _routes(jwt_synth, spec).items():
+        if key == "$connect":
+            assert route["AuthorizationType"] == "CUSTOM"
+            assert route["AuthorizerId"] == {"Ref": authorizer_id}
+        else:
+            assert route["AuthorizationType"] == "NONE" and "AuthorizerId" not in route, key
+    # API Gateway may invoke the authorizer function, through this authorizer only.
+    permissions = [
+        resource["Properties"]
+        for resource in jwt_synth.of_type("AWS::Lambda::Permission").values()
+        if render(resource["Properties"]["FunctionName"]) == arn(spec.jwt_authorizer)
+    ]
+    assert [(p["Principal"], render(p["SourceArn"])) for p in permissions] == [
+        (
+            "apigateway.amazonaws.com",
+            f"{EXECUTE_API_ARN_PREFIX}:{ref(spec.logical_id)}/authorizers/{ref(authorizer_id)}",
+        )
+    ]
+
+
+@pytest.mark.parametrize("spec", WEBSOCKET_APIS, ids=lambda spec: spec.logical_id)
+def test_the_jwt_authorizer_checks_the_http_apis_issuer_audiences_and_tenant_claim(
+    synth: Synth, jwt_synth: Synth, spec: WebSocketApiSpec
+) -> None:
+    from segflow.api.identity import JWT_AUDIENCE_ENV, JWT_ISSUER_ENV, TENANT_CLAIM_ENV
+
+    assert spec.jwt_authorizer is not None
+    variables = jwt_synth.resources[spec.jwt_authorizer]["Properties"]["Environment"]["Variables"]
+    assert variables[JWT_ISSUER_ENV] == JWT_CONTEXT["jwt_issuer"]
+    assert variables[JWT_AUDIENCE_ENV].split(",") == [
+        a.strip() for a in JWT_CONTEXT["jwt_audience"].split(",")
+    ]
+    assert variables[TENANT_CLAIM_ENV] == JWT_CONTEXT["tenant_claim"]
+    [http_authorizer] = [
+        resource["Properties"]
+        for resource in jwt_synth.of_type("AWS::ApiGatewayV2::Authorizer").values()
+        if resource["Properties"]["AuthorizerType"] == "JWT"
+    ]
+    assert http_authorizer["JwtConfiguration"] == {
+        "Issuer": variables[JWT_ISSUER_ENV],
+        "Audience": variables[JWT_AUDIENCE_ENV].split(","),
+    }
+    # In IAM mode the function is deployed but unconfigured (it denies every call) and nothing invokes it.
+    iam_variables = synth.resources[spec.jwt_authorizer]["Properties"]["Environment"]["Variables"]
+    assert not {JWT_ISSUER_ENV, JWT_AUDIENCE_ENV, TENANT_CLAIM_ENV} & set(iam_variables)
+    assert not [
+        resource
+        for resource in synth.of_type("AWS::Lambda::Permission").values()
+        if render(resource["Properties"]["FunctionName"]) == arn(spec.jwt_authorizer)
+    ]
 
 
 @pytest.mark.parametrize("spec", WEBSOCKET_APIS, ids=lambda spec: spec.logical_id)
@@ -238,6 +300,111 @@ def test_stream_consumer_settings(synth: Synth, spec: StreamConsumerSpec) -> Non
     # Events of one execution share a partition key: one batch per shard at a time keeps them in order.
     assert mapping["ParallelizationFactor"] == 1
     assert mapping.get("Enabled", True) is True
+    pattern = spec.filter_pattern()
+    if pattern is None:
+        assert "FilterCriteria" not in mapping
+    else:
+        [only] = mapping["FilterCriteria"]["Filters"]
+        assert json.loads(only["Pattern"]) == pattern == {"eventName": list(spec.event_names)}
+
+
+def test_push_events_is_invoked_for_new_events_only() -> None:
+    """TTL deletions (REMOVE) and rewrites (MODIFY) of the execution log carry nothing to push."""
+    from segflow.declaration import EVENTS_TABLE, PUSH_EVENTS
+
+    [consumer] = [c for c in STREAM_CONSUMERS if c.table == EVENTS_TABLE.logical_id]
+    assert consumer.function == PUSH_EVENTS.logical_id
+    assert consumer.filter_pattern() == {"eventName": ["INSERT"]}
+    assert consumer.accepts({"eventName": "INSERT"})
+    assert not consumer.accepts({"eventName": "REMOVE"}) and not consumer.accepts({"eventName": "MODIFY"})
+
+
+# The API Gateway account's CloudWatch Logs role (WebSocket access logs need it).
+
+
+def _websocket_stages(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    apis = {spec.logical_id for spec in WEBSOCKET_APIS}
+    return [
+        resource
+        for resource in resources.values()
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage"
+        and resource["Properties"]["ApiId"].get("Ref") in apis
+    ]
+
+
+def test_by_default_the_stack_sets_the_account_logging_role_before_the_websocket_stage(synth: Synth) -> None:
+    from segflow_infra.live_events import ACCOUNT_LOGICAL_ID, ACCOUNT_ROLE_LOGICAL_ID, ACCOUNT_ROLE_POLICY
+
+    [(account_id, account)] = synth.of_type("AWS::ApiGateway::Account").items()
+    assert account_id == ACCOUNT_LOGICAL_ID
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": [ACCOUNT_ROLE_LOGICAL_ID, "Arn"]}
+    role = synth.resources[ACCOUNT_ROLE_LOGICAL_ID]
+    [statement] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert [render(policy) for policy in role["Properties"]["ManagedPolicyArns"]] == [
+        f"arn:${{AWS::Partition}}:iam::aws:policy/{ACCOUNT_ROLE_POLICY}"
+    ]
+    # Account-wide: other APIs may log through it, so deleting the stack keeps both.
+    assert account["DeletionPolicy"] == role["DeletionPolicy"] == "Retain"
+    for stage in _websocket_stages(synth.resources):
+        assert ACCOUNT_LOGICAL_ID in stage["DependsOn"]
+        assert "AccessLogSettings" in stage["Properties"]
+
+
+@pytest.fixture(scope="module")
+def account_role_synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The stack with an account role the account already has, and without WebSocket access logs (cdk-nag
+    on: the synth raises on an unacknowledged finding)."""
+    return {
+        mode: synth_resources(tmp_path_factory.mktemp(f"cdk.out.{mode}"), {"api_gateway_account_role": mode})
+        for mode in ("existing", "none")
+    }
+
+
+def test_with_an_existing_account_role_the_stack_leaves_account_settings_alone(
+    synth: Synth, account_role_synths: dict[str, dict[str, Any]]
+) -> None:
+    resources = account_role_synths["existing"]
+    assert not [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Account"]
+    assert "ApiGatewayCloudWatchRole" not in resources
+    for stage, default_stage in zip(
+        _websocket_stages(resources), _websocket_stages(synth.resources), strict=True
+    ):
+        assert stage["Properties"]["AccessLogSettings"] == default_stage["Properties"]["AccessLogSettings"]
+        assert "DependsOn" not in stage
+
+
+def test_without_access_logs_only_the_websocket_stage_stops_logging(
+    synth: Synth, account_role_synths: dict[str, dict[str, Any]]
+) -> None:
+    resources = account_role_synths["none"]
+    assert not [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Account"]
+    for stage in _websocket_stages(resources):
+        assert "AccessLogSettings" not in stage["Properties"]
+    names = {
+        r["Properties"].get("LogGroupName") for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"
+    }
+    default_names = {
+        r["Properties"].get("LogGroupName") for r in synth.of_type("AWS::Logs::LogGroup").values()
+    }
+    assert default_names - names == {
+        f"/aws/vendedlogs/apigateway/{synth.stack_name}-{spec.logical_id}" for spec in WEBSOCKET_APIS
+    }
+    http_stages = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGatewayV2::Stage" and r not in _websocket_stages(resources)
+    ]
+    assert http_stages and all("AccessLogSettings" in stage["Properties"] for stage in http_stages)
+
+
+def test_a_bad_account_role_mode_stops_the_synth() -> None:
+    from segflow_infra.application import build_app
+
+    with pytest.raises(
+        ValueError, match="api_gateway_account_role: 'maybe' is not one of create, existing, none"
+    ):
+        build_app(context={"api_gateway_account_role": "maybe"})
 
 
 # Execution-status rules.

@@ -112,3 +112,18 @@ def test_every_declared_resource_is_reachable_through_an_output(synth: Any) -> N
         assert _output_value("http_api_url", api.logical_id) in values, api.logical_id
     for websocket in WEBSOCKET_APIS:
         assert _output_value("websocket_url", websocket.logical_id) in values, websocket.logical_id
+
+
+def test_the_deploy_guide_counts_and_prices_the_alarms_the_template_has(synth: Any) -> None:
+    """docs/deploy.md states the alarm count and its monthly price: they must stay the template's."""
+    import re
+
+    from segflow_infra.paths import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    [(count, price)] = re.findall(
+        r"CloudWatch alarms: [^|]*= (\d+) today \| \$0\.10 each = \$(\d+\.\d\d)", guide
+    )
+    alarms = len(synth.of_type("AWS::CloudWatch::Alarm"))
+    assert int(count) == alarms
+    assert price == f"{alarms * 0.10:.2f}"

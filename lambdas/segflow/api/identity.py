@@ -2,8 +2,8 @@
 
 - JWT authorizer: the tenant is the claim named by ``SEGFLOW_TENANT_CLAIM`` (default ``tenant_id``);
 - IAM authorizer: single-tenant, the tenant is ``default``; the caller is the IAM principal;
-- Lambda authorizer context (the local gateway of ``segflow local up`` plays this part): ``tenant_id`` and
-  ``principal`` keys.
+- Lambda authorizer context: ``tenant_id`` and ``principal`` keys (the WebSocket API's JWT authorizer,
+  ``segflow.handlers.websocket_authorizer``, and the local gateways of ``segflow local up``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ DEFAULT_TENANT_CLAIM = "tenant_id"
 # Set by the stack: "iam" or "jwt". Then only that kind of identity is accepted; unset (the local gateway),
 # only a Lambda-authorizer context is.
 API_AUTH_ENV = "SEGFLOW_API_AUTH"
+# Set on the WebSocket API's JWT authorizer (auth=jwt): the HTTP API's issuer and audiences (comma-separated).
+JWT_ISSUER_ENV = "SEGFLOW_JWT_ISSUER"
+JWT_AUDIENCE_ENV = "SEGFLOW_JWT_AUDIENCE"
 
 
 class Unauthenticated(Exception):
@@ -61,8 +64,8 @@ def caller_from_request_context(request_context: dict[str, Any]) -> Caller:
 
 def caller_from_websocket_context(request_context: dict[str, Any]) -> Caller:
     """The caller of a WebSocket ``$connect``: a Lambda authorizer's context (``tenant_id``, ``principal``:
-    the local gateway plays that part), or the IAM principal API Gateway's IAM authorizer verified (single
-    tenant). Anything else was not authorized by API Gateway."""
+    the JWT authorizer with auth=jwt, the local gateway locally), or the IAM principal API Gateway's IAM
+    authorizer verified (single tenant). Anything else was not authorized by API Gateway."""
     authorizer = request_context.get("authorizer") or {}
     if "tenant_id" in authorizer:
         tenant = authorizer["tenant_id"]
