@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-fast unit e2e lint format schema local clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev,infra]'

@@ -6,11 +6,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from segflow.declaration import (
     FUNCTIONS,
-    LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
     MODEL_DEPLOY_FUNCTION,
     SERVICE_NAME,
@@ -27,7 +25,7 @@ from segflow.declaration import (
 )
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
-from segflow_infra.paths import repo_path
+from segflow_infra.lambda_bundle import REQUIREMENTS_FILE, lambda_code
 from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
     acknowledge_prefix_wildcards,
@@ -43,10 +41,6 @@ from segflow_infra.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# Must match the aws-lambda-powertools pin in pyproject.toml (a test checks it).
-POWERTOOLS_VERSION = "3.37.0"
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/*.egg-info"]
 
 
 class EngineFunctions(Construct):
@@ -67,13 +61,8 @@ class EngineFunctions(Construct):
         self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
         self._node_modules = node_modules
-        self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
-        # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
-        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
-        )
+        # lambdas/ with its pinned dependencies built for RUNTIME on ARCHITECTURE: no layer, no runtime boto3.
+        self._code = lambda_code(RUNTIME, ARCHITECTURE)
         self.functions: dict[str, lambda_.Function] = {
             spec.logical_id: self._function(spec) for spec in FUNCTIONS
         }
@@ -108,7 +97,6 @@ class EngineFunctions(Construct):
             memory_size=spec.memory_mb,
             timeout=cdk.Duration.seconds(spec.timeout_seconds),
             environment=self._environment(spec),
-            layers=[self._powertools],
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -158,8 +146,9 @@ class EngineFunctions(Construct):
         acknowledge(
             function,
             "AwsSolutions-L1",
-            f"Pinned to {RUNTIME.name}: the runtime the engine is tested on, matching the Powertools layer "
-            f"parameter {POWERTOOLS_LAYER_PARAMETER}; a runtime upgrade is a deliberate, tested change.",
+            f"Pinned to {RUNTIME.name}: the Python its bundled dependencies ({REQUIREMENTS_FILE}) are "
+            "built and compiled for and its handlers are import-tested on; a runtime upgrade is a "
+            "deliberate, tested change.",
         )
         stream_consumer = spec.logical_id in {consumer.function for consumer in STREAM_CONSUMERS}
         unscoped = [action for grant in spec.services if "*" in grant.resources for action in grant.actions]

@@ -1,0 +1,350 @@
+"""The functions' asset as Lambda runs it: exactly the pinned dependencies, built for the functions'
+architecture and Python, and every handler importable with nothing but the asset and that Python's stdlib.
+
+This machine may not run the asset's arm64 binaries, so the import tests run a twin: the synthesized asset
+with its dependencies rebuilt for this machine (same pins, same Python version, same code), checked to hold
+the same distributions at the same versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from segflow.declaration import FUNCTIONS, FunctionSpec
+
+from tests.infra.infra_helpers import render
+
+pytestmark = pytest.mark.infra
+
+# ELF e_machine values (the asset's native extensions must be Lambda's architecture).
+_ELF_MACHINE = {"manylinux2014_aarch64": 183, "manylinux2014_x86_64": 62}
+
+# Run in `python -I -S -B`: no site-packages, no user site, no PYTHON* variables, no bytecode written
+# (Lambda's task directory is read-only). The asset goes first on the path, as /var/task does in Lambda.
+_IMPORT_SCRIPT = r"""
+import importlib, json, pkgutil, sys, sysconfig
+asset, handler, walk = sys.argv[1], sys.argv[2], sys.argv[3] == "walk"
+sys.path[:0] = [asset]
+module_name, _, attribute = handler.rpartition(".")
+if not callable(getattr(importlib.import_module(module_name), attribute)):
+    raise TypeError(f"{handler} is not callable")
+if walk:
+    import segflow
+    for info in pkgutil.walk_packages(segflow.__path__, "segflow."):
+        importlib.import_module(info.name)
+stdlib = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
+print(json.dumps({
+    "python": "%d.%d" % sys.version_info[:2],
+    "path": sys.path,
+    "outside": sorted(f"{name}: {file}" for name, file in files.items()
+                      if file and not file.startswith((asset + "/", *stdlib))),
+    "from_asset": sorted({name.split(".")[0] for name, file in files.items()
+                          if file and file.startswith(asset + "/")}),
+}))
+"""
+
+
+def _lambda_target() -> Any:
+    from segflow_infra.functions import ARCHITECTURE, RUNTIME
+    from segflow_infra.lambda_bundle import Target
+
+    return Target.for_lambda(RUNTIME.name, ARCHITECTURE.name)
+
+
+@pytest.fixture(scope="session")
+def asset_dir(synth: Any) -> Path:
+    keys = {fn["Properties"]["Code"]["S3Key"] for fn in synth.of_type("AWS::Lambda::Function").values()}
+    assert len(keys) == 1, "all functions share one code asset"
+    return synth.outdir / f"asset.{next(iter(keys)).removesuffix('.zip')}"
+
+
+def _distributions(root: Path) -> dict[str, str]:
+    """{normalized name: version} of every *.dist-info at the top of ``root``."""
+    from segflow_infra.lambda_bundle import normalize
+
+    found: dict[str, str] = {}
+    for metadata in root.glob("*.dist-info/METADATA"):
+        head = metadata.read_text().split("\n\n", 1)[0]
+        headers = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+        found[normalize(headers["Name"])] = headers["Version"]
+    return found
+
+
+def _dependency_entries(root: Path) -> set[str]:
+    """The top-level files and folders the installed distributions own (their RECORD), and their bytecode."""
+    entries = {"__pycache__"}
+    for record in root.glob("*.dist-info/RECORD"):
+        entries.add(record.parent.name)
+        for line in record.read_text().splitlines():
+            path = line.split(",", 1)[0]
+            if path and not path.startswith(".."):
+                entries.add(path.split("/", 1)[0])
+    return entries & {path.name for path in root.iterdir()}
+
+
+@pytest.fixture(scope="session")
+def host_asset(asset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthesized asset, its dependencies rebuilt for this machine with the same pins and Python."""
+    from segflow_infra.lambda_bundle import Target, dependencies_dir
+
+    target = _lambda_target()
+    host = Target.host(target.python_version)
+    if host == target:
+        return asset_dir
+    twin = tmp_path_factory.mktemp("host-asset") / "asset"
+    twin.mkdir()
+    dependencies = _dependency_entries(asset_dir)
+    for entry in asset_dir.iterdir():
+        if entry.name not in dependencies:
+            os.symlink(entry, twin / entry.name)
+    for entry in dependencies_dir(host).iterdir():
+        os.symlink(entry, twin / entry.name)
+    return twin
+
+
+@pytest.fixture(scope="session")
+def lambda_python() -> Path:
+    from segflow_infra.lambda_bundle import find_python
+
+    return find_python(_lambda_target().python_version)
+
+
+def test_every_import_of_the_functions_is_a_pinned_dependency() -> None:
+    """Each module lambdas/ imports (at the top or inside a function) is the standard library, segflow, or
+    comes from a distribution in lambdas/requirements.txt."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    from segflow_infra.lambda_bundle import normalize, pinned_requirements
+    from segflow_infra.paths import repo_path
+
+    imported: dict[str, str] = {}
+    for source in sorted(repo_path("lambdas").rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                imported.setdefault(name.split(".")[0], str(source.relative_to(repo_path("."))))
+    third_party = {
+        top: where
+        for top, where in imported.items()
+        if top not in sys.stdlib_module_names and top not in {"segflow", "__future__"}
+    }
+    provided_by = packages_distributions()
+    pinned = pinned_requirements()
+    unpinned = {
+        top: where
+        for top, where in third_party.items()
+        if not {normalize(name) for name in provided_by.get(top, [])} & set(pinned)
+    }
+    assert not unpinned, f"imported by lambdas/ but not in lambdas/requirements.txt: {unpinned}"
+    assert {"pydantic", "boto3", "botocore", "jmespath", "aws_lambda_powertools"} <= set(third_party)
+
+
+def test_the_suite_runs_the_pinned_versions() -> None:
+    """The venv the suite runs in has what the functions deploy with (pyproject.toml reads the same file)."""
+    from segflow_infra.lambda_bundle import pinned_requirements
+
+    installed = {name: version(name) for name in pinned_requirements()}
+    assert installed == pinned_requirements(), "the venv is stale: make install"
+
+
+def test_asset_holds_exactly_the_pinned_distributions(asset_dir: Path) -> None:
+    from segflow_infra.lambda_bundle import pinned_requirements
+
+    assert _distributions(asset_dir) == pinned_requirements()
+    assert not (asset_dir / "bin").exists(), "console scripts (with this machine's interpreter) are left out"
+
+
+def test_asset_is_built_for_the_functions_architecture_and_python(asset_dir: Path) -> None:
+    target = _lambda_target()
+    assert target.platform == "manylinux2014_aarch64"
+    machine = target.platform.split("_", 1)[1]
+    tags = {
+        line.removeprefix("Tag: ")
+        for wheel in asset_dir.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag: ")
+    }
+    own_python = f"{target.abi}-{target.abi}-"
+    foreign = {tag for tag in tags if not tag.endswith("-none-any") and not tag.startswith(own_python)}
+    assert not foreign, f"wheels for another Python: {foreign}"
+    assert {tag for tag in tags if not tag.endswith("-any")}, "expected native wheels (pydantic-core)"
+    assert all(tag.endswith(f"_{machine}") for tag in tags if not tag.endswith("-any")), tags
+    extensions = list(asset_dir.rglob("*.so"))
+    assert extensions, "pydantic-core's extension is missing"
+    for extension in extensions:
+        header = extension.read_bytes()[:20]
+        assert header[:4] == b"\x7fELF", extension
+        assert int.from_bytes(header[18:20], "little") == _ELF_MACHINE[target.platform], extension
+        assert f"cpython-{target.abi.removeprefix('cp')}-{machine}-linux-gnu" in extension.name, extension
+
+
+def test_dependencies_carry_bytecode_for_the_runtime_and_segflow_ships_source(
+    asset_dir: Path, lambda_python: Path
+) -> None:
+    """Lambda cannot write bytecode into the asset: without .pyc every dependency would compile at each cold
+    start. Hash-based, unchecked: valid whatever timestamps the zip gives the sources."""
+    magic = subprocess.run(
+        [
+            str(lambda_python),
+            "-I",
+            "-S",
+            "-c",
+            "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tag = "cpython-" + _lambda_target().abi.removeprefix("cp")
+    dependencies = _dependency_entries(asset_dir)
+    sources = [
+        path
+        for entry in dependencies
+        for path in ([asset_dir / entry] if entry.endswith(".py") else (asset_dir / entry).rglob("*.py"))
+    ]
+    assert len(sources) > 500
+    missing, wrong = [], []
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(asset_dir)))
+            continue
+        header = compiled.read_bytes()[:8]
+        if header[:4].hex() != magic or int.from_bytes(header[4:8], "little") != 0b01:
+            wrong.append(str(compiled.relative_to(asset_dir)))
+    assert not missing, f"no bytecode: {missing[:5]}"
+    assert not wrong, f"not unchecked-hash bytecode of the runtime's Python: {wrong[:5]}"
+    code = [path for path in asset_dir.rglob("*") if path.relative_to(asset_dir).parts[0] not in dependencies]
+    assert not [path for path in code if "__pycache__" in path.parts or path.suffix == ".pyc"]
+
+
+def test_asset_code_is_the_lambdas_folder_without_caches(asset_dir: Path) -> None:
+    from segflow_infra.lambda_bundle import code_entries
+
+    dependencies = _dependency_entries(asset_dir)
+    code = {path.name for path in asset_dir.iterdir()} - dependencies
+    assert code == {path.name for path in code_entries()}
+    files = {path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file()}
+    assert "segflow/declaration.py" in files
+    missing = [spec.handler for spec in FUNCTIONS if f"{_module_path(spec.handler)}.py" not in files]
+    assert not missing, f"handler modules not in the asset: {missing}"
+
+
+def _module_path(handler: str) -> str:
+    return handler.rsplit(".", 1)[0].replace(".", "/")
+
+
+def test_host_twin_holds_the_same_distributions(asset_dir: Path, host_asset: Path) -> None:
+    assert _distributions(host_asset) == _distributions(asset_dir)
+    assert _dependency_entries(host_asset) == _dependency_entries(asset_dir)
+
+
+def _import_in_clean_interpreter(
+    python: Path, asset: Path, handler: str, environment: dict[str, str], walk: bool
+) -> dict[str, Any]:
+    result = subprocess.run(
+        [str(python), "-I", "-S", "-B", "-c", _IMPORT_SCRIPT, str(asset), handler, "walk" if walk else "-"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=asset,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{handler} does not import from the asset alone:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _lambda_environment(synth: Any, spec: FunctionSpec, asset: Path) -> dict[str, str]:
+    """The function's variables from the template (intrinsics rendered as text) and those Lambda sets."""
+    variables = synth.resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+    return {
+        **{name: render(value) for name, value in variables.items()},
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "LAMBDA_TASK_ROOT": str(asset),
+        "_HANDLER": spec.handler,
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.logical_id)
+def test_handler_imports_from_the_asset_alone(
+    synth: Any, host_asset: Path, lambda_python: Path, spec: FunctionSpec
+) -> None:
+    from segflow_infra.lambda_bundle import pinned_requirements
+
+    report = _import_in_clean_interpreter(
+        lambda_python, host_asset, spec.handler, _lambda_environment(synth, spec, host_asset), walk=False
+    )
+    assert report["python"] == _lambda_target().python_version
+    assert report["path"][0] == str(host_asset)
+    assert not [entry for entry in report["path"][1:] if "site-packages" in entry]
+    assert report["outside"] == [], "modules loaded from outside the asset and the standard library"
+    assert "segflow" in report["from_asset"]
+    assert "pydantic_core" in report["from_asset"] or "pydantic" not in pinned_requirements()
+
+
+def test_every_segflow_module_imports_from_the_asset_alone(
+    synth: Any, host_asset: Path, lambda_python: Path
+) -> None:
+    """What handlers import lazily (node types, custom node loading, the console page) imports there too."""
+    spec = next(spec for spec in FUNCTIONS if spec.logical_id == "ExecuteSegment")
+    report = _import_in_clean_interpreter(
+        lambda_python, host_asset, spec.handler, _lambda_environment(synth, spec, host_asset), walk=True
+    )
+    assert report["outside"] == []
+    assert {"segflow", "boto3", "botocore", "pydantic", "jmespath", "aws_lambda_powertools"} <= set(
+        report["from_asset"]
+    )
+
+
+def test_without_cache_or_package_index_the_build_fails_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segflow_infra.lambda_bundle import LambdaBundleError, dependencies_dir
+
+    _unreachable_package_index(tmp_path, monkeypatch)
+    with pytest.raises(LambdaBundleError, match="is the package index reachable") as failure:
+        dependencies_dir(_lambda_target(), cache_root=tmp_path / "cache")
+    assert "requirements.txt" in str(failure.value)
+    assert "no cached build at" in str(failure.value)
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [], "no half-built cache entry is left"
+
+
+def test_with_a_cached_build_no_package_index_is_needed(
+    asset_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session's synth built (or found) the cache: the same build is found again offline."""
+    from segflow_infra.lambda_bundle import dependencies_dir
+
+    _unreachable_package_index(tmp_path, monkeypatch)
+    cached = dependencies_dir(_lambda_target())
+    assert _distributions(cached) == _distributions(asset_dir)
+
+
+def _unreachable_package_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip with no index and an empty wheel folder: what it sees offline."""
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
