@@ -57,6 +57,6 @@ local: $(STAMP)
 	$(VENV)/bin/segflow local up --port 4566
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .ruff_cache
 
 -include infra/Makefile.include

@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from segflow.declaration import (
     FUNCTIONS,
+    LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
     MODEL_DEPLOY_FUNCTION,
     SERVICE_NAME,
@@ -25,7 +26,9 @@ from segflow.declaration import (
 )
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
-from segflow_infra.lambda_bundle import REQUIREMENTS_FILE, lambda_code
+from segflow_infra.lambda_bundle import CODE_EXCLUDES, REQUIREMENTS_FILE
+from segflow_infra.lambda_layer import dependencies_layer
+from segflow_infra.paths import repo_path
 from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
     acknowledge_prefix_wildcards,
@@ -61,8 +64,12 @@ class EngineFunctions(Construct):
         self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
         self._node_modules = node_modules
-        # lambdas/ with its pinned dependencies built for RUNTIME on ARCHITECTURE: no layer, no runtime boto3.
-        self._code = lambda_code(RUNTIME, ARCHITECTURE)
+        self._code = lambda_.Code.from_asset(
+            str(repo_path(LAMBDA_ASSET_DIR)), exclude=[f"**/{pattern}" for pattern in CODE_EXCLUDES]
+        )
+        # Every import beyond the standard library, pinned and built for RUNTIME on ARCHITECTURE: nothing is
+        # taken from the runtime (its boto3 comes after layers on the path) or resolved at deploy time.
+        self._dependencies = dependencies_layer(self, "Dependencies", RUNTIME, ARCHITECTURE)
         self.functions: dict[str, lambda_.Function] = {
             spec.logical_id: self._function(spec) for spec in FUNCTIONS
         }
@@ -97,6 +104,7 @@ class EngineFunctions(Construct):
             memory_size=spec.memory_mb,
             timeout=cdk.Duration.seconds(spec.timeout_seconds),
             environment=self._environment(spec),
+            layers=[self._dependencies],
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -146,9 +154,9 @@ class EngineFunctions(Construct):
         acknowledge(
             function,
             "AwsSolutions-L1",
-            f"Pinned to {RUNTIME.name}: the Python its bundled dependencies ({REQUIREMENTS_FILE}) are "
-            "built and compiled for and its handlers are import-tested on; a runtime upgrade is a "
-            "deliberate, tested change.",
+            f"Pinned to {RUNTIME.name}: the Python its dependencies layer ({REQUIREMENTS_FILE}) is built "
+            "and compiled for and its handlers are import-tested on; a runtime upgrade is a deliberate, "
+            "tested change.",
         )
         stream_consumer = spec.logical_id in {consumer.function for consumer in STREAM_CONSUMERS}
         unscoped = [action for grant in spec.services if "*" in grant.resources for action in grant.actions]

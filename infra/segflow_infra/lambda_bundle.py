@@ -1,10 +1,10 @@
-"""The Lambda functions' asset: lambdas/ and its pinned dependencies, wheels for Lambda's platform, no Docker.
+"""The functions' dependencies as a Lambda layer: pinned wheels for Lambda's platform, built without Docker.
 
 The dependencies (``lambdas/requirements.txt``, every one pinned) are installed with ``pip install --platform
 --only-binary=:all:`` for the functions' Python version and architecture, compiled to bytecode for that Python
-(Lambda's package directory is read-only, so modules without ``.pyc`` would compile at every cold start), and
-cached under ``.cache/lambda-deps/`` by a hash of the requirements and the target: repeated synths reuse them
-and work offline. Without a cached build and without a reachable package index the synth fails and says so.
+(a deployed layer is read-only, so modules without ``.pyc`` would compile at every cold start), and cached
+under ``.cache/lambda-deps/`` by a hash of the requirements and the target: repeated synths reuse them and
+work offline. Without a cached build and without a reachable package index the synth fails and says so.
 """
 
 from __future__ import annotations
@@ -19,21 +19,20 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aws_cdk as cdk
-import jsii
 from segflow.declaration import LAMBDA_ASSET_DIR
 
 from segflow_infra.paths import repo_path
 
 REQUIREMENTS_FILE = f"{LAMBDA_ASSET_DIR}/requirements.txt"
 CACHE_DIR = ".cache/lambda-deps"
-# The copy of lambdas/ leaves these out (and the dependencies bring no console scripts: ``bin/``).
+# What the functions' code asset (lambdas/) leaves out.
 CODE_EXCLUDES = ("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info")
 PYTHON_ENV_VAR = "SEGFLOW_LAMBDA_PYTHON"
-# Where Lambda unpacks the asset: the path compiled into the bytecode's file names (tracebacks read it).
-LAMBDA_TASK_ROOT = "/var/task"
+# A Python layer's modules sit in its python/ folder, which Lambda unpacks to /opt/python (on sys.path after
+# the function's own /var/task and before the runtime's boto3). The bytecode names its sources there.
+LAYER_PYTHON_DIR = "python"
+LAYER_PYTHON_ROOT = "/opt/python"
 # Bump when the way a dependency directory is built changes, so every cached build is rebuilt.
 _BUILD_FORMAT = "1"
 _PIP_TIMEOUT_SECONDS = 600
@@ -171,6 +170,7 @@ def _install(target: Target, requirements: Path, into: Path, cached: Path) -> No
         "install",
         "--quiet",
         "--disable-pip-version-check",
+        "--no-color",
         "--no-compile",
         "--retries",
         "2",
@@ -223,7 +223,7 @@ def _compile(target: Target, directory: Path) -> None:
             "-s",
             str(directory),
             "-p",
-            LAMBDA_TASK_ROOT,
+            LAYER_PYTHON_ROOT,
             str(directory),
         ],
         capture_output=True,
@@ -236,48 +236,19 @@ def _compile(target: Target, directory: Path) -> None:
 
 
 def code_entries(code_dir: Path | None = None) -> list[Path]:
-    """The top-level files and folders of lambdas/ that the asset carries."""
+    """The top-level files and folders of lambdas/ that the code asset carries."""
     code = code_dir or repo_path(LAMBDA_ASSET_DIR)
     ignored = shutil.ignore_patterns(*CODE_EXCLUDES)(str(code), [path.name for path in code.iterdir()])
     return sorted(path for path in code.iterdir() if path.name not in ignored)
 
 
-def build_asset(output: Path, target: Target, code_dir: Path | None = None) -> None:
-    """Write the asset into ``output`` (an empty or missing folder): the dependencies, then lambdas/."""
+def build_layer(output: Path, target: Target) -> None:
+    """Write the layer's content into ``output`` (an empty or missing folder): the dependencies in python/."""
     dependencies = dependencies_dir(target)
-    entries = code_entries(code_dir)
-    clashes = sorted({path.name for path in entries} & {path.name for path in dependencies.iterdir()})
+    clashes = sorted({path.name for path in code_entries()} & {path.name for path in dependencies.iterdir()})
     if clashes:
+        # The function's own folder comes first on Lambda's path: the dependency would be shadowed.
         raise LambdaBundleError(
             f"{LAMBDA_ASSET_DIR}/ has {', '.join(clashes)}, which a bundled dependency installs too: rename"
         )
-    shutil.copytree(dependencies, output, dirs_exist_ok=True)
-    for entry in entries:
-        if entry.is_dir():
-            shutil.copytree(entry, output / entry.name, ignore=shutil.ignore_patterns(*CODE_EXCLUDES))
-        else:
-            shutil.copy2(entry, output / entry.name)
-
-
-@jsii.implements(cdk.ILocalBundling)
-class LocalBundling:
-    """CDK's local bundling hook: builds the asset on this machine, so CDK never needs Docker."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-
-    def try_bundle(self, output_dir: str, _options: Any = None) -> bool:
-        build_asset(Path(output_dir), self._target)
-        return True
-
-
-def lambda_code(runtime: Any, architecture: Any) -> Any:
-    """``lambda_.Code`` for the functions: bundled locally, named by a hash of what it contains."""
-    from aws_cdk import aws_lambda as lambda_
-
-    target = Target.for_lambda(runtime.name, architecture.name)
-    return lambda_.Code.from_asset(
-        str(repo_path(LAMBDA_ASSET_DIR)),
-        asset_hash_type=cdk.AssetHashType.OUTPUT,
-        bundling=cdk.BundlingOptions(image=runtime.bundling_image, local=LocalBundling(target)),
-    )
+    shutil.copytree(dependencies, output / LAYER_PYTHON_DIR, dirs_exist_ok=True)

@@ -130,19 +130,6 @@ def test_function_logs_to_its_own_log_group_with_retention(synth: Any, spec: Fun
     assert log_group not in others
 
 
-def test_functions_have_no_layers(synth: Any) -> None:
-    """Every dependency is in the bundled asset (tests/infra/test_infra_lambda_asset.py), none in a layer or
-    resolved at deploy time."""
-    for spec in FUNCTIONS:
-        assert "Layers" not in synth.resources[spec.logical_id]["Properties"], spec.logical_id
-    parameters = synth.template.get("Parameters", {})
-    assert not [
-        name
-        for name, parameter in parameters.items()
-        if parameter["Type"].startswith("AWS::SSM") and "powertools" in str(parameter.get("Default", ""))
-    ]
-
-
 def test_functions_do_not_depend_on_websocket_stages(synth: Any) -> None:
     """A WebSocket API's routes invoke a function that needs the API's callback URL: the URL is built from the
     API's id and the stage's fixed name, never from the stage (which depends on the routes)."""
