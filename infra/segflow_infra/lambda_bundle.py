@@ -34,7 +34,7 @@ PYTHON_ENV_VAR = "SEGFLOW_LAMBDA_PYTHON"
 LAYER_PYTHON_DIR = "python"
 LAYER_PYTHON_ROOT = "/opt/python"
 # Bump when the way a dependency directory is built changes, so every cached build is rebuilt.
-_BUILD_FORMAT = "1"
+_BUILD_FORMAT = "2"
 _PIP_TIMEOUT_SECONDS = 600
 
 
@@ -132,7 +132,7 @@ def _python_version(executable: str) -> str | None:
 
 def cache_key(target: Target, requirements: Path | None = None) -> str:
     digest = hashlib.sha256()
-    for part in (_BUILD_FORMAT, target.python_version, target.platform, "cp"):
+    for part in (_BUILD_FORMAT, target.python_version, target.platform, "cp", LAYER_PYTHON_ROOT):
         digest.update(part.encode() + b"\0")
     digest.update((requirements or requirements_path()).read_bytes())
     return digest.hexdigest()[:20]

@@ -55,6 +55,17 @@ print(json.dumps({
 """
 
 
+# Every .pyc under argv[1] whose code object does not name its source under argv[2].
+_CO_FILENAMES = r"""
+import marshal, pathlib, sys
+root, prefix = pathlib.Path(sys.argv[1]), sys.argv[2]
+for compiled in root.rglob("*.pyc"):
+    source = compiled.parent.parent / (compiled.name.split(".")[0] + ".py")
+    if marshal.loads(compiled.read_bytes()[16:]).co_filename != f"{prefix}/{source.relative_to(root)}":
+        print(compiled.relative_to(root))
+"""
+
+
 @dataclass(frozen=True)
 class Deployed:
     """The synthesized code asset and the dependencies layer's python/ folder."""
@@ -245,6 +256,14 @@ def test_layer_carries_bytecode_for_the_runtime(deployed: Deployed, lambda_pytho
             wrong.append(str(compiled.relative_to(deployed.layer)))
     assert not missing, f"no bytecode: {missing[:5]}"
     assert not wrong, f"not unchecked-hash bytecode of the runtime's Python: {wrong[:5]}"
+    # Tracebacks name the sources where Lambda unpacks the layer, not where it was built.
+    misplaced = subprocess.run(
+        [str(lambda_python), "-I", "-S", "-c", _CO_FILENAMES, str(deployed.layer), "/opt/python"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert misplaced == [], misplaced[:5]
 
 
 def test_code_asset_is_the_lambdas_folder_without_caches(deployed: Deployed) -> None:
