@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 
 .PHONY: install demo test test-fast unit e2e lint format schema local clean bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[dev,infra]'
@@ -57,6 +57,6 @@ local: $(STAMP)
 	$(VENV)/bin/segflow local up --port 4566
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .ruff_cache
 
 -include infra/Makefile.include

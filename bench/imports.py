@@ -9,8 +9,8 @@ run to the next); the median is reported beside it. Two variants:
   package (its directory is read-only), so every segflow module is compiled at each cold start;
 - **with .pyc**: the same copy after one import wrote its bytecode (what shipping ``.pyc`` files would give).
 
-boto3, botocore, pydantic and powertools come from the virtualenv with their bytecode (in Lambda they come
-from the runtime and a layer), so both variants count their import time but not their size.
+boto3, botocore, pydantic and powertools come from the virtualenv with their bytecode (in Lambda from the
+functions' dependencies layer, compiled too), so both variants count their import time but not their size.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from segflow.declaration import (
     FUNCTIONS,
@@ -28,6 +27,8 @@ from segflow.declaration import (
 )
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
+from segflow_infra.lambda_bundle import CODE_EXCLUDES, REQUIREMENTS_FILE
+from segflow_infra.lambda_layer import dependencies_layer
 from segflow_infra.paths import repo_path
 from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
@@ -44,10 +45,6 @@ from segflow_infra.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-# Must match the aws-lambda-powertools pin in pyproject.toml (a test checks it).
-POWERTOOLS_VERSION = "3.37.0"
-POWERTOOLS_LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.12/{POWERTOOLS_VERSION}"
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache", "**/*.egg-info"]
 
 
 class EngineFunctions(Construct):
@@ -68,13 +65,12 @@ class EngineFunctions(Construct):
         self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
         self._node_modules = node_modules
-        self._code = lambda_.Code.from_asset(str(repo_path(LAMBDA_ASSET_DIR)), exclude=ASSET_EXCLUDES)
-        # Resolved by CloudFormation at deploy time, so synth stays offline and the ARN stays current.
-        self._powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "PowertoolsLayer",
-            ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_LAYER_PARAMETER),
+        self._code = lambda_.Code.from_asset(
+            str(repo_path(LAMBDA_ASSET_DIR)), exclude=[f"**/{pattern}" for pattern in CODE_EXCLUDES]
         )
+        # Every import beyond the standard library, pinned and built for RUNTIME on ARCHITECTURE: nothing is
+        # taken from the runtime (its boto3 comes after layers on the path) or resolved at deploy time.
+        self._dependencies = dependencies_layer(self, "Dependencies", RUNTIME, ARCHITECTURE)
         self.functions: dict[str, lambda_.Function] = {
             spec.logical_id: self._function(spec) for spec in FUNCTIONS
         }
@@ -109,7 +105,7 @@ class EngineFunctions(Construct):
             memory_size=spec.memory_mb,
             timeout=cdk.Duration.seconds(spec.timeout_seconds),
             environment=self._environment(spec),
-            layers=[self._powertools],
+            layers=[self._dependencies],
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -159,8 +155,9 @@ class EngineFunctions(Construct):
         acknowledge(
             function,
             "AwsSolutions-L1",
-            f"Pinned to {RUNTIME.name}: the runtime the engine is tested on, matching the Powertools layer "
-            f"parameter {POWERTOOLS_LAYER_PARAMETER}; a runtime upgrade is a deliberate, tested change.",
+            f"Pinned to {RUNTIME.name}: the Python its dependencies layer ({REQUIREMENTS_FILE}) is built "
+            "and compiled for and its handlers are import-tested on; a runtime upgrade is a deliberate, "
+            "tested change.",
         )
         stream_consumer = spec.logical_id in {consumer.function for consumer in STREAM_CONSUMERS}
         unscoped = [action for grant in spec.services if "*" in grant.resources for action in grant.actions]

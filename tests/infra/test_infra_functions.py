@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -129,45 +128,6 @@ def test_function_logs_to_its_own_log_group_with_retention(synth: Any, spec: Fun
         if logical_id != spec.logical_id
     ]
     assert log_group not in others
-
-
-def test_functions_use_the_powertools_layer_from_ssm(synth: Any) -> None:
-    from segflow_infra.functions import POWERTOOLS_LAYER_PARAMETER
-
-    parameters = synth.template["Parameters"]
-    layer_parameters = {
-        name
-        for name, parameter in parameters.items()
-        if parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
-        and parameter["Default"] == POWERTOOLS_LAYER_PARAMETER
-    }
-    assert len(layer_parameters) == 1
-    for logical_id in (spec.logical_id for spec in FUNCTIONS):
-        layers = synth.resources[logical_id]["Properties"]["Layers"]
-        assert [render(layer) for layer in layers] == [ref(next(iter(layer_parameters)))]
-
-
-def test_powertools_layer_matches_the_pinned_library() -> None:
-    from segflow_infra.functions import POWERTOOLS_VERSION
-
-    assert version("aws-lambda-powertools") == POWERTOOLS_VERSION
-
-
-def test_asset_is_the_lambdas_folder_without_caches(synth: Any) -> None:
-    from segflow.declaration import LAMBDA_ASSET_DIR
-
-    keys = {fn["Properties"]["Code"]["S3Key"] for fn in synth.of_type("AWS::Lambda::Function").values()}
-    assert len(keys) == 1, "all functions share one code asset"
-    asset_dir = synth.outdir / f"asset.{next(iter(keys)).removesuffix('.zip')}"
-    files = {path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file()}
-    assert "segflow/declaration.py" in files, f"asset is not the {LAMBDA_ASSET_DIR}/ folder"
-    assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
-    missing = [spec.handler for spec in FUNCTIONS if f"{_module_path(spec.handler)}.py" not in files]
-    assert not missing, f"handler modules not in the asset: {missing}"
-
-
-def _module_path(handler: str) -> str:
-    return handler.rsplit(".", 1)[0].replace(".", "/")
 
 
 def test_functions_do_not_depend_on_websocket_stages(synth: Any) -> None:
