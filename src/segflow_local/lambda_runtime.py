@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from segflow.declaration import FUNCTIONS, FunctionSpec
 
+from segflow_local import invocation_scope
+
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "us-east-1"
 
@@ -135,7 +137,8 @@ class LocalLambdaRuntime:
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, arn)
         try:
-            result = load_handler(spec.handler)(event, context)
+            with invocation_scope.running(name):
+                result = load_handler(spec.handler)(event, context)
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
             body = {
                 "errorType": type(error).__name__,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import threading
 import traceback
@@ -36,10 +37,11 @@ class WorkerReply:
 
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: receive (spec, function name, ARN, event), run the handler, send the answer."""
-    from segflow_local import faults
+    from segflow_local import fault_rates, faults, invocation_scope
     from segflow_local.lambda_runtime import LocalLambdaContext, load_handler
 
     faults.install_from_environment()
+    fault_rates.activate_from_environment(stream=str(os.getpid()), state_machine=False)
     while True:
         try:
             spec, name, arn, payload = conn.recv()
@@ -48,7 +50,8 @@ def _worker_main(conn: Connection) -> None:
         context = LocalLambdaContext(spec, name, arn)
         try:
             event = json.loads(payload) if payload else {}
-            result = load_handler(spec.handler)(event, context)
+            with invocation_scope.running(name):
+                result = load_handler(spec.handler)(event, context)
             conn.send((json.dumps(result).encode(), None))
         except Exception as error:  # the Lambda runtime reports any unhandled error this way
             body = {

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 from segflow import declaration
 
-from segflow_local import bedrock_emulation, moto_patches, sagemaker_emulation
+from segflow_local import bedrock_emulation, fault_rates, moto_patches, sagemaker_emulation
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
@@ -260,6 +260,7 @@ class LocalAwsServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._event_sources: list[Any] = []
+        self.faults: fault_rates.RateInjector | None = None
 
     @property
     def port(self) -> int:
@@ -312,6 +313,9 @@ class LocalAwsServer:
         moto_patches.apply()
         sagemaker_emulation.apply()
         bedrock_emulation.apply()
+        # $SEGFLOW_LOCAL_FAULT_RATES: the state machine's Lambda invokes and (thread isolation) the handlers'
+        # calls here; worker processes read it themselves.
+        self.faults = fault_rates.activate_from_environment()
         if self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.INFO)
 
@@ -412,6 +416,8 @@ def serve(
     try:
         server.start()
         mode = ", handlers in worker processes" if isolation == "process" else ""
+        if server.faults is not None:
+            mode += f", {fault_rates.describe(server.faults.plan)}"
         announce(f"segflow local AWS listening on {server.url} (stage {stage}{mode})")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
@@ -425,5 +431,6 @@ def serve(
         announce("segflow local AWS: stopping")
     finally:
         server.stop()
+        fault_rates.deactivate()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
