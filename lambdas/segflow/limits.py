@@ -36,6 +36,12 @@ DEFINITION_INLINE_MAX_BYTES = OUTPUT_INLINE_MAX_BYTES
 # Publishing and activating retry this often when concurrent writers change the workflow first.
 VERSION_WRITE_MAX_ATTEMPTS = 200
 
+# A DynamoDB transaction cancelled only by contention (another transaction on one of its items, throttling) is
+# sent again up to this many times in all, after a jittered wait that doubles from the base up to the cap.
+TRANSACTION_MAX_ATTEMPTS = 8
+TRANSACTION_BACKOFF_BASE_SECONDS = 0.02
+TRANSACTION_BACKOFF_CAP_SECONDS = 1.0
+
 # The final execution output is returned inline up to this size, otherwise as an S3 reference.
 FINAL_OUTPUT_INLINE_MAX_BYTES = 2_048
 

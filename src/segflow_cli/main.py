@@ -158,6 +158,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         from segflow_local.server import LocalServerError, serve
     except ImportError as error:
         raise CliError(f"segflow local needs moto: pip install 'segflow[local]' ({error})") from None
+    if args.fault_rate:
+        if not 0 < args.fault_rate <= 0.5:
+            raise CliError(f"--fault-rate {args.fault_rate} must be above 0 and at most 0.5", EXIT_INVALID)
+        from segflow_local import fault_rates
+
+        plan = fault_rates.every_fault(args.fault_rate, args.fault_seed, args.fault_log)
+        os.environ[fault_rates.FAULT_RATES_ENV] = plan.model_dump_json()  # worker processes inherit it
     try:
         serve(args.host, args.port, args.stage, args.verbose, announce=emit, isolation=args.isolation)
     except LocalServerError as error:
@@ -681,6 +688,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="thread",
         help="run handlers in the server's threads (default, fastest) or one worker process per invocation "
         "(a killed or timed-out process fails the invoke as on Lambda: Runtime.ExitError, Sandbox.Timedout)",
+    )
+    up.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="fail this fraction of calls as AWS does under load: the state machine's Lambda invokes "
+        "throttled, the handlers' DynamoDB calls throttled and transactions in conflict, their S3 calls "
+        "answered 500/503 (default 0: none)",
+    )
+    up.add_argument("--fault-seed", type=int, default=0, metavar="N", help="which calls fail (default 0)")
+    up.add_argument(
+        "--fault-log",
+        metavar="FILE",
+        help="append each injected fault to FILE, one JSON line, from every process",
     )
     up.set_defaults(handler=cmd_local_up)
 

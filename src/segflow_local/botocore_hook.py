@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
+from segflow_local import fault_rates
 from segflow_local.lambda_runtime import LocalLambdaRuntime
 
 _EVENT = "before-send.lambda.Invoke"
@@ -38,6 +39,8 @@ def _answer_invoke(request: Any, **_: Any) -> AWSResponse | None:
     # Only calls to AWS itself (which the in-process mock answers); a client pointed at a local endpoint
     # (segflow local up, in another process) goes there.
     if runtime is None or not (url.hostname or "").endswith(".amazonaws.com"):
+        return None
+    if fault_rates.injected(request):  # throttled: the function does not run
         return None
     function_ref = url.path.split("/functions/", 1)[1].split("/invocations", 1)[0]
     qualifier = parse_qs(url.query).get("Qualifier", [None])[0]

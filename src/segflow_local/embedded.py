@@ -13,7 +13,14 @@ from typing import Any
 import boto3
 from segflow import declaration
 
-from segflow_local import bedrock_emulation, botocore_hook, moto_patches, sagemaker_emulation, sandbox
+from segflow_local import (
+    bedrock_emulation,
+    botocore_hook,
+    fault_rates,
+    moto_patches,
+    sagemaker_emulation,
+    sandbox,
+)
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
@@ -95,6 +102,7 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
     sagemaker_emulation.apply()
     bedrock_emulation.apply()
     sandbox.install()
+    fault_rates.install()  # inert until a test turns it on (fault_rates.injecting)
     runtime = LocalLambdaRuntime(stage)
     botocore_hook.activate(runtime)
     try:

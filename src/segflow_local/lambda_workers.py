@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
 import threading
 import traceback
@@ -38,11 +39,12 @@ class WorkerReply:
 
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: receive (spec, function name, ARN, event), run the handler, send the answer."""
-    from segflow_local import faults, sandbox
+    from segflow_local import fault_rates, faults, sandbox
     from segflow_local.lambda_runtime import LocalLambdaContext, load_handler
 
     sandbox.install()
     faults.install_from_environment()
+    fault_rates.activate_from_environment(stream=str(os.getpid()), state_machine=False)
     while True:
         try:
             spec, name, arn, payload, identity, environment = conn.recv()

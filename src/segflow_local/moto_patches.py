@@ -1,4 +1,4 @@
-"""Performance fixes to the embedded cloud (moto 5.2.5, pinned), applied by both local modes.
+"""Performance and fidelity fixes to the embedded cloud (moto 5.2.5, pinned), applied by both local modes.
 
 moto answers a DynamoDB Query on a table's own key by sorting and scanning *every item in the table*
 (``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
@@ -23,6 +23,10 @@ which is all-or-nothing without a copy.
 moto's server (``segflow local up``) finds the backend of every request under one global lock by listing
 moto's package directory and trying hundreds of URL patterns: a few milliseconds per request, serialized
 across threads. The answer depends only on the host it infers, so the patch remembers it per host.
+
+A Task whose Resource is a function ARN reports a Lambda API error (throttling, a 5xx, an unknown function) as
+``Lambda.<error code>`` in Step Functions, as the ``lambda:invoke`` integration does; moto's interpreter calls
+every one ``Exception``, which no retrier names: the patch reports them as Step Functions does.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def apply() -> None:
         _transactions_without_table_copies()
         _serialize_dynamodb_writes()
         _remember_backends_per_host()
+        _lambda_api_errors_named_as_step_functions_does()
         _applied = True
 
 
@@ -217,3 +222,33 @@ def _transactions_without_table_copies() -> None:
                 )
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _lambda_api_errors_named_as_step_functions_does() -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    StateTaskLambda = state_task_lambda.StateTaskLambda
+    describe = state_task_service_lambda.StateTaskServiceLambda._error_cause_from_client_error
+    original = StateTaskLambda._from_error
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        error, cause = describe(ex)
+        details = LambdaFunctionFailedEventDetails(error=error, cause=cause)
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(lambdaFunctionFailedEventDetails=details),
+        )
+
+    StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 from segflow import declaration
 
-from segflow_local import bedrock_emulation, moto_patches, sagemaker_emulation, sandbox
+from segflow_local import bedrock_emulation, fault_rates, moto_patches, sagemaker_emulation, sandbox
 from segflow_local.deployer import LocalDeployment, connections_endpoint, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
@@ -252,6 +252,7 @@ class LocalAwsServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._event_sources: list[Any] = []
+        self.faults: fault_rates.RateInjector | None = None
 
     @property
     def port(self) -> int:
@@ -309,6 +310,9 @@ class LocalAwsServer:
         sagemaker_emulation.apply()
         bedrock_emulation.apply()
         sandbox.install()
+        # $SEGFLOW_LOCAL_FAULT_RATES: the state machine's Lambda invokes and (thread isolation) the handlers'
+        # calls here; worker processes read it themselves.
+        self.faults = fault_rates.activate_from_environment()
         if self.verbose:
             logging.getLogger("werkzeug").setLevel(logging.INFO)
 
@@ -409,6 +413,8 @@ def serve(
     try:
         server.start()
         mode = ", handlers in worker processes" if isolation == "process" else ""
+        if server.faults is not None:
+            mode += f", {fault_rates.describe(server.faults.plan)}"
         announce(f"segflow local AWS listening on {server.url} (stage {stage}{mode})")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
@@ -422,5 +428,6 @@ def serve(
         announce("segflow local AWS: stopping")
     finally:
         server.stop()
+        fault_rates.deactivate()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

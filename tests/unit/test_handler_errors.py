@@ -26,6 +26,14 @@ def client_error(code: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": f"{code} happened"}}, "PutItem")
 
 
+def cancelled(*reasons: str) -> ClientError:
+    response = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+        "CancellationReasons": [{"Code": reason} for reason in reasons],
+    }
+    return ClientError(response, "TransactWriteItems")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("error", "name"),
     [
@@ -33,6 +41,9 @@ def client_error(code: str) -> ClientError:
         (client_error("ThrottlingException"), TRANSIENT_ERROR),
         (client_error("SlowDown"), TRANSIENT_ERROR),
         (EndpointConnectionError(endpoint_url="https://dynamodb"), TRANSIENT_ERROR),
+        (cancelled("None", "TransactionConflict"), TRANSIENT_ERROR),
+        (cancelled("ThrottlingError", "None"), TRANSIENT_ERROR),
+        (cancelled("TransactionConflict", "ConditionalCheckFailed"), "ClientError"),
         (client_error("AccessDeniedException"), "ClientError"),
         (ValueError("bad"), "ValueError"),
     ],

@@ -3,8 +3,9 @@
 The Lambda runtime puts an unhandled error's message and stack trace into the task's ``Cause``, which the
 state machine then carries; a deep stack trace alone can exceed the state payload budget. The error type
 name is kept, because Retry and Catch match on it, except for AWS errors that pass (throttling, a service's
-5xx, a dropped connection, after boto3's own retries): those become ``TransientAwsError``, which the state
-machine retries with backoff; the re-invoked handler resumes from its records.
+5xx, a dropped connection, after boto3's own retries; a transaction cancelled only by contention, after the
+store's): those become ``TransientAwsError``, which the state machine retries with backoff; the re-invoked
+handler resumes from its records.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS
+from segflow.stores.transactions import cancelled_by_contention
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -43,7 +45,9 @@ def error_name(error: Exception) -> str:
     """What Step Functions will see as the error: the class name, or TransientAwsError."""
     if isinstance(error, ConnectionClosedError | EndpointConnectionError | ReadTimeoutError):
         return TRANSIENT_ERROR
-    if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+    if isinstance(error, ClientError) and (
+        error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES or cancelled_by_contention(error)
+    ):
         return TRANSIENT_ERROR
     return type(error).__name__
 

@@ -2,7 +2,9 @@
 
 The user's write and a marker item (``EFFECT#<node_id>`` in the execution's partition of the executions table)
 commit in one DynamoDB transaction. A segment retried after its process died, even between the write and the
-node's checkpoint, finds the marker, and the transaction is refused instead of writing twice.
+node's checkpoint, finds the marker, and the transaction is refused instead of writing twice. A transaction
+cancelled only by contention is sent again (:mod:`segflow.stores.transactions`); contention that lasts is the
+node's ``DynamoDbBusy``, which its retry policy may retry.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from segflow.stores.dynamo_items import encode_item, expires_at
 from segflow.stores.execution_records import execution_pk
+from segflow.stores.transactions import transact_write
 
 
 class EffectConditionFailed(Exception):
@@ -41,8 +44,9 @@ class EffectLedger:
             "expires_at": expires_at(),
         }
         try:
-            self._client.transact_write_items(
-                TransactItems=[
+            transact_write(
+                self._client,
+                [
                     {"Update": update},
                     {
                         "Put": {
@@ -51,7 +55,7 @@ class EffectLedger:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                ]
+                ],
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
