@@ -17,6 +17,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from segflow.contexts import as_contexts
+
+from segflow_local.example_data import EXAMPLE_USER_RESOURCES
+
 REPO = Path(__file__).resolve().parents[1]
 SEGFLOW = str(Path(sys.executable).with_name("segflow"))
 DEMO_EXAMPLES = ("order_review", "fan_out_fan_in")
@@ -89,8 +93,10 @@ def main() -> int:
     endpoint = f"http://127.0.0.1:{port}"
     print(f"Starting the embedded local AWS on {endpoint} …", flush=True)
     log = open(REPO / ".segflow-demo-server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
+    # The examples' own tables, bucket, topic and function, named as `cdk deploy -c …` would name them.
+    contexts = [arg for pair in as_contexts(EXAMPLE_USER_RESOURCES) for arg in ("-c", pair)]
     server = subprocess.Popen(
-        [SEGFLOW, "local", "up", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        [SEGFLOW, "local", "up", "--port", str(port), *contexts], stdout=log, stderr=subprocess.STDOUT
     )
     try:
         wait_until_healthy(endpoint, server)

@@ -151,6 +151,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # --- local up ----------------------------------------------------------------------------------------------
 
 
+def _user_resources(pairs: list[str]) -> Any:
+    """``-c data_tables=a,b`` (repeatable): your resources, checked as the stack checks its contexts."""
+    from segflow import contexts
+
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or key not in contexts.USER_RESOURCE_CONTEXTS:
+            known = ", ".join(contexts.USER_RESOURCE_CONTEXTS)
+            raise CliError(f"-c {pair!r}: expected KEY=NAME[,NAME…] with KEY one of {known}", EXIT_INVALID)
+        values[key] = ",".join(filter(None, (values.get(key, ""), value)))
+    try:
+        return contexts.user_resources(values.get)
+    except ValueError as error:
+        raise CliError(f"-c {error}", EXIT_INVALID) from None
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     if not STAGE_PATTERN.fullmatch(args.stage):
         raise CliError(f"--stage {args.stage!r} must match {STAGE_PATTERN.pattern}", EXIT_INVALID)
@@ -166,7 +183,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         plan = fault_rates.every_fault(args.fault_rate, args.fault_seed, args.fault_log)
         os.environ[fault_rates.FAULT_RATES_ENV] = plan.model_dump_json()  # worker processes inherit it
     try:
-        serve(args.host, args.port, args.stage, args.verbose, announce=emit, isolation=args.isolation)
+        serve(
+            args.host,
+            args.port,
+            args.stage,
+            args.verbose,
+            announce=emit,
+            isolation=args.isolation,
+            user_resources=_user_resources(args.context),
+        )
     except LocalServerError as error:
         raise CliError(str(error)) from None
     return EXIT_OK
@@ -682,6 +707,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--stage", default="local", help="resource name prefix (default: local)")
     up.add_argument("--verbose", action="store_true", help="log every request and handler")
+    up.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=NAMES",
+        help="name your resources nodes may use, as `cdk deploy -c` does: data_tables, data_buckets, "
+        "notification_topics, invoke_functions (comma-separated names; repeatable). Nodes are refused "
+        "anything else, as on AWS",
+    )
     up.add_argument(
         "--isolation",
         choices=("thread", "process"),

@@ -239,8 +239,11 @@ class LocalAwsServer:
         stage: str = "local",
         verbose: bool = False,
         isolation: Isolation = "thread",
+        user_resources: declaration.UserResources | None = None,
     ) -> None:
         _check_host(host)
+        # Your resources nodes may use: what ``cdk deploy -c data_tables=…`` names (``segflow local up -c``).
+        self.user_resources = user_resources or declaration.UserResources()
         self.host = host
         self.requested_port = port
         self.stage = stage
@@ -280,6 +283,7 @@ class LocalAwsServer:
             raise LocalServerError(f"the local endpoint could not start: {error}") from error
         if not self.verbose:
             deployment.environment_overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        deployment.grant_user_resources(self.user_resources)
         self.runtime.attach(deployment)  # each function with its own environment and IAM policy
         self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
         # What EventBridge and the event source mappings do in the cloud: status rules, the log's stream.
@@ -397,6 +401,7 @@ def serve(
     verbose: bool = False,
     announce: Callable[[str], None] = print,
     isolation: Isolation = "thread",
+    user_resources: declaration.UserResources | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start.
 
@@ -409,7 +414,7 @@ def serve(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
-    server = LocalAwsServer(host, port, stage, verbose, isolation)
+    server = LocalAwsServer(host, port, stage, verbose, isolation, user_resources)
     try:
         server.start()
         mode = ", handlers in worker processes" if isolation == "process" else ""

@@ -78,7 +78,12 @@ def plan_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def process_endpoint(plan_path: Path) -> Iterator[LocalEndpoint]:
     with start_local_endpoint(
-        "crashtest", "--isolation", "process", **{FAULTS_ENV: str(plan_path)}
+        "crashtest",
+        "--isolation",
+        "process",
+        "-c",
+        f"data_tables={COUNTERS_TABLE}",
+        **{FAULTS_ENV: str(plan_path)},
     ) as endpoint:
         create_key_table(endpoint.client("dynamodb"), COUNTERS_TABLE, "counter_id")
         yield endpoint

@@ -32,7 +32,7 @@ def test_workflows_succeed_while_server_and_workers_inject_faults(tmp_path: Path
         "--fault-log",
         str(log),
     )
-    with start_local_endpoint("faultsup", *arguments) as endpoint:
+    with start_local_endpoint("faultsup", *arguments, "-c", f"data_tables={TABLE}") as endpoint:
         assert "injecting faults: lambda_throttling 10%" in endpoint.ready_line
         create_key_table(endpoint.client("dynamodb"), TABLE, "counter_id")
         deployment = locate(endpoint.url)

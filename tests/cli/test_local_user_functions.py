@@ -38,7 +38,9 @@ NODE_MODULES = {
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[LocalEndpoint]:
-    with start_local_endpoint("userfn", **NODE_MODULES) as local:
+    with start_local_endpoint(
+        "userfn", "-c", "invoke_functions=example-score-order", **NODE_MODULES
+    ) as local:
         session = _Session(local)
         create_function(session, "example-score-order", zip_directory(EXAMPLES_DIR / "functions/score_order"))
         yield local
