@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from segflow.declaration import UserResources
 from segflow.deployments import naming
 from segflow.dsl.validation import WorkflowValidationError
 
@@ -241,10 +242,12 @@ def test_a_missing_artifact_fails_before_anything_is_created(
     model_id = f"fraud-{uuid.uuid4().hex[:8]}"
     sagemaker = embedded.client("sagemaker")
     models_before = len(sagemaker.list_models(MaxResults=100)["Models"])
-    source = {
-        "model_data_url": f"s3://segflow-test-databucket/absent/{model_id}.tar.gz",
-        "image_uri": "img:1",
-    }
+    # Your artifact bucket, named in -c data_buckets=… so the node can tell a missing artifact (404) from
+    # one it may not read (403, which it leaves to SageMaker's own role).
+    artifacts = f"model-artifacts-{uuid.uuid4().hex[:8]}"
+    embedded.client("s3").create_bucket(Bucket=artifacts)
+    embedded.deployment.grant_user_resources(UserResources(buckets=(artifacts,)))
+    source = {"model_data_url": f"s3://{artifacts}/absent/{model_id}.tar.gz", "image_uri": "img:1"}
     node = deploy_model("deploy", model_id, 3, "dev", source=source)
 
     arn, description = run_to_end(client, workflow("missing-artifact", [node], []))
