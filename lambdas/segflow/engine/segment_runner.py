@@ -201,9 +201,11 @@ class SegmentRunner:
                 )
                 skipped += 1
                 continue
-            if self.remaining_ms() < self.yield_margin_ms:
-                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             node_type = self._type_of(node)
+            # Past the margin nothing starts, except a pure node as the invocation's first: it cannot block,
+            # and an invocation whose reads alone used its time (a join of many outputs) still makes progress.
+            if self.remaining_ms() < self.yield_margin_ms and (self._started_a_node or not node_type.pure):
+                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             if node_type.placement == "approval":
                 pending = self._approval_node(info, segment, node, run, context, existing)
                 if pending is not None:
