@@ -53,6 +53,11 @@ SEGMENT_YIELD_MARGIN_MS = 20_000
 
 # HTTP calls made by nodes.
 HTTP_DEFAULT_TIMEOUT_SECONDS = 30.0
+# An AWS SDK call waits this long for an answer (botocore's default read timeout; segflow's clients keep it).
+AWS_SDK_READ_TIMEOUT_SECONDS = 60.0
+# A node that may need more time than its invocation has left waits for the next invocation, unless what is
+# left is already this share of what a fresh invocation gives (it is then started, and waits at most that).
+NODE_START_SHARE_OF_FRESH_INVOCATION = 0.95
 HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 # data_query: what it reads (an S3 object, a page of items, an HTTP answer) is read up to this size, and its

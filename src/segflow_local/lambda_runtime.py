@@ -85,7 +85,8 @@ class LocalLambdaRuntime:
 
     ``isolation="thread"`` runs handlers in the caller's thread (fast; one process shares its boto3 clients);
     ``"process"`` runs each invocation in a worker process (:mod:`segflow_local.lambda_workers`), which may be
-    killed like a Lambda sandbox.
+    killed like a Lambda sandbox. A thread cannot be killed at its function's timeout: ``overruns`` names the
+    invocations that ran past it (Lambda would have killed them), for tests to assert there are none.
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class LocalLambdaRuntime:
         self.invocations: dict[str, int] = {}
         # Set once segflow is deployed: each function then runs with its own environment and IAM policy.
         self.deployment: LocalDeployment | None = None
+        self.overruns: list[tuple[str, str]] = []  # (logical id, request id) of thread-mode overruns
         from segflow_local.user_functions import UserFunctions
 
         self.user_functions = UserFunctions()
@@ -164,6 +166,10 @@ class LocalLambdaRuntime:
                 "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
             }
             return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
+        finally:
+            if context.get_remaining_time_in_millis() == 0:
+                with self._lock:
+                    self.overruns.append((spec.logical_id, context.aws_request_id))
         return InvokeResult(200, json.dumps(result).encode())
 
     @property

@@ -24,6 +24,7 @@ class Route:
     status: int = 200
     body: Any = None
     delay_seconds: float = 0.0
+    delay_times: int | None = None  # only this many requests wait delay_seconds (None: every one)
     fail_times: int = 0  # answer 503 this many times before the scripted answer
 
 
@@ -67,7 +68,9 @@ def start_http_server() -> LocalHttpServer:
             if route is None:
                 self._reply(404, {"error": "no route"})
                 return
-            if route.delay_seconds:
+            if route.delay_seconds and route.delay_times != 0:
+                if route.delay_times is not None:
+                    route.delay_times -= 1
                 time.sleep(route.delay_seconds)
             if route.fail_times > 0:
                 route.fail_times -= 1

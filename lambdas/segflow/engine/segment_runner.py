@@ -4,6 +4,14 @@ It resumes where an earlier attempt stopped (completed nodes are never re-run), 
 it runs or is skipped from the outcomes of its incoming edges, yields before the Lambda deadline, and hands
 ``wait`` nodes and polling nodes (:class:`~segflow.nodes.base.Poll`) back to the state machine instead of
 sleeping.
+
+No node starts what it cannot finish: each runs with a :class:`~segflow.nodes.base.Deadline` (the time left
+before the yield margin), which caps every call it makes. A node that may need more than is left (its
+``timeout_seconds`` or its type's ``blocks_for``) is left to the next invocation, unless it is this
+invocation's first node or what is left is nearly all an invocation gives; a retry whose backoff does not fit
+waits for the next invocation (the node is recorded ``waiting``, its attempt kept); a node the deadline cuts
+runs again in the next invocation, or, as the invocation's first node (it had all the time there is), fails
+its attempt with ``InvocationDeadline``, which its retry policy may list.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from segflow.events.models import EventDraft
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.nodes import registry
 from segflow.nodes.base import (
+    Deadline,
+    DeadlineReached,
     ExecutionInfo,
     NodeContext,
     NodeFailure,
@@ -33,6 +43,7 @@ from segflow.nodes.base import (
     Poll,
     render_config,
     run_executor,
+    time_needed,
 )
 from segflow.nodes.judgment import resolve_route
 from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, Decision
@@ -58,6 +69,13 @@ class _Outcome:
     route: str | None = None
     output: Any = None
     has_output: bool = False
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """The node goes on in the next invocation, ``wait_seconds`` from now (recorded ``waiting``)."""
+
+    wait_seconds: int
 
 
 @dataclass
@@ -99,6 +117,15 @@ class SegmentRunner:
         self.sleep = sleep
         self.yield_margin_ms = yield_margin_ms
         self._executions: dict[tuple[str, str], ExecutionRecord] = {}
+        # What a node may still wait: the time left before the yield margin. The runner lives for one
+        # invocation, so what is left now is what the next invocation would give a deferred node.
+        self.deadline = Deadline(self._seconds_left, fresh_seconds=self._seconds_left())
+        # Whether this invocation has started a node: the first one always starts (so every invocation
+        # makes progress), and cutting it short is its failure, not a reason to wait for the next one.
+        self._started_a_node = False
+
+    def _seconds_left(self) -> float:
+        return (self.remaining_ms() - self.yield_margin_ms) / 1000
 
     def _execution(self, tenant: str, execution_id: str) -> ExecutionRecord | None:
         """The execution's record, read once per runner (one invocation): what segments use of it (input,
@@ -174,9 +201,11 @@ class SegmentRunner:
                 )
                 skipped += 1
                 continue
-            if self.remaining_ms() < self.yield_margin_ms:
-                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             node_type = self._type_of(node)
+            # Past the margin nothing starts, except a pure node as the invocation's first: it cannot block,
+            # and an invocation whose reads alone used its time (a join of many outputs) still makes progress.
+            if self.remaining_ms() < self.yield_margin_ms and (self._started_a_node or not node_type.pure):
+                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             if node_type.placement == "approval":
                 pending = self._approval_node(info, segment, node, run, context, existing)
                 if pending is not None:
@@ -194,6 +223,11 @@ class SegmentRunner:
                 poll_in = existing.resume_at - self.clock()
                 if poll_in > 0.5:  # an early re-run of the stage (a sibling's shorter wait)
                     return self._pause(info, segment, run, "waiting", math.ceil(poll_in), ran, skipped)
+            need = time_needed(node_type, node.config, node.timeout_seconds)
+            if need and self._started_a_node and not self.deadline.allows(need):
+                return self._pause(info, segment, run, "yielded", 0, ran, skipped)
+            # A node deferred to this invocation goes on with the attempt it was recorded with.
+            deferred = existing is not None and existing.status == "waiting" and progress is None
             result = self._execute(
                 info,
                 segment,
@@ -203,7 +237,10 @@ class SegmentRunner:
                 context,
                 started=existing.started_at if progress is not None and existing else None,
                 progress=progress,
+                first_attempt=existing.attempt if deferred and existing else 1,
             )
+            if isinstance(result, _Deferred):
+                return self._pause(info, segment, run, "yielded", result.wait_seconds, ran, skipped)
             if isinstance(result, Poll):
                 return self._pause(info, segment, run, "waiting", result.delay_seconds, ran, skipped)
             node_outputs[node.node_id] = result.output
@@ -341,10 +378,15 @@ class SegmentRunner:
         context: dict[str, Any],
         started: float | None = None,
         progress: dict[str, Any] | None = None,
-    ) -> NodeResult | Poll:
+        first_attempt: int = 1,
+    ) -> NodeResult | Poll | _Deferred:
         """Run the node (with its retry policy) and record its outcome; a :class:`Poll` is recorded as
-        ``waiting`` with its progress. Returns what is recorded (another attempt's, if it was first)."""
+        ``waiting`` with its progress. Returns what is recorded (another attempt's, if it was first), or
+        :class:`_Deferred` when the node goes on in the next invocation (only nodes placed in the segment)."""
         policy = RetryPolicy.model_validate(node.retry) if node.retry else _NO_RETRY
+        in_segment = node_type.placement == "segment"
+        deadline = self.deadline if in_segment else None
+        need = time_needed(node_type, node.config, node.timeout_seconds)
         started = started or self.clock()
         predecessors = {
             edge.source: context["nodes"].get(edge.source)
@@ -352,10 +394,12 @@ class SegmentRunner:
             if run.outcomes[edge.source].status == "succeeded"
             and (edge.condition is None or edge.condition == run.outcomes[edge.source].route)
         }
-        attempt = 0
+        attempt = first_attempt - 1
         retry_reason: str | None = None
         while True:
             attempt += 1
+            first_in_invocation = not self._started_a_node
+            self._started_a_node = True
             # A poll needs no "running" mark: its "waiting" record already says where it is after a crash.
             if not node_type.pure and progress is None:
                 running = self._record(
@@ -385,25 +429,37 @@ class SegmentRunner:
                         services=self.services,
                         progress=progress,
                         template_context=context,
+                        deadline=deadline,
                     ),
+                    may_block=not node_type.pure,
                 )
                 if node_type.routes and isinstance(result, NodeResult):
                     result = self._resolve_route(node, result)
                 break
             except NodeFailure as failure:
+                if in_segment and isinstance(failure, DeadlineReached) and not first_in_invocation:
+                    # cut short, not failed: this attempt runs again with the time of a fresh invocation
+                    reason = f"{failure}; runs again in the next invocation"
+                    return self._defer(
+                        info, segment, node, run, context, started, attempt, 0, reason, progress
+                    )
                 delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
-                retry = (
+                if (
                     failure.retryable
                     and failure.error_type in policy.retry_on
                     and attempt < policy.max_attempts
-                    and self.remaining_ms() - delay * 1000 > self.yield_margin_ms
-                )
-                if retry:
+                ):
                     retry_reason = (
                         f"attempt {attempt + 1} of {policy.max_attempts} after {failure.error_type}"
                     )
-                    self.sleep(delay)
-                    continue
+                    if self.deadline.allows(need, after=delay):
+                        self.sleep(delay)
+                        continue
+                    if in_segment:  # the retry does not fit in this invocation: it waits for the next one
+                        reason = f"{retry_reason}, in the next invocation"
+                        return self._defer(
+                            info, segment, node, run, context, started, attempt + 1, delay, reason, progress
+                        )
                 return self._fail(
                     info, segment, node, run, context, started, attempt, failure.error_type, str(failure)
                 )
@@ -449,6 +505,37 @@ class SegmentRunner:
         if recorded.started_at != started:  # another attempt's outcome was recorded first
             return self._adopt(info, segment, recorded, context)
         return result
+
+    def _defer(
+        self,
+        info: ExecutionInfo,
+        segment: SegmentConfig,
+        node: SegmentNode,
+        run: SegmentRun,
+        context: dict[str, Any],
+        started: float,
+        attempt: int,
+        delay: float,
+        reason: str,
+        progress: dict[str, Any] | None,
+    ) -> NodeResult | _Deferred:
+        """Record the node ``waiting`` to run ``attempt`` in the next invocation, ``delay`` seconds from now
+        (a poll keeps its progress). Returns another attempt's outcome if one was recorded first."""
+        waiting = self._record(
+            info,
+            segment,
+            node,
+            run,
+            status="waiting",
+            started=started,
+            attempt=attempt,
+            resume_at=self.clock() + delay,
+            progress_json=json.dumps(progress, separators=(",", ":")) if progress is not None else None,
+            reason=_short(reason),
+        )
+        if waiting.status in TERMINAL_NODE_STATUSES:
+            return self._adopt(info, segment, waiting, context)
+        return _Deferred(wait_seconds=math.ceil(delay))
 
     def _adopt(
         self, info: ExecutionInfo, segment: SegmentConfig, stored: NodeRecord, context: dict[str, Any]

@@ -7,6 +7,10 @@ skipped). Its templates see ``input``, ``workflow``, ``execution``, the sub-flow
 owner adds (``item`` and ``index``, or ``loop``). Only node types that finish in one call may appear (not
 ``wait``, ``approval`` or ``deploy``). Its result is the output of its last node, or ``{node_id: output}``
 when it ends in several.
+
+Its nodes share their owner's deadline: a node that may not finish in the time left is not started, a retry
+whose backoff would pass the deadline is not waited for, and a node cut by the deadline cuts its owner
+(:class:`~segflow.nodes.base.DeadlineReached` passes through, never counted as an item's failure).
 """
 
 from __future__ import annotations
@@ -18,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, render_config, run_executor
+from segflow.nodes.base import (
+    DeadlineReached,
+    NodeContext,
+    NodeFailure,
+    NodeResult,
+    render_config,
+    run_executor,
+    time_needed,
+)
 from segflow.nodes.judgment import resolve_route
 
 _NO_RETRY = RetryPolicy(max_attempts=1)
@@ -114,9 +126,15 @@ class SubFlowRunner:
         node = self.graph.nodes[node_id]
         node_type = self.graph.node_types[node_id]
         policy = node.retry or _NO_RETRY
+        deadline = self.owner.deadline
+        need = time_needed(node_type, node.config, node.timeout_seconds)
         attempt = 0
         while True:
             attempt += 1
+            if deadline is not None and not deadline.allows(need):
+                raise DeadlineReached(
+                    f"node '{node_id}' may need {need:g}s and {max(0.0, deadline.left()):.1f}s are left"
+                )
             try:
                 assert node_type.executor is not None
                 result = run_executor(
@@ -130,7 +148,9 @@ class SubFlowRunner:
                         attempt=attempt,
                         services=self.owner.services,
                         template_context={**context, "nodes": dict(context["nodes"])},
+                        deadline=deadline,
                     ),
+                    may_block=not node_type.pure,
                 )
                 if not isinstance(result, NodeResult):
                     raise NodeFailure("it did not finish in one call", "NotInline")
@@ -138,10 +158,18 @@ class SubFlowRunner:
                     labels = [e.condition for e in self.graph.outgoing[node_id] if e.condition is not None]
                     result = resolve_route(labels, result)
                 return result
+            except DeadlineReached:
+                raise
             except NodeFailure as failure:
                 retryable = failure.retryable and failure.error_type in policy.retry_on
                 if retryable and attempt < policy.max_attempts:
-                    time.sleep(policy.backoff_seconds * policy.backoff_rate ** (attempt - 1))
+                    delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
+                    if deadline is not None and not deadline.allows(need, after=delay):
+                        raise DeadlineReached(
+                            f"node '{node_id}' failed with {failure.error_type}; its retry in {delay:g}s "
+                            "would pass the invocation's deadline"
+                        ) from failure
+                    time.sleep(delay)
                     continue
                 raise SubFlowFailed(
                     f"node '{node_id}' failed with {failure.error_type}: {failure}",

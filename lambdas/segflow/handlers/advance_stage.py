@@ -10,12 +10,13 @@ from segflow.contracts import AdvanceStageEvent
 from segflow.engine.history_budget import budgeted
 from segflow.engine.stage_advancer import advance_stage
 from segflow.handlers.errors import concise_errors
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 
 logger = Logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 @concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = AdvanceStageEvent.model_validate(event)

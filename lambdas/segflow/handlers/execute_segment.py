@@ -17,13 +17,14 @@ from segflow.engine.plan import SegmentConfig
 from segflow.engine.segment_chain import run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.nodes.base import NodeServices
 from segflow.stores import factory
 
 logger = Logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 @concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ExecuteSegmentEvent.model_validate(event)

@@ -48,6 +48,7 @@ from segflow.engine.resume import (
     resume_request,
     resumed_execution_name,
 )
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 from segflow.stores.approvals import ApprovalNotPending
 from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_name
@@ -457,6 +458,6 @@ def console() -> Response[str]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html, headers=headers)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

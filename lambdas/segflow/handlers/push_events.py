@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from segflow.engine.live_delivery import SharedPages, deliver
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 
 logger = Logger()
@@ -30,7 +31,7 @@ def executions_in(event: DynamoDBStreamEvent) -> list[tuple[str, str]]:
     return list(seen)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     subscriptions, live = factory.connections(), factory.live_connections()
     log = SharedPages(factory.event_reader())

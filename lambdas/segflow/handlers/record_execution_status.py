@@ -14,12 +14,13 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
 from segflow.engine.execution_events import record_status_change
 from segflow.handlers.errors import concise_errors
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 
 logger = Logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 @concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = EventBridgeEvent(event).detail

@@ -9,12 +9,13 @@ from aws_lambda_powertools import Logger
 
 from segflow.contracts import RequestApprovalEvent
 from segflow.handlers.errors import concise_errors
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 
 logger = Logger()
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 @concise_errors(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = RequestApprovalEvent.model_validate(event)

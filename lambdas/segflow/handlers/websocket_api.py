@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from segflow.api.identity import Forbidden, Unauthenticated, caller_from_websocket_context
 from segflow.engine.live_delivery import deliver
 from segflow.events.models import ClientFrame, SubscribeFrame, error_message, subscribed_message
+from segflow.handlers.invocation_log import invocation_log_context
 from segflow.stores import factory
 from segflow.stores.connections import Connection, ConnectionGone
 
@@ -30,7 +31,7 @@ def execution_id_from(reference: str) -> str:
     return reference.rsplit(":", 1)[-1] if reference.startswith("arn:") else reference
 
 
-@logger.inject_lambda_context(clear_state=True)
+@invocation_log_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event.get("requestContext") or {}
     route, connection_id = request.get("routeKey"), request.get("connectionId", "")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
-from segflow.nodes.base import NodeContext, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import ConnectionFailed, HttpError, HttpTimeout, check_http_url, send
 
 # The error types moved to http_client stay importable from here.
@@ -44,6 +44,7 @@ def run_api_call(context: NodeContext) -> NodeResult:
         config.url,
         idempotency_key=context.idempotency_key,
         timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
+        deadline=context.deadline,
         headers=config.headers,
         query=config.query,
         body=config.body,
@@ -61,4 +62,5 @@ NODE_TYPE = NodeType(
     config_model=ApiCallConfig,
     description="Calls an HTTP API (method, headers, query, JSON body, timeout) and returns its answer.",
     executor=run_api_call,
+    blocks_for=lambda raw: configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS),
 )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextvars
+import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
+
+from segflow.limits import NODE_START_SHARE_OF_FRESH_INVOCATION
 
 if TYPE_CHECKING:
     from segflow.stores.approvals import ApprovalStore
@@ -62,6 +68,71 @@ class NodeTimedOut(NodeFailure):
 
 class ServiceUnavailable(NodeFailure):
     error_type = "ServiceUnavailable"
+
+
+class DeadlineReached(NodeFailure):
+    """The node was cut short by its invocation's deadline, not by its own ``timeout_seconds``: the segment
+    yields and the next invocation runs the node again (:class:`~segflow.engine.segment_runner.SegmentRunner`)
+    with the same idempotency key. Only a node cut with all the time an invocation can give it fails with it
+    (list it in ``retry.retry_on`` to try again in a later invocation)."""
+
+    error_type = "InvocationDeadline"
+    retryable = True
+
+
+# A call that ends this close to the deadline (or later) was cut by it: socket timeouts fire a little late.
+_DEADLINE_SLACK_SECONDS = 0.05
+
+
+class Deadline:
+    """How long a node may still block: the time left before its segment must yield (the Lambda deadline less
+    the yield margin). Every blocking call a node makes waits at most :meth:`cap` of its own timeout.
+
+    ``fresh_seconds`` is what the invocation had when it started: what the next invocation would give a node
+    deferred to it (unknown: infinity)."""
+
+    def __init__(self, seconds_left: Callable[[], float], fresh_seconds: float = math.inf) -> None:
+        self._seconds_left = seconds_left
+        self.fresh_seconds = fresh_seconds
+
+    @classmethod
+    def after(
+        cls, seconds: float, clock: Callable[[], float] = time.monotonic, fresh_seconds: float = math.inf
+    ) -> Deadline:
+        at = clock() + seconds
+        return cls(lambda: at - clock(), fresh_seconds)
+
+    def left(self) -> float:
+        return self._seconds_left()
+
+    def reached(self) -> bool:
+        return self.left() <= _DEADLINE_SLACK_SECONDS
+
+    def allows(self, need: float, after: float = 0.0) -> bool:
+        """Whether to start, ``after`` seconds from now, a node that may take ``need``: when the time left
+        covers it, or is nearly all a fresh invocation would give (a later one would not give more)."""
+        left = self.left() - after
+        return left > _DEADLINE_SLACK_SECONDS and left >= min(
+            need, self.fresh_seconds * NODE_START_SHARE_OF_FRESH_INVOCATION
+        )
+
+    def cap(self, timeout: float, what: str) -> tuple[float, bool]:
+        """The time a call that may take ``timeout`` may wait, and whether the deadline (not ``timeout``) set
+        it. Raises :class:`DeadlineReached` when no time is left to start the call at all."""
+        left = self.left()
+        if left <= _DEADLINE_SLACK_SECONDS:
+            raise DeadlineReached(f"{what} was not started: the invocation's deadline has passed")
+        return (left, True) if left < timeout else (timeout, False)
+
+
+# The deadline of the node running in this thread: what AWS SDK calls read (segflow.stores.call_deadline),
+# since nothing can be passed through a boto3 call.
+_node_deadline: ContextVar[Deadline | None] = ContextVar("segflow_node_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the node this thread runs for (None outside a node)."""
+    return _node_deadline.get()
 
 
 @dataclass
@@ -129,6 +200,8 @@ class NodeContext:
     progress: dict[str, Any] | None = None
     # What templates see (input, nodes, workflow, execution): for nodes that render sub-flows themselves.
     template_context: dict[str, Any] = field(default_factory=dict)
+    # The time left before the segment must yield (None: no limit, outside a segment).
+    deadline: Deadline | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -173,25 +246,71 @@ class NodeType:
     raw_fields: tuple[str, ...] = ()
     # May run inside a sub-flow (for_each, loop): it finishes in one call, without the state machine.
     inline: bool = True
+    # The longest one run may wait on a call, read from the config as written (None: no call to wait on). A
+    # node is not started with less time left than this (or its timeout_seconds) while the next invocation
+    # would give it more: the segment yields instead.
+    blocks_for: Callable[[dict[str, Any]], float | None] | None = None
 
     @property
     def key(self) -> str:
         return f"{self.type}:{self.subtype}" if self.subtype else self.type
 
 
-def run_executor(executor: Executor, context: NodeContext) -> NodeResult | Poll:
-    """Run a node's executor, failing it at its ``timeout_seconds`` whatever its type does. The executor's
-    thread is left to finish in the background (its calls carry the node's idempotency key); the node has
-    failed and a retry, if its policy says so, starts over."""
-    if context.timeout_seconds is None:
-        return executor(context)
+def configured_seconds(raw: dict[str, Any], default: float) -> float:
+    """A config's ``timeout_seconds`` as written, or ``default`` (also while it is still a template)."""
+    value = raw.get("timeout_seconds")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default
+
+
+def time_needed(node_type: NodeType, raw_config: dict[str, Any], timeout_seconds: float | None) -> float:
+    """The longest a node may take, as far as its declaration says: its ``timeout_seconds``, or its type's
+    ``blocks_for`` of its config, whichever is shorter (0: nothing to wait on)."""
+    declared = node_type.blocks_for(raw_config) if node_type.blocks_for is not None else None
+    return min((x for x in (timeout_seconds, declared) if x is not None), default=0.0)
+
+
+def run_executor(executor: Executor, context: NodeContext, may_block: bool = True) -> NodeResult | Poll:
+    """Run a node's executor, failing it at its ``timeout_seconds`` (:class:`NodeTimedOut`) or at its deadline
+    (:class:`DeadlineReached`), whichever comes first, whatever its type does. The executor's thread is left
+    to finish in the background (its calls carry the node's idempotency key, and are capped by the same
+    deadline); the node has failed and a retry, if its policy says so, starts over.
+
+    ``may_block=False`` (pure nodes: no I/O) runs the executor in this thread unless it has a timeout.
+    A failure that happens once the deadline has passed is the deadline's: whatever call the node was making
+    was cut by it."""
+    deadline = context.deadline if may_block else None
+    own = context.timeout_seconds
+    if own is None and deadline is None:
+        return _run(executor, context)
+    wait, by_deadline = (own, False) if deadline is None else deadline.cap(own or math.inf, "the node")
+    assert wait is not None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segflow-node")
     try:
-        return pool.submit(executor, context).result(timeout=context.timeout_seconds)
+        # The executor's thread sees this thread's context: the invocation's log keys and the node's deadline.
+        return pool.submit(contextvars.copy_context().run, _run, executor, context).result(timeout=wait)
     except FutureTimeout:
-        raise NodeTimedOut(f"did not finish within timeout_seconds {context.timeout_seconds:g}") from None
+        if by_deadline:
+            raise DeadlineReached(f"cut by the invocation's deadline after {wait:.1f}s") from None
+        raise NodeTimedOut(f"did not finish within timeout_seconds {own:g}") from None
+    except (DeadlineReached, NodeTimedOut):
+        raise
+    except Exception as error:
+        if deadline is not None and deadline.reached():
+            name = getattr(error, "error_type", type(error).__name__)
+            raise DeadlineReached(f"cut by the invocation's deadline: {name}: {error}") from error
+        raise
     finally:
         pool.shutdown(wait=False)
+
+
+def _run(executor: Executor, context: NodeContext) -> NodeResult | Poll:
+    token = _node_deadline.set(context.deadline)
+    try:
+        return executor(context)
+    finally:
+        _node_deadline.reset(token)
 
 
 def render_config(raw: dict[str, Any], node_type: NodeType, context: dict[str, Any]) -> Any:

@@ -26,9 +26,10 @@ from segflow.limits import (
     DATA_QUERY_RESULT_CAP_BYTES,
     HTTP_DEFAULT_TIMEOUT_SECONDS,
 )
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
 from segflow.nodes.dynamodb_update import THROTTLING, DynamoDbBusy, DynamoDbError, check_table_name
 from segflow.nodes.http_client import HttpError, check_http_url, send
+from segflow.stores.call_deadline import limited_by_node_deadline
 from segflow.stores.clients import client
 from segflow.stores.dynamo_items import decode_item, encode_item
 
@@ -149,6 +150,10 @@ class DataQueryConfig(RootModel[Source]):
     model_config = ConfigDict(defer_build=True)
 
 
+def _client(service: str) -> Any:
+    return limited_by_node_deadline(client(service))
+
+
 def _dynamodb_failure(table: str, error: ClientError) -> NodeFailure:
     code = error.response["Error"]["Code"]
     message = error.response["Error"].get("Message", "")
@@ -159,7 +164,7 @@ def _dynamodb_failure(table: str, error: ClientError) -> NodeFailure:
 
 def _get_item(config: DynamoDbGet) -> Any:
     try:
-        answer = client("dynamodb").get_item(
+        answer = _client("dynamodb").get_item(
             TableName=config.table, Key=encode_item(config.key), ConsistentRead=config.consistent_read
         )
     except ClientError as error:
@@ -188,7 +193,7 @@ def _query(config: DynamoDbQuery) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     while len(items) < config.limit:
         try:
-            page = client("dynamodb").query(**request, Limit=config.limit - len(items))
+            page = _client("dynamodb").query(**request, Limit=config.limit - len(items))
         except ClientError as error:
             raise _dynamodb_failure(config.table, error) from error
         items.extend(decode_item(item) for item in page["Items"])
@@ -214,7 +219,7 @@ def _parse(config: S3Object, raw: bytes) -> Any:
 def _get_object(config: S3Object) -> Any:
     where = f"s3://{config.bucket}/{config.key}"
     try:
-        answer = client("s3").get_object(Bucket=config.bucket, Key=config.key)
+        answer = _client("s3").get_object(Bucket=config.bucket, Key=config.key)
         if answer["ContentLength"] > DATA_QUERY_MAX_SOURCE_BYTES:
             answer["Body"].close()
             raise ResultTooLarge(f"{where} is larger than {DATA_QUERY_MAX_SOURCE_BYTES} bytes")
@@ -238,6 +243,7 @@ def _http_get(config: HttpGet, context: NodeContext) -> Any:
             config.url,
             idempotency_key=context.idempotency_key,
             timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
+            deadline=context.deadline,
             headers=config.headers,
             query=config.query,
         )
@@ -277,4 +283,7 @@ NODE_TYPE = NodeType(
     config_model=DataQueryConfig,
     description="Reads a DynamoDB item or query, an S3 object (JSON, CSV, text) or HTTP GET, then selects.",
     executor=run_data_query,
+    blocks_for=lambda raw: (
+        configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS) if raw.get("source") == "http" else None
+    ),
 )

@@ -9,6 +9,7 @@ small however many there are. A failing item fails the node, naming the item and
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,7 +47,9 @@ def run_for_each(context: NodeContext) -> NodeResult:
     results: list[Any] = [None] * len(items)
     errors: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=min(config.max_concurrency, max(1, len(items)))) as pool:
-        for index, result, error in pool.map(run_item, range(len(items))):
+        # Each item runs in this thread's context (the invocation's log keys), a copy of its own.
+        runs = [pool.submit(contextvars.copy_context().run, run_item, i) for i in range(len(items))]
+        for index, result, error in (run.result() for run in runs):
             results[index] = result
             if error is not None:
                 errors.append(error)

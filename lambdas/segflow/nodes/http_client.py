@@ -2,7 +2,9 @@
 
 Every request carries an ``Idempotency-Key`` header (tenant, execution and node), so a receiving service can
 recognise a repeated delivery after a retry. 5xx and 429 answers, timeouts and broken connections are
-retryable; other non-success answers are not.
+retryable; other non-success answers are not. A request waits at most until the node's deadline: one cut
+there fails with :class:`~segflow.nodes.base.DeadlineReached` (it may have reached the server; the node's
+next run sends it again with the same key).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from segflow.dsl.templates import as_text
 from segflow.limits import HTTP_MAX_RESPONSE_BYTES
-from segflow.nodes.base import NodeFailure
+from segflow.nodes.base import Deadline, DeadlineReached, NodeFailure
 
 
 class HttpError(NodeFailure):
@@ -66,6 +68,15 @@ def _decode(raw: bytes, content_type: str) -> Any:
     return text
 
 
+def _timed_out(shown: str, wait: float, cut: bool) -> NodeFailure:
+    if cut:
+        return DeadlineReached(
+            f"{shown} was cut by the invocation's deadline after {wait:.1f}s; it may have reached the server "
+            "(a resend carries the same Idempotency-Key)"
+        )
+    return HttpTimeout(f"{shown} timed out after {wait:g}s")
+
+
 def send(
     method: str,
     url: str,
@@ -77,6 +88,7 @@ def send(
     body: Any = None,
     expected_status: list[int] | None = None,
     secret_path: bool = False,
+    deadline: Deadline | None = None,
 ) -> HttpAnswer:
     """One request; raises the retryable or final :class:`NodeFailure` for what went wrong.
 
@@ -98,8 +110,9 @@ def send(
         data = json.dumps(body, separators=(",", ":")).encode()
         all_headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
+    wait, cut = deadline.cap(timeout, shown) if deadline is not None else (timeout, False)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=wait) as response:
             status = response.status
             raw = response.read(HTTP_MAX_RESPONSE_BYTES + 1)
             response_headers = dict(response.headers.items())
@@ -108,10 +121,10 @@ def send(
         raw = error.read(HTTP_MAX_RESPONSE_BYTES + 1)
         response_headers = dict(error.headers.items()) if error.headers else {}
     except TimeoutError as error:
-        raise HttpTimeout(f"{shown} timed out after {timeout:g}s") from error
+        raise _timed_out(shown, wait, cut) from error
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError | socket.timeout):
-            raise HttpTimeout(f"{shown} timed out after {timeout:g}s") from error
+            raise _timed_out(shown, wait, cut) from error
         raise ConnectionFailed(f"{shown}: {error.reason}") from error
     except (ConnectionError, http.client.HTTPException) as error:  # reset or closed while answering
         raise ConnectionFailed(f"{shown}: {type(error).__name__}: {error}") from error

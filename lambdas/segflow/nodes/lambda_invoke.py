@@ -5,6 +5,11 @@ that raises fails the node with the function's own ``errorType`` (``ValueError``
 policies and users see the function's error, not a generic one. The function receives segflow's idempotency
 key, execution and node in ``context.client_context.custom``, so it can recognise a repeated delivery.
 
+segflow waits for the answer at most until the node's deadline (the time left before its segment must yield),
+and does not start the node with less time left than ``timeout_seconds`` (default: Lambda's 15 minutes) while
+the next invocation would give it more: a synchronous invoke that is cut goes on running in Lambda, and the
+node's next run invokes the function again (same idempotency key).
+
 The stack grants ``lambda:InvokeFunction`` on exactly the functions named in the CDK context
 ``invoke_functions``; any other function answers AccessDenied.
 """
@@ -29,6 +34,7 @@ from segflow.limits import (
     LAMBDA_INVOKE_MAX_WAIT_SECONDS,
 )
 from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.stores.call_deadline import limited_by_node_deadline
 
 # Lambda's own pattern for FunctionName (a name, a partial ARN or a full ARN, each with an optional
 # ":qualifier") and for Qualifier.
@@ -106,7 +112,9 @@ def _lambda_client(read_timeout: float) -> Any:
         retries={"mode": "standard", "max_attempts": 1},
         max_pool_connections=50,
     )
-    return boto3.session.Session().client("lambda", config=config)
+    return limited_by_node_deadline(
+        boto3.session.Session().client("lambda", config=config), operations=("Invoke",)
+    )
 
 
 def lambda_client(read_timeout: float = LAMBDA_INVOKE_MAX_WAIT_SECONDS) -> Any:
@@ -217,4 +225,5 @@ NODE_TYPE = NodeType(
     description="Invokes one of your Lambda functions synchronously with a JSON payload; its result is the "
     "output, its errorType the node's error.",
     executor=execute,
+    blocks_for=lambda raw: LAMBDA_INVOKE_MAX_WAIT_SECONDS,
 )

@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import field_validator
 
+from segflow.limits import AWS_SDK_READ_TIMEOUT_SECONDS, HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.llm.answer_schema import SchemaError, check_schema, parse_answer
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
 
 METRICS_NAMESPACE = "segflow"
 
@@ -59,7 +60,7 @@ def run_llm_chat(context: NodeContext) -> NodeResult:
     def call(number: int, conversation: list[ChatMessage]) -> ChatAnswer:
         if len(kept) >= number:  # answered before a crash: not sent again
             return kept[number - 1]
-        answer = models.chat(config, conversation, context.timeout_seconds)
+        answer = models.chat(config, conversation, context.timeout_seconds, context.deadline)
         ledger.keep(tenant, execution, call_key, number, answer)
         return answer
 
@@ -105,4 +106,7 @@ NODE_TYPE = NodeType(
     config_model=LlmChatNodeConfig,
     description="Chats with a model (Bedrock Converse, or an OpenAI-compatible endpoint); JSON answers too.",
     executor=run_llm_chat,
+    blocks_for=lambda raw: configured_seconds(
+        raw, HTTP_DEFAULT_TIMEOUT_SECONDS if raw.get("provider") == "openai" else AWS_SDK_READ_TIMEOUT_SECONDS
+    ),
 )

@@ -17,8 +17,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_CHARS, SNS_SUBJECT_MAX_CHARS
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import check_http_url, send
+from segflow.stores.call_deadline import limited_by_node_deadline
 from segflow.stores.clients import client
 
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
@@ -112,7 +113,7 @@ def _publish(config: SnsNotification, context: NodeContext) -> dict[str, Any]:
         )
         request["MessageDeduplicationId"] = hashlib.sha256(context.idempotency_key.encode()).hexdigest()
     try:
-        answer = client("sns").publish(**request)
+        answer = limited_by_node_deadline(client("sns")).publish(**request)
     except ClientError as error:
         code = error.response["Error"]["Code"]
         message = error.response["Error"].get("Message", "")
@@ -137,6 +138,7 @@ def _post(config: WebhookNotification, context: NodeContext) -> dict[str, Any]:
         config.url,
         idempotency_key=context.idempotency_key,
         timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
+        deadline=context.deadline,
         headers=config.headers,
         body={"text": config.message, **config.payload},
         secret_path=True,  # a webhook's path is its credential: errors name the host only
@@ -156,4 +158,7 @@ NODE_TYPE = NodeType(
     config_model=NotificationConfig,
     description="Sends a message to an SNS topic (FIFO aware) or a Slack-style webhook; records delivery.",
     executor=run_notification,
+    blocks_for=lambda raw: (
+        configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS) if raw.get("channel") == "webhook" else None
+    ),
 )

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, LLM_MAX_RESPONSE_BYTES
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig, SecretRef
-from segflow.nodes.base import NodeFailure
+from segflow.nodes.base import Deadline, NodeFailure
 
 _RETRYABLE_BEDROCK = (
     "ThrottlingException",
@@ -44,12 +44,21 @@ class ChatModels:
         self._secretsmanager = secretsmanager
         self._ssm = ssm
 
-    def chat(self, config: LlmChatConfig, messages: list[ChatMessage], timeout: float | None) -> ChatAnswer:
+    def chat(
+        self,
+        config: LlmChatConfig,
+        messages: list[ChatMessage],
+        timeout: float | None,
+        deadline: Deadline | None = None,
+    ) -> ChatAnswer:
+        """One answer. It waits at most until ``deadline``: Bedrock's client is capped per request
+        (:mod:`segflow.stores.call_deadline`), the OpenAI-compatible request here."""
         if config.provider == "bedrock":
             return self._converse(config, messages)
-        return self._openai(
-            config, messages, timeout or config.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS
-        )
+        wait = timeout or config.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS
+        if deadline is not None:
+            wait, _ = deadline.cap(wait, f"the chat with {config.model}")
+        return self._openai(config, messages, wait)
 
     # --- Bedrock ----------------------------------------------------------------------------------------
 

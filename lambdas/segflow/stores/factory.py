@@ -7,7 +7,7 @@ stores it uses.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segflow.declaration import (
     CONNECTIONS_TABLE,
@@ -41,6 +41,13 @@ if TYPE_CHECKING:
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
 
+def _node_client(service: str) -> Any:
+    """A client for the stores nodes use: its calls made while a node runs wait at most until its deadline."""
+    from segflow.stores.call_deadline import limited_by_node_deadline
+
+    return limited_by_node_deadline(client(service))
+
+
 def execution_records() -> ExecutionRecordStore:
     from segflow.stores.execution_records import ExecutionRecordStore
 
@@ -63,7 +70,10 @@ def workflow_versions() -> WorkflowVersionStore:
     from segflow.stores.workflow_versions import WorkflowVersionStore
 
     return WorkflowVersionStore(
-        os.environ[WORKFLOWS_TABLE.env_var], client("dynamodb"), os.environ[DATA_BUCKET.env_var], client("s3")
+        os.environ[WORKFLOWS_TABLE.env_var],
+        _node_client("dynamodb"),
+        os.environ[DATA_BUCKET.env_var],
+        _node_client("s3"),
     )
 
 
@@ -83,7 +93,7 @@ def execution_launcher() -> ExecutionLauncher:
 def effect_ledger() -> EffectLedger:
     from segflow.stores.effect_ledger import EffectLedger
 
-    return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
+    return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
 
 
 def event_log() -> EventLog:
@@ -125,7 +135,7 @@ def live_connections() -> LiveConnections:
 def deployment_log() -> DeploymentLog:
     from segflow.stores.deployment_log import DeploymentLog
 
-    return DeploymentLog(os.environ[DEPLOYMENTS_TABLE.env_var], client("dynamodb"))
+    return DeploymentLog(os.environ[DEPLOYMENTS_TABLE.env_var], _node_client("dynamodb"))
 
 
 def _sagemaker_role_arn() -> str:
@@ -143,7 +153,9 @@ def _sagemaker_role_arn() -> str:
 def model_endpoints() -> ModelEndpoints:
     from segflow.stores.model_endpoints import ModelEndpoints
 
-    return ModelEndpoints(client("sagemaker"), client("sagemaker-runtime"), client("s3"), _sagemaker_role_arn)
+    return ModelEndpoints(
+        _node_client("sagemaker"), _node_client("sagemaker-runtime"), _node_client("s3"), _sagemaker_role_arn
+    )
 
 
 def approvals() -> ApprovalStore:
@@ -161,10 +173,10 @@ def task_tokens() -> TaskTokens:
 def chat_models() -> ChatModels:
     from segflow.stores.chat_models import ChatModels
 
-    return ChatModels(client("bedrock-runtime"), client("secretsmanager"), client("ssm"))
+    return ChatModels(_node_client("bedrock-runtime"), _node_client("secretsmanager"), _node_client("ssm"))
 
 
 def model_calls() -> ModelCallLedger:
     from segflow.stores.model_calls import ModelCallLedger
 
-    return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
+    return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
