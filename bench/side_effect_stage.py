@@ -39,6 +39,7 @@ class StageRun:
     largest_payload: int
     largest_payload_where: str
     map_result_bytes: int | None  # the largest Map result seen (None: not recorded)
+    failure: str = ""  # the execution's error and cause, if it did not succeed
 
     def lines(self) -> list[str]:
         per_segment_ms = 1000 * self.seconds / max(1, self.segments)
@@ -50,6 +51,7 @@ class StageRun:
             f"history events: {self.history_events:,}",
             f"largest state payload: {self.largest_payload:,} bytes ({self.largest_payload_where})",
             f"Map's collected result: {result} (limit {STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES:,})",
+            *([f"failure: {self.failure}"] if self.failure else []),
         ]
 
 
@@ -105,6 +107,9 @@ def run(
         largest_payload=metrics.largest_payload,
         largest_payload_where=metrics.largest_payload_where,
         map_result_bytes=max(map_results.sizes, default=None) if map_results else None,
+        failure=f"{description.get('error', '')}: {description.get('cause', '')}"[:1000]
+        if description["status"] != "SUCCEEDED"
+        else "",
     )
 
 
