@@ -87,6 +87,13 @@ EXECUTION_INPUT_INLINE_MAX_BYTES = 2_048
 DISTRIBUTED_MAP_MAX_CONCURRENCY = 100
 INLINE_MAP_MAX_CONCURRENCY = 40
 
+# A stage with side effects runs as a Map, and the Map's collected result counts toward the payload limit
+# even though ResultPath discards it. Each child outputs {} (OutputPath: null in asl/workflow.asl.json), so
+# the result grows by 3 bytes a segment ("[{},{},...]"): 262,144 bytes would hold 87,380 of them. A stage
+# holds at most this many segments with side effects; a wider one is refused before anything runs.
+MAP_CHILD_RESULT_BYTES = len("{},")
+MAP_STAGE_MAX_SEGMENTS = 80_000
+
 # Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle),
 # unless the stack sets another retention (CDK context ``retention_days`` -> this environment variable).
 EXECUTION_DATA_RETENTION_DAYS = 30

@@ -8,18 +8,37 @@ runs more specific event names first, so this answers before moto's generic ``be
 from __future__ import annotations
 
 import threading
-from typing import Any
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import boto3
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
 from segflow_local import fault_rates
-from segflow_local.lambda_runtime import LocalLambdaRuntime
+from segflow_local.lambda_runtime import InvokeResult
 
 _EVENT = "before-send.lambda.Invoke"
+
+
+class InvokeTarget(Protocol):
+    """What answers the Invoke API: :class:`~segflow_local.lambda_runtime.LocalLambdaRuntime`, or anything
+    standing in front of it."""
+
+    def invoke(
+        self,
+        function_ref: str,
+        payload: bytes,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult: ...
+
+
 _lock = threading.Lock()
-_active: LocalLambdaRuntime | None = None
+_active: InvokeTarget | None = None
 
 
 class _RawBody:
@@ -48,7 +67,11 @@ def _answer_invoke(request: Any, **_: Any) -> AWSResponse | None:
     if isinstance(client_context, bytes):
         client_context = client_context.decode()
     result = runtime.invoke(unquote(function_ref), request.body or b"", qualifier, client_context)
-    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Amz-Executed-Version": "$LATEST",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
     if result.error_code:
         headers["x-amzn-ErrorType"] = result.error_code
     elif result.function_error:
@@ -57,11 +80,15 @@ def _answer_invoke(request: Any, **_: Any) -> AWSResponse | None:
 
 
 def _ensure_registered() -> None:
-    if (_EVENT, _answer_invoke) not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _answer_invoke))
+    if (_EVENT, _answer_invoke) in botocore.handlers.BUILTIN_HANDLERS:
+        return
+    botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _answer_invoke))
+    # A default session made before now lacks the handler, and moto's interpreter makes its clients from it.
+    if boto3.DEFAULT_SESSION is not None:
+        boto3.setup_default_session(region_name=boto3.DEFAULT_SESSION.region_name)
 
 
-def activate(runtime: LocalLambdaRuntime) -> None:
+def activate(runtime: InvokeTarget) -> None:
     """Route this process's Lambda invokes to ``runtime``. Call before creating boto3 clients."""
     global _active
     with _lock:
@@ -73,3 +100,17 @@ def deactivate() -> None:
     global _active
     with _lock:
         _active = None
+
+
+@contextmanager
+def routed_to(target: InvokeTarget) -> Iterator[None]:
+    """Answer this process's Lambda invokes with ``target`` for a while, then as before."""
+    global _active
+    with _lock:
+        _ensure_registered()
+        previous, _active = _active, target
+    try:
+        yield
+    finally:
+        with _lock:
+            _active = previous

@@ -69,6 +69,7 @@ class EmbeddedAws:
         """Run the body as one of segflow's functions: its environment, its IAM policy (for tests that call
         engine code the way that function does)."""
         identity, environment = self.runtime.identity(declaration.function_by_id(logical_id))
+        assert identity is not None, "the embedded AWS always runs functions as deployed"
         with sandbox.running_as(identity, environment):
             yield
 

@@ -4,10 +4,17 @@ moto's Step Functions interpreter calls ``lambda:Invoke`` for every Task. With D
 Lambda cannot run code, so the invoke is answered here: the function name is looked up in the declaration,
 its handler imported from the Lambda asset and called with a context that carries a real deadline. Any
 other function is one of yours, created in moto: :mod:`segflow_local.user_functions` runs it.
+
+A function that outlives its timeout fails the invoke as Lambda reports it (``Sandbox.Timedout``, see
+:func:`timed_out`). In thread mode the handler runs in a thread of its own and the invoke is answered at the
+deadline; Python cannot stop a thread, so the handler is left to finish in the background (its context
+then says no time remains, so a segment starts no further node) and its late answer is dropped. Process
+mode (:mod:`segflow_local.lambda_workers`) kills the worker instead, as Lambda ends the sandbox.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import threading
@@ -69,6 +76,13 @@ class LocalLambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def timed_out(request_id: str, timeout_seconds: float) -> bytes:
+    """Lambda's Invoke answer (with ``X-Amz-Function-Error: Unhandled``) for a function past its timeout;
+    Step Functions reports its ``errorType`` as the error and the whole payload as the cause."""
+    message = f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"
+    return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
+
+
 @dataclass(frozen=True)
 class InvokeResult:
     status: int
@@ -120,9 +134,11 @@ class LocalLambdaRuntime:
         sandbox.install()
         self.deployment = deployment
 
-    def identity(self, spec: FunctionSpec) -> tuple[sandbox.FunctionIdentity, dict[str, str]]:
+    def identity(self, spec: FunctionSpec) -> tuple[sandbox.FunctionIdentity | None, dict[str, str] | None]:
+        """Who ``spec`` runs as. A runtime no deployment is attached to (tests of the runtime's own timeouts
+        and workers; the embedded AWS and ``segflow local up`` always attach one) runs it as no function."""
         if self.deployment is None:
-            raise RuntimeError("segflow is not deployed in this runtime yet: no function can run")
+            return None, None
         identity = self.deployment.function_identity(spec)
         return identity, sandbox.lambda_environment(identity, spec.memory_mb, spec.handler)
 
@@ -156,21 +172,36 @@ class LocalLambdaRuntime:
             return InvokeResult(200, reply.payload, reply.function_error)
         event = json.loads(payload) if payload else {}
         context = LocalLambdaContext(spec, name, arn)
-        try:
-            with sandbox.running_as(identity, environment):
-                result = load_handler(spec.handler)(event, context)
-        except Exception as error:  # the Lambda runtime reports any unhandled error this way
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                with sandbox.running_as(identity, environment):
+                    outcome["result"] = load_handler(spec.handler)(event, context)
+            except Exception as error:  # the Lambda runtime reports any unhandled error this way
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        # The caller's context variables go along (the handler runs as if in the caller's thread).
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(run,), name=f"lambda-{spec.logical_id}", daemon=True
+        )
+        worker.start()
+        if not done.wait(context.get_remaining_time_in_millis() / 1000):
+            with self._lock:
+                self.overruns.append((spec.logical_id, context.aws_request_id))
+            return InvokeResult(200, timed_out(context.aws_request_id, spec.timeout_seconds), "Unhandled")
+        error = outcome.get("error")
+        if error is not None:
             body = {
                 "errorType": type(error).__name__,
                 "errorMessage": str(error),
                 "stackTrace": traceback.format_tb(error.__traceback__)[-5:],
             }
             return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
-        finally:
-            if context.get_remaining_time_in_millis() == 0:
-                with self._lock:
-                    self.overruns.append((spec.logical_id, context.aws_request_id))
-        return InvokeResult(200, json.dumps(result).encode())
+        return InvokeResult(200, json.dumps(outcome.get("result")).encode())
 
     @property
     def worker_exits(self) -> list[str]:

@@ -1,9 +1,13 @@
 """Handlers in worker processes, one invocation at a time each, the way Lambda runs them in sandboxes.
 
 ``segflow local up --isolation process`` answers invokes here instead of in the server's own threads. A worker
-that dies mid-invocation (SIGKILL, ``os._exit``, a crash in C code) fails the invoke the way Lambda does,
-``Runtime.ExitError`` with the exit reason; one that outlives the function's timeout is killed and the invoke
-fails with ``Sandbox.Timedout``. The state machine's Retry then decides, as it would on AWS.
+that dies mid-invocation (SIGKILL, ``os._exit``, a crash in C code) fails the invoke the way Lambda's Invoke
+API answers it: ``X-Amz-Function-Error: Unhandled`` and ``{"errorType": "Runtime.ExitError", "errorMessage":
+"RequestId: … Error: Runtime exited with error: signal: killed"}``; one that outlives the function's timeout
+is killed and the invoke answers ``Sandbox.Timedout`` (``RequestId: … Error: Task timed out after 30.00
+seconds``). Step Functions reports a function error's ``errorType`` as the error name (and ``Lambda.Unknown``
+for an error payload without one, as Lambda's older runtimes answered timeouts); the state machine's Retry
+then decides, as it would on AWS.
 
 Workers reach the embedded AWS through ``AWS_ENDPOINT_URL`` (inherited), so this mode needs the server.
 """
@@ -21,6 +25,7 @@ from multiprocessing.connection import Connection
 
 from segflow.declaration import FunctionSpec
 
+from segflow_local.lambda_runtime import timed_out
 from segflow_local.sandbox import FunctionIdentity
 
 # Idle workers kept warm for the next invoke; busier moments start more, then the extras stop.
@@ -115,8 +120,8 @@ class WorkerPool:
         arn: str,
         payload: bytes,
         request_id: str,
-        identity: FunctionIdentity,
-        environment: dict[str, str],
+        identity: FunctionIdentity | None,
+        environment: dict[str, str] | None,
     ) -> WorkerReply:
         worker = self._take(name)
         try:
@@ -133,8 +138,7 @@ class WorkerPool:
             return WorkerReply(_error_body("Runtime.ExitError", message), "Unhandled")
         if reply is None:
             worker.stop()
-            message = f"RequestId: {request_id} Task timed out after {spec.timeout_seconds:.2f} seconds"
-            return WorkerReply(_error_body("Sandbox.Timedout", message), "Unhandled")
+            return WorkerReply(timed_out(request_id, spec.timeout_seconds), "Unhandled")
         self._release(name, worker)
         return WorkerReply(reply[0], reply[1])
 

@@ -24,19 +24,37 @@ moto's server (``segflow local up``) finds the backend of every request under on
 moto's package directory and trying hundreds of URL patterns: a few milliseconds per request, serialized
 across threads. The answer depends only on the host it infers, so the patch remembers it per host.
 
-A Task whose Resource is a function ARN reports a Lambda API error (throttling, a 5xx, an unknown function) as
-``Lambda.<error code>`` in Step Functions, as the ``lambda:invoke`` integration does; moto's interpreter calls
-every one ``Exception``, which no retrier names: the patch reports them as Step Functions does.
+Step Functions behaviours moto's interpreter is more lenient about than AWS, made strict:
+
+- ``States.DataLimitExceeded`` is terminal: ``States.ALL`` neither retries nor catches it (it matches only
+  where it is named). moto matched it, so an oversized result was routed to a Catch as if recoverable.
+- A Map state's collected result counts against the 256 KB quota before ``ResultPath`` discards it; moto
+  checked only the state's final output, so a Map of thousands of children with ``ResultPath: null`` passed.
+- Lambda errors carry Step Functions' names: a function error whose payload names no ``errorType`` is
+  ``Lambda.Unknown`` (moto said ``Exception``), and a Task on a plain function ARN whose Invoke call itself
+  fails reports ``Lambda.<error code>`` (``Lambda.TooManyRequestsException``; moto said ``Exception``), as
+  the ``arn:aws:states:::lambda:invoke`` integration already did.
+
+Retry back-off sleeps in real time in moto; locally each wait is multiplied by
+``$SEGFLOW_LOCAL_RETRY_DELAY_SCALE`` (default :data:`DEFAULT_RETRY_DELAY_SCALE`; ``1`` keeps AWS's timing), so
+the AWS-sized intervals of ``asl/workflow.asl.json`` keep a local run fast. Everything else about a retrier
+(matching, attempts, back-off rate, ``MaxDelaySeconds``, jitter) is moto's own.
 """
 
 from __future__ import annotations
 
 import bisect
 import inspect
+import json
+import os
 import threading
+import time
+from types import SimpleNamespace
 from typing import Any
 
 _applied = False
+RETRY_DELAY_SCALE_ENV = "SEGFLOW_LOCAL_RETRY_DELAY_SCALE"
+DEFAULT_RETRY_DELAY_SCALE = 0.05
 _READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _lock = threading.Lock()
 _partition = threading.local()
@@ -91,7 +109,10 @@ def apply() -> None:
         _transactions_without_table_copies()
         _serialize_dynamodb_writes()
         _remember_backends_per_host()
-        _lambda_api_errors_named_as_step_functions_does()
+        _data_limit_is_terminal()
+        _map_results_within_quota()
+        _lambda_error_names()
+        _scaled_retry_delays()
         _applied = True
 
 
@@ -224,31 +245,152 @@ def _transactions_without_table_copies() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-def _lambda_api_errors_named_as_step_functions_does() -> None:
+def _data_limit_is_terminal() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    original = ErrorEqualsDecl._eval_body
+    states_all = StatesErrorName(typ=StatesErrorNameType.StatesALL)
+
+    def _eval_body(self: Any, env: Any) -> None:
+        error = env.stack[-1]
+        terminal = (
+            isinstance(error, StatesErrorName)
+            and error.typ == StatesErrorNameType.StatesStatesDataLimitExceeded
+            and states_all in self.error_names
+        )
+        if terminal:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+
+
+def _map_results_within_quota() -> None:
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.quotas import is_within_size_quota
+
+    original = StateMap._eval_execution
+
+    def _eval_execution(self: Any, env: Any) -> None:
+        original(self, env)
+        if is_within_size_quota(env.stack[-1]):  # the items' results, or the ResultWriter's details
+            return
+        error = StatesErrorNameType.StatesStatesDataLimitExceeded
+        cause = (
+            f"The state/task '{self.name}' returned a result with a size exceeding the maximum number of "
+            "bytes service limit."
+        )
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=error),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    executionFailedEventDetails=ExecutionFailedEventDetails(
+                        error=error.to_name(), cause=cause
+                    )
+                ),
+            )
+        )
+
+    StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
+
+
+def _names_an_error_type(payload: str) -> bool:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("errorType"), str) and bool(body["errorType"])
+
+
+def _lambda_error_names() -> None:
     from botocore.exceptions import ClientError
-    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.api import (
+        HistoryEventType,
+        LambdaFunctionFailedEventDetails,
+        TaskFailedEventDetails,
+    )
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils import (
+        LambdaFunctionErrorException,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_lambda,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+        StateTaskLambda,
+    )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-    StateTaskLambda = state_task_lambda.StateTaskLambda
-    describe = state_task_service_lambda.StateTaskServiceLambda._error_cause_from_client_error
-    original = StateTaskLambda._from_error
+    service_lambda = state_task_service_lambda.StateTaskServiceLambda
+    unknown = "Lambda.Unknown"
+    task_from_error = StateTaskLambda._from_error
 
-    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
-        if not isinstance(ex, ClientError):
-            return original(self, env, ex)
-        error, cause = describe(ex)
-        details = LambdaFunctionFailedEventDetails(error=error, cause=cause)
+    def lambda_from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, ClientError):
+            error, cause = service_lambda._error_cause_from_client_error(ex)
+        elif isinstance(ex, LambdaFunctionErrorException) and not _names_an_error_type(ex.payload):
+            error, cause = unknown, ex.payload
+        else:
+            return task_from_error(self, env, ex)
         return FailureEvent(
             env=env,
             error_name=CustomErrorName(error),
             event_type=HistoryEventType.LambdaFunctionFailed,
-            event_details=EventDetails(lambdaFunctionFailedEventDetails=details),
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
+            ),
         )
 
-    StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
+    service_from_error = service_lambda._from_error
+
+    def service_lambda_from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not (isinstance(ex, LambdaFunctionErrorException) and not _names_an_error_type(ex.payload)):
+            return service_from_error(self, env, ex)
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(unknown),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=unknown,
+                    cause=ex.payload,
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+    StateTaskLambda._from_error = lambda_from_error  # type: ignore[method-assign]
+    service_lambda._from_error = service_lambda_from_error  # type: ignore[method-assign]
+
+
+def retry_delay_scale() -> float:
+    value = os.environ.get(RETRY_DELAY_SCALE_ENV)
+    return float(value) if value else DEFAULT_RETRY_DELAY_SCALE
+
+
+def _scaled_retry_delays() -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    scale = retry_delay_scale()
+    # The retrier's module sleeps through its ``time`` global; only that module sees the scaled clock.
+    retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))  # type: ignore[attr-defined]

@@ -6,9 +6,17 @@ moto swallows a failing Distributed Map child (the Map succeeds): AdvanceStage m
 from __future__ import annotations
 
 import pytest
-from segflow.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
+from segflow.limits import (
+    INLINE_STAGE_MAX_BYTES,
+    MAP_CHILD_RESULT_BYTES,
+    STATE_PAYLOAD_BUDGET_BYTES,
+    STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES,
+)
 
+from bench.side_effect_stage import MapResults
+from bench.side_effect_stage import run as run_side_effect_stage
 from segflow_cli.client import SegflowClient
+from segflow_local.embedded import EmbeddedAws
 from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, statuses, unique_path
 from tests.support.history import entered, event_types, largest_payload
@@ -98,3 +106,21 @@ def test_a_wide_stage_of_pure_nodes_runs_in_one_task_without_a_map(client: Segfl
     assert join["count"] == BRANCHES
     assert join["results"]["branch39"] == {"i": 39, "square": 1521}
     assert largest_payload(events).size <= STATE_PAYLOAD_BUDGET_BYTES
+
+
+def test_a_side_effect_stage_collects_three_bytes_a_segment_so_ten_thousand_fit(
+    embedded: EmbeddedAws, http_server: LocalHttpServer
+) -> None:
+    # Given a stage of 60 API calls (a Distributed Map), its Map's collected result recorded
+    path = unique_path("calls")
+    http_server.route("POST", path)
+    with MapResults().recording() as results:
+        # When it runs (``python -m bench.side_effect_stage`` runs the same with 10,000)
+        run = run_side_effect_stage(embedded, 60, http_server.url + path, results, timeout_seconds=300)
+
+    # Then it succeeds with small states, and each segment added {} to the Map's result, whatever it returned
+    assert run.status == "SUCCEEDED"
+    assert run.largest_payload <= STATE_PAYLOAD_BUDGET_BYTES
+    assert results.sizes == [60 * MAP_CHILD_RESULT_BYTES + 1]
+    # so a stage of 10,000 segments collects 30,001 bytes of the 262,144 allowed
+    assert 10_000 * MAP_CHILD_RESULT_BYTES + 1 < STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES

@@ -13,7 +13,7 @@ import pytest
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, node_outputs, unique_path
-from tests.support.history import lambda_inputs
+from tests.support.history import exited, lambda_inputs
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, fan_out_workflow, transform
 
@@ -45,9 +45,12 @@ def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
     # and each branch's own segment ran once, with the parent run once before them
     records = client.node_records(arn)
     assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))
-    segment_inputs = lambda_inputs(history(client, arn), "ExecuteSegment")
+    events = history(client, arn)
+    segment_inputs = lambda_inputs(events, "ExecuteSegment")
     run_ids = [item["segment_config"]["segment_id"] for item in segment_inputs]
     assert len(run_ids) == len(set(run_ids)) == BRANCHES + 2
+    # and each branch added {} to the Map's collected result, whatever its segment returned
+    assert exited(events, "ExecuteSegment") == [{}] * BRANCHES
     # and the aggregator output holds every branch's output
     join = node_outputs(client, arn)["join"]
     assert join["count"] == BRANCHES

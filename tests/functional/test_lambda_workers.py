@@ -1,16 +1,20 @@
-"""The worker-process runtime answers invokes the way Lambda does, including when the process dies."""
+"""The local Lambda runtime answers invokes the way Lambda's Invoke API does, including when the function
+dies (process isolation) or outlives its timeout (either isolation mode)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
 import pytest
-from segflow.declaration import FunctionSpec
+from segflow.declaration import EXECUTE_SEGMENT, FunctionSpec
 
 from segflow_local.iam_policy import Policy
+from segflow_local.lambda_runtime import LocalLambdaRuntime, local_function_name
 from segflow_local.lambda_workers import WorkerPool, exit_reason
 from segflow_local.sandbox import FunctionIdentity
+from tests.support import worker_handlers
 
 
 def spec(handler: str, timeout_seconds: int = 30) -> FunctionSpec:
@@ -85,10 +89,36 @@ def test_a_process_past_its_timeout_is_killed_and_the_invoke_times_out(pool: Wor
     body, error = invoke(pool, "hang", {}, timeout_seconds=1)
     assert error == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout"
-    assert body["errorMessage"] == "RequestId: req-1 Task timed out after 1.00 seconds"
+    assert body["errorMessage"] == "RequestId: req-1 Error: Task timed out after 1.00 seconds"
 
 
 def test_signals_are_named_as_lambda_names_them() -> None:
     assert exit_reason(-9) == "signal: killed"
     assert exit_reason(-15) == "signal: terminated"
     assert exit_reason(0) == "exit status 0"
+
+
+def test_in_thread_mode_a_function_past_its_timeout_is_answered_at_the_deadline() -> None:
+    # Given the in-process runtime, and a function (in ExecuteSegment's place) that keeps working past its
+    # one-second deadline before it answers
+    runtime = LocalLambdaRuntime("probe")
+    name = local_function_name("probe", EXECUTE_SEGMENT)
+    runtime._specs[name] = dataclasses.replace(
+        spec("outlive_deadline", timeout_seconds=1), logical_id=EXECUTE_SEGMENT.logical_id
+    )
+    worker_handlers.late_answer_given.clear()
+    try:
+        # When it is invoked
+        result = runtime.invoke(name, b"{}")
+
+        # Then the invoke fails as Lambda reports a timeout, before the function got to answer
+        assert not worker_handlers.late_answer_given.is_set()
+        assert (result.status, result.function_error) == (200, "Unhandled")
+        body = json.loads(result.payload)
+        assert body["errorType"] == "Sandbox.Timedout"
+        assert body["errorMessage"].startswith("RequestId: ")
+        assert body["errorMessage"].endswith(" Error: Task timed out after 1.00 seconds")
+        # and the function, left running, still finishes (its answer goes nowhere)
+        assert worker_handlers.late_answer_given.wait(10)
+    finally:
+        runtime.close()

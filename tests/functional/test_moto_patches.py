@@ -1,13 +1,25 @@
-"""The embedded cloud's Query patch returns exactly what moto's full scan returns, only faster."""
+"""The embedded cloud's patches to moto: DynamoDB answers exactly what moto's own code answers, only faster;
+Step Functions is as strict as AWS about the 256 KB quota and names Lambda's errors as AWS does."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
+from segflow.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
 
-from segflow_local import moto_patches
+from segflow_local import botocore_hook, moto_patches
+from segflow_local.embedded import MOTO_CONFIG
+from segflow_local.lambda_runtime import InvokeResult, timed_out
+from tests.support.history import full_history
 
 
 def _query_all(client, table: str, pk: str, **extra) -> list[dict]:
@@ -120,3 +132,234 @@ def test_lower_bounded_queries_see_every_write_since_the_last_query() -> None:
         client.put_item(TableName=table, Item={"pk": {"S": "x"}, "seq": {"N": "7"}, "v": {"S": "new"}})
         client.delete_item(TableName=table, Key={"pk": {"S": "x"}, "seq": {"N": "4"}})  # same count as before
         assert after(3) == [5, 7, 10] and after(10) == [] and after(-1) == [1, 3, 5, 7, 10]
+
+
+# --- Step Functions ----------------------------------------------------------------------------------------
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/probe"
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+class LambdaAnswers:
+    """Lambda's Invoke API answering from a script: a function's answers in turn, the last one repeating."""
+
+    def __init__(self, answers: dict[str, list[InvokeResult]]) -> None:
+        self._answers = {name: list(results) for name, results in answers.items()}
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = dict.fromkeys(answers, 0)
+
+    def invoke(
+        self,
+        function_ref: str,
+        payload: bytes,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult:
+        name = function_ref.rsplit(":function:", 1)[-1]
+        with self._lock:
+            self.calls[name] += 1
+            queue = self._answers[name]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def answer(value: Any) -> InvokeResult:
+    return InvokeResult(200, json.dumps(value).encode())
+
+
+def function_error(body: dict[str, Any]) -> InvokeResult:
+    return InvokeResult(200, json.dumps(body).encode(), "Unhandled")
+
+
+THROTTLED = InvokeResult(
+    429,
+    b'{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User",'
+    b'"message":"Rate Exceeded."}',
+    error_code="TooManyRequestsException",
+)
+
+
+@contextmanager
+def state_machines(lambdas: LambdaAnswers) -> Iterator[Any]:
+    moto_patches.apply()
+    with mock_aws(config=MOTO_CONFIG), botocore_hook.routed_to(lambdas):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
+
+
+def run(sfn: Any, definition: dict[str, Any], execution_input: Any = None) -> tuple[dict, list[dict]]:
+    """Create the state machine, run it to its end; (DescribeExecution, history)."""
+    machine = sfn.create_state_machine(
+        name=f"probe-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    arn = sfn.start_execution(
+        stateMachineArn=machine, name=f"run-{uuid.uuid4().hex[:8]}", input=json.dumps(execution_input or {})
+    )["executionArn"]
+    deadline = time.monotonic() + 60
+    while (description := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not end"
+        time.sleep(0.02)
+    return description, full_history(sfn, arn)
+
+
+def entered_states(events: list[dict]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def failures(events: list[dict]) -> list[tuple[str, str]]:
+    found = []
+    for event in events:
+        if event["type"] in ("LambdaFunctionFailed", "TaskFailed"):
+            details = next(v for k, v in event.items() if k.endswith("EventDetails"))
+            found.append((details["error"], details.get("cause", "")))
+    return found
+
+
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]
+RETRY_ALL = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+CAUGHT = {"Caught": {"Type": "Pass", "End": True}}
+
+
+def map_of(items: int, item_output: dict[str, Any], mode: str) -> dict[str, Any]:
+    """A Map over ``items`` integers whose every iteration outputs ``item_output`` (a Pass state's fields);
+    its collected result is discarded (``ResultPath: null``)."""
+    processor: dict[str, Any] = {
+        "ProcessorConfig": {"Mode": mode},
+        "StartAt": "Item",
+        "States": {"Item": {"Type": "Pass", **item_output, "End": True}},
+    }
+    if mode == "DISTRIBUTED":
+        processor["ProcessorConfig"]["ExecutionType"] = "STANDARD"
+    return {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": processor,
+                "ResultPath": None,
+                "Retry": RETRY_ALL,
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            **CAUGHT,
+        },
+    }
+
+
+@pytest.mark.parametrize("mode", ["INLINE", "DISTRIBUTED"])
+def test_a_map_whose_collected_result_passes_256_kb_fails_and_no_catch_on_states_all_catches_it(
+    mode: str,
+) -> None:
+    # Given a Map of 300 items, each adding a 1 KB result, its result discarded by ResultPath: null
+    items = {"items": list(range(300))}
+    with state_machines(LambdaAnswers({})) as sfn:
+        # When it runs
+        description, events = run(sfn, map_of(300, {"Result": {"blob": "x" * 1024}}, mode), items)
+
+        # Then the execution fails on the quota, neither retried nor caught by States.ALL
+        assert (description["status"], description["error"]) == ("FAILED", "States.DataLimitExceeded")
+        assert "'Fan'" in description["cause"]
+        states = entered_states(events)
+        assert states.count("Fan") == 1 and "Caught" not in states
+
+        # and the same Map whose iterations output {} (OutputPath: null) succeeds: 3 bytes an item
+        description, _ = run(
+            sfn, map_of(300, {"Result": {"blob": "x" * 1024}, "OutputPath": None}, mode), items
+        )
+        assert description["status"] == "SUCCEEDED"
+        assert 10_000 * len("{},") + 1 < STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
+
+
+def test_a_lambda_result_over_256_kb_is_neither_retried_nor_caught_by_states_all() -> None:
+    lambdas = LambdaAnswers({"big": [answer({"blob": "x" * STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES})]})
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": function_arn("big"),
+                "Retry": RETRY_ALL,
+                "Catch": CATCH_ALL,
+                "End": True,
+            },
+            **CAUGHT,
+        },
+    }
+    with state_machines(lambdas) as sfn:
+        description, events = run(sfn, definition)
+    assert (description["status"], description["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert lambdas.calls["big"] == 1 and "Caught" not in entered_states(events)
+    # A Catch that names the error does catch it.
+    definition["States"]["Call"]["Catch"] = [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "Caught"}]
+    with state_machines(lambdas) as sfn:
+        description, events = run(sfn, definition)
+    assert description["status"] == "SUCCEEDED" and entered_states(events)[-1] == "Caught"
+
+
+NO_ERROR_TYPE = {"errorMessage": "2024-05-01T10:00:00.000Z 7c1e Task timed out after 3.00 seconds"}
+
+
+@pytest.mark.parametrize(
+    ("invoke_answer", "error", "cause_has"),
+    [
+        (THROTTLED, "Lambda.TooManyRequestsException", "Rate Exceeded."),
+        (function_error(NO_ERROR_TYPE), "Lambda.Unknown", json.dumps(NO_ERROR_TYPE, separators=(",", ":"))),
+        (
+            InvokeResult(200, timed_out("req-1", 3), "Unhandled"),
+            "Sandbox.Timedout",
+            "Task timed out after 3.00",
+        ),
+        (
+            function_error({"errorType": "ValueError", "errorMessage": "bad"}),
+            "ValueError",
+            '"errorMessage":"bad"',
+        ),
+    ],
+    ids=["throttled", "no-error-type", "timed-out", "raised"],
+)
+@pytest.mark.parametrize("integration", ["function-arn", "lambda-invoke"])
+def test_lambda_failures_carry_the_names_step_functions_reports(
+    invoke_answer: InvokeResult, error: str, cause_has: str, integration: str
+) -> None:
+    # Given a Task whose first invoke fails, and a retrier naming exactly that error
+    lambdas = LambdaAnswers({"flaky": [invoke_answer, answer({"ok": True})]})
+    if integration == "function-arn":
+        task: dict[str, Any] = {"Resource": function_arn("flaky")}
+    else:
+        task = {
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": function_arn("flaky"), "Payload.$": "$"},
+        }
+    retry = [{"ErrorEquals": [error], "IntervalSeconds": 2, "MaxAttempts": 1, "JitterStrategy": "FULL"}]
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", **task, "Retry": retry, "End": True}},
+    }
+
+    # When it runs
+    with state_machines(lambdas) as sfn:
+        description, events = run(sfn, definition)
+
+    # Then the failure carries Step Functions' name (the function's message in the cause), and it was retried
+    [(name, cause)] = failures(events)
+    assert name == error and cause_has in cause
+    assert description["status"] == "SUCCEEDED" and lambdas.calls["flaky"] == 2
+
+
+def test_retry_waits_are_scaled_down_locally() -> None:
+    # Given a retrier whose first wait is 10 s on AWS
+    lambdas = LambdaAnswers({"flaky": [THROTTLED, answer({"ok": True})]})
+    retry = [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 10, "MaxAttempts": 1}]
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", "Resource": function_arn("flaky"), "Retry": retry, "End": True}},
+    }
+    with state_machines(lambdas) as sfn:
+        description, events = run(sfn, definition)
+    assert description["status"] == "SUCCEEDED"
+    failed = next(e["timestamp"] for e in events if e["type"] == "LambdaFunctionFailed")
+    retried = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionScheduled"][1]
+    waited = (retried - failed).total_seconds()
+    assert waited < 10 * moto_patches.DEFAULT_RETRY_DELAY_SCALE + 5 < 10

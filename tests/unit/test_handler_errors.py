@@ -73,3 +73,26 @@ def test_every_task_of_the_state_machine_retries_transient_aws_errors() -> None:
     for name, state in tasks(definition["States"]):
         retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
         assert TRANSIENT_ERROR in retried, name
+
+
+LAMBDA_FAILURES = {  # what Step Functions reports, by kind (docs/architecture.md, Failures)
+    "throttled": {"Lambda.TooManyRequestsException", TRANSIENT_ERROR},
+    "service": {
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+    },
+    "died": {"Lambda.Unknown", "Sandbox.Timedout", "Runtime.ExitError", "Runtime.OutOfMemory"},
+}
+
+
+def test_every_task_retries_each_kind_of_lambda_failure_with_its_own_retrier() -> None:
+    definition = json.loads((REPO_ROOT / "asl" / "workflow.asl.json").read_text())
+    for name, state in tasks(definition["States"]):
+        retriers = {frozenset(retrier["ErrorEquals"]): retrier for retrier in state["Retry"]}
+        assert set(retriers) == {frozenset(errors) for errors in LAMBDA_FAILURES.values()}, name
+        throttled = retriers[frozenset(LAMBDA_FAILURES["throttled"])]
+        assert throttled["JitterStrategy"] == "FULL" and throttled["MaxAttempts"] >= 6, name
+        assert throttled["MaxDelaySeconds"] <= 60, name
+        assert retriers[frozenset(LAMBDA_FAILURES["died"])]["MaxAttempts"] == 2, name

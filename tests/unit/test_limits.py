@@ -7,6 +7,7 @@ other.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 from segflow import limits
@@ -14,6 +15,8 @@ from segflow.contracts import Cursor, StateBag
 from segflow.engine.plan import compact_json
 from segflow.limits import (
     INLINE_STAGE_MAX_BYTES,
+    MAP_CHILD_RESULT_BYTES,
+    MAP_STAGE_MAX_SEGMENTS,
     MAX_NODE_ID_LENGTH,
     NODE_CONFIG_INLINE_MAX_BYTES,
     OUTPUT_INLINE_MAX_BYTES,
@@ -108,3 +111,19 @@ def test_a_stage_passed_inline_fits_the_state_budget_in_the_worst_case() -> None
     ).model_dump(exclude_none=True)
     state = {"statebag": statebag, "cursor": cursor}
     assert len(compact_json(state).encode()) + INLINE_STAGE_MAX_BYTES <= STATE_PAYLOAD_BUDGET_BYTES
+
+
+def test_a_map_stage_of_the_widest_allowed_width_collects_a_result_under_the_payload_limit() -> None:
+    # Every Map child in the state machine outputs {} whatever its segment returned...
+    definition = json.loads((REPO_ROOT / "asl" / "workflow.asl.json").read_text())
+    maps = {name: state for name, state in definition["States"].items() if state["Type"] == "Map"}
+    assert set(maps) == {"RunStage", "RunStageFromS3"}
+    for state in maps.values():
+        processor = state["ItemProcessor"]
+        [child] = processor["States"].values()
+        assert child["OutputPath"] is None and child.get("End") is True and len(processor["States"]) == 1
+    # ...so the collected result of the widest stage allowed ("[{},{},...]") stays under the limit.
+    widest = "[" + ",".join(["{}"] * MAP_STAGE_MAX_SEGMENTS) + "]"
+    assert len(widest) == MAP_STAGE_MAX_SEGMENTS * MAP_CHILD_RESULT_BYTES + 1
+    assert len(widest) < STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
+    assert MAP_STAGE_MAX_SEGMENTS >= 10_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segflow.dsl.validation import validate_workflow
+from segflow.dsl.validation import WorkflowValidationError, validate_workflow
 from segflow.engine.partitioner import partition
 from segflow.engine.plan import PartitionPlan, SegmentPlan, compact_json
 from segflow.limits import NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
@@ -261,3 +261,18 @@ def test_the_byte_budget_counts_bytes_of_non_ascii_text() -> None:
         assert segment.config.body_key is not None or wire_bytes(segment) <= SEGMENT_CONFIG_MAX_BYTES, (
             f"{segment.segment_id} travels inline with {wire_bytes(segment)} bytes"
         )
+
+
+def test_a_stage_with_side_effects_wider_than_one_map_may_run_is_refused() -> None:
+    calls = fan_out_workflow("wide-calls", [api_call(f"b{i}", "http://localhost/x") for i in range(5)])
+    graph = validate_workflow(calls)
+    with pytest.raises(WorkflowValidationError) as refused:
+        partition(graph, body_key_for=lambda segment_id: segment_id, map_stage_max_segments=4)
+    assert "stage 1 runs 5 segments with side effects at once; at most 4" in str(refused.value)
+    assert (
+        len(partition(graph, body_key_for=lambda segment_id: segment_id, map_stage_max_segments=5).stages)
+        == 3
+    )
+    # A stage of pure nodes runs in one invocation, not a Map: its width is not limited.
+    pure = fan_out_workflow("wide-pure", [transform(f"b{i}", i) for i in range(5)])
+    partition(validate_workflow(pure), map_stage_max_segments=4)

@@ -8,7 +8,8 @@ Everything else starts a new segment: forks, joins (aggregators), waits.
 Stages: a segment's stage is one more than the latest stage it depends on, so segments in one stage never
 depend on each other and run concurrently (a stage of several segments is the seed's ``parallel_group``).
 A stage whose nodes are all pure is marked so: its segments gain nothing from running in parallel Lambdas,
-and run one after another in one invocation instead.
+and run one after another in one invocation instead. Any other stage runs as a Map, whose collected result
+bounds its width (``MAP_STAGE_MAX_SEGMENTS``): a wider stage is refused here, before anything has run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import NodeSpec
+from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
 from segflow.engine.plan import (
     IncomingEdge,
     PartitionPlan,
@@ -28,7 +30,7 @@ from segflow.engine.plan import (
     StagePlan,
     compact_json,
 )
-from segflow.limits import NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
+from segflow.limits import MAP_STAGE_MAX_SEGMENTS, NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
 from segflow.nodes.base import NodeType
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).
@@ -105,8 +107,11 @@ def partition(
     graph: WorkflowGraph,
     body_key_for: Callable[[str], str] | None = None,
     segment_budget_bytes: int = SEGMENT_CONFIG_MAX_BYTES,
+    map_stage_max_segments: int = MAP_STAGE_MAX_SEGMENTS,
 ) -> PartitionPlan:
-    """Partition a validated graph; ``body_key_for`` names the S3 key of an oversized segment's body."""
+    """Partition a validated graph; ``body_key_for`` names the S3 key of an oversized segment's body.
+
+    Raises :class:`WorkflowValidationError` for a stage with side effects wider than one Map may run."""
     segment_of: dict[str, _OpenSegment] = {}
     segments: list[_OpenSegment] = []
 
@@ -191,6 +196,18 @@ def partition(
                 body=body,
             )
         )
+    too_wide = [
+        ValidationIssue(
+            "workflow",
+            f"stage {index} runs {len(stages[index])} segments with side effects at once; at most "
+            f"{map_stage_max_segments} (one Map runs them, and its result must stay under Step Functions' "
+            "256 KB limit)",
+        )
+        for index in sorted(impure_stages)
+        if len(stages[index]) > map_stage_max_segments
+    ]
+    if too_wide:
+        raise WorkflowValidationError(too_wide)
     return PartitionPlan(
         workflow_id=graph.workflow_id,
         node_count=len(graph.nodes),
