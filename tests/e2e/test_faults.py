@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from segflow.declaration import UserResources
 from segflow.engine.approval_decisions import decide_approval
 from segflow.stores import factory
 
@@ -59,6 +60,7 @@ def faults() -> Iterator[RateInjector]:
 @pytest.fixture(scope="module")
 def counters_table(embedded: EmbeddedAws) -> str:
     create_key_table(embedded.client("dynamodb"), COUNTERS_TABLE, "counter_id")
+    embedded.deployment.grant_user_resources(UserResources(tables=(COUNTERS_TABLE,)))  # -c data_tables=…
     return COUNTERS_TABLE
 
 
@@ -173,7 +175,7 @@ def test_a_for_each_succeeds_with_every_item_in_order(client: SegflowClient, fau
 
 
 def test_an_approval_waits_and_its_decision_completes_the_execution(
-    client: SegflowClient, faults: RateInjector
+    client: SegflowClient, embedded: EmbeddedAws, faults: RateInjector
 ) -> None:
     wf = workflow(
         "faults-approval",
@@ -193,16 +195,16 @@ def test_an_approval_waits_and_its_decision_completes_the_execution(
     )
     arn = client.start(wf, {"amount": 120})
     execution_id = execution_id_of(arn)
+    with embedded.running_as("ManagementApi"):  # the API decides approvals
+        approvals, tokens = factory.approvals(), factory.task_tokens()
     deadline = time.monotonic() + 60
-    while not (
-        (record := factory.approvals().get(client.tenant_id, execution_id, "sign_off")) and record.task_token
-    ):
+    while not ((record := approvals.get(client.tenant_id, execution_id, "sign_off")) and record.task_token):
         assert time.monotonic() < deadline, "sign_off never waited for a decision"
         time.sleep(0.1)
 
     decide_approval(
-        factory.approvals(),
-        factory.task_tokens(),
+        approvals,
+        tokens,
         client.tenant_id,
         execution_id,
         "sign_off",

@@ -50,10 +50,22 @@ def test_same_functions_handlers_and_environment(embedded: EmbeddedAws, stack_su
     assert _local_functions(embedded) == stack
 
 
-def test_local_process_environment_covers_every_function(embedded: EmbeddedAws, stack_summary) -> None:
-    shared = set(embedded.deployment.environment())
-    for logical_id in stack_summary.functions:
-        assert _stack_environment(stack_summary, logical_id) <= shared, logical_id
+def test_each_function_sees_its_own_environment_and_the_process_none_of_it(
+    embedded: EmbeddedAws, stack_summary
+) -> None:
+    """Locally, as in Lambda, a function sees the stack's variables for it and nothing of another's."""
+    import os
+
+    for spec in declaration.FUNCTIONS:
+        _, environment = embedded.runtime.identity(spec)
+        assert environment is not None
+        stack = _stack_environment(stack_summary, spec.logical_id)
+        assert stack <= set(environment), spec.logical_id
+        others = {
+            name for other in stack_summary.functions for name in _stack_environment(stack_summary, other)
+        } - stack
+        assert not others & set(environment), spec.logical_id
+    assert declaration.EXECUTIONS_TABLE.env_var not in os.environ
 
 
 def test_http_apis_route_to_declared_functions_the_local_runtime_serves(
