@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from moto import mock_aws
@@ -120,3 +122,39 @@ def test_lower_bounded_queries_see_every_write_since_the_last_query() -> None:
         client.put_item(TableName=table, Item={"pk": {"S": "x"}, "seq": {"N": "7"}, "v": {"S": "new"}})
         client.delete_item(TableName=table, Key={"pk": {"S": "x"}, "seq": {"N": "4"}})  # same count as before
         assert after(3) == [5, 7, 10] and after(10) == [] and after(-1) == [1, 3, 5, 7, 10]
+
+
+def test_concurrent_atomic_counter_updates_each_answer_their_own_value() -> None:
+    # The execution log hands out numbers with ADD ... ReturnValues=ALL_NEW: each caller must be told the
+    # value its own update produced, as DynamoDB does, never a later thread's.
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"counter-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        answers: list[int] = []
+
+        def bump(_: int) -> None:
+            for _ in range(25):
+                response = client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "c"}},
+                    UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_NEW",
+                )
+                answers.append(int(response["Attributes"]["n"]["N"]))
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often, as a loaded machine does
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(bump, range(16)))
+        finally:
+            sys.setswitchinterval(interval)
+    assert sorted(answers) == list(range(1, 401))
