@@ -10,6 +10,7 @@ import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, EndpointConnectionError
 from segflow.handlers.errors import TRANSIENT_ERROR, concise_errors
+from segflow.stores.event_log import EventLogContention
 
 from tests.conftest import REPO_ROOT
 
@@ -33,6 +34,7 @@ def client_error(code: str) -> ClientError:
         (client_error("ThrottlingException"), TRANSIENT_ERROR),
         (client_error("SlowDown"), TRANSIENT_ERROR),
         (EndpointConnectionError(endpoint_url="https://dynamodb"), TRANSIENT_ERROR),
+        (EventLogContention("EventLogContention: the log stayed busy"), TRANSIENT_ERROR),
         (client_error("AccessDeniedException"), "ClientError"),
         (ValueError("bad"), "ValueError"),
     ],

@@ -3,8 +3,9 @@
 The Lambda runtime puts an unhandled error's message and stack trace into the task's ``Cause``, which the
 state machine then carries; a deep stack trace alone can exceed the state payload budget. The error type
 name is kept, because Retry and Catch match on it, except for AWS errors that pass (throttling, a service's
-5xx, a dropped connection, after boto3's own retries): those become ``TransientAwsError``, which the state
-machine retries with backoff; the re-invoked handler resumes from its records.
+5xx, a dropped connection, after boto3's own retries) and segflow's ``EventLogContention`` (the execution log
+stayed busy): those become ``TransientAwsError``, which the state machine retries with backoff; the
+re-invoked handler resumes from its records. The message keeps the original name.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ _TRANSIENT_CODES = frozenset(
         "InternalError",
     }
 )
+# segflow's own errors that mean the same: nothing was stored, running the handler again is safe.
+_TRANSIENT_ERRORS = frozenset({"EventLogContention"})
 
 
 def error_name(error: Exception) -> str:
@@ -44,6 +47,8 @@ def error_name(error: Exception) -> str:
     if isinstance(error, ConnectionClosedError | EndpointConnectionError | ReadTimeoutError):
         return TRANSIENT_ERROR
     if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+        return TRANSIENT_ERROR
+    if type(error).__name__ in _TRANSIENT_ERRORS:
         return TRANSIENT_ERROR
     return type(error).__name__
 
