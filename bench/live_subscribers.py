@@ -68,6 +68,7 @@ async def _follow(url: str, execution_id: str, subscriber: Subscriber, timeout_s
                     since = event["seq"]
                     if event["kind"] == "execution" and event["new_state"] in TERMINAL_EXECUTION_STATES:
                         return
+                since = max([since, *message.get("skipped", [])])  # numbers that hold no event
                 if subscriber.drop_at_seq is not None and since >= subscriber.drop_at_seq:
                     subscriber.drop_at_seq = None
                     subscriber.reconnects += 1

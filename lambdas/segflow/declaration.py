@@ -408,7 +408,7 @@ EXECUTE_SEGMENT = FunctionSpec(
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
-        TableGrant(EVENTS_TABLE.logical_id, "write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read_write"),  # the log's writers also seal it (a Query)
         TableGrant(DEPLOYMENTS_TABLE.logical_id, "read_write"),
     ),
     buckets=(
@@ -499,7 +499,7 @@ FINALIZE_EXECUTION = FunctionSpec(
     timeout_seconds=60,
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
-        TableGrant(EVENTS_TABLE.logical_id, "write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read_write"),
     ),
     # The manifest's sinks (which nodes' outputs make the execution's output).
     buckets=(
@@ -528,7 +528,7 @@ RECORD_EXECUTION_STATUS = FunctionSpec(
     timeout_seconds=30,
     tables=(
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
-        TableGrant(EVENTS_TABLE.logical_id, "write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read_write"),
     ),
     environment=_ENGINE_ENV,
 )

@@ -125,6 +125,22 @@ WEBSOCKET_CONNECTION_MAX_SECONDS = 2 * 3600
 EVENT_DELIVERY_LEASE_SECONDS = 30
 # Events read from the log per query when replaying or pushing.
 EVENT_PAGE_SIZE = 500
+# DynamoDB takes at most 100 items in one transaction (a batch of node changes: an event and a checkpoint
+# each).
+DYNAMODB_TRANSACTION_MAX_ITEMS = 100
+# A log write kept busy (transaction conflicts, throttling) is retried with jittered exponential backoff for
+# this long at most, and never closer than the margin to the Lambda deadline; then EventLogContention.
+EVENT_LOG_RETRY_SECONDS = 20.0
+EVENT_LOG_DEADLINE_MARGIN_MS = 5_000
+EVENT_LOG_BACKOFF_BASE_SECONDS = 0.02
+EVENT_LOG_BACKOFF_CAP_SECONDS = 1.0
+# Sealing the log: a number handed out this long ago and still empty belongs to a writer that died (a live
+# one stores or closes its numbers within its retry time plus the time its requests take); it is closed with a
+# tombstone, and a writer merely slower than that takes new numbers. Writers run such a pass at most this
+# often per execution. Readers wait at an empty number, so a dead writer's number holds back the events after
+# it for about grace + interval while the execution writes, and until its end at the latest.
+EVENT_LOG_SEAL_GRACE_SECONDS = EVENT_LOG_RETRY_SECONDS + 10
+EVENT_LOG_SEAL_INTERVAL_SECONDS = 5.0
 # An event's reason or error is cut to this length (outputs never travel in events, only their S3 key).
 EVENT_TEXT_MAX_CHARS = 500
 

@@ -29,7 +29,7 @@ from segflow.events.models import ExecutionEvent
 from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.stores import s3_layout
 from segflow.stores.deployment_log import DeploymentLog
-from segflow.stores.event_log import EventLog
+from segflow.stores.event_log import EventLogReader
 from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
 from segflow.stores.outputs import NodeOutputStore
 
@@ -175,9 +175,7 @@ class SegflowClient:
         """The execution's log (every state change, in order) after ``since_seq``."""
         if not self.resources.events_table:
             raise RuntimeError("this deployment has no execution log (deployed before live events)")
-        log = EventLog(
-            self.resources.events_table, self.resources.executions_table, self.session.client("dynamodb")
-        )
+        log = EventLogReader(self.resources.events_table, self.session.client("dynamodb"))
         return log.read_all(self.tenant_id, execution_id_of(execution_arn), since_seq)
 
     def describe(self, execution_arn: str) -> dict[str, Any]:

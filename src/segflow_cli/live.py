@@ -2,7 +2,8 @@
 
 :class:`LiveEvents` subscribes with ``since_seq`` (the replay comes first, then live events), hands out
 events in seq order, holds back ones that arrive ahead of a missing seq, and resubscribes from the last seq it
-handed out when a gap does not fill or the connection drops. :class:`LiveView` turns events into the
+handed out when a gap does not fill or the connection drops. A number the server says holds no event
+(``skipped``: a change that was never stored) is passed over. :class:`LiveView` turns events into the
 CLI's node table.
 """
 
@@ -88,7 +89,7 @@ class LiveEvents:
         self.execution_id = execution_id
         self.last_seq = since_seq
         self._connect = connect
-        self._held: dict[int, dict[str, Any]] = {}
+        self._held: dict[int, dict[str, Any] | None] = {}
         self._socket: Any = None
         self.reconnects = 0
         self._not_found_until = time.monotonic() + not_found_grace_seconds
@@ -155,9 +156,14 @@ class LiveEvents:
                 for event in message["events"]:
                     if event["seq"] > self.last_seq:
                         self._held[event["seq"]] = event
+                for seq in message.get("skipped", []):  # numbers that hold no event: the seq moves on
+                    if seq > self.last_seq:
+                        self._held[seq] = None
                 while self.last_seq + 1 in self._held:
                     event = self._held.pop(self.last_seq + 1)
-                    self.last_seq = event["seq"]
+                    self.last_seq += 1
+                    if event is None:
+                        continue
                     yield event
                     if event["kind"] == "execution" and event["new_state"] in TERMINAL_EXECUTION_STATES:
                         return

@@ -13,7 +13,8 @@ threads can both pass ``attribute_not_exists`` or the same version check. Real D
 conditional write and transaction atomically; segflow's version numbering and optimistic concurrency depend
 on it, so the patch serializes moto's DynamoDB writes. Reads take the same lock while they copy the items into
 their response: moto updates an item in place, and a read copying it meanwhile fails with "dictionary changed
-size during iteration".
+size during iteration". So do writes that return the item (an atomic counter's ``ReturnValues``), which moto
+would otherwise read after releasing it: two concurrent ``ADD``s could both answer the second one's value.
 
 moto's TransactWriteItems deep-copies every table it touches before writing, to roll back on failure: each
 transaction then costs O(table size), and the execution log (one transaction per state change) turns a long
@@ -56,6 +57,9 @@ _applied = False
 RETRY_DELAY_SCALE_ENV = "SEGFLOW_LOCAL_RETRY_DELAY_SCALE"
 DEFAULT_RETRY_DELAY_SCALE = 0.05
 _READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
+# Writes whose response carries the item (ReturnValues): built under the lock too, or an ``ADD`` counter's
+# ``ALL_NEW`` may show a later thread's value (two writers would then both be told the same number).
+_WRITE_RESPONSES = ("update_item", "put_item", "delete_item")
 _lock = threading.Lock()
 _partition = threading.local()
 
@@ -155,7 +159,7 @@ def _serialize_dynamodb_writes() -> None:
 
     from moto.dynamodb.responses import DynamoHandler
 
-    for name in _READ_RESPONSES:
+    for name in (*_READ_RESPONSES, *_WRITE_RESPONSES):
         original = getattr(DynamoHandler, name, None)
         if original is None:
             continue

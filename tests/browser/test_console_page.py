@@ -164,3 +164,41 @@ def test_a_console_link_without_an_execution_says_so(browser: Any, endpoint: Loc
     page.wait_for_selector('#connection[data-connection="error"]', timeout=5_000)
     assert "names no execution" in page.inner_text("#connection")
     page.close()
+
+
+def test_the_console_moves_past_a_number_that_holds_no_event(browser: Any, endpoint: LocalEndpoint) -> None:
+    """A change refused after it took its number leaves a tombstone; the page must not wait for it."""
+    from segflow.events.models import EventDraft
+    from segflow.stores.event_log import EventLog, ExecutionIdentity
+    from segflow.stores.execution_records import CheckpointConflict
+    from segflow.stores.journal import ExecutionJournal
+
+    deployment = locate(endpoint.url)
+    client = SegflowClient(deployment.session, deployment.resources)
+    document = workflow("console-skip", [transform("a", 1), wait("long", 60)], chain_edges(["a", "long"]))
+    arn = client.start(document, {})
+    url = run_segflow("console", arn, "--endpoint", endpoint.url).stdout.strip().splitlines()[-1]
+    page = browser.new_page()
+    page.goto(url)
+    page.wait_for_selector('tr[data-node="long"][data-state="waiting"]', timeout=20_000)
+
+    # another attempt of the segment tries to record 'a' again: refused, its number closed
+    dynamodb = client.session.client("dynamodb")
+    journal = ExecutionJournal(
+        client.records, EventLog(client.resources.events_table, client.resources.executions_table, dynamodb)
+    )
+    late = client.node_records(arn)["a"].model_copy(update={"status": "failed", "attempt": 2})
+    draft = EventDraft(kind="node", node_id="a", previous_state="running", new_state="failed", timestamp=0.0)
+    with pytest.raises(CheckpointConflict):
+        journal.put_node(
+            ExecutionIdentity("default", arn.rsplit(":", 1)[-1], "console-skip", None), late, draft
+        )
+    client.sfn.stop_execution(executionArn=arn)
+
+    page.wait_for_selector('#execution-state[data-state="aborted"]', timeout=30_000)
+    log_seqs = [
+        int(s) for s in page.eval_on_selector_all("#log > div", "lines => lines.map(l => l.dataset.seq)")
+    ]
+    stored = [event.seq for event in client.events(arn)]
+    assert log_seqs == stored and len(stored) == stored[-1] - 1  # one number skipped, every event shown
+    page.close()

@@ -69,10 +69,26 @@ def counter_workflow() -> dict[str, Any]:
     return {"workflow_id": "crash-counters", "nodes": nodes, "edges": edges}
 
 
+# Killed between taking a number in the execution log and storing the change under it: after the first
+# reservation that counts a finished node (n01's), before its event and checkpoint are written.
+RESERVED_RUN = "kill-after-reserving"
+RESERVED_KILL = KillPoint(
+    id=RESERVED_RUN,
+    operation="UpdateItem",
+    when="after",
+    contains=[
+        RESERVED_RUN,
+        '"sk": {"S": "LOG"}',
+        '"ADD event_seq :n, nodes_completed :c"',
+        '":c": {"N": "1"}',
+    ],
+)
+
+
 @pytest.fixture(scope="module")
 def plan_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("faults") / "plan.json"
-    write_plan(path, [kill_point(node, point) for node, point in RUNS])
+    write_plan(path, [*(kill_point(node, point) for node, point in RUNS), RESERVED_KILL])
     return path
 
 
@@ -135,3 +151,24 @@ def test_a_kill_at_every_node_boundary_leaves_every_counter_at_exactly_one(
     node, _ = RUNS[1]
     record = client.node_records(outcomes[1][1])[node]
     assert (record.status, json.loads(record.output_json or "{}")["applied_now"]) == ("succeeded", False)
+
+
+def test_a_kill_after_taking_a_log_number_leaves_a_closed_number_and_every_change_logged_once(
+    process_endpoint: LocalEndpoint, plan_path: Path
+) -> None:
+    deployment = locate(process_endpoint.url)
+    client = SegflowClient(deployment.session, deployment.resources)
+    arn = client.start(counter_workflow(), {"run": RESERVED_RUN}, name=RESERVED_RUN)
+    description = client.wait(arn, timeout_seconds=240)
+
+    assert RESERVED_RUN in fired(plan_path)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert counters(process_endpoint, RESERVED_RUN) == dict.fromkeys(NODES, 1)
+    # the dead writer's number was closed (by the execution's end): the log reads to its end, each node's
+    # outcome once, in order, one number skipped
+    events = client.events(arn)
+    seqs = [event.seq for event in events]
+    assert seqs == sorted(seqs) and seqs[-1] == len(events) + 1
+    outcomes = [event.node_id for event in events if event.new_state == "succeeded" and event.kind == "node"]
+    assert outcomes == NODES
+    assert events[-1].ends_execution and events[-1].progress.model_dump() == {"completed": 10, "total": 10}

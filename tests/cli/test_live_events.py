@@ -174,3 +174,32 @@ def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: Loca
         "States.Timeout",
     )
     assert [e.new_state for e in client.events(arn) if e.ends_execution] == ["timed_out"]
+
+
+def test_a_number_that_holds_no_event_is_passed_over_by_watchers(live_endpoint: LocalEndpoint) -> None:
+    """A change refused after it took its number (another attempt of the segment had recorded the node
+    first) leaves a tombstone: live messages name it under ``skipped`` and the watcher moves past it."""
+    from segflow.events.models import EventDraft
+    from segflow.stores.event_log import EventLog, ExecutionIdentity
+    from segflow.stores.execution_records import CheckpointConflict
+    from segflow.stores.journal import ExecutionJournal
+
+    client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-skip")
+    execution_id = arn.rsplit(":", 1)[-1]
+    dynamodb = client.session.client("dynamodb")
+    journal = ExecutionJournal(
+        client.records,
+        EventLog(client.resources.events_table, client.resources.executions_table, dynamodb),
+    )
+    late = client.node_records(arn)["a"].model_copy(update={"status": "failed", "attempt": 2})
+    draft = EventDraft(kind="node", node_id="a", previous_state="running", new_state="failed", timestamp=0.0)
+    with pytest.raises(CheckpointConflict):
+        journal.put_node(ExecutionIdentity("default", execution_id, "live-skip", None), late, draft)
+    client.sfn.stop_execution(executionArn=arn)  # the execution's end comes after the closed number
+    watcher.join(timeout=30)
+
+    assert not watcher.is_alive()
+    logged = [event.seq for event in client.events(arn)]
+    assert [event["seq"] for event in received] == logged
+    assert len(logged) == logged[-1] - 1  # one number holds no event
+    assert (received[-1]["kind"], received[-1]["new_state"]) == ("execution", "aborted")

@@ -4,10 +4,12 @@ Step Functions is as strict as AWS about the 256 KB quota and names Lambda's err
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -363,3 +365,39 @@ def test_retry_waits_are_scaled_down_locally() -> None:
     retried = [e["timestamp"] for e in events if e["type"] == "LambdaFunctionScheduled"][1]
     waited = (retried - failed).total_seconds()
     assert waited < 10 * moto_patches.DEFAULT_RETRY_DELAY_SCALE + 5 < 10
+
+
+def test_concurrent_atomic_counter_updates_each_answer_their_own_value() -> None:
+    # The execution log hands out numbers with ADD ... ReturnValues=ALL_NEW: each caller must be told the
+    # value its own update produced, as DynamoDB does, never a later thread's.
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"counter-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        answers: list[int] = []
+
+        def bump(_: int) -> None:
+            for _ in range(25):
+                response = client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": "c"}},
+                    UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_NEW",
+                )
+                answers.append(int(response["Attributes"]["n"]["N"]))
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads often, as a loaded machine does
+        try:
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(bump, range(16)))
+        finally:
+            sys.setswitchinterval(interval)
+    assert sorted(answers) == list(range(1, 401))

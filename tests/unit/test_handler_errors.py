@@ -10,6 +10,7 @@ import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, EndpointConnectionError
 from segflow.handlers.errors import TRANSIENT_ERROR, concise_errors
+from segflow.stores.event_log import EventLogContention
 
 from tests.conftest import REPO_ROOT
 
@@ -44,6 +45,7 @@ def cancelled(*reasons: str) -> ClientError:
         (cancelled("None", "TransactionConflict"), TRANSIENT_ERROR),
         (cancelled("ThrottlingError", "None"), TRANSIENT_ERROR),
         (cancelled("TransactionConflict", "ConditionalCheckFailed"), "ClientError"),
+        (EventLogContention("EventLogContention: the log stayed busy"), TRANSIENT_ERROR),
         (client_error("AccessDeniedException"), "ClientError"),
         (ValueError("bad"), "ValueError"),
     ],

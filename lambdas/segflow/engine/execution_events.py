@@ -44,8 +44,10 @@ def finish(
     fields: dict[str, Any],
     reason: str | None = None,
     error: str | None = None,
+    completed: int | None = None,
 ) -> bool:
-    """Record the execution's end and its event in one transaction; False if its end was recorded already."""
+    """Record the execution's end and its event in one transaction; False if its end was recorded already.
+    ``completed``: the nodes finished, when the caller counted them from the records."""
     draft = EventDraft(
         kind="execution",
         previous_state="running",
@@ -56,7 +58,7 @@ def finish(
         error=error,
     )
     try:
-        journal.log.append(execution, [draft], finish={"status": status, **fields})
+        journal.log.append(execution, [draft], finish={"status": status, **fields}, completed=completed)
     except ExecutionFinished:
         return False
     return True

@@ -11,7 +11,7 @@ from segflow.contracts import FinalizeEvent, FinalizeResult
 from segflow.engine.execution_events import finish
 from segflow.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
 from segflow.stores.event_log import ExecutionIdentity
-from segflow.stores.execution_records import ExecutionRecordStore
+from segflow.stores.execution_records import TERMINAL_NODE_STATUSES, ExecutionRecordStore
 from segflow.stores.journal import ExecutionJournal
 from segflow.stores.manifests import ManifestStore
 from segflow.stores.outputs import NodeOutputStore
@@ -50,6 +50,7 @@ def finalize(
     tenant, execution_id = statebag.tenant_id, statebag.execution_id
     nodes = records.list_nodes(tenant, execution_id)
     summary = dict(Counter(record.status for record in nodes))
+    completed = sum(1 for record in nodes if record.status in TERMINAL_NODE_STATUSES)
     identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
 
     if event.outcome == "FAILED":
@@ -61,6 +62,7 @@ def finalize(
             "FAILED",
             {"finished_at": _now(), "error": name, "cause": cause, "summary": summary},
             error=f"{name}: {cause}",
+            completed=completed,
         )
         return FinalizeResult(
             execution_id=execution_id,
@@ -90,6 +92,7 @@ def finalize(
             "output_key": stored.s3_key,
             "summary": summary,
         },
+        completed=completed,
     )
     return FinalizeResult(
         execution_id=execution_id,

@@ -14,13 +14,13 @@ from typing import Protocol
 from segflow.events.models import events_message
 from segflow.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
 from segflow.stores.connections import ConnectionGone, ConnectionStore, LiveConnections
-from segflow.stores.event_log import EventLog
+from segflow.stores.event_log import EventLogReader
 
 _ENVELOPE_BYTES = 200
 
 
 class LogReader(Protocol):
-    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str]]: ...
+    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str | None]]: ...
 
 
 class SharedPages:
@@ -28,31 +28,37 @@ class SharedPages:
     subscribers that were sent the same seq share one read. Safe for the life of one invocation: it started
     after the events of its stream records were stored, so its first read of a page already holds them."""
 
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLogReader) -> None:
         self._log = log
-        self._pages: dict[tuple[str, str, int], list[tuple[int, str]]] = {}
+        self._pages: dict[tuple[str, str, int], list[tuple[int, str | None]]] = {}
 
-    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str]]:
+    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str | None]]:
         key = (tenant_id, execution_id, after_seq)
         if key not in self._pages:
             self._pages[key] = self._log.read(tenant_id, execution_id, after_seq=after_seq)
         return self._pages[key]
 
 
-def messages(execution_id: str, page: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    """The page packed into messages under the budget: (last seq in the message, message)."""
+def messages(execution_id: str, page: list[tuple[int, str | None]]) -> Iterator[tuple[int, str]]:
+    """The page packed into messages under the budget: (last seq in the message, message). A tombstone
+    (a number whose change was never stored) travels as its seq under ``skipped``."""
     batch: list[str] = []
+    skipped: list[int] = []
     size = _ENVELOPE_BYTES + len(execution_id)
     last = 0
     for seq, text in page:
-        if batch and size + len(text) + 1 > LIVE_MESSAGE_BUDGET_BYTES:
-            yield last, events_message(execution_id, batch)
-            batch, size = [], _ENVELOPE_BYTES + len(execution_id)
-        batch.append(text)
-        size += len(text) + 1
+        grows = len(text) + 1 if text is not None else len(str(seq)) + 1
+        if (batch or skipped) and size + grows > LIVE_MESSAGE_BUDGET_BYTES:
+            yield last, events_message(execution_id, batch, skipped)
+            batch, skipped, size = [], [], _ENVELOPE_BYTES + len(execution_id)
+        if text is None:
+            skipped.append(seq)
+        else:
+            batch.append(text)
+        size += grows
         last = seq
-    if batch:
-        yield last, events_message(execution_id, batch)
+    if batch or skipped:
+        yield last, events_message(execution_id, batch, skipped)
 
 
 def deliver(
@@ -80,7 +86,7 @@ def deliver(
             page = log.read(tenant_id, execution_id, after_seq=sent_seq)
             for last, message in messages(execution_id, page):
                 live.post(connection_id, message)
-                count += sum(1 for seq, _ in page if sent_seq < seq <= last)
+                count += sum(1 for seq, text in page if sent_seq < seq <= last and text is not None)
                 sent_seq = last
             if len(page) >= EVENT_PAGE_SIZE:
                 if not subscriptions.sent(connection_id, tenant_id, execution_id, holder, sent_seq):

@@ -1,7 +1,9 @@
 """What an execution event is, and the frames of the live-events WebSocket protocol.
 
 Every execution and node state change becomes an :class:`ExecutionEvent` with a per-execution sequence
-number without gaps (``seq``, from 1), stored in the execution log before anyone is told. The shape is a
+number (``seq``, from 1, in order, never reused), stored in the execution log before anyone is told. Numbers
+are consecutive except where a number holds no event (a change that was never stored): live messages name
+those under ``skipped`` (:mod:`segflow.stores.event_log`). The shape is a
 superset of the seed's ``{instance_id, previous_state, new_state, reason, timestamp}``.
 """
 
@@ -102,9 +104,14 @@ ClientFrame = Annotated[SubscribeFrame | UnsubscribeFrame | PingFrame, Field(dis
 # --- server -> client messages ------------------------------------------------------------------------
 
 
-def events_message(execution_id: str, events: list[str]) -> str:
-    """``{"type": "events", "execution_id", "events": [...]}`` from events already serialized."""
-    return f'{{"type":"events","execution_id":{json.dumps(execution_id)},"events":[{",".join(events)}]}}'
+def events_message(execution_id: str, events: list[str], skipped: list[int] | None = None) -> str:
+    """``{"type": "events", "execution_id", "events": [...]}`` from events already serialized; ``skipped``
+    (only when there are any): numbers in between that hold no event (a change that was never stored), so a
+    client that checks its seqs are consecutive moves past them."""
+    extra = f',"skipped":{json.dumps(skipped)}' if skipped else ""
+    return (
+        f'{{"type":"events","execution_id":{json.dumps(execution_id)},"events":[{",".join(events)}]{extra}}}'
+    )
 
 
 def subscribed_message(execution_id: str, since_seq: int, latest_seq: int) -> dict[str, Any]:

@@ -4,8 +4,9 @@ The Lambda runtime puts an unhandled error's message and stack trace into the ta
 state machine then carries; a deep stack trace alone can exceed the state payload budget. The error type
 name is kept, because Retry and Catch match on it, except for AWS errors that pass (throttling, a service's
 5xx, a dropped connection, after boto3's own retries; a transaction cancelled only by contention, after the
-store's): those become ``TransientAwsError``, which the state machine retries with backoff; the re-invoked
-handler resumes from its records.
+store's) and segflow's ``EventLogContention`` (the execution log stayed busy): those become
+``TransientAwsError``, which the state machine retries with backoff; the re-invoked handler resumes from its
+records. The message keeps the original name.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _TRANSIENT_CODES = frozenset(
         "InternalError",
     }
 )
+# segflow's own errors that mean the same: nothing was stored, running the handler again is safe.
+_TRANSIENT_ERRORS = frozenset({"EventLogContention"})
 
 
 def error_name(error: Exception) -> str:
@@ -48,6 +51,8 @@ def error_name(error: Exception) -> str:
     if isinstance(error, ClientError) and (
         error.response.get("Error", {}).get("Code") in _TRANSIENT_CODES or cancelled_by_contention(error)
     ):
+        return TRANSIENT_ERROR
+    if type(error).__name__ in _TRANSIENT_ERRORS:
         return TRANSIENT_ERROR
     return type(error).__name__
 

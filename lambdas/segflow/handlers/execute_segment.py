@@ -48,7 +48,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             chat_models_factory=factory.chat_models,
             model_calls_factory=factory.model_calls,
         ),
-        journal=factory.journal(records),
+        journal=factory.journal(records, context.get_remaining_time_in_millis),
     )
 
     def log_segment(config: SegmentConfig, result: SegmentResult) -> None:

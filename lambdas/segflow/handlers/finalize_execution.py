@@ -20,7 +20,8 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = FinalizeEvent.model_validate(event)
     records = factory.execution_records()
-    result = finalize(records, factory.manifests(), factory.node_outputs(), parsed, factory.journal(records))
+    journal = factory.journal(records, context.get_remaining_time_in_millis)
+    result = finalize(records, factory.manifests(), factory.node_outputs(), parsed, journal)
     logger.info(
         "finalized",
         extra={"execution_id": result.execution_id, "status": result.status, "nodes": result.nodes},

@@ -34,7 +34,7 @@ def executions_in(event: DynamoDBStreamEvent) -> list[tuple[str, str]]:
 @invocation_log_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     subscriptions, live = factory.connections(), factory.live_connections()
-    log = SharedPages(factory.event_reader())
+    log = SharedPages(factory.event_log_reader())
     pushed = 0
     for tenant, execution_id in executions_in(DynamoDBStreamEvent(event)):
         for connection_id in subscriptions.subscribers(tenant, execution_id):

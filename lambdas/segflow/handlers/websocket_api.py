@@ -79,7 +79,7 @@ def subscribe(connection: Connection, frame: SubscribeFrame, holder: str) -> dic
     # Executions of other tenants are as unknown as missing ones.
     if factory.execution_records().get_execution(connection.tenant_id, execution_id) is None:
         return _reply(error_message("NotFound", f"no execution {execution_id!r}"))
-    subscriptions, log, live = factory.connections(), factory.event_reader(), factory.live_connections()
+    subscriptions, log, live = factory.connections(), factory.event_log_reader(), factory.live_connections()
     subscriptions.subscribe(connection, execution_id, frame.since_seq)
     latest = log.latest_seq(connection.tenant_id, execution_id)
     try:

@@ -1,29 +1,92 @@
-"""The execution log: every state change of an execution, numbered 1, 2, 3 … without gaps, kept in DynamoDB.
+"""The execution log: every state change of an execution, numbered by a per-execution ``seq``, in DynamoDB.
 
 Events live in the events table under the execution's key (``pk = EXEC#<tenant>#<execution_id>``,
-``sk = SEQ#<seq>``), each with the full event as JSON. The counter is the ``event_seq`` attribute of the
-execution's META item in the executions table: one transaction raises it from the value read and puts the
-events numbered after it, so a number is never taken twice or skipped, whoever writes. A transaction may carry
-other items (a node's checkpoint), so a state change and its event are stored together or not at all.
+``sk = SEQ#<seq>``). Numbers come from the execution's counter, the ``LOG`` item beside its META item in the
+executions table (``event_seq``, ``nodes_completed``, ``node_count``, ``sealed_seq``, ``sealed_at``). Every
+number handed out ends up holding exactly one item: its event, or a tombstone (a number whose change was not
+stored).
+
+Writing a batch of changes (:meth:`EventLog.append`) takes two requests, and no item every writer shares is
+ever part of a transaction:
+
+1. **Reserve** numbers for the whole batch: one ``UpdateItem ADD event_seq :n`` on the counter, without a
+   condition on its value and outside any transaction. DynamoDB applies the updates of one item one after the
+   other, so concurrent writers each get their own range and none fails or retries because of another.
+2. **Commit** the events (each a Put allowed only into an empty slot) in one transaction with their companion
+   items: a node's checkpoint, or the execution's end on META. Only the same node's other attempt, or a sealer
+   closing a stalled number, can touch the same items. Conflicts and throttling are retried in the same
+   numbers with jittered exponential backoff while the Lambda has time; then the numbers are closed and
+   :class:`EventLogContention` is raised, which the state machine retries (the segment resumes from its
+   checkpoints). A checkpoint and its event are stored together or not at all, as before.
+
+Reading: numbers are handed out before they are stored, so with concurrent writers seq 7 may be stored before
+seq 6. Readers (``segflow events``, a subscription's replay, the live pusher) read in seq order up to the
+first number not stored yet and never past it, so what they returned is final and resuming after its last seq
+misses nothing; the missing number's item, when it comes, has its own stream record, which wakes the pusher.
+Tombstones are no events: ``segflow events`` leaves them out, a live message lists them under ``skipped``.
+
+Closing numbers: a writer closes its own numbers whenever its change is not stored (a companion refused, the
+execution ended, out of time). A writer that dies between reserving and committing leaves a number nobody will
+fill; sealing passes close those: writers run one at most every ``EVENT_LOG_SEAL_INTERVAL_SECONDS`` per
+execution (claimed on the counter), up to one of their own numbers reserved at least
+``EVENT_LOG_SEAL_GRACE_SECONDS`` ago, and the execution's end seals everything before its terminal event. A
+tombstone is a conditional Put, so a stalled writer that comes back finds its slot taken, writes nothing and
+takes new numbers: a slot never holds two things, a change is never lost or logged twice.
+
+Progress: the reservation ADDs the batch's completed nodes to ``nodes_completed`` and returns the sum, so each
+event carries the count up to itself; a change not stored gives its count back. A writer that died after
+reserving leaves its count in (the node then completes again), so ``completed`` is capped at ``total`` and the
+execution's end sets it to the count of finished node records.
+
+docs/architecture.md ("Live events") weighs the alternatives: the one conditional counter this replaces, a
+seq of per-writer parts, a sequencer that consumes the stream.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from segflow.events.models import EventDraft, ExecutionEvent, Progress
-from segflow.limits import EVENT_PAGE_SIZE, EVENT_TEXT_MAX_CHARS
+from segflow.limits import (
+    DYNAMODB_TRANSACTION_MAX_ITEMS,
+    EVENT_LOG_BACKOFF_BASE_SECONDS,
+    EVENT_LOG_BACKOFF_CAP_SECONDS,
+    EVENT_LOG_DEADLINE_MARGIN_MS,
+    EVENT_LOG_RETRY_SECONDS,
+    EVENT_LOG_SEAL_GRACE_SECONDS,
+    EVENT_LOG_SEAL_INTERVAL_SECONDS,
+    EVENT_PAGE_SIZE,
+    EVENT_TEXT_MAX_CHARS,
+)
 from segflow.stores.dynamo_items import encode_item, expires_at
 from segflow.stores.execution_records import execution_pk
 
-# DynamoDB allows 100 items per transaction: the counter update, then events and their companions.
-MAX_TRANSACTION_ITEMS = 100
-_MAX_ATTEMPTS = 50
+logger = logging.getLogger(__name__)
+
+MAX_TRANSACTION_ITEMS = DYNAMODB_TRANSACTION_MAX_ITEMS
+COUNTER_SK = "LOG"
+_CHECK_FAILED = "ConditionalCheckFailed"
+# What a request that was not applied answers when DynamoDB is only busy: try again later.
+_BUSY_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionInProgressException",
+    }
+)
+# The same, as the cancellation reasons of a transaction.
+_BUSY_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
 
 
 class ExecutionNotStarted(Exception):
@@ -35,19 +98,16 @@ class ExecutionFinished(Exception):
 
 
 class CompanionRejected(Exception):
-    """A companion item's condition failed (its index among the companions): nothing was written."""
+    """A companion item's condition failed (its index among the changes): nothing was written."""
 
     def __init__(self, index: int) -> None:
         super().__init__(f"companion item {index} failed its condition")
         self.index = index
 
 
-@dataclass
-class _Counter:
-    seq: int
-    completed: int
-    total: int
-    status: str = "RUNNING"
+class EventLogContention(Exception):
+    """Transaction conflicts or throttling outlasted the retries: nothing of the change was stored, and
+    running the segment again is safe (it resumes from its checkpoints)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +116,35 @@ class ExecutionIdentity:
     execution_id: str
     workflow_id: str
     version: int | None
+
+
+@dataclass(frozen=True)
+class Appended:
+    events: list[ExecutionEvent]
+    rejected: list[int]  # changes whose companion another writer had decided first: neither is stored
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    first: int
+    count: int
+    completed: int  # nodes_completed after the reservation
+    completions: int  # how many of them this reservation added
+    total: int
+    sealed_seq: int
+    sealed_at: float
+    at: float  # time.monotonic() when it was taken
+
+    @property
+    def last(self) -> int:
+        return self.first + self.count - 1
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str  # stored | rejected | finished | overtaken | busy
+    rejected: tuple[int, ...] = ()
+    overtaken: bool = False
 
 
 def event_sk(seq: int) -> str:
@@ -68,167 +157,23 @@ def _cut(text: str | None) -> str | None:
     return text[: EVENT_TEXT_MAX_CHARS - 1] + "…"
 
 
-class EventLog:
-    def __init__(self, events_table: str, executions_table: str, dynamodb_client: Any) -> None:
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class EventLogReader:
+    """Reading the log: only the events table."""
+
+    def __init__(self, events_table: str, dynamodb_client: Any) -> None:
         self.events_table = events_table
-        self.executions_table = executions_table
         self._client = dynamodb_client
-        self._counters: dict[tuple[str, str], _Counter] = {}
-
-    # --- writing ------------------------------------------------------------------------------------------
-
-    def append(
-        self,
-        execution: ExecutionIdentity,
-        drafts: list[EventDraft],
-        companions: list[dict[str, Any]] | None = None,
-        finish: dict[str, Any] | None = None,
-    ) -> list[ExecutionEvent]:
-        """Number and store ``drafts``, with ``companions`` (TransactWriteItems entries) in the same
-        transaction. Raises :class:`CompanionRejected` if a companion's condition fails.
-
-        ``finish``: attributes that end the execution (status, finished_at, …), set on its META item in the
-        same transaction, only while it is RUNNING; else :class:`ExecutionFinished`, nothing written."""
-        companions = companions or []
-        if len(drafts) + len(companions) + 1 > MAX_TRANSACTION_ITEMS:
-            raise ValueError(f"{len(drafts)} events and {len(companions)} items exceed one transaction")
-        key = (execution.tenant_id, execution.execution_id)
-        for attempt in range(_MAX_ATTEMPTS):
-            counter = self._counters.get(key) or self._read_counter(execution)
-            if finish is not None and counter.status != "RUNNING":
-                raise ExecutionFinished(f"execution {execution.execution_id} is {counter.status}")
-            events = self._number(execution, drafts, counter)
-            try:
-                self._write(execution, counter, events, drafts, companions, finish)
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                rejected = [
-                    i for i, code in enumerate(reasons[1 + len(events) :]) if code == "ConditionalCheckFailed"
-                ]
-                if rejected:
-                    raise CompanionRejected(rejected[0]) from error
-                self._counters.pop(key, None)  # another writer moved the counter: read it again
-                time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 10)))
-                continue
-            self._counters[key] = _Counter(
-                counter.seq + len(events),
-                counter.completed + sum(1 for d in drafts if d.completes_node),
-                counter.total,
-                str((finish or {}).get("status", counter.status)),
-            )
-            return events
-        raise RuntimeError(f"could not log events for {execution.execution_id}: the counter kept moving")
-
-    def _read_counter(self, execution: ExecutionIdentity) -> _Counter:
-        response = self._client.get_item(
-            TableName=self.executions_table,
-            Key=encode_item({"pk": execution_pk(execution.tenant_id, execution.execution_id), "sk": "META"}),
-            ProjectionExpression="event_seq, nodes_completed, node_count, #status",
-            ExpressionAttributeNames={"#status": "status"},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        if not item:
-            raise ExecutionNotStarted(f"execution {execution.execution_id} has no record")
-        return _Counter(
-            int(item.get("event_seq", {}).get("N", 0)),
-            int(item.get("nodes_completed", {}).get("N", 0)),
-            int(item.get("node_count", {}).get("N", 0)),
-            item.get("status", {}).get("S", "RUNNING"),
-        )
-
-    @staticmethod
-    def _number(
-        execution: ExecutionIdentity, drafts: list[EventDraft], counter: _Counter
-    ) -> list[ExecutionEvent]:
-        events, completed = [], counter.completed
-        for offset, draft in enumerate(drafts, start=1):
-            completed += 1 if draft.completes_node else 0
-            seq = counter.seq + offset
-            events.append(
-                ExecutionEvent(
-                    event_id=f"{execution.execution_id}:{seq}",
-                    seq=seq,
-                    execution_id=execution.execution_id,
-                    instance_id=execution.execution_id,
-                    workflow_id=execution.workflow_id,
-                    version=execution.version,
-                    tenant_id=execution.tenant_id,
-                    progress=Progress(completed=completed, total=counter.total),
-                    **{
-                        **draft.model_dump(exclude={"completes_node"}),
-                        "reason": _cut(draft.reason),
-                        "error": _cut(draft.error),
-                    },
-                )
-            )
-        return events
-
-    def _write(
-        self,
-        execution: ExecutionIdentity,
-        counter: _Counter,
-        events: list[ExecutionEvent],
-        drafts: list[EventDraft],
-        companions: list[dict[str, Any]],
-        finish: dict[str, Any] | None,
-    ) -> None:
-        pk = execution_pk(execution.tenant_id, execution.execution_id)
-        completed = sum(1 for d in drafts if d.completes_node)
-        condition = "attribute_not_exists(event_seq)" if counter.seq == 0 else "event_seq = :expected"
-        values: dict[str, Any] = {":count": len(events), ":completed": completed}
-        names: dict[str, str] = {}
-        if counter.seq:
-            values[":expected"] = counter.seq
-        update = "ADD event_seq :count, nodes_completed :completed"
-        if finish:
-            sets = []
-            for index, (field, value) in enumerate(sorted(finish.items())):
-                if value is not None:
-                    names[f"#f{index}"], values[f":f{index}"] = field, value
-                    sets.append(f"#f{index} = :f{index}")
-            update += " SET " + ", ".join(sets)
-            names["#current"], values[":running"] = "status", "RUNNING"
-            condition += " AND #current = :running"
-        counter_update = {
-            "Update": {
-                "TableName": self.executions_table,
-                "Key": encode_item({"pk": pk, "sk": "META"}),
-                "UpdateExpression": update,
-                "ConditionExpression": f"attribute_exists(pk) AND {condition}",
-                "ExpressionAttributeValues": encode_item(values),
-                **({"ExpressionAttributeNames": names} if names else {}),
-            }
-        }
-        ttl = expires_at()
-        puts = [
-            {
-                "Put": {
-                    "TableName": self.events_table,
-                    "Item": encode_item(
-                        {
-                            "pk": pk,
-                            "sk": event_sk(event.seq),
-                            "seq": event.seq,
-                            "event": event.model_dump_json(exclude_none=True),
-                            "expires_at": ttl,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(sk)",
-                }
-            }
-            for event in events
-        ]
-        self._client.transact_write_items(TransactItems=[counter_update, *puts, *companions])
-
-    # --- reading ------------------------------------------------------------------------------------------
 
     def read(
         self, tenant_id: str, execution_id: str, after_seq: int = 0, limit: int = EVENT_PAGE_SIZE
-    ) -> list[tuple[int, str]]:
-        """Up to ``limit`` stored events after ``after_seq``, in order: (seq, the JSON it was stored as)."""
+    ) -> list[tuple[int, str | None]]:
+        """Up to ``limit`` numbers after ``after_seq``, in order, up to the first one not stored yet: (seq,
+        the JSON the event was stored as), or (seq, None) for a tombstone. A page shorter than ``limit``
+        ends at the log's end or at a number still in flight."""
         response = self._client.query(
             TableName=self.events_table,
             KeyConditionExpression="pk = :pk AND sk > :after",
@@ -238,18 +183,26 @@ class EventLog:
             ConsistentRead=True,
             Limit=limit,
         )
-        return [(int(item["seq"]["N"]), item["event"]["S"]) for item in response.get("Items", [])]
+        page: list[tuple[int, str | None]] = []
+        for item in response.get("Items", []):
+            seq = int(item["seq"]["N"])
+            if seq != after_seq + len(page) + 1:
+                break
+            page.append((seq, item["event"]["S"] if "event" in item else None))
+        return page
 
     def read_all(self, tenant_id: str, execution_id: str, after_seq: int = 0) -> list[ExecutionEvent]:
+        """Every event after ``after_seq`` up to the first number not stored yet (tombstones left out)."""
         events: list[ExecutionEvent] = []
         while True:
             page = self.read(tenant_id, execution_id, after_seq)
-            events += [ExecutionEvent.model_validate_json(text) for _, text in page]
+            events += [ExecutionEvent.model_validate_json(text) for _, text in page if text is not None]
             if len(page) < EVENT_PAGE_SIZE:
                 return events
-            after_seq = events[-1].seq
+            after_seq = page[-1][0]
 
     def latest_seq(self, tenant_id: str, execution_id: str) -> int:
+        """The highest number stored (an event or a tombstone); lower ones may still be in flight."""
         response = self._client.query(
             TableName=self.events_table,
             KeyConditionExpression="pk = :pk",
@@ -261,3 +214,496 @@ class EventLog:
         )
         items = response.get("Items", [])
         return int(items[0]["seq"]["N"]) if items else 0
+
+
+class EventLog(EventLogReader):
+    """Reading and writing the log (writers also need the executions table, for the counter)."""
+
+    def __init__(
+        self,
+        events_table: str,
+        executions_table: str,
+        dynamodb_client: Any,
+        remaining_ms: Callable[[], int] | None = None,
+    ) -> None:
+        super().__init__(events_table, dynamodb_client)
+        self.executions_table = executions_table
+        self._remaining_ms = remaining_ms
+        # This writer's reservations per execution, newest last: (last seq, time.monotonic()).
+        self._reserved: dict[str, list[tuple[int, float]]] = {}
+
+    # --- writing ------------------------------------------------------------------------------------------
+
+    def append(
+        self,
+        execution: ExecutionIdentity,
+        drafts: list[EventDraft],
+        companions: list[dict[str, Any]] | None = None,
+        finish: dict[str, Any] | None = None,
+        completed: int | None = None,
+        drop_rejected: bool = False,
+    ) -> Appended:
+        """Number and store ``drafts``; ``companions[i]`` (a TransactWriteItems entry) is written with
+        ``drafts[i]`` or neither is. A companion whose condition fails raises :class:`CompanionRejected`
+        (nothing written), or with ``drop_rejected`` leaves that change out and stores the others.
+
+        ``finish``: attributes that end the execution (status, finished_at, …), set on its META item with the
+        event, only while it is RUNNING; else :class:`ExecutionFinished`, nothing written. ``completed`` sets
+        the progress count the event carries (the execution's end knows it exactly)."""
+        companions = companions or []
+        if companions and len(companions) != len(drafts):
+            raise ValueError("one companion per draft, or none")
+        if len(drafts) + len(companions) + (1 if finish else 0) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{len(drafts)} events and {len(companions)} items exceed one transaction")
+        if not drafts:
+            return Appended([], [])
+        pk = execution_pk(execution.tenant_id, execution.execution_id)
+        if finish is not None:
+            self._check_running(pk, execution)
+        deadline = self._deadline()
+        pending = list(range(len(drafts)))
+        rejected: list[int] = []
+        reservation: _Reservation | None = None
+        reservations = 0
+        while True:
+            if reservation is None:
+                if reservations:  # the first numbers could not be used: take new ones while there is time
+                    self._check_time(execution, deadline)
+                reservations += 1
+                reservation = self._reserve(pk, execution, [drafts[i] for i in pending], completed, deadline)
+                if finish is not None:  # the end closes every number before its own
+                    try:
+                        self.seal(execution, reservation.first - 1, reservation.sealed_seq)
+                    except Exception:
+                        self._close(pk, reservation)
+                        raise
+            chosen = [drafts[i] for i in pending]
+            events = self._number(execution, chosen, reservation)
+            paired = [companions[i] for i in pending] if companions else []
+            request = self._request(pk, events, paired, finish)
+            try:
+                outcome = self._commit(request, len(events), len(paired), finish, deadline)
+            except Exception:
+                if not self._committed_anyway(pk, reservation, events):
+                    raise
+                outcome = _Outcome("stored")
+            if outcome.kind == "stored":
+                self._settle(pk, reservation, events, chosen)
+                self._after_commit(pk, execution, reservation)
+                return Appended(events, sorted(rejected))
+            if outcome.kind == "rejected":
+                dropped = [pending[i] for i in outcome.rejected]
+                if not drop_rejected:
+                    self._close(pk, reservation)
+                    raise CompanionRejected(dropped[0])
+                rejected += dropped
+                pending = [i for i in pending if i not in dropped]
+                if outcome.overtaken or not pending:
+                    self._close(pk, reservation)
+                    reservation = None
+                if not pending:
+                    return Appended([], sorted(rejected))
+                continue  # the same numbers for fewer changes, unless a sealer closed one of them
+            self._close(pk, reservation)
+            if outcome.kind == "finished":
+                raise ExecutionFinished(f"execution {execution.execution_id} is no longer running")
+            if outcome.kind == "busy":
+                raise EventLogContention(
+                    f"EventLogContention: could not log events for {execution.execution_id}: DynamoDB kept "
+                    "answering with conflicts or throttling"
+                )
+            reservation = None  # overtaken: a sealer closed one of the numbers; take new ones
+
+    def _deadline(self) -> float:
+        budget = EVENT_LOG_RETRY_SECONDS
+        if self._remaining_ms is not None:
+            budget = min(budget, (self._remaining_ms() - EVENT_LOG_DEADLINE_MARGIN_MS) / 1000)
+        return time.monotonic() + max(0.0, budget)
+
+    @staticmethod
+    def _check_time(execution: ExecutionIdentity, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise EventLogContention(
+                f"EventLogContention: could not log events for {execution.execution_id} in time"
+            )
+
+    @staticmethod
+    def _backoff(attempt: int, deadline: float) -> bool:
+        """Sleep a jittered, growing delay; False (no sleep) if it would pass the deadline."""
+        delay = random.uniform(
+            0, min(EVENT_LOG_BACKOFF_CAP_SECONDS, EVENT_LOG_BACKOFF_BASE_SECONDS * 2**attempt)
+        )
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        return True
+
+    def _counter_key(self, pk: str) -> dict[str, Any]:
+        return encode_item({"pk": pk, "sk": COUNTER_SK})
+
+    def _check_running(self, pk: str, execution: ExecutionIdentity) -> None:
+        item = self._client.get_item(
+            TableName=self.executions_table,
+            Key=encode_item({"pk": pk, "sk": "META"}),
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            raise ExecutionNotStarted(f"execution {execution.execution_id} has no record")
+        status = item.get("status", {}).get("S", "RUNNING")
+        if status != "RUNNING":
+            raise ExecutionFinished(f"execution {execution.execution_id} is {status}")
+
+    def _reserve(
+        self,
+        pk: str,
+        execution: ExecutionIdentity,
+        drafts: list[EventDraft],
+        completed: int | None,
+        deadline: float,
+    ) -> _Reservation:
+        completions = sum(1 for d in drafts if d.completes_node)
+        if completed is None:
+            update, values = "ADD event_seq :n, nodes_completed :c", {":n": len(drafts), ":c": completions}
+        else:
+            update, values = "SET nodes_completed = :c ADD event_seq :n", {":n": len(drafts), ":c": completed}
+        attempt = 0
+        while True:
+            try:
+                response = self._client.update_item(
+                    TableName=self.executions_table,
+                    Key=self._counter_key(pk),
+                    UpdateExpression=update,
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues=encode_item(values),
+                    ReturnValues="ALL_NEW",
+                )
+                break
+            except ClientError as error:
+                if _code(error) == "ConditionalCheckFailedException":
+                    self._create_counter(pk, execution)
+                    continue
+                if _code(error) not in _BUSY_CODES:
+                    raise
+                if not self._backoff(attempt, deadline):
+                    raise EventLogContention(
+                        f"EventLogContention: the log counter of {execution.execution_id} stayed throttled"
+                    ) from error
+                attempt += 1
+        item = response["Attributes"]
+        last = int(item["event_seq"]["N"])
+        reservation = _Reservation(
+            first=last - len(drafts) + 1,
+            count=len(drafts),
+            completed=int(item.get("nodes_completed", {}).get("N", 0)),
+            completions=completions if completed is None else 0,
+            total=int(item.get("node_count", {}).get("N", 0)),
+            sealed_seq=int(item.get("sealed_seq", {}).get("N", 0)),
+            sealed_at=float(item.get("sealed_at", {}).get("N", 0)),
+            at=time.monotonic(),
+        )
+        self._reserved.setdefault(pk, []).append((reservation.last, reservation.at))
+        return reservation
+
+    def _create_counter(self, pk: str, execution: ExecutionIdentity) -> None:
+        """The counter, created on the execution's first event. An execution logged by the earlier design
+        (its counter on META, every number stored) continues from there."""
+        meta = self._client.get_item(
+            TableName=self.executions_table,
+            Key=encode_item({"pk": pk, "sk": "META"}),
+            ProjectionExpression="event_seq, nodes_completed, node_count, expires_at",
+            ConsistentRead=True,
+        ).get("Item")
+        if not meta:
+            raise ExecutionNotStarted(f"execution {execution.execution_id} has no record")
+        seq = int(meta.get("event_seq", {}).get("N", 0))
+        item = {
+            "pk": pk,
+            "sk": COUNTER_SK,
+            "event_seq": seq,
+            "nodes_completed": int(meta.get("nodes_completed", {}).get("N", 0)),
+            "node_count": int(meta.get("node_count", {}).get("N", 0)),
+            "sealed_seq": seq,
+            "expires_at": int(meta["expires_at"]["N"]) if "expires_at" in meta else expires_at(),
+        }
+        try:
+            self._client.put_item(
+                TableName=self.executions_table,
+                Item=encode_item(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":  # another writer created it first
+                raise
+
+    @staticmethod
+    def _number(
+        execution: ExecutionIdentity, drafts: list[EventDraft], reservation: _Reservation
+    ) -> list[ExecutionEvent]:
+        events = []
+        completed = reservation.completed - reservation.completions
+        for offset, draft in enumerate(drafts):
+            completed += 1 if draft.completes_node else 0
+            seq = reservation.first + offset
+            shown = min(completed, reservation.total) if reservation.total else completed
+            events.append(
+                ExecutionEvent(
+                    event_id=f"{execution.execution_id}:{seq}",
+                    seq=seq,
+                    execution_id=execution.execution_id,
+                    instance_id=execution.execution_id,
+                    workflow_id=execution.workflow_id,
+                    version=execution.version,
+                    tenant_id=execution.tenant_id,
+                    progress=Progress(completed=max(0, shown), total=reservation.total),
+                    **{
+                        **draft.model_dump(exclude={"completes_node"}),
+                        "reason": _cut(draft.reason),
+                        "error": _cut(draft.error),
+                    },
+                )
+            )
+        return events
+
+    def _event_item(self, pk: str, event: ExecutionEvent, ttl: int) -> dict[str, Any]:
+        return {
+            "pk": pk,
+            "sk": event_sk(event.seq),
+            "seq": event.seq,
+            "event": event.model_dump_json(exclude_none=True),
+            "expires_at": ttl,
+        }
+
+    def _request(
+        self,
+        pk: str,
+        events: list[ExecutionEvent],
+        companions: list[dict[str, Any]],
+        finish: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
+        ttl = expires_at()
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.events_table,
+                    "Item": encode_item(self._event_item(pk, event, ttl)),
+                    "ConditionExpression": "attribute_not_exists(sk)",
+                }
+            }
+            for event in events
+        ]
+        items += companions
+        if finish:
+            names, values, sets = {"#current": "status"}, {":running": "RUNNING"}, []
+            for index, (name, value) in enumerate(sorted(finish.items())):
+                if value is not None:
+                    names[f"#f{index}"], values[f":f{index}"] = name, value
+                    sets.append(f"#f{index} = :f{index}")
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.executions_table,
+                        "Key": encode_item({"pk": pk, "sk": "META"}),
+                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "ConditionExpression": "attribute_exists(pk) AND #current = :running",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": encode_item(values),
+                    }
+                }
+            )
+        return items
+
+    def _commit(
+        self,
+        request: list[dict[str, Any]],
+        events: int,
+        companions: int,
+        finish: dict[str, Any] | None,
+        deadline: float,
+    ) -> _Outcome:
+        attempt = 0
+        while True:
+            try:
+                self._client.transact_write_items(TransactItems=request)
+                return _Outcome("stored")
+            except ClientError as error:
+                code = _code(error)
+                if code == "TransactionCanceledException":
+                    reasons = [
+                        str(r.get("Code") or "None") for r in error.response.get("CancellationReasons", [])
+                    ]
+                    overtaken = _CHECK_FAILED in reasons[:events]
+                    refused = [
+                        i for i, c in enumerate(reasons[events : events + companions]) if c == _CHECK_FAILED
+                    ]
+                    if refused:
+                        return _Outcome("rejected", tuple(refused), overtaken)
+                    if finish is not None and reasons[events + companions :][:1] == [_CHECK_FAILED]:
+                        return _Outcome("finished")
+                    if overtaken:
+                        return _Outcome("overtaken")
+                    if not _BUSY_REASONS.intersection(reasons):
+                        raise
+                elif code not in _BUSY_CODES:
+                    raise
+            if not self._backoff(attempt, deadline):
+                return _Outcome("busy")
+            attempt += 1
+
+    def _tombstone(self, pk: str, seq: int) -> bool:
+        """Close ``seq`` unless something is stored there; True if this call closed it."""
+        try:
+            self._client.put_item(
+                TableName=self.events_table,
+                Item=encode_item(
+                    {"pk": pk, "sk": event_sk(seq), "seq": seq, "tombstone": True, "expires_at": expires_at()}
+                ),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _give_back(self, pk: str, completions: int) -> None:
+        if completions:
+            self._client.update_item(
+                TableName=self.executions_table,
+                Key=self._counter_key(pk),
+                UpdateExpression="ADD nodes_completed :c",
+                ExpressionAttributeValues=encode_item({":c": -completions}),
+            )
+
+    def _close(self, pk: str, reservation: _Reservation) -> None:
+        """The reservation's changes were not stored: close its numbers and give its count back. Best effort:
+        a number left open is closed by the next sealing pass."""
+        try:
+            for seq in range(reservation.first, reservation.last + 1):
+                self._tombstone(pk, seq)
+            self._give_back(pk, reservation.completions)
+        except (ClientError, BotoCoreError):
+            logger.warning(
+                "could not close numbers %s-%s", reservation.first, reservation.last, exc_info=True
+            )
+
+    def _settle(
+        self, pk: str, reservation: _Reservation, events: list[ExecutionEvent], drafts: list[EventDraft]
+    ) -> None:
+        """After a commit of fewer changes than reserved: close the numbers left, give their count back."""
+        if len(events) == reservation.count:
+            return
+        try:
+            for seq in range(reservation.first + len(events), reservation.last + 1):
+                self._tombstone(pk, seq)
+            self._give_back(pk, reservation.completions - sum(1 for d in drafts if d.completes_node))
+        except (ClientError, BotoCoreError):
+            logger.warning("could not close numbers after %s", events[-1].seq, exc_info=True)
+
+    def _committed_anyway(self, pk: str, reservation: _Reservation, events: list[ExecutionEvent]) -> bool:
+        """After a commit whose outcome is unknown (a timeout, a 5xx after the SDK's retries): True if it
+        was stored. Otherwise its numbers are closed (it can never be stored later), its count given back."""
+        try:
+            closed = [self._tombstone(pk, seq) for seq in range(reservation.first, reservation.last + 1)]
+            if any(closed):
+                self._give_back(pk, reservation.completions)
+                return False
+            stored = self._client.get_item(
+                TableName=self.events_table,
+                Key=encode_item({"pk": pk, "sk": event_sk(events[0].seq)}),
+                ConsistentRead=True,
+            ).get("Item", {})
+        except (ClientError, BotoCoreError):
+            logger.warning(
+                "could not tell whether events %s-%s were stored", reservation.first, reservation.last
+            )
+            return False
+        if stored.get("event", {}).get("S") == events[0].model_dump_json(exclude_none=True):
+            return True
+        self._give_back(pk, reservation.completions)
+        return False
+
+    # --- sealing ------------------------------------------------------------------------------------------
+
+    def _after_commit(self, pk: str, execution: ExecutionIdentity, reservation: _Reservation) -> None:
+        """Run a sealing pass if this writer holds a number reserved long enough ago above the sealed part and
+        no pass ran lately (claimed on the counter, so one writer runs it)."""
+        now = time.monotonic()
+        mine = self._reserved.get(pk, [])
+        old = [last for last, at in mine if now - at >= EVENT_LOG_SEAL_GRACE_SECONDS]
+        if not old:
+            return
+        self._reserved[pk] = [(last, at) for last, at in mine if now - at < EVENT_LOG_SEAL_GRACE_SECONDS]
+        through = max(old)
+        wall = time.time()
+        if (
+            through <= reservation.sealed_seq
+            or wall - reservation.sealed_at < EVENT_LOG_SEAL_INTERVAL_SECONDS
+        ):
+            return
+        try:
+            self._client.update_item(
+                TableName=self.executions_table,
+                Key=self._counter_key(pk),
+                UpdateExpression="SET sealed_at = :now",
+                ConditionExpression="attribute_not_exists(sealed_at) OR sealed_at <= :stale",
+                ExpressionAttributeValues=encode_item(
+                    {":now": wall, ":stale": wall - EVENT_LOG_SEAL_INTERVAL_SECONDS}
+                ),
+            )
+            self.seal(execution, through, reservation.sealed_seq)
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":  # not claimed: another writer seals
+                logger.warning("sealing pass failed", exc_info=True)
+        except BotoCoreError:  # this writer's change is stored; the next pass seals
+            logger.warning("sealing pass failed", exc_info=True)
+
+    def seal(self, execution: ExecutionIdentity, through: int, sealed_seq: int | None = None) -> int:
+        """Close every number up to ``through`` that holds nothing yet (from ``sealed_seq``, the counter's
+        mark of what is sealed, read if not given); returns how many this call closed."""
+        pk = execution_pk(execution.tenant_id, execution.execution_id)
+        if sealed_seq is None:
+            item = self._client.get_item(
+                TableName=self.executions_table,
+                Key=self._counter_key(pk),
+                ProjectionExpression="sealed_seq",
+                ConsistentRead=True,
+            ).get("Item", {})
+            sealed_seq = int(item.get("sealed_seq", {}).get("N", 0))
+        if through <= sealed_seq:
+            return 0
+        stored = self._stored(pk, sealed_seq + 1, through)
+        closed = sum(
+            1 for seq in range(sealed_seq + 1, through + 1) if seq not in stored and self._tombstone(pk, seq)
+        )
+        try:
+            self._client.update_item(
+                TableName=self.executions_table,
+                Key=self._counter_key(pk),
+                UpdateExpression="SET sealed_seq = :through",
+                ConditionExpression="attribute_not_exists(sealed_seq) OR sealed_seq < :through",
+                ExpressionAttributeValues=encode_item({":through": through}),
+            )
+        except ClientError as error:
+            if _code(error) != "ConditionalCheckFailedException":  # a later pass got further
+                raise
+        return closed
+
+    def _stored(self, pk: str, first: int, last: int) -> set[int]:
+        request: dict[str, Any] = {
+            "TableName": self.events_table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": encode_item(
+                {":pk": pk, ":first": event_sk(first), ":last": event_sk(last)}
+            ),
+            "ProjectionExpression": "seq",
+            "ConsistentRead": True,
+        }
+        found: set[int] = set()
+        while True:
+            response = self._client.query(**request)
+            found.update(int(item["seq"]["N"]) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

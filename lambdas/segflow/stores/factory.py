@@ -7,6 +7,7 @@ stores it uses.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from segflow.declaration import (
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from segflow.stores.connections import ConnectionStore, LiveConnections
     from segflow.stores.deployment_log import DeploymentLog
     from segflow.stores.effect_ledger import EffectLedger
-    from segflow.stores.event_log import EventLog
+    from segflow.stores.event_log import EventLog, EventLogReader
     from segflow.stores.execution_launcher import ExecutionLauncher
     from segflow.stores.execution_records import ExecutionRecordStore
     from segflow.stores.journal import ExecutionJournal
@@ -96,25 +97,31 @@ def effect_ledger() -> EffectLedger:
     return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
 
 
-def event_log() -> EventLog:
+def event_log(remaining_ms: Callable[[], int] | None = None) -> EventLog:
+    """The log as its writers use it; ``remaining_ms`` bounds its retries by the Lambda's time left."""
     from segflow.stores.event_log import EventLog
 
     return EventLog(
-        os.environ[EVENTS_TABLE.env_var], os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb")
+        os.environ[EVENTS_TABLE.env_var],
+        os.environ[EXECUTIONS_TABLE.env_var],
+        client("dynamodb"),
+        remaining_ms=remaining_ms,
     )
 
 
-def event_reader() -> EventLog:
-    """The execution log for reading only (live delivery): the events table, nothing of the executions'."""
-    from segflow.stores.event_log import EventLog
+def event_log_reader() -> EventLogReader:
+    """The log as its readers use it: the events table only."""
+    from segflow.stores.event_log import EventLogReader
 
-    return EventLog(os.environ[EVENTS_TABLE.env_var], executions_table="", dynamodb_client=client("dynamodb"))
+    return EventLogReader(os.environ[EVENTS_TABLE.env_var], client("dynamodb"))
 
 
-def journal(records: ExecutionRecordStore | None = None) -> ExecutionJournal:
+def journal(
+    records: ExecutionRecordStore | None = None, remaining_ms: Callable[[], int] | None = None
+) -> ExecutionJournal:
     from segflow.stores.journal import ExecutionJournal
 
-    return ExecutionJournal(records or execution_records(), event_log())
+    return ExecutionJournal(records or execution_records(), event_log(remaining_ms))
 
 
 def connections() -> ConnectionStore:

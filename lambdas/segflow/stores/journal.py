@@ -7,8 +7,8 @@ from segflow.events.models import EventDraft
 from segflow.stores.event_log import MAX_TRANSACTION_ITEMS, CompanionRejected, EventLog, ExecutionIdentity
 from segflow.stores.execution_records import CheckpointConflict, ExecutionRecordStore, NodeRecord
 
-# A node and its event take two items of a transaction; the counter one more.
-NODES_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
+# A node and its event take two items of a transaction.
+NODES_PER_TRANSACTION = MAX_TRANSACTION_ITEMS // 2
 
 
 class ExecutionJournal:
@@ -31,25 +31,21 @@ class ExecutionJournal:
     ) -> list[str]:
         """Write many checkpoints with their events; returns the nodes whose outcome another attempt had
         recorded first (left as they were, without an event)."""
-        latest = {record.node_id: (record, draft) for record, draft in changes}
-        pending, already = list(latest.values()), []
-        while pending:
-            chunk, pending = pending[:NODES_PER_TRANSACTION], pending[NODES_PER_TRANSACTION:]
-            while chunk:
-                puts = [
-                    {"Put": self.records.node_put(execution.tenant_id, execution.execution_id, record)}
-                    for record, _ in chunk
-                ]
-                try:
-                    self.log.append(execution, [draft for _, draft in chunk], puts)
-                    break
-                except CompanionRejected as rejected:
-                    already.append(chunk.pop(rejected.index)[0].node_id)
+        latest = list({record.node_id: (record, draft) for record, draft in changes}.values())
+        already: list[str] = []
+        for start in range(0, len(latest), NODES_PER_TRANSACTION):
+            chunk = latest[start : start + NODES_PER_TRANSACTION]
+            puts = [
+                {"Put": self.records.node_put(execution.tenant_id, execution.execution_id, record)}
+                for record, _ in chunk
+            ]
+            appended = self.log.append(execution, [draft for _, draft in chunk], puts, drop_rejected=True)
+            already += [chunk[index][0].node_id for index in appended.rejected]
         return already
 
     def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None:
-        for start in range(0, len(drafts), MAX_TRANSACTION_ITEMS - 1):
-            self.log.append(execution, drafts[start : start + MAX_TRANSACTION_ITEMS - 1])
+        for start in range(0, len(drafts), MAX_TRANSACTION_ITEMS):
+            self.log.append(execution, drafts[start : start + MAX_TRANSACTION_ITEMS])
 
 
 __all__ = ["CheckpointConflict", "ExecutionJournal"]
