@@ -186,7 +186,11 @@ class LocalLambdaRuntime:
 
         # The caller's context variables go along (the handler runs as if in the caller's thread).
         worker = threading.Thread(
-            target=contextvars.copy_context().run, args=(run,), name=f"lambda-{spec.logical_id}", daemon=True
+            target=contextvars.copy_context().run,
+            args=(run,),
+            # Named after the invoking thread: its logs read as that caller's invocation.
+            name=f"{threading.current_thread().name}/lambda-{spec.logical_id}",
+            daemon=True,
         )
         worker.start()
         if not done.wait(context.get_remaining_time_in_millis() / 1000):

@@ -41,16 +41,18 @@ class AllInFlight(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.threadName not in self.threads:
+        # The runtime runs each handler in a thread of its own, named after the invoking thread.
+        owner = (record.threadName or "").split("/", 1)[0]
+        if owner not in self.threads:
             return
         with self._lock:
-            first = record.threadName not in self._seen
-            self._seen.add(record.threadName)
+            first = owner not in self._seen
+            self._seen.add(owner)
         if first:
             self.barrier.wait()
         line = json.loads(self.loggers[record.name].registered_formatter.format(record))
         with self._lock:
-            self.lines[record.threadName].append(line)
+            self.lines[owner].append(line)
 
 
 def test_concurrent_invocations_of_two_functions_each_log_their_own_function_and_request_id(
