@@ -32,6 +32,9 @@ def endpoint() -> Iterator[LocalEndpoint]:
         yield started
 
 
+# 100 watchers of 10,000 events took 545 s on two busy cores after the execution log's redesign (stop 16):
+# above the suite's default 600 s guard under load. Issue 22 (live fan-out) is where that cost goes down.
+@pytest.mark.timeout(1200)
 def test_a_hundred_subscribers_each_get_all_ten_thousand_events_once_in_order(
     endpoint: LocalEndpoint, record_property: pytest.RecordProperty
 ) -> None:
