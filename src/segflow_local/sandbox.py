@@ -184,6 +184,22 @@ def install() -> None:
                 ("after-call.s3", _hide_missing_keys),
             ]
         )
+        _propagate_into_thread_pools()
+        _installed = True
+
+
+_pools_lock = threading.Lock()
+_pools_patched = False
+
+
+def _propagate_into_thread_pools() -> None:
+    """``ThreadPoolExecutor.submit`` carries the submitter's identity into the task (idempotent)."""
+    global _pools_patched
+    if _pools_patched:
+        return
+    with _pools_lock:
+        if _pools_patched:
+            return
         original_submit = ThreadPoolExecutor.submit
 
         def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -192,7 +208,7 @@ def install() -> None:
             return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
         ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
-        _installed = True
+        _pools_patched = True
 
 
 @contextmanager
@@ -200,6 +216,7 @@ def running_as(
     identity: FunctionIdentity | None, environment: dict[str, str] | None = None
 ) -> Iterator[None]:
     """Run the body as ``identity`` (None: as no function, e.g. a user's own function or the test itself)."""
+    _propagate_into_thread_pools()
     environ = os.environ
     token = _current.set(identity)
     env_token = (
