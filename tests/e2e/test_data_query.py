@@ -24,14 +24,6 @@ def query_then_report(node: dict, report: str = "{{ nodes.read }}") -> dict:
     return workflow("data-query", [node, transform("report", report)], [edge(node["node_id"], "report")])
 
 
-EMBEDDED: list[EmbeddedAws] = []
-
-
-@pytest.fixture(autouse=True)
-def _embedded(embedded: EmbeddedAws) -> None:
-    EMBEDDED[:] = [embedded]
-
-
 @pytest.fixture(scope="module")
 def orders_table(embedded: EmbeddedAws) -> Iterator[str]:
     """customer (hash) + order_id (range), with a by_status index; three orders of ada, one of bob."""
@@ -218,10 +210,10 @@ def test_an_s3_object_is_read_as_json_csv_or_text(
     ],
 )
 def test_a_missing_or_unreadable_object_fails_naming_it(
-    client: SegflowClient, bucket: str, key: str, bucket_name: str | None, error: str
+    client: SegflowClient, embedded: EmbeddedAws, bucket: str, key: str, bucket_name: str | None, error: str
 ) -> None:
     if bucket_name:  # named in -c data_buckets=…, but never created
-        EMBEDDED[0].deployment.grant_user_resources(UserResources(buckets=(bucket_name,)))
+        embedded.deployment.grant_user_resources(UserResources(buckets=(bucket_name,)))
     node = data_query("read", "s3", bucket=bucket_name or bucket, key=key)
     _, description = run_to_end(client, query_then_report(node))
     assert description["status"] == "FAILED"

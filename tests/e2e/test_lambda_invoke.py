@@ -42,18 +42,10 @@ def check(event):
 """
 
 
-def create_function(session: Any, name: str, code: bytes, *args: Any, **options: Any) -> Any:
+def create_function(embedded: EmbeddedAws, name: str, code: bytes, *args: Any, **options: Any) -> Any:
     """Your function, created and named in the deployment (-c invoke_functions=…) so nodes may call it."""
-    EMBEDDED[0].deployment.grant_user_resources(UserResources(functions=(name,)))
-    return create_user_function(session, name, code, *args, **options)
-
-
-EMBEDDED: list[EmbeddedAws] = []
-
-
-@pytest.fixture(autouse=True)
-def _embedded(embedded: EmbeddedAws) -> None:
-    EMBEDDED[:] = [embedded]
+    embedded.deployment.grant_user_resources(UserResources(functions=(name,)))
+    return create_user_function(embedded.session, name, code, *args, **options)
 
 
 def unique(prefix: str) -> str:
@@ -77,7 +69,7 @@ def test_the_function_runs_with_the_templated_payload_and_its_result_is_the_outp
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     name = unique("echo")
-    create_function(embedded.session, name, zip_of({"lambda_function.py": ECHO}))
+    create_function(embedded, name, zip_of({"lambda_function.py": ECHO}))
     node = invoke_node(name, {"order": "{{ nodes.prepare.order_id }}", "fixed": [1, 2]})
 
     arn, description = run_to_end(client, call_then_report(node), {"order_id": "o-1"})
@@ -93,9 +85,7 @@ def test_the_function_runs_with_the_templated_payload_and_its_result_is_the_outp
 def test_a_qualifier_invokes_that_alias(client: SegflowClient, embedded: EmbeddedAws) -> None:
     name = unique("versioned")
     lambda_ = embedded.client("lambda")
-    create_function(
-        embedded.session, name, zip_of({"app.py": "def run(e, c):\n    return 'v1'\n"}), "app.run"
-    )
+    create_function(embedded, name, zip_of({"app.py": "def run(e, c):\n    return 'v1'\n"}), "app.run")
     version = lambda_.publish_version(FunctionName=name)["Version"]
     lambda_.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
     lambda_.update_function_code(
@@ -113,7 +103,7 @@ def test_a_function_error_fails_the_node_with_the_functions_own_error_type(
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     name = unique("rejects")
-    create_function(embedded.session, name, zip_of({"lambda_function.py": REJECTS, "helpers.py": HELPERS}))
+    create_function(embedded, name, zip_of({"lambda_function.py": REJECTS, "helpers.py": HELPERS}))
     node = invoke_node(name, {"order_id": "{{ nodes.prepare.order_id }}"})
 
     arn, description = run_to_end(client, call_then_report(node), {"order_id": "o-9"})
@@ -133,7 +123,7 @@ def test_the_functions_error_type_can_be_retried_by_name(
     name = unique("flaky")
     flaky = "calls = []\nclass Flaky(Exception): pass\ndef handler(e, c):\n    calls.append(1)\n"
     flaky += "    if len(calls) < 2:\n        raise Flaky('first call')\n    return len(calls)\n"
-    create_function(embedded.session, name, zip_of({"lambda_function.py": flaky}))
+    create_function(embedded, name, zip_of({"lambda_function.py": flaky}))
     node = invoke_node(name, retry={"max_attempts": 3, "backoff_seconds": 0, "retry_on": ["Flaky"]})
     node["retry"] = node["config"].pop("retry")
 
@@ -159,7 +149,7 @@ def test_a_handler_the_zip_lacks_fails_with_the_runtimes_error(
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     name = unique("nohandler")
-    create_function(embedded.session, name, zip_of({"lambda_function.py": "x = 1\n"}))
+    create_function(embedded, name, zip_of({"lambda_function.py": "x = 1\n"}))
     arn, description = run_to_end(client, call_then_report(invoke_node(name)), {"order_id": "o"})
 
     assert description["status"] == "FAILED"
@@ -172,7 +162,7 @@ def test_a_payload_over_lambdas_limit_fails_before_the_call(
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     name = unique("big")
-    create_function(embedded.session, name, zip_of({"lambda_function.py": ECHO}))
+    create_function(embedded, name, zip_of({"lambda_function.py": ECHO}))
     node = invoke_node(name, {"blob": "{{ input.blob }}"})
     arn, description = run_to_end(client, call_then_report(node), {"order_id": "o", "blob": "x" * 6_300_000})
 
