@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from segflow.stores import clients
+from segflow.adapters import clients
 
 from bench.echo_server import EchoServer
 from bench.requests import item_bytes

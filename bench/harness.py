@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segflow import declaration
+from segflow.adapters import s3_layout
 from segflow.contracts import DEFAULT_TENANT
+from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
+from segflow.domain.plan import PartitionPlan
 from segflow.dsl.validation import validate_workflow
 from segflow.engine.partitioner import partition
-from segflow.engine.plan import PartitionPlan
-from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
-from segflow.stores import s3_layout
 
 from bench import costs, emulator, history, workflows
 from bench.baselines import BASELINE_FUNCTIONS, asl
@@ -29,7 +29,7 @@ from bench.invocations import InvocationRecorder, bench_function_arn
 from bench.requests import RequestCounter
 from segflow_local.deployer import STATE_MACHINE_ROLE_ARN
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import local_function_arn
+from segflow_local.lambda_invocation import local_function_arn
 
 DESIGNS = ("segflow", "choice_loop", "fat_statebag", "per_node")
 DESIGN_LABELS = {

@@ -23,14 +23,14 @@ from segflow.declaration import FUNCTIONS, FunctionSpec, function_by_id
 
 from bench.baselines import RUNS_AS
 from segflow_local import sandbox
-from segflow_local.lambda_runtime import (
+from segflow_local.lambda_invocation import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
     InvokeResult,
     LocalLambdaContext,
-    LocalLambdaRuntime,
     load_handler,
 )
+from segflow_local.lambda_runtime import LocalLambdaRuntime
 
 BENCH_PREFIX = "bench-"
 

@@ -1,9 +1,9 @@
 """Counting the AWS requests the Lambda handlers make, and the DynamoDB capacity units they consume.
 
-The handlers build their boto3 clients once per process (``segflow.stores.clients``); the counter registers on
-those very clients' event systems, so requests made by the benchmark driver or by the emulated Step Functions
-(its own clients) are not counted. Executions run one at a time, so every request between ``reset()`` and
-``snapshot()`` belongs to the execution being measured.
+The handlers build their boto3 clients once per process (``segflow.adapters.clients``); the counter registers
+on those very clients' event systems, so requests made by the benchmark driver or by the emulated Step
+Functions (its own clients) are not counted. Executions run one at a time, so every request between
+``reset()`` and ``snapshot()`` belongs to the execution being measured.
 
 DynamoDB on-demand bills request units, not calls: a write unit per started KB of each item written, a read
 unit per started 4 KB read with strong consistency (half of that eventually consistent). Item sizes follow
@@ -173,7 +173,7 @@ class RequestCounter:
 
     def attach_handler_clients(self, services: tuple[str, ...] = ("dynamodb", "s3", "stepfunctions")) -> None:
         """The clients every handler shares (built now if no handler has run yet)."""
-        from segflow.stores import clients
+        from segflow.adapters import clients
 
         for service in services:
             self.attach(clients.client(service))

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
+from segflow.domain.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
 
 from bench import emulator, history, workflows
 from bench.echo_server import EchoServer

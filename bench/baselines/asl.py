@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from segflow.engine.plan import PartitionPlan, SegmentConfig
+from segflow.domain.plan import PartitionPlan, SegmentConfig
 
 from bench.baselines.handlers import stage_key
 

@@ -11,18 +11,18 @@ import json
 import threading
 from typing import Any
 
+from segflow.adapters import factory, s3_layout
+from segflow.adapters.clients import client
+from segflow.adapters.manifests import body_key
 from segflow.contracts import ExecutionRequest, StateBag
+from segflow.domain.plan import IncomingEdge, PartitionPlan, SegmentConfig, SegmentNode, compact_json
+from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.dsl.models import NodeSpec
 from segflow.dsl.templates import references_in
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition, segment_node
-from segflow.engine.plan import IncomingEdge, PartitionPlan, SegmentConfig, SegmentNode, compact_json
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
-from segflow.stores import factory, s3_layout
-from segflow.stores.clients import client
-from segflow.stores.execution_records import ExecutionRecord, NodeRecord
-from segflow.stores.manifests import body_key
 
 from bench.baselines.memory_stores import StateOutputs, StateRecords
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from segflow.stores.execution_records import ExecutionRecord, NodeRecord, SegmentRecord
-from segflow.stores.outputs import StoredOutput
+from segflow.adapters.outputs import StoredOutput
+from segflow.domain.records import ExecutionRecord, NodeRecord, SegmentRecord
 
 
 class StateRecords:

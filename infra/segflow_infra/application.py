@@ -18,7 +18,7 @@ from segflow.declaration import (
     SERVICE_NAME,
     UserResources,
 )
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.live_events import ACCOUNT_ROLE_CONTEXT, account_role_mode

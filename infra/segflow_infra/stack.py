@@ -17,7 +17,7 @@ from segflow.declaration import (
     OutputSpec,
     UserResources,
 )
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.api_auth import ApiAuth
 from segflow_infra.functions import EngineFunctions

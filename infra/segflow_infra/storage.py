@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from segflow.declaration import BUCKETS, TABLES, BucketSpec, TableSpec
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_infra.cdk_util import pin_logical_id
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from segflow.limits import RETENTION_DAYS_ENV
-from segflow.stores import s3_layout
+from segflow.adapters import s3_layout
+from segflow.domain.limits import RETENTION_DAYS_ENV
 
 Access = Literal["read", "write", "read_write"]
 

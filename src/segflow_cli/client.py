@@ -15,8 +15,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from segflow import declaration
+from segflow.adapters import s3_layout
+from segflow.adapters.deployment_log import DeploymentLog
+from segflow.adapters.event_log import EventLogReader
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import DEFAULT_TENANT
 from segflow.deployments.models import DeploymentRecord
+from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
+from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.resume import (
     ResumeRefused,
@@ -26,12 +33,6 @@ from segflow.engine.resume import (
     resumed_execution_name,
 )
 from segflow.events.models import ExecutionEvent
-from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
-from segflow.stores import s3_layout
-from segflow.stores.deployment_log import DeploymentLog
-from segflow.stores.event_log import EventLogReader
-from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
-from segflow.stores.outputs import NodeOutputStore
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MAX_FOLLOWED_PARTS = 10_000
@@ -216,7 +217,7 @@ class SegflowClient:
         """A published version's definition, read from the workflows table; None if it cannot be read."""
         if not self.resources.workflows_table:
             return None
-        from segflow.stores.workflow_versions import WorkflowVersionStore
+        from segflow.adapters.workflow_versions import WorkflowVersionStore
         from segflow.versioning.errors import VersioningError
 
         store = WorkflowVersionStore(

@@ -19,7 +19,7 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
 from segflow_local import fault_rates
-from segflow_local.lambda_runtime import InvokeResult
+from segflow_local.lambda_invocation import InvokeResult
 
 _EVENT = "before-send.lambda.Invoke"
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from segflow import declaration
 from segflow.declaration import StateMachineSpec, TableSpec
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_local import sandbox
 from segflow_local.deployed_access import LocalNames, load_snapshot, resolve_policies
 from segflow_local.iam_policy import Policy, Statement
-from segflow_local.lambda_runtime import (
+from segflow_local.lambda_invocation import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
     local_function_arn,

@@ -23,7 +23,8 @@ from segflow_local import (
 )
 from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.event_sources import start_event_sources, stop_event_sources
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, LocalLambdaRuntime
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from segflow_local.lambda_runtime import LocalLambdaRuntime
 
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},

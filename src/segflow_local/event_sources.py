@@ -23,7 +23,7 @@ from typing import Any
 from segflow import declaration
 from segflow.declaration import ExecutionStatusRuleSpec, StreamConsumerSpec
 
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, InvokeResult, local_function_name
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION, InvokeResult, local_function_name
 
 logger = logging.getLogger(__name__)
 

@@ -57,7 +57,7 @@ def create_table(dynamodb: Any, name: str, *keys: str) -> None:
 
 
 def put_order(session: Any, order: dict[str, Any], table: str = ORDERS_TABLE) -> None:
-    from segflow.stores.dynamo_items import encode_item
+    from segflow.adapters.dynamo_items import encode_item
 
     session.client("dynamodb").put_item(TableName=table, Item=encode_item(order))
 

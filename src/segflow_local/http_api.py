@@ -35,9 +35,9 @@ from urllib.parse import parse_qsl, unquote
 
 from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
 from segflow.declaration import HttpApiSpec, HttpRoute, function_by_id
-from segflow.limits import HTTP_API_MAX_REQUEST_BYTES
+from segflow.domain.limits import HTTP_API_MAX_REQUEST_BYTES
 
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, InvokeResult, local_function_name
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, InvokeResult, local_function_name
 
 API_PREFIX = "/_segflow/api"
 TENANT_HEADER = "x-segflow-tenant"

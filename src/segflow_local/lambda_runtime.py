@@ -15,81 +15,24 @@ mode (:mod:`segflow_local.lambda_workers`) kills the worker instead, as Lambda e
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import threading
-import time
 import traceback
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from segflow.declaration import FUNCTIONS, FunctionSpec
 
 from segflow_local import sandbox
-
-if TYPE_CHECKING:
-    from segflow_local.deployer import LocalDeployment
-
-LOCAL_ACCOUNT_ID = "123456789012"
-LOCAL_REGION = "us-east-1"
-
-
-def local_function_name(stage: str, spec: FunctionSpec) -> str:
-    return f"segflow-{stage}-{spec.logical_id}"
-
-
-def local_function_arn(stage: str, spec: FunctionSpec, region: str = LOCAL_REGION) -> str:
-    return f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{local_function_name(stage, spec)}"
-
-
-_handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-_handlers_lock = threading.Lock()
-
-
-def load_handler(path: str) -> Callable[[dict[str, Any], Any], Any]:
-    """The handler function at ``module.attribute``, imported once per process."""
-    with _handlers_lock:
-        handler = _handlers.get(path)
-        if handler is None:
-            module_name, _, attr = path.rpartition(".")
-            handler = getattr(importlib.import_module(module_name), attr)
-            _handlers[path] = handler
-        return handler
-
-
-class LocalLambdaContext:
-    """The subset of the Lambda context object handlers and powertools use."""
-
-    def __init__(self, spec: FunctionSpec, function_name: str, arn: str) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = arn
-        self.memory_limit_in_mb = spec.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + spec.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def timed_out(request_id: str, timeout_seconds: float) -> bytes:
-    """Lambda's Invoke answer (with ``X-Amz-Function-Error: Unhandled``) for a function past its timeout;
-    Step Functions reports its ``errorType`` as the error and the whole payload as the cause."""
-    message = f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds"
-    return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    status: int
-    payload: bytes
-    function_error: str | None = None  # "Unhandled": the function raised (the payload says what)
-    error_code: str | None = None  # the Invoke API's own error (status >= 400): ResourceNotFoundException
-
+from segflow_local.lambda_invocation import (
+    FunctionIdentities,
+    InvokeResult,
+    LocalLambdaContext,
+    load_handler,
+    local_function_arn,
+    local_function_name,
+    timed_out,
+)
 
 Isolation = Literal["thread", "process"]
 
@@ -123,13 +66,13 @@ class LocalLambdaRuntime:
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
         # Set once segflow is deployed: each function then runs with its own environment and IAM policy.
-        self.deployment: LocalDeployment | None = None
+        self.deployment: FunctionIdentities | None = None
         self.overruns: list[tuple[str, str]] = []  # (logical id, request id) of thread-mode overruns
         from segflow_local.user_functions import UserFunctions
 
         self.user_functions = UserFunctions()
 
-    def attach(self, deployment: LocalDeployment) -> None:
+    def attach(self, deployment: FunctionIdentities) -> None:
         """Run every function as ``deployment`` deploys it (environment and policy), from now on."""
         sandbox.install()
         self.deployment = deployment

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 
 from segflow.declaration import FunctionSpec
 
-from segflow_local.lambda_runtime import timed_out
+from segflow_local.lambda_invocation import timed_out
 from segflow_local.sandbox import FunctionIdentity
 
 # Idle workers kept warm for the next invoke; busier moments start more, then the extras stop.
@@ -45,7 +45,7 @@ class WorkerReply:
 def _worker_main(conn: Connection) -> None:
     """A worker's loop: receive (spec, function name, ARN, event), run the handler, send the answer."""
     from segflow_local import fault_rates, faults, sandbox
-    from segflow_local.lambda_runtime import LocalLambdaContext, load_handler
+    from segflow_local.lambda_invocation import LocalLambdaContext, load_handler
 
     sandbox.install()
     faults.install_from_environment()

@@ -42,7 +42,8 @@ from segflow_local.deployer import LocalDeployment, connections_endpoint, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
-from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, Isolation, LocalLambdaRuntime
+from segflow_local.lambda_invocation import LOCAL_REGION, InvokeResult
+from segflow_local.lambda_runtime import Isolation, LocalLambdaRuntime
 from segflow_local.websocket_gateway import (
     CALLBACK_PREFIX,
     LocalWebSocketGateway,
@@ -339,7 +340,7 @@ class LocalAwsServer:
         except SystemExit as error:  # werkzeug exits (after explaining) when the port is taken
             raise LocalServerError(f"cannot listen on {self.host}:{self.requested_port}") from error
         # Before anything runs: the interpreter calls localhost:$MOTO_PORT, the handlers' boto3 clients
-        # (built lazily by segflow.stores.clients) use AWS_ENDPOINT_URL.
+        # (built lazily by segflow.adapters.clients) use AWS_ENDPOINT_URL.
         os.environ["MOTO_PORT"] = str(self.port)
         os.environ["AWS_ENDPOINT_URL"] = self.url
         serve_options = {"poll_interval": 0.1}  # shutdown() waits up to one poll interval

@@ -32,9 +32,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from segflow.limits import LAMBDA_INVOKE_MAX_PAYLOAD_BYTES
+from segflow.domain.limits import LAMBDA_INVOKE_MAX_PAYLOAD_BYTES
 
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION, InvokeResult
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION, InvokeResult
 
 Handler = Callable[[Any, Any], Any]
 

@@ -45,7 +45,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from segflow.declaration import WebSocketApiSpec, function_by_id
-from segflow.limits import (
+from segflow.domain.limits import (
     WEBSOCKET_CONNECTION_MAX_SECONDS,
     WEBSOCKET_FRAME_MAX_BYTES,
     WEBSOCKET_MESSAGE_MAX_BYTES,
@@ -55,7 +55,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from segflow_local.lambda_runtime import InvokeResult, local_function_name
+from segflow_local.lambda_invocation import InvokeResult, local_function_name
 
 # API Gateway's WebSocket quotas.
 FRAME_MAX_BYTES = WEBSOCKET_FRAME_MAX_BYTES

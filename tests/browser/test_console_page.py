@@ -168,10 +168,11 @@ def test_a_console_link_without_an_execution_says_so(browser: Any, endpoint: Loc
 
 def test_the_console_moves_past_a_number_that_holds_no_event(browser: Any, endpoint: LocalEndpoint) -> None:
     """A change refused after it took its number leaves a tombstone; the page must not wait for it."""
+    from segflow.adapters.event_log import EventLog
+    from segflow.adapters.journal import ExecutionJournal
+    from segflow.domain.errors import CheckpointConflict
+    from segflow.domain.records import ExecutionIdentity
     from segflow.events.models import EventDraft
-    from segflow.stores.event_log import EventLog, ExecutionIdentity
-    from segflow.stores.execution_records import CheckpointConflict
-    from segflow.stores.journal import ExecutionJournal
 
     deployment = locate(endpoint.url)
     client = SegflowClient(deployment.session, deployment.resources)

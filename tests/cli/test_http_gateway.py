@@ -22,7 +22,7 @@ from segflow_local.http_api import (
     local_authorizer,
     proxy_response,
 )
-from segflow_local.lambda_runtime import InvokeResult
+from segflow_local.lambda_invocation import InvokeResult
 
 ROUTES = declaration.MANAGEMENT_HTTP_API.routes
 

@@ -156,7 +156,7 @@ def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: Loca
     from segflow.declaration import RECORD_EXECUTION_STATUS
 
     from segflow_local.event_sources import status_change_event
-    from segflow_local.lambda_runtime import local_function_name
+    from segflow_local.lambda_invocation import local_function_name
 
     client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-timeout")
     description = {**client.sfn.describe_execution(executionArn=arn), "status": "TIMED_OUT"}
@@ -179,10 +179,11 @@ def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: Loca
 def test_a_number_that_holds_no_event_is_passed_over_by_watchers(live_endpoint: LocalEndpoint) -> None:
     """A change refused after it took its number (another attempt of the segment had recorded the node
     first) leaves a tombstone: live messages name it under ``skipped`` and the watcher moves past it."""
+    from segflow.adapters.event_log import EventLog
+    from segflow.adapters.journal import ExecutionJournal
+    from segflow.domain.errors import CheckpointConflict
+    from segflow.domain.records import ExecutionIdentity
     from segflow.events.models import EventDraft
-    from segflow.stores.event_log import EventLog, ExecutionIdentity
-    from segflow.stores.execution_records import CheckpointConflict
-    from segflow.stores.journal import ExecutionJournal
 
     client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-skip")
     execution_id = arn.rsplit(":", 1)[-1]

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from segflow import declaration
+from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 from segflow.dsl.validation import validate_workflow
 from segflow.engine.partitioner import partition
-from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
 from tests.support.history import full_history, lambda_inputs

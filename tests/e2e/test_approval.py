@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import pytest
+from segflow.adapters import factory
+from segflow.adapters.approvals import ApprovalNotPending
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.history_budget import APPROVAL_EVENTS
-from segflow.stores import factory
-from segflow.stores.approvals import ApprovalNotPending
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from tests.conftest import history

@@ -6,7 +6,7 @@ It runs on the session's embedded AWS (tests/conftest.py); the benchmark's emula
 from __future__ import annotations
 
 import pytest
-from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
+from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from bench import report
 from bench.harness import DESIGNS, Bench, Case, CaseResult

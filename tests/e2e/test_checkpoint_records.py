@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from segflow.declaration import EXECUTE_SEGMENT, EXECUTIONS_TABLE
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws

@@ -6,7 +6,7 @@ moto swallows a failing Distributed Map child (the Map succeeds): AdvanceStage m
 from __future__ import annotations
 
 import pytest
-from segflow.limits import (
+from segflow.domain.limits import (
     INLINE_STAGE_MAX_BYTES,
     MAP_CHILD_RESULT_BYTES,
     STATE_PAYLOAD_BUDGET_BYTES,

@@ -48,9 +48,9 @@ def test_a_stopped_execution_is_recorded_aborted_with_a_terminal_event(client: S
 def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient) -> None:
     # The state machine has no timeout of its own: a user's caller can stop one at any time; here the
     # EventBridge detail says TIMED_OUT, as Step Functions does when an execution passes its TimeoutSeconds.
+    from segflow.adapters.event_log import EventLog
+    from segflow.adapters.journal import ExecutionJournal
     from segflow.engine.execution_events import record_status_change
-    from segflow.stores.event_log import EventLog
-    from segflow.stores.journal import ExecutionJournal
 
     arn = client.start(slow_workflow("timed-out"), {})
     wait_for(lambda: client.node_records(arn).get("long"))

@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from segflow.adapters import factory
 from segflow.declaration import UserResources
 from segflow.engine.approval_decisions import decide_approval
-from segflow.stores import factory
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local import fault_rates

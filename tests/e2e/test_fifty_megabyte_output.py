@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
+from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end

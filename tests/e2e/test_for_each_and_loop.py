@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 from segflow.dsl.validation import WorkflowValidationError
-from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end

@@ -25,7 +25,7 @@ from segflow_local import sandbox
 from segflow_local.deployer import connections_endpoint
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.http_api import HttpRequest, LocalHttpApi
-from segflow_local.lambda_runtime import local_function_name
+from segflow_local.lambda_invocation import local_function_name
 from tests.conftest import run_to_end
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, edge, transform, wait, workflow

@@ -20,7 +20,7 @@ from segflow.declaration import EXECUTE_SEGMENT
 from segflow_cli.client import SegflowClient
 from segflow_local import botocore_hook
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import InvokeResult, timed_out
+from segflow_local.lambda_invocation import InvokeResult, timed_out
 from tests.conftest import history, run_to_end
 from tests.support.history import failed_lambda_causes
 from tests.support.workflows import linear_workflow

@@ -11,7 +11,7 @@ import json
 from itertools import pairwise
 
 import pytest
-from segflow.limits import HISTORY_EVENT_BUDGET, STEP_FUNCTIONS_HISTORY_EVENT_LIMIT
+from segflow.domain.limits import HISTORY_EVENT_BUDGET, STEP_FUNCTIONS_HISTORY_EVENT_LIMIT
 
 from segflow_cli.client import SegflowClient
 from tests.support.e2e import unique_path

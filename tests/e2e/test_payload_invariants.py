@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 import pytest
+from segflow.domain.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
+from segflow.domain.plan import compact_json
 from segflow.dsl.validation import validate_workflow
 from segflow.engine.partitioner import partition
-from segflow.engine.plan import compact_json
-from segflow.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end

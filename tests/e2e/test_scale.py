@@ -10,7 +10,7 @@ import time
 import warnings
 
 import pytest
-from segflow.limits import STATE_PAYLOAD_BUDGET_BYTES
+from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from tests.conftest import history, run_to_end

@@ -8,9 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
-from segflow.stores import factory
-from segflow.stores.execution_launcher import ExecutionLauncher, execution_name
-from segflow.stores.workflow_versions import WorkflowVersionStore
+from segflow.adapters import factory
+from segflow.adapters.execution_launcher import ExecutionLauncher, execution_name
+from segflow.adapters.workflow_versions import WorkflowVersionStore
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import EXAMPLES_DIR, load_example

@@ -21,23 +21,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from moto import mock_aws
+from segflow.adapters.event_log import EventLog, EventLogContention, event_sk
+from segflow.adapters.execution_records import ExecutionRecordStore, execution_pk
+from segflow.adapters.journal import ExecutionJournal
+from segflow.domain.errors import CheckpointConflict, ExecutionFinished
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
 from segflow.engine.live_delivery import messages
 from segflow.events.models import EventDraft
-from segflow.stores.event_log import (
-    EventLog,
-    EventLogContention,
-    ExecutionFinished,
-    ExecutionIdentity,
-    event_sk,
-)
-from segflow.stores.execution_records import (
-    CheckpointConflict,
-    ExecutionRecord,
-    ExecutionRecordStore,
-    NodeRecord,
-    execution_pk,
-)
-from segflow.stores.journal import ExecutionJournal
 
 from segflow_local import moto_patches
 
@@ -281,7 +271,7 @@ def test_a_sealing_pass_closes_a_dead_writers_number_and_a_stalled_writer_takes_
 def test_writers_seal_by_themselves_once_a_number_is_older_than_the_grace(
     aws: Tables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segflow.stores import event_log
+    from segflow.adapters import event_log
 
     monkeypatch.setattr(event_log, "EVENT_LOG_SEAL_GRACE_SECONDS", 0.2)
     monkeypatch.setattr(event_log, "EVENT_LOG_SEAL_INTERVAL_SECONDS", 0.0)

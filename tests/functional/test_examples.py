@@ -7,9 +7,9 @@ import time
 import uuid
 
 import pytest
+from segflow.adapters import factory
 from segflow.dsl.schema import workflow_json_schema
 from segflow.engine.approval_decisions import decide_approval
-from segflow.stores import factory
 
 from segflow_cli.client import execution_id_of
 from segflow_local import bedrock_emulation

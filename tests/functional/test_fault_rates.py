@@ -17,10 +17,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import ValidationError
+from segflow.adapters.effect_ledger import EffectLedger
+from segflow.adapters.transactions import transact_write
+from segflow.domain.limits import TRANSACTION_MAX_ATTEMPTS
 from segflow.handlers.errors import TRANSIENT_ERROR, error_name
-from segflow.limits import TRANSACTION_MAX_ATTEMPTS
-from segflow.stores.effect_ledger import EffectLedger
-from segflow.stores.transactions import transact_write
 
 from segflow_local import fault_rates, sandbox
 from segflow_local.fault_rates import FaultRates, FaultRule, RateInjector

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from segflow.declaration import ADVANCE_STAGE, EXECUTE_SEGMENT
 
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import local_function_name
+from segflow_local.lambda_invocation import local_function_name
 
 pytestmark = pytest.mark.e2e
 

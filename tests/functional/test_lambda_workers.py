@@ -11,7 +11,8 @@ import pytest
 from segflow.declaration import EXECUTE_SEGMENT, FunctionSpec
 
 from segflow_local.iam_policy import Policy
-from segflow_local.lambda_runtime import LocalLambdaRuntime, local_function_name
+from segflow_local.lambda_invocation import local_function_name
+from segflow_local.lambda_runtime import LocalLambdaRuntime
 from segflow_local.lambda_workers import WorkerPool, exit_reason
 from segflow_local.sandbox import FunctionIdentity
 from tests.support import worker_handlers

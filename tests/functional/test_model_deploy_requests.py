@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from segflow.adapters import factory
+from segflow.adapters.model_endpoints import ModelEndpoints
 from segflow.deployments import naming
 from segflow.deployments.models import DeploymentRecord, DeploymentTransition, ModelDeployConfig
 from segflow.nodes.base import ExecutionInfo, NodeContext, NodeResult, NodeServices, Poll
 from segflow.nodes.model_deploy import run_model_deploy
-from segflow.stores import factory
-from segflow.stores.model_endpoints import ModelEndpoints
 
 from segflow_local.embedded import EmbeddedAws
 

@@ -16,11 +16,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from segflow.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
+from segflow.domain.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
 
 from segflow_local import botocore_hook, moto_patches
 from segflow_local.embedded import MOTO_CONFIG
-from segflow_local.lambda_runtime import InvokeResult, timed_out
+from segflow_local.lambda_invocation import InvokeResult, timed_out
 from tests.support.history import full_history
 
 

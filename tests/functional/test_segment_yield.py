@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from segflow.declaration import EXECUTE_SEGMENT
-from segflow.limits import SEGMENT_YIELD_MARGIN_MS
+from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
 
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import local_function_name
+from segflow_local.lambda_invocation import local_function_name
 from tests.conftest import history, run_to_end
 from tests.support.history import lambda_inputs
 from tests.support.http_server import LocalHttpServer

@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from segflow.declaration import EVENTS_TABLE, PUSH_EVENTS, STREAM_CONSUMERS
 
 from segflow_local.event_sources import StreamConsumers
-from segflow_local.lambda_runtime import LOCAL_REGION, InvokeResult, local_function_name
+from segflow_local.lambda_invocation import LOCAL_REGION, InvokeResult, local_function_name
 
 STAGE = "streamtest"
 TABLE = "segflow-streamtest-events"

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from werkzeug.serving import make_server
 
-from segflow_local.lambda_runtime import InvokeResult
+from segflow_local.lambda_invocation import InvokeResult
 from segflow_local.websocket_gateway import (
     CALLBACK_PREFIX,
     LocalWebSocketGateway,

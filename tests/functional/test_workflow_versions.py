@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from segflow.stores import factory
-from segflow.stores.workflow_versions import WorkflowVersionStore
+from segflow.adapters import factory
+from segflow.adapters.workflow_versions import WorkflowVersionStore
 from segflow.versioning.errors import (
     ActiveVersionConflict,
     NoActiveVersion,

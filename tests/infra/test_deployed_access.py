@@ -27,7 +27,7 @@ from segflow_local.deployed_access import (
 from segflow_local.deployer import SAGEMAKER_ROLE_ARN, pass_role_statements, user_grant_statements
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.iam_policy import Policy
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 pytestmark = pytest.mark.infra
 

@@ -14,7 +14,7 @@ from segflow.declaration import (
     resource_env_vars,
     settings_environment,
 )
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from tests.infra.infra_helpers import (
     api_functions,

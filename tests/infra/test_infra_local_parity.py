@@ -11,7 +11,7 @@ from segflow.declaration import Substitution
 
 from segflow_local.deployer import LocalDeployment, substitution_values
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import local_function_arn
+from segflow_local.lambda_invocation import local_function_arn
 
 pytestmark = pytest.mark.infra
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from segflow.declaration import BUCKETS, TABLES, BucketSpec, TableSpec
-from segflow.limits import EXECUTION_DATA_RETENTION_DAYS
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from tests.infra.infra_helpers import ref, render, synth_resources
 
@@ -105,7 +105,7 @@ def test_table_matches_declaration(synth: Any, template: Any, spec: TableSpec) -
 
 def test_published_workflows_never_expire(synth: Any) -> None:
     """Workflow versions are kept for good: neither their S3 prefix nor any prefix above it expires."""
-    from segflow.stores import s3_layout
+    from segflow.adapters import s3_layout
 
     for spec in BUCKETS:
         rules = synth.resources[spec.logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]
@@ -154,7 +154,7 @@ def test_retention_days_sets_the_ttl_horizon_of_every_function_and_the_bucket_li
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from segflow.declaration import FUNCTIONS
-    from segflow.limits import RETENTION_DAYS_ENV
+    from segflow.domain.limits import RETENTION_DAYS_ENV
 
     resources = synth_resources(
         tmp_path_factory.mktemp("cdk.out.retention"), {"retention_days": "7"}, nag=False

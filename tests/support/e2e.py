@@ -10,7 +10,7 @@ from segflow import declaration
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local.embedded import EmbeddedAws
-from segflow_local.lambda_runtime import InvokeResult, local_function_name
+from segflow_local.lambda_invocation import InvokeResult, local_function_name
 
 
 def unique_path(prefix: str) -> str:

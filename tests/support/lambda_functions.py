@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID
 
 ROLE_NAME = "segflow-test-user-function"
 ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/{ROLE_NAME}"

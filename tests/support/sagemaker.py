@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segflow_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from segflow_local.sagemaker_emulation import queue_endpoint_answers
 
 IMAGE = f"{LOCAL_ACCOUNT_ID}.dkr.ecr.{LOCAL_REGION}.amazonaws.com/churn-inference:1"

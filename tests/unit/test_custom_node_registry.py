@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 from segflow.declaration import NODE_MODULES_ENV
+from segflow.domain.errors import NodeFailure
 from segflow.dsl.schema import workflow_json_schema
 from segflow.dsl.validation import WorkflowValidationError, validate_workflow
-from segflow.nodes import custom, registry
-from segflow.nodes.base import ExecutionInfo, NodeContext, NodeFailure
-from segflow.nodes.custom import ENTRY_POINT_GROUP, node_type
-from segflow.nodes.registry import NodeTypeRegistrationError
+from segflow.nodes import registry
+from segflow.nodes.base import ExecutionInfo, NodeContext
+from segflow.nodes.custom import node_type
+from segflow.nodes.registry import ENTRY_POINT_GROUP, NodeTypeRegistrationError
 
 from tests.support.workflows import workflow
 
@@ -37,7 +38,7 @@ def fresh_name() -> Iterator[str]:
     yield name
     for key in [k for k in list(registry._REGISTRY) if name in k]:
         registry._REGISTRY.pop(key, None)
-        custom._origins.pop(key, None)
+        registry._origins.pop(key, None)
 
 
 def context_for(config: Any) -> NodeContext:
@@ -144,8 +145,8 @@ def test_modules_of_the_entry_point_group_are_imported(
 ) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     point = EntryPoint(name="acme", value=write_module(tmp_path, fresh_name), group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(custom, "entry_points", lambda group: [point] if group == ENTRY_POINT_GROUP else [])
-    monkeypatch.setattr(custom, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point] if group == ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
     assert registry.lookup(fresh_name, None) is not None
 
 

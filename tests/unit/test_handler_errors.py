@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, EndpointConnectionError
+from segflow.adapters.event_log import EventLogContention
 from segflow.handlers.errors import TRANSIENT_ERROR, concise_errors
-from segflow.stores.event_log import EventLogContention
 
 from tests.conftest import REPO_ROOT
 

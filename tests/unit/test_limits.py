@@ -10,10 +10,9 @@ import ast
 import json
 from pathlib import Path
 
-from segflow import limits
 from segflow.contracts import Cursor, StateBag
-from segflow.engine.plan import compact_json
-from segflow.limits import (
+from segflow.domain import limits
+from segflow.domain.limits import (
     INLINE_STAGE_MAX_BYTES,
     MAP_CHILD_RESULT_BYTES,
     MAP_STAGE_MAX_SEGMENTS,
@@ -24,6 +23,7 @@ from segflow.limits import (
     STATE_PAYLOAD_BUDGET_BYTES,
     STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES,
 )
+from segflow.domain.plan import compact_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024

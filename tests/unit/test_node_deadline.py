@@ -10,20 +10,12 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from botocore.config import Config
+from segflow.adapters.call_deadline import limited_by_node_deadline
+from segflow.domain.deadline import Deadline, current_deadline
+from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut
 from segflow.engine.subflow import SubFlow, SubFlowRunner
-from segflow.nodes.base import (
-    Deadline,
-    DeadlineReached,
-    ExecutionInfo,
-    NodeContext,
-    NodeFailure,
-    NodeResult,
-    NodeTimedOut,
-    current_deadline,
-    run_executor,
-)
+from segflow.nodes.base import ExecutionInfo, NodeContext, NodeResult, run_executor
 from segflow.nodes.http_client import HttpTimeout, send
-from segflow.stores.call_deadline import limited_by_node_deadline
 
 from tests.support.http_server import LocalHttpServer, start_http_server
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from segflow.domain.limits import NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
+from segflow.domain.plan import PartitionPlan, SegmentPlan, compact_json
 from segflow.dsl.validation import WorkflowValidationError, validate_workflow
 from segflow.engine.partitioner import partition
-from segflow.engine.plan import PartitionPlan, SegmentPlan, compact_json
-from segflow.limits import NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
 
 from tests.support.workflows import (
     aggregator,

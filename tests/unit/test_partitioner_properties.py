@@ -10,11 +10,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from segflow.domain.limits import SEGMENT_CONFIG_MAX_BYTES
+from segflow.domain.plan import PartitionPlan, SegmentNode, compact_json
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.validation import validate_workflow
 from segflow.engine.partitioner import partition
-from segflow.engine.plan import PartitionPlan, SegmentNode, compact_json
-from segflow.limits import SEGMENT_CONFIG_MAX_BYTES
 
 from tests.support.dags import random_workflows, reachability
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.limits import APPROVAL_COMMENT_MAX_CHARS
+from segflow.domain.limits import APPROVAL_COMMENT_MAX_CHARS
 from segflow.versioning.diff import WorkflowDiff
 from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segflow.nodes.base import NodeFailure
+from segflow.domain.errors import NodeFailure
 
 
 class ArtifactNotFound(NodeFailure):

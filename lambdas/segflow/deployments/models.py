@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from segflow.limits import (
+from segflow.domain.limits import (
     CANARY_MAX_PERCENT,
     DEPLOY_MAX_DURATION_LIMIT_SECONDS,
     DEPLOY_MAX_DURATION_SECONDS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from segflow.limits import SAGEMAKER_NAME_MAX_CHARS
+from segflow.domain.limits import SAGEMAKER_NAME_MAX_CHARS
 
 NAME_PREFIX = "segflow-"
 _HASH_CHARS = 6

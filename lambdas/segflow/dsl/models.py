@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.limits import MAX_NODE_ID_LENGTH
+from segflow.domain.limits import MAX_NODE_ID_LENGTH
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from segflow.domain.limits import MAX_NODES_PER_WORKFLOW
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
 from segflow.dsl.models import EdgeSpec, WorkflowDefinition
 from segflow.dsl.templates import TemplateError, expressions_in, iter_strings, node_references
-from segflow.limits import MAX_NODES_PER_WORKFLOW
 from segflow.nodes import registry
 from segflow.nodes.base import NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE

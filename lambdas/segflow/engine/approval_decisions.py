@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, ApprovalStore, Decision
-from segflow.stores.task_tokens import TaskTokens
+from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, ApprovalStore, Decision
+from segflow.adapters.task_tokens import TaskTokens
 
 
 class ApproverNotAllowed(Exception):

@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from segflow.contracts import Continuation, StateBag
-from segflow.stores.execution_records import ExecutionRecord
+from segflow.domain.records import ExecutionRecord
 
 
 class ContinuationRefused(ValueError):

@@ -7,11 +7,12 @@ import time
 from datetime import datetime
 from typing import Any
 
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.journal import ExecutionJournal
+from segflow.domain.errors import ExecutionFinished
+from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord
 from segflow.events.models import EventDraft
-from segflow.limits import ERROR_MESSAGE_MAX_CHARS
-from segflow.stores.event_log import ExecutionFinished, ExecutionIdentity
-from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore
-from segflow.stores.journal import ExecutionJournal
 
 # Step Functions' status -> the execution event's state.
 STATES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "ABORTED": "aborted", "TIMED_OUT": "timed_out"}

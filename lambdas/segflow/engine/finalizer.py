@@ -7,14 +7,14 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.journal import ExecutionJournal
+from segflow.adapters.manifests import ManifestStore
+from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import FinalizeEvent, FinalizeResult
+from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
+from segflow.domain.records import TERMINAL_NODE_STATUSES, ExecutionIdentity
 from segflow.engine.execution_events import finish
-from segflow.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
-from segflow.stores.event_log import ExecutionIdentity
-from segflow.stores.execution_records import TERMINAL_NODE_STATUSES, ExecutionRecordStore
-from segflow.stores.journal import ExecutionJournal
-from segflow.stores.manifests import ManifestStore
-from segflow.stores.outputs import NodeOutputStore
 
 
 def _now() -> str:

@@ -4,8 +4,8 @@ Step Functions ends an execution at 25,000 history events. Handlers cannot read 
 (GetExecutionHistory is throttled per account), but segflow's state machine is fixed, so the events each
 cursor causes are known: every cursor carries ``events``, the estimated history length once its states have
 run. Before the state machine is pointed at the next stage, :func:`budgeted` checks that the stage, and a
-continuation after it, still fit :data:`~segflow.limits.HISTORY_EVENT_BUDGET`; if not, the cursor becomes a
-continuation and a new execution takes the stage over (:mod:`segflow.engine.continuation`).
+continuation after it, still fit :data:`~segflow.domain.limits.HISTORY_EVENT_BUDGET`; if not, the cursor
+becomes a continuation and a new execution takes the stage over (:mod:`segflow.engine.continuation`).
 
 The counts are those of ``asl/workflow.asl.json`` (a test compares them with real histories): a Task is
 Entered, Scheduled, Started, Succeeded, Exited; a Choice Entered and Exited; an inline Map Entered, Started,
@@ -15,7 +15,7 @@ Succeeded, Exited around 7 events per item; a Distributed Map adds MapRunStarted
 from __future__ import annotations
 
 from segflow.contracts import Cursor
-from segflow.limits import HISTORY_EVENT_BUDGET
+from segflow.domain.limits import HISTORY_EVENT_BUDGET
 
 TASK_EVENTS = 5
 CHOICE_EVENTS = 2

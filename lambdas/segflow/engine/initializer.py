@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from segflow.adapters import s3_layout
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.journal import ExecutionJournal
+from segflow.adapters.manifests import ManifestStore, body_key
+from segflow.adapters.outputs import NodeOutputStore
+from segflow.adapters.workflow_versions import WorkflowVersionStore
 from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.continuation import continued_statebag
 from segflow.engine.execution_events import started_draft
@@ -17,13 +24,6 @@ from segflow.engine.partitioner import partition
 from segflow.engine.resume import ResumeRefused, reusable_records
 from segflow.engine.stage_advancer import cursor_for_stage
 from segflow.events.models import EventDraft
-from segflow.stores import s3_layout
-from segflow.stores.event_log import ExecutionIdentity
-from segflow.stores.execution_records import ExecutionRecord, ExecutionRecordStore, NodeRecord
-from segflow.stores.journal import ExecutionJournal
-from segflow.stores.manifests import ManifestStore, body_key
-from segflow.stores.outputs import NodeOutputStore
-from segflow.stores.workflow_versions import WorkflowVersionStore
 
 
 @dataclass

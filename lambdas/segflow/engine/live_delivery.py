@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from segflow.adapters.connections import ConnectionGone, ConnectionStore, LiveConnections
+from segflow.adapters.event_log import EventLogReader
+from segflow.domain.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
 from segflow.events.models import events_message
-from segflow.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
-from segflow.stores.connections import ConnectionGone, ConnectionStore, LiveConnections
-from segflow.stores.event_log import EventLogReader
 
 _ENVELOPE_BYTES = 200
 

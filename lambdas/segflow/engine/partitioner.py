@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from segflow.dsl.graph import WorkflowGraph
-from segflow.dsl.models import NodeSpec
-from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
-from segflow.engine.plan import (
+from segflow.domain.limits import (
+    MAP_STAGE_MAX_SEGMENTS,
+    NODE_CONFIG_INLINE_MAX_BYTES,
+    SEGMENT_CONFIG_MAX_BYTES,
+)
+from segflow.domain.plan import (
     IncomingEdge,
     PartitionPlan,
     SegmentBody,
@@ -30,7 +32,9 @@ from segflow.engine.plan import (
     StagePlan,
     compact_json,
 )
-from segflow.limits import MAP_STAGE_MAX_SEGMENTS, NODE_CONFIG_INLINE_MAX_BYTES, SEGMENT_CONFIG_MAX_BYTES
+from segflow.dsl.graph import WorkflowGraph
+from segflow.dsl.models import NodeSpec
+from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
 from segflow.nodes.base import NodeType
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).

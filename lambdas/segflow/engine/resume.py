@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.dsl.graph import WorkflowGraph
-from segflow.stores.execution_records import ExecutionRecord, NodeRecord
 
 RESUMABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 REUSABLE_NODE_STATUSES = ("succeeded", "skipped")

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from segflow.adapters.manifests import ManifestStore
 from segflow.contracts import Cursor, SegmentResult, StateBag
-from segflow.engine.plan import SegmentConfig, SegmentNode
+from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
+from segflow.domain.plan import SegmentConfig, SegmentNode
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.engine.stage_advancer import cursor_after_segment, cursor_for_stage
-from segflow.limits import SEGMENT_YIELD_MARGIN_MS
-from segflow.stores.manifests import ManifestStore
 
 
 def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[list[SegmentNode], list[str]]:

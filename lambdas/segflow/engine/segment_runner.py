@@ -5,8 +5,8 @@ it runs or is skipped from the outcomes of its incoming edges, yields before the
 ``wait`` nodes and polling nodes (:class:`~segflow.nodes.base.Poll`) back to the state machine instead of
 sleeping.
 
-No node starts what it cannot finish: each runs with a :class:`~segflow.nodes.base.Deadline` (the time left
-before the yield margin), which caps every call it makes. A node that may need more than is left (its
+No node starts what it cannot finish: each runs with a :class:`~segflow.domain.deadline.Deadline` (the time
+left before the yield margin), which caps every call it makes. A node that may need more than is left (its
 ``timeout_seconds`` or its type's ``blocks_for``) is left to the next invocation, unless it is this
 invocation's first node or what is left is nearly all an invocation gives; a retry whose backoff does not fit
 waits for the next invocation (the node is recorded ``waiting``, its attempt kept); a node the deadline cuts
@@ -23,20 +23,36 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, Decision
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.journal import ExecutionJournal
+from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import ApprovalWait, SegmentResult, StateBag
+from segflow.domain.deadline import Deadline
+from segflow.domain.errors import (
+    CheckpointConflict,
+    DeadlineReached,
+    NodeFailed,
+    NodeFailure,
+    NodeTypeUnavailable,
+    UpstreamIncomplete,
+)
+from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
+from segflow.domain.plan import SegmentConfig, SegmentNode
+from segflow.domain.records import (
+    TERMINAL_NODE_STATUSES,
+    ExecutionIdentity,
+    ExecutionRecord,
+    NodeRecord,
+    SegmentRecord,
+)
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
-from segflow.engine.errors import NodeFailed, NodeTypeUnavailable, UpstreamIncomplete
-from segflow.engine.plan import SegmentConfig, SegmentNode
 from segflow.events.models import EventDraft
-from segflow.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.nodes import registry
 from segflow.nodes.base import (
-    Deadline,
-    DeadlineReached,
     ExecutionInfo,
     NodeContext,
-    NodeFailure,
     NodeResult,
     NodeServices,
     NodeType,
@@ -46,18 +62,6 @@ from segflow.nodes.base import (
     time_needed,
 )
 from segflow.nodes.judgment import resolve_route
-from segflow.stores.approvals import ApprovalNotPending, ApprovalRecord, Decision
-from segflow.stores.event_log import ExecutionIdentity
-from segflow.stores.execution_records import (
-    TERMINAL_NODE_STATUSES,
-    CheckpointConflict,
-    ExecutionRecord,
-    ExecutionRecordStore,
-    NodeRecord,
-    SegmentRecord,
-)
-from segflow.stores.journal import ExecutionJournal
-from segflow.stores.outputs import NodeOutputStore
 
 Activation = Literal["run", "skip"]
 _NO_RETRY = RetryPolicy(max_attempts=1)

@@ -11,11 +11,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.adapters.manifests import ManifestStore, stage_items_key
 from segflow.contracts import ApprovalWait, Cursor, SegmentResult, StateBag
-from segflow.engine.errors import StageFailed, StageIncomplete
-from segflow.limits import DISTRIBUTED_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_CONCURRENCY, INLINE_STAGE_MAX_BYTES
-from segflow.stores.execution_records import ExecutionRecordStore
-from segflow.stores.manifests import ManifestStore, stage_items_key
+from segflow.domain.errors import StageFailed, StageIncomplete
+from segflow.domain.limits import (
+    DISTRIBUTED_MAP_MAX_CONCURRENCY,
+    INLINE_MAP_MAX_CONCURRENCY,
+    INLINE_STAGE_MAX_BYTES,
+)
 
 
 def cursor_for_stage(

@@ -10,7 +10,7 @@ when it ends in several.
 
 Its nodes share their owner's deadline: a node that may not finish in the time left is not started, a retry
 whose backoff would pass the deadline is not waited for, and a node cut by the deadline cuts its owner
-(:class:`~segflow.nodes.base.DeadlineReached` passes through, never counted as an item's failure).
+(:class:`~segflow.domain.errors.DeadlineReached` passes through, never counted as an item's failure).
 """
 
 from __future__ import annotations
@@ -20,17 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from segflow.domain.errors import DeadlineReached, NodeFailure
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
-from segflow.nodes.base import (
-    DeadlineReached,
-    NodeContext,
-    NodeFailure,
-    NodeResult,
-    render_config,
-    run_executor,
-    time_needed,
-)
+from segflow.nodes.base import NodeContext, NodeResult, render_config, run_executor, time_needed
 from segflow.nodes.judgment import resolve_route
 
 _NO_RETRY = RetryPolicy(max_attempts=1)

@@ -3,7 +3,7 @@
 Every execution and node state change becomes an :class:`ExecutionEvent` with a per-execution sequence
 number (``seq``, from 1, in order, never reused), stored in the execution log before anyone is told. Numbers
 are consecutive except where a number holds no event (a change that was never stored): live messages name
-those under ``skipped`` (:mod:`segflow.stores.event_log`). The shape is a
+those under ``skipped`` (:mod:`segflow.adapters.event_log`). The shape is a
 superset of the seed's ``{instance_id, previous_state, new_state, reason, timestamp}``.
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.limits import EXECUTION_REFERENCE_MAX_CHARS
+from segflow.domain.limits import EXECUTION_REFERENCE_MAX_CHARS
 
 EventKind = Literal["execution", "node"]
 # pending, running, succeeded, failed, skipped, waiting, retrying for nodes; the execution's own statuses too

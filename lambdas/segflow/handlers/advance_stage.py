@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from segflow.adapters import factory
 from segflow.contracts import AdvanceStageEvent
 from segflow.engine.history_budget import budgeted
 from segflow.engine.stage_advancer import advance_stage
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
 
 logger = Logger()
 

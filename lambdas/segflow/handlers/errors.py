@@ -19,8 +19,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from segflow.limits import ERROR_MESSAGE_MAX_CHARS
-from segflow.stores.transactions import cancelled_by_contention
+from segflow.adapters.transactions import cancelled_by_contention
+from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

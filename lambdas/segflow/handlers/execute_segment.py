@@ -11,15 +11,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from segflow.adapters import factory
 from segflow.contracts import ExecuteSegmentEvent, SegmentResult
+from segflow.domain.plan import SegmentConfig
 from segflow.engine.history_budget import budgeted
-from segflow.engine.plan import SegmentConfig
 from segflow.engine.segment_chain import run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
 from segflow.nodes.base import NodeServices
-from segflow.stores import factory
 
 logger = Logger()
 

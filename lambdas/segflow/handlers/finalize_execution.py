@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from segflow.adapters import factory
 from segflow.contracts import FinalizeEvent
 from segflow.engine.finalizer import finalize
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
 
 logger = Logger()
 

@@ -19,6 +19,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from segflow.adapters import factory
+from segflow.adapters.approvals import ApprovalNotPending
+from segflow.adapters.execution_launcher import ExecutionAlreadyExists, execution_name
 from segflow.api.identity import Caller, Forbidden, Unauthenticated, caller_from_request_context
 from segflow.api.models import (
     ActivateRequest,
@@ -39,6 +42,7 @@ from segflow.api.models import (
     WorkflowList,
 )
 from segflow.console import page as console_page
+from segflow.domain.records import ExecutionRecord
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.resume import (
@@ -49,10 +53,6 @@ from segflow.engine.resume import (
     resumed_execution_name,
 )
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
-from segflow.stores.approvals import ApprovalNotPending
-from segflow.stores.execution_launcher import ExecutionAlreadyExists, execution_name
-from segflow.stores.execution_records import ExecutionRecord
 from segflow.versioning.diff import diff_workflows
 from segflow.versioning.errors import (
     ActiveVersionConflict,

@@ -12,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
+from segflow.adapters import factory
 from segflow.engine.live_delivery import SharedPages, deliver
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
 
 logger = Logger()
 

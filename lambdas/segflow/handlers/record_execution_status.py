@@ -12,10 +12,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
+from segflow.adapters import factory
 from segflow.engine.execution_events import record_status_change
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
 
 logger = Logger()
 

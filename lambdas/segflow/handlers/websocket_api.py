@@ -11,12 +11,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import TypeAdapter, ValidationError
 
+from segflow.adapters import factory
+from segflow.adapters.connections import Connection, ConnectionGone
 from segflow.api.identity import Forbidden, Unauthenticated, caller_from_websocket_context
 from segflow.engine.live_delivery import deliver
 from segflow.events.models import ClientFrame, SubscribeFrame, error_message, subscribed_message
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.stores import factory
-from segflow.stores.connections import Connection, ConnectionGone
 
 logger = Logger()
 _frames: TypeAdapter[Any] = TypeAdapter(ClientFrame)

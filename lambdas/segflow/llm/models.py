@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from segflow.limits import LLM_MAX_STOP_SEQUENCES, LLM_MAX_TOKENS_LIMIT
+from segflow.domain.limits import LLM_MAX_STOP_SEQUENCES, LLM_MAX_TOKENS_LIMIT
 
 Provider = Literal["bedrock", "openai"]
 

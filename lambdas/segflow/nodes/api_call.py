@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
+from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import ConnectionFailed, HttpError, HttpTimeout, check_http_url, send
 

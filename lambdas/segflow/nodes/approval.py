@@ -10,8 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.limits import APPROVAL_DEFAULT_WAIT_SECONDS, APPROVAL_MAX_WAIT_SECONDS
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import APPROVAL_DEFAULT_WAIT_SECONDS, APPROVAL_MAX_WAIT_SECONDS
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class ApprovalConfig(BaseModel):

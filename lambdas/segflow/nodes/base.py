@@ -4,50 +4,29 @@ from __future__ import annotations
 
 import contextvars
 import math
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from segflow.limits import NODE_START_SHARE_OF_FRESH_INVOCATION
+from segflow.domain.deadline import Deadline, node_deadline
+from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut, ServiceUnavailable
 
 if TYPE_CHECKING:
-    from segflow.stores.approvals import ApprovalStore
-    from segflow.stores.chat_models import ChatModels
-    from segflow.stores.deployment_log import DeploymentLog
-    from segflow.stores.effect_ledger import EffectLedger
-    from segflow.stores.model_calls import ModelCallLedger
-    from segflow.stores.model_endpoints import ModelEndpoints
-    from segflow.stores.workflow_versions import WorkflowVersionStore
+    from segflow.adapters.approvals import ApprovalStore
+    from segflow.adapters.chat_models import ChatModels
+    from segflow.adapters.deployment_log import DeploymentLog
+    from segflow.adapters.effect_ledger import EffectLedger
+    from segflow.adapters.model_calls import ModelCallLedger
+    from segflow.adapters.model_endpoints import ModelEndpoints
+    from segflow.adapters.workflow_versions import WorkflowVersionStore
 
 # segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
 # for a decision (a task token) before the segment goes on.
 Placement = Literal["segment", "wait", "approval"]
-
-
-class NodeFailure(Exception):
-    """A node failed. ``error_type`` is what retry policies and users see."""
-
-    error_type = "NodeFailure"
-    retryable = False
-
-    def __init__(self, message: str, error_type: str | None = None) -> None:
-        super().__init__(message)
-        if error_type:
-            self.error_type = error_type
-
-
-class ConfigError(NodeFailure):
-    error_type = "ConfigError"
-
-
-class TemplateEvaluationError(NodeFailure):
-    error_type = "TemplateEvaluationError"
 
 
 @dataclass(frozen=True)
@@ -57,82 +36,6 @@ class ExecutionInfo:
     workflow_id: str
     started_at: str
     started_by: str | None = None  # the principal that started the execution, when it said so
-
-
-class NodeTimedOut(NodeFailure):
-    """The node did not finish within its ``timeout_seconds`` (list it in ``retry.retry_on`` to retry)."""
-
-    error_type = "NodeTimeout"
-    retryable = True
-
-
-class ServiceUnavailable(NodeFailure):
-    error_type = "ServiceUnavailable"
-
-
-class DeadlineReached(NodeFailure):
-    """The node was cut short by its invocation's deadline, not by its own ``timeout_seconds``: the segment
-    yields and the next invocation runs the node again (:class:`~segflow.engine.segment_runner.SegmentRunner`)
-    with the same idempotency key. Only a node cut with all the time an invocation can give it fails with it
-    (list it in ``retry.retry_on`` to try again in a later invocation)."""
-
-    error_type = "InvocationDeadline"
-    retryable = True
-
-
-# A call that ends this close to the deadline (or later) was cut by it: socket timeouts fire a little late.
-_DEADLINE_SLACK_SECONDS = 0.05
-
-
-class Deadline:
-    """How long a node may still block: the time left before its segment must yield (the Lambda deadline less
-    the yield margin). Every blocking call a node makes waits at most :meth:`cap` of its own timeout.
-
-    ``fresh_seconds`` is what the invocation had when it started: what the next invocation would give a node
-    deferred to it (unknown: infinity)."""
-
-    def __init__(self, seconds_left: Callable[[], float], fresh_seconds: float = math.inf) -> None:
-        self._seconds_left = seconds_left
-        self.fresh_seconds = fresh_seconds
-
-    @classmethod
-    def after(
-        cls, seconds: float, clock: Callable[[], float] = time.monotonic, fresh_seconds: float = math.inf
-    ) -> Deadline:
-        at = clock() + seconds
-        return cls(lambda: at - clock(), fresh_seconds)
-
-    def left(self) -> float:
-        return self._seconds_left()
-
-    def reached(self) -> bool:
-        return self.left() <= _DEADLINE_SLACK_SECONDS
-
-    def allows(self, need: float, after: float = 0.0) -> bool:
-        """Whether to start, ``after`` seconds from now, a node that may take ``need``: when the time left
-        covers it, or is nearly all a fresh invocation would give (a later one would not give more)."""
-        left = self.left() - after
-        return left > _DEADLINE_SLACK_SECONDS and left >= min(
-            need, self.fresh_seconds * NODE_START_SHARE_OF_FRESH_INVOCATION
-        )
-
-    def cap(self, timeout: float, what: str) -> tuple[float, bool]:
-        """The time a call that may take ``timeout`` may wait, and whether the deadline (not ``timeout``) set
-        it. Raises :class:`DeadlineReached` when no time is left to start the call at all."""
-        left = self.left()
-        if left <= _DEADLINE_SLACK_SECONDS:
-            raise DeadlineReached(f"{what} was not started: the invocation's deadline has passed")
-        return (left, True) if left < timeout else (timeout, False)
-
-
-# The deadline of the node running in this thread: what AWS SDK calls read (segflow.stores.call_deadline),
-# since nothing can be passed through a boto3 call.
-_node_deadline: ContextVar[Deadline | None] = ContextVar("segflow_node_deadline", default=None)
-
-
-def current_deadline() -> Deadline | None:
-    """The deadline of the node this thread runs for (None outside a node)."""
-    return _node_deadline.get()
 
 
 @dataclass
@@ -306,11 +209,11 @@ def run_executor(executor: Executor, context: NodeContext, may_block: bool = Tru
 
 
 def _run(executor: Executor, context: NodeContext) -> NodeResult | Poll:
-    token = _node_deadline.set(context.deadline)
+    token = node_deadline.set(context.deadline)
     try:
         return executor(context)
     finally:
-        _node_deadline.reset(token)
+        node_deadline.reset(token)
 
 
 def render_config(raw: dict[str, Any], node_type: NodeType, context: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@
 
 The function gets the node's config (templates rendered, validated by the model) and its
 :class:`~segflow.nodes.base.NodeContext`; what it returns (JSON) is the node's output. It fails the node by
-raising :class:`~segflow.nodes.base.NodeFailure` with its own ``error_type`` (any other exception fails the
+raising :class:`~segflow.domain.errors.NodeFailure` with its own ``error_type`` (any other exception fails the
 node with the exception's class name). ``"action:<name>"`` declares an ``action`` with
 ``action_type: <name>``.
 
@@ -27,35 +27,23 @@ Where registrations come from, so a deployed Lambda imports them too:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import os
 import re
-import threading
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from segflow.declaration import NODE_MODULES_ENV
+from segflow.domain.errors import NodeFailure
 from segflow.nodes import registry
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.nodes.registry import NodeTypeRegistrationError
 
-ENTRY_POINT_GROUP = "segflow.node_types"
-
 _NAME = re.compile(r"^(action:)?[a-z][a-z0-9_]{0,63}$")
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 CustomFunction = Callable[[Any, NodeContext], Any]
 F = TypeVar("F", bound=CustomFunction)
-
-_origins: dict[str, str] = {}  # key -> "module.function" that registered it
-_lock = threading.RLock()
-_imported: set[str] = set()
-_entry_points_loaded = False
 
 
 def _check_declaration(name: str, fn: Any, config: Any, description: str) -> None:
@@ -120,57 +108,7 @@ def node_type(
             executor=_executor(name, fn),
             pure=pure,
         )
-        origin = f"{fn.__module__}.{fn.__qualname__}"
-        with _lock:
-            if declared.key in _origins:
-                raise NodeTypeRegistrationError(
-                    f"node type {declared.key!r} is registered twice: by {_origins[declared.key]} "
-                    f"and by {origin}"
-                )
-            registry.register(declared)
-            _origins[declared.key] = origin
+        registry.register(declared, origin=f"{fn.__module__}.{fn.__qualname__}")
         return fn
 
     return register
-
-
-def configured_modules() -> list[str]:
-    """The module names in ``SEGFLOW_NODE_MODULES``, checked."""
-    names = [part.strip() for part in os.environ.get(NODE_MODULES_ENV, "").split(",") if part.strip()]
-    for module in names:
-        if not _MODULE.match(module):
-            raise NodeTypeRegistrationError(f"{NODE_MODULES_ENV}: {module!r} is not a Python module name")
-    return names
-
-
-def _import(module: str, source: str) -> None:
-    try:
-        importlib.import_module(module)
-    except NodeTypeRegistrationError:
-        raise
-    except Exception as error:
-        raise NodeTypeRegistrationError(
-            f"{source} names module {module!r}, which failed to import: {type(error).__name__}: {error}"
-        ) from error
-    _imported.add(module)
-
-
-def load_configured_modules() -> None:
-    """Import the registering modules not imported yet (entry points once; the environment each time,
-    so a module named later is still found)."""
-    global _entry_points_loaded
-    with _lock:
-        if not _entry_points_loaded:
-            for point in entry_points(group=ENTRY_POINT_GROUP):
-                if point.module not in _imported:
-                    _import(point.module, f"entry point {point.name!r} ({ENTRY_POINT_GROUP})")
-            _entry_points_loaded = True
-        for module in configured_modules():
-            if module not in _imported:
-                _import(module, NODE_MODULES_ENV)
-
-
-def custom_node_types() -> dict[str, str]:
-    """Registered custom type key -> the function that implements it."""
-    with _lock:
-        return dict(_origins)

@@ -17,8 +17,11 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from segflow.dsl.templates import compile_expression
-from segflow.limits import (
+from segflow.adapters.call_deadline import limited_by_node_deadline
+from segflow.adapters.clients import client
+from segflow.adapters.dynamo_items import decode_item, encode_item
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import (
     DATA_QUERY_DEFAULT_ITEMS,
     DATA_QUERY_MAX_ITEMS,
     DATA_QUERY_MAX_RESULT_BYTES,
@@ -26,12 +29,10 @@ from segflow.limits import (
     DATA_QUERY_RESULT_CAP_BYTES,
     HTTP_DEFAULT_TIMEOUT_SECONDS,
 )
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
+from segflow.dsl.templates import compile_expression
+from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.dynamodb_update import THROTTLING, DynamoDbBusy, DynamoDbError, check_table_name
 from segflow.nodes.http_client import HttpError, check_http_url, send
-from segflow.stores.call_deadline import limited_by_node_deadline
-from segflow.stores.clients import client
-from segflow.stores.dynamo_items import decode_item, encode_item
 
 Missing = Literal["fail", "null"]
 

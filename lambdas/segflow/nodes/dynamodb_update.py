@@ -1,8 +1,8 @@
 """``action`` with ``action_type: dynamodb_update``: an UpdateItem on a table of the user's, applied once.
 
-The update and the node's effect marker commit in one transaction (:mod:`segflow.stores.effect_ledger`), so a
-segment retried after a crash, even one that struck between the write and the node's checkpoint, never applies
-the update a second time. Values are plain JSON (numbers, strings, lists, maps) and may be templates.
+The update and the node's effect marker commit in one transaction (:mod:`segflow.adapters.effect_ledger`), so
+a segment retried after a crash, even one that struck between the write and the node's checkpoint, never
+applies the update a second time. Values are plain JSON (numbers, strings, lists, maps) and may be templates.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
-from segflow.stores.dynamo_items import encode_item
-from segflow.stores.effect_ledger import EffectConditionFailed
+from segflow.adapters.dynamo_items import encode_item
+from segflow.adapters.effect_ledger import EffectConditionFailed
+from segflow.domain.errors import NodeFailure
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 # DynamoDB's own rule for table names.
 TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")

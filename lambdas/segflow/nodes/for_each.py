@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import FOR_EACH_MAX_CONCURRENCY, FOR_EACH_MAX_ITEMS
 from segflow.engine.subflow import SubFlow, SubFlowFailed, SubFlowRunner
-from segflow.limits import FOR_EACH_MAX_CONCURRENCY, FOR_EACH_MAX_ITEMS
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class ForEachConfig(BaseModel):

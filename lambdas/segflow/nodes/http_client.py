@@ -3,7 +3,7 @@
 Every request carries an ``Idempotency-Key`` header (tenant, execution and node), so a receiving service can
 recognise a repeated delivery after a retry. 5xx and 429 answers, timeouts and broken connections are
 retryable; other non-success answers are not. A request waits at most until the node's deadline: one cut
-there fails with :class:`~segflow.nodes.base.DeadlineReached` (it may have reached the server; the node's
+there fails with :class:`~segflow.domain.errors.DeadlineReached` (it may have reached the server; the node's
 next run sends it again with the same key).
 """
 
@@ -18,9 +18,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from segflow.domain.deadline import Deadline
+from segflow.domain.errors import DeadlineReached, NodeFailure
+from segflow.domain.limits import HTTP_MAX_RESPONSE_BYTES
 from segflow.dsl.templates import as_text
-from segflow.limits import HTTP_MAX_RESPONSE_BYTES
-from segflow.nodes.base import Deadline, DeadlineReached, NodeFailure
 
 
 class HttpError(NodeFailure):

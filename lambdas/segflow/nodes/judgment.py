@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.domain.errors import NodeFailure
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 DEFAULT_ROUTE = "default"
 

@@ -27,14 +27,15 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from segflow.adapters.call_deadline import limited_by_node_deadline
 from segflow.declaration import INVOKE_FUNCTIONS_CONTEXT
-from segflow.limits import (
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import (
     LAMBDA_CLIENT_CONTEXT_MAX_BYTES,
     LAMBDA_INVOKE_MAX_PAYLOAD_BYTES,
     LAMBDA_INVOKE_MAX_WAIT_SECONDS,
 )
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
-from segflow.stores.call_deadline import limited_by_node_deadline
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 # Lambda's own pattern for FunctionName (a name, a partial ARN or a full ARN, each with an optional
 # ":qualifier") and for Qualifier.

@@ -13,10 +13,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import field_validator
 
-from segflow.limits import AWS_SDK_READ_TIMEOUT_SECONDS, HTTP_DEFAULT_TIMEOUT_SECONDS
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import AWS_SDK_READ_TIMEOUT_SECONDS, HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.llm.answer_schema import SchemaError, check_schema, parse_answer
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
+from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 
 METRICS_NAMESPACE = "segflow"
 

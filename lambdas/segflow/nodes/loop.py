@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import LOOP_MAX_ITERATIONS
 from segflow.dsl.templates import TemplateError, expressions_in, render
 from segflow.engine.subflow import SubFlow, SubFlowFailed, SubFlowRunner
-from segflow.limits import LOOP_MAX_ITERATIONS
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 
 class LoopConfig(BaseModel):

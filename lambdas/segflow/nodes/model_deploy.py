@@ -18,6 +18,8 @@ import json
 import time
 from typing import Any
 
+from segflow.adapters.deployment_log import DeploymentLog
+from segflow.adapters.model_endpoints import EndpointState, ModelEndpoints, probe_body
 from segflow.deployments import naming
 from segflow.deployments.errors import (
     DeploymentFailed,
@@ -38,8 +40,6 @@ from segflow.deployments.models import (
 )
 from segflow.deployments.policies import deployment_config
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, Poll
-from segflow.stores.deployment_log import DeploymentLog
-from segflow.stores.model_endpoints import EndpointState, ModelEndpoints, probe_body
 
 _IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
 _BROKEN = ("Failed", "OutOfService", "Deleting")

@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_CHARS, SNS_SUBJECT_MAX_CHARS
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType, configured_seconds
+from segflow.adapters.call_deadline import limited_by_node_deadline
+from segflow.adapters.clients import client
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_CHARS, SNS_SUBJECT_MAX_CHARS
+from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import check_http_url, send
-from segflow.stores.call_deadline import limited_by_node_deadline
-from segflow.stores.clients import client
 
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 

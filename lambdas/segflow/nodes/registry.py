@@ -9,7 +9,12 @@ imported when a type that is not built in is looked up, or all types are listed.
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import threading
+from importlib.metadata import entry_points
 
+from segflow.declaration import NODE_MODULES_ENV
 from segflow.nodes.base import NodeType
 
 # key ("type" or "type:subtype") -> the module whose NODE_TYPE it is
@@ -32,19 +37,34 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
 }
 
 _REGISTRY: dict[str, NodeType] = {}
+# Types registered from outside segflow (custom node types): key -> "module.function" that registered it.
+ENTRY_POINT_GROUP = "segflow.node_types"
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_origins: dict[str, str] = {}
+_lock = threading.RLock()
+_imported: set[str] = set()
+_entry_points_loaded = False
 
 
 class NodeTypeRegistrationError(ValueError):
     """A node type cannot be registered (taken name, malformed declaration, module that fails to import)."""
 
 
-def register(node_type: NodeType) -> NodeType:
-    """Add a type that is not built in (see :func:`segflow.nodes.custom.node_type`)."""
-    if node_type.key in BUILTIN_NODE_TYPES:
-        raise NodeTypeRegistrationError(f"node type {node_type.key!r} is built in; choose another name")
-    if node_type.key in _REGISTRY:
-        raise NodeTypeRegistrationError(f"node type {node_type.key!r} is already registered")
-    _REGISTRY[node_type.key] = node_type
+def register(node_type: NodeType, origin: str) -> NodeType:
+    """Add a type that is not built in (see :func:`segflow.nodes.custom.node_type`); ``origin`` names the
+    function that implements it."""
+    with _lock:
+        if node_type.key in BUILTIN_NODE_TYPES:
+            raise NodeTypeRegistrationError(f"node type {node_type.key!r} is built in; choose another name")
+        if node_type.key in _origins:
+            raise NodeTypeRegistrationError(
+                f"node type {node_type.key!r} is registered twice: by {_origins[node_type.key]} "
+                f"and by {origin}"
+            )
+        if node_type.key in _REGISTRY:
+            raise NodeTypeRegistrationError(f"node type {node_type.key!r} is already registered")
+        _REGISTRY[node_type.key] = node_type
+        _origins[node_type.key] = origin
     return node_type
 
 
@@ -55,9 +75,7 @@ def _load(key: str) -> NodeType | None:
             raise RuntimeError(f"{BUILTIN_NODE_TYPES[key]} declares {node_type.key!r}, listed as {key!r}")
         _REGISTRY.setdefault(key, node_type)
     if key not in _REGISTRY:
-        from segflow.nodes import custom
-
-        custom.load_configured_modules()
+        load_configured_modules()
     return _REGISTRY.get(key)
 
 
@@ -67,9 +85,7 @@ def all_node_types(builtin_only: bool = False) -> list[NodeType]:
         _load(key)
     if builtin_only:
         return [_REGISTRY[key] for key in BUILTIN_NODE_TYPES]
-    from segflow.nodes import custom
-
-    custom.load_configured_modules()
+    load_configured_modules()
     return list(_REGISTRY.values())
 
 
@@ -80,3 +96,45 @@ def lookup(type_name: str, subtype: str | None) -> NodeType | None:
 
 def known_subtypes(type_name: str) -> list[str]:
     return sorted(t.subtype for t in all_node_types() if t.type == type_name and t.subtype)
+
+
+def configured_modules() -> list[str]:
+    """The module names in ``SEGFLOW_NODE_MODULES``, checked."""
+    names = [part.strip() for part in os.environ.get(NODE_MODULES_ENV, "").split(",") if part.strip()]
+    for module in names:
+        if not _MODULE.match(module):
+            raise NodeTypeRegistrationError(f"{NODE_MODULES_ENV}: {module!r} is not a Python module name")
+    return names
+
+
+def _import(module: str, source: str) -> None:
+    try:
+        importlib.import_module(module)
+    except NodeTypeRegistrationError:
+        raise
+    except Exception as error:
+        raise NodeTypeRegistrationError(
+            f"{source} names module {module!r}, which failed to import: {type(error).__name__}: {error}"
+        ) from error
+    _imported.add(module)
+
+
+def load_configured_modules() -> None:
+    """Import the registering modules not imported yet (entry points once; the environment each time,
+    so a module named later is still found)."""
+    global _entry_points_loaded
+    with _lock:
+        if not _entry_points_loaded:
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                if point.module not in _imported:
+                    _import(point.module, f"entry point {point.name!r} ({ENTRY_POINT_GROUP})")
+            _entry_points_loaded = True
+        for module in configured_modules():
+            if module not in _imported:
+                _import(module, NODE_MODULES_ENV)
+
+
+def custom_node_types() -> dict[str, str]:
+    """Registered custom type key -> the function that implements it."""
+    with _lock:
+        return dict(_origins)

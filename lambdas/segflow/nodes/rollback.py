@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from segflow.domain.errors import NodeFailure
 from segflow.dsl.templates import expressions_in
-from segflow.nodes.base import NodeContext, NodeFailure, NodeResult, NodeType
+from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.versioning.errors import VersionAlreadyActive, VersioningError
 
 PREVIOUS = "previous"

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.limits import (
+from segflow.domain.limits import (
     TRANSACTION_BACKOFF_BASE_SECONDS,
     TRANSACTION_BACKOFF_CAP_SECONDS,
     TRANSACTION_MAX_ATTEMPTS,

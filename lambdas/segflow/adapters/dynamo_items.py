@@ -9,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from segflow.limits import retention_days
+from segflow.domain.limits import retention_days
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from segflow.deployments.errors import ArtifactNotFound, SageMakerError
 from segflow.deployments.policies import VARIANT_NAME
-from segflow.limits import HEALTH_PROBE_MAX_RESPONSE_BYTES
+from segflow.domain.limits import HEALTH_PROBE_MAX_RESPONSE_BYTES
 
 _RETRYABLE_CODES = ("ThrottlingException", "InternalFailure", "ServiceUnavailable", "ModelNotReadyException")
 

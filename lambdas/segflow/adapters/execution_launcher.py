@@ -7,8 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from segflow.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
-from segflow.stores import s3_layout
+from segflow.adapters import s3_layout
+from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 
 
 class ExecutionAlreadyExists(Exception):

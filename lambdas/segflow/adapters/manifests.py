@@ -18,8 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.engine.plan import PartitionPlan, SegmentBody, compact_json
-from segflow.stores import s3_layout
+from segflow.adapters import s3_layout
+from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
 
 REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segflow.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, LLM_MAX_RESPONSE_BYTES
+from segflow.domain.deadline import Deadline
+from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, LLM_MAX_RESPONSE_BYTES
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig, SecretRef
-from segflow.nodes.base import Deadline, NodeFailure
 
 _RETRYABLE_BEDROCK = (
     "ThrottlingException",
@@ -52,7 +53,7 @@ class ChatModels:
         deadline: Deadline | None = None,
     ) -> ChatAnswer:
         """One answer. It waits at most until ``deadline``: Bedrock's client is capped per request
-        (:mod:`segflow.stores.call_deadline`), the OpenAI-compatible request here."""
+        (:mod:`segflow.adapters.call_deadline`), the OpenAI-compatible request here."""
         if config.provider == "bedrock":
             return self._converse(config, messages)
         wait = timeout or config.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS

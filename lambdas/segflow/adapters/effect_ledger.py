@@ -3,8 +3,8 @@
 The user's write and a marker item (``EFFECT#<node_id>`` in the execution's partition of the executions table)
 commit in one DynamoDB transaction. A segment retried after its process died, even between the write and the
 node's checkpoint, finds the marker, and the transaction is refused instead of writing twice. A transaction
-cancelled only by contention is sent again (:mod:`segflow.stores.transactions`); contention that lasts is the
-node's ``DynamoDbBusy``, which its retry policy may retry.
+cancelled only by contention is sent again (:mod:`segflow.adapters.transactions`); contention that lasts is
+the node's ``DynamoDbBusy``, which its retry policy may retry.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.stores.dynamo_items import encode_item, expires_at
-from segflow.stores.execution_records import execution_pk
-from segflow.stores.transactions import transact_write
+from segflow.adapters.dynamo_items import encode_item, expires_at
+from segflow.adapters.execution_records import execution_pk
+from segflow.adapters.transactions import transact_write
 
 
 class EffectConditionFailed(Exception):

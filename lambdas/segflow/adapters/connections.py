@@ -21,8 +21,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.limits import EVENT_DELIVERY_LEASE_SECONDS, WEBSOCKET_CONNECTION_MAX_SECONDS
-from segflow.stores.dynamo_items import decode_item, encode_item
+from segflow.adapters.dynamo_items import decode_item, encode_item
+from segflow.domain.limits import EVENT_DELIVERY_LEASE_SECONDS, WEBSOCKET_CONNECTION_MAX_SECONDS
 
 BY_SUBSCRIPTION_INDEX = "by_subscription"
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from segflow.adapters.clients import client
 from segflow.declaration import (
     CONNECTIONS_TABLE,
     DATA_BUCKET,
@@ -22,53 +23,52 @@ from segflow.declaration import (
     WORKFLOW_STATE_MACHINE,
     WORKFLOWS_TABLE,
 )
-from segflow.stores.clients import client
 
 if TYPE_CHECKING:
-    from segflow.stores.approvals import ApprovalStore
-    from segflow.stores.chat_models import ChatModels
-    from segflow.stores.connections import ConnectionStore, LiveConnections
-    from segflow.stores.deployment_log import DeploymentLog
-    from segflow.stores.effect_ledger import EffectLedger
-    from segflow.stores.event_log import EventLog, EventLogReader
-    from segflow.stores.execution_launcher import ExecutionLauncher
-    from segflow.stores.execution_records import ExecutionRecordStore
-    from segflow.stores.journal import ExecutionJournal
-    from segflow.stores.manifests import ManifestStore
-    from segflow.stores.model_calls import ModelCallLedger
-    from segflow.stores.model_endpoints import ModelEndpoints
-    from segflow.stores.outputs import NodeOutputStore
-    from segflow.stores.task_tokens import TaskTokens
-    from segflow.stores.workflow_versions import WorkflowVersionStore
+    from segflow.adapters.approvals import ApprovalStore
+    from segflow.adapters.chat_models import ChatModels
+    from segflow.adapters.connections import ConnectionStore, LiveConnections
+    from segflow.adapters.deployment_log import DeploymentLog
+    from segflow.adapters.effect_ledger import EffectLedger
+    from segflow.adapters.event_log import EventLog, EventLogReader
+    from segflow.adapters.execution_launcher import ExecutionLauncher
+    from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.adapters.journal import ExecutionJournal
+    from segflow.adapters.manifests import ManifestStore
+    from segflow.adapters.model_calls import ModelCallLedger
+    from segflow.adapters.model_endpoints import ModelEndpoints
+    from segflow.adapters.outputs import NodeOutputStore
+    from segflow.adapters.task_tokens import TaskTokens
+    from segflow.adapters.workflow_versions import WorkflowVersionStore
 
 
 def _node_client(service: str) -> Any:
     """A client for the stores nodes use: its calls made while a node runs wait at most until its deadline."""
-    from segflow.stores.call_deadline import limited_by_node_deadline
+    from segflow.adapters.call_deadline import limited_by_node_deadline
 
     return limited_by_node_deadline(client(service))
 
 
 def execution_records() -> ExecutionRecordStore:
-    from segflow.stores.execution_records import ExecutionRecordStore
+    from segflow.adapters.execution_records import ExecutionRecordStore
 
     return ExecutionRecordStore(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
 
 
 def manifests() -> ManifestStore:
-    from segflow.stores.manifests import ManifestStore
+    from segflow.adapters.manifests import ManifestStore
 
     return ManifestStore(os.environ[DATA_BUCKET.env_var], client("s3"))
 
 
 def node_outputs() -> NodeOutputStore:
-    from segflow.stores.outputs import NodeOutputStore
+    from segflow.adapters.outputs import NodeOutputStore
 
     return NodeOutputStore(os.environ[DATA_BUCKET.env_var], client("s3"))
 
 
 def workflow_versions() -> WorkflowVersionStore:
-    from segflow.stores.workflow_versions import WorkflowVersionStore
+    from segflow.adapters.workflow_versions import WorkflowVersionStore
 
     return WorkflowVersionStore(
         os.environ[WORKFLOWS_TABLE.env_var],
@@ -79,7 +79,7 @@ def workflow_versions() -> WorkflowVersionStore:
 
 
 def execution_launcher() -> ExecutionLauncher:
-    from segflow.stores.execution_launcher import ExecutionLauncher
+    from segflow.adapters.execution_launcher import ExecutionLauncher
 
     # A function without the bucket (ContinueExecution) starts executions whose input is small.
     bucket = os.environ.get(DATA_BUCKET.env_var)
@@ -92,14 +92,14 @@ def execution_launcher() -> ExecutionLauncher:
 
 
 def effect_ledger() -> EffectLedger:
-    from segflow.stores.effect_ledger import EffectLedger
+    from segflow.adapters.effect_ledger import EffectLedger
 
     return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
 
 
 def event_log(remaining_ms: Callable[[], int] | None = None) -> EventLog:
     """The log as its writers use it; ``remaining_ms`` bounds its retries by the Lambda's time left."""
-    from segflow.stores.event_log import EventLog
+    from segflow.adapters.event_log import EventLog
 
     return EventLog(
         os.environ[EVENTS_TABLE.env_var],
@@ -111,7 +111,7 @@ def event_log(remaining_ms: Callable[[], int] | None = None) -> EventLog:
 
 def event_log_reader() -> EventLogReader:
     """The log as its readers use it: the events table only."""
-    from segflow.stores.event_log import EventLogReader
+    from segflow.adapters.event_log import EventLogReader
 
     return EventLogReader(os.environ[EVENTS_TABLE.env_var], client("dynamodb"))
 
@@ -119,20 +119,20 @@ def event_log_reader() -> EventLogReader:
 def journal(
     records: ExecutionRecordStore | None = None, remaining_ms: Callable[[], int] | None = None
 ) -> ExecutionJournal:
-    from segflow.stores.journal import ExecutionJournal
+    from segflow.adapters.journal import ExecutionJournal
 
     return ExecutionJournal(records or execution_records(), event_log(remaining_ms))
 
 
 def connections() -> ConnectionStore:
-    from segflow.stores.connections import ConnectionStore
+    from segflow.adapters.connections import ConnectionStore
 
     return ConnectionStore(os.environ[CONNECTIONS_TABLE.env_var], client("dynamodb"))
 
 
 def live_connections() -> LiveConnections:
     """The @connections API of the live-events WebSocket stage."""
-    from segflow.stores.connections import LiveConnections
+    from segflow.adapters.connections import LiveConnections
 
     return LiveConnections(
         client("apigatewaymanagementapi", endpoint_url=os.environ[LIVE_WEBSOCKET_API.env_var])
@@ -140,7 +140,7 @@ def live_connections() -> LiveConnections:
 
 
 def deployment_log() -> DeploymentLog:
-    from segflow.stores.deployment_log import DeploymentLog
+    from segflow.adapters.deployment_log import DeploymentLog
 
     return DeploymentLog(os.environ[DEPLOYMENTS_TABLE.env_var], _node_client("dynamodb"))
 
@@ -148,7 +148,7 @@ def deployment_log() -> DeploymentLog:
 def _sagemaker_role_arn() -> str:
     role = os.environ.get(SAGEMAKER_ROLE_ENV)
     if not role:
-        from segflow.nodes.base import ConfigError
+        from segflow.domain.errors import ConfigError
 
         raise ConfigError(
             "deploy/model needs the SageMaker execution role the stack passes to models: deploy with "
@@ -158,7 +158,7 @@ def _sagemaker_role_arn() -> str:
 
 
 def model_endpoints() -> ModelEndpoints:
-    from segflow.stores.model_endpoints import ModelEndpoints
+    from segflow.adapters.model_endpoints import ModelEndpoints
 
     return ModelEndpoints(
         _node_client("sagemaker"), _node_client("sagemaker-runtime"), _node_client("s3"), _sagemaker_role_arn
@@ -166,24 +166,24 @@ def model_endpoints() -> ModelEndpoints:
 
 
 def approvals() -> ApprovalStore:
-    from segflow.stores.approvals import ApprovalStore
+    from segflow.adapters.approvals import ApprovalStore
 
     return ApprovalStore(os.environ[EXECUTIONS_TABLE.env_var], client("dynamodb"))
 
 
 def task_tokens() -> TaskTokens:
-    from segflow.stores.task_tokens import TaskTokens
+    from segflow.adapters.task_tokens import TaskTokens
 
     return TaskTokens(client("stepfunctions"))
 
 
 def chat_models() -> ChatModels:
-    from segflow.stores.chat_models import ChatModels
+    from segflow.adapters.chat_models import ChatModels
 
     return ChatModels(_node_client("bedrock-runtime"), _node_client("secretsmanager"), _node_client("ssm"))
 
 
 def model_calls() -> ModelCallLedger:
-    from segflow.stores.model_calls import ModelCallLedger
+    from segflow.adapters.model_calls import ModelCallLedger
 
     return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))

@@ -8,94 +8,19 @@ attribute after the retention period.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
-from segflow.stores.dynamo_items import decode_item as _decode
-from segflow.stores.dynamo_items import encode_item as _encode
-from segflow.stores.dynamo_items import expires_at
-
-NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
-TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
-SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded", "approval"]
-
-
-class CheckpointConflict(Exception):
-    """Another attempt of the segment already recorded this node's outcome; that record stands."""
-
-    def __init__(self, stored: NodeRecord) -> None:
-        super().__init__(f"node '{stored.node_id}' is already {stored.status}")
-        self.stored = stored
-
-
-class ExecutionRecord(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    tenant_id: str
-    execution_id: str
-    workflow_id: str
-    workflow_name: str = ""
-    workflow_key: str = ""
-    workflow_version: int | None = None
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"] = "RUNNING"
-    started_at: str
-    finished_at: str | None = None
-    node_count: int = 0
-    segment_count: int = 0
-    stage_count: int = 0
-    manifest_prefix: str = ""
-    input_json: str | None = None
-    input_key: str | None = None
-    output_json: str | None = None
-    output_key: str | None = None
-    error: str | None = None
-    cause: str | None = None
-    summary: dict[str, int] | None = None
-    resumed_from: str | None = None  # the execution whose completed nodes this one reused
-    started_by: str | None = None
-    # Continued past the history budget: how many times, and the Step Functions execution now running it.
-    parts: int = 0
-    current_execution: str | None = None
-
-
-class NodeRecord(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    node_id: str
-    segment_id: str
-    stage: int
-    type: str
-    label: str | None = None
-    status: NodeStatus
-    attempt: int = 0
-    started_at: float | None = None
-    finished_at: float | None = None
-    duration_ms: int | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    route: str | None = None
-    output_json: str | None = None
-    output_key: str | None = None
-    output_bytes: int | None = None
-    resume_at: float | None = None
-    reused_from: str | None = None  # carried over from this execution (a resume): not run again
-    progress_json: str | None = None  # a polling node's checkpointed progress (nodes.base.Poll)
-
-
-class SegmentRecord(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
-    segment_id: str
-    stage: int
-    status: SegmentRecordStatus
-    nodes_run: int = 0
-    nodes_skipped: int = 0
-    resume_at: float | None = None
-    error: str | None = None
-    approval_node: str | None = None  # status approval: the node waiting for a decision
-
+from segflow.adapters.dynamo_items import decode_item as _decode
+from segflow.adapters.dynamo_items import encode_item as _encode
+from segflow.adapters.dynamo_items import expires_at
+from segflow.domain.errors import CheckpointConflict
+from segflow.domain.records import (
+    ExecutionRecord,
+    NodeRecord,
+    SegmentRecord,
+)
 
 # A node record may be written while it holds no outcome; its first outcome is final.
 _NO_OUTCOME_YET = "attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed, :skipped))"

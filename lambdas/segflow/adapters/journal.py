@@ -3,9 +3,11 @@ execution log, or in neither (one DynamoDB transaction per change, or per batch 
 
 from __future__ import annotations
 
+from segflow.adapters.event_log import MAX_TRANSACTION_ITEMS, CompanionRejected, EventLog
+from segflow.adapters.execution_records import ExecutionRecordStore
+from segflow.domain.errors import CheckpointConflict
+from segflow.domain.records import ExecutionIdentity, NodeRecord
 from segflow.events.models import EventDraft
-from segflow.stores.event_log import MAX_TRANSACTION_ITEMS, CompanionRejected, EventLog, ExecutionIdentity
-from segflow.stores.execution_records import CheckpointConflict, ExecutionRecordStore, NodeRecord
 
 # A node and its event take two items of a transaction.
 NODES_PER_TRANSACTION = MAX_TRANSACTION_ITEMS // 2

@@ -14,7 +14,7 @@ import threading
 import weakref
 from typing import Any, TypeVar
 
-from segflow.nodes.base import current_deadline
+from segflow.domain.deadline import current_deadline
 
 Client = TypeVar("Client")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
+from segflow.adapters.execution_records import execution_pk
 from segflow.llm.models import ChatAnswer
-from segflow.stores.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
-from segflow.stores.execution_records import execution_pk
 
 
 class ModelCallLedger:

@@ -53,8 +53,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segflow.events.models import EventDraft, ExecutionEvent, Progress
-from segflow.limits import (
+from segflow.adapters.dynamo_items import encode_item, expires_at
+from segflow.adapters.execution_records import execution_pk
+from segflow.domain.errors import ExecutionFinished, ExecutionNotStarted
+from segflow.domain.limits import (
     DYNAMODB_TRANSACTION_MAX_ITEMS,
     EVENT_LOG_BACKOFF_BASE_SECONDS,
     EVENT_LOG_BACKOFF_CAP_SECONDS,
@@ -65,8 +67,8 @@ from segflow.limits import (
     EVENT_PAGE_SIZE,
     EVENT_TEXT_MAX_CHARS,
 )
-from segflow.stores.dynamo_items import encode_item, expires_at
-from segflow.stores.execution_records import execution_pk
+from segflow.domain.records import ExecutionIdentity
+from segflow.events.models import EventDraft, ExecutionEvent, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +91,6 @@ _BUSY_REASONS = frozenset(
 )
 
 
-class ExecutionNotStarted(Exception):
-    """The execution has no META item yet: nothing can be logged for it."""
-
-
-class ExecutionFinished(Exception):
-    """The execution is no longer RUNNING: its end was already recorded (with its event)."""
-
-
 class CompanionRejected(Exception):
     """A companion item's condition failed (its index among the changes): nothing was written."""
 
@@ -108,14 +102,6 @@ class CompanionRejected(Exception):
 class EventLogContention(Exception):
     """Transaction conflicts or throttling outlasted the retries: nothing of the change was stored, and
     running the segment again is safe (it resumes from its checkpoints)."""
-
-
-@dataclass(frozen=True)
-class ExecutionIdentity:
-    tenant_id: str
-    execution_id: str
-    workflow_id: str
-    version: int | None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from segflow.adapters.dynamo_items import decode_item, encode_item, put_if_absent
 from segflow.deployments.models import DeploymentRecord, DeploymentStatus, DeploymentTransition
-from segflow.stores.dynamo_items import decode_item, encode_item, put_if_absent
 
 BY_TENANT_INDEX = "by_tenant"
 BY_MODEL_INDEX = "by_model"

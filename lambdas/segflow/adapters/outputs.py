@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.limits import OUTPUT_INLINE_MAX_BYTES
-from segflow.stores import s3_layout
+from segflow.adapters import s3_layout
+from segflow.domain.limits import OUTPUT_INLINE_MAX_BYTES
 
 
 @dataclass(frozen=True)

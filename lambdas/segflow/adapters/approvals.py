@@ -13,8 +13,8 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from segflow.stores.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
-from segflow.stores.execution_records import execution_pk
+from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
+from segflow.adapters.execution_records import execution_pk
 
 Decision = Literal["approve", "reject"]
 

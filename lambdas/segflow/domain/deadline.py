@@ -1,0 +1,65 @@
+"""How long a node may still block: its segment's deadline, and the node running in this thread's deadline."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from segflow.domain.errors import DeadlineReached
+from segflow.domain.limits import NODE_START_SHARE_OF_FRESH_INVOCATION
+
+# A call that ends this close to the deadline (or later) was cut by it: socket timeouts fire a little late.
+_DEADLINE_SLACK_SECONDS = 0.05
+
+
+class Deadline:
+    """How long a node may still block: the time left before its segment must yield (the Lambda deadline less
+    the yield margin). Every blocking call a node makes waits at most :meth:`cap` of its own timeout.
+
+    ``fresh_seconds`` is what the invocation had when it started: what the next invocation would give a node
+    deferred to it (unknown: infinity)."""
+
+    def __init__(self, seconds_left: Callable[[], float], fresh_seconds: float = math.inf) -> None:
+        self._seconds_left = seconds_left
+        self.fresh_seconds = fresh_seconds
+
+    @classmethod
+    def after(
+        cls, seconds: float, clock: Callable[[], float] = time.monotonic, fresh_seconds: float = math.inf
+    ) -> Deadline:
+        at = clock() + seconds
+        return cls(lambda: at - clock(), fresh_seconds)
+
+    def left(self) -> float:
+        return self._seconds_left()
+
+    def reached(self) -> bool:
+        return self.left() <= _DEADLINE_SLACK_SECONDS
+
+    def allows(self, need: float, after: float = 0.0) -> bool:
+        """Whether to start, ``after`` seconds from now, a node that may take ``need``: when the time left
+        covers it, or is nearly all a fresh invocation would give (a later one would not give more)."""
+        left = self.left() - after
+        return left > _DEADLINE_SLACK_SECONDS and left >= min(
+            need, self.fresh_seconds * NODE_START_SHARE_OF_FRESH_INVOCATION
+        )
+
+    def cap(self, timeout: float, what: str) -> tuple[float, bool]:
+        """The time a call that may take ``timeout`` may wait, and whether the deadline (not ``timeout``) set
+        it. Raises :class:`DeadlineReached` when no time is left to start the call at all."""
+        left = self.left()
+        if left <= _DEADLINE_SLACK_SECONDS:
+            raise DeadlineReached(f"{what} was not started: the invocation's deadline has passed")
+        return (left, True) if left < timeout else (timeout, False)
+
+
+# The deadline of the node running in this thread: what AWS SDK calls read (segflow.adapters.call_deadline),
+# since nothing can be passed through a boto3 call.
+node_deadline: ContextVar[Deadline | None] = ContextVar("segflow_node_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the node this thread runs for (None outside a node)."""
+    return node_deadline.get()

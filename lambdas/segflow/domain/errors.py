@@ -1,0 +1,114 @@
+"""Every error segflow raises on purpose, under one base: what went wrong, in the user's terms.
+
+``kind`` says how a caller should treat it, and is mapped once to an HTTP status (``segflow.api.errors``) and
+the class name once to a Step Functions error name (``segflow.handlers.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from segflow.domain.records import NodeRecord
+
+ErrorKind = Literal[
+    "invalid", "unauthenticated", "forbidden", "not_found", "conflict", "unavailable", "failed"
+]
+
+
+class SegflowError(Exception):
+    """The base of segflow's own errors. ``code`` is what APIs report; ``kind`` how callers treat it."""
+
+    code = "SegflowError"
+    kind: ErrorKind = "failed"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = cls.__name__
+
+
+# -- nodes: what a node's failure is called (what retry policies and users see) --
+
+
+class NodeFailure(SegflowError):
+    """A node failed. ``error_type`` is what retry policies and users see."""
+
+    error_type = "NodeFailure"
+    retryable = False
+
+    def __init__(self, message: str, error_type: str | None = None) -> None:
+        super().__init__(message)
+        if error_type:
+            self.error_type = error_type
+
+
+class ConfigError(NodeFailure):
+    error_type = "ConfigError"
+
+
+class TemplateEvaluationError(NodeFailure):
+    error_type = "TemplateEvaluationError"
+
+
+class NodeTimedOut(NodeFailure):
+    """The node did not finish within its ``timeout_seconds`` (list it in ``retry.retry_on`` to retry)."""
+
+    error_type = "NodeTimeout"
+    retryable = True
+
+
+class ServiceUnavailable(NodeFailure):
+    error_type = "ServiceUnavailable"
+
+
+class DeadlineReached(NodeFailure):
+    """The node was cut short by its invocation's deadline, not by its own ``timeout_seconds``: the segment
+    yields and the next invocation runs the node again (:class:`~segflow.engine.segment_runner.SegmentRunner`)
+    with the same idempotency key. Only a node cut with all the time an invocation can give it fails with it
+    (list it in ``retry.retry_on`` to try again in a later invocation)."""
+
+    error_type = "InvocationDeadline"
+    retryable = True
+
+
+# -- the engine: raised out of a handler; the class names become Step Functions error names --
+
+
+class NodeFailed(SegflowError):
+    """A node failed for good (after its retries); the execution fails with this error."""
+
+
+class UpstreamIncomplete(SegflowError):
+    """A segment ran before a node it depends on finished: a stage was not really complete."""
+
+
+class StageFailed(SegflowError):
+    """A segment of the stage recorded a failure (also catches failures a Map did not propagate)."""
+
+
+class StageIncomplete(SegflowError):
+    """A segment of the stage left no record: it never ran or died without reporting."""
+
+
+class NodeTypeUnavailable(SegflowError):
+    """A node type validates but has no executor in this release."""
+
+
+# -- records and the execution log --
+
+
+class CheckpointConflict(SegflowError):
+    """Another attempt of the segment already recorded this node's outcome; that record stands."""
+
+    def __init__(self, stored: NodeRecord) -> None:
+        super().__init__(f"node '{stored.node_id}' is already {stored.status}")
+        self.stored = stored
+
+
+class ExecutionNotStarted(SegflowError):
+    """The execution has no META item yet: nothing can be logged for it."""
+
+
+class ExecutionFinished(SegflowError):
+    """The execution is no longer RUNNING: its end was already recorded (with its event)."""

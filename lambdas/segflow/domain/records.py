@@ -1,0 +1,88 @@
+"""What an execution is made of, as segflow records it: the execution, its nodes, its segment runs, and the
+status vocabulary each of them uses. Plain models; the adapters store them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
+TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
+SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded", "approval"]
+
+
+class ExecutionRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    tenant_id: str
+    execution_id: str
+    workflow_id: str
+    workflow_name: str = ""
+    workflow_key: str = ""
+    workflow_version: int | None = None
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"] = "RUNNING"
+    started_at: str
+    finished_at: str | None = None
+    node_count: int = 0
+    segment_count: int = 0
+    stage_count: int = 0
+    manifest_prefix: str = ""
+    input_json: str | None = None
+    input_key: str | None = None
+    output_json: str | None = None
+    output_key: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    summary: dict[str, int] | None = None
+    resumed_from: str | None = None  # the execution whose completed nodes this one reused
+    started_by: str | None = None
+    # Continued past the history budget: how many times, and the Step Functions execution now running it.
+    parts: int = 0
+    current_execution: str | None = None
+
+
+class NodeRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    node_id: str
+    segment_id: str
+    stage: int
+    type: str
+    label: str | None = None
+    status: NodeStatus
+    attempt: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    route: str | None = None
+    output_json: str | None = None
+    output_key: str | None = None
+    output_bytes: int | None = None
+    resume_at: float | None = None
+    reused_from: str | None = None  # carried over from this execution (a resume): not run again
+    progress_json: str | None = None  # a polling node's checkpointed progress (nodes.base.Poll)
+
+
+class SegmentRecord(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    segment_id: str
+    stage: int
+    status: SegmentRecordStatus
+    nodes_run: int = 0
+    nodes_skipped: int = 0
+    resume_at: float | None = None
+    error: str | None = None
+    approval_node: str | None = None  # status approval: the node waiting for a decision
+
+
+@dataclass(frozen=True)
+class ExecutionIdentity:
+    tenant_id: str
+    execution_id: str
+    workflow_id: str
+    version: int | None
