@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
     branches, calls = (int(argv[0]), int(argv[1])) if len(argv) >= 2 else (20, 5)
     echo = EchoServer().start()
     with embedded_aws(stage="logbench") as aws:
-        client = SegflowClient(aws.session, Resources.from_outputs(aws.deployment.outputs()))
+        client = SegflowClient(aws.session, Resources.from_outputs(aws.stack.outputs()))
         requests = LogRequests(client.resources.events_table, client.resources.executions_table)
         requests.attach(clients.client("dynamodb"))
         began = time.monotonic()

@@ -27,9 +27,9 @@ from bench.baselines import BASELINE_FUNCTIONS, asl
 from bench.echo_server import EchoServer
 from bench.invocations import InvocationRecorder, bench_function_arn
 from bench.requests import RequestCounter
-from segflow_local.deployer import STATE_MACHINE_ROLE_ARN
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import local_function_arn
+from segflow_local.provisioner import STATE_MACHINE_ROLE_ARN
 
 DESIGNS = ("segflow", "choice_loop", "fat_statebag", "per_node")
 DESIGN_LABELS = {
@@ -115,7 +115,7 @@ class Bench:
         self.aws = aws
         self.sfn = aws.client("stepfunctions")
         self.s3 = aws.client("s3")
-        self.bucket = aws.deployment.bucket_names[declaration.DATA_BUCKET.logical_id]
+        self.bucket = aws.stack.bucket_names[declaration.DATA_BUCKET.logical_id]
         self.recorder = InvocationRecorder(aws.runtime, BASELINE_FUNCTIONS)
         self.recorder.install()
         self.requests = RequestCounter()
@@ -124,7 +124,7 @@ class Bench:
         self.arns = {logical_id: bench_function_arn(logical_id) for logical_id in BASELINE_FUNCTIONS}
         for spec in declaration.FUNCTIONS:
             self.arns[spec.logical_id] = local_function_arn(stage, spec)
-        self.segflow_arn = aws.deployment.state_machine_arns[declaration.WORKFLOW_STATE_MACHINE.logical_id]
+        self.segflow_arn = aws.stack.state_machine_arns[declaration.WORKFLOW_STATE_MACHINE.logical_id]
         self._machines: dict[tuple[str, str, int], tuple[str | None, int]] = {}
         self._plans: dict[tuple[str, int], PartitionPlan] = {}
         self._workflows: dict[tuple[str, int], dict[str, Any]] = {}

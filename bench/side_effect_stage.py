@@ -91,7 +91,7 @@ def run(
     map_results: MapResults | None = None,
     timeout_seconds: float = 7_200,
 ) -> StageRun:
-    client = SegflowClient(embedded.session, Resources.from_outputs(embedded.deployment.outputs()))
+    client = SegflowClient(embedded.session, Resources.from_outputs(embedded.stack.outputs()))
     workflow = workflows.build("calls", segments + 2)  # a root, the branches, a join
     began = time.monotonic()
     arn = client.start(workflow, workflows.blob_input(64, call_url))

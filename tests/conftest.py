@@ -30,7 +30,7 @@ def embedded() -> Iterator[EmbeddedAws]:
 
 @pytest.fixture(scope="session")
 def client(embedded: EmbeddedAws) -> SegflowClient:
-    return SegflowClient(embedded.session, Resources.from_outputs(embedded.deployment.outputs()))
+    return SegflowClient(embedded.session, Resources.from_outputs(embedded.stack.outputs()))
 
 
 @pytest.fixture(scope="session")

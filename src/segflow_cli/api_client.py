@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from segflow_cli.locate import Deployment, LocateError, region_of
+from segflow_cli.locate import LocatedStack, LocateError, region_of
 
 TOKEN_ENV = "SEGFLOW_TOKEN"
 PRINCIPAL_ENV = "SEGFLOW_PRINCIPAL"
@@ -254,17 +254,17 @@ _GATEWAY_CODES = {
 }
 
 
-def api_for(deployment: Deployment, tenant_id: str) -> ManagementApi:
+def api_for(stack: LocatedStack, tenant_id: str) -> ManagementApi:
     """The management API of ``deployment``, with the way of signing requests that it expects."""
-    url = deployment.resources.management_api_url
+    url = stack.resources.management_api_url
     if not url:
-        where = deployment.endpoint or "the stack"
+        where = stack.endpoint or "the stack"
         raise LocateError(f"{where} has no management API output (ManagementApiUrl); update the deployment")
-    if deployment.endpoint:
+    if stack.endpoint:
         return ManagementApi(url, LocalIdentity(tenant_id, os.environ.get(PRINCIPAL_ENV) or None))
     token = os.environ.get(TOKEN_ENV)
     if token:
         return ManagementApi(url, BearerToken(token))
-    session = deployment.session
-    region = api_region(url, region_of(deployment.resources.state_machine_arn))
+    session = stack.session
+    region = api_region(url, region_of(stack.resources.state_machine_arn))
     return ManagementApi(url, SigV4Signer(session, region))

@@ -1,4 +1,4 @@
-"""Talks to a segflow deployment: submits workflows, starts executions and reads their progress.
+"""Talks to a segflow stack: submits workflows, starts executions and reads their progress.
 
 The same code serves real AWS (resources found through the stack's outputs) and the embedded local AWS
 (resources found through the local endpoint, or an in-process deployment).
@@ -51,7 +51,7 @@ def continued_as_of(description: dict[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Resources:
-    """Where a deployment's pieces are: the stack outputs (or their local equivalent)."""
+    """Where a stack's pieces are: the stack outputs (or their local equivalent)."""
 
     state_machine_arn: str
     bucket: str

@@ -17,10 +17,10 @@ def _when(epoch: float) -> str:
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    deployment = locate(args.endpoint, args.stage)
-    client = SegflowClient(deployment.session, deployment.resources, check_tenant(args.tenant))
-    if not deployment.resources.deployments_table:
-        raise CliError(f"{deployment.description} has no deployment log (deployed before model deployments)")
+    stack = locate(args.endpoint, args.stage)
+    client = SegflowClient(stack.session, stack.resources, check_tenant(args.tenant))
+    if not stack.resources.deployments_table:
+        raise CliError(f"{stack.description} has no deployment log (deployed before model deployments)")
     if args.limit < 1:
         raise CliError(f"--limit {args.limit}: give at least 1", EXIT_INVALID)
     records = client.deployments(args.model, args.limit)

@@ -1,4 +1,4 @@
-"""Finding a segflow deployment: a local endpoint (``--endpoint`` / ``SEGFLOW_ENDPOINT``) or a real AWS stack.
+"""Finding a segflow stack: a local endpoint (``--endpoint`` / ``SEGFLOW_ENDPOINT``) or a real AWS stack.
 
 A local endpoint (``segflow local up``) answers ``GET /_segflow/outputs`` with the same keys as the stack's
 outputs, and every AWS API on the same URL. Without an endpoint, the CLI uses the default boto3 credentials
@@ -30,7 +30,7 @@ _LOCAL_FAKE_CREDENTIALS = {"aws_access_key_id": "ak", "aws_secret_access_key": "
 
 
 class LocateError(RuntimeError):
-    """The deployment could not be found or reached; the message says what to do."""
+    """The stack could not be found or reached; the message says what to do."""
 
 
 class EndpointSession:
@@ -53,8 +53,8 @@ class EndpointSession:
 
 
 @dataclass(frozen=True)
-class Deployment:
-    """A located deployment: a session to reach it and where its resources are."""
+class LocatedStack:
+    """A located stack: a session to reach it and where its resources are."""
 
     session: Any  # boto3 Session or EndpointSession: anything with .client(service)
     resources: Resources
@@ -73,7 +73,7 @@ def stack_name(stage: str) -> str:
     return f"{declaration.SERVICE_NAME}-{stage}"
 
 
-def locate(endpoint: str | None = None, stage: str | None = None) -> Deployment:
+def locate(endpoint: str | None = None, stage: str | None = None) -> LocatedStack:
     """A local endpoint (``endpoint`` or $SEGFLOW_ENDPOINT), else the stack of ``stage`` on AWS."""
     endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or None
     if endpoint:
@@ -99,7 +99,7 @@ def fetch_endpoint_outputs(endpoint: str, timeout_seconds: float = 10.0) -> dict
         raise LocateError(f"{endpoint}{OUTPUTS_PATH} is not JSON: is it a segflow endpoint?") from error
 
 
-def locate_endpoint(endpoint: str) -> Deployment:
+def locate_endpoint(endpoint: str) -> LocatedStack:
     if not endpoint.startswith(("http://", "https://")):
         raise LocateError(f"--endpoint must be an http(s) URL, not {endpoint!r}")
     endpoint = endpoint.rstrip("/")
@@ -108,10 +108,10 @@ def locate_endpoint(endpoint: str) -> Deployment:
     base = boto3.session.Session(region_name=region)
     if base.get_credentials() is None:
         base = boto3.session.Session(region_name=region, **_LOCAL_FAKE_CREDENTIALS)
-    return Deployment(session=EndpointSession(endpoint, base), resources=resources, endpoint=endpoint)
+    return LocatedStack(session=EndpointSession(endpoint, base), resources=resources, endpoint=endpoint)
 
 
-def locate_stack(stage: str, session: Any = None) -> Deployment:
+def locate_stack(stage: str, session: Any = None) -> LocatedStack:
     """The stack ``segflow-<stage>`` on AWS, through ``session`` (default: boto3's default credentials)."""
     session = session or boto3.session.Session()
     name = stack_name(stage)
@@ -131,11 +131,11 @@ def locate_stack(stage: str, session: Any = None) -> Deployment:
         raise LocateError(f"cannot reach AWS: {error}") from error
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     resources = _resources(outputs, f"stack {name}")
-    return Deployment(session=session, resources=resources)
+    return LocatedStack(session=session, resources=resources)
 
 
 def _resources(outputs: dict[str, str], where: str) -> Resources:
     try:
         return Resources.from_outputs(outputs)
     except (KeyError, TypeError) as error:
-        raise LocateError(f"{where} has no output {error}; is it a segflow deployment?") from error
+        raise LocateError(f"{where} has no output {error}; is it a segflow stack?") from error

@@ -58,7 +58,7 @@ from segflow_cli.live import (
     signed_url,
     token_url,
 )
-from segflow_cli.locate import DEFAULT_STAGE, Deployment, LocateError, locate, region_of
+from segflow_cli.locate import DEFAULT_STAGE, LocatedStack, LocateError, locate, region_of
 from segflow_cli.progress import (
     Progress,
     format_duration,
@@ -293,29 +293,29 @@ def run_quietly(
     return EXIT_OK if description["status"] == "SUCCEEDED" else EXIT_FAILED
 
 
-def socket_url(deployment: Deployment, client: SegflowClient, arn: str, expires: int = 300) -> str:
+def socket_url(stack: LocatedStack, client: SegflowClient, arn: str, expires: int = 300) -> str:
     """The WebSocket API's URL for this caller: the local gateway's with the tenant, with ``$SEGFLOW_TOKEN``
     (a JWT: ``auth=jwt`` deployments) in its query, or SigV4-presigned."""
     url = client.resources.websocket_url
     if not url:
-        raise CliError(f"{deployment.description} has no live-events WebSocket API (deployed before it?)")
-    if deployment.endpoint:
+        raise CliError(f"{stack.description} has no live-events WebSocket API (deployed before it?)")
+    if stack.endpoint:
         return local_url(url, client.tenant_id)
     token = os.environ.get(TOKEN_ENV)
     if token:
         return token_url(url, token)
-    return signed_url(url, deployment.session, region_of(arn), expires)
+    return signed_url(url, stack.session, region_of(arn), expires)
 
 
-def live_events(deployment: Deployment, client: SegflowClient, arn: str, since_seq: int = 0) -> LiveEvents:
+def live_events(stack: LocatedStack, client: SegflowClient, arn: str, since_seq: int = 0) -> LiveEvents:
     """The execution's events from the deployment's WebSocket API (a fresh signature for every reconnect)."""
-    socket_url(deployment, client, arn)  # fails now, not on the first connect, if there is no socket
-    return LiveEvents(lambda: socket_url(deployment, client, arn), execution_id_of(arn), since_seq)
+    socket_url(stack, client, arn)  # fails now, not on the first connect, if there is no socket
+    return LiveEvents(lambda: socket_url(stack, client, arn), execution_id_of(arn), since_seq)
 
 
 def watch_live(
     client: SegflowClient,
-    deployment: Deployment,
+    stack: LocatedStack,
     arn: str,
     workflow: dict[str, Any],
     progress: Progress,
@@ -325,7 +325,7 @@ def watch_live(
     deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
     view = LiveView(workflow)
     try:
-        for event in live_events(deployment, client, arn):
+        for event in live_events(stack, client, arn):
             view.apply(event)
             progress.update(view.views())
             if deadline is not None and time.monotonic() >= deadline:
@@ -342,14 +342,14 @@ def follow(
     arn: str,
     workflow: dict[str, Any],
     timeout_seconds: float | None,
-    deployment: Deployment | None = None,
+    stack: LocatedStack | None = None,
 ) -> int:
     """Live progress until the execution ends, then its outcome: from the WebSocket when ``deployment`` is
     given (``--watch``, ``segflow watch``), else by polling the records."""
     try:
-        if deployment is not None:
+        if stack is not None:
             description, views = watch_live(
-                client, deployment, arn, workflow, progress_for(sys.stdout), timeout_seconds
+                client, stack, arn, workflow, progress_for(sys.stdout), timeout_seconds
             )
         else:
             description, views = watch(client, arn, workflow, progress_for(sys.stdout), timeout_seconds)
@@ -379,22 +379,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         raise CliError(issue_lines(error.issues), EXIT_INVALID) from None
 
-    deployment = locate(args.endpoint, args.stage)
-    client = SegflowClient(deployment.session, deployment.resources, tenant)
+    stack = locate(args.endpoint, args.stage)
+    client = SegflowClient(stack.session, stack.resources, tenant)
     arn = client.start(workflow, execution_input)
     if args.json:
         return run_quietly(client, arn, args.timeout)
 
-    emit(f"run {graph.workflow_id} on {deployment.description}")
+    emit(f"run {graph.workflow_id} on {stack.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout, deployment if args.watch else None)
+    return follow(client, arn, workflow, args.timeout, stack if args.watch else None)
 
 
 def run_published(
     args: argparse.Namespace, workflow_id: str, tenant: str, execution_input: dict[str, Any]
 ) -> int:
     """Start a published workflow through the API (its active version, or ``--version``), then follow it."""
-    deployment, api = versions.connect(args)
+    stack, api = versions.connect(args)
     try:
         started = api.start_execution(workflow_id, args.version, execution_input)
     except ApiError as error:
@@ -403,16 +403,16 @@ def run_published(
             failure.lines.append(f"(and there is no file {args.workflow!r})")
         raise failure from None
     arn, version = started["execution_arn"], started["version"]
-    client = SegflowClient(deployment.session, deployment.resources, tenant)
-    if deployment.endpoint is None:  # on AWS the API takes the tenant from the caller's identity
+    client = SegflowClient(stack.session, stack.resources, tenant)
+    if stack.endpoint is None:  # on AWS the API takes the tenant from the caller's identity
         client.tenant_id = execution_request(client.describe(arn)).get("tenant_id") or DEFAULT_TENANT
     if args.json:
         return run_quietly(client, arn, args.timeout, {"version": version})
 
     workflow = published_workflow(client, api, workflow_id, version)
-    emit(f"run {workflow_id} version {version} on {deployment.description}")
+    emit(f"run {workflow_id} version {version} on {stack.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout, deployment if args.watch else None)
+    return follow(client, arn, workflow, args.timeout, stack if args.watch else None)
 
 
 def published_workflow(
@@ -456,7 +456,7 @@ def submitted_workflow(client: SegflowClient, request: dict[str, Any]) -> dict[s
 
 
 def execution_workflow(
-    client: SegflowClient, deployment: Deployment, arn: str, request: dict[str, Any]
+    client: SegflowClient, stack: LocatedStack, arn: str, request: dict[str, Any]
 ) -> tuple[dict[str, Any], int | None]:
     """The workflow an execution runs and its published version: the file it was given, or the version it
     pinned when it started (kept in its execution record)."""
@@ -470,9 +470,9 @@ def execution_workflow(
     if version is None:  # not initialized yet: which version it pins is not known
         return {"workflow_id": workflow_id, "nodes": []}, None
     api = None
-    if deployment.resources.management_api_url:
+    if stack.resources.management_api_url:
         try:
-            api = api_for(deployment, client.tenant_id)
+            api = api_for(stack, client.tenant_id)
         except LocateError:
             api = None
     return published_workflow(client, api, workflow_id, int(version)), int(version)
@@ -524,31 +524,31 @@ def print_status(
         emit(f"cause      {description.get('cause') or '-'}")
 
 
-def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, Deployment, dict[str, Any]]:
+def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, LocatedStack, dict[str, Any]]:
     """A client for an existing execution (node records are kept per tenant: its tenant comes from its
-    input), the deployment, and the execution's description."""
+    input), the stack, and the execution's description."""
     arn = args.execution_arn
     if not arn.startswith("arn:") or ":execution:" not in arn:
         raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
-    deployment = locate(args.endpoint, args.stage)
-    client = SegflowClient(deployment.session, deployment.resources)
+    stack = locate(args.endpoint, args.stage)
+    client = SegflowClient(stack.session, stack.resources)
     try:
         description = client.describe(arn)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            raise CliError(f"no execution {arn} at {deployment.description}", EXIT_INVALID) from None
+            raise CliError(f"no execution {arn} at {stack.description}", EXIT_INVALID) from None
         raise
     client.tenant_id = execution_request(description).get("tenant_id") or DEFAULT_TENANT
     if args.tenant is not None and check_tenant(args.tenant) != client.tenant_id:
         raise CliError(f"no execution {arn} for tenant {args.tenant}", EXIT_INVALID)
-    return client, deployment, description
+    return client, stack, description
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     arn = args.execution_arn
-    client, deployment, description = execution_client(args)
+    client, stack, description = execution_client(args)
     request = execution_request(description)
-    workflow, version = execution_workflow(client, deployment, arn, request)
+    workflow, version = execution_workflow(client, stack, arn, request)
     views = client.node_views(arn, workflow, description["status"] in TERMINAL_STATUSES)
     if args.json:
         emit_json(status_document(client, arn, description, workflow, views, version))
@@ -561,13 +561,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    client, deployment, description = execution_client(args)
+    client, stack, description = execution_client(args)
     old_arn = args.execution_arn
     try:
         arn = client.resume(old_arn, args.from_node)
     except ResumeRefused as error:
         raise CliError(str(error), EXIT_INVALID) from None
-    workflow, _version = execution_workflow(client, deployment, old_arn, execution_request(description))
+    workflow, _version = execution_workflow(client, stack, old_arn, execution_request(description))
     if args.json:
         return run_quietly(client, arn, args.timeout, {"resumed_from": old_arn})
     start = f"from {args.from_node}" if args.from_node else "after its last completed node"
@@ -578,20 +578,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The live node table of an execution, from its events; exits with the execution's status."""
-    client, deployment, description = execution_client(args)
+    client, stack, description = execution_client(args)
     arn = args.execution_arn
-    workflow, _version = execution_workflow(client, deployment, arn, execution_request(description))
-    emit(f"watch {execution_id_of(arn)} on {deployment.description}")
-    return follow(client, arn, workflow or {"nodes": []}, args.timeout, deployment)
+    workflow, _version = execution_workflow(client, stack, arn, execution_request(description))
+    emit(f"watch {execution_id_of(arn)} on {stack.description}")
+    return follow(client, arn, workflow or {"nodes": []}, args.timeout, stack)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     """The link to the live console page of an execution (local: the gateway's; deployed: a signed socket)."""
-    client, deployment, _description = execution_client(args)
+    client, stack, _description = execution_client(args)
     arn, api_url = args.execution_arn, client.resources.management_api_url
     if not api_url:
-        raise CliError(f"{deployment.description} has no management API (deployed before it?)")
-    socket = socket_url(deployment, client, arn, CONSOLE_LINK_SECONDS)
+        raise CliError(f"{stack.description} has no management API (deployed before it?)")
+    socket = socket_url(stack, client, arn, CONSOLE_LINK_SECONDS)
     emit(console_link(f"{api_url.rstrip('/')}/console", execution_id_of(arn), socket))
     return EXIT_OK
 

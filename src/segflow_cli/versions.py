@@ -27,7 +27,7 @@ from segflow_cli.common import (
     read_json_file,
     table,
 )
-from segflow_cli.locate import Deployment, locate
+from segflow_cli.locate import LocatedStack, locate
 
 
 def check_tenant(tenant: str | None) -> str:
@@ -42,16 +42,16 @@ def check_version(value: int | None, option: str) -> None:
         raise CliError(f"{option} {value}: versions start at 1", EXIT_INVALID)
 
 
-def connect(args: argparse.Namespace) -> tuple[Deployment, ManagementApi]:
+def connect(args: argparse.Namespace) -> tuple[LocatedStack, ManagementApi]:
     """The deployment and its management API, for the tenant the arguments name."""
     tenant = check_tenant(getattr(args, "tenant", None))
-    deployment = locate(args.endpoint, args.stage)
-    if deployment.endpoint is None and getattr(args, "tenant", None) not in (None, DEFAULT_TENANT):
+    stack = locate(args.endpoint, args.stage)
+    if stack.endpoint is None and getattr(args, "tenant", None) not in (None, DEFAULT_TENANT):
         print(
             "warning: --tenant applies to local endpoints; on AWS the tenant comes from your identity",
             file=sys.stderr,
         )
-    return deployment, api_for(deployment, tenant)
+    return stack, api_for(stack, tenant)
 
 
 def api_failure(error: ApiError) -> CliError:

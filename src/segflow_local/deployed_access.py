@@ -6,7 +6,7 @@ Lambda function, the statements of every policy attached to its role, exactly as
 fails if the snapshot differs, so the policy the local runtime enforces is the policy that deploys. Only the
 stage name is abstracted: ``segflow-<stage>-`` in the template becomes ``segflow-${Stage}-`` here.
 
-Resolving a snapshot replaces each intrinsic with the local deployment's name or ARN for the same logical id.
+Resolving a snapshot replaces each intrinsic with the local stack's name or ARN for the same logical id.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 
 
 class UnresolvableReference(ValueError):
-    """The snapshot names something the local deployment has no counterpart for."""
+    """The snapshot names something the local stack has no counterpart for."""
 
 
 def _role_id(value: Any) -> str:
@@ -105,7 +105,7 @@ def load_snapshot(path: Path = SNAPSHOT_PATH) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LocalNames:
-    """The local deployment's counterparts of the template's resources, by logical id."""
+    """The local stack's counterparts of the template's resources, by logical id."""
 
     region: str
     account: str

@@ -21,10 +21,10 @@ from segflow_local import (
     sagemaker_emulation,
     sandbox,
 )
-from segflow_local.deployer import LocalDeployment, deploy
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from segflow_local.lambda_runtime import LocalLambdaRuntime
+from segflow_local.provisioner import ProvisionedStack, provision
 
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
@@ -58,7 +58,7 @@ def prepare_environment(extra: dict[str, str] | None = None) -> None:
 
 @dataclass
 class EmbeddedAws:
-    deployment: LocalDeployment
+    stack: ProvisionedStack
     runtime: LocalLambdaRuntime
     session: Any
 
@@ -78,13 +78,13 @@ class EmbeddedAws:
         """Stop or wait out running executions so no thread outlives the mock."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout_seconds
-        for arn in self.deployment.state_machine_arns.values():
+        for arn in self.stack.state_machine_arns.values():
             for execution in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
                 sfn.stop_execution(executionArn=execution["executionArn"], error="Segflow.Shutdown")
         while time.monotonic() < deadline:
             running = [
                 e
-                for arn in self.deployment.state_machine_arns.values()
+                for arn in self.stack.state_machine_arns.values()
                 for e in sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
             ]
             if not running:
@@ -110,11 +110,11 @@ def embedded_aws(stage: str = "local") -> Iterator[EmbeddedAws]:
     try:
         with mock_aws(config=MOTO_CONFIG):
             session = boto3.session.Session(region_name=LOCAL_REGION)
-            deployment = deploy(session, stage)
-            runtime.attach(deployment)  # each function with its own environment and IAM policy
-            embedded = EmbeddedAws(deployment=deployment, runtime=runtime, session=session)
+            stack = provision(session, stage)
+            runtime.attach(stack)  # each function with its own environment and IAM policy
+            embedded = EmbeddedAws(stack=stack, runtime=runtime, session=session)
             # No WebSocket gateway in-process: the status rules only (events are still logged).
-            pollers = start_event_sources(session, deployment, runtime.invoke, streams=False)
+            pollers = start_event_sources(session, stack, runtime.invoke, streams=False)
             try:
                 yield embedded
             finally:

@@ -192,13 +192,13 @@ def _stream_json(value: Any) -> Any:
     return str(value)
 
 
-def start_event_sources(aws_session: Any, deployment: Any, invoke: Invoke, streams: bool) -> list[_Poller]:
+def start_event_sources(aws_session: Any, stack: Any, invoke: Invoke, streams: bool) -> list[_Poller]:
     """Start the status rules (always) and the stream consumers (when something can receive their pushes)."""
     pollers: list[_Poller] = [
         ExecutionStatusRules(
             aws_session.client("stepfunctions", region_name=LOCAL_REGION),
-            deployment.state_machine_arns,
-            deployment.stage,
+            stack.state_machine_arns,
+            stack.stage,
             invoke,
         )
     ]
@@ -207,8 +207,8 @@ def start_event_sources(aws_session: Any, deployment: Any, invoke: Invoke, strea
             StreamConsumers(
                 aws_session.client("dynamodb", region_name=LOCAL_REGION),
                 aws_session.client("dynamodbstreams", region_name=LOCAL_REGION),
-                deployment.table_names,
-                deployment.stage,
+                stack.table_names,
+                stack.stage,
                 invoke,
             )
         )

@@ -20,7 +20,7 @@ ORDER_EVENTS_TOPIC = "example-order-events"  # notification
 INVENTORY_TABLE = "example-inventory"  # inventory_reservation: hash key sku
 SCORE_ORDER_FUNCTION = "example-score-order"  # lambda_invoke: examples/functions/score_order
 
-# What a deployment that runs the examples names in its contexts (cdk deploy -c data_tables=… or
+# What a stack that runs the examples names in its contexts (cdk deploy -c data_tables=… or
 # ``segflow local up --examples``): the examples' nodes may use these and nothing else of yours.
 EXAMPLE_USER_RESOURCES = UserResources(
     tables=(ORDERS_TABLE, ORDER_LINES_TABLE, INVENTORY_TABLE),

@@ -77,6 +77,6 @@ class InvokeResult:
 
 
 class FunctionIdentities(Protocol):
-    """Who each function runs as: what a deployment attached to the runtime answers."""
+    """Who each function runs as: what the stack attached to the runtime answers."""
 
     def function_identity(self, spec: FunctionSpec) -> FunctionIdentity: ...

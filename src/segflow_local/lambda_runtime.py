@@ -66,23 +66,23 @@ class LocalLambdaRuntime:
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
         # Set once segflow is deployed: each function then runs with its own environment and IAM policy.
-        self.deployment: FunctionIdentities | None = None
+        self.stack: FunctionIdentities | None = None
         self.overruns: list[tuple[str, str]] = []  # (logical id, request id) of thread-mode overruns
         from segflow_local.user_functions import UserFunctions
 
         self.user_functions = UserFunctions()
 
-    def attach(self, deployment: FunctionIdentities) -> None:
-        """Run every function as ``deployment`` deploys it (environment and policy), from now on."""
+    def attach(self, stack: FunctionIdentities) -> None:
+        """Run every function as ``stack`` deploys it (environment and policy), from now on."""
         sandbox.install()
-        self.deployment = deployment
+        self.stack = stack
 
     def identity(self, spec: FunctionSpec) -> tuple[sandbox.FunctionIdentity | None, dict[str, str] | None]:
-        """Who ``spec`` runs as. A runtime no deployment is attached to (tests of the runtime's own timeouts
+        """Who ``spec`` runs as. A runtime no stack is attached to (tests of the runtime's own timeouts
         and workers; the embedded AWS and ``segflow local up`` always attach one) runs it as no function."""
-        if self.deployment is None:
+        if self.stack is None:
             return None, None
-        identity = self.deployment.function_identity(spec)
+        identity = self.stack.function_identity(spec)
         return identity, sandbox.lambda_environment(identity, spec.memory_mb, spec.handler)
 
     @property

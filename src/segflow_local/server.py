@@ -38,12 +38,12 @@ import boto3
 from segflow import declaration
 
 from segflow_local import bedrock_emulation, fault_rates, moto_patches, sagemaker_emulation, sandbox
-from segflow_local.deployer import LocalDeployment, connections_endpoint, deploy
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
 from segflow_local.event_sources import start_event_sources, stop_event_sources
 from segflow_local.http_api import API_PREFIX, LocalHttpApi, gateway_error
 from segflow_local.lambda_invocation import LOCAL_REGION, InvokeResult
 from segflow_local.lambda_runtime import Isolation, LocalLambdaRuntime
+from segflow_local.provisioner import ProvisionedStack, connections_endpoint, provision
 from segflow_local.websocket_gateway import (
     CALLBACK_PREFIX,
     LocalWebSocketGateway,
@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 
 class LocalServerError(RuntimeError):
-    """The local endpoint could not start (bad host, port in use, deployment failed)."""
+    """The local endpoint could not start (bad host, port in use, stack failed)."""
 
 
 def _json_response(
@@ -92,7 +92,7 @@ class SegflowLocalApp:
     def __init__(self, runtime: LocalLambdaRuntime, moto_app: WsgiApp) -> None:
         self.runtime = runtime
         self.moto_app = moto_app
-        self.deployment: LocalDeployment | None = None  # set once deployed: the endpoint is ready
+        self.stack: ProvisionedStack | None = None  # set once deployed: the endpoint is ready
         self.management_api = LocalHttpApi(declaration.MANAGEMENT_HTTP_API, runtime.stage, runtime.invoke)
         self.websocket_gateway: LocalWebSocketGateway | None = None  # set once listening
 
@@ -102,7 +102,7 @@ class SegflowLocalApp:
         if path == ECHO_PATH or path.startswith(ECHO_PATH + "/"):
             return self._echo(environ, start_response)
         if self.management_api.owns(path):
-            if self.deployment is None:
+            if self.stack is None:
                 unavailable = gateway_error(503)
                 start_response("503 Service Unavailable", unavailable.headers)
                 return [unavailable.body]
@@ -123,16 +123,16 @@ class SegflowLocalApp:
     ) -> Iterable[bytes]:
         if method != "GET":
             return _json_response(start_response, "405 Method Not Allowed", {"message": "GET only"})
-        deployment = self.deployment
+        stack = self.stack
         if path == HEALTH_PATH:
-            if deployment is None:
+            if stack is None:
                 return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
-            return _json_response(start_response, "200 OK", {"status": "ok", "stage": deployment.stage})
+            return _json_response(start_response, "200 OK", {"status": "ok", "stage": stack.stage})
         if path == OUTPUTS_PATH:
-            if deployment is None:
+            if stack is None:
                 return _json_response(start_response, "503 Service Unavailable", {"status": "starting"})
             gateway = self.websocket_gateway
-            outputs = deployment.outputs(
+            outputs = stack.outputs(
                 management_api_url(environ),
                 websocket_url(environ, gateway.port) if gateway is not None else None,
             )
@@ -267,15 +267,15 @@ class LocalAwsServer:
         """Where clients in other processes reach it."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> LocalDeployment:
+    def start(self) -> ProvisionedStack:
         """Listen, configure moto, deploy segflow into it; the endpoint is ready when this returns."""
         try:
             self._prepare_process()
             self._listen()
             self._configure_moto()
             session = boto3.session.Session(region_name=LOCAL_REGION)
-            deployment = deploy(session, self.stage)
-            self._start_websocket_gateway(deployment)
+            stack = provision(session, self.stage)
+            self._start_websocket_gateway(stack)
         except LocalServerError:
             self.stop()
             raise
@@ -283,17 +283,17 @@ class LocalAwsServer:
             self.stop()
             raise LocalServerError(f"the local endpoint could not start: {error}") from error
         if not self.verbose:
-            deployment.environment_overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-        deployment.grant_user_resources(self.user_resources)
-        self.runtime.attach(deployment)  # each function with its own environment and IAM policy
-        self.aws = EmbeddedAws(deployment=deployment, runtime=self.runtime, session=session)
+            stack.environment_overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        stack.grant_user_resources(self.user_resources)
+        self.runtime.attach(stack)  # each function with its own environment and IAM policy
+        self.aws = EmbeddedAws(stack=stack, runtime=self.runtime, session=session)
         # What EventBridge and the event source mappings do in the cloud: status rules, the log's stream.
-        self._event_sources = start_event_sources(session, deployment, self.runtime.invoke, streams=True)
+        self._event_sources = start_event_sources(session, stack, self.runtime.invoke, streams=True)
         assert self.app is not None
-        self.app.deployment = deployment
-        return deployment
+        self.app.stack = stack
+        return stack
 
-    def _start_websocket_gateway(self, deployment: LocalDeployment) -> None:
+    def _start_websocket_gateway(self, stack: ProvisionedStack) -> None:
         """The live WebSocket API on a free port of the same host; its @connections API under this server's
         ``CALLBACK_PREFIX``, which the handlers learn from the environment, as they do from the stack's."""
         api = declaration.LIVE_WEBSOCKET_API
@@ -302,7 +302,7 @@ class LocalAwsServer:
         self.websocket_gateway = gateway
         assert self.app is not None
         self.app.websocket_gateway = gateway
-        deployment.websocket_callback_urls[api.logical_id] = connections_endpoint(
+        stack.websocket_callback_urls[api.logical_id] = connections_endpoint(
             f"{self.url}{CALLBACK_PREFIX}", api
         )
 

@@ -69,8 +69,8 @@ def test_the_retention_the_stack_sets_is_the_checkpoints_ttl(
     client: SegflowClient, embedded: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The stack passes -c retention_days=N to every function as SEGFLOW_RETENTION_DAYS
-    monkeypatch.setattr(embedded.deployment, "retention_days", 2)
-    assert embedded.deployment.function_environment(EXECUTE_SEGMENT)[RETENTION_DAYS_ENV] == "2"
+    monkeypatch.setattr(embedded.stack, "retention_days", 2)
+    assert embedded.stack.function_environment(EXECUTE_SEGMENT)[RETENTION_DAYS_ENV] == "2"
     started = time.time()
     arn, _ = run_to_end(client, workflow("short-lived", [transform("only", 1)]))
     items = items_of(embedded, client.resources.executions_table, f"EXEC#default#{execution_id_of(arn)}")

@@ -65,7 +65,7 @@ def orders_table(embedded: EmbeddedAws) -> Iterator[str]:
                 "lines": {"L": [{"M": {"sku": {"S": "kettle"}}}]},
             },
         )
-    embedded.deployment.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
+    embedded.stack.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
     yield name
     dynamodb.delete_table(TableName=name)
 
@@ -81,7 +81,7 @@ def bucket(embedded: EmbeddedAws) -> str:
     s3.put_object(Bucket=name, Key="prices.csv", Body="sku,price\nkettle,30\nmug,4.5\n".encode("utf-8-sig"))
     s3.put_object(Bucket=name, Key="notes.txt", Body="fragile: handle with care")
     s3.put_object(Bucket=name, Key="broken.json", Body="{not json")
-    embedded.deployment.grant_user_resources(UserResources(buckets=(name,)))  # -c data_buckets=…
+    embedded.stack.grant_user_resources(UserResources(buckets=(name,)))  # -c data_buckets=…
     return name
 
 
@@ -173,7 +173,7 @@ def test_a_table_the_deployment_did_not_name_is_refused(client: SegflowClient, o
 
 
 def test_a_missing_table_fails_naming_the_table(client: SegflowClient, embedded: EmbeddedAws) -> None:
-    embedded.deployment.grant_user_resources(UserResources(tables=("no-such-table",)))  # named, not created
+    embedded.stack.grant_user_resources(UserResources(tables=("no-such-table",)))  # named, not created
     _, description = run_to_end(
         client, query_then_report(get_order("no-such-table")), {"customer": "a", "order_id": "b"}
     )
@@ -213,7 +213,7 @@ def test_a_missing_or_unreadable_object_fails_naming_it(
     client: SegflowClient, embedded: EmbeddedAws, bucket: str, key: str, bucket_name: str | None, error: str
 ) -> None:
     if bucket_name:  # named in -c data_buckets=…, but never created
-        embedded.deployment.grant_user_resources(UserResources(buckets=(bucket_name,)))
+        embedded.stack.grant_user_resources(UserResources(buckets=(bucket_name,)))
     node = data_query("read", "s3", bucket=bucket_name or bucket, key=key)
     _, description = run_to_end(client, query_then_report(node))
     assert description["status"] == "FAILED"

@@ -22,7 +22,7 @@ def stock_table(embedded: EmbeddedAws) -> Iterator[str]:
     name = f"stock-{uuid.uuid4().hex[:8]}"
     dynamodb = embedded.client("dynamodb")
     create_key_table(dynamodb, name, "sku")
-    embedded.deployment.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
+    embedded.stack.grant_user_resources(UserResources(tables=(name,)))  # -c data_tables=…
     yield name
     dynamodb.delete_table(TableName=name)
 

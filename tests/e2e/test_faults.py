@@ -60,7 +60,7 @@ def faults() -> Iterator[RateInjector]:
 @pytest.fixture(scope="module")
 def counters_table(embedded: EmbeddedAws) -> str:
     create_key_table(embedded.client("dynamodb"), COUNTERS_TABLE, "counter_id")
-    embedded.deployment.grant_user_resources(UserResources(tables=(COUNTERS_TABLE,)))  # -c data_tables=…
+    embedded.stack.grant_user_resources(UserResources(tables=(COUNTERS_TABLE,)))  # -c data_tables=…
     return COUNTERS_TABLE
 
 

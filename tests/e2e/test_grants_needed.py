@@ -22,10 +22,10 @@ from segflow.declaration import LIVE_WEBSOCKET_API, MANAGEMENT_HTTP_API
 
 from segflow_cli.client import SegflowClient, execution_id_of
 from segflow_local import sandbox
-from segflow_local.deployer import connections_endpoint
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.http_api import HttpRequest, LocalHttpApi
 from segflow_local.lambda_invocation import local_function_name
+from segflow_local.provisioner import connections_endpoint
 from tests.conftest import run_to_end
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, edge, transform, wait, workflow
@@ -191,7 +191,7 @@ class Scenario:
 def scenario(
     embedded: EmbeddedAws, client: SegflowClient, http_server: LocalHttpServer
 ) -> Iterator[Scenario]:
-    urls = embedded.deployment.websocket_callback_urls
+    urls = embedded.stack.websocket_callback_urls
     previous = dict(urls)
     urls[LIVE_WEBSOCKET_API.logical_id] = connections_endpoint(http_server.url, LIVE_WEBSOCKET_API)
     for method in ("POST", "GET", "DELETE"):
@@ -225,7 +225,7 @@ def test_every_engine_function_uses_grants(needs: dict[str, set[tuple[str, str]]
 def test_each_grant_taken_away_fails_the_scenario_naming_function_and_action(
     scenario: Scenario, needs: dict[str, set[tuple[str, str]]]
 ) -> None:
-    deployment = scenario.embedded.deployment
+    deployment = scenario.embedded.stack
     parts = scenario.parts()
     unseen = []
     checked = 0

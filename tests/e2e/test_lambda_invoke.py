@@ -44,7 +44,7 @@ def check(event):
 
 def create_function(embedded: EmbeddedAws, name: str, code: bytes, *args: Any, **options: Any) -> Any:
     """Your function, created and named in the deployment (-c invoke_functions=…) so nodes may call it."""
-    embedded.deployment.grant_user_resources(UserResources(functions=(name,)))
+    embedded.stack.grant_user_resources(UserResources(functions=(name,)))
     return create_user_function(embedded.session, name, code, *args, **options)
 
 
@@ -136,7 +136,7 @@ def test_the_functions_error_type_can_be_retried_by_name(
 
 def test_an_unknown_function_fails_the_node_naming_it(client: SegflowClient, embedded: EmbeddedAws) -> None:
     name = unique("missing")
-    embedded.deployment.grant_user_resources(UserResources(functions=(name,)))  # named, never created
+    embedded.stack.grant_user_resources(UserResources(functions=(name,)))  # named, never created
     arn, description = run_to_end(client, call_then_report(invoke_node(name)), {"order_id": "o"})
 
     assert description["status"] == "FAILED"

@@ -246,7 +246,7 @@ def test_a_missing_artifact_fails_before_anything_is_created(
     # one it may not read (403, which it leaves to SageMaker's own role).
     artifacts = f"model-artifacts-{uuid.uuid4().hex[:8]}"
     embedded.client("s3").create_bucket(Bucket=artifacts)
-    embedded.deployment.grant_user_resources(UserResources(buckets=(artifacts,)))
+    embedded.stack.grant_user_resources(UserResources(buckets=(artifacts,)))
     source = {"model_data_url": f"s3://{artifacts}/absent/{model_id}.tar.gz", "image_uri": "img:1"}
     node = deploy_model("deploy", model_id, 3, "dev", source=source)
 

@@ -37,7 +37,7 @@ def subscribed_topic(embedded: EmbeddedAws, fifo: bool = False) -> tuple[str, st
         "QueueArn"
     ]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    embedded.deployment.grant_user_resources(UserResources(topics=(name,)))  # -c notification_topics=…
+    embedded.stack.grant_user_resources(UserResources(topics=(name,)))  # -c notification_topics=…
     return topic_arn, queue_url
 
 
@@ -100,7 +100,7 @@ def test_a_fifo_topic_gets_group_and_deduplication_ids_from_the_idempotency_key(
 def test_a_missing_topic_fails_with_topic_not_found(client: SegflowClient, embedded: EmbeddedAws) -> None:
     account = embedded.client("sts").get_caller_identity()["Account"]
     topic = f"no-such-topic-{uuid.uuid4().hex[:6]}"
-    embedded.deployment.grant_user_resources(UserResources(topics=(topic,)))  # named, never created
+    embedded.stack.grant_user_resources(UserResources(topics=(topic,)))  # named, never created
     topic_arn = f"arn:aws:sns:us-east-1:{account}:{topic}"
     node = notification("notify", "sns", "hello", topic_arn=topic_arn)
     arn, description = run_to_end(client, order_then_notify(node), {"order_id": "A-3", "amount": 1})

@@ -49,7 +49,7 @@ def example_input(name: str, server: LocalHttpServer) -> dict:
 def example_resources_named(embedded) -> None:
     """The examples' tables, bucket, topic and function, named as a deployment names them in its contexts
     (cdk deploy -c data_tables=…): without that, the nodes that use them are refused, as on AWS."""
-    embedded.deployment.grant_user_resources(EXAMPLE_USER_RESOURCES)
+    embedded.stack.grant_user_resources(EXAMPLE_USER_RESOURCES)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """The IAM the local runtime enforces is the IAM that deploys.
 
 infra/deployed-access.json (what segflow_local enforces) must equal what a fresh synth grants each function's
-role; the grants the local deployer adds for your named resources (the stack's contexts) must equal what the
-stack adds for the same contexts; each function's environment locally must equal the stack's, value for value.
+role; the grants the local provisioner adds for your named resources (the stack's contexts) must equal what
+the stack adds for the same contexts; each function's environment locally must equal the stack's, value for
+value.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from segflow_local.deployed_access import (
     resolve_policies,
     snapshot_from_template,
 )
-from segflow_local.deployer import SAGEMAKER_ROLE_ARN, pass_role_statements, user_grant_statements
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.iam_policy import Policy
 from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
+from segflow_local.provisioner import SAGEMAKER_ROLE_ARN, pass_role_statements, user_grant_statements
 
 pytestmark = pytest.mark.infra
 
@@ -47,9 +48,9 @@ USER_RESOURCES = UserResources(
 
 
 def _names(embedded: EmbeddedAws) -> LocalNames:
-    from segflow_local.deployer import _local_names
+    from segflow_local.provisioner import _local_names
 
-    return _local_names(embedded.deployment, embedded.client("dynamodb"))
+    return _local_names(embedded.stack, embedded.client("dynamodb"))
 
 
 def _grants(policy: Policy) -> set[tuple[str, str, str]]:
@@ -72,7 +73,7 @@ def test_the_snapshot_is_what_the_stack_synthesizes(synth: Any) -> None:
 
 def test_every_function_and_the_state_machine_have_a_policy(embedded: EmbeddedAws) -> None:
     expected = {spec.logical_id for spec in declaration.FUNCTIONS} | {"StateMachine"}
-    assert set(embedded.deployment.policies) == expected
+    assert set(embedded.stack.policies) == expected
 
 
 def test_local_user_resource_grants_are_the_stacks(tmp_path: Path, embedded: EmbeddedAws) -> None:
@@ -107,7 +108,7 @@ def test_each_function_gets_exactly_the_stacks_environment(synth: Any, embedded:
     resolver = _Resolver(_names(embedded), {})
     for spec in declaration.FUNCTIONS:
         stack = synth.resources[spec.logical_id]["Properties"].get("Environment", {}).get("Variables", {})
-        local = embedded.deployment.function_environment(spec)
+        local = embedded.stack.function_environment(spec)
         local_names = set(local) - {API_AUTH_ENV, TENANT_CLAIM_ENV}
         assert local_names == set(stack) - {API_AUTH_ENV, TENANT_CLAIM_ENV}, spec.logical_id
         for name, value in stack.items():

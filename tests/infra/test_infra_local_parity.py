@@ -1,4 +1,4 @@
-"""The local deployer and the CDK stack deploy the same functions, tables and ASL substitutions.
+"""The local provisioner and the CDK stack deploy the same functions, tables and ASL substitutions.
 
 Both read lambdas/segflow/declaration.py; this test fails on any difference in what they actually produce.
 """
@@ -9,9 +9,9 @@ import pytest
 from segflow import declaration
 from segflow.declaration import Substitution
 
-from segflow_local.deployer import LocalDeployment, substitution_values
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import local_function_arn
+from segflow_local.provisioner import ProvisionedStack, substitution_values
 
 pytestmark = pytest.mark.infra
 
@@ -24,11 +24,11 @@ def stack_summary(synth):
 
 
 def _local_functions(embedded: EmbeddedAws) -> dict[str, tuple[str, frozenset[str]]]:
-    deployment: LocalDeployment = embedded.deployment
+    stack: ProvisionedStack = embedded.stack
     functions = {}
     for name in embedded.runtime.function_names:
         spec = embedded.runtime._specs[name]
-        functions[spec.logical_id] = (spec.handler, frozenset(deployment.function_environment(spec)))
+        functions[spec.logical_id] = (spec.handler, frozenset(stack.function_environment(spec)))
     return functions
 
 
@@ -80,7 +80,7 @@ def test_http_apis_route_to_declared_functions_the_local_runtime_serves(
 def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
     dynamodb = embedded.client("dynamodb")
     local = {}
-    for logical_id, name in embedded.deployment.table_names.items():
+    for logical_id, name in embedded.stack.table_names.items():
         table = dynamodb.describe_table(TableName=name)["Table"]
         keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -114,27 +114,26 @@ def test_same_tables(embedded: EmbeddedAws, stack_summary) -> None:
 
 def test_same_buckets(embedded: EmbeddedAws, synth) -> None:
     declared = {b.logical_id for b in declaration.BUCKETS}
-    assert set(embedded.deployment.bucket_names) == declared
+    assert set(embedded.stack.bucket_names) == declared
     assert declared <= set(synth.of_type("AWS::S3::Bucket"))
 
 
 def test_same_substitutions(embedded: EmbeddedAws, stack_summary) -> None:
-    deployment = embedded.deployment
+    stack = embedded.stack
     reverse: dict[str, Substitution] = {}
-    for logical_id in deployment.function_names:
+    for logical_id in stack.function_names:
         spec = declaration.function_by_id(logical_id)
-        reverse[local_function_arn(deployment.stage, spec)] = Substitution("function_arn", logical_id)
-    reverse.update({name: Substitution("bucket_name", lid) for lid, name in deployment.bucket_names.items()})
-    reverse.update({name: Substitution("table_name", lid) for lid, name in deployment.table_names.items()})
+        reverse[local_function_arn(stack.stage, spec)] = Substitution("function_arn", logical_id)
+    reverse.update({name: Substitution("bucket_name", lid) for lid, name in stack.bucket_names.items()})
+    reverse.update({name: Substitution("table_name", lid) for lid, name in stack.table_names.items()})
     local = {
         machine.logical_id: {
-            placeholder: reverse[value]
-            for placeholder, value in substitution_values(deployment, machine).items()
+            placeholder: reverse[value] for placeholder, value in substitution_values(stack, machine).items()
         }
         for machine in declaration.STATE_MACHINES
     }
     assert local == stack_summary.substitutions
-    assert set(deployment.state_machine_arns) == set(stack_summary.substitutions)
+    assert set(stack.state_machine_arns) == set(stack_summary.substitutions)
 
 
 def test_streamed_tables_have_a_stream_locally(embedded: EmbeddedAws, stack_summary) -> None:
@@ -143,5 +142,5 @@ def test_streamed_tables_have_a_stream_locally(embedded: EmbeddedAws, stack_summ
     streamed = {logical_id: t.stream for logical_id, t in stack_summary.tables.items() if t.stream}
     assert streamed == {t.logical_id: t.stream for t in declaration.TABLES if t.stream}
     for logical_id in streamed:
-        table = dynamodb.describe_table(TableName=embedded.deployment.table_names[logical_id])["Table"]
+        table = dynamodb.describe_table(TableName=embedded.stack.table_names[logical_id])["Table"]
         assert table["LatestStreamArn"].startswith(f"{table['TableArn']}/stream/"), logical_id

@@ -1,4 +1,4 @@
-"""The template summary (for the local-deployer comparison) agrees with the declaration."""
+"""The template summary (for the local-provisioner comparison) agrees with the declaration."""
 
 from __future__ import annotations
 

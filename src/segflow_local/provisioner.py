@@ -1,4 +1,4 @@
-"""Deploys segflow's declared resources into the embedded AWS (moto), from the declaration the stack uses."""
+"""Provisions segflow's declared resources in the embedded AWS (moto), from the declaration the stack uses."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-sagema
 
 
 @dataclass
-class LocalDeployment:
+class ProvisionedStack:
     """Where everything is: the local counterpart of the stack's outputs."""
 
     stage: str
@@ -45,7 +45,7 @@ class LocalDeployment:
     # Each function's IAM policy as the stack grants it (infra/deployed-access.json), with local ARNs; the
     # state machine's own under ``deployed_access.STATE_MACHINE_ROLE``.
     policies: dict[str, Policy] = field(default_factory=dict)
-    # Settings of this local deployment that replace the stack's (a quieter log level).
+    # Settings of this local stack that replace the stack's (a quieter log level).
     environment_overrides: dict[str, str] = field(default_factory=dict)
     # Your own resources nodes may use: the stack's contexts data_tables, data_buckets, notification_topics
     # and invoke_functions (granted to the function that runs nodes, as the stack grants them).
@@ -176,41 +176,41 @@ def connections_endpoint(base_url: str, api: declaration.WebSocketApiSpec) -> st
     return f"{base_url}/{local_api_id(api.logical_id)}/{api.stage}"
 
 
-def _local_names(deployment: LocalDeployment, dynamodb: Any) -> LocalNames:
+def _local_names(stack: ProvisionedStack, dynamodb: Any) -> LocalNames:
     refs: dict[str, str] = {}
     attributes: dict[tuple[str, str], str] = {}
-    for logical_id, name in deployment.bucket_names.items():
+    for logical_id, name in stack.bucket_names.items():
         refs[logical_id] = name
         attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
-    for logical_id, name in deployment.table_names.items():
+    for logical_id, name in stack.table_names.items():
         refs[logical_id] = name
         table = dynamodb.describe_table(TableName=name)["Table"]
         attributes[(logical_id, "Arn")] = table["TableArn"]
         if table.get("LatestStreamArn"):
             attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
     for function in declaration.FUNCTIONS:
-        refs[function.logical_id] = local_function_name(deployment.stage, function)
-        attributes[(function.logical_id, "Arn")] = local_function_arn(deployment.stage, function)
+        refs[function.logical_id] = local_function_name(stack.stage, function)
+        attributes[(function.logical_id, "Arn")] = local_function_arn(stack.stage, function)
     for api in declaration.WEBSOCKET_APIS:
         refs[api.logical_id] = local_api_id(api.logical_id)
     return LocalNames(
         region=LOCAL_REGION,
         account=LOCAL_ACCOUNT_ID,
-        stage=deployment.stage,
+        stage=stack.stage,
         refs=refs,
         attributes=attributes,
     )
 
 
-def substitution_values(deployment: LocalDeployment, spec: StateMachineSpec) -> dict[str, str]:
+def substitution_values(stack: ProvisionedStack, spec: StateMachineSpec) -> dict[str, str]:
     values: dict[str, str] = {}
     for placeholder, sub in spec.substitutions.items():
         if sub.kind == "function_arn":
-            values[placeholder] = local_function_arn(deployment.stage, declaration.function_by_id(sub.ref))
+            values[placeholder] = local_function_arn(stack.stage, declaration.function_by_id(sub.ref))
         elif sub.kind == "bucket_name":
-            values[placeholder] = deployment.bucket_names[sub.ref]
+            values[placeholder] = stack.bucket_names[sub.ref]
         elif sub.kind == "table_name":
-            values[placeholder] = deployment.table_names[sub.ref]
+            values[placeholder] = stack.table_names[sub.ref]
     return values
 
 
@@ -253,9 +253,9 @@ def _table_request(spec: TableSpec, name: str) -> dict[str, Any]:
     return request
 
 
-def deploy(session: Any, stage: str = "local") -> LocalDeployment:
+def provision(session: Any, stage: str = "local") -> ProvisionedStack:
     """Create buckets, tables and state machines (idempotent). Lambda functions are served by the runtime."""
-    deployment = LocalDeployment(stage=stage)
+    stack = ProvisionedStack(stage=stage)
     s3 = session.client("s3", region_name=LOCAL_REGION)
     dynamodb = session.client("dynamodb", region_name=LOCAL_REGION)
     sfn = session.client("stepfunctions", region_name=LOCAL_REGION)
@@ -265,7 +265,7 @@ def deploy(session: Any, stage: str = "local") -> LocalDeployment:
         existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
         if name not in existing:
             s3.create_bucket(Bucket=name)
-        deployment.bucket_names[bucket.logical_id] = name
+        stack.bucket_names[bucket.logical_id] = name
 
     existing_tables = set(dynamodb.list_tables().get("TableNames", []))
     for table in declaration.TABLES:
@@ -277,16 +277,16 @@ def deploy(session: Any, stage: str = "local") -> LocalDeployment:
                     TableName=name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
                 )
-        deployment.table_names[table.logical_id] = name
+        stack.table_names[table.logical_id] = name
 
     for function in declaration.FUNCTIONS:
-        deployment.function_names[function.logical_id] = local_function_name(stage, function)
-    deployment.policies = resolve_policies(load_snapshot(), _local_names(deployment, dynamodb))
+        stack.function_names[function.logical_id] = local_function_name(stage, function)
+    stack.policies = resolve_policies(load_snapshot(), _local_names(stack, dynamodb))
 
     existing_machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     for machine in declaration.STATE_MACHINES:
         name = f"segflow-{stage}-{machine.logical_id}"
-        definition = render_definition(machine, substitution_values(deployment, machine))
+        definition = render_definition(machine, substitution_values(stack, machine))
         if name in existing_machines:
             arn = existing_machines[name]
             sfn.update_state_machine(stateMachineArn=arn, definition=definition)
@@ -294,5 +294,5 @@ def deploy(session: Any, stage: str = "local") -> LocalDeployment:
             arn = sfn.create_state_machine(name=name, definition=definition, roleArn=STATE_MACHINE_ROLE_ARN)[
                 "stateMachineArn"
             ]
-        deployment.state_machine_arns[machine.logical_id] = arn
-    return deployment
+        stack.state_machine_arns[machine.logical_id] = arn
+    return stack
