@@ -21,10 +21,11 @@ from collections import Counter
 from typing import Any
 
 from segflow.adapters import clients
+from segflow.domain.ids import execution_id_of
 
 from bench.echo_server import EchoServer
 from bench.requests import item_bytes
-from segflow_cli.client import Resources, SegflowClient, execution_id_of
+from segflow_cli.client import Resources, SegflowClient
 from segflow_local.embedded import embedded_aws
 
 

@@ -85,7 +85,9 @@ def local_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def measure(counts: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
-    from segflow_cli.client import SegflowClient, execution_id_of
+    from segflow.domain.ids import execution_id_of
+
+    from segflow_cli.client import SegflowClient
     from segflow_cli.live import local_url
     from segflow_cli.locate import locate
 

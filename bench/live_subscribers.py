@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATES
+
 NOT_FOUND_RETRY_SECONDS = 0.2  # the execution's record is written by InitializeStateBag, just after the start
-TERMINAL_EXECUTION_STATES = ("succeeded", "failed", "aborted", "timed_out")
 
 
 @dataclass

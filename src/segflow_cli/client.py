@@ -22,8 +22,10 @@ from segflow.adapters.execution_records import ExecutionRecordStore
 from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import DEFAULT_TENANT
 from segflow.deployments.models import DeploymentRecord
+from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.domain.records import ExecutionRecord, NodeRecord
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.resume import (
     ResumeRefused,
@@ -34,7 +36,6 @@ from segflow.engine.resume import (
 )
 from segflow.events.models import ExecutionEvent
 
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MAX_FOLLOWED_PARTS = 10_000
 
 
@@ -91,10 +92,6 @@ class NodeView:
 def _digest(document: Any) -> tuple[str, bytes]:
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest(), body
-
-
-def execution_id_of(execution_arn: str) -> str:
-    return execution_arn.rsplit(":", 1)[-1]
 
 
 class SegflowClient:
@@ -269,7 +266,7 @@ class SegflowClient:
         deadline = time.monotonic() + timeout_seconds
         while True:
             description = self.describe(execution_arn)
-            if description["status"] in TERMINAL_STATUSES:
+            if description["status"] in TERMINAL_EXECUTION_STATUSES:
                 return description
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still {description['status']} after {timeout_seconds}s")

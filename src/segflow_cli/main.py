@@ -22,6 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from segflow.contracts import DEFAULT_TENANT
+from segflow.domain.ids import execution_id_of
+from segflow.domain.statuses import REUSABLE_NODE_STATUSES, TERMINAL_EXECUTION_STATUSES
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.schema import workflow_json_schema
 from segflow.dsl.validation import (
@@ -31,11 +33,11 @@ from segflow.dsl.validation import (
     validate_workflow,
 )
 from segflow.engine.partitioner import partition
-from segflow.engine.resume import REUSABLE_NODE_STATUSES, ResumeRefused
+from segflow.engine.resume import ResumeRefused
 
 from segflow_cli import deployments, versions
 from segflow_cli.api_client import TOKEN_ENV, ApiError, ManagementApi, api_for
-from segflow_cli.client import TERMINAL_STATUSES, NodeView, SegflowClient, execution_id_of
+from segflow_cli.client import NodeView, SegflowClient
 from segflow_cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -215,7 +217,7 @@ def execution_result(client: SegflowClient, arn: str, description: dict[str, Any
     if status == "SUCCEEDED":
         final = client.output(arn)
         result["output"] = final.get("output") if isinstance(final, dict) else final
-    elif status in TERMINAL_STATUSES:
+    elif status in TERMINAL_EXECUTION_STATUSES:
         result["error"] = description.get("error")
         result["cause"] = description.get("cause")
     return result
@@ -234,12 +236,12 @@ def watch(
         while True:
             polled_at = time.monotonic()
             description = client.describe(arn)
-            finished = description["status"] in TERMINAL_STATUSES
+            finished = description["status"] in TERMINAL_EXECUTION_STATUSES
             views = client.node_views(
                 arn, workflow, finished
             )  # after describe: all nodes shown when finished
             progress.update(views)
-            if description["status"] in TERMINAL_STATUSES:
+            if description["status"] in TERMINAL_EXECUTION_STATUSES:
                 return description, views
             if deadline is not None and time.monotonic() >= deadline:
                 return description, views
@@ -264,7 +266,7 @@ def report_run(
 ) -> int:
     status = description["status"]
     separator = glyphs_for(sys.stdout).separator
-    if status not in TERMINAL_STATUSES:
+    if status not in TERMINAL_EXECUTION_STATUSES:
         waited = f" after {timeout_seconds:g} s" if timeout_seconds else ""
         emit(f"still {status}{waited}; it keeps running: segflow status {arn}")
         return EXIT_FAILED
@@ -518,7 +520,7 @@ def print_status(
     emit()
     for line in table_lines(views, width=10_000, max_rows=max(1, len(views)), glyphs=glyphs_for(sys.stdout)):
         emit(line)
-    if status in TERMINAL_STATUSES and status != "SUCCEEDED":
+    if status in TERMINAL_EXECUTION_STATUSES and status != "SUCCEEDED":
         emit()
         emit(f"error      {description.get('error') or '-'}")
         emit(f"cause      {description.get('cause') or '-'}")
@@ -549,7 +551,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     client, stack, description = execution_client(args)
     request = execution_request(description)
     workflow, version = execution_workflow(client, stack, arn, request)
-    views = client.node_views(arn, workflow, description["status"] in TERMINAL_STATUSES)
+    views = client.node_views(arn, workflow, description["status"] in TERMINAL_EXECUTION_STATUSES)
     if args.json:
         emit_json(status_document(client, arn, description, workflow, views, version))
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.api_client import ApiError, ManagementApi, api_for
 from segflow_cli.common import (
@@ -295,7 +296,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     """Approve (or --reject) an approval node that waits; you are recorded as the approver."""
-    execution_id = args.execution.rsplit(":", 1)[-1]  # an ARN or an execution id
+    execution_id = execution_id_of(args.execution)
     _, api = connect(args)
     decision = "reject" if args.reject else "approve"
     try:

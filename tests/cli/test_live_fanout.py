@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from bench.live_subscribers import Subscriber, follow, latency_summary
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_cli.live import local_url
 from segflow_cli.locate import locate
 from tests.cli.conftest import LocalEndpoint, start_local_endpoint

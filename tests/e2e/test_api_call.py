@@ -7,8 +7,9 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, node_outputs, statuses, unique_path
 from tests.support.http_server import LocalHttpServer

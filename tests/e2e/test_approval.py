@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from segflow.adapters import factory
 from segflow.adapters.approvals import ApprovalNotPending
+from segflow.domain.ids import execution_id_of
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.history_budget import APPROVAL_EVENTS
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.conftest import history
 from tests.support.history import event_types
 from tests.support.workflows import approval, edge, judgment, transform, workflow

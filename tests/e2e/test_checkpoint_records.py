@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 from segflow.declaration import EXECUTE_SEGMENT, EXECUTIONS_TABLE
+from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
 from tests.support.workflows import chain_edges, transform, wait, workflow

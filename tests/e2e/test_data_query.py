@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 from segflow.declaration import UserResources
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, node_outputs, statuses, unique_path

@@ -7,8 +7,9 @@ import json
 import time
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 import pytest
 from segflow.adapters import factory
 from segflow.declaration import UserResources
+from segflow.domain.ids import execution_id_of
 from segflow.engine.approval_decisions import decide_approval
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local import fault_rates
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.fault_rates import RateInjector

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from segflow import declaration
 from segflow.declaration import LIVE_WEBSOCKET_API, MANAGEMENT_HTTP_API
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local import sandbox
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.http_api import HttpRequest, LocalHttpApi

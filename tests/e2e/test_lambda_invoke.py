@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from segflow.declaration import UserResources
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
 from tests.support.e2e import node_outputs

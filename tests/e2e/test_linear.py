@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, node_outputs, statuses
 from tests.support.workflows import edge, linear_workflow, transform, workflow

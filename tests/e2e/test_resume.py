@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from segflow.domain.ids import execution_id_of
 from segflow.engine.resume import ResumeRefused
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, unique_path
 from tests.support.http_server import LocalHttpServer

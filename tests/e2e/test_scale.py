@@ -10,9 +10,10 @@ import time
 import warnings
 
 import pytest
+from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import unique_path
 from tests.support.history import largest_payload

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 from segflow.adapters import factory
+from segflow.domain.ids import execution_id_of
 from segflow.dsl.schema import workflow_json_schema
 from segflow.engine.approval_decisions import decide_approval
 
-from segflow_cli.client import execution_id_of
 from segflow_local import bedrock_emulation
 from segflow_local.example_data import EXAMPLE_USER_RESOURCES, ORDER_EVENTS_TOPIC, put_order, seed_examples
 from tests.conftest import EXAMPLES_DIR, REPO_ROOT, load_example, run_to_end

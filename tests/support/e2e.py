@@ -7,8 +7,9 @@ import uuid
 from typing import Any
 
 from segflow import declaration
+from segflow.domain.ids import execution_id_of
 
-from segflow_cli.client import SegflowClient, execution_id_of
+from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import InvokeResult, local_function_name
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.limits import APPROVAL_COMMENT_MAX_CHARS
+from segflow.domain.statuses import DescribedExecutionStatus
 from segflow.versioning.diff import WorkflowDiff
 from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
 
@@ -136,7 +137,7 @@ class ExecutionDescription(BaseModel):
     execution_arn: str
     workflow_id: str
     version: int | None
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    status: DescribedExecutionStatus
     started_at: str
     stopped_at: str | None = None
     node_count: int

@@ -4,13 +4,9 @@ status vocabulary each of them uses. Plain models; the adapters store them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-
-NodeStatus = Literal["running", "succeeded", "failed", "skipped", "waiting"]
-TERMINAL_NODE_STATUSES = ("succeeded", "failed", "skipped")
-SegmentRecordStatus = Literal["succeeded", "failed", "waiting", "yielded", "approval"]
+from segflow.domain.statuses import ExecutionStatus, NodeStatus, SegmentRecordStatus
 
 
 class ExecutionRecord(BaseModel):
@@ -22,7 +18,7 @@ class ExecutionRecord(BaseModel):
     workflow_name: str = ""
     workflow_key: str = ""
     workflow_version: int | None = None
-    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"] = "RUNNING"
+    status: ExecutionStatus = "RUNNING"
     started_at: str
     finished_at: str | None = None
     node_count: int = 0

@@ -12,10 +12,8 @@ from segflow.adapters.journal import ExecutionJournal
 from segflow.domain.errors import ExecutionFinished
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, event_state
 from segflow.events.models import EventDraft
-
-# Step Functions' status -> the execution event's state.
-STATES = {"SUCCEEDED": "succeeded", "FAILED": "failed", "ABORTED": "aborted", "TIMED_OUT": "timed_out"}
 
 
 def identity_of(record: ExecutionRecord) -> ExecutionIdentity:
@@ -52,7 +50,7 @@ def finish(
     draft = EventDraft(
         kind="execution",
         previous_state="running",
-        new_state=STATES[status],
+        new_state=event_state(status),
         reason=reason,
         timestamp=time.time(),
         duration_ms=_duration_ms(started_at),
@@ -86,7 +84,7 @@ def record_status_change(
     handler): mark the record and publish the event. False if segflow had recorded the end already."""
     status = detail.get("status")
     found = execution_of_status_change(detail)
-    if status not in STATES or found is None:
+    if status not in TERMINAL_EXECUTION_STATUSES or found is None:
         return False
     record = records.get_execution(*found)
     if record is None or record.status != "RUNNING":

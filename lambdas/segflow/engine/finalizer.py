@@ -13,7 +13,8 @@ from segflow.adapters.manifests import ManifestStore
 from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import FinalizeEvent, FinalizeResult
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
-from segflow.domain.records import TERMINAL_NODE_STATUSES, ExecutionIdentity
+from segflow.domain.records import ExecutionIdentity
+from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.engine.execution_events import finish
 
 

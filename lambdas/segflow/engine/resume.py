@@ -13,10 +13,8 @@ from collections import deque
 from typing import Any
 
 from segflow.domain.records import ExecutionRecord, NodeRecord
+from segflow.domain.statuses import RESUMABLE_EXECUTION_STATUSES, REUSABLE_NODE_STATUSES
 from segflow.dsl.graph import WorkflowGraph
-
-RESUMABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
-REUSABLE_NODE_STATUSES = ("succeeded", "skipped")
 
 
 class ResumeRefused(ValueError):
@@ -24,9 +22,10 @@ class ResumeRefused(ValueError):
 
 
 def check_resumable(execution_id: str, status: str) -> None:
-    if status not in RESUMABLE_STATUSES:
+    if status not in RESUMABLE_EXECUTION_STATUSES:
         raise ResumeRefused(
-            f"execution {execution_id!r} is {status}: only {', '.join(RESUMABLE_STATUSES)} executions resume"
+            f"execution {execution_id!r} is {status}: "
+            f"only {', '.join(RESUMABLE_EXECUTION_STATUSES)} executions resume"
         )
 
 

@@ -39,13 +39,8 @@ from segflow.domain.errors import (
 )
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.domain.plan import SegmentConfig, SegmentNode
-from segflow.domain.records import (
-    TERMINAL_NODE_STATUSES,
-    ExecutionIdentity,
-    ExecutionRecord,
-    NodeRecord,
-    SegmentRecord,
-)
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
+from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
 from segflow.events.models import EventDraft

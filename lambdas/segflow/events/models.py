@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.limits import EXECUTION_REFERENCE_MAX_CHARS
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATES
 
 EventKind = Literal["execution", "node"]
 # pending, running, succeeded, failed, skipped, waiting, retrying for nodes; the execution's own statuses too
 # (aborted and timed_out come from Step Functions, cancelled from a stop before a node ran).
-TERMINAL_EXECUTION_STATES = ("succeeded", "failed", "aborted", "timed_out")
 
 
 class Progress(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from segflow.adapters import factory
 from segflow.adapters.connections import Connection, ConnectionGone
 from segflow.api.identity import Forbidden, Unauthenticated, caller_from_websocket_context
+from segflow.domain.ids import execution_id_of
 from segflow.engine.live_delivery import deliver
 from segflow.events.models import ClientFrame, SubscribeFrame, error_message, subscribed_message
 from segflow.handlers.invocation_log import invocation_log_context
@@ -24,11 +25,6 @@ _frames: TypeAdapter[Any] = TypeAdapter(ClientFrame)
 
 def _reply(body: dict[str, Any], status: int = 200) -> dict[str, Any]:
     return {"statusCode": status, "body": json.dumps(body)}
-
-
-def execution_id_from(reference: str) -> str:
-    """An execution id, from itself or from its ARN (``arn:aws:states:…:execution:<machine>:<id>``)."""
-    return reference.rsplit(":", 1)[-1] if reference.startswith("arn:") else reference
 
 
 @invocation_log_context(logger)
@@ -53,7 +49,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if connection is None:
         return _reply(error_message("NotConnected", "this connection is not registered; reconnect"))
     if frame.action == "unsubscribe":
-        execution_id = execution_id_from(frame.execution_id)
+        execution_id = execution_id_of(frame.execution_id)
         factory.connections().unsubscribe(connection_id, connection.tenant_id, execution_id)
         return _reply({"type": "unsubscribed", "execution_id": execution_id})
     return subscribe(connection, frame, context.aws_request_id)
@@ -75,7 +71,7 @@ def connect(request: dict[str, Any], connection_id: str) -> dict[str, Any]:
 
 
 def subscribe(connection: Connection, frame: SubscribeFrame, holder: str) -> dict[str, Any]:
-    execution_id = execution_id_from(frame.execution_id)
+    execution_id = execution_id_of(frame.execution_id)
     # Executions of other tenants are as unknown as missing ones.
     if factory.execution_records().get_execution(connection.tenant_id, execution_id) is None:
         return _reply(error_message("NotFound", f"no execution {execution_id!r}"))
