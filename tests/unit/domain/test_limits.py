@@ -25,7 +25,7 @@ from segflow.domain.limits import (
 )
 from segflow.domain.plan import compact_json
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
 
 
