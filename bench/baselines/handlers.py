@@ -8,6 +8,7 @@ not read. They use the same shared boto3 clients as segflow's handlers, so their
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Any
 
@@ -24,7 +25,7 @@ from segflow.engine.partitioner import partition, segment_node
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
 
-from bench.baselines.memory_stores import StateOutputs, StateRecords
+from segflow_local.memory_stores import MemoryEventLog, MemoryExecutionRecords, MemoryJournal, MemoryOutputs
 
 
 def _put_json(key: str, value: Any) -> None:
@@ -276,7 +277,10 @@ def fat_segment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started_at=execution["started_at"],
         input_json=json.dumps(state["input"]),
     )
-    records = StateRecords(record, prior)
+    # The state is the store: earlier outcomes arrive in the task's input, this segment's leave in its result.
+    records = MemoryExecutionRecords()
+    records.create_execution(record)
+    records.put_nodes(tenant, execution_id, list(prior.values()))
     statebag = StateBag(
         tenant_id=tenant,
         workflow_id=record.workflow_id,
@@ -287,15 +291,21 @@ def fat_segment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         segment_count=state["partition"]["segment_count"],
         node_count=state["partition"]["node_count"],
     )
-    runner = SegmentRunner(records, StateOutputs(), context.get_remaining_time_in_millis)  # type: ignore[arg-type]
+    runner = SegmentRunner(
+        records,  # type: ignore[arg-type]
+        MemoryOutputs(inline_max_bytes=sys.maxsize),  # type: ignore[arg-type]  # every output travels inline
+        context.get_remaining_time_in_millis,
+        journal=MemoryJournal(records, MemoryEventLog(records)),  # type: ignore[arg-type]
+    )
     runner.run(statebag, segment, segment.nodes or [], segment.reads)
+    written = {r.node_id: r for r in records.list_nodes(tenant, execution_id) if r.node_id not in prior}
     appended: dict[str, Any] = {}
-    for node_id, written in records.written.items():
-        outcome: dict[str, Any] = {"status": written.status}
-        if written.route is not None:
-            outcome["route"] = written.route
-        if written.output_json is not None:
-            outcome["output"] = json.loads(written.output_json)
+    for node_id, node in written.items():
+        outcome: dict[str, Any] = {"status": node.status}
+        if node.route is not None:
+            outcome["route"] = node.route
+        if node.output_json is not None:
+            outcome["output"] = json.loads(node.output_json)
         appended[node_id] = outcome
     return appended
 

@@ -44,6 +44,39 @@ def body_key(prefix: str, segment_id: str) -> str:
     return f"{prefix}bodies/{segment_id}.json"
 
 
+def manifest_key(prefix: str) -> str:
+    return f"{prefix}manifest.json"
+
+
+def sinks_key(prefix: str) -> str:
+    return f"{prefix}sinks.json"
+
+
+def plan_documents(prefix: str, plan: PartitionPlan) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """What a plan is stored as under ``prefix``: (key, JSON text) of every object, and the stage index (each
+    stage's ``{count, bytes, pure}``)."""
+    writes: list[tuple[str, str]] = []
+    index: list[dict[str, Any]] = []
+    for stage in plan.stages:
+        stage_items = plan.stage_items(stage.stage)
+        items = compact_json(stage_items)
+        # Inline items travel back in a Lambda result, which the runtime serializes with json.dumps'
+        # default (spaced) separators: budget that form, not the compact one.
+        spaced_bytes = len(json.dumps(stage_items, ensure_ascii=False).encode())
+        writes.append((stage_items_key(prefix, stage.stage), items))
+        summary = {"count": len(stage.segment_ids), "bytes": spaced_bytes, "pure": stage.pure}
+        meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, **summary}
+        writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
+        index.append(summary)
+    for segment in plan.segments:
+        if segment.body is not None and segment.config.body_key:
+            writes.append((segment.config.body_key, segment.body.model_dump_json(exclude_none=True)))
+    writes.append((manifest_key(prefix), compact_json([s.manifest_entry() for s in plan.segments])))
+    writes.append((sinks_key(prefix), compact_json(plan.sinks)))
+    writes.append((stage_index_key(prefix), compact_json(index)))
+    return writes, index
+
+
 class ManifestStore:
     def __init__(self, bucket: str, s3_client: Any) -> None:
         self.bucket = bucket
@@ -86,25 +119,7 @@ class ManifestStore:
     def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
         """Write the manifest, stage items, bodies and stage index. Returns the index: each stage's
         ``{count, bytes, pure}``."""
-        writes: list[tuple[str, str]] = []
-        index: list[dict[str, Any]] = []
-        for stage in plan.stages:
-            stage_items = plan.stage_items(stage.stage)
-            items = compact_json(stage_items)
-            # Inline items travel back in a Lambda result, which the runtime serializes with json.dumps'
-            # default (spaced) separators: budget that form, not the compact one.
-            spaced_bytes = len(json.dumps(stage_items, ensure_ascii=False).encode())
-            writes.append((stage_items_key(prefix, stage.stage), items))
-            summary = {"count": len(stage.segment_ids), "bytes": spaced_bytes, "pure": stage.pure}
-            meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, **summary}
-            writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
-            index.append(summary)
-        for segment in plan.segments:
-            if segment.body is not None and segment.config.body_key:
-                writes.append((segment.config.body_key, segment.body.model_dump_json(exclude_none=True)))
-        writes.append((f"{prefix}manifest.json", compact_json([s.manifest_entry() for s in plan.segments])))
-        writes.append((f"{prefix}sinks.json", compact_json(plan.sinks)))
-        writes.append((stage_index_key(prefix), compact_json(index)))
+        writes, index = plan_documents(prefix, plan)
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda kv: self._put(*kv), writes))
         return index
@@ -141,7 +156,7 @@ class ManifestStore:
         return entries[segment_index]
 
     def read_sinks(self, prefix: str) -> list[str]:
-        return self._get_json(f"{prefix}sinks.json")
+        return self._get_json(sinks_key(prefix))
 
     def read_json(self, key: str) -> Any:
         return self._get_json(key)
