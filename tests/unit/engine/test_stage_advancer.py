@@ -1,0 +1,138 @@
+"""How a stage runs (Task, inline Map, Distributed Map by size) and the check of a stage from its records."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from segflow.adapters.manifests import stage_items_key
+from segflow.contracts import Cursor, StateBag
+from segflow.domain.errors import NodeFailed, StageFailed, StageIncomplete
+from segflow.domain.limits import INLINE_STAGE_MAX_BYTES
+from segflow.engine.stage_advancer import cursor_for_stage
+
+from tests.support.workflows import approval, fan_out_workflow
+from tests.unit.engine.harness import MARGIN_SECONDS, Engine, FakeClock, Work, effect_node, pure_node
+
+
+def fan_out(branches: list[dict[str, Any]]) -> dict[str, Any]:
+    """start -> every branch -> join: stage 1 holds one segment per branch."""
+    return fan_out_workflow("fan", branches)
+
+
+def at_the_fan_out(engine: Engine, branches: list[dict[str, Any]]) -> tuple[StateBag, Cursor]:
+    """An execution of :func:`fan_out` whose first stage has run: the cursor of the branches' stage."""
+    started = engine.start(fan_out(branches))
+    cursor, _ = engine.chain(started.statebag, started.cursor)
+    assert cursor.stage == 1
+    return started.statebag, cursor
+
+
+def test_a_small_stage_of_side_effects_is_an_inline_map(engine: Engine) -> None:
+    statebag = engine.start(fan_out([effect_node(f"b{i}") for i in range(3)])).statebag
+
+    cursor = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
+
+    assert (cursor.mode, cursor.max_concurrency) == ("inline", 3)
+    assert [item["segment_id"] for item in cursor.items or []] == [
+        s.segment_id for s in engine.stage(statebag, 1)
+    ]
+
+
+def test_a_stage_too_large_to_carry_inline_is_a_distributed_map_over_its_items_in_the_bucket(
+    engine: Engine,
+) -> None:
+    statebag = engine.start(fan_out([effect_node(f"b{i}", "x" * 100) for i in range(30)])).statebag
+    summary = engine.manifests.read_stage_summary(statebag.manifest_prefix, 1)
+    assert summary["bytes"] > INLINE_STAGE_MAX_BYTES
+
+    cursor = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
+
+    assert (cursor.mode, cursor.max_concurrency, cursor.items) == ("s3", 30, None)
+    assert cursor.items_key == stage_items_key(statebag.manifest_prefix, 1)
+    assert len(engine.manifests.read_json(cursor.items_key)) == 30
+
+
+def test_a_stage_of_pure_segments_or_a_single_segment_runs_as_a_task(engine: Engine) -> None:
+    statebag = engine.start(fan_out([pure_node(f"b{i}") for i in range(3)])).statebag
+
+    pure_stage = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
+    join = cursor_for_stage(engine.manifests, statebag, 2)  # type: ignore[arg-type]
+    after_last = cursor_for_stage(engine.manifests, statebag, 3)  # type: ignore[arg-type]
+
+    assert (pure_stage.mode, pure_stage.stage_segments) == ("single", 3)
+    assert pure_stage.segment_config == engine.stage(statebag, 1)[0].wire()
+    assert (join.mode, join.stage_segments) == ("single", 1)
+    assert after_last.mode == "done"
+
+
+def test_a_stage_whose_segments_all_succeeded_moves_on(engine: Engine, work: Work) -> None:
+    statebag, cursor = at_the_fan_out(engine, [effect_node(f"b{i}") for i in range(3)])
+
+    after = engine.map(statebag, cursor)
+
+    assert (after.stage, after.mode) == (2, "single")
+    assert sorted(work.calls_of(statebag.execution_id)) == ["b0", "b1", "b2"]
+
+
+def test_a_stage_with_a_failed_segment_fails_with_its_error(engine: Engine) -> None:
+    statebag, _ = at_the_fan_out(
+        engine, [effect_node("b0"), effect_node("b1", fail_times=1), effect_node("b2")]
+    )
+    for segment in engine.stage(statebag, 1):
+        with contextlib.suppress(NodeFailed):  # a Distributed Map may report success anyway: records decide
+            engine.run_segment(statebag, segment)
+
+    with pytest.raises(StageFailed, match="node 'b1' failed with Flaky: attempt 1 failed"):
+        engine.advance(statebag, 1)
+
+
+def test_a_stage_with_a_segment_that_never_reported_is_incomplete(engine: Engine) -> None:
+    statebag, _ = at_the_fan_out(engine, [effect_node(f"b{i}") for i in range(3)])
+    segments = engine.stage(statebag, 1)
+    for segment in segments[:2]:
+        engine.run_segment(statebag, segment)
+
+    with pytest.raises(StageIncomplete, match=f"stage 1: segments {segments[2].segment_id} did not report"):
+        engine.advance(statebag, 1)
+
+
+def test_a_stage_with_paused_segments_runs_again_after_the_shortest_wait(
+    engine: Engine, work: Work, clock: FakeClock
+) -> None:
+    retry = {"max_attempts": 2, "backoff_seconds": 45, "retry_on": ["Flaky"]}
+    branches = [
+        effect_node("b0"),
+        effect_node("b1", fail_times=1, retry=retry),
+        effect_node("b2", fail_times=1, retry={**retry, "backoff_seconds": 90}),
+    ]
+    statebag, _ = at_the_fan_out(engine, branches)
+    for segment in engine.stage(statebag, 1):
+        engine.run_segment(statebag, segment, seconds=MARGIN_SECONDS + 10)
+
+    cursor = engine.advance(statebag, 1)
+
+    assert (cursor.stage, cursor.mode, cursor.wait_seconds) == (1, "inline", 45)
+    clock.advance(cursor.wait_seconds)
+    after = engine.map(statebag, cursor)
+    assert (after.stage, after.wait_seconds) == (1, 45), "b2 still has 45 s of its backoff to wait"
+    clock.advance(after.wait_seconds)
+    assert engine.map(statebag, after).stage == 2
+    assert sorted(work.calls_of(statebag.execution_id)) == ["b0", "b1", "b1", "b2", "b2"]
+
+
+def test_a_stage_waiting_for_approvals_waits_for_the_one_due_first(engine: Engine, clock: FakeClock) -> None:
+    branches = [
+        approval("late", "Late?", timeout_seconds=900),
+        approval("soon", "Soon?", timeout_seconds=300),
+    ]
+    statebag, _ = at_the_fan_out(engine, branches)
+    for segment in engine.stage(statebag, 1):
+        engine.run_segment(statebag, segment)
+    clock.advance(100)
+
+    cursor = engine.advance(statebag, 1)
+
+    assert cursor.stage == 1 and cursor.approval is not None
+    assert (cursor.approval.node_id, cursor.approval.timeout_seconds) == ("soon", 200)
