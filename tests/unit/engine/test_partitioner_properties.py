@@ -18,8 +18,9 @@ from segflow.engine.partitioner import partition
 
 from tests.support.dags import random_workflows, reachability
 
+# How many examples: the hypothesis profile's (tests/unit/conftest.py: "full", or "check" for make check).
 PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
