@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test` (one per core of the CI machine; test files stay whole on one worker).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast unit e2e lint format schema local clean bench
+.PHONY: install demo check test test-fast unit e2e lint format schema local clean bench
 
 $(STAMP): pyproject.toml lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ install: $(STAMP)
 ## Run example workflows on the embedded local AWS, with live progress.
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+## The inner loop, under 2 minutes: lint, types, the unit tier (its property tests with fewer examples).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q tests/unit --hypothesis-profile=check
 
 ## The whole suite: unit, functional, end-to-end on the embedded AWS, CDK template checks.
 test: $(STAMP) node_modules/.installed

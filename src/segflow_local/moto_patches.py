@@ -3,7 +3,7 @@
 moto answers a DynamoDB Query on a table's own key by sorting and scanning *every item in the table*
 (``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
 execution it has run. Real DynamoDB reads only the queried partition. This patch makes the base-table query
-read only its partition's items; results are unchanged (``tests/functional/test_moto_patches.py``). A
+read only its partition's items; results are unchanged (``tests/local/test_moto_patches.py``). A
 forward query with a lower bound on the sort key (``sk > :after``, the execution log's read) starts at that
 bound in the partition's sorted items (kept per partition until an item comes, goes or is replaced) instead of
 comparing every earlier item.
