@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test` (one per core of the CI machine; test files stay whole on one worker).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo check test test-fast unit e2e lint format schema local clean bench
+.PHONY: install demo test test-fast unit e2e lint format schema local clean bench
 
 $(STAMP): pyproject.toml lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py
 
 ## The inner loop, under 2 minutes: lint, types, the unit tier (its property tests with fewer examples).
+.PHONY: check
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -156,7 +156,7 @@ class ManifestStore:
         return entries[segment_index]
 
     def read_sinks(self, prefix: str) -> list[str]:
-        return self._get_json(sinks_key(prefix))
+        return self._get_json(f"{prefix}sinks.json")
 
     def read_json(self, key: str) -> Any:
         return self._get_json(key)
