@@ -395,11 +395,9 @@ class MemoryManifests:
         self._lock = threading.Lock()
         self.documents: dict[str, str] = {}  # key -> the JSON text stored there
         self.reference_only: set[str] = set()  # keys of reference copies: never read by the engine
-        self.reads: list[str] = []  # every key read, in order: what an invocation costs in requests
 
     def _get_json(self, key: str) -> Any:
         with self._lock:
-            self.reads.append(key)
             text = self.documents.get(key)
         if text is None:
             raise KeyError(f"no object at {key}")
