@@ -11,10 +11,10 @@ import json
 import threading
 from typing import Any
 
-from segflow.adapters import factory, s3_layout
+from segflow.adapters import factory
 from segflow.adapters.clients import client
-from segflow.adapters.manifests import body_key
 from segflow.contracts import ExecutionRequest, StateBag
+from segflow.domain import s3_layout
 from segflow.domain.plan import IncomingEdge, PartitionPlan, SegmentConfig, SegmentNode, compact_json
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.dsl.models import NodeSpec
@@ -24,7 +24,7 @@ from segflow.engine.partitioner import partition, segment_node
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
 
-from bench.baselines.memory_stores import StateOutputs, StateRecords
+from bench.baselines.memory_stores import StateCheckpoints, StateOutputs, StateRecords
 
 
 def _put_json(key: str, value: Any) -> None:
@@ -50,7 +50,7 @@ def _validated_plan(workflow: dict[str, Any], prefix: str) -> PartitionPlan:
     issues = executable_issues(graph)
     if issues:
         raise WorkflowValidationError(issues)
-    return partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
+    return partition(graph, body_key_for=lambda segment_id: s3_layout.body_key(prefix, segment_id))
 
 
 def _create_execution(
@@ -287,7 +287,9 @@ def fat_segment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         segment_count=state["partition"]["segment_count"],
         node_count=state["partition"]["node_count"],
     )
-    runner = SegmentRunner(records, StateOutputs(), context.get_remaining_time_in_millis)  # type: ignore[arg-type]
+    runner = SegmentRunner(
+        records, StateOutputs(), context.get_remaining_time_in_millis, journal=StateCheckpoints(records)
+    )
     runner.run(statebag, segment, segment.nodes or [], segment.reads)
     appended: dict[str, Any] = {}
     for node_id, written in records.written.items():

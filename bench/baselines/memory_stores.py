@@ -1,8 +1,8 @@
-"""In-memory stand-ins for the execution record and node output stores, for the fat-statebag baseline.
+"""In-memory records, checkpoints and node outputs (the engine's ports), for the fat-statebag baseline.
 
 In that design the state *is* the store: earlier nodes' outcomes arrive in the task's input and the segment's
-outcomes leave in its result. These classes let segflow's real ``SegmentRunner`` (routing, templates, node
-executors, judgments, aggregators) run over that state unchanged.
+outcomes leave in its result, and there is no event log. These classes let segflow's real ``SegmentRunner``
+(routing, templates, node executors, judgments, aggregators) run over that state unchanged.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from segflow.adapters.outputs import StoredOutput
-from segflow.domain.records import ExecutionRecord, NodeRecord, SegmentRecord
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord, StoredOutput
+from segflow.events.models import EventDraft
 
 
 class StateRecords:
-    """``ExecutionRecordStore``'s interface over the outcomes carried in the state."""
+    """The runner's records (:class:`~segflow.engine.ports.SegmentRecords`) over the outcomes in the state."""
 
     def __init__(self, execution: ExecutionRecord, prior: dict[str, NodeRecord]) -> None:
         self.execution = execution
@@ -30,19 +30,33 @@ class StateRecords:
         known = {**self.prior, **self.written}
         return {node_id: known[node_id] for node_id in node_ids if node_id in known}
 
-    def put_node(self, tenant_id: str, execution_id: str, record: NodeRecord) -> None:
-        self.written[record.node_id] = record
-
-    def put_nodes(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> None:
-        for record in records:
-            self.written[record.node_id] = record
-
-    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> None:
+    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> bool:
         self.segments.append(record)
+        return True
+
+    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
+        return [segment for segment in self.segments if segment.stage == stage]
+
+
+class StateCheckpoints:
+    """The runner's checkpoints (:class:`~segflow.engine.ports.Checkpoints`): into the state, no events."""
+
+    def __init__(self, records: StateRecords) -> None:
+        self.records = records
+
+    def put_node(self, execution: ExecutionIdentity, record: NodeRecord, draft: EventDraft) -> None:
+        self.records.written[record.node_id] = record
+
+    def put_nodes(
+        self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
+    ) -> list[str]:
+        for record, _ in changes:
+            self.records.written[record.node_id] = record
+        return []
 
 
 class StateOutputs:
-    """``NodeOutputStore``'s interface: every output stays inline (it travels in the state)."""
+    """Node outputs (:class:`~segflow.engine.ports.NodeOutputs`), all inline: they travel in the state."""
 
     bucket = ""
 
@@ -53,5 +67,7 @@ class StateOutputs:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(text.encode()))
 
-    def save_execution_data(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
+    def save_execution_data(
+        self, tenant_id: str, execution_id: str, name: str, value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput:
         return self.save_node_output(tenant_id, execution_id, name, value)

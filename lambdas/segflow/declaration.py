@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from segflow.adapters import s3_layout
+from segflow.domain import s3_layout
 from segflow.domain.limits import RETENTION_DAYS_ENV
 
 Access = Literal["read", "write", "read_write"]

@@ -15,13 +15,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from segflow import declaration
-from segflow.adapters import s3_layout
 from segflow.adapters.deployment_log import DeploymentLog
 from segflow.adapters.event_log import EventLogReader
 from segflow.adapters.execution_records import ExecutionRecordStore
 from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import DEFAULT_TENANT
 from segflow.deployments.models import DeploymentRecord
+from segflow.domain import s3_layout
 from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.domain.records import ExecutionRecord, NodeRecord

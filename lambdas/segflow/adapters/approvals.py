@@ -8,44 +8,13 @@ decision racing the token, or two approvers racing each other, settle on one out
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.adapters.execution_records import execution_pk
-
-Decision = Literal["approve", "reject"]
-
-
-class ApprovalRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    node_id: str
-    message: str
-    approvers: list[str] = []
-    requested_at: float
-    deadline: float
-    default_decision: Decision
-    task_token: str | None = None
-    decision: Decision | None = None
-    approver: str | None = None
-    comment: str | None = None
-    decided_at: float | None = None
-    timed_out: bool = False
-
-    @property
-    def decided(self) -> bool:
-        return self.decision is not None
-
-
-class ApprovalNotPending(Exception):
-    """No approval of that node is waiting (unknown, or decided already)."""
-
-    def __init__(self, message: str, record: ApprovalRecord | None = None) -> None:
-        super().__init__(message)
-        self.record = record
+from segflow.domain.approvals import ApprovalNotPending, ApprovalRecord, Decision
 
 
 class ApprovalStore:

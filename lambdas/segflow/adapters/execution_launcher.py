@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from segflow.adapters import s3_layout
+from segflow.domain import s3_layout
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, ApprovalStore, Decision
-from segflow.adapters.task_tokens import TaskTokens
+from segflow.domain.approvals import ApprovalNotPending, ApprovalRecord, Decision
+from segflow.engine.ports import TaskTokens
+from segflow.nodes.services import Approvals
 
 
 class ApproverNotAllowed(Exception):
@@ -11,7 +12,7 @@ class ApproverNotAllowed(Exception):
 
 
 def decide_approval(
-    approvals: ApprovalStore,
+    approvals: Approvals,
     tokens: TaskTokens,
     tenant_id: str,
     execution_id: str,

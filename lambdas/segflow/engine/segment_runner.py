@@ -23,11 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, Decision
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.journal import ExecutionJournal
-from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import ApprovalWait, SegmentResult, StateBag
+from segflow.domain.approvals import ApprovalNotPending, ApprovalRecord, Decision
 from segflow.domain.deadline import Deadline
 from segflow.domain.errors import (
     CheckpointConflict,
@@ -43,13 +40,13 @@ from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecor
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
+from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
 from segflow.events.models import EventDraft
 from segflow.nodes import registry
 from segflow.nodes.base import (
     ExecutionInfo,
     NodeContext,
     NodeResult,
-    NodeServices,
     NodeType,
     Poll,
     render_config,
@@ -57,6 +54,7 @@ from segflow.nodes.base import (
     time_needed,
 )
 from segflow.nodes.judgment import resolve_route
+from segflow.nodes.services import NodeServices
 
 Activation = Literal["run", "skip"]
 _NO_RETRY = RetryPolicy(max_attempts=1)
@@ -81,12 +79,12 @@ class _Deferred:
 class SegmentRun:
     """What one invocation knows about the nodes it touches."""
 
+    identity: ExecutionIdentity
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     records: dict[str, NodeRecord] = field(default_factory=dict)
     # Records of pure nodes (and skips) not yet written: flushed in batches, before any side effect,
     # before a pause and at the end. Losing them in a crash only means re-running pure nodes.
     pending: list[tuple[NodeRecord, EventDraft]] = field(default_factory=list)
-    identity: ExecutionIdentity | None = None
 
 
 def _short(message: str) -> str:
@@ -98,17 +96,18 @@ def _short(message: str) -> str:
 class SegmentRunner:
     def __init__(
         self,
-        records: ExecutionRecordStore,
-        outputs: NodeOutputStore,
+        records: SegmentRecords,
+        outputs: NodeOutputs,
         remaining_ms: Callable[[], int],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         yield_margin_ms: int = SEGMENT_YIELD_MARGIN_MS,
         services: NodeServices | None = None,
-        journal: ExecutionJournal | None = None,
+        *,
+        journal: Checkpoints,
     ) -> None:
         self.records = records
-        self.journal = journal  # None: checkpoints without events (the benchmark's baselines)
+        self.journal = journal
         self.services = services or NodeServices()
         self.outputs = outputs
         self.remaining_ms = remaining_ms
@@ -264,13 +263,10 @@ class SegmentRunner:
     def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
         if not run.pending:
             return
-        if self.journal is not None and run.identity is not None:
-            for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
-                stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
-                run.records[node_id] = stored
-                run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
-        else:
-            self.records.put_nodes(info.tenant_id, info.execution_id, [record for record, _ in run.pending])
+        for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
+            stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
+            run.records[node_id] = stored
+            run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
         run.pending = []
 
     def _draft(self, record: NodeRecord, previous: NodeRecord | None, reason: str | None) -> EventDraft:
@@ -351,10 +347,7 @@ class SegmentRunner:
         if durable:
             self._flush(info, run)
             try:
-                if self.journal is not None and run.identity is not None:
-                    self.journal.put_node(run.identity, record, draft)
-                else:
-                    self.records.put_node(info.tenant_id, info.execution_id, record)
+                self.journal.put_node(run.identity, record, draft)
             except CheckpointConflict as conflict:  # another attempt got there first: its outcome stands
                 record = conflict.stored
         else:

@@ -20,7 +20,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from segflow.adapters import factory
-from segflow.adapters.approvals import ApprovalNotPending
 from segflow.adapters.execution_launcher import ExecutionAlreadyExists, execution_name
 from segflow.api.identity import Caller, Forbidden, Unauthenticated, caller_from_request_context
 from segflow.api.models import (
@@ -42,6 +41,7 @@ from segflow.api.models import (
     WorkflowList,
 )
 from segflow.console import page as console_page
+from segflow.domain.approvals import ApprovalNotPending
 from segflow.domain.records import ExecutionRecord
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval

@@ -12,8 +12,9 @@ from aws_lambda_powertools import Logger
 from pydantic import TypeAdapter, ValidationError
 
 from segflow.adapters import factory
-from segflow.adapters.connections import Connection, ConnectionGone
+from segflow.adapters.connections import Connection
 from segflow.api.identity import Forbidden, Unauthenticated, caller_from_websocket_context
+from segflow.domain.errors import ConnectionGone
 from segflow.domain.ids import execution_id_of
 from segflow.engine.live_delivery import deliver
 from segflow.events.models import ClientFrame, SubscribeFrame, error_message, subscribed_message
