@@ -21,6 +21,7 @@ from segflow.dsl.models import NodeSpec
 from segflow.dsl.templates import references_in
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition, segment_node
+from segflow.engine.routing import route_labels
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
 
@@ -124,7 +125,7 @@ def choice_loop_initialize(event: dict[str, Any], context: Any) -> dict[str, Any
 
 
 # The loop's invocations are sequential, so Lambda serves them from one warm container: the manifest is read
-# and parsed once per container, not once per segment (segflow's own ``segment_index`` fallback re-reads it).
+# and parsed once per container, not once per segment.
 _manifest_cache: dict[str, list[dict[str, Any]]] = {}
 _manifest_lock = threading.Lock()
 
@@ -220,21 +221,21 @@ def _segment_from_state(state: dict[str, Any], segment_id: str) -> SegmentConfig
     wanted = set(entry["node_ids"])
     raw_nodes = {n["node_id"]: n for n in state["workflow"]["nodes"] if n["node_id"] in wanted}
     incoming: dict[str, list[IncomingEdge]] = {node_id: [] for node_id in wanted}
-    conditions: dict[str, set[str]] = {node_id: set() for node_id in wanted}
+    conditions: dict[str, list[str | None]] = {node_id: [] for node_id in wanted}
     for edge in state["workflow"].get("edges", []):
         if edge["target"] in wanted:
             incoming[edge["target"]].append(
                 IncomingEdge(source=edge["source"], condition=edge.get("condition"))
             )
-        if edge["source"] in wanted and edge.get("condition") is not None:
-            conditions[edge["source"]].add(edge["condition"])
+        if edge["source"] in wanted:
+            conditions[edge["source"]].append(edge.get("condition"))
     nodes: list[SegmentNode] = []
     reads: list[str] = []
     for node_id in entry["node_ids"]:
         spec = NodeSpec.model_validate(raw_nodes[node_id])
         node_type = registry.lookup(spec.type, spec.subtype)
         assert node_type is not None, f"node type {spec.type!r} is unknown"
-        nodes.append(segment_node(spec, node_type, incoming[node_id], conditions[node_id]))
+        nodes.append(segment_node(spec, node_type, incoming[node_id], route_labels(conditions[node_id])))
         needed = references_in(spec.config)
         if node_type.aggregates:
             needed |= {edge.source for edge in incoming[node_id]}

@@ -41,6 +41,8 @@ from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
 from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
+from segflow.engine.retry import NO_RETRY, next_retry
+from segflow.engine.routing import edge_taken
 from segflow.events.models import EventDraft
 from segflow.nodes import registry
 from segflow.nodes.base import (
@@ -57,7 +59,6 @@ from segflow.nodes.judgment import resolve_route
 from segflow.nodes.services import NodeServices
 
 Activation = Literal["run", "skip"]
-_NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 @dataclass
@@ -308,7 +309,7 @@ class SegmentRunner:
                 )
             if outcome.status == "failed":
                 raise UpstreamIncomplete(f"node '{node.node_id}' cannot run: '{edge.source}' failed")
-            if outcome.status == "succeeded" and (edge.condition is None or edge.condition == outcome.route):
+            if edge_taken(edge.condition, outcome.status, outcome.route):
                 active = True
         return "run" if active else "skip"
 
@@ -375,7 +376,7 @@ class SegmentRunner:
         """Run the node (with its retry policy) and record its outcome; a :class:`Poll` is recorded as
         ``waiting`` with its progress. Returns what is recorded (another attempt's, if it was first), or
         :class:`_Deferred` when the node goes on in the next invocation (only nodes placed in the segment)."""
-        policy = RetryPolicy.model_validate(node.retry) if node.retry else _NO_RETRY
+        policy = RetryPolicy.model_validate(node.retry) if node.retry else NO_RETRY
         in_segment = node_type.placement == "segment"
         deadline = self.deadline if in_segment else None
         need = time_needed(node_type, node.config, node.timeout_seconds)
@@ -383,8 +384,7 @@ class SegmentRunner:
         predecessors = {
             edge.source: context["nodes"].get(edge.source)
             for edge in node.incoming
-            if run.outcomes[edge.source].status == "succeeded"
-            and (edge.condition is None or edge.condition == run.outcomes[edge.source].route)
+            if edge_taken(edge.condition, run.outcomes[edge.source].status, run.outcomes[edge.source].route)
         }
         attempt = first_attempt - 1
         retry_reason: str | None = None
@@ -435,22 +435,25 @@ class SegmentRunner:
                     return self._defer(
                         info, segment, node, run, context, started, attempt, 0, reason, progress
                     )
-                delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
-                if (
-                    failure.retryable
-                    and failure.error_type in policy.retry_on
-                    and attempt < policy.max_attempts
-                ):
-                    retry_reason = (
-                        f"attempt {attempt + 1} of {policy.max_attempts} after {failure.error_type}"
-                    )
-                    if self.deadline.allows(need, after=delay):
-                        self.sleep(delay)
+                retry = next_retry(policy, failure, attempt, self.deadline, need)
+                if retry is not None:
+                    retry_reason = retry.reason
+                    if retry.fits:
+                        self.sleep(retry.delay_seconds)
                         continue
                     if in_segment:  # the retry does not fit in this invocation: it waits for the next one
-                        reason = f"{retry_reason}, in the next invocation"
+                        reason = f"{retry.reason}, in the next invocation"
                         return self._defer(
-                            info, segment, node, run, context, started, attempt + 1, delay, reason, progress
+                            info,
+                            segment,
+                            node,
+                            run,
+                            context,
+                            started,
+                            retry.attempt,
+                            retry.delay_seconds,
+                            reason,
+                            progress,
                         )
                 return self._fail(
                     info, segment, node, run, context, started, attempt, failure.error_type, str(failure)
