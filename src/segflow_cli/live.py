@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from segflow.declaration import LIVE_WEBSOCKET_API
-from segflow.events.models import TERMINAL_EXECUTION_STATES
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATES
 
 from segflow_cli.client import NodeView
 
