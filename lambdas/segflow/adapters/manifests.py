@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -113,7 +113,7 @@ class ManifestStore:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
-        return self._get_json(stage_meta_key(prefix, stage))
+        return cast(dict[str, Any], self._get_json(stage_meta_key(prefix, stage)))
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
         """``{count, bytes, pure}`` of a stage, from the stage index (read once per store: one invocation)."""
@@ -125,7 +125,7 @@ class ManifestStore:
         key = stage_items_key(prefix, stage)
         if self._last_items is not None and self._last_items[0] == key:
             return self._last_items[1]
-        items = self._get_json(key)
+        items = cast(list[dict[str, Any]], self._get_json(key))
         self._last_items = (key, items)
         return items
 
@@ -133,7 +133,7 @@ class ManifestStore:
         return SegmentBody.model_validate(self._get_json(key))
 
     def read_manifest_entry(self, prefix: str, segment_index: int) -> dict[str, Any]:
-        entries = self._get_json(f"{prefix}manifest.json")
+        entries = cast(list[dict[str, Any]], self._get_json(f"{prefix}manifest.json"))
         if not 0 <= segment_index < len(entries):
             raise IndexError(
                 f"segment_index {segment_index} is outside the manifest's {len(entries)} entries"
@@ -141,7 +141,7 @@ class ManifestStore:
         return entries[segment_index]
 
     def read_sinks(self, prefix: str) -> list[str]:
-        return self._get_json(f"{prefix}sinks.json")
+        return cast(list[str], self._get_json(f"{prefix}sinks.json"))
 
     def read_json(self, key: str) -> Any:
         return self._get_json(key)

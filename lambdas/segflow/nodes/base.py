@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 # segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
 # for a decision (a task token) before the segment goes on.
 Placement = Literal["segment", "wait", "approval"]
+_Service = TypeVar("_Service")
 
 
 @dataclass(frozen=True)
@@ -51,41 +53,42 @@ class NodeServices:
     model_calls_factory: Callable[[], ModelCallLedger] | None = None
     _built: dict[str, Any] = field(default_factory=dict)
 
-    def _service(self, name: str, what: str) -> Any:
+    def _service(self, name: str, what: str, factory: Callable[[], _Service] | None) -> _Service:
         if name not in self._built:
-            factory = getattr(self, f"{name}_factory")
             if factory is None:
                 raise ServiceUnavailable(f"{what} is not available to this segment")
             self._built[name] = factory()
-        return self._built[name]
+        return cast(_Service, self._built[name])  # built by this very factory
 
     @property
     def workflow_versions(self) -> WorkflowVersionStore:
-        return self._service("workflow_versions", "the workflow version store")  # type: ignore[no-any-return]
+        return self._service(
+            "workflow_versions", "the workflow version store", self.workflow_versions_factory
+        )
 
     @property
     def effect_ledger(self) -> EffectLedger:
-        return self._service("effect_ledger", "the effect ledger")  # type: ignore[no-any-return]
+        return self._service("effect_ledger", "the effect ledger", self.effect_ledger_factory)
 
     @property
     def model_endpoints(self) -> ModelEndpoints:
-        return self._service("model_endpoints", "SageMaker")  # type: ignore[no-any-return]
+        return self._service("model_endpoints", "SageMaker", self.model_endpoints_factory)
 
     @property
     def chat_models(self) -> ChatModels:
-        return self._service("chat_models", "the chat models")  # type: ignore[no-any-return]
+        return self._service("chat_models", "the chat models", self.chat_models_factory)
 
     @property
     def model_calls(self) -> ModelCallLedger:
-        return self._service("model_calls", "the model call ledger")  # type: ignore[no-any-return]
+        return self._service("model_calls", "the model call ledger", self.model_calls_factory)
 
     @property
     def approvals(self) -> ApprovalStore:
-        return self._service("approvals", "the approval store")  # type: ignore[no-any-return]
+        return self._service("approvals", "the approval store", self.approvals_factory)
 
     @property
     def deployment_log(self) -> DeploymentLog:
-        return self._service("deployment_log", "the deployment log")  # type: ignore[no-any-return]
+        return self._service("deployment_log", "the deployment log", self.deployment_log_factory)
 
 
 @dataclass
@@ -135,7 +138,7 @@ Executor = Callable[[NodeContext], NodeResult | Poll]
 @dataclass(frozen=True)
 class NodeType:
     type: str
-    config_model: type[BaseModel]
+    config_model: builtins.type[BaseModel]  # builtins: the field `type` above shadows it in this class
     description: str
     executor: Executor | None = None  # None: the shape is known and validated, but it cannot run yet
     subtype: str | None = None  # the value of action_type / target_type that selects this type
