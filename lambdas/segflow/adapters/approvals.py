@@ -78,7 +78,7 @@ class ApprovalStore:
         timed_out: bool = False,
     ) -> ApprovalRecord:
         """Decide a pending approval, once. Raises ApprovalNotPending if there is none or it was decided."""
-        values = {":decision": decision, ":at": at, ":timed_out": timed_out}
+        values: dict[str, str | float | bool] = {":decision": decision, ":at": at, ":timed_out": timed_out}
         update = "SET decision = :decision, decided_at = :at, timed_out = :timed_out"
         if approver:
             values[":approver"] = approver

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -90,7 +90,7 @@ class ManifestStore:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
-        return self._get_json(s3_layout.stage_meta_key(prefix, stage))
+        return cast(dict[str, Any], self._get_json(s3_layout.stage_meta_key(prefix, stage)))
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
         """``{count, bytes, pure}`` of a stage, from the stage index (read once per store: one invocation)."""
@@ -102,7 +102,7 @@ class ManifestStore:
         key = s3_layout.stage_items_key(prefix, stage)
         if self._last_items is not None and self._last_items[0] == key:
             return self._last_items[1]
-        items = self._get_json(key)
+        items = cast(list[dict[str, Any]], self._get_json(key))
         self._last_items = (key, items)
         return items
 
@@ -110,7 +110,7 @@ class ManifestStore:
         return SegmentBody.model_validate(self._get_json(key))
 
     def read_sinks(self, prefix: str) -> list[str]:
-        return self._get_json(s3_layout.sinks_key(prefix))
+        return cast(list[str], self._get_json(s3_layout.sinks_key(prefix)))
 
     def read_json(self, key: str) -> Any:
         return self._get_json(key)

@@ -10,7 +10,7 @@ from typing import Any
 from segflow.domain.errors import ExecutionFinished
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord
-from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, event_state
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, ExecutionStatus, event_state
 from segflow.engine.ports import ExecutionLog, ExecutionRecords
 from segflow.events.models import EventDraft
 
@@ -38,7 +38,7 @@ def finish(
     journal: ExecutionLog,
     execution: ExecutionIdentity,
     started_at: str,
-    status: str,
+    status: ExecutionStatus,
     fields: dict[str, Any],
     reason: str | None = None,
     error: str | None = None,

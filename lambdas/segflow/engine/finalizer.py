@@ -47,7 +47,7 @@ def finalize(
     statebag = event.statebag
     tenant, execution_id = statebag.tenant_id, statebag.execution_id
     nodes = records.list_nodes(tenant, execution_id)
-    summary = dict(Counter(record.status for record in nodes))
+    summary: dict[str, int] = dict(Counter(record.status for record in nodes))
     completed = sum(1 for record in nodes if record.status in TERMINAL_NODE_STATUSES)
     identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
 

@@ -37,7 +37,7 @@ from segflow.domain.errors import (
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.domain.plan import SegmentConfig, SegmentNode
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
-from segflow.domain.statuses import TERMINAL_NODE_STATUSES
+from segflow.domain.statuses import TERMINAL_NODE_STATUSES, NodeStatus
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
 from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
@@ -164,9 +164,9 @@ class SegmentRunner:
         needed = set(reads) | {e.source for n in nodes if self._type_of(n).aggregates for e in n.incoming}
         node_outputs: dict[str, Any] = {}
         for node_id in needed:
-            record = run.records.get(node_id)
-            if record is not None and record.status == "succeeded":
-                node_outputs[node_id] = self.outputs.load(record.output_json, record.output_key)
+            found = run.records.get(node_id)
+            if found is not None and found.status == "succeeded":
+                node_outputs[node_id] = self.outputs.load(found.output_json, found.output_key)
 
         context = build_context(
             execution_input,
@@ -321,7 +321,7 @@ class SegmentRunner:
         segment: SegmentConfig,
         node: SegmentNode,
         run: SegmentRun,
-        status: str,
+        status: NodeStatus,
         started: float,
         attempt: int = 0,
         durable: bool = True,
@@ -337,7 +337,7 @@ class SegmentRunner:
             stage=segment.stage,
             type=(node.subtype and f"{node.type}:{node.subtype}") or node.type,
             label=node.label,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             attempt=attempt,
             started_at=started,
             finished_at=finished,
@@ -700,7 +700,7 @@ class SegmentRunner:
         info: ExecutionInfo,
         segment: SegmentConfig,
         run: SegmentRun,
-        status: str,
+        status: Literal["waiting", "yielded", "approval"],
         wait_seconds: int,
         ran: int,
         skipped: int,
@@ -713,7 +713,7 @@ class SegmentRunner:
             SegmentRecord(
                 segment_id=segment.segment_id,
                 stage=segment.stage,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 nodes_run=ran,
                 nodes_skipped=skipped,
                 resume_at=self.clock() + (approval.timeout_seconds if approval else wait_seconds),
@@ -722,7 +722,7 @@ class SegmentRunner:
         )
         return SegmentResult(
             segment_id=segment.segment_id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             nodes_run=ran,
             nodes_skipped=skipped,
             wait_seconds=wait_seconds,

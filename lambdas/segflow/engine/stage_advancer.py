@@ -97,8 +97,8 @@ def advance_stage(
         return cursor_for_stage(manifests, statebag, stage, meta, approval=wait)
     paused = [r for r in reported.values() if r.status in ("waiting", "yielded")]
     if paused:
-        wait = min(max(0.0, (r.resume_at or now) - now) for r in paused)
-        return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(wait))
+        seconds = min(max(0.0, (r.resume_at or now) - now) for r in paused)
+        return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(seconds))
     return cursor_for_stage(manifests, statebag, stage + 1)
 
 

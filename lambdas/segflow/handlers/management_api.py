@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -66,6 +67,12 @@ from segflow.versioning.errors import (
 )
 from segflow.versioning.models import WorkflowSummary, WorkflowVersion
 
+if TYPE_CHECKING:
+    from segflow.adapters.execution_launcher import ExecutionLauncher
+    from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.adapters.outputs import NodeOutputStore
+    from segflow.adapters.workflow_versions import WorkflowVersionStore
+
 logger = Logger()
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -99,32 +106,34 @@ class Conflict(Exception):
         self.code = code
 
 
-def _error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+def _error(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response[str]:
     body = ErrorBody(code=code, message=message, details=details or [])
     return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
 
 
-def _json(status: int, model: Any) -> Response:
+def _json(status: int, model: Any) -> Response[Any]:
     return Response(status_code=status, content_type="application/json", body=model.model_dump(mode="json"))
 
 
 @cache
-def _versions() -> Any:
+def _versions() -> WorkflowVersionStore:
     return factory.workflow_versions()
 
 
 @cache
-def _launcher() -> Any:
+def _launcher() -> ExecutionLauncher:
     return factory.execution_launcher()
 
 
 @cache
-def _records() -> Any:
+def _records() -> ExecutionRecordStore:
     return factory.execution_records()
 
 
 @cache
-def _outputs() -> Any:
+def _outputs() -> NodeOutputStore:
     return factory.node_outputs()
 
 
@@ -134,21 +143,28 @@ def caller() -> Caller:
 
 # --- errors -------------------------------------------------------------------------------------------------
 
+_ErrorHandler = TypeVar("_ErrorHandler", bound=Callable[..., Response[str]])
 
-@app.exception_handler(VersioningError)
-def _versioning_error(error: VersioningError) -> Response:
+
+def _exception_handler(error: type[Exception]) -> Callable[[_ErrorHandler], _ErrorHandler]:
+    """``app.exception_handler``, typed (powertools leaves it unannotated; it returns the function)."""
+    return cast(Callable[[_ErrorHandler], _ErrorHandler], app.exception_handler(error))
+
+
+@_exception_handler(VersioningError)
+def _versioning_error(error: VersioningError) -> Response[str]:
     return _error(_STATUS_OF_ERROR.get(type(error), 400), error.code, str(error))
 
 
-@app.exception_handler(WorkflowValidationError)
-def _invalid_workflow(error: WorkflowValidationError) -> Response:
+@_exception_handler(WorkflowValidationError)
+def _invalid_workflow(error: WorkflowValidationError) -> Response[str]:
     details = [{"location": issue.location, "message": issue.message} for issue in error.issues]
     summary = "; ".join(str(issue) for issue in error.issues[:5])
     return _error(400, "InvalidWorkflow", f"the workflow is invalid: {summary}", details)
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Response:
+@_exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response[str]:
     details = [
         {"location": ".".join(str(p) for p in problem.get("loc", ())), "message": problem.get("msg", "")}
         for problem in error.errors()
@@ -157,33 +173,33 @@ def _invalid_request(error: RequestValidationError) -> Response:
     return _error(422, "InvalidRequest", f"the request is invalid: {summary}", details)
 
 
-@app.exception_handler(BadRequest)
-def _bad_request(error: BadRequest) -> Response:
+@_exception_handler(BadRequest)
+def _bad_request(error: BadRequest) -> Response[str]:
     return _error(400, error.code, str(error), error.details)
 
 
-@app.exception_handler(NotFound)
-def _not_found(error: NotFound) -> Response:
+@_exception_handler(NotFound)
+def _not_found(error: NotFound) -> Response[str]:
     return _error(404, error.code, str(error))
 
 
-@app.exception_handler(Conflict)
-def _conflict(error: Conflict) -> Response:
+@_exception_handler(Conflict)
+def _conflict(error: Conflict) -> Response[str]:
     return _error(409, error.code, str(error))
 
 
-@app.exception_handler(Unauthenticated)
-def _unauthenticated(error: Unauthenticated) -> Response:
+@_exception_handler(Unauthenticated)
+def _unauthenticated(error: Unauthenticated) -> Response[str]:
     return _error(401, "Unauthenticated", str(error))
 
 
-@app.exception_handler(Forbidden)
-def _forbidden(error: Forbidden) -> Response:
+@_exception_handler(Forbidden)
+def _forbidden(error: Forbidden) -> Response[str]:
     return _error(403, "Forbidden", str(error))
 
 
-@app.exception_handler(NotFoundError)
-def _no_route(_missing: NotFoundError) -> Response:
+@_exception_handler(NotFoundError)
+def _no_route(_missing: NotFoundError) -> Response[str]:
     event = app.current_event
     return _error(404, "NoSuchRoute", f"no route {event.http_method} {event.path}")
 
@@ -443,7 +459,9 @@ def describe_execution(execution_id: str) -> ExecutionDescription:
 
 
 def openapi_document() -> dict[str, Any]:
-    return json.loads(app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION))
+    return cast(
+        dict[str, Any], json.loads(app.get_openapi_json_schema(title=OPENAPI_TITLE, version=OPENAPI_VERSION))
+    )
 
 
 @app.get("/openapi.json", include_in_schema=False)

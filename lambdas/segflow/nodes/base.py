@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import math
 from collections.abc import Callable
@@ -77,7 +78,7 @@ Executor = Callable[[NodeContext], NodeResult | Poll]
 @dataclass(frozen=True)
 class NodeType:
     type: str
-    config_model: type[BaseModel]
+    config_model: builtins.type[BaseModel]  # builtins: the field `type` above shadows it in this class
     description: str
     executor: Executor | None = None  # None: the shape is known and validated, but it cannot run yet
     subtype: str | None = None  # the value of action_type / target_type that selects this type
