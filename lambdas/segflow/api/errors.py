@@ -3,13 +3,12 @@ a status, every answer a ``{code, message, details}`` body (:class:`~segflow.api
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import Response
-
-from segflow.api.models import ErrorBody
 from segflow.domain.errors import ErrorKind, SegflowError
-from segflow.dsl.validation import WorkflowValidationError
+
+if TYPE_CHECKING:  # imported when an answer is shaped: the WebSocket handler needs only the statuses
+    from aws_lambda_powertools.event_handler import Response
 
 STATUS_OF_KIND: dict[ErrorKind, int] = {
     "invalid": 400,
@@ -27,6 +26,10 @@ MESSAGE_PROBLEMS = 5
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> Response[str]:
+    from aws_lambda_powertools.event_handler import Response
+
+    from segflow.api.models import ErrorBody
+
     body = ErrorBody(code=code, message=message, details=details or [])
     return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
 
@@ -34,6 +37,8 @@ def error_response(
 def segflow_error_response(error: SegflowError) -> Response[str]:
     """The answer to a segflow error: its kind's status, its code, its message (an invalid workflow's
     problems one by one in ``details``)."""
+    from segflow.dsl.validation import WorkflowValidationError
+
     if isinstance(error, WorkflowValidationError):
         details = [{"location": issue.location, "message": issue.message} for issue in error.issues]
         summary = "; ".join(str(issue) for issue in error.issues[:MESSAGE_PROBLEMS])
