@@ -24,6 +24,7 @@ from segflow.versioning.models import (
 
 if TYPE_CHECKING:
     from segflow.adapters.workflow_versions import WorkflowVersionStore
+    from segflow.services.executions import StackNames
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,16 @@ class WorkflowsService:
         return cls(factory.workflow_versions())
 
     @classmethod
-    def from_session(cls, session: Any, workflows_table: str, bucket: str) -> WorkflowsService:
+    def from_session(cls, session: Any, names: StackNames) -> WorkflowsService:
+        """Built from a boto3 session and the stack's resource names. Raises NotDeployed without a workflows
+        table (a stack deployed before workflow versions)."""
         from segflow.adapters.workflow_versions import WorkflowVersionStore
+        from segflow.services.executions import NotDeployed
 
-        return cls(
-            WorkflowVersionStore(workflows_table, session.client("dynamodb"), bucket, session.client("s3"))
-        )
+        if not names.workflows_table:
+            raise NotDeployed("this deployment has no workflows table (deployed before workflow versions)")
+        dynamodb, s3 = session.client("dynamodb"), session.client("s3")
+        return cls(WorkflowVersionStore(names.workflows_table, dynamodb, names.bucket, s3))
 
     def publish(
         self,
