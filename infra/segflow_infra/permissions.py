@@ -101,8 +101,8 @@ def acknowledge_execution_wildcards(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
             f"execution:{name}:*]",
-            f"{who} may describe or stop only executions of {name}; their names are chosen per execution at run "
-            "time, so no narrower ARN exists.",
+            f"{who} may describe or stop only executions of {name}; their names are chosen per execution at "
+            "run time, so no narrower ARN exists.",
         )
 
 
