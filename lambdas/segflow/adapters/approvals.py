@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.adapters.execution_records import execution_pk
-from segflow.domain.approvals import ApprovalNotPending, ApprovalRecord, Decision
+from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord, Decision
 
 
 class ApprovalStore:
@@ -62,7 +62,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"no approval was requested for node {node_id!r}") from error
+                raise ApprovalNotRequested(f"no approval was requested for node {node_id!r}") from error
             return stored
         return ApprovalRecord.model_validate(decode_item(response["Attributes"]))
 
@@ -101,7 +101,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"node {node_id!r} has no pending approval") from error
+                raise ApprovalNotRequested(f"node {node_id!r} has no pending approval") from error
             raise ApprovalNotPending(
                 f"node {node_id!r} was decided already: {stored.decision} by {stored.approver or 'timeout'}",
                 stored,

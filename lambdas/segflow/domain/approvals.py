@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+from segflow.domain.errors import ErrorKind, SegflowError
 
 Decision = Literal["approve", "reject"]
 
@@ -30,9 +31,19 @@ class ApprovalRecord(BaseModel):
         return self.decision is not None
 
 
-class ApprovalNotPending(Exception):
-    """No approval of that node is waiting (unknown, or decided already)."""
+class ApprovalNotPending(SegflowError):
+    """No approval of that node is waiting: it was decided already (``record`` holds the decision)."""
+
+    code = "AlreadyDecided"
+    kind: ErrorKind = "conflict"
 
     def __init__(self, message: str, record: ApprovalRecord | None = None) -> None:
         super().__init__(message)
         self.record = record
+
+
+class ApprovalNotRequested(ApprovalNotPending):
+    """No approval of that node was ever requested."""
+
+    code = "NotFound"
+    kind: ErrorKind = "not_found"
