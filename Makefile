@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers for `make test` (one per core of the CI machine; test files stay whole on one worker).
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast unit e2e lint format schema local clean bench
+.PHONY: install demo test test-fast unit e2e lint types format schema local clean bench
 
 $(STAMP): pyproject.toml lambdas/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## mypy, strict, on lambdas/segflow, src/segflow_cli and src/segflow_local ([tool.mypy] in pyproject.toml).
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
@@ -65,6 +69,6 @@ local: $(STAMP)
 	$(VENV)/bin/segflow local up --port 4566
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .ruff_cache .mypy_cache
 
 -include infra/Makefile.include

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segflow import declaration
-from segflow.adapters import s3_layout
 from segflow.contracts import DEFAULT_TENANT
+from segflow.domain import s3_layout
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.domain.plan import PartitionPlan
 from segflow.dsl.validation import validate_workflow

@@ -12,20 +12,21 @@ import sys
 import threading
 from typing import Any
 
-from segflow.adapters import factory, s3_layout
+from segflow.adapters import factory
 from segflow.adapters.clients import client
-from segflow.adapters.manifests import body_key
 from segflow.contracts import ExecutionRequest, StateBag
+from segflow.domain import s3_layout
 from segflow.domain.plan import IncomingEdge, PartitionPlan, SegmentConfig, SegmentNode, compact_json
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.dsl.models import NodeSpec
 from segflow.dsl.templates import references_in
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition, segment_node
+from segflow.engine.routing import route_labels
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
 
-from segflow_local.memory_stores import MemoryEventLog, MemoryExecutionRecords, MemoryJournal, MemoryOutputs
+from segflow_local.memory_stores import MemoryCheckpoints, MemoryExecutionRecords, MemoryOutputs
 
 
 def _put_json(key: str, value: Any) -> None:
@@ -51,7 +52,7 @@ def _validated_plan(workflow: dict[str, Any], prefix: str) -> PartitionPlan:
     issues = executable_issues(graph)
     if issues:
         raise WorkflowValidationError(issues)
-    return partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
+    return partition(graph, body_key_for=lambda segment_id: s3_layout.body_key(prefix, segment_id))
 
 
 def _create_execution(
@@ -125,7 +126,7 @@ def choice_loop_initialize(event: dict[str, Any], context: Any) -> dict[str, Any
 
 
 # The loop's invocations are sequential, so Lambda serves them from one warm container: the manifest is read
-# and parsed once per container, not once per segment (segflow's own ``segment_index`` fallback re-reads it).
+# and parsed once per container, not once per segment.
 _manifest_cache: dict[str, list[dict[str, Any]]] = {}
 _manifest_lock = threading.Lock()
 
@@ -221,21 +222,21 @@ def _segment_from_state(state: dict[str, Any], segment_id: str) -> SegmentConfig
     wanted = set(entry["node_ids"])
     raw_nodes = {n["node_id"]: n for n in state["workflow"]["nodes"] if n["node_id"] in wanted}
     incoming: dict[str, list[IncomingEdge]] = {node_id: [] for node_id in wanted}
-    conditions: dict[str, set[str]] = {node_id: set() for node_id in wanted}
+    conditions: dict[str, list[str | None]] = {node_id: [] for node_id in wanted}
     for edge in state["workflow"].get("edges", []):
         if edge["target"] in wanted:
             incoming[edge["target"]].append(
                 IncomingEdge(source=edge["source"], condition=edge.get("condition"))
             )
-        if edge["source"] in wanted and edge.get("condition") is not None:
-            conditions[edge["source"]].add(edge["condition"])
+        if edge["source"] in wanted:
+            conditions[edge["source"]].append(edge.get("condition"))
     nodes: list[SegmentNode] = []
     reads: list[str] = []
     for node_id in entry["node_ids"]:
         spec = NodeSpec.model_validate(raw_nodes[node_id])
         node_type = registry.lookup(spec.type, spec.subtype)
         assert node_type is not None, f"node type {spec.type!r} is unknown"
-        nodes.append(segment_node(spec, node_type, incoming[node_id], conditions[node_id]))
+        nodes.append(segment_node(spec, node_type, incoming[node_id], route_labels(conditions[node_id])))
         needed = references_in(spec.config)
         if node_type.aggregates:
             needed |= {edge.source for edge in incoming[node_id]}
@@ -277,7 +278,8 @@ def fat_segment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started_at=execution["started_at"],
         input_json=json.dumps(state["input"]),
     )
-    # The state is the store: earlier outcomes arrive in the task's input, this segment's leave in its result.
+    # The state is the store: earlier outcomes arrive in the task's input, this segment's leave in its result,
+    # every output inline; there is no event log.
     records = MemoryExecutionRecords()
     records.create_execution(record)
     records.put_nodes(tenant, execution_id, list(prior.values()))
@@ -292,10 +294,10 @@ def fat_segment(event: dict[str, Any], context: Any) -> dict[str, Any]:
         node_count=state["partition"]["node_count"],
     )
     runner = SegmentRunner(
-        records,  # type: ignore[arg-type]
-        MemoryOutputs(inline_max_bytes=sys.maxsize),  # type: ignore[arg-type]  # every output travels inline
+        records,
+        MemoryOutputs(inline_max_bytes=sys.maxsize),
         context.get_remaining_time_in_millis,
-        journal=MemoryJournal(records, MemoryEventLog(records)),  # type: ignore[arg-type]
+        journal=MemoryCheckpoints(records),
     )
     runner.run(statebag, segment, segment.nodes or [], segment.reads)
     written = {r.node_id: r for r in records.list_nodes(tenant, execution_id) if r.node_id not in prior}

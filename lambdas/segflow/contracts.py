@@ -162,22 +162,15 @@ class InitializeResult(BaseModel):
 
 
 class ExecuteSegmentEvent(BaseModel):
-    """Normally the Map hands over the segment_config; the fallback is the manifest entry by index."""
+    """The segment to run, as the Map item or the stage's cursor hands it over."""
 
     model_config = ConfigDict(defer_build=True)
 
     statebag: StateBag
-    segment_config: SegmentConfig | None = None
-    segment_index: int | None = None
+    segment_config: SegmentConfig
     advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
     stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
     history_events: int = 0  # with advance: the cursor's events estimate
-
-    @model_validator(mode="after")
-    def _config_or_index(self) -> ExecuteSegmentEvent:
-        if self.segment_config is None and self.segment_index is None:
-            raise ValueError("ExecuteSegment needs a segment_config, or a segment_index into the manifest")
-        return self
 
 
 SegmentStatus = Literal["succeeded", "waiting", "yielded", "approval"]

@@ -18,7 +18,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from botocore.auth import SigV4Auth
@@ -143,6 +143,12 @@ class ManagementApi:
         except ValueError as error:
             raise ApiError(502, "BadResponse", f"{method} {path}: the API answered with non-JSON") from error
 
+    def _object(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The answer of a route whose OpenAPI response is a JSON object (every route below)."""
+        return cast(dict[str, Any], self.call(method, path, body, query))
+
     # --- workflows --------------------------------------------------------------------------------------
 
     def publish(
@@ -155,23 +161,23 @@ class ManagementApi:
         body = {"definition": definition, "message": message, "activate": activate}
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", "/workflows", body)
+        return self._object("POST", "/workflows", body)
 
     def workflows(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/workflows")["workflows"]
+        return cast(list[dict[str, Any]], self.call("GET", "/workflows")["workflows"])
 
     def workflow(self, workflow_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}")
 
     def versions(self, workflow_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/versions")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/versions")
 
     def version(self, workflow_id: str, version: int) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/versions/{version}")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/versions/{version}")
 
     def diff(self, workflow_id: str, from_version: int, to_version: int | None = None) -> dict[str, Any]:
         query = {"from": from_version, "to": to_version}
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/diff", query=query)
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/diff", query=query)
 
     def activate(
         self, workflow_id: str, version: int, reason: str = "", expected_active_version: int | None = None
@@ -179,7 +185,7 @@ class ManagementApi:
         body: dict[str, Any] = {"version": version, "reason": reason}
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", f"/workflows/{_segment(workflow_id)}/activate", body)
+        return self._object("POST", f"/workflows/{_segment(workflow_id)}/activate", body)
 
     def rollback(
         self,
@@ -193,7 +199,7 @@ class ManagementApi:
             body["to_version"] = to_version
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", f"/workflows/{_segment(workflow_id)}/rollback", body)
+        return self._object("POST", f"/workflows/{_segment(workflow_id)}/rollback", body)
 
     # --- executions -------------------------------------------------------------------------------------
 
@@ -209,10 +215,10 @@ class ManagementApi:
             body["version"] = version
         if name is not None:
             body["name"] = name
-        return self.call("POST", "/executions", body)
+        return self._object("POST", "/executions", body)
 
     def execution(self, execution_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/executions/{_segment(execution_id)}")
+        return self._object("GET", f"/executions/{_segment(execution_id)}")
 
     def decide(
         self, execution_id: str, node_id: str, decision: str, comment: str | None = None
@@ -220,7 +226,9 @@ class ManagementApi:
         body: dict[str, Any] = {"decision": decision}
         if comment:
             body["comment"] = comment
-        return self.call("POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body)
+        return self._object(
+            "POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body
+        )
 
 
 def _segment(value: str) -> str:

@@ -11,17 +11,17 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 from segflow import declaration
-from segflow.adapters import s3_layout
 from segflow.adapters.deployment_log import DeploymentLog
 from segflow.adapters.event_log import EventLogReader
 from segflow.adapters.execution_records import ExecutionRecordStore
 from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import DEFAULT_TENANT
 from segflow.deployments.models import DeploymentRecord
+from segflow.domain import s3_layout
 from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.domain.records import ExecutionRecord, NodeRecord
@@ -138,7 +138,7 @@ class SegflowClient:
         response = self.sfn.start_execution(
             stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
         )
-        return response["executionArn"]
+        return cast(str, response["executionArn"])
 
     def deployments(self, model_id: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         """This tenant's model deployments, newest first (the deployment log)."""
@@ -165,7 +165,7 @@ class SegflowClient:
         response = self.sfn.start_execution(
             stateMachineArn=self.resources.state_machine_arn, name=name, input=json.dumps(request)
         )
-        return response["executionArn"]
+        return cast(str, response["executionArn"])
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -203,8 +203,11 @@ class SegflowClient:
         if record is None:
             return None
         if record.workflow_key:
-            return json.loads(
-                self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
+            return cast(
+                dict[str, Any],
+                json.loads(
+                    self.s3.get_object(Bucket=self.resources.bucket, Key=record.workflow_key)["Body"].read()
+                ),
             )
         if record.workflow_version is not None:
             return self.published_definition(record.workflow_id, record.workflow_version)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from segflow.declaration import LIVE_WEBSOCKET_API
-from segflow.events.models import TERMINAL_EXECUTION_STATES
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATES
 
 from segflow_cli.client import NodeView
 
@@ -48,7 +48,7 @@ def signed_url(url: str, session: Any, region: str, expires: int = 300) -> str:
     request = AWSRequest(method="GET", url=urlunsplit(("https", parts.netloc, parts.path, parts.query, "")))
     signer = SigV4QueryAuth(credentials.get_frozen_credentials(), "execute-api", region, expires=expires)
     signer.add_auth(request)
-    signed = urlsplit(request.url)
+    signed = urlsplit(cast(str, request.url))
     return urlunsplit(("wss", signed.netloc, signed.path, signed.query, ""))
 
 
@@ -196,9 +196,11 @@ class LiveView:
         if event["kind"] == "execution":
             self.execution_state = event["new_state"]
             if event["new_state"] in TERMINAL_EXECUTION_STATES:
-                for node_id, view in self._views.items():
-                    if view.status == "pending":
-                        self._views[node_id] = NodeView(view.node_id, view.type, view.label, "not_run")
+                for node_id, pending in self._views.items():
+                    if pending.status == "pending":
+                        self._views[node_id] = NodeView(
+                            pending.node_id, pending.type, pending.label, "not_run"
+                        )
             return
         view = self._views.get(event["node_id"])
         if view is None:

@@ -12,7 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.config import Config
@@ -42,7 +42,7 @@ class EndpointSession:
 
     @property
     def region_name(self) -> str | None:
-        return self.session.region_name
+        return cast(str | None, self.session.region_name)
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", self.endpoint_url)
@@ -85,7 +85,7 @@ def fetch_endpoint_outputs(endpoint: str, timeout_seconds: float = 10.0) -> dict
     url = endpoint.rstrip("/") + OUTPUTS_PATH
     try:
         with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
-            return json.loads(response.read())
+            return cast(dict[str, str], json.loads(response.read()))
     except urllib.error.HTTPError as error:
         if error.code == 503:
             raise LocateError(f"{endpoint} is still starting; try again in a moment") from error

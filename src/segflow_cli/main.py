@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from segflow.contracts import DEFAULT_TENANT
@@ -452,7 +452,10 @@ def submitted_workflow(client: SegflowClient, request: dict[str, Any]) -> dict[s
     if not key:
         return {"nodes": []}
     try:
-        return json.loads(client.s3.get_object(Bucket=client.resources.bucket, Key=key)["Body"].read())
+        return cast(
+            dict[str, Any],
+            json.loads(client.s3.get_object(Bucket=client.resources.bucket, Key=key)["Body"].read()),
+        )
     except (ClientError, ValueError):
         return {"nodes": []}
 
@@ -631,7 +634,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         client.node_records(args.execution_arn).values(),
         key=lambda r: (r.finished_at or r.started_at or float("inf"), r.stage, r.node_id),
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "sequence": index,
             "node_id": record.node_id,
@@ -831,7 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_INVALID
     try:
-        return args.handler(args)
+        return cast(int, args.handler(args))
     except CliError as error:
         for line in error.lines:
             print(f"error: {line}", file=sys.stderr)

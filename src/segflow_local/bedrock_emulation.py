@@ -49,7 +49,9 @@ def apply() -> None:
                 "system": self._get_param("system"),
                 "inferenceConfig": self._get_param("inferenceConfig"),
             }
-            last = next((m for m in reversed(messages) if m.get("role") == "user"), {"content": []})
+            last: dict[str, Any] = next(
+                (m for m in reversed(messages) if m.get("role") == "user"), {"content": []}
+            )
             prompt = "".join(part.get("text", "") for part in last.get("content", []))
             with _lock:
                 _requests.append(request)
@@ -68,5 +70,5 @@ def apply() -> None:
                 }
             )
 
-        BedrockRuntimeResponse.converse = converse  # type: ignore[attr-defined]
+        BedrockRuntimeResponse.converse = converse  # type: ignore[attr-defined]  # moto lacks Converse
         _applied = True

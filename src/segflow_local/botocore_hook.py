@@ -45,7 +45,7 @@ class _RawBody:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
-    def stream(self, **_: Any):
+    def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._data
 
     def read(self, *_: Any) -> bytes:

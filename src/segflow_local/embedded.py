@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from segflow import declaration
@@ -26,7 +26,10 @@ from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from segflow_local.lambda_runtime import LocalLambdaRuntime
 from segflow_local.provisioner import ProvisionedStack, provision
 
-MOTO_CONFIG = {
+if TYPE_CHECKING:
+    from moto.core.config import DefaultConfig
+
+MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }

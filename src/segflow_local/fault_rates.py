@@ -56,7 +56,7 @@ ErrorCode = Literal[
 Caller = Literal["handler", "state_machine"]
 
 # Each kind's service and the errors it answers with (one per fault, in an order the seed picks).
-KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+KINDS: dict[Kind, tuple[str, tuple[ErrorCode, ...]]] = {
     "lambda_throttling": ("lambda", ("TooManyRequestsException",)),
     "dynamodb_throttling": ("dynamodb", ("ProvisionedThroughputExceededException", "ThrottlingException")),
     "transaction_conflict": ("dynamodb", ("TransactionConflict",)),
@@ -107,7 +107,7 @@ class FaultRule(BaseModel):
         if any(error not in allowed for error in self.errors):
             raise ValueError(f"{self.kind} answers {', '.join(allowed)}")
         if not self.errors:
-            self.errors = list(allowed)  # type: ignore[arg-type]
+            self.errors = list(allowed)
         return self
 
     def matches(self, service: str, operation: str, caller: str) -> bool:
@@ -330,7 +330,7 @@ def _on_handler_call(request: Any, event_name: str, **_: Any) -> AWSResponse | N
     injector = _active
     if injector is None or sandbox.current() is None:
         return None
-    _, service, operation = event_name.split(".", 2)
+    _event, service, operation = event_name.split(".", 2)
     return injector.answer(request, service, operation, "handler")
 
 
@@ -347,7 +347,7 @@ def _register_with_botocore() -> None:
         if not _installed:
             for event in _HANDLER_EVENTS:
                 spec = (event, _on_handler_call, botocore.handlers.REGISTER_FIRST)
-                botocore.handlers.BUILTIN_HANDLERS.append(spec)  # type: ignore[arg-type]
+                botocore.handlers.BUILTIN_HANDLERS.append(spec)
             _installed = True
 
 
@@ -372,13 +372,13 @@ def _mock_leaves_injected_requests_alone() -> None:
     def __call__(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
         return None if injected(request) else original(self, event_name, request, **kwargs)
 
-    BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]
+    BotocoreStubber.__call__ = __call__  # type: ignore[method-assign]  # patching moto
 
 
 def _patch_state_machine_lambda_clients() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    original = lambda_eval_utils.boto_client_for
+    original = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]  # imported, not exported, there
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         client = original(region=region, service=service, state_credentials=state_credentials)
@@ -386,7 +386,7 @@ def _patch_state_machine_lambda_clients() -> None:
             client.meta.events.register_first("before-send.lambda.Invoke", _on_state_machine_invoke)
         return client
 
-    lambda_eval_utils.boto_client_for = boto_client_for
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]  # imported, not exported, there
 
 
 def activate(plan: FaultRates, stream: str = "", state_machine: bool = True) -> RateInjector:

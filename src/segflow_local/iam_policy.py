@@ -10,7 +10,7 @@ request does not carry makes the statement not apply (the safe reading for Allow
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -56,7 +56,7 @@ def _condition_holds(operator: str, key_values: tuple[str, ...], wanted: tuple[s
     if not key_values:
         return False
     value = key_values[0]
-    checks = {
+    checks: dict[str, Callable[[str], bool]] = {
         "StringEquals": lambda w: value == w,
         "StringNotEquals": lambda w: value != w,
         "StringEqualsIgnoreCase": lambda w: value.lower() == w.lower(),

@@ -15,27 +15,17 @@ tables. Every store takes a lock, so runners in several threads may share one.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from segflow.adapters import s3_layout
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, Decision
 from segflow.adapters.event_log import Appended
-from segflow.adapters.manifests import (
-    SubmissionNotFound,
-    manifest_key,
-    plan_documents,
-    sinks_key,
-    stage_index_key,
-    stage_items_key,
-    stage_meta_key,
-)
-from segflow.adapters.outputs import StoredOutput
+from segflow.adapters.manifests import SubmissionNotFound, plan_documents
 from segflow.adapters.workflow_versions import canonical_json, utc_now
+from segflow.domain import s3_layout
+from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord, Decision
 from segflow.domain.errors import CheckpointConflict, ExecutionFinished, ExecutionNotStarted
 from segflow.domain.limits import (
     DEFINITION_INLINE_MAX_BYTES,
@@ -45,7 +35,7 @@ from segflow.domain.limits import (
     OUTPUT_INLINE_MAX_BYTES,
 )
 from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
-from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
+from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord, StoredOutput
 from segflow.events.models import EventDraft, ExecutionEvent, Progress
 from segflow.versioning.errors import (
     ActiveVersionConflict,
@@ -63,6 +53,10 @@ from segflow.versioning.models import (
     WorkflowSummary,
     WorkflowVersion,
 )
+
+if TYPE_CHECKING:
+    from segflow.engine import ports
+    from segflow.nodes import services
 
 # What ends a node: the statuses a later write may not replace (the tables' condition on NODE# items).
 _NODE_OUTCOMES = frozenset({"succeeded", "failed", "skipped"})
@@ -110,6 +104,38 @@ class MemoryExecutionRecords:
                 return False
             found.parts, found.current_execution = part, execution_name
             return True
+
+    def list_executions(
+        self,
+        tenant_id: str,
+        limit: int,
+        after: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        max_reads: int = 10,
+    ) -> tuple[list[ExecutionRecord], dict[str, Any] | None]:
+        """Up to ``limit`` of the tenant's executions, newest first (by start, then id, as the table's index),
+        of ``workflow_id`` and in ``status`` if given, after the position ``after``; and the position after
+        the last one returned (None at the end). ``max_reads`` bounds the table's reads; here one suffices."""
+        with self.lock:
+            ordered = sorted(
+                (r for (tenant, _), r in self._executions.items() if tenant == tenant_id),
+                key=lambda r: f"{r.started_at}#{r.execution_id}",
+                reverse=True,
+            )
+            if after is not None:
+                ordered = [r for r in ordered if f"{r.started_at}#{r.execution_id}" < after["gsi1sk"]]
+            matching = [
+                r.model_copy(deep=True)
+                for r in ordered
+                if (workflow_id is None or r.workflow_id == workflow_id)
+                and (status is None or r.status == status)
+            ]
+        page = matching[:limit]
+        if len(matching) <= limit or not page:
+            return page, None
+        last = page[-1]
+        return page, {"gsi1pk": f"TENANT#{tenant_id}", "gsi1sk": f"{last.started_at}#{last.execution_id}"}
 
     def _finish(self, tenant_id: str, execution_id: str, fields: dict[str, Any]) -> None:
         """Set the fields that end a running execution (the log's ``finish``, under the lock)."""
@@ -322,66 +348,84 @@ class MemoryJournal:
                 )
         return already
 
+    def record_end(
+        self,
+        execution: ExecutionIdentity,
+        draft: EventDraft,
+        outcome: dict[str, Any],
+        completed: int | None = None,
+    ) -> None:
+        """Record the execution's end (``outcome``: its status, finished_at, …) with its event; raises
+        :class:`ExecutionFinished` (nothing written) if its end is recorded already."""
+        self.log.append(execution, [draft], finish=outcome, completed=completed)
+
     def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None:
         for start in range(0, len(drafts), DYNAMODB_TRANSACTION_MAX_ITEMS):
             self.log.append(execution, drafts[start : start + DYNAMODB_TRANSACTION_MAX_ITEMS])
 
 
-class MemoryObjects:
-    """Objects by key, answering the two object calls a bucket adapter makes (``put_object``, ``get_object``),
-    so an adapter built over a bucket client (the finalizer's store of the final output) keeps its objects
-    here too."""
+class MemoryCheckpoints:
+    """Node checkpoints without an event log, for a design that keeps none (the benchmark's fat statebag): a
+    node's first outcome is still final."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.bodies: dict[str, bytes] = {}
+    def __init__(self, records: MemoryExecutionRecords) -> None:
+        self.records = records
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
-        with self._lock:
-            self.bodies[Key] = bytes(Body)
-        return {}
+    def put_node(self, execution: ExecutionIdentity, record: NodeRecord, draft: EventDraft) -> None:
+        """Raises :class:`CheckpointConflict` (nothing written) if the node's outcome is already recorded."""
+        self.records.put_node(execution.tenant_id, execution.execution_id, record)
 
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
-        with self._lock:
-            if Key not in self.bodies:
-                raise KeyError(f"no object at {Key}")
-            return {"Body": io.BytesIO(self.bodies[Key])}
+    def put_nodes(
+        self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
+    ) -> list[str]:
+        """Returns the nodes whose outcome was recorded already (left as they were)."""
+        already: list[str] = []
+        for record, _ in {record.node_id: (record, draft) for record, draft in changes}.values():
+            try:
+                self.records.put_node(execution.tenant_id, execution.execution_id, record)
+            except CheckpointConflict:
+                already.append(record.node_id)
+        return already
 
 
 class MemoryOutputs:
     """Node outputs and execution data: inline when small, else an object keyed as in the bucket."""
 
-    bucket = "memory"
-
     def __init__(self, inline_max_bytes: int = OUTPUT_INLINE_MAX_BYTES) -> None:
         self.inline_max_bytes = inline_max_bytes
-        self.objects = MemoryObjects()
-        # What the finalizer builds its store of the final output over (``outputs._s3``, today).
-        self._s3 = self.objects
+        self._lock = threading.Lock()
+        self.objects: dict[str, bytes] = {}  # key -> body, of the outputs too large to keep inline
 
     def save_node_output(self, tenant_id: str, execution_id: str, node_id: str, value: Any) -> StoredOutput:
         return self._save(
             lambda digest: s3_layout.node_output_key(tenant_id, execution_id, node_id, digest), value
         )
 
-    def save_execution_data(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
+    def save_execution_data(
+        self, tenant_id: str, execution_id: str, name: str, value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput:
+        """The execution's input or result, inline up to ``inline_max_bytes`` (default: the store's)."""
         key = s3_layout.execution_data_key(tenant_id, execution_id, name)
-        return self._save(lambda _digest: key, value)
+        return self._save(lambda _digest: key, value, inline_max_bytes)
 
-    def _save(self, key_for: Callable[[str], str], value: Any) -> StoredOutput:
+    def _save(
+        self, key_for: Callable[[str], str], value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput:
         text = compact_json(value)
         data = text.encode()
-        if len(data) <= self.inline_max_bytes:
+        if len(data) <= (self.inline_max_bytes if inline_max_bytes is None else inline_max_bytes):
             return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(data))
         key = key_for(hashlib.sha256(data).hexdigest())
-        self.objects.put_object(Bucket=self.bucket, Key=key, Body=data)
+        with self._lock:
+            self.objects[key] = data
         return StoredOutput(inline_json=None, s3_key=key, size_bytes=len(data))
 
     def load(self, inline_json: str | None, s3_key: str | None) -> Any:
         if inline_json is not None:
             return json.loads(inline_json)
         if s3_key is not None:
-            return json.loads(self.objects.get_object(Bucket=self.bucket, Key=s3_key)["Body"].read())
+            with self._lock:
+                return json.loads(self.objects[s3_key])
         return None
 
 
@@ -434,30 +478,22 @@ class MemoryManifests:
             self.reference_only.add(key)
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
-        meta: dict[str, Any] = self._get_json(stage_meta_key(prefix, stage))
+        meta: dict[str, Any] = self._get_json(s3_layout.stage_meta_key(prefix, stage))
         return meta
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
-        summary: dict[str, Any] = self._get_json(stage_index_key(prefix))[stage]
+        summary: dict[str, Any] = self._get_json(s3_layout.stage_index_key(prefix))[stage]
         return summary
 
     def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get_json(stage_items_key(prefix, stage))
+        items: list[dict[str, Any]] = self._get_json(s3_layout.stage_items_key(prefix, stage))
         return items
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))
 
-    def read_manifest_entry(self, prefix: str, segment_index: int) -> dict[str, Any]:
-        entries: list[dict[str, Any]] = self._get_json(manifest_key(prefix))
-        if not 0 <= segment_index < len(entries):
-            raise IndexError(
-                f"segment_index {segment_index} is outside the manifest's {len(entries)} entries"
-            )
-        return entries[segment_index]
-
     def read_sinks(self, prefix: str) -> list[str]:
-        sinks: list[str] = self._get_json(sinks_key(prefix))
+        sinks: list[str] = self._get_json(s3_layout.sinks_key(prefix))
         return sinks
 
     def read_json(self, key: str) -> Any:
@@ -487,7 +523,7 @@ class MemoryApprovals:
         with self._lock:
             stored = self._approvals.get((tenant_id, execution_id, node_id))
             if stored is None:
-                raise ApprovalNotPending(f"no approval was requested for node {node_id!r}")
+                raise ApprovalNotRequested(f"no approval was requested for node {node_id!r}")
             if not stored.decided:
                 stored.task_token = token
             return stored.model_copy(deep=True)
@@ -503,11 +539,12 @@ class MemoryApprovals:
         at: float,
         timed_out: bool = False,
     ) -> ApprovalRecord:
-        """Decide a pending approval, once. Raises ApprovalNotPending if there is none or it was decided."""
+        """Decide a pending approval, once. Raises ApprovalNotRequested if there is none, ApprovalNotPending
+        (with the decision) if it was decided."""
         with self._lock:
             stored = self._approvals.get((tenant_id, execution_id, node_id))
             if stored is None:
-                raise ApprovalNotPending(f"node {node_id!r} has no pending approval")
+                raise ApprovalNotRequested(f"node {node_id!r} has no pending approval")
             if stored.decided:
                 raise ApprovalNotPending(
                     f"node {node_id!r} was decided already: {stored.decision} by "
@@ -732,3 +769,26 @@ class MemoryWorkflowVersions:
             if request_id is not None:
                 self._requests[(tenant_id, workflow_id, request_id)] = result
             return result.model_copy()
+
+
+if TYPE_CHECKING:  # mypy checks that each store answers the engine's ports and the nodes' services
+
+    def _answers_the_ports(
+        records: MemoryExecutionRecords,
+        journal: MemoryJournal,
+        checkpoints: MemoryCheckpoints,
+        outputs: MemoryOutputs,
+        manifests: MemoryManifests,
+        approvals: MemoryApprovals,
+        versions: MemoryWorkflowVersions,
+    ) -> None:
+        _records: ports.ExecutionRecords = records
+        _journal: ports.Checkpoints = journal
+        _log: ports.ExecutionLog = journal
+        _checkpoints: ports.Checkpoints = checkpoints
+        _outputs: ports.NodeOutputs = outputs
+        _plans: ports.PlanStore = manifests
+        _versions: ports.WorkflowVersions = versions
+        _pages: ports.EventPages = journal.log
+        _approvals: services.Approvals = approvals
+        _activation: services.WorkflowActivation = versions

@@ -108,8 +108,8 @@ def apply() -> None:
             start = bisect.bisect_right(keys, value) if comparison == ">" else bisect.bisect_left(keys, value)
             return items[start:]
 
-        Table.query = query  # type: ignore[method-assign]
-        Table.all_items = all_items  # type: ignore[method-assign]
+        Table.query = query  # type: ignore[method-assign]  # patching moto
+        Table.all_items = all_items  # type: ignore[method-assign]  # patching moto
         _transactions_without_table_copies()
         _serialize_dynamodb_writes()
         _remember_backends_per_host()
@@ -182,7 +182,7 @@ def _remember_backends_per_host() -> None:
             found[host] = original(self, host)
         return found[host]
 
-    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # patching moto
 
 
 def _transactions_without_table_copies() -> None:
@@ -246,7 +246,7 @@ def _transactions_without_table_copies() -> None:
                     expression_attribute_values=values,
                 )
 
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]  # patching moto
 
 
 def _data_limit_is_terminal() -> None:
@@ -272,7 +272,7 @@ def _data_limit_is_terminal() -> None:
             return
         original(self, env)
 
-    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]
+    ErrorEqualsDecl._eval_body = _eval_body  # type: ignore[method-assign]  # patching moto
 
 
 def _map_results_within_quota() -> None:
@@ -305,7 +305,7 @@ def _map_results_within_quota() -> None:
                 env=env,
                 error_name=StatesErrorName(typ=error),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total; moto fills it partially too
                     executionFailedEventDetails=ExecutionFailedEventDetails(
                         error=error.to_name(), cause=cause
                     )
@@ -313,7 +313,7 @@ def _map_results_within_quota() -> None:
             )
         )
 
-    StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
+    StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]  # patching moto
 
 
 def _names_an_error_type(payload: str) -> bool:
@@ -359,7 +359,7 @@ def _lambda_error_names() -> None:
             env=env,
             error_name=CustomErrorName(error),
             event_type=HistoryEventType.LambdaFunctionFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total; moto fills it partially too
                 lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=error, cause=cause)
             ),
         )
@@ -373,7 +373,7 @@ def _lambda_error_names() -> None:
             env=env,
             error_name=CustomErrorName(unknown),
             event_type=HistoryEventType.TaskFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total; moto fills it partially too
                 taskFailedEventDetails=TaskFailedEventDetails(
                     error=unknown,
                     cause=ex.payload,
@@ -383,8 +383,8 @@ def _lambda_error_names() -> None:
             ),
         )
 
-    StateTaskLambda._from_error = lambda_from_error  # type: ignore[method-assign]
-    service_lambda._from_error = service_lambda_from_error  # type: ignore[method-assign]
+    StateTaskLambda._from_error = lambda_from_error  # type: ignore[method-assign]  # patching moto
+    service_lambda._from_error = service_lambda_from_error  # type: ignore[method-assign]  # patching moto
 
 
 def retry_delay_scale() -> float:
@@ -397,4 +397,4 @@ def _scaled_retry_delays() -> None:
 
     scale = retry_delay_scale()
     # The retrier's module sleeps through its ``time`` global; only that module sees the scaled clock.
-    retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))  # type: ignore[attr-defined]
+    retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))  # type: ignore[attr-defined, assignment]  # its import; it only sleeps

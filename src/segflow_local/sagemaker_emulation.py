@@ -25,7 +25,7 @@ import os
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 POLLS_ENV = "SEGFLOW_LOCAL_SAGEMAKER_POLLS"
 _DEFAULT_POLLS = 2
@@ -98,7 +98,7 @@ def apply() -> None:
                     change.polls_left -= 1
                     if change.polls_left <= 0:
                         _complete(self, endpoint_name, change)
-                return original_describe(self, endpoint_name)  # type: ignore[no-any-return]
+                return original_describe(self, endpoint_name)
 
         def _complete(backend: Any, endpoint_name: str, change: _Change) -> None:
             del _changes[key(backend, endpoint_name)]
@@ -143,7 +143,7 @@ def apply() -> None:
                 change = _Change("Updating", max(1, _polls()), endpoint_config_name, alarms)
                 endpoint.endpoint_status = "Updating"
                 _changes[key(self, endpoint_name)] = change
-                return endpoint  # type: ignore[no-any-return]
+                return cast(FakeEndpoint, endpoint)  # from the backend's endpoints
 
         def delete_endpoint(self: Any, endpoint_name: str) -> None:
             with _lock:
@@ -188,13 +188,13 @@ def apply() -> None:
                 headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
             return 200, headers, body
 
-        SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
-        SageMakerModelBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]
-        SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]
-        SageMakerModelBackend.update_endpoint = update_endpoint  # type: ignore[attr-defined]
-        SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]
-        SageMakerRuntimeBackend.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]
-        SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint_response  # type: ignore[method-assign]
+        SageMakerModelBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]  # patching moto
+        SageMakerModelBackend.describe_endpoint = describe_endpoint  # type: ignore[method-assign]  # patching moto
+        SageMakerModelBackend.delete_endpoint = delete_endpoint  # type: ignore[method-assign]  # patching moto
+        SageMakerModelBackend.update_endpoint = update_endpoint  # type: ignore[attr-defined]  # moto lacks it
+        SageMakerResponse.update_endpoint = update_endpoint_response  # type: ignore[attr-defined]  # moto lacks it
+        SageMakerRuntimeBackend.invoke_endpoint = invoke_endpoint  # type: ignore[method-assign]  # patching moto
+        SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint_response  # type: ignore[method-assign]  # patching moto
         _applied = True
 
 

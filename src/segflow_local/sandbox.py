@@ -20,10 +20,10 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
@@ -98,7 +98,10 @@ ACCESS_LOG = AccessLog()
 _current: contextvars.ContextVar[FunctionIdentity | None] = contextvars.ContextVar(
     "segflow_local_function", default=None
 )
-_process_environ: Any = os.environ  # the real one, kept when os.environ becomes the scoped view
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# The real one, kept when os.environ becomes the scoped view.
+_process_environ: MutableMapping[str, str] = os.environ
 
 
 def current() -> FunctionIdentity | None:
@@ -107,7 +110,7 @@ def current() -> FunctionIdentity | None:
 
 def process_environ() -> MutableMapping[str, str]:
     """The process's own environment, whoever is running (for the emulator's own settings)."""
-    return _process_environ  # type: ignore[no-any-return]
+    return _process_environ
 
 
 def lambda_environment(identity: FunctionIdentity, memory_mb: int, handler: str) -> dict[str, str]:
@@ -176,7 +179,7 @@ def install() -> None:
         if _installed:
             return
         # Replaced, not cleared: outside an invocation the view shows the process's own environment.
-        os.environ = ScopedEnviron(_process_environ)  # type: ignore[assignment]  # noqa: B003
+        os.environ = ScopedEnviron(_process_environ)  # type: ignore[assignment]  # a view, no os._Environ  # noqa: B003
         botocore.handlers.BUILTIN_HANDLERS.extend(
             [
                 ("before-parameter-build", _keep_params),
@@ -202,12 +205,15 @@ def _propagate_into_thread_pools() -> None:
             return
         original_submit = ThreadPoolExecutor.submit
 
-        def submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        def submit(
+            self: Executor, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+        ) -> Future[_T]:
             if _current.get() is None:
                 return original_submit(self, fn, *args, **kwargs)
-            return original_submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+            run_in_copy: Callable[..., _T] = contextvars.copy_context().run
+            return original_submit(self, run_in_copy, fn, *args, **kwargs)
 
-        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]  # patched on purpose
         _pools_patched = True
 
 
@@ -249,7 +255,9 @@ def _message(identity: FunctionIdentity, request: AuthorizationRequest) -> str:
     )
 
 
-def _refusal(service: str, url: str, code_status: tuple[str, int], message: str) -> tuple[AWSResponse, dict]:
+def _refusal(
+    service: str, url: str, code_status: tuple[str, int], message: str
+) -> tuple[AWSResponse, dict[str, Any]]:
     code, status = code_status
     request_id = str(uuid.uuid4())
     parsed = {

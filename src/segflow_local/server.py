@@ -31,7 +31,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -365,9 +365,11 @@ class LocalAwsServer:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
-        for service, settings in MOTO_CONFIG.items():
+        # Both are TypedDicts of TypedDicts: compared setting by setting as the dicts they are.
+        taken = cast(dict[str, dict[str, object]], default_user_config)
+        for service, settings in cast(dict[str, dict[str, object]], MOTO_CONFIG).items():
             for key, value in settings.items():
-                if default_user_config.get(service, {}).get(key) != value:  # type: ignore[call-overload]
+                if taken.get(service, {}).get(key) != value:
                     raise LocalServerError(f"moto did not take the config {service}.{key}={value!r}")
 
     def stop(self, drain_timeout_seconds: float = DRAIN_TIMEOUT_SECONDS) -> None:

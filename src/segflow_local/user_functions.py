@@ -30,11 +30,14 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from segflow.domain.limits import LAMBDA_INVOKE_MAX_PAYLOAD_BYTES
 
 from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION, InvokeResult
+
+if TYPE_CHECKING:
+    from moto.awslambda.models import LambdaFunction
 
 Handler = Callable[[Any, Any], Any]
 
@@ -50,7 +53,7 @@ class _FunctionError(Exception):
 class UserLambdaContext:
     """The Lambda context object of the Python runtime."""
 
-    def __init__(self, function: Any, client_context: str | None) -> None:
+    def __init__(self, function: LambdaFunction, client_context: str | None) -> None:
         self.function_name = function.function_name
         self.function_version = str(function.version)
         self.invoked_function_arn = function.function_arn
@@ -103,7 +106,7 @@ class UserFunctions:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._lock = threading.Lock()
 
-    def find(self, function_ref: str, qualifier: str | None = None) -> Any:
+    def find(self, function_ref: str, qualifier: str | None = None) -> LambdaFunction:
         """moto's function (the version or alias asked for); raises moto's ResourceNotFoundException."""
         # With use_docker=False (MOTO_CONFIG) moto keeps functions in its "simple" Lambda backend.
         from moto.awslambda_simple.models import lambda_simple_backends
@@ -183,7 +186,7 @@ class UserFunctions:
             )
         return InvokeResult(200, body)
 
-    def _handler(self, function: Any) -> Handler:
+    def _handler(self, function: LambdaFunction) -> Handler:
         """The handler of this code and handler setting, imported once."""
         key = (function.code_digest, function.handler or "")
         with self._lock:
@@ -193,7 +196,7 @@ class UserFunctions:
                 self._handlers[key] = handler
             return handler
 
-    def _extract(self, function: Any) -> Path:
+    def _extract(self, function: LambdaFunction) -> Path:
         directory = self._root / function.code_digest
         if not directory.exists():
             staging = Path(tempfile.mkdtemp(dir=self._root))
@@ -208,7 +211,7 @@ class UserFunctions:
             staging.rename(directory)
         return directory
 
-    def _import(self, function: Any) -> Handler:
+    def _import(self, function: LambdaFunction) -> Handler:
         module_name, _, attribute = (function.handler or "").rpartition(".")
         if not module_name or not attribute:
             raise _FunctionError(
@@ -247,7 +250,7 @@ class UserFunctions:
             raise _FunctionError(
                 "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'"
             )
-        return handler
+        return cast(Handler, handler)  # a callable; Lambda's contract gives its signature
 
     def close(self) -> None:
         shutil.rmtree(self._root, ignore_errors=True)

@@ -229,7 +229,7 @@ def connect_status(result: InvokeResult) -> int:
     if not ok or not isinstance(value, dict):
         return 500
     try:
-        status = int(value.get("statusCode"))  # type: ignore[arg-type]
+        status = int(value.get("statusCode"))  # type: ignore[arg-type]  # None: TypeError, so 500
     except (TypeError, ValueError):
         return 500
     try:

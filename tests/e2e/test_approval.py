@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from segflow.adapters import factory
-from segflow.adapters.approvals import ApprovalNotPending
+from segflow.domain.approvals import ApprovalNotPending
 from segflow.domain.ids import execution_id_of
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.history_budget import APPROVAL_EVENTS

@@ -6,8 +6,6 @@ were lost.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from segflow_cli.client import SegflowClient
@@ -20,28 +18,27 @@ from tests.support.workflows import aggregator, api_call, fan_out_workflow, tran
 pytestmark = pytest.mark.e2e
 
 BRANCHES = 5
+# Long enough that, even on a loaded machine, every branch starts before the first call is answered.
+SLOW_CALL_SECONDS = 3
 
 
 def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
     client: SegflowClient, http_server: LocalHttpServer
 ) -> None:
-    # Given five branches, each an API call that takes one second
+    # Given five branches, each an API call the server answers only after a few seconds
     path = unique_path("slow")
-    http_server.route("POST", path, delay_seconds=1)
+    http_server.route("POST", path, delay_seconds=SLOW_CALL_SECONDS)
     branches = [api_call(f"branch{i}", http_server.url + path, body={"branch": i}) for i in range(BRANCHES)]
     wf = fan_out_workflow("fan-out", branches)
 
     # When the workflow runs
-    began = time.monotonic()
     arn, description = run_to_end(client, wf)
-    elapsed = time.monotonic() - began
 
-    # Then all branch calls started within one second of each other (they overlapped)
+    # Then every branch's call arrived before the first one was answered: they were in flight together
     assert description["status"] == "SUCCEEDED", description.get("cause")
     starts = [request.at for request in http_server.requests_to(path)]
     assert len(starts) == BRANCHES, "each branch called once, the parent never re-ran"
-    assert max(starts) - min(starts) < 1.0
-    assert elapsed < BRANCHES, "five one-second calls did not run one after another"
+    assert max(starts) - min(starts) < SLOW_CALL_SECONDS, "the branch calls ran one after another"
     # and each branch's own segment ran once, with the parent run once before them
     records = client.node_records(arn)
     assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))

@@ -1,8 +1,7 @@
 """The handlers invoked one by one through the embedded Lambda runtime, the way the state machine calls them.
 
-Covers the manifest fallback of ExecuteSegment (document 2: no segment_config -> manifest entry
-segment_index), node-level idempotency on a re-invoked segment, and AdvanceStage refusing a stage that
-did not report.
+Covers ExecuteSegment running the segment_config it is handed (and refusing an event without one),
+node-level idempotency on a re-invoked segment, and AdvanceStage refusing a stage that did not report.
 """
 
 from __future__ import annotations
@@ -58,24 +57,25 @@ def two_stage_workflow() -> dict[str, Any]:
     )
 
 
-def test_execute_segment_without_a_segment_config_runs_the_manifest_entry(
+def test_execute_segment_runs_the_segment_config_it_is_handed(
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     # Given an initialized execution (no segment has run yet)
     initialized = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})
-    statebag = initialized["statebag"]
-    assert initialized["cursor"]["stage"] == 0
+    statebag, cursor = initialized["statebag"], initialized["cursor"]
+    assert cursor["stage"] == 0 and cursor["mode"] == "single"
 
-    # When ExecuteSegment gets only a segment_index
-    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 0})
+    # When ExecuteSegment gets the first stage's segment_config, as the state machine hands it over
+    segment = {"statebag": statebag, "segment_config": cursor["segment_config"]}
+    result = invoke(embedded, EXECUTE_SEGMENT, segment)
 
-    # Then it ran that manifest entry's nodes
+    # Then it ran that segment's nodes
     assert result.function_error is None, result.payload
     outcome = payload_of(result)
     assert outcome["status"] == "succeeded" and outcome["nodes_run"] == 2
     records = client.records.get_nodes("default", statebag["execution_id"], ["first", "second", "left"])
     assert records["first"].status == records["second"].status == "succeeded"
-    assert "left" not in records, "only the entry's segment ran"
+    assert "left" not in records, "only that segment ran"
     assert client.outputs.load(records["second"].output_json, records["second"].output_key) == {
         "shout": "hello Ada!"
     }
@@ -88,24 +88,13 @@ def test_execute_segment_without_a_segment_config_runs_the_manifest_entry(
     assert cursor["stage"] == 1 and cursor["mode"] == "single" and cursor["stage_segments"] == 2
 
 
-def test_execute_segment_with_an_index_outside_the_manifest_fails(
-    client: SegflowClient, embedded: EmbeddedAws
-) -> None:
-    statebag = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})["statebag"]
-    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 99})
-    assert result.function_error == "Unhandled"
-    error = payload_of(result)
-    assert error["errorType"] == "IndexError" and "99" in error["errorMessage"]
-
-
-def test_execute_segment_without_config_or_index_fails_naming_both(
+def test_execute_segment_without_a_segment_config_fails_naming_it(
     client: SegflowClient, embedded: EmbeddedAws
 ) -> None:
     statebag = initialize(client, embedded, two_stage_workflow(), {"name": "Ada"})["statebag"]
     result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag})
     assert result.function_error == "Unhandled"
-    message = payload_of(result)["errorMessage"]
-    assert "segment_config" in message and "segment_index" in message
+    assert "segment_config" in payload_of(result)["errorMessage"]
 
 
 def test_advance_stage_refuses_a_stage_whose_segments_did_not_report(
@@ -139,14 +128,15 @@ def test_a_re_invoked_segment_does_not_repeat_side_effects(
     assert len(http_server.requests_to(path)) == 1
 
     # When the same segment is delivered again (a Lambda retry or a duplicate Map item)
-    statebag = json.loads(
+    initialized = json.loads(
         next(
             e["stateExitedEventDetails"]["output"]
             for e in client.sfn.get_execution_history(executionArn=arn, maxResults=50)["events"]
             if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "InitializeStateBag"
         )
-    )["statebag"]
-    result = invoke(embedded, EXECUTE_SEGMENT, {"statebag": statebag, "segment_index": 0})
+    )
+    segment = {"statebag": initialized["statebag"], "segment_config": initialized["cursor"]["segment_config"]}
+    result = invoke(embedded, EXECUTE_SEGMENT, segment)
 
     # Then nothing runs again: the API was called once in total
     assert result.function_error is None, result.payload

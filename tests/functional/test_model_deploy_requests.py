@@ -15,8 +15,9 @@ from segflow.adapters import factory
 from segflow.adapters.model_endpoints import ModelEndpoints
 from segflow.deployments import naming
 from segflow.deployments.models import DeploymentRecord, DeploymentTransition, ModelDeployConfig
-from segflow.nodes.base import ExecutionInfo, NodeContext, NodeResult, NodeServices, Poll
+from segflow.nodes.base import ExecutionInfo, NodeContext, NodeResult, Poll
 from segflow.nodes.model_deploy import run_model_deploy
+from segflow.nodes.services import NodeServices
 
 from segflow_local.embedded import EmbeddedAws
 

@@ -105,7 +105,7 @@ def test_table_matches_declaration(synth: Any, template: Any, spec: TableSpec) -
 
 def test_published_workflows_never_expire(synth: Any) -> None:
     """Workflow versions are kept for good: neither their S3 prefix nor any prefix above it expires."""
-    from segflow.adapters import s3_layout
+    from segflow.domain import s3_layout
 
     for spec in BUCKETS:
         rules = synth.resources[spec.logical_id]["Properties"]["LifecycleConfiguration"]["Rules"]

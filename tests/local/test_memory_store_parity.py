@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from segflow.adapters import factory
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord
 from segflow.declaration import EXECUTE_SEGMENT
+from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord
 from segflow.domain.errors import CheckpointConflict, ExecutionNotStarted
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
 from segflow.engine.execution_events import finish
@@ -177,5 +177,28 @@ def test_an_approval_is_asked_once_and_decided_once(stores: Stores) -> None:
     )
     assert late.value.record is not None and late.value.record.decision == "approve"
     assert token.task_token is None and token.decision == "approve"
-    with pytest.raises(ApprovalNotPending):
+    with pytest.raises(ApprovalNotRequested):
         stores.approvals.attach_token(tenant, execution_id, "unknown", "token-2")
+
+
+def test_a_tenant_s_executions_are_listed_newest_first_a_page_at_a_time(stores: Stores) -> None:
+    tenant = f"list-{uuid.uuid4().hex[:8]}"
+    for index, (workflow_id, status) in enumerate([("a", "SUCCEEDED"), ("b", "RUNNING"), ("a", "RUNNING")]):
+        record = ExecutionRecord(
+            tenant_id=tenant,
+            execution_id=f"e-{index}",
+            workflow_id=workflow_id,
+            started_at=f"2026-01-01T00:00:0{index}+00:00",
+            status=status,
+        )
+        assert stores.records.create_execution(record)
+
+    first, position = stores.records.list_executions(tenant, limit=2)
+    rest, end = stores.records.list_executions(tenant, limit=2, after=position)
+    of_a, _ = stores.records.list_executions(tenant, limit=10, workflow_id="a")
+    running_a, _ = stores.records.list_executions(tenant, limit=10, workflow_id="a", status="RUNNING")
+
+    assert [r.execution_id for r in first] == ["e-2", "e-1"] and position is not None
+    assert ([r.execution_id for r in rest], end) == (["e-0"], None)
+    assert [r.execution_id for r in of_a] == ["e-2", "e-0"]
+    assert [r.execution_id for r in running_a] == ["e-2"]

@@ -8,44 +8,13 @@ decision racing the token, or two approvers racing each other, settle on one out
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.adapters.execution_records import execution_pk
-
-Decision = Literal["approve", "reject"]
-
-
-class ApprovalRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    node_id: str
-    message: str
-    approvers: list[str] = []
-    requested_at: float
-    deadline: float
-    default_decision: Decision
-    task_token: str | None = None
-    decision: Decision | None = None
-    approver: str | None = None
-    comment: str | None = None
-    decided_at: float | None = None
-    timed_out: bool = False
-
-    @property
-    def decided(self) -> bool:
-        return self.decision is not None
-
-
-class ApprovalNotPending(Exception):
-    """No approval of that node is waiting (unknown, or decided already)."""
-
-    def __init__(self, message: str, record: ApprovalRecord | None = None) -> None:
-        super().__init__(message)
-        self.record = record
+from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord, Decision
 
 
 class ApprovalStore:
@@ -93,7 +62,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"no approval was requested for node {node_id!r}") from error
+                raise ApprovalNotRequested(f"no approval was requested for node {node_id!r}") from error
             return stored
         return ApprovalRecord.model_validate(decode_item(response["Attributes"]))
 
@@ -109,7 +78,7 @@ class ApprovalStore:
         timed_out: bool = False,
     ) -> ApprovalRecord:
         """Decide a pending approval, once. Raises ApprovalNotPending if there is none or it was decided."""
-        values = {":decision": decision, ":at": at, ":timed_out": timed_out}
+        values: dict[str, str | float | bool] = {":decision": decision, ":at": at, ":timed_out": timed_out}
         update = "SET decision = :decision, decided_at = :at, timed_out = :timed_out"
         if approver:
             values[":approver"] = approver
@@ -132,7 +101,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"node {node_id!r} has no pending approval") from error
+                raise ApprovalNotRequested(f"node {node_id!r} has no pending approval") from error
             raise ApprovalNotPending(
                 f"node {node_id!r} was decided already: {stored.decision} by {stored.approver or 'timeout'}",
                 stored,

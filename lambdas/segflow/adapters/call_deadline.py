@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from segflow.domain.deadline import current_deadline
 
-Client = TypeVar("Client")
+
+class _BotocoreClient(Protocol):
+    @property
+    def meta(self) -> Any: ...
+
+
+Client = TypeVar("Client", bound=_BotocoreClient)
 
 _HANDLER_ID = "segflow-node-deadline"
 _lock = threading.Lock()
@@ -29,7 +35,7 @@ def limited_by_node_deadline(client: Client, operations: tuple[str, ...] = ()) -
     botocore runs handlers of more specific events first: ``operations`` named here are capped before any
     handler of theirs that answers the request itself (the local runtime's Lambda Invoke), so a call the
     deadline has already cut is never made."""
-    meta: Any = client.meta  # type: ignore[attr-defined]
+    meta = client.meta
     service = meta.service_model.service_id.hyphenize()
     with _lock:
         if client not in _limited:
@@ -39,7 +45,7 @@ def limited_by_node_deadline(client: Client, operations: tuple[str, ...] = ()) -
     return client
 
 
-def _cap_read_timeout(request: Any, **_: Any) -> None:
+def _cap_read_timeout(request: Any, **_kwargs: Any) -> None:
     deadline = current_deadline()
     context = getattr(request, "context", None)
     if deadline is None or context is None:

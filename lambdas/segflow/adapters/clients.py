@@ -19,12 +19,24 @@ def _client(service: str, endpoint_url: str | None) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG, endpoint_url=endpoint_url)
 
 
+@cache
+def _unretried_client(service: str, read_timeout: float) -> Any:
+    config = Config(
+        read_timeout=read_timeout,
+        connect_timeout=10,
+        retries={"mode": "standard", "max_attempts": 1},
+        max_pool_connections=50,
+    )
+    return boto3.session.Session().client(service, config=config)
+
+
 def client(service: str, endpoint_url: str | None = None) -> Any:
     with _lock:
         return _client(service, endpoint_url)
 
 
-def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints or mocks)."""
+def unretried_client(service: str, read_timeout: float) -> Any:
+    """A client whose calls are sent once and wait ``read_timeout`` for the answer: for calls that must not
+    be repeated by the SDK (a retried synchronous Lambda invoke would run the function again)."""
     with _lock:
-        _client.cache_clear()
+        return _unretried_client(service, read_timeout)

@@ -22,13 +22,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segflow.adapters.dynamo_items import decode_item, encode_item
+from segflow.domain.errors import ConnectionGone
 from segflow.domain.limits import EVENT_DELIVERY_LEASE_SECONDS, WEBSOCKET_CONNECTION_MAX_SECONDS
 
 BY_SUBSCRIPTION_INDEX = "by_subscription"
-
-
-class ConnectionGone(Exception):
-    """The client is no longer connected (API Gateway answered 410 GoneException)."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,7 @@ from botocore.exceptions import ClientError
 from segflow.adapters.dynamo_items import encode_item, expires_at
 from segflow.adapters.execution_records import execution_pk
 from segflow.adapters.transactions import transact_write
-
-
-class EffectConditionFailed(Exception):
-    """The user's condition expression did not hold; nothing was written."""
+from segflow.domain.errors import EffectConditionFailed
 
 
 class EffectLedger:

@@ -1,7 +1,7 @@
-"""Stores built from the environment the declaration gives every function (names in one place).
+"""Adapters built from the environment the declaration gives every function (names in one place).
 
-Each store module is imported when its store is first built, so a function's cold start only pays for the
-stores it uses.
+Each adapter module is imported when its adapter is first built, so a function's cold start only pays for
+the adapters it uses. :func:`node_services` wires what node types may touch.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from segflow.adapters.clients import client
+from segflow.adapters.clients import client, unretried_client
 from segflow.declaration import (
     CONNECTIONS_TABLE,
     DATA_BUCKET,
@@ -28,18 +28,23 @@ if TYPE_CHECKING:
     from segflow.adapters.approvals import ApprovalStore
     from segflow.adapters.chat_models import ChatModels
     from segflow.adapters.connections import ConnectionStore, LiveConnections
+    from segflow.adapters.data_buckets import DataBuckets
+    from segflow.adapters.data_tables import DataTables
     from segflow.adapters.deployment_log import DeploymentLog
     from segflow.adapters.effect_ledger import EffectLedger
     from segflow.adapters.event_log import EventLog, EventLogReader
     from segflow.adapters.execution_launcher import ExecutionLauncher
     from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.adapters.functions import Functions
     from segflow.adapters.journal import ExecutionJournal
     from segflow.adapters.manifests import ManifestStore
     from segflow.adapters.model_calls import ModelCallLedger
     from segflow.adapters.model_endpoints import ModelEndpoints
     from segflow.adapters.outputs import NodeOutputStore
     from segflow.adapters.task_tokens import TaskTokens
+    from segflow.adapters.topics import Topics
     from segflow.adapters.workflow_versions import WorkflowVersionStore
+    from segflow.nodes.services import NodeServices
 
 
 def _node_client(service: str) -> Any:
@@ -187,3 +192,54 @@ def model_calls() -> ModelCallLedger:
     from segflow.adapters.model_calls import ModelCallLedger
 
     return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
+
+
+# --- what node types may touch ------------------------------------------------------------------------------
+
+
+def data_tables() -> DataTables:
+    from segflow.adapters.data_tables import DataTables
+
+    return DataTables(_node_client("dynamodb"), effect_ledger())
+
+
+def data_buckets() -> DataBuckets:
+    from segflow.adapters.data_buckets import DataBuckets
+
+    return DataBuckets(_node_client("s3"))
+
+
+def topics() -> Topics:
+    from segflow.adapters.topics import Topics
+
+    return Topics(_node_client("sns"))
+
+
+def functions() -> Functions:
+    from segflow.adapters.call_deadline import limited_by_node_deadline
+    from segflow.adapters.functions import Functions
+
+    # The deadline caps Invoke before any handler of its own answers it (the local runtime's).
+    return Functions(
+        lambda read_timeout: limited_by_node_deadline(
+            unretried_client("lambda", read_timeout), operations=("Invoke",)
+        )
+    )
+
+
+def node_services() -> NodeServices:
+    """Every service a node type may use, each built when a node first uses it."""
+    from segflow.nodes.services import NodeServices
+
+    return NodeServices(
+        data_tables_factory=data_tables,
+        data_buckets_factory=data_buckets,
+        topics_factory=topics,
+        functions_factory=functions,
+        workflow_versions_factory=workflow_versions,
+        model_endpoints_factory=model_endpoints,
+        deployment_log_factory=deployment_log,
+        approvals_factory=approvals,
+        chat_models_factory=chat_models,
+        model_calls_factory=model_calls,
+    )

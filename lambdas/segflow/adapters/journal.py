@@ -3,9 +3,10 @@ execution log, or in neither (one DynamoDB transaction per change, or per batch 
 
 from __future__ import annotations
 
+from typing import Any
+
 from segflow.adapters.event_log import MAX_TRANSACTION_ITEMS, CompanionRejected, EventLog
 from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.domain.errors import CheckpointConflict
 from segflow.domain.records import ExecutionIdentity, NodeRecord
 from segflow.events.models import EventDraft
 
@@ -14,6 +15,8 @@ NODES_PER_TRANSACTION = MAX_TRANSACTION_ITEMS // 2
 
 
 class ExecutionJournal:
+    """Node checkpoints and execution ends, each written with its event."""
+
     def __init__(self, records: ExecutionRecordStore, log: EventLog) -> None:
         self.records = records
         self.log = log
@@ -45,9 +48,18 @@ class ExecutionJournal:
             already += [chunk[index][0].node_id for index in appended.rejected]
         return already
 
+    def record_end(
+        self,
+        execution: ExecutionIdentity,
+        draft: EventDraft,
+        outcome: dict[str, Any],
+        completed: int | None = None,
+    ) -> None:
+        """Record the execution's end (``outcome``: its status, finished_at, … on its META item) with its
+        event, in one transaction. Raises :class:`~segflow.domain.errors.ExecutionFinished` (nothing
+        written) if its end is recorded already; ``completed``: the nodes finished, when counted."""
+        self.log.append(execution, [draft], finish=outcome, completed=completed)
+
     def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None:
         for start in range(0, len(drafts), MAX_TRANSACTION_ITEMS):
             self.log.append(execution, drafts[start : start + MAX_TRANSACTION_ITEMS])
-
-
-__all__ = ["CheckpointConflict", "ExecutionJournal"]

@@ -1,24 +1,15 @@
-"""The bucket side of a run: submissions in, manifest and stage items out, reference copies beside them.
-
-Inside an execution's manifest prefix::
-
-    manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
-    stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
-    stages/000000.meta.json    {stage, segment_ids, count, bytes, pure}
-    stages/index.json          [{count, bytes, pure}] of every stage: how each runs, in one read
-    bodies/<segment_id>.json   the bulky part of an oversized segment config
-    sinks.json                 node ids without successors (their outputs form the execution's output)
-"""
+"""The bucket side of a run: submissions in, manifest and stage items out, reference copies beside them
+(keys laid out by :mod:`segflow.domain.s3_layout`)."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from segflow.adapters import s3_layout
+from segflow.domain import s3_layout
 from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
 
 REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
@@ -26,30 +17,6 @@ REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
 
 class SubmissionNotFound(LookupError):
     pass
-
-
-def stage_items_key(prefix: str, stage: int) -> str:
-    return f"{prefix}stages/{stage:06d}.json"
-
-
-def stage_meta_key(prefix: str, stage: int) -> str:
-    return f"{prefix}stages/{stage:06d}.meta.json"
-
-
-def stage_index_key(prefix: str) -> str:
-    return f"{prefix}stages/index.json"
-
-
-def body_key(prefix: str, segment_id: str) -> str:
-    return f"{prefix}bodies/{segment_id}.json"
-
-
-def manifest_key(prefix: str) -> str:
-    return f"{prefix}manifest.json"
-
-
-def sinks_key(prefix: str) -> str:
-    return f"{prefix}sinks.json"
 
 
 def plan_documents(prefix: str, plan: PartitionPlan) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
@@ -63,17 +30,17 @@ def plan_documents(prefix: str, plan: PartitionPlan) -> tuple[list[tuple[str, st
         # Inline items travel back in a Lambda result, which the runtime serializes with json.dumps'
         # default (spaced) separators: budget that form, not the compact one.
         spaced_bytes = len(json.dumps(stage_items, ensure_ascii=False).encode())
-        writes.append((stage_items_key(prefix, stage.stage), items))
+        writes.append((s3_layout.stage_items_key(prefix, stage.stage), items))
         summary = {"count": len(stage.segment_ids), "bytes": spaced_bytes, "pure": stage.pure}
         meta = {"stage": stage.stage, "segment_ids": stage.segment_ids, **summary}
-        writes.append((stage_meta_key(prefix, stage.stage), compact_json(meta)))
+        writes.append((s3_layout.stage_meta_key(prefix, stage.stage), compact_json(meta)))
         index.append(summary)
     for segment in plan.segments:
         if segment.body is not None and segment.config.body_key:
             writes.append((segment.config.body_key, segment.body.model_dump_json(exclude_none=True)))
-    writes.append((manifest_key(prefix), compact_json([s.manifest_entry() for s in plan.segments])))
-    writes.append((sinks_key(prefix), compact_json(plan.sinks)))
-    writes.append((stage_index_key(prefix), compact_json(index)))
+    writes.append((s3_layout.manifest_key(prefix), compact_json([s.manifest_entry() for s in plan.segments])))
+    writes.append((s3_layout.sinks_key(prefix), compact_json(plan.sinks)))
+    writes.append((s3_layout.stage_index_key(prefix), compact_json(index)))
     return writes, index
 
 
@@ -128,35 +95,27 @@ class ManifestStore:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
-        return self._get_json(stage_meta_key(prefix, stage))
+        return cast(dict[str, Any], self._get_json(s3_layout.stage_meta_key(prefix, stage)))
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
         """``{count, bytes, pure}`` of a stage, from the stage index (read once per store: one invocation)."""
         if prefix not in self._indexes:
-            self._indexes[prefix] = self._get_json(stage_index_key(prefix))
+            self._indexes[prefix] = self._get_json(s3_layout.stage_index_key(prefix))
         return self._indexes[prefix][stage]
 
     def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
-        key = stage_items_key(prefix, stage)
+        key = s3_layout.stage_items_key(prefix, stage)
         if self._last_items is not None and self._last_items[0] == key:
             return self._last_items[1]
-        items = self._get_json(key)
+        items = cast(list[dict[str, Any]], self._get_json(key))
         self._last_items = (key, items)
         return items
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))
 
-    def read_manifest_entry(self, prefix: str, segment_index: int) -> dict[str, Any]:
-        entries = self._get_json(f"{prefix}manifest.json")
-        if not 0 <= segment_index < len(entries):
-            raise IndexError(
-                f"segment_index {segment_index} is outside the manifest's {len(entries)} entries"
-            )
-        return entries[segment_index]
-
     def read_sinks(self, prefix: str) -> list[str]:
-        return self._get_json(f"{prefix}sinks.json")
+        return cast(list[str], self._get_json(s3_layout.sinks_key(prefix)))
 
     def read_json(self, key: str) -> Any:
         return self._get_json(key)

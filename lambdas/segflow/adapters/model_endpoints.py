@@ -6,42 +6,18 @@ repeats nothing. Errors become the node failures of :mod:`segflow.deployments.er
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from segflow.deployments.errors import ArtifactNotFound, SageMakerError
+from segflow.deployments.models import EndpointState, ModelPackage, ProbeAnswer
 from segflow.deployments.policies import VARIANT_NAME
 from segflow.domain.limits import HEALTH_PROBE_MAX_RESPONSE_BYTES
 
 _RETRYABLE_CODES = ("ThrottlingException", "InternalFailure", "ServiceUnavailable", "ModelNotReadyException")
-
-
-@dataclass(frozen=True)
-class EndpointState:
-    name: str
-    status: (
-        str  # Creating | Updating | SystemUpdating | RollingBack | InService | OutOfService | Failed | ...
-    )
-    config_name: str
-    failure_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelPackage:
-    arn: str
-    version: int | None
-    approval_status: str | None
-
-
-@dataclass(frozen=True)
-class ProbeAnswer:
-    content_type: str | None
-    body: bytes
 
 
 def _code(error: ClientError) -> str:
@@ -211,7 +187,3 @@ class ModelEndpoints:
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
-
-
-def probe_body(body: Any) -> bytes:
-    return body.encode() if isinstance(body, str) else json.dumps(body, separators=(",", ":")).encode()

@@ -8,18 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from segflow.adapters import s3_layout
+from segflow.domain import s3_layout
 from segflow.domain.limits import OUTPUT_INLINE_MAX_BYTES
-
-
-@dataclass(frozen=True)
-class StoredOutput:
-    inline_json: str | None
-    s3_key: str | None
-    size_bytes: int
+from segflow.domain.records import StoredOutput
 
 
 class NodeOutputStore:
@@ -33,15 +26,20 @@ class NodeOutputStore:
             lambda digest: s3_layout.node_output_key(tenant_id, execution_id, node_id, digest), value
         )
 
-    def save_execution_data(self, tenant_id: str, execution_id: str, name: str, value: Any) -> StoredOutput:
-        """The execution's input or result (``name``: "input" or "output")."""
+    def save_execution_data(
+        self, tenant_id: str, execution_id: str, name: str, value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput:
+        """The execution's input or result (``name``: "input" or "output"), inline up to
+        ``inline_max_bytes`` (default: the store's threshold)."""
         key = s3_layout.execution_data_key(tenant_id, execution_id, name)
-        return self._save(lambda _digest: key, value)
+        return self._save(lambda _digest: key, value, inline_max_bytes)
 
-    def _save(self, key_for: Callable[[str], str], value: Any) -> StoredOutput:
+    def _save(
+        self, key_for: Callable[[str], str], value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         data = text.encode()
-        if len(data) <= self.inline_max_bytes:
+        if len(data) <= (self.inline_max_bytes if inline_max_bytes is None else inline_max_bytes):
             return StoredOutput(inline_json=text, s3_key=None, size_bytes=len(data))
         key = key_for(hashlib.sha256(data).hexdigest())
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -43,7 +43,7 @@ def transact_write(
     """``TransactWriteItems`` of ``items``, sent again while DynamoDB cancels it only by contention."""
     for attempt in range(1, TRANSACTION_MAX_ATTEMPTS + 1):
         try:
-            return client.transact_write_items(TransactItems=items)
+            return cast(dict[str, Any], client.transact_write_items(TransactItems=items))
         except ClientError as error:
             if attempt == TRANSACTION_MAX_ATTEMPTS or not cancelled_by_contention(error):
                 raise

@@ -24,8 +24,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segflow.adapters import s3_layout
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at
+from segflow.domain import s3_layout
 from segflow.domain.limits import DEFINITION_INLINE_MAX_BYTES, VERSION_WRITE_MAX_ATTEMPTS
 from segflow.versioning.errors import (
     ActiveVersionConflict,

@@ -7,6 +7,7 @@ no model source: the field is named), so nothing is created in SageMaker for a c
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -224,3 +225,29 @@ class DeploymentResult(BaseModel):
     endpoint_config: str
     model_name: str
     health_check: dict[str, Any] | None = None
+
+
+# --- what SageMaker answers (segflow.adapters.model_endpoints) ---
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    name: str
+    status: (
+        str  # Creating | Updating | SystemUpdating | RollingBack | InService | OutOfService | Failed | ...
+    )
+    config_name: str
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    arn: str
+    version: int | None
+    approval_status: str | None
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    content_type: str | None
+    body: bytes

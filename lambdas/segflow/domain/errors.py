@@ -72,6 +72,65 @@ class DeadlineReached(NodeFailure):
     retryable = True
 
 
+# -- what the services nodes use raise (:mod:`segflow.nodes.services`): the node fails with them --
+
+
+class DynamoDbError(NodeFailure):
+    error_type = "DynamoDbError"
+
+
+class DynamoDbBusy(NodeFailure):
+    error_type = "DynamoDbBusy"
+    retryable = True
+
+
+class EffectConditionFailed(SegflowError):
+    """The user's condition expression did not hold; nothing was written."""
+
+    kind = "conflict"
+
+
+class S3Error(NodeFailure):
+    error_type = "S3Error"
+
+
+class S3Busy(NodeFailure):
+    error_type = "S3Busy"
+    retryable = True
+
+
+class ResultTooLarge(NodeFailure):
+    error_type = "ResultTooLarge"
+
+
+class TopicNotFound(NodeFailure):
+    error_type = "TopicNotFound"
+
+
+class SnsError(NodeFailure):
+    error_type = "SnsError"
+
+
+class SnsBusy(NodeFailure):
+    error_type = "SnsBusy"
+    retryable = True
+
+
+class LambdaThrottled(NodeFailure):
+    error_type = "LambdaThrottled"
+    retryable = True
+
+
+class LambdaUnavailable(NodeFailure):
+    error_type = "LambdaUnavailable"
+    retryable = True
+
+
+class LambdaTimeout(NodeFailure):
+    error_type = "LambdaTimeout"
+    retryable = True
+
+
 # -- the engine: raised out of a handler; the class names become Step Functions error names --
 
 
@@ -112,3 +171,12 @@ class ExecutionNotStarted(SegflowError):
 
 class ExecutionFinished(SegflowError):
     """The execution is no longer RUNNING: its end was already recorded (with its event)."""
+
+
+# -- live delivery --
+
+
+class ConnectionGone(SegflowError):
+    """The client is no longer connected (API Gateway answered 410 GoneException)."""
+
+    kind = "not_found"

@@ -82,3 +82,12 @@ class ExecutionIdentity:
     execution_id: str
     workflow_id: str
     version: int | None
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """Where a value was stored: inline (``inline_json``, small) or in the bucket (``s3_key``)."""
+
+    inline_json: str | None
+    s3_key: str | None
+    size_bytes: int

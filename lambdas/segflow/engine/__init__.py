@@ -1,1 +1,2 @@
-"""The engine: partitioner, plan, segment runner and stage advancing. No AWS calls in here."""
+"""The engine: partitioning, segments, stages, an execution's start and end. No AWS in here: what it stores
+and calls is behind the Protocols of ``ports.py``."""

@@ -7,12 +7,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.journal import ExecutionJournal
 from segflow.domain.errors import ExecutionFinished
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord
-from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, event_state
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, ExecutionStatus, event_state
+from segflow.engine.ports import ExecutionLog, ExecutionRecords
 from segflow.events.models import EventDraft
 
 
@@ -36,10 +35,10 @@ def _duration_ms(started_at: str) -> int | None:
 
 
 def finish(
-    journal: ExecutionJournal,
+    journal: ExecutionLog,
     execution: ExecutionIdentity,
     started_at: str,
-    status: str,
+    status: ExecutionStatus,
     fields: dict[str, Any],
     reason: str | None = None,
     error: str | None = None,
@@ -57,7 +56,7 @@ def finish(
         error=error,
     )
     try:
-        journal.log.append(execution, [draft], finish={"status": status, **fields}, completed=completed)
+        journal.record_end(execution, draft, {"status": status, **fields}, completed=completed)
     except ExecutionFinished:
         return False
     return True
@@ -78,7 +77,7 @@ def execution_of_status_change(detail: dict[str, Any]) -> tuple[str, str] | None
 
 
 def record_status_change(
-    records: ExecutionRecordStore, journal: ExecutionJournal, detail: dict[str, Any], now: str
+    records: ExecutionRecords, journal: ExecutionLog, detail: dict[str, Any], now: str
 ) -> bool:
     """A terminal status no handler recorded (StopExecution, the execution's timeout, a failure outside a
     handler): mark the record and publish the event. False if segflow had recorded the end already."""

@@ -7,15 +7,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.journal import ExecutionJournal
-from segflow.adapters.manifests import ManifestStore
-from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import FinalizeEvent, FinalizeResult
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
 from segflow.domain.records import ExecutionIdentity
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.engine.execution_events import finish
+from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore
 
 
 def _now() -> str:
@@ -38,11 +35,11 @@ def describe_error(error: dict[str, Any] | None) -> tuple[str, str]:
 
 
 def finalize(
-    records: ExecutionRecordStore,
-    manifests: ManifestStore,
-    outputs: NodeOutputStore,
+    records: ExecutionRecords,
+    manifests: PlanStore,
+    outputs: NodeOutputs,
     event: FinalizeEvent,
-    journal: ExecutionJournal,
+    journal: ExecutionLog,
 ) -> FinalizeResult:
     if event.statebag is None:
         name, cause = describe_error(event.error)
@@ -50,7 +47,7 @@ def finalize(
     statebag = event.statebag
     tenant, execution_id = statebag.tenant_id, statebag.execution_id
     nodes = records.list_nodes(tenant, execution_id)
-    summary = dict(Counter(record.status for record in nodes))
+    summary: dict[str, int] = dict(Counter(record.status for record in nodes))
     completed = sum(1 for record in nodes if record.status in TERMINAL_NODE_STATUSES)
     identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
 
@@ -80,8 +77,9 @@ def finalize(
         record = by_id.get(sink)
         if record is not None and record.status == "succeeded":
             result[sink] = outputs.load(record.output_json, record.output_key)
-    final_store = NodeOutputStore(outputs.bucket, outputs._s3, inline_max_bytes=FINAL_OUTPUT_INLINE_MAX_BYTES)
-    stored = final_store.save_execution_data(tenant, execution_id, "output", result)
+    stored = outputs.save_execution_data(
+        tenant, execution_id, "output", result, inline_max_bytes=FINAL_OUTPUT_INLINE_MAX_BYTES
+    )
     finish(
         journal,
         identity,

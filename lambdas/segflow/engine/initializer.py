@@ -8,19 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.adapters import s3_layout
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.journal import ExecutionJournal
-from segflow.adapters.manifests import ManifestStore, body_key
-from segflow.adapters.outputs import NodeOutputStore
-from segflow.adapters.workflow_versions import WorkflowVersionStore
 from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
+from segflow.domain import s3_layout
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
-from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.dsl.validation import validate_executable
 from segflow.engine.continuation import continued_statebag
 from segflow.engine.execution_events import started_draft
 from segflow.engine.history_budget import START_EVENTS, budgeted
 from segflow.engine.partitioner import partition
+from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore, WorkflowVersions
 from segflow.engine.resume import ResumeRefused, reusable_records
 from segflow.engine.stage_advancer import cursor_for_stage
 from segflow.events.models import EventDraft
@@ -28,11 +24,11 @@ from segflow.events.models import EventDraft
 
 @dataclass
 class Initializer:
-    records: ExecutionRecordStore
-    manifests: ManifestStore
-    outputs: NodeOutputStore
-    versions: WorkflowVersionStore
-    journal: ExecutionJournal
+    records: ExecutionRecords
+    manifests: PlanStore
+    outputs: NodeOutputs
+    versions: WorkflowVersions
+    journal: ExecutionLog
 
     def initialize(self, request: ExecutionRequest, execution_id: str, started_at: str) -> InitializeResult:
         if request.continuation is not None:
@@ -46,10 +42,7 @@ class Initializer:
         else:
             workflow_key = request.workflow.s3_key
             workflow_document = self.manifests.read_submission(tenant, workflow_key)
-        graph = validate_workflow(workflow_document)
-        not_runnable = executable_issues(graph)
-        if not_runnable:
-            raise WorkflowValidationError(not_runnable)
+        graph = validate_executable(workflow_document)
         execution_input: Any = request.input or {}
         if request.input_ref is not None:
             execution_input = self.manifests.read_submission(tenant, request.input_ref.s3_key)
@@ -70,7 +63,7 @@ class Initializer:
             )
 
         prefix = s3_layout.execution_manifest_prefix(tenant, graph.workflow_id, execution_id)
-        plan = partition(graph, body_key_for=lambda segment_id: body_key(prefix, segment_id))
+        plan = partition(graph, body_key_for=lambda segment_id: s3_layout.body_key(prefix, segment_id))
         stage_index = self.manifests.write_plan(prefix, plan)
         self.manifests.write_reference_copy(
             s3_layout.workflow_config_reference_key(tenant, graph.workflow_id, execution_id),

@@ -9,18 +9,13 @@ twice. Events are read from the log, not from the stream record, so every sender
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
 
-from segflow.adapters.connections import ConnectionGone, ConnectionStore, LiveConnections
-from segflow.adapters.event_log import EventLogReader
+from segflow.domain.errors import ConnectionGone
 from segflow.domain.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
+from segflow.engine.ports import EventPages, LiveConnections, Subscriptions
 from segflow.events.models import events_message
 
 _ENVELOPE_BYTES = 200
-
-
-class LogReader(Protocol):
-    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str | None]]: ...
 
 
 class SharedPages:
@@ -28,7 +23,7 @@ class SharedPages:
     subscribers that were sent the same seq share one read. Safe for the life of one invocation: it started
     after the events of its stream records were stored, so its first read of a page already holds them."""
 
-    def __init__(self, log: EventLogReader) -> None:
+    def __init__(self, log: EventPages) -> None:
         self._log = log
         self._pages: dict[tuple[str, str, int], list[tuple[int, str | None]]] = {}
 
@@ -62,8 +57,8 @@ def messages(execution_id: str, page: list[tuple[int, str | None]]) -> Iterator[
 
 
 def deliver(
-    subscriptions: ConnectionStore,
-    log: LogReader,
+    subscriptions: Subscriptions,
+    log: EventPages,
     live: LiveConnections,
     connection_id: str,
     tenant_id: str,

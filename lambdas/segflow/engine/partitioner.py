@@ -35,6 +35,7 @@ from segflow.domain.plan import (
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import NodeSpec
 from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
+from segflow.engine.routing import route_labels
 from segflow.nodes.base import NodeType
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).
@@ -61,7 +62,7 @@ class _OpenSegment:
 
 
 def segment_node(
-    node: NodeSpec, node_type: NodeType, incoming: list[IncomingEdge], conditions: set[str]
+    node: NodeSpec, node_type: NodeType, incoming: list[IncomingEdge], labels: list[str]
 ) -> SegmentNode:
     """A node as its segment carries it: its definition, its incoming edges and (a judgment) its routes."""
     return SegmentNode(
@@ -74,7 +75,7 @@ def segment_node(
         retry=node.retry.model_dump() if node.retry else None,
         timeout_seconds=node.timeout_seconds,
         incoming=incoming,
-        route_labels=sorted(conditions) if node_type.routes else None,
+        route_labels=labels if node_type.routes else None,
     )
 
 
@@ -83,7 +84,7 @@ def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
         graph.nodes[node_id],
         graph.node_types[node_id],
         [IncomingEdge(source=e.source, condition=e.condition) for e in graph.incoming[node_id]],
-        {e.condition for e in graph.outgoing[node_id] if e.condition is not None},
+        route_labels(e.condition for e in graph.outgoing[node_id]),
     )
 
 

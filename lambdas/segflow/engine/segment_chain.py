@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from segflow.adapters.manifests import ManifestStore
 from segflow.contracts import Cursor, SegmentResult, StateBag
 from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
 from segflow.domain.plan import SegmentConfig, SegmentNode
+from segflow.engine.ports import PlanStore
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.engine.stage_advancer import cursor_after_segment, cursor_for_stage
 
 
-def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[list[SegmentNode], list[str]]:
+def segment_nodes(manifests: PlanStore, segment: SegmentConfig) -> tuple[list[SegmentNode], list[str]]:
     """The segment's nodes and the outputs it reads: inline, or from its S3 body."""
     if segment.body_key:
         body = manifests.read_body(segment.body_key)
@@ -35,7 +35,7 @@ def segment_nodes(manifests: ManifestStore, segment: SegmentConfig) -> tuple[lis
 
 def _stage_segments(
     runner: SegmentRunner,
-    manifests: ManifestStore,
+    manifests: PlanStore,
     statebag: StateBag,
     first: SegmentConfig,
     count: int,
@@ -64,7 +64,7 @@ def _stage_segments(
 
 def run_segment_chain(
     runner: SegmentRunner,
-    manifests: ManifestStore,
+    manifests: PlanStore,
     statebag: StateBag,
     segment: SegmentConfig,
     remaining_ms: Callable[[], int],

@@ -23,11 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, Decision
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.journal import ExecutionJournal
-from segflow.adapters.outputs import NodeOutputStore
 from segflow.contracts import ApprovalWait, SegmentResult, StateBag
+from segflow.domain.approvals import ApprovalNotPending, ApprovalRecord, Decision
 from segflow.domain.deadline import Deadline
 from segflow.domain.errors import (
     CheckpointConflict,
@@ -40,16 +37,18 @@ from segflow.domain.errors import (
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
 from segflow.domain.plan import SegmentConfig, SegmentNode
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
-from segflow.domain.statuses import TERMINAL_NODE_STATUSES
+from segflow.domain.statuses import TERMINAL_NODE_STATUSES, NodeStatus
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
+from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
+from segflow.engine.retry import NO_RETRY, next_retry
+from segflow.engine.routing import edge_taken
 from segflow.events.models import EventDraft
 from segflow.nodes import registry
 from segflow.nodes.base import (
     ExecutionInfo,
     NodeContext,
     NodeResult,
-    NodeServices,
     NodeType,
     Poll,
     render_config,
@@ -57,9 +56,9 @@ from segflow.nodes.base import (
     time_needed,
 )
 from segflow.nodes.judgment import resolve_route
+from segflow.nodes.services import NodeServices
 
 Activation = Literal["run", "skip"]
-_NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 @dataclass
@@ -81,12 +80,12 @@ class _Deferred:
 class SegmentRun:
     """What one invocation knows about the nodes it touches."""
 
+    identity: ExecutionIdentity
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     records: dict[str, NodeRecord] = field(default_factory=dict)
     # Records of pure nodes (and skips) not yet written: flushed in batches, before any side effect,
     # before a pause and at the end. Losing them in a crash only means re-running pure nodes.
     pending: list[tuple[NodeRecord, EventDraft]] = field(default_factory=list)
-    identity: ExecutionIdentity | None = None
 
 
 def _short(message: str) -> str:
@@ -98,17 +97,18 @@ def _short(message: str) -> str:
 class SegmentRunner:
     def __init__(
         self,
-        records: ExecutionRecordStore,
-        outputs: NodeOutputStore,
+        records: SegmentRecords,
+        outputs: NodeOutputs,
         remaining_ms: Callable[[], int],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         yield_margin_ms: int = SEGMENT_YIELD_MARGIN_MS,
         services: NodeServices | None = None,
-        journal: ExecutionJournal | None = None,
+        *,
+        journal: Checkpoints,
     ) -> None:
         self.records = records
-        self.journal = journal  # None: checkpoints without events (the benchmark's baselines)
+        self.journal = journal
         self.services = services or NodeServices()
         self.outputs = outputs
         self.remaining_ms = remaining_ms
@@ -164,9 +164,9 @@ class SegmentRunner:
         needed = set(reads) | {e.source for n in nodes if self._type_of(n).aggregates for e in n.incoming}
         node_outputs: dict[str, Any] = {}
         for node_id in needed:
-            record = run.records.get(node_id)
-            if record is not None and record.status == "succeeded":
-                node_outputs[node_id] = self.outputs.load(record.output_json, record.output_key)
+            found = run.records.get(node_id)
+            if found is not None and found.status == "succeeded":
+                node_outputs[node_id] = self.outputs.load(found.output_json, found.output_key)
 
         context = build_context(
             execution_input,
@@ -264,13 +264,10 @@ class SegmentRunner:
     def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
         if not run.pending:
             return
-        if self.journal is not None and run.identity is not None:
-            for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
-                stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
-                run.records[node_id] = stored
-                run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
-        else:
-            self.records.put_nodes(info.tenant_id, info.execution_id, [record for record, _ in run.pending])
+        for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
+            stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
+            run.records[node_id] = stored
+            run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
         run.pending = []
 
     def _draft(self, record: NodeRecord, previous: NodeRecord | None, reason: str | None) -> EventDraft:
@@ -312,7 +309,7 @@ class SegmentRunner:
                 )
             if outcome.status == "failed":
                 raise UpstreamIncomplete(f"node '{node.node_id}' cannot run: '{edge.source}' failed")
-            if outcome.status == "succeeded" and (edge.condition is None or edge.condition == outcome.route):
+            if edge_taken(edge.condition, outcome.status, outcome.route):
                 active = True
         return "run" if active else "skip"
 
@@ -324,7 +321,7 @@ class SegmentRunner:
         segment: SegmentConfig,
         node: SegmentNode,
         run: SegmentRun,
-        status: str,
+        status: NodeStatus,
         started: float,
         attempt: int = 0,
         durable: bool = True,
@@ -340,7 +337,7 @@ class SegmentRunner:
             stage=segment.stage,
             type=(node.subtype and f"{node.type}:{node.subtype}") or node.type,
             label=node.label,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             attempt=attempt,
             started_at=started,
             finished_at=finished,
@@ -351,10 +348,7 @@ class SegmentRunner:
         if durable:
             self._flush(info, run)
             try:
-                if self.journal is not None and run.identity is not None:
-                    self.journal.put_node(run.identity, record, draft)
-                else:
-                    self.records.put_node(info.tenant_id, info.execution_id, record)
+                self.journal.put_node(run.identity, record, draft)
             except CheckpointConflict as conflict:  # another attempt got there first: its outcome stands
                 record = conflict.stored
         else:
@@ -382,7 +376,7 @@ class SegmentRunner:
         """Run the node (with its retry policy) and record its outcome; a :class:`Poll` is recorded as
         ``waiting`` with its progress. Returns what is recorded (another attempt's, if it was first), or
         :class:`_Deferred` when the node goes on in the next invocation (only nodes placed in the segment)."""
-        policy = RetryPolicy.model_validate(node.retry) if node.retry else _NO_RETRY
+        policy = RetryPolicy.model_validate(node.retry) if node.retry else NO_RETRY
         in_segment = node_type.placement == "segment"
         deadline = self.deadline if in_segment else None
         need = time_needed(node_type, node.config, node.timeout_seconds)
@@ -390,8 +384,7 @@ class SegmentRunner:
         predecessors = {
             edge.source: context["nodes"].get(edge.source)
             for edge in node.incoming
-            if run.outcomes[edge.source].status == "succeeded"
-            and (edge.condition is None or edge.condition == run.outcomes[edge.source].route)
+            if edge_taken(edge.condition, run.outcomes[edge.source].status, run.outcomes[edge.source].route)
         }
         attempt = first_attempt - 1
         retry_reason: str | None = None
@@ -442,22 +435,25 @@ class SegmentRunner:
                     return self._defer(
                         info, segment, node, run, context, started, attempt, 0, reason, progress
                     )
-                delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
-                if (
-                    failure.retryable
-                    and failure.error_type in policy.retry_on
-                    and attempt < policy.max_attempts
-                ):
-                    retry_reason = (
-                        f"attempt {attempt + 1} of {policy.max_attempts} after {failure.error_type}"
-                    )
-                    if self.deadline.allows(need, after=delay):
-                        self.sleep(delay)
+                retry = next_retry(policy, failure, attempt, self.deadline, need)
+                if retry is not None:
+                    retry_reason = retry.reason
+                    if retry.fits:
+                        self.sleep(retry.delay_seconds)
                         continue
                     if in_segment:  # the retry does not fit in this invocation: it waits for the next one
-                        reason = f"{retry_reason}, in the next invocation"
+                        reason = f"{retry.reason}, in the next invocation"
                         return self._defer(
-                            info, segment, node, run, context, started, attempt + 1, delay, reason, progress
+                            info,
+                            segment,
+                            node,
+                            run,
+                            context,
+                            started,
+                            retry.attempt,
+                            retry.delay_seconds,
+                            reason,
+                            progress,
                         )
                 return self._fail(
                     info, segment, node, run, context, started, attempt, failure.error_type, str(failure)
@@ -704,7 +700,7 @@ class SegmentRunner:
         info: ExecutionInfo,
         segment: SegmentConfig,
         run: SegmentRun,
-        status: str,
+        status: Literal["waiting", "yielded", "approval"],
         wait_seconds: int,
         ran: int,
         skipped: int,
@@ -717,7 +713,7 @@ class SegmentRunner:
             SegmentRecord(
                 segment_id=segment.segment_id,
                 stage=segment.stage,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 nodes_run=ran,
                 nodes_skipped=skipped,
                 resume_at=self.clock() + (approval.timeout_seconds if approval else wait_seconds),
@@ -726,7 +722,7 @@ class SegmentRunner:
         )
         return SegmentResult(
             segment_id=segment.segment_id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             nodes_run=ran,
             nodes_skipped=skipped,
             wait_seconds=wait_seconds,

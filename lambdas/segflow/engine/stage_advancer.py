@@ -11,19 +11,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from segflow.adapters.execution_records import ExecutionRecordStore
-from segflow.adapters.manifests import ManifestStore, stage_items_key
 from segflow.contracts import ApprovalWait, Cursor, SegmentResult, StateBag
+from segflow.domain import s3_layout
 from segflow.domain.errors import StageFailed, StageIncomplete
 from segflow.domain.limits import (
     DISTRIBUTED_MAP_MAX_CONCURRENCY,
     INLINE_MAP_MAX_CONCURRENCY,
     INLINE_STAGE_MAX_BYTES,
 )
+from segflow.engine.ports import ExecutionRecords, PlanStore
 
 
 def cursor_for_stage(
-    manifests: ManifestStore,
+    manifests: PlanStore,
     statebag: StateBag,
     stage: int,
     meta: dict[str, Any] | None = None,
@@ -40,7 +40,7 @@ def cursor_for_stage(
 
 
 def _stage_cursor(
-    manifests: ManifestStore, statebag: StateBag, stage: int, meta: dict[str, Any] | None, wait_seconds: int
+    manifests: PlanStore, statebag: StateBag, stage: int, meta: dict[str, Any] | None, wait_seconds: int
 ) -> Cursor:
     meta = meta or manifests.read_stage_summary(statebag.manifest_prefix, stage)
     count = meta["count"]
@@ -63,13 +63,13 @@ def _stage_cursor(
         mode="s3",
         wait_seconds=wait_seconds,
         max_concurrency=max(1, min(count, DISTRIBUTED_MAP_MAX_CONCURRENCY)),
-        items_key=stage_items_key(statebag.manifest_prefix, stage),
+        items_key=s3_layout.stage_items_key(statebag.manifest_prefix, stage),
     )
 
 
 def advance_stage(
-    records: ExecutionRecordStore,
-    manifests: ManifestStore,
+    records: ExecutionRecords,
+    manifests: PlanStore,
     statebag: StateBag,
     stage: int,
     clock: Callable[[], float] = time.time,
@@ -97,13 +97,13 @@ def advance_stage(
         return cursor_for_stage(manifests, statebag, stage, meta, approval=wait)
     paused = [r for r in reported.values() if r.status in ("waiting", "yielded")]
     if paused:
-        wait = min(max(0.0, (r.resume_at or now) - now) for r in paused)
-        return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(wait))
+        seconds = min(max(0.0, (r.resume_at or now) - now) for r in paused)
+        return cursor_for_stage(manifests, statebag, stage, meta, wait_seconds=math.ceil(seconds))
     return cursor_for_stage(manifests, statebag, stage + 1)
 
 
 def cursor_after_segment(
-    manifests: ManifestStore, statebag: StateBag, stage: int, result: SegmentResult
+    manifests: PlanStore, statebag: StateBag, stage: int, result: SegmentResult
 ) -> Cursor:
     """After a stage ran as a Task: the same stage again if a segment paused, else the next one.
 

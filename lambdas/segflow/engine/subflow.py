@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from segflow.domain.errors import DeadlineReached, NodeFailure
 from segflow.dsl.graph import WorkflowGraph
-from segflow.dsl.models import EdgeSpec, NodeSpec, RetryPolicy
+from segflow.dsl.models import EdgeSpec, NodeSpec
+from segflow.engine.retry import NO_RETRY, next_retry
+from segflow.engine.routing import edge_taken, route_labels
 from segflow.nodes.base import NodeContext, NodeResult, render_config, run_executor, time_needed
 from segflow.nodes.judgment import resolve_route
-
-_NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 class SubFlowFailed(NodeFailure):
@@ -96,10 +96,7 @@ class SubFlowRunner:
         for node_id in graph.order:
             incoming = graph.incoming[node_id]
             taken = [
-                e
-                for e in incoming
-                if status.get(e.source) == "succeeded"
-                and (e.condition is None or e.condition == routes[e.source])
+                e for e in incoming if edge_taken(e.condition, status.get(e.source), routes.get(e.source))
             ]
             if incoming and not taken:
                 status[node_id] = "skipped"
@@ -118,7 +115,7 @@ class SubFlowRunner:
     ) -> NodeResult:
         node = self.graph.nodes[node_id]
         node_type = self.graph.node_types[node_id]
-        policy = node.retry or _NO_RETRY
+        policy = node.retry or NO_RETRY
         deadline = self.owner.deadline
         need = time_needed(node_type, node.config, node.timeout_seconds)
         attempt = 0
@@ -148,21 +145,20 @@ class SubFlowRunner:
                 if not isinstance(result, NodeResult):
                     raise NodeFailure("it did not finish in one call", "NotInline")
                 if node_type.routes:
-                    labels = [e.condition for e in self.graph.outgoing[node_id] if e.condition is not None]
+                    labels = route_labels(e.condition for e in self.graph.outgoing[node_id])
                     result = resolve_route(labels, result)
                 return result
             except DeadlineReached:
                 raise
             except NodeFailure as failure:
-                retryable = failure.retryable and failure.error_type in policy.retry_on
-                if retryable and attempt < policy.max_attempts:
-                    delay = policy.backoff_seconds * policy.backoff_rate ** (attempt - 1)
-                    if deadline is not None and not deadline.allows(need, after=delay):
+                retry = next_retry(policy, failure, attempt, deadline, need)
+                if retry is not None:
+                    if not retry.fits:
                         raise DeadlineReached(
-                            f"node '{node_id}' failed with {failure.error_type}; its retry in {delay:g}s "
-                            "would pass the invocation's deadline"
+                            f"node '{node_id}' failed with {failure.error_type}; its retry in "
+                            f"{retry.delay_seconds:g}s would pass the invocation's deadline"
                         ) from failure
-                    time.sleep(delay)
+                    time.sleep(retry.delay_seconds)
                     continue
                 raise SubFlowFailed(
                     f"node '{node_id}' failed with {failure.error_type}: {failure}",

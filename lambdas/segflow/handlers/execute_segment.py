@@ -19,7 +19,6 @@ from segflow.engine.segment_chain import run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
-from segflow.nodes.base import NodeServices
 
 logger = Logger()
 
@@ -31,23 +30,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     statebag = parsed.statebag
     manifests = factory.manifests()
     segment = parsed.segment_config
-    if segment is None:  # fallback: the manifest entry by index
-        entry = manifests.read_manifest_entry(statebag.manifest_prefix, parsed.segment_index or 0)
-        segment = SegmentConfig.model_validate(entry["segment_config"])
     records = factory.execution_records()
     runner = SegmentRunner(
         records,
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
-        services=NodeServices(
-            workflow_versions_factory=factory.workflow_versions,
-            effect_ledger_factory=factory.effect_ledger,
-            model_endpoints_factory=factory.model_endpoints,
-            deployment_log_factory=factory.deployment_log,
-            approvals_factory=factory.approvals,
-            chat_models_factory=factory.chat_models,
-            model_calls_factory=factory.model_calls,
-        ),
+        services=factory.node_services(),
         journal=factory.journal(records, context.get_remaining_time_in_millis),
     )
 

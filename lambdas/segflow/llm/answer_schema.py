@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from types import GenericAlias
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
@@ -30,7 +31,7 @@ class SchemaError(ValueError):
 
 def _annotation(schema: dict[str, Any], name: str) -> Any:
     if "enum" in schema:
-        return Literal[tuple(schema["enum"])]  # type: ignore[misc]
+        return Literal[tuple(schema["enum"])]
     kind = schema.get("type", "object" if "properties" in schema else None)
     if kind is None:
         return Any
@@ -39,7 +40,8 @@ def _annotation(schema: dict[str, Any], name: str) -> Any:
     if kind in _SCALARS:
         return _SCALARS[kind]
     if kind == "array":
-        return list[_annotation(schema.get("items", {}), f"{name}[]")]  # type: ignore[misc]
+        # list[item] with the item type known only at run time
+        return GenericAlias(list, (_annotation(schema.get("items", {}), f"{name}[]"),))
     if kind == "object":
         if "properties" not in schema:
             return dict[str, Any]
@@ -57,7 +59,7 @@ def _model(schema_json: str, name: str) -> type[BaseModel]:
             raise SchemaError(f"{name}.{field}: must be a schema object")
         annotation = _annotation(sub, f"{name}.{field}")
         fields[field] = (annotation, ...) if field in required else (annotation | None, Field(default=None))
-    extra = "forbid" if schema.get("additionalProperties") is False else "allow"
+    extra: Literal["forbid", "allow"] = "forbid" if schema.get("additionalProperties") is False else "allow"
     return create_model(name.replace(".", "_") or "Answer", __config__=ConfigDict(extra=extra), **fields)
 
 
@@ -74,8 +76,10 @@ def parse_answer(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
         stripped = fenced.group(1)
     try:
         value = json.loads(stripped)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return None, f"the answer is not JSON ({error.msg} at position {error.pos})"
+    except ValueError as error:  # valid JSON that Python cannot hold, e.g. an integer of 5000 digits
+        return None, f"the answer is not JSON ({error})"
     try:
         TypeAdapter(_annotation(schema, "answer")).validate_python(value)
     except ValidationError as error:

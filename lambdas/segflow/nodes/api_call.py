@@ -12,10 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
-from segflow.nodes.http_client import ConnectionFailed, HttpError, HttpTimeout, check_http_url, send
-
-# The error types moved to http_client stay importable from here.
-__all__ = ["NODE_TYPE", "ApiCallConfig", "ConnectionFailed", "HttpError", "HttpTimeout", "run_api_call"]
+from segflow.nodes.http_client import check_http_url, send
 
 
 class ApiCallConfig(BaseModel):

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
 import contextvars
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from segflow.domain.deadline import Deadline, node_deadline
-from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut, ServiceUnavailable
-
-if TYPE_CHECKING:
-    from segflow.adapters.approvals import ApprovalStore
-    from segflow.adapters.chat_models import ChatModels
-    from segflow.adapters.deployment_log import DeploymentLog
-    from segflow.adapters.effect_ledger import EffectLedger
-    from segflow.adapters.model_calls import ModelCallLedger
-    from segflow.adapters.model_endpoints import ModelEndpoints
-    from segflow.adapters.workflow_versions import WorkflowVersionStore
+from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut
+from segflow.nodes.services import NodeServices
 
 # segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
 # for a decision (a task token) before the segment goes on.
@@ -36,56 +29,6 @@ class ExecutionInfo:
     workflow_id: str
     started_at: str
     started_by: str | None = None  # the principal that started the execution, when it said so
-
-
-@dataclass
-class NodeServices:
-    """The stores a node type may use, each built on first use (most segments need none of them)."""
-
-    workflow_versions_factory: Callable[[], WorkflowVersionStore] | None = None
-    effect_ledger_factory: Callable[[], EffectLedger] | None = None
-    model_endpoints_factory: Callable[[], ModelEndpoints] | None = None
-    deployment_log_factory: Callable[[], DeploymentLog] | None = None
-    approvals_factory: Callable[[], ApprovalStore] | None = None
-    chat_models_factory: Callable[[], ChatModels] | None = None
-    model_calls_factory: Callable[[], ModelCallLedger] | None = None
-    _built: dict[str, Any] = field(default_factory=dict)
-
-    def _service(self, name: str, what: str) -> Any:
-        if name not in self._built:
-            factory = getattr(self, f"{name}_factory")
-            if factory is None:
-                raise ServiceUnavailable(f"{what} is not available to this segment")
-            self._built[name] = factory()
-        return self._built[name]
-
-    @property
-    def workflow_versions(self) -> WorkflowVersionStore:
-        return self._service("workflow_versions", "the workflow version store")  # type: ignore[no-any-return]
-
-    @property
-    def effect_ledger(self) -> EffectLedger:
-        return self._service("effect_ledger", "the effect ledger")  # type: ignore[no-any-return]
-
-    @property
-    def model_endpoints(self) -> ModelEndpoints:
-        return self._service("model_endpoints", "SageMaker")  # type: ignore[no-any-return]
-
-    @property
-    def chat_models(self) -> ChatModels:
-        return self._service("chat_models", "the chat models")  # type: ignore[no-any-return]
-
-    @property
-    def model_calls(self) -> ModelCallLedger:
-        return self._service("model_calls", "the model call ledger")  # type: ignore[no-any-return]
-
-    @property
-    def approvals(self) -> ApprovalStore:
-        return self._service("approvals", "the approval store")  # type: ignore[no-any-return]
-
-    @property
-    def deployment_log(self) -> DeploymentLog:
-        return self._service("deployment_log", "the deployment log")  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -135,7 +78,7 @@ Executor = Callable[[NodeContext], NodeResult | Poll]
 @dataclass(frozen=True)
 class NodeType:
     type: str
-    config_model: type[BaseModel]
+    config_model: builtins.type[BaseModel]  # builtins: the field `type` above shadows it in this class
     description: str
     executor: Executor | None = None  # None: the shape is known and validated, but it cannot run yet
     subtype: str | None = None  # the value of action_type / target_type that selects this type

@@ -14,13 +14,9 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from segflow.adapters.call_deadline import limited_by_node_deadline
-from segflow.adapters.clients import client
-from segflow.adapters.dynamo_items import decode_item, encode_item
-from segflow.domain.errors import NodeFailure
+from segflow.domain.errors import NodeFailure, ResultTooLarge
 from segflow.domain.limits import (
     DATA_QUERY_DEFAULT_ITEMS,
     DATA_QUERY_MAX_ITEMS,
@@ -31,8 +27,9 @@ from segflow.domain.limits import (
 )
 from segflow.dsl.templates import compile_expression
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
-from segflow.nodes.dynamodb_update import THROTTLING, DynamoDbBusy, DynamoDbError, check_table_name
+from segflow.nodes.dynamodb_update import check_table_name
 from segflow.nodes.http_client import HttpError, check_http_url, send
+from segflow.nodes.services import DataBuckets, DataTables
 
 Missing = Literal["fail", "null"]
 
@@ -41,21 +38,8 @@ class NotFound(NodeFailure):
     error_type = "NotFound"
 
 
-class ResultTooLarge(NodeFailure):
-    error_type = "ResultTooLarge"
-
-
 class InvalidData(NodeFailure):
     error_type = "InvalidData"
-
-
-class S3Error(NodeFailure):
-    error_type = "S3Error"
-
-
-class S3Busy(NodeFailure):
-    error_type = "S3Busy"
-    retryable = True
 
 
 class _Query(BaseModel):
@@ -151,57 +135,25 @@ class DataQueryConfig(RootModel[Source]):
     model_config = ConfigDict(defer_build=True)
 
 
-def _client(service: str) -> Any:
-    return limited_by_node_deadline(client(service))
-
-
-def _dynamodb_failure(table: str, error: ClientError) -> NodeFailure:
-    code = error.response["Error"]["Code"]
-    message = error.response["Error"].get("Message", "")
-    if code in THROTTLING:
-        return DynamoDbBusy(f"{table}: {code}: {message}")
-    return DynamoDbError(f"{table}: {code}: {message}")
-
-
-def _get_item(config: DynamoDbGet) -> Any:
-    try:
-        answer = _client("dynamodb").get_item(
-            TableName=config.table, Key=encode_item(config.key), ConsistentRead=config.consistent_read
-        )
-    except ClientError as error:
-        raise _dynamodb_failure(config.table, error) from error
-    if "Item" not in answer:
-        if config.missing == "null":
-            return None
+def _get_item(config: DynamoDbGet, tables: DataTables) -> Any:
+    item = tables.get_item(config.table, config.key, config.consistent_read)
+    if item is None and config.missing == "fail":
         raise NotFound(f"{config.table}: no item with key {json.dumps(config.key)}")
-    return decode_item(answer["Item"])
+    return item
 
 
-def _query(config: DynamoDbQuery) -> list[dict[str, Any]]:
-    request: dict[str, Any] = {
-        "TableName": config.table,
-        "KeyConditionExpression": config.key_condition_expression,
-        "ExpressionAttributeValues": encode_item(config.expression_attribute_values),
-        "ScanIndexForward": config.scan_forward,
-        "ConsistentRead": config.consistent_read,
-    }
-    if config.expression_attribute_names:
-        request["ExpressionAttributeNames"] = config.expression_attribute_names
-    if config.filter_expression:
-        request["FilterExpression"] = config.filter_expression
-    if config.index:
-        request["IndexName"] = config.index
-    items: list[dict[str, Any]] = []
-    while len(items) < config.limit:
-        try:
-            page = _client("dynamodb").query(**request, Limit=config.limit - len(items))
-        except ClientError as error:
-            raise _dynamodb_failure(config.table, error) from error
-        items.extend(decode_item(item) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return items
+def _query(config: DynamoDbQuery, tables: DataTables) -> list[dict[str, Any]]:
+    return tables.query(
+        config.table,
+        config.key_condition_expression,
+        config.expression_attribute_values,
+        expression_attribute_names=config.expression_attribute_names,
+        filter_expression=config.filter_expression,
+        index=config.index,
+        scan_forward=config.scan_forward,
+        consistent_read=config.consistent_read,
+        limit=config.limit,
+    )
 
 
 def _parse(config: S3Object, raw: bytes) -> Any:
@@ -217,23 +169,12 @@ def _parse(config: S3Object, raw: bytes) -> Any:
         raise InvalidData(f"{where} is not {config.format}: {error}") from error
 
 
-def _get_object(config: S3Object) -> Any:
-    where = f"s3://{config.bucket}/{config.key}"
-    try:
-        answer = _client("s3").get_object(Bucket=config.bucket, Key=config.key)
-        if answer["ContentLength"] > DATA_QUERY_MAX_SOURCE_BYTES:
-            answer["Body"].close()
-            raise ResultTooLarge(f"{where} is larger than {DATA_QUERY_MAX_SOURCE_BYTES} bytes")
-        raw = answer["Body"].read()
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        if code in ("NoSuchKey", "404") and config.missing == "null":
+def _get_object(config: S3Object, buckets: DataBuckets) -> Any:
+    raw = buckets.get_object(config.bucket, config.key, DATA_QUERY_MAX_SOURCE_BYTES)
+    if raw is None:
+        if config.missing == "null":
             return None
-        if code in ("NoSuchKey", "404"):
-            raise NotFound(f"{where}: no such object") from error
-        if code in ("SlowDown", "ServiceUnavailable", "InternalError", "503", "500"):
-            raise S3Busy(f"{where}: {code}") from error
-        raise S3Error(f"{where}: {code}: {error.response['Error'].get('Message', '')}") from error
+        raise NotFound(f"s3://{config.bucket}/{config.key}: no such object")
     return _parse(config, raw)
 
 
@@ -257,11 +198,11 @@ def _http_get(config: HttpGet, context: NodeContext) -> Any:
 
 def _read(config: DynamoDbGet | DynamoDbQuery | S3Object | HttpGet, context: NodeContext) -> Any:
     if isinstance(config, DynamoDbGet):
-        return _get_item(config)
+        return _get_item(config, context.services.data_tables)
     if isinstance(config, DynamoDbQuery):
-        return _query(config)
+        return _query(config, context.services.data_tables)
     if isinstance(config, S3Object):
-        return _get_object(config)
+        return _get_object(config, context.services.data_buckets)
     return _http_get(config, context)
 
 

@@ -1,7 +1,7 @@
 """``action`` with ``action_type: dynamodb_update``: an UpdateItem on a table of the user's, applied once.
 
-The update and the node's effect marker commit in one transaction (:mod:`segflow.adapters.effect_ledger`), so
-a segment retried after a crash, even one that struck between the write and the node's checkpoint, never
+The update and the node's effect marker commit in one transaction (``NodeServices.data_tables``), so a
+segment retried after a crash, even one that struck between the write and the node's checkpoint, never
 applies the update a second time. Values are plain JSON (numbers, strings, lists, maps) and may be templates.
 """
 
@@ -10,12 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segflow.adapters.dynamo_items import encode_item
-from segflow.adapters.effect_ledger import EffectConditionFailed
-from segflow.domain.errors import NodeFailure
+from segflow.domain.errors import EffectConditionFailed, NodeFailure
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 # DynamoDB's own rule for table names.
@@ -27,15 +24,6 @@ def check_table_name(table: str) -> str:
     if "{{" not in table and not TABLE_NAME.match(table):
         raise ValueError(f"{table!r} is not a DynamoDB table name")
     return table
-
-
-class DynamoDbError(NodeFailure):
-    error_type = "DynamoDbError"
-
-
-class DynamoDbBusy(NodeFailure):
-    error_type = "DynamoDbBusy"
-    retryable = True
 
 
 class DynamoDbUpdateConfig(BaseModel):
@@ -54,35 +42,23 @@ class DynamoDbUpdateConfig(BaseModel):
         return check_table_name(table)
 
 
-THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-
-
 def execute(context: NodeContext) -> NodeResult:
     config: DynamoDbUpdateConfig = context.config
-    update: dict[str, Any] = {
-        "TableName": config.table,
-        "Key": encode_item(config.key),
-        "UpdateExpression": config.update_expression,
-    }
-    if config.expression_attribute_names:
-        update["ExpressionAttributeNames"] = config.expression_attribute_names
-    if config.expression_attribute_values:
-        update["ExpressionAttributeValues"] = encode_item(config.expression_attribute_values)
-    if config.condition_expression:
-        update["ConditionExpression"] = config.condition_expression
     info = context.execution
     try:
-        applied = context.services.effect_ledger.update_once(
-            info.tenant_id, info.execution_id, context.node_id, update
+        applied = context.services.data_tables.update_once(
+            info.tenant_id,
+            info.execution_id,
+            context.node_id,
+            config.table,
+            config.key,
+            config.update_expression,
+            expression_attribute_names=config.expression_attribute_names,
+            expression_attribute_values=config.expression_attribute_values,
+            condition_expression=config.condition_expression,
         )
     except EffectConditionFailed as failed:
         raise NodeFailure(f"condition {failed} did not hold on {config.table}", "ConditionFailed") from failed
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        message = error.response["Error"].get("Message", "")
-        if code in THROTTLING or code == "TransactionCanceledException":
-            raise DynamoDbBusy(f"{config.table}: {code}: {message}") from error
-        raise DynamoDbError(f"{config.table}: {code}: {message}") from error
     return NodeResult(output={"table": config.table, "key": config.key, "applied_now": applied})
 
 

@@ -136,8 +136,8 @@ def send(
     succeeded = status in expected_status if expected_status else 200 <= status < 300
     if not succeeded:
         detail = json.dumps(answer.body)[:300] if answer.body is not None else ""
-        error = HttpError(f"{shown} answered {status} {detail}".strip())
-        error.status = status
-        error.retryable = status >= 500 or status == 429
-        raise error
+        failure = HttpError(f"{shown} answered {status} {detail}".strip())
+        failure.status = status
+        failure.retryable = status >= 500 or status == 429
+        raise failure
     return answer

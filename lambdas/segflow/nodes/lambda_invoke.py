@@ -19,15 +19,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
-from functools import cache
 from typing import Any
 
-from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segflow.adapters.call_deadline import limited_by_node_deadline
 from segflow.declaration import INVOKE_FUNCTIONS_CONTEXT
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import (
@@ -50,21 +45,6 @@ class FunctionFailed(NodeFailure):
     """The function raised; ``error_type`` is its own ``errorType``. Retryable: a retry policy decides, by
     naming the function's error types in ``retry_on``."""
 
-    retryable = True
-
-
-class LambdaThrottled(NodeFailure):
-    error_type = "LambdaThrottled"
-    retryable = True
-
-
-class LambdaUnavailable(NodeFailure):
-    error_type = "LambdaUnavailable"
-    retryable = True
-
-
-class LambdaTimeout(NodeFailure):
-    error_type = "LambdaTimeout"
     retryable = True
 
 
@@ -96,31 +76,6 @@ class LambdaInvokeConfig(BaseModel):
         if qualifier is not None and "{{" not in qualifier and not _QUALIFIER.match(qualifier):
             raise ValueError(f"{qualifier!r} is not a version or alias ($LATEST, 1, live, ...)")
         return qualifier
-
-
-_lock = threading.Lock()
-
-
-@cache
-def _lambda_client(read_timeout: float) -> Any:
-    import boto3
-
-    # No SDK retries: a retried read timeout would run the function a second time. Throttling surfaces as
-    # LambdaThrottled, which the node's retry policy may retry.
-    config = Config(
-        read_timeout=read_timeout,
-        connect_timeout=10,
-        retries={"mode": "standard", "max_attempts": 1},
-        max_pool_connections=50,
-    )
-    return limited_by_node_deadline(
-        boto3.session.Session().client("lambda", config=config), operations=("Invoke",)
-    )
-
-
-def lambda_client(read_timeout: float = LAMBDA_INVOKE_MAX_WAIT_SECONDS) -> Any:
-    with _lock:
-        return _lambda_client(read_timeout)
 
 
 def _client_context(context: NodeContext) -> str:
@@ -158,28 +113,6 @@ def _function_failure(function: str, raw: bytes) -> FunctionFailed:
     return FunctionFailed(f"lambda {function!r} raised {error_type}: {message}{where}", error_type)
 
 
-def _client_failure(function: str, error: ClientError) -> NodeFailure:
-    code = error.response.get("Error", {}).get("Code", "")
-    message = error.response.get("Error", {}).get("Message", "") or str(error)
-    if code == "ResourceNotFoundException":
-        return NodeFailure(f"lambda {function!r} does not exist: {message}", "LambdaFunctionNotFound")
-    if code in ("AccessDeniedException", "AccessDenied"):
-        return NodeFailure(
-            f"lambda {function!r} may not be invoked by segflow: deploy the stack with "
-            f"-c {INVOKE_FUNCTIONS_CONTEXT}=<its name> ({message})",
-            "LambdaAccessDenied",
-        )
-    if code in ("TooManyRequestsException", "EC2ThrottledException"):
-        return LambdaThrottled(f"lambda {function!r}: {code}: {message}")
-    if code == "RequestTooLargeException":
-        return NodeFailure(f"lambda {function!r}: {message}", "PayloadTooLarge")
-    if code in ("ServiceException", "ResourceNotReadyException", "ResourceConflictException") or (
-        error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-    ):
-        return LambdaUnavailable(f"lambda {function!r}: {code}: {message}")
-    return NodeFailure(f"lambda {function!r}: {code}: {message}", "LambdaError")
-
-
 def execute(context: NodeContext) -> NodeResult:
     config: LambdaInvokeConfig = context.config
     function = _described(config)
@@ -191,25 +124,11 @@ def execute(context: NodeContext) -> NodeResult:
             "e.g. an S3 key, instead)",
             "PayloadTooLarge",
         )
-    request: dict[str, Any] = {
-        "FunctionName": config.function_name,
-        "InvocationType": "RequestResponse",
-        "Payload": payload,
-        "ClientContext": _client_context(context),
-    }
-    if config.qualifier:
-        request["Qualifier"] = config.qualifier
     wait = min(context.timeout_seconds or LAMBDA_INVOKE_MAX_WAIT_SECONDS, LAMBDA_INVOKE_MAX_WAIT_SECONDS)
-    try:
-        response = lambda_client(wait).invoke(**request)
-        raw: bytes = response["Payload"].read()
-    except ClientError as error:
-        raise _client_failure(function, error) from error
-    except ReadTimeoutError as error:
-        raise LambdaTimeout(f"lambda {function!r} did not answer within {wait:g}s") from error
-    except ConnectionError as error:
-        raise LambdaUnavailable(f"lambda {function!r}: {error}") from error
-    if response.get("FunctionError"):
+    raw, raised = context.services.functions.invoke(
+        config.function_name, config.qualifier, payload, _client_context(context), wait
+    )
+    if raised:
         raise _function_failure(function, raw)
     try:
         output = json.loads(raw) if raw else None

@@ -1,7 +1,7 @@
 """``llm_chat``: one chat with a model (Amazon Bedrock's Converse API, or an OpenAI-compatible endpoint).
 
 With ``output_schema`` the answer must be JSON meeting it (checked with pydantic); a mismatch is sent back
-once with the validation error. Every answer is kept (``stores/model_calls.py``) before the node's
+once with the validation error. Every answer is kept (``NodeServices.model_calls``) before the node's
 checkpoint, so a segment retried after a crash reuses it: a completed call is never sent again. Token usage
 and latency are in the output and are emitted as CloudWatch metrics (embedded metric format, no API call).
 """

@@ -18,8 +18,6 @@ import json
 import time
 from typing import Any
 
-from segflow.adapters.deployment_log import DeploymentLog
-from segflow.adapters.model_endpoints import EndpointState, ModelEndpoints, probe_body
 from segflow.deployments import naming
 from segflow.deployments.errors import (
     DeploymentFailed,
@@ -35,11 +33,13 @@ from segflow.deployments.models import (
     DeploymentResult,
     DeploymentStatus,
     DeploymentTransition,
+    EndpointState,
     HealthProbe,
     ModelDeployConfig,
 )
 from segflow.deployments.policies import deployment_config
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, Poll
+from segflow.nodes.services import DeploymentLog, ModelEndpoints
 
 _IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed")
 _BROKEN = ("Failed", "OutOfService", "Deleting")
@@ -216,7 +216,9 @@ class _Deployment:
 
     def _probe(self, endpoint: str, probe: HealthProbe) -> tuple[str | None, Any]:
         try:
-            answer = self.endpoints.invoke(endpoint, probe_body(probe.body), probe.content_type, probe.accept)
+            answer = self.endpoints.invoke(
+                endpoint, _probe_body(probe.body), probe.content_type, probe.accept
+            )
         except Exception as error:  # the endpoint refusing the probe is a failed health check
             return f"health probe failed: {error}", None
         text = answer.body.decode("utf-8", errors="replace")
@@ -278,6 +280,10 @@ class _Deployment:
     def _failed(self, message: str) -> DeploymentFailed:
         self._transition("failed", message, failure=message)
         return DeploymentFailed(message)
+
+
+def _probe_body(body: Any) -> bytes:
+    return body.encode() if isinstance(body, str) else json.dumps(body, separators=(",", ":")).encode()
 
 
 def _contains(answer: Any, expected: Any) -> bool:

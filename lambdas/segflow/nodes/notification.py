@@ -13,30 +13,13 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from segflow.adapters.call_deadline import limited_by_node_deadline
-from segflow.adapters.clients import client
-from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_CHARS, SNS_SUBJECT_MAX_CHARS
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import check_http_url, send
 
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
-
-
-class TopicNotFound(NodeFailure):
-    error_type = "TopicNotFound"
-
-
-class SnsError(NodeFailure):
-    error_type = "SnsError"
-
-
-class SnsBusy(NodeFailure):
-    error_type = "SnsBusy"
-    retryable = True
 
 
 class _Notification(BaseModel):
@@ -96,40 +79,23 @@ def _fifo_id(value: str) -> str:
 
 
 def _publish(config: SnsNotification, context: NodeContext) -> dict[str, Any]:
-    request: dict[str, Any] = {"TopicArn": config.topic_arn, "Message": config.message}
-    if config.subject:
-        request["Subject"] = config.subject
-    if config.message_attributes:
-        request["MessageAttributes"] = {
-            name: {"DataType": "String", "StringValue": value}
-            if isinstance(value, str)
-            else {"DataType": "Number", "StringValue": repr(value)}
-            for name, value in config.message_attributes.items()
-        }
+    group_id = deduplication_id = None
     fifo = config.topic_arn.endswith(".fifo")
     if fifo:
         info = context.execution
-        request["MessageGroupId"] = config.message_group_id or _fifo_id(
-            f"{info.tenant_id}:{info.execution_id}"
-        )
-        request["MessageDeduplicationId"] = hashlib.sha256(context.idempotency_key.encode()).hexdigest()
-    try:
-        answer = limited_by_node_deadline(client("sns")).publish(**request)
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
-        message = error.response["Error"].get("Message", "")
-        if code in ("NotFound", "NotFoundException"):
-            raise TopicNotFound(f"{config.topic_arn}: no such topic") from error
-        if code in ("Throttling", "ThrottlingException", "InternalError", "InternalFailure"):
-            raise SnsBusy(f"{config.topic_arn}: {code}: {message}") from error
-        raise SnsError(f"{config.topic_arn}: {code}: {message}") from error
-    delivery: dict[str, Any] = {
-        "channel": "sns",
-        "topic_arn": config.topic_arn,
-        "message_id": answer["MessageId"],
-    }
+        group_id = config.message_group_id or _fifo_id(f"{info.tenant_id}:{info.execution_id}")
+        deduplication_id = hashlib.sha256(context.idempotency_key.encode()).hexdigest()
+    message_id = context.services.topics.publish(
+        config.topic_arn,
+        config.message,
+        subject=config.subject,
+        attributes=config.message_attributes,
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+    )
+    delivery: dict[str, Any] = {"channel": "sns", "topic_arn": config.topic_arn, "message_id": message_id}
     if fifo:
-        delivery["message_group_id"] = request["MessageGroupId"]
+        delivery["message_group_id"] = group_id
     return delivery
 
 

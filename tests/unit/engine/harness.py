@@ -43,8 +43,9 @@ from segflow.engine.segment_runner import SegmentRunner
 from segflow.engine.stage_advancer import advance_stage
 from segflow.events.models import ExecutionEvent
 from segflow.nodes import registry
-from segflow.nodes.base import NodeContext, NodeServices
+from segflow.nodes.base import NodeContext
 from segflow.nodes.custom import node_type
+from segflow.nodes.services import NodeServices
 
 from segflow_local.memory_stores import (
     MemoryApprovals,
@@ -198,8 +199,6 @@ class Engine:
         self.log = MemoryEventLog(self.records)
         self.journal = MemoryJournal(self.records, self.log)
 
-    # The engine still names its concrete adapters; the in-memory ones answer the same calls (its ports).
-
     def start(
         self, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None
     ) -> InitializeResult:
@@ -208,11 +207,11 @@ class Engine:
             tenant_id=self.tenant, workflow=S3Pointer(s3_key=key), input=execution_input
         )
         initializer = Initializer(
-            self.records,  # type: ignore[arg-type]
-            self.manifests,  # type: ignore[arg-type]
-            self.outputs,  # type: ignore[arg-type]
-            self.versions,  # type: ignore[arg-type]
-            self.journal,  # type: ignore[arg-type]
+            self.records,
+            self.manifests,
+            self.outputs,
+            self.versions,
+            self.journal,
         )
         return initializer.initialize(request, f"e-{uuid.uuid4().hex[:12]}", self.clock.iso())
 
@@ -221,16 +220,16 @@ class Engine:
         invocation = Invocation(self.clock, seconds)
         self.invocations.append(invocation)
         return SegmentRunner(
-            self.records,  # type: ignore[arg-type]
-            self.outputs,  # type: ignore[arg-type]
+            self.records,
+            self.outputs,
             invocation.remaining_ms,
             clock=self.clock,
             sleep=self.clock.sleep,
             services=NodeServices(
-                approvals_factory=lambda: self.approvals,  # type: ignore[arg-type, return-value]
-                workflow_versions_factory=lambda: self.versions,  # type: ignore[arg-type, return-value]
+                approvals_factory=lambda: self.approvals,
+                workflow_versions_factory=lambda: self.versions,
             ),
-            journal=self.journal,  # type: ignore[arg-type]
+            journal=self.journal,
         )
 
     def stage(self, statebag: StateBag, stage: int) -> list[SegmentConfig]:
@@ -240,7 +239,7 @@ class Engine:
     def run_segment(
         self, statebag: StateBag, segment: SegmentConfig, seconds: float = LAMBDA_SECONDS
     ) -> SegmentResult:
-        nodes, reads = segment_nodes(self.manifests, segment)  # type: ignore[arg-type]
+        nodes, reads = segment_nodes(self.manifests, segment)
         return self.runner(seconds).run(statebag, segment, nodes, reads)
 
     def chain(
@@ -252,7 +251,7 @@ class Engine:
         results: list[SegmentResult] = []
         next_cursor = run_segment_chain(
             runner,
-            self.manifests,  # type: ignore[arg-type]
+            self.manifests,
             statebag,
             SegmentConfig.model_validate(cursor.segment_config),
             runner.remaining_ms,
@@ -271,8 +270,8 @@ class Engine:
 
     def advance(self, statebag: StateBag, stage: int) -> Cursor:
         return advance_stage(
-            self.records,  # type: ignore[arg-type]
-            self.manifests,  # type: ignore[arg-type]
+            self.records,
+            self.manifests,
             statebag,
             stage,
             clock=self.clock,
@@ -280,11 +279,11 @@ class Engine:
 
     def finalize(self, event: FinalizeEvent) -> FinalizeResult:
         return finalize(
-            self.records,  # type: ignore[arg-type]
-            self.manifests,  # type: ignore[arg-type]
-            self.outputs,  # type: ignore[arg-type]
+            self.records,
+            self.manifests,
+            self.outputs,
             event,
-            self.journal,  # type: ignore[arg-type]
+            self.journal,
         )
 
     def run(self, workflow: dict[str, Any], execution_input: dict[str, Any] | None = None) -> Outcome:

@@ -99,8 +99,8 @@ def test_a_stop_no_handler_saw_is_recorded_once_and_the_late_finalizer_adds_noth
         "input": json.dumps({"tenant_id": "default"}),
     }
 
-    recorded = record_status_change(engine.records, engine.journal, detail, clock.iso())  # type: ignore[arg-type]
-    again = record_status_change(engine.records, engine.journal, detail, clock.iso())  # type: ignore[arg-type]
+    recorded = record_status_change(engine.records, engine.journal, detail, clock.iso())
+    again = record_status_change(engine.records, engine.journal, detail, clock.iso())
     late = engine.finalize(
         FinalizeEvent(statebag=statebag, outcome="FAILED", error={"Error": "States.Aborted"})
     )
@@ -123,7 +123,7 @@ def test_a_timeout_is_recorded_with_the_error_step_functions_names(engine: Engin
         "input": json.dumps({"tenant_id": "default"}),
     }
 
-    assert record_status_change(engine.records, engine.journal, detail, clock.iso())  # type: ignore[arg-type]
+    assert record_status_change(engine.records, engine.journal, detail, clock.iso())
 
     record = engine.records.get_execution(statebag.tenant_id, statebag.execution_id)
     assert record is not None and (record.status, record.error) == ("TIMED_OUT", "States.Timeout")
@@ -135,4 +135,4 @@ def test_a_status_change_of_an_execution_segflow_did_not_start_is_ignored(
 ) -> None:
     detail = {"status": "FAILED", "name": "someone-elses", "input": "not json"}
 
-    assert record_status_change(engine.records, engine.journal, detail, clock.iso()) is False  # type: ignore[arg-type]
+    assert record_status_change(engine.records, engine.journal, detail, clock.iso()) is False

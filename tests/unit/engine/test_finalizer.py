@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from segflow.adapters import s3_layout
 from segflow.contracts import FinalizeEvent
+from segflow.domain import s3_layout
 from segflow.domain.limits import FINAL_OUTPUT_INLINE_MAX_BYTES
 
 from tests.support.workflows import edge, linear_workflow, transform, workflow

@@ -289,7 +289,7 @@ def test_a_node_that_may_need_more_than_is_left_waits_for_a_fresh_invocation(
     # The first node of an invocation always starts, however little is left: every invocation progresses.
     runner = engine.runner(seconds=MARGIN_SECONDS + 100)
     clock.advance(60)  # a cold start and slow reads used most of it
-    second = runner.run(statebag, segment, *segment_nodes(engine.manifests, segment))  # type: ignore[arg-type]
+    second = runner.run(statebag, segment, *segment_nodes(engine.manifests, segment))
     assert (second.status, second.nodes_run) == ("succeeded", 1)
     assert work.calls_of(statebag.execution_id) == ["a", "b"]
 

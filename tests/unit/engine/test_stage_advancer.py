@@ -6,10 +6,10 @@ import contextlib
 from typing import Any
 
 import pytest
-from segflow.adapters.manifests import stage_items_key
 from segflow.contracts import Cursor, StateBag
 from segflow.domain.errors import NodeFailed, StageFailed, StageIncomplete
 from segflow.domain.limits import INLINE_STAGE_MAX_BYTES
+from segflow.domain.s3_layout import stage_items_key
 from segflow.engine.stage_advancer import cursor_for_stage
 
 from tests.support.workflows import approval, fan_out_workflow
@@ -32,7 +32,7 @@ def at_the_fan_out(engine: Engine, branches: list[dict[str, Any]]) -> tuple[Stat
 def test_a_small_stage_of_side_effects_is_an_inline_map(engine: Engine) -> None:
     statebag = engine.start(fan_out([effect_node(f"b{i}") for i in range(3)])).statebag
 
-    cursor = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
+    cursor = cursor_for_stage(engine.manifests, statebag, 1)
 
     assert (cursor.mode, cursor.max_concurrency) == ("inline", 3)
     assert [item["segment_id"] for item in cursor.items or []] == [
@@ -47,7 +47,7 @@ def test_a_stage_too_large_to_carry_inline_is_a_distributed_map_over_its_items_i
     summary = engine.manifests.read_stage_summary(statebag.manifest_prefix, 1)
     assert summary["bytes"] > INLINE_STAGE_MAX_BYTES
 
-    cursor = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
+    cursor = cursor_for_stage(engine.manifests, statebag, 1)
 
     assert (cursor.mode, cursor.max_concurrency, cursor.items) == ("s3", 30, None)
     assert cursor.items_key == stage_items_key(statebag.manifest_prefix, 1)
@@ -57,9 +57,9 @@ def test_a_stage_too_large_to_carry_inline_is_a_distributed_map_over_its_items_i
 def test_a_stage_of_pure_segments_or_a_single_segment_runs_as_a_task(engine: Engine) -> None:
     statebag = engine.start(fan_out([pure_node(f"b{i}") for i in range(3)])).statebag
 
-    pure_stage = cursor_for_stage(engine.manifests, statebag, 1)  # type: ignore[arg-type]
-    join = cursor_for_stage(engine.manifests, statebag, 2)  # type: ignore[arg-type]
-    after_last = cursor_for_stage(engine.manifests, statebag, 3)  # type: ignore[arg-type]
+    pure_stage = cursor_for_stage(engine.manifests, statebag, 1)
+    join = cursor_for_stage(engine.manifests, statebag, 2)
+    after_last = cursor_for_stage(engine.manifests, statebag, 3)
 
     assert (pure_stage.mode, pure_stage.stage_segments) == ("single", 3)
     assert pure_stage.segment_config == engine.stage(statebag, 1)[0].wire()

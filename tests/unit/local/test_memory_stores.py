@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from segflow.adapters.approvals import ApprovalNotPending, ApprovalRecord, ApprovalStore
+from segflow.adapters.approvals import ApprovalStore
 from segflow.adapters.event_log import EventLog
 from segflow.adapters.execution_records import ExecutionRecordStore
 from segflow.adapters.journal import ExecutionJournal
 from segflow.adapters.manifests import ManifestStore, SubmissionNotFound
 from segflow.adapters.outputs import NodeOutputStore
 from segflow.adapters.workflow_versions import WorkflowVersionStore
+from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord
 from segflow.domain.errors import CheckpointConflict, ExecutionFinished, ExecutionNotStarted
 from segflow.domain.limits import OUTPUT_INLINE_MAX_BYTES
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
@@ -267,7 +268,7 @@ def test_an_approval_is_requested_once_and_decided_once() -> None:
     assert (decided.decision, decided.approver) == ("approve", "alice")
     assert late.value.record is not None and late.value.record.decision == "approve"
     assert token.task_token is None, "a decided approval needs no token: the caller completes it at once"
-    with pytest.raises(ApprovalNotPending):
+    with pytest.raises(ApprovalNotRequested):
         approvals.decide("t", "e-1", "missing", "approve", "alice", None, at=10)
 
 

@@ -1,7 +1,14 @@
 """The S3 key layout: every object segflow writes lives under one of these prefixes.
 
 Keys always carry the tenant right after the prefix, so a tenant's data can be listed, expired or
-protected by prefix alone.
+protected by prefix alone. Inside an execution's manifest prefix::
+
+    manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
+    stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
+    stages/000000.meta.json    {stage, segment_ids, count, bytes, pure}
+    stages/index.json          [{count, bytes, pure}] of every stage: how each runs, in one read
+    bodies/<segment_id>.json   the bulky part of an oversized segment config
+    sinks.json                 node ids without successors (their outputs form the execution's output)
 """
 
 from __future__ import annotations
@@ -53,3 +60,27 @@ def execution_data_key(tenant_id: str, execution_id: str, name: str) -> str:
 def workflow_definition_key(tenant_id: str, workflow_id: str, sha256: str) -> str:
     """Content-addressed: publishing the same definition twice stores one object."""
     return f"{WORKFLOWS}{_safe(tenant_id)}/{_safe(workflow_id)}/definitions/{_safe(sha256)}.json"
+
+
+def manifest_key(prefix: str) -> str:
+    return f"{prefix}manifest.json"
+
+
+def sinks_key(prefix: str) -> str:
+    return f"{prefix}sinks.json"
+
+
+def stage_items_key(prefix: str, stage: int) -> str:
+    return f"{prefix}stages/{stage:06d}.json"
+
+
+def stage_meta_key(prefix: str, stage: int) -> str:
+    return f"{prefix}stages/{stage:06d}.meta.json"
+
+
+def stage_index_key(prefix: str) -> str:
+    return f"{prefix}stages/index.json"
+
+
+def body_key(prefix: str, segment_id: str) -> str:
+    return f"{prefix}bodies/{segment_id}.json"

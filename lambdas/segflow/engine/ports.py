@@ -1,0 +1,176 @@
+"""What the engine stores and calls, as small interfaces: the adapters (DynamoDB, S3, Step Functions, API
+Gateway) satisfy them structurally, the handlers hand them in, and tests may pass in-memory ones.
+
+Each Protocol lists exactly the methods the engine uses. What a node may touch is in
+:class:`segflow.nodes.services.NodeServices` (approvals too: the runner handles approval nodes with it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from segflow.domain.plan import PartitionPlan, SegmentBody
+from segflow.domain.records import (
+    ExecutionIdentity,
+    ExecutionRecord,
+    NodeRecord,
+    SegmentRecord,
+    StoredOutput,
+)
+from segflow.events.models import EventDraft
+
+# --- execution records --------------------------------------------------------------------------------------
+
+
+class SegmentRecords(Protocol):
+    """What the segment runner reads and writes of the records, besides its checkpoints."""
+
+    def get_execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None: ...
+
+    def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]: ...
+
+    def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> bool:
+        """Record a segment's outcome; False (nothing written) if another attempt's outcome stands."""
+        ...
+
+    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]: ...
+
+
+class ExecutionRecords(SegmentRecords, Protocol):
+    """The execution's record, its nodes' checkpoints and its segments' outcomes."""
+
+    def create_execution(self, record: ExecutionRecord) -> bool:
+        """Create the execution's record once; False if it existed (a retried initialization)."""
+        ...
+
+    def put_nodes(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> None:
+        """Write node records without events (those a resumed execution reuses)."""
+        ...
+
+    def list_nodes(self, tenant_id: str, execution_id: str) -> list[NodeRecord]: ...
+
+
+class Checkpoints(Protocol):
+    """Node checkpoints, each written together with its event, or not at all."""
+
+    def put_node(self, execution: ExecutionIdentity, record: NodeRecord, draft: EventDraft) -> None:
+        """Raises :class:`~segflow.domain.errors.CheckpointConflict` (nothing written) if the node's outcome
+        is already recorded."""
+        ...
+
+    def put_nodes(
+        self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
+    ) -> list[str]:
+        """Returns the nodes whose outcome another attempt had recorded first (left as they were)."""
+        ...
+
+
+class ExecutionLog(Protocol):
+    """Execution-level events: its start (and the nodes a resume reuses), and its end with its outcome."""
+
+    def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None: ...
+
+    def record_end(
+        self,
+        execution: ExecutionIdentity,
+        draft: EventDraft,
+        outcome: dict[str, Any],
+        completed: int | None = None,
+    ) -> None:
+        """Write the outcome (status, finished_at, … on the execution's record) with the event; raises
+        :class:`~segflow.domain.errors.ExecutionFinished` if the end is recorded already."""
+        ...
+
+
+# --- the bucket ---------------------------------------------------------------------------------------------
+
+
+class NodeOutputs(Protocol):
+    """Node outputs and the execution's input and result: inline when small, else in the bucket."""
+
+    def load(self, inline_json: str | None, s3_key: str | None) -> Any: ...
+
+    def save_node_output(
+        self, tenant_id: str, execution_id: str, node_id: str, value: Any
+    ) -> StoredOutput: ...
+
+    def save_execution_data(
+        self, tenant_id: str, execution_id: str, name: str, value: Any, inline_max_bytes: int | None = None
+    ) -> StoredOutput: ...
+
+
+class PlanStore(Protocol):
+    """Submissions in; the partition plan (manifest, stage items, bodies, sinks) out and back."""
+
+    def read_submission(self, tenant_id: str, key: str) -> Any: ...
+
+    def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
+        """Returns each stage's ``{count, bytes, pure}``."""
+        ...
+
+    def write_reference_copy(self, key: str, document: Any) -> None: ...
+
+    def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]: ...
+
+    def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]: ...
+
+    def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]: ...
+
+    def read_body(self, key: str) -> SegmentBody: ...
+
+    def read_sinks(self, prefix: str) -> list[str]: ...
+
+
+# --- published workflows ------------------------------------------------------------------------------------
+
+
+class PublishedWorkflow(Protocol):
+    @property
+    def definition(self) -> dict[str, Any]: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+class WorkflowVersions(Protocol):
+    def resolve(self, tenant_id: str, workflow_id: str, version: int | None = None) -> PublishedWorkflow:
+        """The given version, or the active one."""
+        ...
+
+
+# --- approvals' callbacks -----------------------------------------------------------------------------------
+
+
+class TaskTokens(Protocol):
+    def resume(self, token: str, output: dict[str, Any]) -> bool:
+        """Complete the waiting task; False when it is gone already."""
+        ...
+
+
+# --- live delivery ------------------------------------------------------------------------------------------
+
+
+class EventPages(Protocol):
+    def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str | None]]:
+        """Events after ``after_seq``, one page, as (seq, stored JSON; None for a number never used)."""
+        ...
+
+
+class Subscriptions(Protocol):
+    """What each subscribed connection was sent, under a lease that one sender holds at a time."""
+
+    def acquire(self, connection_id: str, tenant_id: str, execution_id: str, holder: str) -> int | None: ...
+
+    def sent(self, connection_id: str, tenant_id: str, execution_id: str, holder: str, seq: int) -> bool: ...
+
+    def finish(
+        self, connection_id: str, tenant_id: str, execution_id: str, holder: str, seq: int
+    ) -> bool | None: ...
+
+    def disconnect(self, connection_id: str) -> None: ...
+
+
+class LiveConnections(Protocol):
+    def post(self, connection_id: str, message: str | bytes) -> None:
+        """Raises :class:`~segflow.domain.errors.ConnectionGone` when the client is gone."""
+        ...
