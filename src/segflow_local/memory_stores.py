@@ -1,7 +1,8 @@
 """In-memory implementations of what the engine stores, for its unit tests and the benchmark's baselines.
 
-Each class answers the methods the engine calls on its adapter in :mod:`segflow.adapters`, with the behaviour
-the engine relies on: a node's first outcome is final (a later write raises ``CheckpointConflict`` carrying
+Each class answers the engine's ports (:mod:`segflow.engine.ports`; mypy checks it at the end of this module)
+with the calls and signatures of its adapter in :mod:`segflow.adapters`, and the behaviour the engine relies
+on: a node's first outcome is final (a later write raises ``CheckpointConflict`` carrying
 it), a segment's succeeded or failed outcome is not overwritten, the execution log numbers each execution's
 events 1, 2, 3, … without a gap, a checkpoint and its event are stored together or not at all, the
 execution's end is recorded once (then ``ExecutionFinished``), an approval is requested and decided once,

@@ -31,6 +31,7 @@ from segflow.versioning.errors import (
 
 from segflow_local.memory_stores import (
     MemoryApprovals,
+    MemoryCheckpoints,
     MemoryEventLog,
     MemoryExecutionRecords,
     MemoryJournal,
@@ -318,3 +319,19 @@ def test_a_rollback_returns_to_the_version_active_before_and_a_retried_request_c
     ]
     with pytest.raises(VersionAlreadyActive):
         versions.activate("t", "wf", 1, "ops")
+
+
+def test_checkpoints_without_a_log_still_keep_the_first_outcome() -> None:
+    records = started_records()
+    checkpoints = MemoryCheckpoints(records)
+    checkpoints.put_node(EXECUTION, node("a", "succeeded", output_json='"first"'), draft("a", "succeeded"))
+
+    with pytest.raises(CheckpointConflict):
+        checkpoints.put_node(EXECUTION, node("a", "failed"), draft("a", "failed"))
+    already = checkpoints.put_nodes(
+        EXECUTION,
+        [(node("a", "skipped"), draft("a", "skipped")), (node("b", "running"), draft("b", "running"))],
+    )
+
+    assert already == ["a"]
+    assert {r.node_id: r.status for r in records.list_nodes("t", "e-1")} == {"a": "succeeded", "b": "running"}
