@@ -22,9 +22,9 @@ from segflow.dsl.models import NodeSpec
 from segflow.dsl.templates import references_in
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition, segment_node
-from segflow.engine.routing import route_labels
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.nodes import registry
+from segflow.nodes.routing import route_labels
 
 from segflow_local.memory_stores import MemoryCheckpoints, MemoryExecutionRecords, MemoryOutputs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
 from segflow.domain.errors import ErrorKind, SegflowError
 
 Decision = Literal["approve", "reject"]

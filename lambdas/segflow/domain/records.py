@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
+
 from segflow.domain.statuses import ExecutionStatus, NodeStatus, SegmentRecordStatus
 
 

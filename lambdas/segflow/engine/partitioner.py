@@ -35,8 +35,8 @@ from segflow.domain.plan import (
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import NodeSpec
 from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
-from segflow.engine.routing import route_labels
 from segflow.nodes.base import NodeType
+from segflow.nodes.routing import route_labels
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).
 _SEGMENT_OVERHEAD_BYTES = 220

@@ -41,8 +41,6 @@ from segflow.domain.statuses import TERMINAL_NODE_STATUSES, NodeStatus
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
 from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
-from segflow.engine.retry import NO_RETRY, next_retry
-from segflow.engine.routing import edge_taken
 from segflow.events.models import EventDraft
 from segflow.nodes import registry
 from segflow.nodes.base import (
@@ -56,6 +54,8 @@ from segflow.nodes.base import (
     time_needed,
 )
 from segflow.nodes.judgment import resolve_route
+from segflow.nodes.retry import NO_RETRY, next_retry
+from segflow.nodes.routing import edge_taken
 from segflow.nodes.services import NodeServices
 
 Activation = Literal["run", "skip"]

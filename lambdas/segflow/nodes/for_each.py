@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import FOR_EACH_MAX_CONCURRENCY, FOR_EACH_MAX_ITEMS
-from segflow.engine.subflow import SubFlow, SubFlowFailed, SubFlowRunner
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
+from segflow.nodes.subflow import SubFlow, SubFlowFailed, SubFlowRunner
 
 
 class ForEachConfig(BaseModel):

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import LOOP_MAX_ITERATIONS
 from segflow.dsl.templates import TemplateError, expressions_in, render
-from segflow.engine.subflow import SubFlow, SubFlowFailed, SubFlowRunner
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
+from segflow.nodes.subflow import SubFlow, SubFlowFailed, SubFlowRunner
 
 
 class LoopConfig(BaseModel):

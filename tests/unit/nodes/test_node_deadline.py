@@ -13,9 +13,9 @@ from botocore.config import Config
 from segflow.adapters.call_deadline import limited_by_node_deadline
 from segflow.domain.deadline import Deadline, current_deadline
 from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut
-from segflow.engine.subflow import SubFlow, SubFlowRunner
 from segflow.nodes.base import ExecutionInfo, NodeContext, NodeResult, run_executor
 from segflow.nodes.http_client import HttpTimeout, send
+from segflow.nodes.subflow import SubFlow, SubFlowRunner
 
 from tests.support.http_server import LocalHttpServer, start_http_server
 

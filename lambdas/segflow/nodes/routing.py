@@ -3,7 +3,7 @@
 An edge is taken when its source succeeded and the edge is unconditional or carries the label its source (a
 judgment) chose. A node runs when one of its incoming edges is taken (or it has none), and is skipped when
 all its sources finished without taking an edge to it. Segments (:mod:`segflow.engine.segment_runner`) and
-sub-flows (:mod:`segflow.engine.subflow`) both route by it.
+sub-flows (:mod:`segflow.nodes.subflow`) both route by it.
 """
 
 from __future__ import annotations

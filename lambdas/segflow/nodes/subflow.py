@@ -23,10 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from segflow.domain.errors import DeadlineReached, NodeFailure
 from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.models import EdgeSpec, NodeSpec
-from segflow.engine.retry import NO_RETRY, next_retry
-from segflow.engine.routing import edge_taken, route_labels
 from segflow.nodes.base import NodeContext, NodeResult, render_config, run_executor, time_needed
 from segflow.nodes.judgment import resolve_route
+from segflow.nodes.retry import NO_RETRY, next_retry
+from segflow.nodes.routing import edge_taken, route_labels
 
 
 class SubFlowFailed(NodeFailure):

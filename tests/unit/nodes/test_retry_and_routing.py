@@ -5,8 +5,8 @@ from __future__ import annotations
 from segflow.domain.deadline import Deadline
 from segflow.domain.errors import NodeFailure, NodeTimedOut
 from segflow.dsl.models import RetryPolicy
-from segflow.engine.retry import next_retry
-from segflow.engine.routing import edge_taken, route_labels
+from segflow.nodes.retry import next_retry
+from segflow.nodes.routing import edge_taken, route_labels
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=2, backoff_rate=3, retry_on=["NodeTimeout"])
 
