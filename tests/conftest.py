@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from segflow_cli.client import Resources, SegflowClient
+from segflow_cli.client import SegflowClient
+from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws, embedded_aws
 from tests.support.history import full_history
 from tests.support.http_server import LocalHttpServer, start_http_server

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from segflow_cli.common import EXIT_FAILED, EXIT_INVALID
 from segflow_cli.locate import LocatedStack, LocateError, region_of
 
 TOKEN_ENV = "SEGFLOW_TOKEN"
@@ -55,6 +56,11 @@ class ApiError(Exception):
             if message:
                 lines.append(f"{location}: {message}" if location else str(message))
         return lines or [self.message]
+
+    @property
+    def exit_code(self) -> int:
+        """2 for a request the API found invalid (400, 422), 1 otherwise (unknown, a conflict, refused)."""
+        return EXIT_INVALID if self.status in (400, 422) else EXIT_FAILED
 
 
 class Authenticator(Protocol):
@@ -143,6 +149,15 @@ class ManagementApi:
         except ValueError as error:
             raise ApiError(502, "BadResponse", f"{method} {path}: the API answered with non-JSON") from error
 
+    def _object(
+        self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A call whose answer is a JSON object (every route's but the error ones)."""
+        answer = self.call(method, path, body, query)
+        if not isinstance(answer, dict):
+            raise ApiError(502, "BadResponse", f"{method} {path}: the API answered with no JSON object")
+        return answer
+
     # --- workflows --------------------------------------------------------------------------------------
 
     def publish(
@@ -155,23 +170,24 @@ class ManagementApi:
         body = {"definition": definition, "message": message, "activate": activate}
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", "/workflows", body)
+        return self._object("POST", "/workflows", body)
 
     def workflows(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/workflows")["workflows"]
+        workflows: list[dict[str, Any]] = self._object("GET", "/workflows")["workflows"]
+        return workflows
 
     def workflow(self, workflow_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}")
 
     def versions(self, workflow_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/versions")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/versions")
 
     def version(self, workflow_id: str, version: int) -> dict[str, Any]:
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/versions/{version}")
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/versions/{version}")
 
     def diff(self, workflow_id: str, from_version: int, to_version: int | None = None) -> dict[str, Any]:
         query = {"from": from_version, "to": to_version}
-        return self.call("GET", f"/workflows/{_segment(workflow_id)}/diff", query=query)
+        return self._object("GET", f"/workflows/{_segment(workflow_id)}/diff", query=query)
 
     def activate(
         self, workflow_id: str, version: int, reason: str = "", expected_active_version: int | None = None
@@ -179,7 +195,7 @@ class ManagementApi:
         body: dict[str, Any] = {"version": version, "reason": reason}
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", f"/workflows/{_segment(workflow_id)}/activate", body)
+        return self._object("POST", f"/workflows/{_segment(workflow_id)}/activate", body)
 
     def rollback(
         self,
@@ -193,7 +209,7 @@ class ManagementApi:
             body["to_version"] = to_version
         if expected_active_version is not None:
             body["expected_active_version"] = expected_active_version
-        return self.call("POST", f"/workflows/{_segment(workflow_id)}/rollback", body)
+        return self._object("POST", f"/workflows/{_segment(workflow_id)}/rollback", body)
 
     # --- executions -------------------------------------------------------------------------------------
 
@@ -209,10 +225,10 @@ class ManagementApi:
             body["version"] = version
         if name is not None:
             body["name"] = name
-        return self.call("POST", "/executions", body)
+        return self._object("POST", "/executions", body)
 
     def execution(self, execution_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/executions/{_segment(execution_id)}")
+        return self._object("GET", f"/executions/{_segment(execution_id)}")
 
     def decide(
         self, execution_id: str, node_id: str, decision: str, comment: str | None = None
@@ -220,7 +236,7 @@ class ManagementApi:
         body: dict[str, Any] = {"decision": decision}
         if comment:
             body["comment"] = comment
-        return self.call("POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body)
+        return self._object("POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body)
 
 
 def _segment(value: str) -> str:

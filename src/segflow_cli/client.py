@@ -10,11 +10,9 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from segflow import declaration
 from segflow.adapters import s3_layout
 from segflow.adapters.deployment_log import DeploymentLog
 from segflow.adapters.event_log import EventLogReader
@@ -36,6 +34,9 @@ from segflow.engine.resume import (
 )
 from segflow.events.models import ExecutionEvent
 
+from segflow_cli.locate import LocatedStack, LocateError, Resources
+from segflow_cli.rendering.nodes import NodeView, node_views
+
 MAX_FOLLOWED_PARTS = 10_000
 
 
@@ -50,59 +51,27 @@ def continued_as_of(description: dict[str, Any]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Resources:
-    """Where a stack's pieces are: the stack outputs (or their local equivalent)."""
-
-    state_machine_arn: str
-    bucket: str
-    executions_table: str
-    # Deployments from before workflow versions have neither.
-    workflows_table: str | None = None
-    management_api_url: str | None = None
-    # Deployments from before live events have neither.
-    events_table: str | None = None
-    websocket_url: str | None = None
-    deployments_table: str | None = None  # deployments from before model deployments have none
-
-    @classmethod
-    def from_outputs(cls, outputs: dict[str, str]) -> Resources:
-        return cls(
-            state_machine_arn=outputs[declaration.OUTPUT_STATE_MACHINE_ARN],
-            bucket=outputs[declaration.OUTPUT_BUCKET_NAME],
-            executions_table=outputs[declaration.OUTPUT_EXECUTIONS_TABLE_NAME],
-            workflows_table=outputs.get(declaration.OUTPUT_WORKFLOWS_TABLE_NAME),
-            management_api_url=outputs.get(declaration.OUTPUT_MANAGEMENT_API_URL),
-            events_table=outputs.get(declaration.OUTPUT_EVENTS_TABLE_NAME),
-            websocket_url=outputs.get(declaration.OUTPUT_WEBSOCKET_URL),
-            deployments_table=outputs.get(declaration.OUTPUT_DEPLOYMENTS_TABLE_NAME),
-        )
-
-
-@dataclass
-class NodeView:
-    node_id: str
-    type: str
-    label: str | None
-    status: str  # pending until a record exists
-    duration_ms: int | None = None
-    error: str | None = None
-
-
 def _digest(document: Any) -> tuple[str, bytes]:
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     return hashlib.sha256(body).hexdigest(), body
 
 
 class SegflowClient:
-    def __init__(self, session: Any, resources: Resources, tenant_id: str = DEFAULT_TENANT) -> None:
+    def __init__(
+        self, session: Any, resources: Resources, tenant_id: str = DEFAULT_TENANT, where: str = "this stack"
+    ) -> None:
         self.session = session
         self.resources = resources
         self.tenant_id = tenant_id
+        self.where = where
         self.s3 = session.client("s3")
         self.sfn = session.client("stepfunctions")
         self.records = ExecutionRecordStore(resources.executions_table, session.client("dynamodb"))
         self.outputs = NodeOutputStore(resources.bucket, self.s3)
+
+    @classmethod
+    def of(cls, stack: LocatedStack, tenant_id: str = DEFAULT_TENANT) -> SegflowClient:
+        return cls(stack.session, stack.resources, tenant_id, stack.description)
 
     # --- starting -----------------------------------------------------------------------------------------
 
@@ -143,7 +112,7 @@ class SegflowClient:
     def deployments(self, model_id: str | None = None, limit: int = 50) -> list[DeploymentRecord]:
         """This tenant's model deployments, newest first (the deployment log)."""
         if not self.resources.deployments_table:
-            raise RuntimeError("this deployment has no deployments table (deployed before model deployments)")
+            raise LocateError(f"{self.where} has no deployment log (deployed before model deployments)")
         log = DeploymentLog(self.resources.deployments_table, self.session.client("dynamodb"))
         return log.list(self.tenant_id, model_id, limit)
 
@@ -228,27 +197,9 @@ class SegflowClient:
     def node_views(
         self, execution_arn: str, workflow: dict[str, Any] | None = None, finished: bool = False
     ) -> list[NodeView]:
-        """Every node of the workflow with its state; nodes without a record are pending, or ``not_run``
-        once the execution has ``finished`` (it stopped before reaching them)."""
+        """Every node of the workflow with its state (see :func:`segflow_cli.rendering.nodes.node_views`)."""
         workflow = workflow or self.workflow_of(execution_arn) or {"nodes": []}
-        records = self.node_records(execution_arn)
-        views = []
-        for node in workflow.get("nodes", []):
-            record = records.get(node["node_id"])
-            subtype = node.get("action_type") or node.get("target_type")
-            node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
-            if record is None:
-                state = "not_run" if finished else "pending"
-                views.append(NodeView(node["node_id"], node_type, node.get("label"), state))
-                continue
-            duration = record.duration_ms
-            if duration is None and record.started_at is not None and record.status == "running":
-                duration = int((time.time() - record.started_at) * 1000)
-            error = f"{record.error_type}: {record.error_message}" if record.error_type else None
-            views.append(
-                NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error)
-            )
-        return views
+        return node_views(workflow, self.node_records(execution_arn), finished)
 
     def output(self, execution_arn: str) -> Any:
         description = self.describe(execution_arn)

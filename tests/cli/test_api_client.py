@@ -1,4 +1,4 @@
-"""The CLI's management API client: how each kind of deployment is called and signed, and its errors."""
+"""The CLI's management API client: how each kind of stack is called and signed, and its errors."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from segflow_cli.api_client import (
     api_for,
     api_region,
 )
-from segflow_cli.client import Resources
-from segflow_cli.locate import Deployment, LocateError
+from segflow_cli.locate import LocatedStack, LocateError, Resources
 from tests.support.http_server import LocalHttpServer, start_http_server
 
 STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:111122223333:stateMachine:segflow-prod-WorkflowStateMachine"
@@ -111,21 +110,21 @@ def test_api_for_picks_the_way_to_authenticate(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("SEGFLOW_TOKEN", raising=False)
     monkeypatch.delenv("SEGFLOW_PRINCIPAL", raising=False)
     local = api_for(
-        Deployment(None, resources("http://127.0.0.1:4566/_segflow/api"), "http://127.0.0.1:4566"), "acme"
+        LocatedStack(None, resources("http://127.0.0.1:4566/_segflow/api"), "http://127.0.0.1:4566"), "acme"
     )
     assert local.auth == LocalIdentity("acme")
     assert local.base_url == "http://127.0.0.1:4566/_segflow/api"
 
-    deployment = Deployment(aws_session(), resources(AWS_API_URL + "/"))
-    signed = api_for(deployment, "ignored")
+    stack = LocatedStack(aws_session(), resources(AWS_API_URL + "/"))
+    signed = api_for(stack, "ignored")
     assert isinstance(signed.auth, SigV4Signer) and signed.auth.region == "eu-west-1"
     assert signed.base_url == AWS_API_URL
 
     monkeypatch.setenv("SEGFLOW_TOKEN", "jwt")
-    assert api_for(deployment, "ignored").auth == BearerToken("jwt")
+    assert api_for(stack, "ignored").auth == BearerToken("jwt")
 
     with pytest.raises(LocateError, match="ManagementApiUrl"):
-        api_for(Deployment(aws_session(), resources(None)), "default")
+        api_for(LocatedStack(aws_session(), resources(None)), "default")
 
 
 def test_api_region() -> None:
