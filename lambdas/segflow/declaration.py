@@ -240,12 +240,15 @@ DATA_BUCKET = BucketSpec(
     expiring_prefixes=(s3_layout.MANIFESTS, s3_layout.REFERENCE, s3_layout.OUTPUTS, s3_layout.SUBMISSIONS),
 )
 
+# Executions (META), their nodes, segment runs and approvals (pk = EXEC#<tenant>#<id>); a tenant's executions,
+# newest first, through the by_tenant index (only META items carry its keys).
 EXECUTIONS_TABLE = TableSpec(
     logical_id="ExecutionsTable",
     env_var="SEGFLOW_EXECUTIONS_TABLE",
     partition_key="pk",
     sort_key="sk",
     ttl_attribute="expires_at",
+    global_indexes=(GlobalIndexSpec("by_tenant", "gsi1pk", "gsi1sk"),),
 )
 
 # Workflow versions, their activation history and the active-version pointer. Versions are kept for good;

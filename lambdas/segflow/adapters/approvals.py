@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at, put_if_absent
 from segflow.adapters.execution_records import execution_pk
+from segflow.domain.errors import ErrorKind, SegflowError
 
 Decision = Literal["approve", "reject"]
 
@@ -40,12 +41,22 @@ class ApprovalRecord(BaseModel):
         return self.decision is not None
 
 
-class ApprovalNotPending(Exception):
-    """No approval of that node is waiting (unknown, or decided already)."""
+class ApprovalNotPending(SegflowError):
+    """No approval of that node is waiting: it was decided already (``record`` holds the decision)."""
+
+    code = "AlreadyDecided"
+    kind: ErrorKind = "conflict"
 
     def __init__(self, message: str, record: ApprovalRecord | None = None) -> None:
         super().__init__(message)
         self.record = record
+
+
+class ApprovalNotRequested(ApprovalNotPending):
+    """No approval of that node was ever requested."""
+
+    code = "NotFound"
+    kind = "not_found"
 
 
 class ApprovalStore:
@@ -93,7 +104,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"no approval was requested for node {node_id!r}") from error
+                raise ApprovalNotRequested(f"no approval was requested for node {node_id!r}") from error
             return stored
         return ApprovalRecord.model_validate(decode_item(response["Attributes"]))
 
@@ -132,7 +143,7 @@ class ApprovalStore:
                 raise
             stored = self.get(tenant_id, execution_id, node_id)
             if stored is None:
-                raise ApprovalNotPending(f"node {node_id!r} has no pending approval") from error
+                raise ApprovalNotRequested(f"node {node_id!r} has no pending approval") from error
             raise ApprovalNotPending(
                 f"node {node_id!r} was decided already: {stored.decision} by {stored.approver or 'timeout'}",
                 stored,

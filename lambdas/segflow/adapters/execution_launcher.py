@@ -1,4 +1,5 @@
-"""Starting and describing executions of the workflow state machine (the StartExecution input contract)."""
+"""Starting, stopping and describing executions of the workflow state machine (the StartExecution input
+contract)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import uuid
 from typing import Any
 
 from segflow.adapters import s3_layout
+from segflow.domain.errors import SegflowError
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 
 
-class ExecutionAlreadyExists(Exception):
+class ExecutionAlreadyExists(SegflowError):
     """An execution of this name exists already (names are unique per state machine for 90 days)."""
+
+    kind = "conflict"
 
 
 def execution_name(workflow_id: str) -> str:
@@ -79,5 +83,18 @@ class ExecutionLauncher:
     def describe(self, name: str) -> dict[str, Any] | None:
         try:
             return dict(self._sfn.describe_execution(executionArn=self.execution_arn(name)))
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            return None
+
+    def stop(self, name: str, error: str | None = None, cause: str | None = None) -> dict[str, Any] | None:
+        """StopExecution of the execution ``name`` (its record turns ABORTED through the status rule);
+        None if there is no such execution. Stopping one that has ended changes nothing."""
+        request: dict[str, Any] = {"executionArn": self.execution_arn(name)}
+        if error:
+            request["error"] = error
+        if cause:
+            request["cause"] = cause
+        try:
+            return dict(self._sfn.stop_execution(**request))
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return None

@@ -2,7 +2,8 @@
 
 Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>`` for META and nodes, with
 ``#STAGE#<stage>`` appended for the segment outcomes of one stage. Items expire through the TTL
-attribute after the retention period.
+attribute after the retention period. META items also carry the ``by_tenant`` index's keys
+(``gsi1pk = TENANT#<tenant>``, ``gsi1sk = <started_at>#<execution_id>``): a tenant's executions, newest first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from segflow.domain.records import (
     SegmentRecord,
 )
 
+BY_TENANT_INDEX = "by_tenant"
+_TABLE_KEYS = ("pk", "sk")
+_INDEX_KEYS = ("gsi1pk", "gsi1sk")
 # A node record may be written while it holds no outcome; its first outcome is final.
 _NO_OUTCOME_YET = "attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed, :skipped))"
 
@@ -33,6 +37,10 @@ def execution_pk(tenant_id: str, execution_id: str) -> str:
 def stage_pk(tenant_id: str, execution_id: str, stage: int) -> str:
     # Segment outcomes get a partition per stage, so checking a stage never reads the node records.
     return f"EXEC#{tenant_id}#{execution_id}#STAGE#{stage:06d}"
+
+
+def tenant_index_keys(record: ExecutionRecord) -> dict[str, str]:
+    return {"gsi1pk": f"TENANT#{record.tenant_id}", "gsi1sk": f"{record.started_at}#{record.execution_id}"}
 
 
 class ExecutionRecordStore:
@@ -51,6 +59,7 @@ class ExecutionRecordStore:
             "pk": execution_pk(record.tenant_id, record.execution_id),
             "sk": "META",
             "expires_at": self._expires_at(),
+            **tenant_index_keys(record),
             **record.model_dump(exclude_none=True),
         }
         try:
@@ -76,6 +85,59 @@ class ExecutionRecordStore:
         return ExecutionRecord.model_validate(
             {k: v for k, v in data.items() if k in ExecutionRecord.model_fields}
         )
+
+    def list_executions(
+        self,
+        tenant_id: str,
+        limit: int,
+        after: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        max_reads: int = 10,
+    ) -> tuple[list[ExecutionRecord], dict[str, Any] | None]:
+        """Up to ``limit`` of the tenant's executions, newest first, of ``workflow_id`` and in ``status`` if
+        given, after the position ``after``; and the position after the last one returned (None at the end).
+        A selective filter may end a page early (after ``max_reads`` reads) with a position to go on from."""
+        filters, values, names = [], {":tenant": f"TENANT#{tenant_id}"}, {}
+        if workflow_id is not None:
+            filters.append("workflow_id = :workflow")
+            values[":workflow"] = workflow_id
+        if status is not None:
+            filters.append("#status = :status")
+            values[":status"] = status
+            names["#status"] = "status"
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_TENANT_INDEX,
+            "KeyConditionExpression": "gsi1pk = :tenant",
+            "ExpressionAttributeValues": _encode(values),
+            "ScanIndexForward": False,
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if after is not None:
+            request["ExclusiveStartKey"] = _encode(after)
+        found: list[ExecutionRecord] = []
+        for _ in range(max_reads):
+            response = self._client.query(**request, Limit=max(limit, 25))
+            items = response.get("Items", [])
+            for index, item in enumerate(items):
+                data = _decode(item)
+                found.append(
+                    ExecutionRecord.model_validate(
+                        {k: v for k, v in data.items() if k in ExecutionRecord.model_fields}
+                    )
+                )
+                if len(found) == limit:
+                    more = index < len(items) - 1 or "LastEvaluatedKey" in response
+                    position = {k: data[k] for k in (*_TABLE_KEYS, *_INDEX_KEYS)}
+                    return found, position if more else None
+            if "LastEvaluatedKey" not in response:
+                return found, None
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found, _decode(request["ExclusiveStartKey"])
 
     def finish_execution(self, tenant_id: str, execution_id: str, **fields: Any) -> None:
         names, values, sets = {}, {}, []

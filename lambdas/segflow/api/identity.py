@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.domain.errors import SegflowError
 
 TENANT_CLAIM_ENV = "SEGFLOW_TENANT_CLAIM"
 DEFAULT_TENANT_CLAIM = "tenant_id"
@@ -24,12 +25,16 @@ JWT_ISSUER_ENV = "SEGFLOW_JWT_ISSUER"
 JWT_AUDIENCE_ENV = "SEGFLOW_JWT_AUDIENCE"
 
 
-class Unauthenticated(Exception):
+class Unauthenticated(SegflowError):
     """The request carries no identity API Gateway vouched for."""
 
+    kind = "unauthenticated"
 
-class Forbidden(Exception):
+
+class Forbidden(SegflowError):
     """The identity carries no usable tenant."""
+
+    kind = "forbidden"
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,7 @@ LAMBDA_INVOKE_MAX_PAYLOAD_BYTES = 6_291_456
 LAMBDA_INVOKE_MAX_WAIT_SECONDS = 900.0
 # Lambda's limit on the base64 ClientContext (segflow puts the idempotency key and execution there).
 LAMBDA_CLIENT_CONTEXT_MAX_BYTES = 3_583
+
+# Listing executions: a page holds this many by default, at most the maximum.
+EXECUTION_LIST_PAGE_DEFAULT = 50
+EXECUTION_LIST_PAGE_MAX = 100

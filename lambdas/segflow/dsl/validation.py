@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from segflow.domain.errors import SegflowError
 from segflow.domain.limits import MAX_NODES_PER_WORKFLOW
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
 from segflow.dsl.models import EdgeSpec, WorkflowDefinition
@@ -25,8 +26,11 @@ class ValidationIssue:
         return f"{self.location}: {self.message}"
 
 
-class WorkflowValidationError(ValueError):
+class WorkflowValidationError(SegflowError, ValueError):
     """The workflow is invalid; ``issues`` lists every problem found."""
+
+    code = "InvalidWorkflow"
+    kind = "invalid"
 
     def __init__(self, issues: list[ValidationIssue]) -> None:
         self.issues = issues
@@ -240,3 +244,13 @@ def executable_issues(graph: WorkflowGraph) -> list[ValidationIssue]:
         for node_id, node_type in graph.node_types.items()
         if node_type.executor is None
     ]
+
+
+def validate_executable(raw: Any) -> WorkflowGraph:
+    """Validate a workflow document and refuse node types that cannot run yet: what every entry point that
+    starts or publishes a workflow checks. Raises :class:`WorkflowValidationError` listing every problem."""
+    graph = validate_workflow(raw)
+    not_runnable = executable_issues(graph)
+    if not_runnable:
+        raise WorkflowValidationError(not_runnable)
+    return graph

@@ -16,7 +16,7 @@ from segflow.adapters.outputs import NodeOutputStore
 from segflow.adapters.workflow_versions import WorkflowVersionStore
 from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
-from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
+from segflow.dsl.validation import validate_executable
 from segflow.engine.continuation import continued_statebag
 from segflow.engine.execution_events import started_draft
 from segflow.engine.history_budget import START_EVENTS, budgeted
@@ -46,10 +46,7 @@ class Initializer:
         else:
             workflow_key = request.workflow.s3_key
             workflow_document = self.manifests.read_submission(tenant, workflow_key)
-        graph = validate_workflow(workflow_document)
-        not_runnable = executable_issues(graph)
-        if not_runnable:
-            raise WorkflowValidationError(not_runnable)
+        graph = validate_executable(workflow_document)
         execution_input: Any = request.input or {}
         if request.input_ref is not None:
             execution_input = self.manifests.read_submission(tenant, request.input_ref.s3_key)

@@ -12,13 +12,24 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from segflow.domain.errors import ErrorKind, SegflowError
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import RESUMABLE_EXECUTION_STATUSES, REUSABLE_NODE_STATUSES
 from segflow.dsl.graph import WorkflowGraph
 
 
-class ResumeRefused(ValueError):
-    """The execution cannot be resumed as asked (still running, succeeded, or an unknown node)."""
+class ResumeRefused(SegflowError, ValueError):
+    """The execution cannot be resumed (still running, succeeded, or never initialized)."""
+
+    code = "NotResumable"
+    kind: ErrorKind = "conflict"
+
+
+class UnknownResumeNode(ResumeRefused):
+    """``from_node`` is not a node of the execution's workflow."""
+
+    code = "UnknownNode"
+    kind = "invalid"
 
 
 def check_resumable(execution_id: str, status: str) -> None:
@@ -31,7 +42,7 @@ def check_resumable(execution_id: str, status: str) -> None:
 
 def check_from_node(graph: WorkflowGraph, from_node: str | None) -> None:
     if from_node is not None and from_node not in graph.nodes:
-        raise ResumeRefused(f"from_node {from_node!r} is not a node of workflow {graph.workflow_id!r}")
+        raise UnknownResumeNode(f"from_node {from_node!r} is not a node of workflow {graph.workflow_id!r}")
 
 
 def descendants_and_self(graph: WorkflowGraph, node_id: str) -> set[str]:

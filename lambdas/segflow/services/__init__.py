@@ -1,0 +1,1 @@
+"""Services: what segflow's entry points do, once (the management API handler and the CLI call them)."""

@@ -1,0 +1,710 @@
+"""The executions service: start, resume, stop, describe, list, events, checkpoints and approvals of a
+tenant's executions, in one place for the management API handler and the CLI.
+
+Every method takes the tenant and sees only that tenant's executions: another tenant's execution is as
+unknown as a missing one (:class:`ExecutionNotFound`). An execution is named by its id or by the ARN of its
+first Step Functions execution. Build the service from a Lambda function's environment
+(:meth:`ExecutionsService.from_environment`) or from a boto3 session and the stack's resource names
+(:meth:`ExecutionsService.from_session`, for the CLI).
+
+- ``start`` (a published workflow) and ``start_definition`` (a workflow document, validated then uploaded);
+- ``resume``: an execution that ended without success, in a new execution reusing its completed nodes;
+- ``stop``: StopExecution of the part running it now (its record turns ABORTED through the status rule);
+- ``describe``: Step Functions' status of its latest part, with its record and node records;
+- ``list_executions``: the tenant's executions, newest first, by workflow and status, a page at a time;
+- ``events`` (the execution log after a sequence number), ``checkpoints`` (node outcomes with where their
+  outputs are), ``node_records``, ``node_views`` (every node of the workflow with its state), ``output``,
+  ``workflow_of``, ``published_definition``, ``tenant_of`` (operators only);
+- ``decide``: an approver's decision on a waiting approval node.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from segflow.contracts import DEFAULT_TENANT
+from segflow.domain.errors import SegflowError
+from segflow.domain.ids import execution_id_of
+from segflow.domain.limits import EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
+from segflow.domain.records import ExecutionRecord, NodeRecord
+from segflow.domain.statuses import (
+    REUSABLE_NODE_STATUSES,
+    TERMINAL_EXECUTION_STATUSES,
+    DescribedExecutionStatus,
+    ExecutionStatus,
+)
+
+if TYPE_CHECKING:
+    from segflow.adapters.approvals import ApprovalRecord, ApprovalStore, Decision
+    from segflow.adapters.event_log import EventLogReader
+    from segflow.adapters.execution_launcher import ExecutionLauncher
+    from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.adapters.manifests import ManifestStore
+    from segflow.adapters.outputs import NodeOutputStore
+    from segflow.adapters.task_tokens import TaskTokens
+    from segflow.adapters.workflow_versions import WorkflowVersionStore
+    from segflow.events.models import ExecutionEvent
+
+# Following the parts of a continued execution stops after this many (a guard against a broken chain).
+MAX_FOLLOWED_PARTS = 10_000
+# Stopping: a part started by a continuation while the previous one was stopped is stopped too, this often.
+_STOP_ROUNDS = 3
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+class ExecutionNotFound(SegflowError):
+    """No execution of that id for this tenant (another tenant's is as unknown as a missing one)."""
+
+    code = "NotFound"
+    kind = "not_found"
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"execution {execution_id!r} not found")
+        self.execution_id = execution_id
+
+
+class ExecutionNotRunning(SegflowError):
+    """Only a running execution can be stopped."""
+
+    code = "NotRunning"
+    kind = "conflict"
+
+
+class InvalidPageToken(SegflowError):
+    """The page token is not one this service gave this tenant."""
+
+    kind = "invalid"
+
+
+class InvalidPageSize(SegflowError):
+    kind = "invalid"
+
+
+class NotDeployed(SegflowError):
+    """The stack (or this function) has no such resource: deployed before it, or not granted it."""
+
+    kind = "unavailable"
+
+
+# --- results ------------------------------------------------------------------------------------------------
+
+
+class StackNames(Protocol):
+    """Where a stack's pieces are (the CLI's ``Resources`` is one): what :meth:`from_session` needs."""
+
+    @property
+    def state_machine_arn(self) -> str: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def executions_table(self) -> str: ...
+    @property
+    def workflows_table(self) -> str | None: ...
+    @property
+    def events_table(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    execution_id: str
+    execution_arn: str
+    workflow_id: str
+    version: int | None  # None: a workflow document, not a published version
+    resumed_from: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    """An execution as it is now: Step Functions' status of its latest part, and what segflow recorded.
+
+    ``record`` is None until InitializeStateBag ran (or if it failed before); ``nodes`` are the node records
+    (nodes not reached have none)."""
+
+    execution_id: str
+    tenant_id: str
+    status: DescribedExecutionStatus
+    execution_arn: str  # the Step Functions execution running it now (its latest part)
+    parts: tuple[str, ...]  # every Step Functions execution it ran under, first to latest
+    record: ExecutionRecord | None
+    nodes: tuple[NodeRecord, ...]
+    workflow_id: str | None
+    version: int | None
+    workflow_key: str | None  # a workflow document's submission key (None for a published version)
+    started_at: datetime | None
+    stopped_at: datetime | None
+    error: str | None = None
+    cause: str | None = None
+    result: Any = None  # the latest part's output once it ended (FinalizeExecution's result)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_EXECUTION_STATUSES
+
+    @property
+    def first_arn(self) -> str:
+        return self.parts[0]
+
+
+class ExecutionSummary(BaseModel):
+    """One execution in a list."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    workflow_id: str
+    version: int | None = None
+    status: ExecutionStatus
+    started_at: str
+    finished_at: str | None = None
+    started_by: str | None = None
+    resumed_from: str | None = None
+    error: str | None = None
+
+
+class ExecutionPage(BaseModel):
+    """A page of a tenant's executions, newest first; ``next_token`` asks for the next (None: the last)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    executions: list[ExecutionSummary]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A node outcome the execution recorded, where its output is, and whether a resume reuses it."""
+
+    sequence: int
+    node_id: str
+    status: str
+    attempt: int
+    finished_at: float | None
+    output_ref: str | None  # the S3 key of a large output (None: inline in the record, or none)
+    output_bytes: int | None
+    reused_from: str | None
+    resumable: bool
+
+
+@dataclass
+class NodeView:
+    node_id: str
+    type: str
+    label: str | None
+    status: str  # pending until a record exists; not_run once the execution ended without reaching it
+    duration_ms: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Parts:
+    names: list[str] = field(default_factory=list)
+    description: dict[str, Any] | None = None
+    pending_part: bool = False  # a continuation recorded a part that has not started yet
+
+
+def continued_as_of(description: dict[str, Any]) -> str | None:
+    """The next part's ARN if this Step Functions execution ended by continuing (output says CONTINUED)."""
+    try:
+        output = json.loads(description.get("output") or "null")
+    except ValueError:
+        return None
+    if isinstance(output, dict) and output.get("status") == "CONTINUED":
+        return str(output["continued_as"])
+    return None
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A JSON object out of a Step Functions input or output; empty when it is not one."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _request_of(description: dict[str, Any]) -> dict[str, Any]:
+    """The StartExecution input (segflow's ExecutionRequest); empty when it is not one."""
+    return _json_object(description.get("input"))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _encode_token(tenant_id: str, position: dict[str, Any]) -> str:
+    raw = json.dumps({"t": tenant_id, "k": position}, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(tenant_id: str, token: str) -> dict[str, Any]:
+    refused = InvalidPageToken("the page token is not one this API gave")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error):
+        raise refused from None
+    if not isinstance(data, dict) or data.get("t") != tenant_id or not isinstance(data.get("k"), dict):
+        raise refused
+    position = cast(dict[str, Any], data["k"])
+    if position.get("gsi1pk") != f"TENANT#{tenant_id}":
+        raise refused
+    return position
+
+
+class ExecutionsService:
+    """Executions of one stack, per tenant (see the module's docstring for the methods)."""
+
+    def __init__(
+        self,
+        records: ExecutionRecordStore,
+        launcher: ExecutionLauncher,
+        manifests: ManifestStore,
+        outputs: NodeOutputStore,
+        versions: WorkflowVersionStore | None = None,
+        events: EventLogReader | None = None,
+        approvals: ApprovalStore | None = None,
+        task_tokens: TaskTokens | None = None,
+    ) -> None:
+        self.records = records
+        self.launcher = launcher
+        self.manifests = manifests
+        self.outputs = outputs
+        self.versions = versions
+        self.event_log = events
+        self.approvals = approvals
+        self.task_tokens = task_tokens
+
+    @classmethod
+    def from_environment(cls) -> ExecutionsService:
+        """Built from a function's environment (the resources the declaration grants it)."""
+        import os
+
+        from segflow.adapters import factory
+        from segflow.declaration import EVENTS_TABLE, WORKFLOWS_TABLE
+
+        return cls(
+            records=factory.execution_records(),
+            launcher=factory.execution_launcher(),
+            manifests=factory.manifests(),
+            outputs=factory.node_outputs(),
+            versions=factory.workflow_versions() if WORKFLOWS_TABLE.env_var in os.environ else None,
+            events=factory.event_log_reader() if EVENTS_TABLE.env_var in os.environ else None,
+            approvals=factory.approvals(),
+            task_tokens=factory.task_tokens(),
+        )
+
+    @classmethod
+    def from_session(cls, session: Any, names: StackNames) -> ExecutionsService:
+        """Built from a boto3 session (anything with ``.client(service)``) and the stack's resource names."""
+        from segflow.adapters.approvals import ApprovalStore
+        from segflow.adapters.event_log import EventLogReader
+        from segflow.adapters.execution_launcher import ExecutionLauncher
+        from segflow.adapters.execution_records import ExecutionRecordStore
+        from segflow.adapters.manifests import ManifestStore
+        from segflow.adapters.outputs import NodeOutputStore
+        from segflow.adapters.task_tokens import TaskTokens
+        from segflow.adapters.workflow_versions import WorkflowVersionStore
+
+        dynamodb, s3, sfn = session.client("dynamodb"), session.client("s3"), session.client("stepfunctions")
+        return cls(
+            records=ExecutionRecordStore(names.executions_table, dynamodb),
+            launcher=ExecutionLauncher(names.state_machine_arn, sfn, names.bucket, s3),
+            manifests=ManifestStore(names.bucket, s3),
+            outputs=NodeOutputStore(names.bucket, s3),
+            versions=(
+                WorkflowVersionStore(names.workflows_table, dynamodb, names.bucket, s3)
+                if names.workflows_table
+                else None
+            ),
+            events=EventLogReader(names.events_table, dynamodb) if names.events_table else None,
+            approvals=ApprovalStore(names.executions_table, dynamodb),
+            task_tokens=TaskTokens(sfn),
+        )
+
+    # --- starting -----------------------------------------------------------------------------------------
+
+    def start(
+        self,
+        tenant_id: str,
+        workflow_id: str,
+        version: int | None = None,
+        execution_input: dict[str, Any] | None = None,
+        name: str | None = None,
+        started_by: str | None = None,
+    ) -> StartedExecution:
+        """Start a published workflow: ``version``, or the one active now (pinned for the whole execution).
+        Raises WorkflowNotFound, VersionNotFound, NoActiveVersion, ExecutionAlreadyExists."""
+        from segflow.adapters.execution_launcher import execution_name
+
+        pinned = self._versions().resolve(tenant_id, workflow_id, version)
+        name = name or execution_name(workflow_id)
+        reference = {"workflow_id": workflow_id, "version": pinned.version}
+        arn = self.launcher.start(tenant_id, reference, execution_input or {}, name, started_by=started_by)
+        return StartedExecution(name, arn, workflow_id, pinned.version)
+
+    def start_definition(
+        self,
+        tenant_id: str,
+        definition: dict[str, Any],
+        execution_input: dict[str, Any] | None = None,
+        name: str | None = None,
+        started_by: str | None = None,
+    ) -> StartedExecution:
+        """Start a workflow document: validated first (nothing is written if it is invalid or cannot run),
+        uploaded under the tenant's submissions. Raises WorkflowValidationError, ExecutionAlreadyExists."""
+        from segflow.adapters.execution_launcher import execution_name
+        from segflow.dsl.validation import validate_executable
+
+        graph = validate_executable(definition)
+        key = self.launcher.upload_submission(tenant_id, "workflows", definition)
+        name = name or execution_name(graph.workflow_id)
+        arn = self.launcher.start(
+            tenant_id, {"s3_key": key}, execution_input or {}, name, started_by=started_by
+        )
+        return StartedExecution(name, arn, graph.workflow_id, None)
+
+    def resume(
+        self, tenant_id: str, execution: str, from_node: str | None = None, name: str | None = None
+    ) -> StartedExecution:
+        """Continue an execution that failed, timed out or was aborted, in a new execution of the same
+        workflow and input: completed nodes are reused, the rest (or ``from_node`` and all after it) run
+        again. Raises ExecutionNotFound, ResumeRefused (NotResumable), UnknownResumeNode,
+        ExecutionAlreadyExists."""
+        from segflow.dsl.validation import validate_workflow
+        from segflow.engine.resume import (
+            ResumeRefused,
+            check_from_node,
+            check_resumable,
+            resume_request,
+            resumed_execution_name,
+        )
+
+        view = self.describe(tenant_id, execution, with_nodes=False)
+        check_resumable(view.execution_id, view.status)
+        record = view.record
+        if record is None:
+            raise ResumeRefused(
+                f"execution {view.execution_id!r} failed before it was initialized: run it again instead"
+            )
+        if from_node is not None:
+            check_from_node(validate_workflow(self._definition_of(record)), from_node)
+        name = name or resumed_execution_name(view.execution_id, uuid.uuid4().hex)
+        arn = self.launcher.start_request(resume_request(record, from_node), name)
+        return StartedExecution(
+            name, arn, record.workflow_id, record.workflow_version, resumed_from=view.execution_id
+        )
+
+    def stop(
+        self, tenant_id: str, execution: str, error: str | None = None, cause: str | None = None
+    ) -> ExecutionView:
+        """Stop a running execution (the part running it now; a part a continuation started meanwhile too).
+        Its record turns ABORTED and its log gets the terminal event through the execution status rule.
+        Returns the execution as it is after the stop. Raises ExecutionNotFound, ExecutionNotRunning."""
+        view = self.describe(tenant_id, execution, with_nodes=False)
+        if view.status != "RUNNING":
+            raise ExecutionNotRunning(
+                f"execution {view.execution_id!r} is {view.status}: only a RUNNING execution stops"
+            )
+        for _ in range(_STOP_ROUNDS):
+            self.launcher.stop(execution_id_of(view.execution_arn), error, cause)
+            view = self.describe(tenant_id, execution, with_nodes=False)
+            if view.status != "RUNNING":
+                break
+        return view
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def describe(self, tenant_id: str, execution: str, with_nodes: bool = True) -> ExecutionView:
+        """The execution now: Step Functions' status of its latest part (a continued execution's parts are
+        followed), its record, its node records. Raises ExecutionNotFound."""
+        execution_id = execution_id_of(execution)
+        record = self.records.get_execution(tenant_id, execution_id)
+        names = [execution_id]
+        if record is not None:
+            from segflow.engine.continuation import part_name
+
+            names += [part_name(execution_id, part) for part in range(1, record.parts + 1)]
+        found = self._latest_part(names)
+        description = found.description
+        workflow_id: str | None
+        if record is not None:
+            workflow_id, version = record.workflow_id, record.workflow_version
+            workflow_key = record.workflow_key or None
+        else:
+            # Not initialized yet (or it failed first): it is this tenant's if its input says so.
+            request = _request_of(description) if description is not None else {}
+            if description is None or (request.get("tenant_id") or DEFAULT_TENANT) != tenant_id:
+                raise ExecutionNotFound(execution_id)
+            reference = request.get("workflow")
+            reference = reference if isinstance(reference, dict) else {}
+            workflow_id, version = reference.get("workflow_id"), reference.get("version")
+            workflow_key = reference.get("s3_key")
+        status: DescribedExecutionStatus
+        if description is None:  # Step Functions forgot it (90 days); the record stays for the retention
+            assert record is not None
+            status, arn, stopped_at = record.status, self.launcher.execution_arn(execution_id), None
+            error, cause, result = record.error, record.cause, None
+        else:
+            status = "RUNNING" if found.pending_part else description["status"]
+            arn = str(description["executionArn"])
+            stopped = description.get("stopDate") if status != "RUNNING" else None
+            stopped_at = stopped if isinstance(stopped, datetime) else None
+            error = (record.error if record is not None else None) or description.get("error")
+            cause = (record.cause if record is not None else None) or description.get("cause")
+            result = _json_object(description["output"]) if "output" in description else None
+        started_at = _parse_time(record.started_at) if record is not None else None
+        if started_at is None and description is not None and len(found.names) == 1:
+            started_at = description.get("startDate")
+        nodes = (
+            tuple(self.records.list_nodes(tenant_id, execution_id))
+            if with_nodes and record is not None
+            else ()
+        )
+        return ExecutionView(
+            execution_id=execution_id,
+            tenant_id=tenant_id,
+            status=status,
+            execution_arn=arn,
+            parts=tuple(self.launcher.execution_arn(name) for name in found.names or [execution_id]),
+            record=record,
+            nodes=nodes,
+            workflow_id=workflow_id,
+            version=version,
+            workflow_key=workflow_key,
+            started_at=started_at,
+            stopped_at=stopped_at,
+            error=error,
+            cause=cause,
+            result=result,
+        )
+
+    def _latest_part(self, names: list[str]) -> _Parts:
+        """The latest part that exists (a recorded part may not have started yet), then any parts it
+        continued as that the record does not name yet."""
+        found = _Parts()
+        for index in range(len(names) - 1, -1, -1):
+            description = self.launcher.describe(names[index])
+            if description is not None:
+                found.names, found.description = names[: index + 1], description
+                found.pending_part = index < len(names) - 1
+                break
+        while found.description is not None and len(found.names) <= MAX_FOLLOWED_PARTS:
+            continued_as = continued_as_of(found.description)
+            if found.description["status"] != "SUCCEEDED" or continued_as is None:
+                break
+            following = self.launcher.describe(execution_id_of(continued_as))
+            if following is None:  # started in a moment
+                found.pending_part = True
+                break
+            found.names.append(execution_id_of(continued_as))
+            found.description = following
+        return found
+
+    def list_executions(
+        self,
+        tenant_id: str,
+        workflow_id: str | None = None,
+        status: ExecutionStatus | None = None,
+        limit: int = EXECUTION_LIST_PAGE_DEFAULT,
+        page_token: str | None = None,
+    ) -> ExecutionPage:
+        """The tenant's executions, newest first (of ``workflow_id``, in ``status``, if given), ``limit`` at
+        most; ``page_token`` is a page's ``next_token``. Statuses are the records': an execution that has
+        not initialized yet is not listed. Raises InvalidPageToken, InvalidPageSize."""
+        if not 1 <= limit <= EXECUTION_LIST_PAGE_MAX:
+            raise InvalidPageSize(f"limit must be 1 to {EXECUTION_LIST_PAGE_MAX}, not {limit}")
+        after = _decode_token(tenant_id, page_token) if page_token else None
+        records, position = self.records.list_executions(
+            tenant_id, limit, after=after, workflow_id=workflow_id, status=status
+        )
+        summaries = [
+            ExecutionSummary(
+                execution_id=record.execution_id,
+                workflow_id=record.workflow_id,
+                version=record.workflow_version,
+                status=record.status,
+                started_at=record.started_at,
+                finished_at=record.finished_at,
+                started_by=record.started_by,
+                resumed_from=record.resumed_from,
+                error=record.error,
+            )
+            for record in records
+        ]
+        token = _encode_token(tenant_id, position) if position is not None else None
+        return ExecutionPage(executions=summaries, next_token=token)
+
+    def events(self, tenant_id: str, execution: str, since_seq: int = 0) -> list[ExecutionEvent]:
+        """The execution log (every state change, in order) after ``since_seq``; another tenant's execution
+        has none. Raises NotDeployed without an events table."""
+        if self.event_log is None:
+            raise NotDeployed("this deployment has no execution log (deployed before live events)")
+        return self.event_log.read_all(tenant_id, execution_id_of(execution), since_seq)
+
+    def node_records(self, tenant_id: str, execution: str) -> dict[str, NodeRecord]:
+        """node_id -> its record; nodes not reached have none (nor has another tenant's execution)."""
+        return {r.node_id: r for r in self.records.list_nodes(tenant_id, execution_id_of(execution))}
+
+    def checkpoints(self, tenant_id: str, execution: str) -> list[Checkpoint]:
+        """Every node outcome the execution recorded, in the order they were reached: what a resume reuses,
+        with where each output is (its S3 key when large) and its size."""
+        records = sorted(
+            self.node_records(tenant_id, execution).values(),
+            key=lambda r: (r.finished_at or r.started_at or float("inf"), r.stage, r.node_id),
+        )
+        return [
+            Checkpoint(
+                sequence=index,
+                node_id=record.node_id,
+                status=record.status,
+                attempt=record.attempt,
+                finished_at=record.finished_at,
+                output_ref=record.output_key,
+                output_bytes=record.output_bytes,
+                reused_from=record.reused_from,
+                resumable=record.status in REUSABLE_NODE_STATUSES,
+            )
+            for index, record in enumerate(records, start=1)
+        ]
+
+    def node_output(self, record: NodeRecord) -> Any:
+        """A node record's output, loaded from the record or S3."""
+        return self.outputs.load(record.output_json, record.output_key)
+
+    def output(self, tenant_id: str, execution: str) -> Any:
+        """The output of a succeeded execution (loaded from S3 when large); None otherwise."""
+        record = self.records.get_execution(tenant_id, execution_id_of(execution))
+        if record is None or record.status != "SUCCEEDED":
+            return None
+        return self.outputs.load(record.output_json, record.output_key)
+
+    def workflow_of(self, tenant_id: str, execution: str) -> dict[str, Any] | None:
+        """The workflow the execution runs: its submitted document, or the published version it pinned;
+        None before it initialized or if it cannot be read."""
+        record = self.records.get_execution(tenant_id, execution_id_of(execution))
+        if record is None:
+            return None
+        try:
+            return self._definition_of(record)
+        except (SegflowError, LookupError, PermissionError):
+            return None
+
+    def published_definition(self, tenant_id: str, workflow_id: str, version: int) -> dict[str, Any] | None:
+        """A published version's definition; None if there is no such version (or no workflows table)."""
+        from segflow.versioning.errors import VersioningError
+
+        if self.versions is None:
+            return None
+        try:
+            return self.versions.get_version(tenant_id, workflow_id, version).definition
+        except VersioningError:
+            return None
+
+    def node_views(
+        self,
+        tenant_id: str,
+        execution: str,
+        workflow: dict[str, Any] | None = None,
+        finished: bool = False,
+        records: Iterable[NodeRecord] | None = None,
+    ) -> list[NodeView]:
+        """Every node of the workflow (default: the one the execution runs) with its state; nodes without a
+        record are pending, or ``not_run`` once the execution has ``finished`` (it stopped before them)."""
+        workflow = workflow or self.workflow_of(tenant_id, execution) or {"nodes": []}
+        by_id = (
+            {r.node_id: r for r in records}
+            if records is not None
+            else self.node_records(tenant_id, execution)
+        )
+        views = []
+        for node in workflow.get("nodes", []):
+            record = by_id.get(node["node_id"])
+            subtype = node.get("action_type") or node.get("target_type")
+            node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
+            if record is None:
+                state = "not_run" if finished else "pending"
+                views.append(NodeView(node["node_id"], node_type, node.get("label"), state))
+                continue
+            duration = record.duration_ms
+            if duration is None and record.started_at is not None and record.status == "running":
+                duration = int((time.time() - record.started_at) * 1000)
+            error = f"{record.error_type}: {record.error_message}" if record.error_type else None
+            views.append(
+                NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error)
+            )
+        return views
+
+    def tenant_of(self, execution: str) -> str | None:
+        """The tenant an execution was started for, from its Step Functions input; None if there is no such
+        execution. Not tenant-scoped: for operators acting with the account's credentials (the CLI), who
+        name an execution by its ARN and need its tenant to read its records."""
+        description = self.launcher.describe(execution_id_of(execution))
+        if description is None:
+            return None
+        return str(_request_of(description).get("tenant_id") or DEFAULT_TENANT)
+
+    # --- approvals ----------------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        tenant_id: str,
+        execution: str,
+        node_id: str,
+        decision: Decision,
+        approver: str,
+        comment: str | None = None,
+    ) -> ApprovalRecord:
+        """Approve or reject a waiting approval node, once; ``approver`` is recorded. Raises
+        ExecutionNotFound, ApprovalNotRequested, ApprovalNotPending (decided already), ApproverNotAllowed."""
+        from segflow.engine.approval_decisions import decide_approval
+
+        if self.approvals is None or self.task_tokens is None:
+            raise NotDeployed("this service was built without approvals")
+        execution_id = execution_id_of(execution)
+        if self.records.get_execution(tenant_id, execution_id) is None:
+            raise ExecutionNotFound(execution_id)
+        return decide_approval(
+            self.approvals,
+            self.task_tokens,
+            tenant_id,
+            execution_id,
+            node_id,
+            decision,
+            approver,
+            comment,
+            time.time(),
+        )
+
+    # --- helpers ------------------------------------------------------------------------------------------
+
+    def _versions(self) -> WorkflowVersionStore:
+        if self.versions is None:
+            raise NotDeployed("this deployment has no workflows table (deployed before workflow versions)")
+        return self.versions
+
+    def _definition_of(self, record: ExecutionRecord) -> dict[str, Any]:
+        """The workflow document an execution runs (its published version, or its submission)."""
+        if record.workflow_version is not None:
+            return (
+                self._versions()
+                .get_version(record.tenant_id, record.workflow_id, record.workflow_version)
+                .definition
+            )
+        document = self.manifests.read_submission(record.tenant_id, record.workflow_key)
+        return cast(dict[str, Any], document)
