@@ -236,7 +236,9 @@ class ManagementApi:
         body: dict[str, Any] = {"decision": decision}
         if comment:
             body["comment"] = comment
-        return self._object("POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body)
+        return self._object(
+            "POST", f"/executions/{_segment(execution_id)}/approvals/{_segment(node_id)}", body
+        )
 
 
 def _segment(value: str) -> str:

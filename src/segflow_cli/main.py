@@ -1,8 +1,8 @@
 """The ``segflow`` command: builds the parser from the command groups, dispatches, maps errors to exit codes.
 
-Exit codes: 0 success; 1 the execution did not succeed, the stack could not be reached, or the API refused
-the request (unknown workflow or version, a conflict); 2 invalid input (usage, an unreadable or invalid
-workflow, an unknown execution); 130 interrupted.
+Exit codes: 0 success; 1 the execution did not succeed, the stack could not be reached (or lacks what the
+command needs), or the API refused the request (unknown workflow or version, a conflict); 2 invalid input
+(usage, an unreadable or invalid workflow, an unknown execution, one that cannot resume); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
+from segflow.domain.errors import SegflowError
 from segflow.dsl.validation import WorkflowValidationError
 
 from segflow_cli.api_client import ApiError
@@ -46,6 +47,8 @@ def failure(error: Exception) -> tuple[list[str], int] | None:
         return error.lines(), error.exit_code
     if isinstance(error, WorkflowValidationError):  # e.g. start() refusing what the local check let through
         return issue_lines(error.issues), EXIT_INVALID
+    if isinstance(error, SegflowError):  # the services': an unknown execution, a conflict, not deployed
+        return [str(error)], EXIT_INVALID if error.kind in ("invalid", "not_found") else EXIT_FAILED
     if isinstance(error, (LocateError, BotoCoreError, ClientError)):
         return [str(error)], EXIT_FAILED
     return None

@@ -17,7 +17,7 @@ from segflow.services.executions import (
     InvalidPageToken,
 )
 
-from segflow_cli.client import Resources
+from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws
 from tests.support.workflows import chain_edges, transform, wait, workflow
 

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
 from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.ids import execution_id_of
-from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES
-from segflow.dsl.validation import WorkflowValidationError
+from segflow.dsl.validation import WorkflowValidationError, validate_executable
 from segflow.engine.resume import ResumeRefused
+from segflow.services.executions import ExecutionView
 
 from segflow_cli.api_client import ApiError, ManagementApi, api_for
-from segflow_cli.client import SegflowClient
-from segflow_cli.commands.workflows import check_workflow
+from segflow_cli.client import SegflowClient, description_of
 from segflow_cli.common import EXIT_INVALID, EXIT_OK, CliError, parse_json, read_json_file
 from segflow_cli.following import execution_result, follow, run_quietly, socket_url
 from segflow_cli.live import CONSOLE_LINK_SECONDS, console_link
@@ -68,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("--version applies to a published workflow id, not to a file", EXIT_INVALID)
     workflow = read_json_file(target)
     try:
-        graph = check_workflow(workflow)
+        graph = validate_executable(workflow)
     except WorkflowValidationError as error:
         if not args.json:
             raise
@@ -102,7 +99,7 @@ def run_published(
     arn, version = started["execution_arn"], started["version"]
     client = SegflowClient.of(stack, tenant)
     if stack.endpoint is None:  # on AWS the API takes the tenant from the caller's identity
-        client.tenant_id = execution_request(client.describe(arn)).get("tenant_id") or DEFAULT_TENANT
+        client.tenant_id = client.tenant_of(arn) or DEFAULT_TENANT
     if args.json:
         return run_quietly(client, arn, args.timeout, {"version": version})
     workflow = published_workflow(client, api, workflow_id, version)
@@ -114,7 +111,7 @@ def run_published(
 def published_workflow(
     client: SegflowClient, api: ManagementApi | None, workflow_id: str, version: int
 ) -> dict[str, Any]:
-    """A published version's definition: from the workflows table, else the API; no nodes if neither."""
+    """A published version's definition: from the executions service, else the API; no nodes if neither."""
     definition = client.published_definition(workflow_id, version)
     if definition is None and api is not None:
         try:
@@ -124,77 +121,48 @@ def published_workflow(
     return definition or {"workflow_id": workflow_id, "nodes": []}
 
 
-# --- an existing execution ----------------------------------------------------------------------------------
-
-
-def execution_request(description: dict[str, Any]) -> dict[str, Any]:
-    """The StartExecution input (segflow's ExecutionRequest); empty when it is not one."""
-    try:
-        request = json.loads(description.get("input") or "{}")
-    except ValueError:
-        return {}
-    return request if isinstance(request, dict) else {}
-
-
-def submitted_workflow(client: SegflowClient, request: dict[str, Any]) -> dict[str, Any]:
-    """The workflow as submitted (its S3 key is in the execution input); empty if it cannot be read."""
-    key = (request.get("workflow") or {}).get("s3_key")
-    if not key:
-        return {"nodes": []}
-    try:
-        return dict(json.loads(client.s3.get_object(Bucket=client.resources.bucket, Key=key)["Body"].read()))
-    except (ClientError, ValueError):
-        return {"nodes": []}
+# --- an existing execution ------------------------------------------------------------------------------
 
 
 def execution_workflow(
-    client: SegflowClient, stack: LocatedStack, arn: str, request: dict[str, Any]
+    client: SegflowClient, stack: LocatedStack, view: ExecutionView
 ) -> tuple[dict[str, Any], int | None]:
-    """The workflow an execution runs and its published version: the file it was given, or the version it
-    pinned when it started (kept in its execution record)."""
-    reference = request.get("workflow") or {}
-    if reference.get("s3_key") or not reference.get("workflow_id"):
-        return submitted_workflow(client, request), None
-    workflow_id = str(reference["workflow_id"])
-    record = client.execution_record(arn)
-    version = record.workflow_version if record is not None else None
-    version = version or reference.get("version")
-    if version is None:  # not initialized yet: which version it pins is not known
-        return {"workflow_id": workflow_id, "nodes": []}, None
+    """The workflow an execution runs and its published version: the file it was given (known once it
+    initialized), or the version it pinned when it started."""
+    if view.workflow_id is None or view.version is None:
+        return client.workflow_of(view.first_arn) or {"nodes": []}, None
     api = None
     if stack.resources.management_api_url:
         try:
             api = api_for(stack, client.tenant_id)
         except LocateError:
             api = None
-    return published_workflow(client, api, workflow_id, int(version)), int(version)
+    return published_workflow(client, api, view.workflow_id, view.version), view.version
 
 
-def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, LocatedStack, dict[str, Any]]:
+def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, LocatedStack, ExecutionView]:
     """A client for an existing execution (node records are kept per tenant: its tenant comes from its
-    input), the stack, and the execution's description."""
+    input), the stack, and the execution as it is now."""
     arn = args.execution_arn
     if not arn.startswith("arn:") or ":execution:" not in arn:
         raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
     stack = locate(args.endpoint, args.stage)
     client = SegflowClient.of(stack)
-    try:
-        description = client.describe(arn)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            raise CliError(f"no execution {arn} at {stack.description}", EXIT_INVALID) from None
-        raise
-    client.tenant_id = execution_request(description).get("tenant_id") or DEFAULT_TENANT
-    if args.tenant is not None and check_tenant(args.tenant) != client.tenant_id:
+    tenant = client.tenant_of(arn)
+    if tenant is None:
+        raise CliError(f"no execution {arn} at {stack.description}", EXIT_INVALID)
+    if args.tenant is not None and check_tenant(args.tenant) != tenant:
         raise CliError(f"no execution {arn} for tenant {args.tenant}", EXIT_INVALID)
-    return client, stack, description
+    client.tenant_id = tenant
+    return client, stack, client.view(arn)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     arn = args.execution_arn
-    client, stack, description = execution_client(args)
-    workflow, version = execution_workflow(client, stack, arn, execution_request(description))
-    views = client.node_views(arn, workflow, description["status"] in TERMINAL_EXECUTION_STATUSES)
+    client, stack, view = execution_client(args)
+    workflow, version = execution_workflow(client, stack, view)
+    views = client.node_views(arn, workflow, view.finished)
+    description = description_of(view)
     if args.json:
         result = execution_result(client, arn, description)
         emit_json(status_document(result, description, workflow, views, version))
@@ -205,44 +173,43 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    client, stack, description = execution_client(args)
+    client, stack, view = execution_client(args)
     old_arn = args.execution_arn
     try:
         arn = client.resume(old_arn, args.from_node)
-    except ResumeRefused as error:
+    except ResumeRefused as error:  # running, succeeded, never initialized, or an unknown node
         raise CliError(str(error), EXIT_INVALID) from None
-    workflow, _version = execution_workflow(client, stack, old_arn, execution_request(description))
+    workflow, _version = execution_workflow(client, stack, view)
     if args.json:
         return run_quietly(client, arn, args.timeout, {"resumed_from": old_arn})
     start = f"from {args.from_node}" if args.from_node else "after its last completed node"
-    emit(f"resume {execution_id_of(old_arn)} ({description['status']}) {start}")
+    emit(f"resume {view.execution_id} ({view.status}) {start}")
     emit(f"execution {arn}")
     return follow(client, arn, workflow, args.timeout)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The live node table of an execution, from its events; exits with the execution's status."""
-    client, stack, description = execution_client(args)
-    arn = args.execution_arn
-    workflow, _version = execution_workflow(client, stack, arn, execution_request(description))
-    emit(f"watch {execution_id_of(arn)} on {stack.description}")
-    return follow(client, arn, workflow or {"nodes": []}, args.timeout, stack)
+    client, stack, view = execution_client(args)
+    workflow, _version = execution_workflow(client, stack, view)
+    emit(f"watch {view.execution_id} on {stack.description}")
+    return follow(client, args.execution_arn, workflow, args.timeout, stack)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     """The link to the live console page of an execution (local: the gateway's; deployed: a signed socket)."""
-    client, stack, _description = execution_client(args)
-    arn, api_url = args.execution_arn, stack.resources.management_api_url
+    client, stack, view = execution_client(args)
+    api_url = stack.resources.management_api_url
     if not api_url:
         raise CliError(f"{stack.description} has no management API (deployed before it?)")
-    socket = socket_url(stack, client, arn, CONSOLE_LINK_SECONDS)
-    emit(console_link(f"{api_url.rstrip('/')}/console", execution_id_of(arn), socket))
+    socket = socket_url(stack, client, args.execution_arn, CONSOLE_LINK_SECONDS)
+    emit(console_link(f"{api_url.rstrip('/')}/console", view.execution_id, socket))
     return EXIT_OK
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     """The execution log: every state change, numbered, in order."""
-    client, _stack, _description = execution_client(args)
+    client, _stack, _view = execution_client(args)
     events = client.events(args.execution_arn, args.since)
     if args.json:
         emit_json([event.model_dump(exclude_none=True) for event in events])
@@ -254,12 +221,12 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
-    client, _stack, description = execution_client(args)
-    rows = checkpoint_rows(client.node_records(args.execution_arn))
+    client, _stack, view = execution_client(args)
+    rows = checkpoint_rows(client.checkpoints(args.execution_arn))
     if args.json:
-        emit_json({"execution_arn": args.execution_arn, "status": description["status"], "checkpoints": rows})
+        emit_json({"execution_arn": args.execution_arn, "status": view.status, "checkpoints": rows})
         return EXIT_OK
-    for line in checkpoint_lines(args.execution_arn, description["status"], rows):
+    for line in checkpoint_lines(args.execution_arn, view.status, rows):
         emit(line)
     return EXIT_OK
 

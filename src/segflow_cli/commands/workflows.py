@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from segflow.dsl.graph import WorkflowGraph
 from segflow.dsl.schema import workflow_json_schema
 from segflow.dsl.validation import WorkflowValidationError, executable_issues, validate_workflow
 from segflow.engine.partitioner import partition
@@ -15,15 +14,6 @@ from segflow.engine.partitioner import partition
 from segflow_cli.common import EXIT_INVALID, EXIT_OK, CliError, read_json_file
 from segflow_cli.rendering.text import emit, emit_json, warn
 from segflow_cli.rendering.workflows import issue_dicts, issue_lines, valid_line
-
-
-def check_workflow(workflow: Any) -> WorkflowGraph:
-    """Validate, and refuse node types that cannot run yet. Raises :class:`WorkflowValidationError`."""
-    graph = validate_workflow(workflow)
-    not_runnable = executable_issues(graph)
-    if not_runnable:
-        raise WorkflowValidationError(not_runnable)
-    return graph
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from segflow.domain.records import NodeRecord
-from segflow.domain.statuses import REUSABLE_NODE_STATUSES, TERMINAL_EXECUTION_STATUSES
+from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES
 from segflow.events.models import ExecutionEvent
+from segflow.services.executions import Checkpoint
 
 from segflow_cli.rendering.nodes import NodeView
 from segflow_cli.rendering.progress import Glyphs, format_duration, summary_line, table_lines
@@ -113,25 +113,11 @@ def event_line(event: ExecutionEvent) -> str:
     )
 
 
-def checkpoint_rows(records: Mapping[str, NodeRecord]) -> list[dict[str, Any]]:
-    """Every node outcome, in the order they were reached (``segflow checkpoints --json``)."""
-    ordered = sorted(
-        records.values(),
-        key=lambda r: (r.finished_at or r.started_at or float("inf"), r.stage, r.node_id),
-    )
+def checkpoint_rows(checkpoints: Sequence[Checkpoint]) -> list[dict[str, Any]]:
+    """``segflow checkpoints --json``: every node outcome, in the order they were reached."""
     return [
-        {
-            "sequence": index,
-            "node_id": record.node_id,
-            "status": record.status,
-            "attempt": record.attempt,
-            "finished_at": _iso_epoch(record.finished_at),
-            "output_ref": record.output_key,
-            "output_bytes": record.output_bytes,
-            "reused_from": record.reused_from,
-            "resumable": record.status in REUSABLE_NODE_STATUSES,
-        }
-        for index, record in enumerate(ordered, start=1)
+        {**asdict(checkpoint), "finished_at": _iso_epoch(checkpoint.finished_at)}
+        for checkpoint in checkpoints
     ]
 
 
