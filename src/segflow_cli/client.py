@@ -42,19 +42,16 @@ def description_of(view: ExecutionView) -> dict[str, Any]:
 
 
 class SegflowClient:
-    def __init__(
-        self, session: Any, resources: Resources, tenant_id: str = DEFAULT_TENANT, where: str = "this stack"
-    ) -> None:
+    def __init__(self, session: Any, resources: Resources, tenant_id: str = DEFAULT_TENANT) -> None:
         self.session = session
         self.resources = resources
         self.tenant_id = tenant_id
-        self.where = where  # how messages name the stack
         self.executions = ExecutionsService.from_session(session, resources)
         self.deployment_log = DeploymentsService.from_session(session, resources.deployments_table)
 
     @classmethod
     def of(cls, stack: LocatedStack, tenant_id: str = DEFAULT_TENANT) -> SegflowClient:
-        return cls(stack.session, stack.resources, tenant_id, stack.description)
+        return cls(stack.session, stack.resources, tenant_id)
 
     # --- starting -----------------------------------------------------------------------------------------
 
