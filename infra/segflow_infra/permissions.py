@@ -58,6 +58,7 @@ def acknowledge_prefix_wildcards(role: iam.Role, grants: tuple[BucketGrant, ...]
 STATE_MACHINE_ACTIONS: dict[str, tuple[str, str]] = {
     "start": ("states:StartExecution", "machine"),
     "describe": ("states:DescribeExecution", "executions"),
+    "stop": ("states:StopExecution", "executions"),
 }
 
 
@@ -100,8 +101,8 @@ def acknowledge_execution_wildcards(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
             f"execution:{name}:*]",
-            f"{who} may describe only executions of {name}; their names are chosen per execution at run "
-            "time, so no narrower ARN exists.",
+            f"{who} may describe or stop only executions of {name}; their names are chosen per execution at "
+            "run time, so no narrower ARN exists.",
         )
 
 

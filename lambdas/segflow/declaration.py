@@ -63,7 +63,7 @@ class WebSocketGrant:
 @dataclass(frozen=True)
 class StateMachineGrant:
     state_machine: str  # StateMachineSpec.logical_id
-    actions: tuple[Literal["start", "describe"], ...]
+    actions: tuple[Literal["start", "describe", "stop"], ...]
 
 
 ArnScope = Literal["account", "region", "any_region", "none"]
@@ -596,11 +596,12 @@ MANAGEMENT_API = FunctionSpec(
     logical_id="ManagementApi",
     handler="segflow.handlers.management_api.handler",
     description=(
-        "The management HTTP API: publish, list, diff and roll back workflows; start executions; approvals"
+        "The management HTTP API: publish, list, diff and roll back workflows; start, resume, stop and list "
+        "executions; approvals"
     ),
     memory_mb=512,
     timeout_seconds=29,  # API Gateway's integration timeout
-    # The executions table: an approval's decision is written to it.
+    # The executions table: an approval's decision is written to it; its by_tenant index lists executions.
     tables=(
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
@@ -610,7 +611,7 @@ MANAGEMENT_API = FunctionSpec(
         BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.SUBMISSIONS,)),
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.OUTPUTS,)),
     ),
-    state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe")),),
+    state_machines=(StateMachineGrant(WORKFLOW_STATE_MACHINE_ID, ("start", "describe", "stop")),),
     services=(TASK_CALLBACK_GRANT,),
     environment=_ENGINE_ENV,
 )
@@ -678,8 +679,10 @@ MANAGEMENT_HTTP_API = HttpApiSpec(
         HttpRoute("POST", "/workflows/{workflow_id}/activate"),
         HttpRoute("POST", "/workflows/{workflow_id}/rollback"),
         HttpRoute("POST", "/executions"),
+        HttpRoute("GET", "/executions"),
         HttpRoute("GET", "/executions/{execution_id}"),
         HttpRoute("POST", "/executions/{execution_id}/resume"),
+        HttpRoute("POST", "/executions/{execution_id}/stop"),
         HttpRoute("POST", "/executions/{execution_id}/approvals/{node_id}"),
         HttpRoute("GET", "/openapi.json"),
         HttpRoute("GET", "/console", public=True),

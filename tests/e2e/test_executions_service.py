@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
+from segflow.engine.resume import ResumeRefused, UnknownResumeNode
 from segflow.services.executions import (
     ExecutionNotFound,
     ExecutionNotRunning,
@@ -16,6 +17,8 @@ from segflow.services.executions import (
     InvalidPageSize,
     InvalidPageToken,
 )
+from segflow.services.workflows import WorkflowsService
+from segflow.versioning.errors import WorkflowNotFound
 
 from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws
@@ -39,6 +42,11 @@ def wait_for(predicate: Callable[[], T | None], timeout: float = 60.0) -> T:
 @pytest.fixture(scope="module")
 def service(embedded: EmbeddedAws) -> ExecutionsService:
     return ExecutionsService.from_session(embedded.session, Resources.from_outputs(embedded.stack.outputs()))
+
+
+@pytest.fixture(scope="module")
+def workflows(embedded: EmbeddedAws) -> WorkflowsService:
+    return WorkflowsService.from_session(embedded.session, Resources.from_outputs(embedded.stack.outputs()))
 
 
 def tenant() -> str:
@@ -147,3 +155,41 @@ def test_list_is_newest_first_by_workflow_and_status_a_page_at_a_time(service: E
         service.list_executions(owner, page_token="not-a-token")
     with pytest.raises(InvalidPageSize):
         service.list_executions(owner, limit=0)
+
+
+# --- start and resume of a published workflow ---------------------------------------------------------------
+
+
+def test_a_published_workflow_starts_pinned_and_resumes_only_from_its_own_nodes(
+    service: ExecutionsService, workflows: WorkflowsService
+) -> None:
+    owner = tenant()
+    with pytest.raises(WorkflowNotFound):
+        service.start(owner, "pinned")
+    workflows.publish(owner, slow("pinned"), created_by="ada")
+    started = service.start(owner, "pinned", execution_input={"n": 2}, started_by="ada")
+    assert (started.workflow_id, started.version) == ("pinned", 1)
+    wait_for(lambda: service.node_records(owner, started.execution_id).get("long"))
+    view = service.describe(owner, started.execution_id)
+    assert (view.workflow_id, view.version, view.workflow_key) == ("pinned", 1, None)
+    assert view.record is not None and view.record.started_by == "ada"
+    assert (
+        service.workflow_of(owner, started.execution_id) == workflows.version(owner, "pinned", 1).definition
+    )
+
+    with pytest.raises(ResumeRefused, match="is RUNNING"):
+        service.resume(owner, started.execution_id)
+    service.stop(owner, started.execution_id)
+    with pytest.raises(UnknownResumeNode, match="'nope'"):
+        service.resume(owner, started.execution_id, from_node="nope")
+    resumed = service.resume(owner, started.execution_id, from_node="long")
+    assert (resumed.resumed_from, resumed.version) == (started.execution_id, 1)
+    wait_for(lambda: service.node_records(owner, resumed.execution_id).get("long"))
+    records = service.node_records(owner, resumed.execution_id)
+    assert records["a"].reused_from == started.execution_id and records["long"].reused_from is None
+    checkpoints = service.checkpoints(owner, resumed.execution_id)
+    assert [(c.node_id, c.status, c.resumable, c.reused_from) for c in checkpoints] == [
+        ("a", "succeeded", True, started.execution_id),
+        ("long", "waiting", False, None),
+    ]
+    service.stop(owner, resumed.execution_id)

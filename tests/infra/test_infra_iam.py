@@ -56,7 +56,11 @@ S3 = {
     "write": {"s3:PutObject", "s3:AbortMultipartUpload"},
     "read_write": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
 }
-STATES = {"start": "states:StartExecution", "describe": "states:DescribeExecution"}
+STATES = {
+    "start": "states:StartExecution",
+    "describe": "states:DescribeExecution",
+    "stop": "states:StopExecution",
+}
 INDEXED_TABLES = {table.logical_id for table in TABLES if table.global_indexes}
 # Actions AWS defines without resource-level permissions; the only ones allowed on "*".
 LAMBDA_TRACING = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -123,8 +127,9 @@ def _expected_function_grants(
     for machine in spec.state_machines:
         if "start" in machine.actions:
             expected.add((STATES["start"], state_machine_arn(resources, machine.state_machine)))
-        if "describe" in machine.actions:
-            expected.add((STATES["describe"], executions_arn(resources, machine.state_machine)))
+        for action in ("describe", "stop"):
+            if action in machine.actions:
+                expected.add((STATES[action], executions_arn(resources, machine.state_machine)))
     for websocket in spec.websockets:
         expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
     for service in spec.services:
@@ -144,7 +149,7 @@ def test_function_role_allows_exactly_the_declared_access(synth: Any, spec: Func
     assert actual == _expected_function_grants(spec, log_group, synth.resources)
 
 
-def test_management_api_may_start_and_describe_executions_of_the_workflow_state_machine_only(
+def test_management_api_may_start_describe_and_stop_executions_of_the_workflow_state_machine_only(
     synth: Any,
 ) -> None:
     from segflow.declaration import MANAGEMENT_API, WORKFLOW_STATE_MACHINE_ID
@@ -156,6 +161,7 @@ def test_management_api_may_start_and_describe_executions_of_the_workflow_state_
     assert states == {
         ("states:StartExecution", f"{prefix}:stateMachine:{name}"),
         ("states:DescribeExecution", f"{prefix}:execution:{name}:*"),
+        ("states:StopExecution", f"{prefix}:execution:{name}:*"),
         # an approval's decision resumes the waiting task (IAM cannot scope callback tokens)
         ("states:SendTaskSuccess", "*"),
     }
@@ -225,7 +231,7 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                 or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
                 or any((action, resource) in service_grant_pairs(grant) for grant in spec.services)
                 or (
-                    action == "states:DescribeExecution"
+                    action in ("states:DescribeExecution", "states:StopExecution")
                     and any(
                         resource == executions_arn(synth.resources, m.state_machine)
                         for m in spec.state_machines

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.domain.limits import APPROVAL_COMMENT_MAX_CHARS
+from segflow.domain.limits import APPROVAL_COMMENT_MAX_CHARS, STOP_CAUSE_MAX_CHARS, STOP_ERROR_MAX_CHARS
 from segflow.domain.statuses import DescribedExecutionStatus
 from segflow.versioning.diff import WorkflowDiff
 from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
@@ -131,14 +131,17 @@ class NodeState(BaseModel):
 
 
 class ExecutionDescription(BaseModel):
+    """An execution now. Before it initialized (or if it failed first) it has no nodes, and ``workflow_id``
+    only when it runs a published workflow."""
+
     model_config = ConfigDict(defer_build=True)
 
     execution_id: str
     execution_arn: str
-    workflow_id: str
+    workflow_id: str | None
     version: int | None
     status: DescribedExecutionStatus
-    started_at: str
+    started_at: str | None
     stopped_at: str | None = None
     node_count: int
     nodes: list[NodeState]
@@ -146,6 +149,17 @@ class ExecutionDescription(BaseModel):
     output_ref: str | None = None
     error: str | None = None
     cause: str | None = None
+
+
+class StopExecutionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    error: str | None = Field(
+        default=None, min_length=1, max_length=STOP_ERROR_MAX_CHARS, description="Why, in a word."
+    )
+    cause: str | None = Field(
+        default=None, min_length=1, max_length=STOP_CAUSE_MAX_CHARS, description="Why, at length."
+    )
 
 
 class ApprovalDecisionRequest(BaseModel):

@@ -184,3 +184,6 @@ LAMBDA_CLIENT_CONTEXT_MAX_BYTES = 3_583
 # Listing executions: a page holds this many by default, at most the maximum.
 EXECUTION_LIST_PAGE_DEFAULT = 50
 EXECUTION_LIST_PAGE_MAX = 100
+# StopExecution's limits on why an execution was stopped: a short error name and a longer cause.
+STOP_ERROR_MAX_CHARS = 256
+STOP_CAUSE_MAX_CHARS = 32_768

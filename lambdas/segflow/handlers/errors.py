@@ -6,7 +6,9 @@ name is kept, because Retry and Catch match on it, except for AWS errors that pa
 5xx, a dropped connection, after boto3's own retries; a transaction cancelled only by contention, after the
 store's) and segflow's ``EventLogContention`` (the execution log stayed busy): those become
 ``TransientAwsError``, which the state machine retries with backoff; the re-invoked handler resumes from its
-records. The message keeps the original name.
+records. The message keeps the original name. This is the one place Step Functions error names are made:
+segflow's own errors (:class:`~segflow.domain.errors.SegflowError`) keep their class name here, while their
+``kind`` and ``code`` are what HTTP callers see (:mod:`segflow.api.errors`).
 """
 
 from __future__ import annotations

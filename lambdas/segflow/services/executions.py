@@ -13,8 +13,8 @@ first Step Functions execution. Build the service from a Lambda function's envir
 - ``describe``: Step Functions' status of its latest part, with its record and node records;
 - ``list_executions``: the tenant's executions, newest first, by workflow and status, a page at a time;
 - ``events`` (the execution log after a sequence number), ``checkpoints`` (node outcomes with where their
-  outputs are), ``node_records``, ``node_views`` (every node of the workflow with its state), ``output``,
-  ``workflow_of``, ``published_definition``, ``tenant_of`` (operators only);
+  outputs are), ``execution_record``, ``node_records``, ``node_views`` (every node of the workflow with its
+  state), ``output``, ``workflow_of``, ``published_definition``, ``wait``, ``tenant_of`` (operators only);
 - ``decide``: an approver's decision on a waiting approval node.
 """
 
@@ -556,6 +556,23 @@ class ExecutionsService:
         if self.event_log is None:
             raise NotDeployed("this deployment has no execution log (deployed before live events)")
         return self.event_log.read_all(tenant_id, execution_id_of(execution), since_seq)
+
+    def execution_record(self, tenant_id: str, execution: str) -> ExecutionRecord | None:
+        """The execution's record (one read); None before it initialized, or for another tenant's."""
+        return self.records.get_execution(tenant_id, execution_id_of(execution))
+
+    def wait(
+        self, tenant_id: str, execution: str, timeout_seconds: float = 600, poll_seconds: float = 0.2
+    ) -> ExecutionView:
+        """Describe the execution until it has ended. Raises TimeoutError, ExecutionNotFound."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            view = self.describe(tenant_id, execution, with_nodes=False)
+            if view.finished:
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{view.execution_id} still {view.status} after {timeout_seconds}s")
+            time.sleep(poll_seconds)
 
     def node_records(self, tenant_id: str, execution: str) -> dict[str, NodeRecord]:
         """node_id -> its record; nodes not reached have none (nor has another tenant's execution)."""

@@ -1,0 +1,120 @@
+"""The live-events service: WebSocket connections and their subscriptions to a tenant's executions (the log
+replayed from a sequence number, then live events), for the WebSocket API handler.
+
+A connection belongs to the tenant its ``$connect`` was authorized for; it can subscribe only to that
+tenant's executions (another tenant's is as unknown as a missing one, and so is one that has not initialized
+yet: clients retry for a moment).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from segflow.domain.errors import SegflowError
+from segflow.domain.ids import execution_id_of
+from segflow.events.models import subscribed_message
+
+if TYPE_CHECKING:
+    from segflow.adapters.connections import Connection, ConnectionStore, LiveConnections
+    from segflow.adapters.event_log import EventLogReader
+    from segflow.adapters.execution_records import ExecutionRecordStore
+
+
+class NotConnected(SegflowError):
+    """The connection is not registered (it was dropped, or its ``$connect`` was never stored)."""
+
+    kind = "not_found"
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__("this connection is not registered; reconnect")
+        self.connection_id = connection_id
+
+
+class NoSuchExecution(SegflowError):
+    """The connection's tenant has no such execution (yet)."""
+
+    code = "NotFound"
+    kind = "not_found"
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"no execution {execution_id!r}")
+        self.execution_id = execution_id
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    execution_id: str
+    since_seq: int
+    latest_seq: int
+    replayed: int  # events sent by the replay (the rest come live)
+
+
+class LiveEventsService:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        log: EventLogReader,
+        records: ExecutionRecordStore,
+        live: LiveConnections,
+    ) -> None:
+        self.connections = connections
+        self.log = log
+        self.records = records
+        self.live = live
+
+    @classmethod
+    def from_environment(cls) -> LiveEventsService:
+        from segflow.adapters import factory
+
+        return cls(
+            factory.connections(),
+            factory.event_log_reader(),
+            factory.execution_records(),
+            factory.live_connections(),
+        )
+
+    def connect(self, connection_id: str, tenant_id: str, principal: str, connected_at: float) -> None:
+        from segflow.adapters.connections import Connection
+
+        self.connections.connect(Connection(connection_id, tenant_id, principal, connected_at))
+
+    def disconnect(self, connection_id: str) -> None:
+        self.connections.disconnect(connection_id)
+
+    def connection(self, connection_id: str) -> Connection:
+        """The registered connection. Raises NotConnected."""
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            raise NotConnected(connection_id)
+        return connection
+
+    def unsubscribe(self, connection_id: str, execution: str) -> str:
+        """Stop sending the execution's events to the connection; returns the execution id."""
+        connection = self.connection(connection_id)
+        execution_id = execution_id_of(execution)
+        self.connections.unsubscribe(connection_id, connection.tenant_id, execution_id)
+        return execution_id
+
+    def subscribe(self, connection_id: str, execution: str, since_seq: int, holder: str) -> Subscribed | None:
+        """Subscribe the connection to the execution's events after ``since_seq``: answer ``subscribed``,
+        replay what is stored, and leave the rest to the stream pusher. None if the connection is gone (it is
+        forgotten). ``holder`` names this sender (the invocation) for the subscription's lease. Raises
+        NotConnected, NoSuchExecution."""
+        from segflow.adapters.connections import ConnectionGone
+        from segflow.engine.live_delivery import deliver
+
+        connection = self.connection(connection_id)
+        tenant_id, execution_id = connection.tenant_id, execution_id_of(execution)
+        if self.records.get_execution(tenant_id, execution_id) is None:
+            raise NoSuchExecution(execution_id)
+        self.connections.subscribe(connection, execution_id, since_seq)
+        latest = self.log.latest_seq(tenant_id, execution_id)
+        try:
+            self.live.post(connection_id, json.dumps(subscribed_message(execution_id, since_seq, latest)))
+        except ConnectionGone:
+            self.connections.disconnect(connection_id)
+            return None
+        sent = deliver(self.connections, self.log, self.live, connection_id, tenant_id, execution_id, holder)
+        return Subscribed(execution_id, since_seq, latest, sent)
