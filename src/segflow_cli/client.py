@@ -9,7 +9,6 @@ the stack's outputs) and the embedded local AWS (through the local endpoint, or 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -97,7 +96,7 @@ class SegflowClient:
         return self.executions.events(self.tenant_id, execution_arn, since_seq)
 
     def execution_record(self, execution_arn: str) -> ExecutionRecord | None:
-        return self.view(execution_arn).record
+        return self.executions.execution_record(self.tenant_id, execution_arn)
 
     def node_records(self, execution_arn: str) -> dict[str, NodeRecord]:
         return self.executions.node_records(self.tenant_id, execution_arn)
@@ -141,14 +140,9 @@ class SegflowClient:
         self, execution_arn: str, timeout_seconds: float = 600, poll_seconds: float = 0.2
     ) -> dict[str, Any]:
         """Poll until the execution ends; its description then. Raises TimeoutError."""
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            view = self.view(execution_arn)
-            if view.finished:
-                return description_of(view)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still {view.status} after {timeout_seconds}s")
-            time.sleep(poll_seconds)
+        return description_of(
+            self.executions.wait(self.tenant_id, execution_arn, timeout_seconds, poll_seconds)
+        )
 
     # --- model deployments --------------------------------------------------------------------------------
 
