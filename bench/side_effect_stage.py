@@ -27,7 +27,6 @@ from bench.echo_server import EchoServer
 from segflow_cli.client import SegflowClient
 from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws, embedded_aws
-from tests.support.stores import stores_of
 
 DEFAULT_SEGMENTS = 10_000
 
@@ -99,7 +98,7 @@ def run(
     arn = client.start(workflow, workflows.blob_input(64, call_url))
     description = client.wait(arn, timeout_seconds=timeout_seconds)
     seconds = time.monotonic() - began
-    events = history.fetch(stores_of(client).sfn, arn)
+    events = history.fetch(embedded.client("stepfunctions"), arn)
     metrics = history.measure(events)
     return StageRun(
         segments=segments,
