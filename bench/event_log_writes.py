@@ -25,7 +25,8 @@ from segflow.domain.ids import execution_id_of
 
 from bench.echo_server import EchoServer
 from bench.requests import item_bytes
-from segflow_cli.client import Resources, SegflowClient
+from segflow_cli.client import SegflowClient
+from segflow_cli.locate import Resources
 from segflow_local.embedded import embedded_aws
 
 

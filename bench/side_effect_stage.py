@@ -24,7 +24,8 @@ from segflow.domain.limits import STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES
 
 from bench import emulator, history, workflows
 from bench.echo_server import EchoServer
-from segflow_cli.client import Resources, SegflowClient
+from segflow_cli.client import SegflowClient
+from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws, embedded_aws
 
 DEFAULT_SEGMENTS = 10_000
@@ -97,7 +98,7 @@ def run(
     arn = client.start(workflow, workflows.blob_input(64, call_url))
     description = client.wait(arn, timeout_seconds=timeout_seconds)
     seconds = time.monotonic() - began
-    events = history.fetch(client.sfn, arn)
+    events = history.fetch(embedded.client("stepfunctions"), arn)
     metrics = history.measure(events)
     return StageRun(
         segments=segments,

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from segflow_cli.client import Resources, SegflowClient
+from segflow_cli.client import SegflowClient
+from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws, embedded_aws
 from tests.support.history import full_history
 from tests.support.http_server import LocalHttpServer, start_http_server
+from tests.support.stores import stores_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -64,7 +66,7 @@ def run_to_end(
 
 
 def history(client: SegflowClient, execution_arn: str) -> list[dict[str, Any]]:
-    return full_history(client.sfn, execution_arn)
+    return full_history(stores_of(client).sfn, execution_arn)
 
 
 @pytest.fixture()

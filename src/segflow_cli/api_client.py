@@ -18,12 +18,13 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from segflow_cli.common import EXIT_FAILED, EXIT_INVALID
 from segflow_cli.locate import LocatedStack, LocateError, region_of
 
 TOKEN_ENV = "SEGFLOW_TOKEN"
@@ -55,6 +56,11 @@ class ApiError(Exception):
             if message:
                 lines.append(f"{location}: {message}" if location else str(message))
         return lines or [self.message]
+
+    @property
+    def exit_code(self) -> int:
+        """2 for a request the API found invalid (400, 422), 1 otherwise (unknown, a conflict, refused)."""
+        return EXIT_INVALID if self.status in (400, 422) else EXIT_FAILED
 
 
 class Authenticator(Protocol):
@@ -146,8 +152,11 @@ class ManagementApi:
     def _object(
         self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The answer of a route whose OpenAPI response is a JSON object (every route below)."""
-        return cast(dict[str, Any], self.call(method, path, body, query))
+        """A call whose answer is a JSON object (every route's but the error ones)."""
+        answer = self.call(method, path, body, query)
+        if not isinstance(answer, dict):
+            raise ApiError(502, "BadResponse", f"{method} {path}: the API answered with no JSON object")
+        return answer
 
     # --- workflows --------------------------------------------------------------------------------------
 
@@ -164,7 +173,8 @@ class ManagementApi:
         return self._object("POST", "/workflows", body)
 
     def workflows(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], self.call("GET", "/workflows")["workflows"])
+        workflows: list[dict[str, Any]] = self._object("GET", "/workflows")["workflows"]
+        return workflows
 
     def workflow(self, workflow_id: str) -> dict[str, Any]:
         return self._object("GET", f"/workflows/{_segment(workflow_id)}")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from segflow.declaration import LIVE_WEBSOCKET_API
 from segflow.domain.statuses import TERMINAL_EXECUTION_STATES
 
-from segflow_cli.client import NodeView
+from segflow_cli.rendering.nodes import NodeView, pending_view
 
 GAP_TIMEOUT_SECONDS = 2.0
 RECEIVE_TIMEOUT_SECONDS = 30.0  # then a ping keeps the connection (API Gateway closes idle ones at 10 min)
@@ -48,8 +48,8 @@ def signed_url(url: str, session: Any, region: str, expires: int = 300) -> str:
     request = AWSRequest(method="GET", url=urlunsplit(("https", parts.netloc, parts.path, parts.query, "")))
     signer = SigV4QueryAuth(credentials.get_frozen_credentials(), "execute-api", region, expires=expires)
     signer.add_auth(request)
-    signed = urlsplit(cast(str, request.url))
-    return urlunsplit(("wss", signed.netloc, signed.path, signed.query, ""))
+    signed = urlsplit(request.url)
+    return str(urlunsplit(("wss", signed.netloc, signed.path, signed.query, "")))
 
 
 def token_url(url: str, token: str, parameter: str = LIVE_WEBSOCKET_API.token_parameter) -> str:
@@ -185,9 +185,7 @@ class LiveView:
         self._views: dict[str, NodeView] = {}
         self._started: dict[str, float] = {}
         for node in workflow.get("nodes", []):
-            subtype = node.get("action_type") or node.get("target_type")
-            node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
-            self._views[node["node_id"]] = NodeView(node["node_id"], node_type, node.get("label"), "pending")
+            self._views[node["node_id"]] = pending_view(node)
         self.execution_state = "pending"
         self.progress: dict[str, int] = {"completed": 0, "total": len(self._views)}
 
@@ -196,11 +194,9 @@ class LiveView:
         if event["kind"] == "execution":
             self.execution_state = event["new_state"]
             if event["new_state"] in TERMINAL_EXECUTION_STATES:
-                for node_id, pending in self._views.items():
-                    if pending.status == "pending":
-                        self._views[node_id] = NodeView(
-                            pending.node_id, pending.type, pending.label, "not_run"
-                        )
+                for node_id, shown in self._views.items():
+                    if shown.status == "pending":
+                        self._views[node_id] = NodeView(shown.node_id, shown.type, shown.label, "not_run")
             return
         view = self._views.get(event["node_id"])
         if view is None:

@@ -12,14 +12,12 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from segflow import declaration
-
-from segflow_cli.client import Resources
 
 ENDPOINT_ENV = "SEGFLOW_ENDPOINT"
 STAGE_ENV = "SEGFLOW_STAGE"
@@ -27,6 +25,35 @@ DEFAULT_STAGE = "dev"
 OUTPUTS_PATH = "/_segflow/outputs"
 LOCAL_REGION = "us-east-1"
 _LOCAL_FAKE_CREDENTIALS = {"aws_access_key_id": "ak", "aws_secret_access_key": "sk"}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Where a stack's pieces are: the stack outputs (or their local equivalent)."""
+
+    state_machine_arn: str
+    bucket: str
+    executions_table: str
+    # Deployments from before workflow versions have neither.
+    workflows_table: str | None = None
+    management_api_url: str | None = None
+    # Deployments from before live events have neither.
+    events_table: str | None = None
+    websocket_url: str | None = None
+    deployments_table: str | None = None  # deployments from before model deployments have none
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, str]) -> Resources:
+        return cls(
+            state_machine_arn=outputs[declaration.OUTPUT_STATE_MACHINE_ARN],
+            bucket=outputs[declaration.OUTPUT_BUCKET_NAME],
+            executions_table=outputs[declaration.OUTPUT_EXECUTIONS_TABLE_NAME],
+            workflows_table=outputs.get(declaration.OUTPUT_WORKFLOWS_TABLE_NAME),
+            management_api_url=outputs.get(declaration.OUTPUT_MANAGEMENT_API_URL),
+            events_table=outputs.get(declaration.OUTPUT_EVENTS_TABLE_NAME),
+            websocket_url=outputs.get(declaration.OUTPUT_WEBSOCKET_URL),
+            deployments_table=outputs.get(declaration.OUTPUT_DEPLOYMENTS_TABLE_NAME),
+        )
 
 
 class LocateError(RuntimeError):
@@ -42,7 +69,8 @@ class EndpointSession:
 
     @property
     def region_name(self) -> str | None:
-        return cast(str | None, self.session.region_name)
+        region: str | None = self.session.region_name
+        return region
 
     def client(self, service_name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("endpoint_url", self.endpoint_url)
@@ -85,7 +113,8 @@ def fetch_endpoint_outputs(endpoint: str, timeout_seconds: float = 10.0) -> dict
     url = endpoint.rstrip("/") + OUTPUTS_PATH
     try:
         with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
-            return cast(dict[str, str], json.loads(response.read()))
+            outputs: dict[str, str] = json.loads(response.read())
+            return outputs
     except urllib.error.HTTPError as error:
         if error.code == 503:
             raise LocateError(f"{endpoint} is still starting; try again in a moment") from error

@@ -16,6 +16,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.locate import locate
 from segflow_local.websocket_gateway import CALLBACK_PREFIX
 from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
+from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -186,7 +187,8 @@ def test_the_console_moves_past_a_number_that_holds_no_event(browser: Any, endpo
     # another attempt of the segment tries to record 'a' again: refused, its number closed
     dynamodb = client.session.client("dynamodb")
     journal = ExecutionJournal(
-        client.records, EventLog(client.resources.events_table, client.resources.executions_table, dynamodb)
+        stores_of(client).records,
+        EventLog(client.resources.events_table, client.resources.executions_table, dynamodb),
     )
     late = client.node_records(arn)["a"].model_copy(update={"status": "failed", "attempt": 2})
     draft = EventDraft(kind="node", node_id="a", previous_state="running", new_state="failed", timestamp=0.0)
@@ -194,7 +196,7 @@ def test_the_console_moves_past_a_number_that_holds_no_event(browser: Any, endpo
         journal.put_node(
             ExecutionIdentity("default", arn.rsplit(":", 1)[-1], "console-skip", None), late, draft
         )
-    client.sfn.stop_execution(executionArn=arn)
+    stores_of(client).sfn.stop_execution(executionArn=arn)
 
     page.wait_for_selector('#execution-state[data-state="aborted"]', timeout=30_000)
     log_seqs = [

@@ -17,8 +17,7 @@ from segflow_cli.api_client import (
     api_for,
     api_region,
 )
-from segflow_cli.client import Resources
-from segflow_cli.locate import LocatedStack, LocateError
+from segflow_cli.locate import LocatedStack, LocateError, Resources
 from tests.support.http_server import LocalHttpServer, start_http_server
 
 STATE_MACHINE_ARN = "arn:aws:states:eu-west-1:111122223333:stateMachine:segflow-prod-WorkflowStateMachine"

@@ -24,6 +24,7 @@ from segflow_local.faults import FAULTS_ENV, KillPoint, fired, write_plan
 from tests.cli.conftest import LocalEndpoint, start_local_endpoint
 from tests.support.e2e import create_key_table
 from tests.support.history import failed_lambda_causes
+from tests.support.stores import stores_of
 
 pytestmark = pytest.mark.e2e
 
@@ -141,7 +142,7 @@ def test_a_kill_at_every_node_boundary_leaves_every_counter_at_exactly_one(
         assert description["status"] == "SUCCEEDED", (run, description.get("cause"))
         assert counters(process_endpoint, run) == dict.fromkeys(NODES, 1), run
         # Step Functions names the failure by the errorType Lambda answers, its whole answer the cause.
-        [cause] = failed_lambda_causes(client.sfn, arn)
+        [cause] = failed_lambda_causes(stores_of(client).sfn, arn)
         error, _, payload = cause.partition(": ")
         assert error == "Runtime.ExitError", (run, cause)
         assert json.loads(payload)["errorMessage"].endswith(

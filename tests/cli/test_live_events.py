@@ -14,6 +14,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.live import LiveEvents, local_url
 from segflow_cli.locate import locate
 from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
+from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -131,7 +132,7 @@ def watch_until_waiting(
 
 def test_a_stopped_execution_reaches_watchers_as_aborted(live_endpoint: LocalEndpoint) -> None:
     client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-stop")
-    client.sfn.stop_execution(executionArn=arn)
+    stores_of(client).sfn.stop_execution(executionArn=arn)
     watcher.join(timeout=30)
     assert not watcher.is_alive()
     assert (received[-1]["kind"], received[-1]["new_state"]) == ("execution", "aborted")
@@ -159,14 +160,14 @@ def test_a_timed_out_execution_reaches_watchers_as_timed_out(live_endpoint: Loca
     from segflow_local.lambda_invocation import local_function_name
 
     client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-timeout")
-    description = {**client.sfn.describe_execution(executionArn=arn), "status": "TIMED_OUT"}
+    description = {**stores_of(client).sfn.describe_execution(executionArn=arn), "status": "TIMED_OUT"}
     invoked = live_endpoint.client("lambda").invoke(
         FunctionName=local_function_name("livetest", RECORD_EXECUTION_STATUS),
         Payload=json.dumps(status_change_event(description), default=str).encode(),
     )
     assert "FunctionError" not in invoked
     watcher.join(timeout=30)
-    client.sfn.stop_execution(executionArn=arn)
+    stores_of(client).sfn.stop_execution(executionArn=arn)
     assert not watcher.is_alive()
     assert (received[-1]["kind"], received[-1]["new_state"], received[-1]["error"]) == (
         "execution",
@@ -189,14 +190,15 @@ def test_a_number_that_holds_no_event_is_passed_over_by_watchers(live_endpoint: 
     execution_id = arn.rsplit(":", 1)[-1]
     dynamodb = client.session.client("dynamodb")
     journal = ExecutionJournal(
-        client.records,
+        stores_of(client).records,
         EventLog(client.resources.events_table, client.resources.executions_table, dynamodb),
     )
     late = client.node_records(arn)["a"].model_copy(update={"status": "failed", "attempt": 2})
     draft = EventDraft(kind="node", node_id="a", previous_state="running", new_state="failed", timestamp=0.0)
     with pytest.raises(CheckpointConflict):
         journal.put_node(ExecutionIdentity("default", execution_id, "live-skip", None), late, draft)
-    client.sfn.stop_execution(executionArn=arn)  # the execution's end comes after the closed number
+    # the execution's end comes after the closed number
+    stores_of(client).sfn.stop_execution(executionArn=arn)
     watcher.join(timeout=30)
 
     assert not watcher.is_alive()

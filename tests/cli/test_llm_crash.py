@@ -14,6 +14,7 @@ from segflow_local.faults import FAULTS_ENV, KillPoint, fired, write_plan
 from tests.cli.conftest import LocalEndpoint, start_local_endpoint
 from tests.support.history import failed_lambda_causes
 from tests.support.http_server import LocalHttpServer, start_http_server
+from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, llm_chat, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -74,7 +75,7 @@ def test_a_crash_after_the_answer_does_not_call_the_model_again(
 
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert fired(plan_path) == [KILL], "the handler was killed once, after the answer was kept"
-    causes = failed_lambda_causes(client.sfn, arn)
+    causes = failed_lambda_causes(stores_of(client).sfn, arn)
     assert len(causes) == 1 and "signal: killed" in causes[0]
     assert len(model_server.requests_to("/v1/chat/completions")) == 1, "the model was called once"
     assert client.output(arn)["output"] == {"publish": "Three orders shipped."}

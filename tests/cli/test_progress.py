@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from segflow_cli.client import NodeView
-from segflow_cli.progress import (
+from segflow_cli.rendering.nodes import NodeView
+from segflow_cli.rendering.progress import (
     ASCII,
     LineProgress,
     TableProgress,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from segflow_cli.common import table
-from segflow_cli.versions import diff_lines, publish_line, version_lines, workflow_lines
+from segflow_cli.rendering.text import table
+from segflow_cli.rendering.versions import diff_lines, publish_line, version_lines, workflow_lines
 
 WORKFLOW = {
     "tenant_id": "default",

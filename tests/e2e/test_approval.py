@@ -88,7 +88,7 @@ def decide(
 
 def node_output(client: SegflowClient, arn: str, node_id: str) -> Any:
     record = client.node_records(arn)[node_id]
-    return client.outputs.load(record.output_json, record.output_key)
+    return client.node_output(record)
 
 
 def test_the_execution_waits_and_an_approval_takes_the_approve_arm(client: SegflowClient) -> None:

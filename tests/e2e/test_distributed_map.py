@@ -21,6 +21,7 @@ from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, statuses, unique_path
 from tests.support.history import entered, event_types, largest_payload
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import api_call, fan_out_workflow, transform
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +55,8 @@ def test_a_wide_stage_runs_from_s3_and_keeps_every_result(
     assert "MapRunStarted" in event_types(events)
     [cursor] = [state["cursor"] for state in entered(events, "RunStageFromS3")]
     assert cursor["mode"] == "s3" and cursor["items_key"].endswith(".json") and "items" not in cursor
-    items = client.s3.get_object(Bucket=client.resources.bucket, Key=cursor["items_key"])["Body"].read()
+    s3 = stores_of(client).s3
+    items = s3.get_object(Bucket=client.resources.bucket, Key=cursor["items_key"])["Body"].read()
     assert len(items) > INLINE_STAGE_MAX_BYTES
     # and every branch's result reached the aggregator
     join = final_output(client, arn)["join"]

@@ -10,6 +10,7 @@ import pytest
 from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
+from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -34,9 +35,8 @@ def slow_workflow(workflow_id: str) -> dict:
 def test_a_stopped_execution_is_recorded_aborted_with_a_terminal_event(client: SegflowClient) -> None:
     arn = client.start(slow_workflow("stopped"), {})
     wait_for(lambda: client.node_records(arn).get("long"))
-    client.sfn.stop_execution(
-        executionArn=arn, error="Operator.Stop", cause="changed my mind"
-    )  # moto drops both
+    sfn = stores_of(client).sfn
+    sfn.stop_execution(executionArn=arn, error="Operator.Stop", cause="changed my mind")  # moto drops both
 
     last = wait_for(lambda: [e for e in client.events(arn) if e.ends_execution])
     assert (last[0].new_state, last[0].previous_state) == ("aborted", "running")
@@ -55,21 +55,22 @@ def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient) -> N
 
     arn = client.start(slow_workflow("timed-out"), {})
     wait_for(lambda: client.node_records(arn).get("long"))
-    description = client.describe(arn)
+    stores = stores_of(client)
+    description = stores.sfn.describe_execution(executionArn=arn)
     detail = {"name": execution_id_of(arn), "status": "TIMED_OUT", "input": description["input"]}
     journal = ExecutionJournal(
-        client.records,
+        stores.records,
         EventLog(
             client.resources.events_table,
             client.resources.executions_table,
             client.session.client("dynamodb"),
         ),
     )
-    assert record_status_change(client.records, journal, detail, "2026-12-03T00:00:00Z") is True
-    assert record_status_change(client.records, journal, detail, "2026-12-03T00:00:00Z") is False  # once
+    assert record_status_change(stores.records, journal, detail, "2026-12-03T00:00:00Z") is True
+    assert record_status_change(stores.records, journal, detail, "2026-12-03T00:00:00Z") is False  # once
     ends = [e for e in client.events(arn) if e.ends_execution]
     assert [(e.new_state, e.error) for e in ends] == [("timed_out", "States.Timeout")]
-    client.sfn.stop_execution(executionArn=arn)
+    stores.sfn.stop_execution(executionArn=arn)
     time.sleep(0.5)
     assert [e.new_state for e in client.events(arn) if e.ends_execution] == ["timed_out"]
     assert json.loads(description["input"])["tenant_id"] == "default"

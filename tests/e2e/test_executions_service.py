@@ -20,7 +20,7 @@ from segflow.services.executions import (
 from segflow.services.workflows import WorkflowsService
 from segflow.versioning.errors import WorkflowNotFound
 
-from segflow_cli.client import Resources
+from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws
 from tests.support.workflows import chain_edges, transform, wait, workflow
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 def node_output(client: SegflowClient, arn: str, node_id: str):
     record = client.node_records(arn)[node_id]
-    return client.outputs.load(record.output_json, record.output_key)
+    return client.node_output(record)
 
 
 def test_a_for_each_over_5000_items_keeps_the_order_and_every_state_small(client: SegflowClient) -> None:

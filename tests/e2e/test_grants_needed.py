@@ -29,6 +29,7 @@ from segflow_local.lambda_invocation import local_function_name
 from segflow_local.provisioner import connections_endpoint
 from tests.conftest import run_to_end
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import aggregator, api_call, edge, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -164,7 +165,7 @@ class Scenario:
         statebag = None
         deadline = time.monotonic() + 60
         while statebag is None and time.monotonic() < deadline:
-            for event in self.client.sfn.get_execution_history(executionArn=arn)["events"]:
+            for event in stores_of(self.client).sfn.get_execution_history(executionArn=arn)["events"]:
                 exited = event.get("stateExitedEventDetails") or {}
                 if exited.get("name") == "InitializeStateBag":
                     statebag = json.loads(exited["output"])["statebag"]
@@ -172,7 +173,7 @@ class Scenario:
         if statebag is None:
             return "the execution never initialized"
         ok, answer = self._invoke("ContinueExecution", {"statebag": statebag, "stage": 1, "wait_seconds": 0})
-        self.client.sfn.stop_execution(executionArn=arn)
+        stores_of(self.client).sfn.stop_execution(executionArn=arn)
         return None if ok else f"continue failed: {answer}"
 
     def parts(self) -> dict[str, tuple[Callable[[], str | None], tuple[str, ...]]]:

@@ -22,6 +22,7 @@ from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
 from tests.support.e2e import invoke, payload_of, unique_path
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import api_call, chain_edges, edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +34,7 @@ def initialize(
     """Upload a workflow and run InitializeStateBag alone; returns its result (statebag and cursor)."""
     body = json.dumps(document).encode()
     key = f"submissions/default/workflows/{hashlib.sha256(body).hexdigest()}.json"
-    client.s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
+    stores_of(client).s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
     event = {
         "request": {"tenant_id": "default", "workflow": {"s3_key": key}, "input": execution_input},
         "execution_id": f"direct-{uuid.uuid4().hex[:12]}",
@@ -73,12 +74,12 @@ def test_execute_segment_runs_the_segment_config_it_is_handed(
     assert result.function_error is None, result.payload
     outcome = payload_of(result)
     assert outcome["status"] == "succeeded" and outcome["nodes_run"] == 2
-    records = client.records.get_nodes("default", statebag["execution_id"], ["first", "second", "left"])
+    records = stores_of(client).records.get_nodes(
+        "default", statebag["execution_id"], ["first", "second", "left"]
+    )
     assert records["first"].status == records["second"].status == "succeeded"
     assert "left" not in records, "only that segment ran"
-    assert client.outputs.load(records["second"].output_json, records["second"].output_key) == {
-        "shout": "hello Ada!"
-    }
+    assert client.node_output(records["second"]) == {"shout": "hello Ada!"}
 
     # and the stage checks out, pointing the state machine at the next stage
     advanced = invoke(embedded, ADVANCE_STAGE, {"statebag": statebag, "stage": 0})
@@ -131,7 +132,7 @@ def test_a_re_invoked_segment_does_not_repeat_side_effects(
     initialized = json.loads(
         next(
             e["stateExitedEventDetails"]["output"]
-            for e in client.sfn.get_execution_history(executionArn=arn, maxResults=50)["events"]
+            for e in stores_of(client).sfn.get_execution_history(executionArn=arn, maxResults=50)["events"]
             if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "InitializeStateBag"
         )
     )
@@ -178,5 +179,5 @@ def test_two_attempts_of_one_segment_at_once_keep_the_first_outcome_and_call_lat
     keys = {r.headers["Idempotency-Key"] for r in http_server.requests_to(slow)}
     assert len(http_server.requests_to(slow)) == 2 and len(keys) == 1
     execution_id = initialized["statebag"]["execution_id"]
-    records = client.records.get_nodes("default", execution_id, ["slow", "quick"])
+    records = stores_of(client).records.get_nodes("default", execution_id, ["slow", "quick"])
     assert {r.status for r in records.values()} == {"succeeded"}

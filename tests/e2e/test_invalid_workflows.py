@@ -13,6 +13,7 @@ from segflow.dsl.validation import WorkflowValidationError
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from tests.support.e2e import dynamodb_item_count, execution_count, manifest_prefix, s3_object_count
+from tests.support.stores import stores_of
 from tests.support.workflows import edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -77,13 +78,13 @@ def upload(client: SegflowClient, document: Any, tenant: str = "default") -> str
     """Put a workflow where submissions go, bypassing the client's validation."""
     body = json.dumps(document).encode()
     key = f"submissions/{tenant}/workflows/{hashlib.sha256(body).hexdigest()}.json"
-    client.s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
+    stores_of(client).s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
     return key
 
 
 def start_directly(client: SegflowClient, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     name = f"direct-{uuid.uuid4().hex[:12]}"
-    arn = client.sfn.start_execution(
+    arn = stores_of(client).sfn.start_execution(
         stateMachineArn=client.resources.state_machine_arn, name=name, input=json.dumps(request)
     )["executionArn"]
     return arn, client.wait(arn, timeout_seconds=60)

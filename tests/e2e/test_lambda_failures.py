@@ -23,6 +23,7 @@ from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import InvokeResult, timed_out
 from tests.conftest import history, run_to_end
 from tests.support.history import failed_lambda_causes
+from tests.support.stores import stores_of
 from tests.support.workflows import linear_workflow
 
 pytestmark = pytest.mark.e2e
@@ -118,7 +119,7 @@ def test_a_segment_whose_lambda_fails_once_is_retried_and_the_execution_succeeds
 
     # Then the failure carries Step Functions' name, the state machine retried it, and the run succeeded
     assert description["status"] == "SUCCEEDED", description.get("cause")
-    [cause] = failed_lambda_causes(client.sfn, arn)
+    [cause] = failed_lambda_causes(stores_of(client).sfn, arn)
     assert cause.startswith(f"{error}: ")
     assert lambdas.segment_invokes == 2
     assert client.output(arn)["nodes"] == {"succeeded": 3}

@@ -10,6 +10,7 @@ from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, node_outputs, unique_path
 from tests.support.history import largest_payload
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import api_call, chain_edges, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +47,7 @@ def test_a_150_kb_output_is_stored_in_s3_and_read_by_a_later_node(
     record = client.node_records(arn)["fetch"]
     assert record.output_json is None and record.output_key
     assert record.output_bytes > BIG_CHARS > OUTPUT_INLINE_MAX_BYTES
-    stored = client.s3.head_object(Bucket=client.resources.bucket, Key=record.output_key)
+    stored = stores_of(client).s3.head_object(Bucket=client.resources.bucket, Key=record.output_key)
     assert stored["ContentLength"] == record.output_bytes
     assert node_outputs(client, arn)["fetch"]["body"]["tail"] == "the end"
     # and no state input or output came near it
@@ -67,6 +68,7 @@ def test_a_large_final_output_is_returned_by_reference(client: SegflowClient) ->
     assert description["status"] == "SUCCEEDED", description.get("cause")
     result = client.output(arn)
     assert result["output_ref"], "the final output did not fit inline"
-    assert len(description["output"].encode()) <= STATE_PAYLOAD_BUDGET_BYTES
+    ended = stores_of(client).sfn.describe_execution(executionArn=arn)
+    assert len(ended["output"].encode()) <= STATE_PAYLOAD_BUDGET_BYTES
     assert len(result["output"]["big"]["blob"]) == 120_000
     assert largest_payload(history(client, arn)).size <= STATE_PAYLOAD_BUDGET_BYTES

@@ -10,6 +10,7 @@ from segflow.domain.ids import execution_id_of
 from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, node_outputs, statuses
+from tests.support.stores import stores_of
 from tests.support.workflows import edge, linear_workflow, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -102,7 +103,8 @@ def test_a_large_input_travels_by_reference_and_still_reaches_the_nodes(client: 
     arn, description = run_to_end(client, wf, big_input)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert final_output(client, arn) == {"count": {"rows": 200, "last": 199}}
-    assert len(description["input"]) < 1024, "the execution input carries a pointer, not the rows"
+    started = stores_of(client).sfn.describe_execution(executionArn=arn)
+    assert len(started["input"]) < 1024, "the execution input carries a pointer, not the rows"
 
 
 def test_the_same_workflow_runs_twice_independently(client: SegflowClient) -> None:

@@ -28,7 +28,7 @@ MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
 def node_output(client: SegflowClient, arn: str, node_id: str):
     record = client.node_records(arn)[node_id]
-    return client.outputs.load(record.output_json, record.output_key)
+    return client.node_output(record)
 
 
 def triage_workflow(name: str, **config) -> dict:

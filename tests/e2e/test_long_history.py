@@ -17,6 +17,7 @@ from segflow_cli.client import SegflowClient
 from tests.support.e2e import unique_path
 from tests.support.history import full_history
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import api_call, edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def test_a_workflow_past_the_history_limit_completes_in_parts_each_under_the_lim
 
     assert description["status"] == "SUCCEEDED", description.get("cause")
     parts = description["parts"]
-    sizes = [len(full_history(client.sfn, part)) for part in parts]
+    sizes = [len(full_history(stores_of(client).sfn, part)) for part in parts]
     measure(parts=len(parts), history_events=sizes, total_events=sum(sizes))
     assert sum(sizes) > STEP_FUNCTIONS_HISTORY_EVENT_LIMIT  # one execution could not have run it
     assert max(sizes) <= STEP_FUNCTIONS_HISTORY_EVENT_LIMIT
@@ -59,7 +60,7 @@ def test_a_workflow_past_the_history_limit_completes_in_parts_each_under_the_lim
     assert all(HISTORY_EVENT_BUDGET - 200 <= size <= HISTORY_EVENT_BUDGET for size in sizes[:-1]), sizes
     # each earlier part ended pointing at the next one
     for earlier, later in pairwise(parts):
-        output = json.loads(client.sfn.describe_execution(executionArn=earlier)["output"])
+        output = json.loads(stores_of(client).sfn.describe_execution(executionArn=earlier)["output"])
         assert (output["status"], output["continued_as"]) == ("CONTINUED", later)
     # one execution as far as records go: every node ran once, every call was made once
     records = client.node_records(arn)

@@ -65,7 +65,7 @@ def test_first_deployment_creates_the_endpoint_and_the_node_returns_the_result(
 
     assert description["status"] == "SUCCEEDED", description.get("cause")
     output = client.node_records(arn)["deploy"]
-    result = client.outputs.load(output.output_json, output.output_key)
+    result = client.node_output(output)
     endpoint = endpoint_of(model, "staging")
     assert {k: result[k] for k in ("success", "endpoint", "version", "environment", "strategy")} == {
         "success": True,
@@ -121,7 +121,7 @@ def test_an_update_sends_the_canary_s_deployment_config_and_reports_the_version_
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "churn-5xx"}]},
     }
     record = client.node_records(arn)["deploy"]
-    result = client.outputs.load(record.output_json, record.output_key)
+    result = client.node_output(record)
     assert (result["strategy"], result["version"], result["previous_version"]) == ("canary", "2", "1")
     assert result["health_check"] == {"passed": True, "answer": HEALTHY}
     newest = client.deployments(model)[0]

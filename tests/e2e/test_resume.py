@@ -10,6 +10,7 @@ from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
 from tests.support.e2e import final_output, unique_path
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 from tests.support.workflows import api_call, chain_edges, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -100,10 +101,11 @@ def test_an_unknown_from_node_is_refused_naming_it_and_starts_nothing(
     wf, _notify, _charge = flaky_pipeline(fresh_http_server, "resume-unknown-node")
     failed_arn, failed = run_to_end(client, wf, {"order": "o-10"})
     assert failed["status"] == "FAILED"
-    before = client.sfn.list_executions(stateMachineArn=client.resources.state_machine_arn)["executions"]
+    sfn = stores_of(client).sfn
+    before = sfn.list_executions(stateMachineArn=client.resources.state_machine_arn)["executions"]
 
     with pytest.raises(ResumeRefused, match="'nope'"):
         client.resume(failed_arn, from_node="nope")
 
-    after = client.sfn.list_executions(stateMachineArn=client.resources.state_machine_arn)["executions"]
+    after = sfn.list_executions(stateMachineArn=client.resources.state_machine_arn)["executions"]
     assert len(after) == len(before)

@@ -10,7 +10,6 @@ import time
 import warnings
 
 import pytest
-from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 
 from segflow_cli.client import SegflowClient
@@ -57,8 +56,8 @@ def test_a_ten_thousand_node_workflow_completes_within_the_payload_budget(
     result = client.output(arn)
     assert result["nodes"] == {"succeeded": NODES}
     # and the node after the big ones read both 100 KB outputs
-    read_record = client.records.get_nodes(client.tenant_id, execution_id_of(arn), ["read_big"])["read_big"]
-    read_big = client.outputs.load(read_record.output_json, read_record.output_key)
+    read_record = client.node_records(arn)["read_big"]
+    read_big = client.node_output(read_record)
     assert read_big["big_http"] > BIG and read_big["big_literal"] > BIG
 
     events = history(client, arn)

@@ -15,6 +15,7 @@ from segflow.adapters.workflow_versions import WorkflowVersionStore
 from segflow_cli.client import SegflowClient
 from tests.conftest import EXAMPLES_DIR, load_example
 from tests.support.http_server import LocalHttpServer
+from tests.support.stores import stores_of
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +85,8 @@ def test_an_execution_keeps_its_version_when_another_is_activated(
     description = client.wait(arn, timeout_seconds=120)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert final_output(client, arn) == {"build": {"label": "two", "version": 2}}
-    assert json.loads(description["input"])["workflow"] == {"workflow_id": wf, "version": 2}
+    started = stores_of(client).sfn.describe_execution(executionArn=arn)
+    assert json.loads(started["input"])["workflow"] == {"workflow_id": wf, "version": 2}
     record = client.execution_record(arn)
     assert record is not None and record.workflow_version == 2
 

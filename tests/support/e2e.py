@@ -12,6 +12,7 @@ from segflow.domain.ids import execution_id_of
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import InvokeResult, local_function_name
+from tests.support.stores import stores_of
 
 
 def unique_path(prefix: str) -> str:
@@ -22,7 +23,7 @@ def unique_path(prefix: str) -> str:
 def node_outputs(client: SegflowClient, execution_arn: str) -> dict[str, Any]:
     """Every succeeded node's output, loaded from DynamoDB or S3 as the engine stored it."""
     return {
-        node_id: client.outputs.load(record.output_json, record.output_key)
+        node_id: client.node_output(record)
         for node_id, record in client.node_records(execution_arn).items()
         if record.status == "succeeded"
     }
@@ -41,9 +42,8 @@ def final_output(client: SegflowClient, execution_arn: str) -> Any:
 
 def s3_object_count(client: SegflowClient, prefix: str = "") -> int:
     count = 0
-    for page in client.s3.get_paginator("list_objects_v2").paginate(
-        Bucket=client.resources.bucket, Prefix=prefix
-    ):
+    pages = stores_of(client).s3.get_paginator("list_objects_v2")
+    for page in pages.paginate(Bucket=client.resources.bucket, Prefix=prefix):
         count += page.get("KeyCount", 0)
     return count
 
@@ -61,8 +61,10 @@ def dynamodb_item_count(embedded: EmbeddedAws, table: str) -> int:
 
 
 def execution_count(client: SegflowClient) -> int:
-    pages = client.sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=client.resources.state_machine_arn
+    pages = (
+        stores_of(client)
+        .sfn.get_paginator("list_executions")
+        .paginate(stateMachineArn=client.resources.state_machine_arn)
     )
     return sum(len(page["executions"]) for page in pages)
 

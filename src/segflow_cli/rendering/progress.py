@@ -1,6 +1,6 @@
 """Live per-node progress: a table redrawn in place on a terminal, one line per state change elsewhere.
 
-Both displays take the client's ``NodeView`` list on every poll; neither talks to AWS.
+Both displays take the ``NodeView`` list on every poll; neither talks to AWS.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from segflow_cli.client import NodeView
+from segflow_cli.rendering.nodes import NodeView
 
 FINISHED = ("succeeded", "skipped", "failed")
 # ANSI colours per state: yellow, cyan, green, red, dim.

@@ -1,0 +1,1 @@
+"""The ``segflow`` commands, one module per group; each adds its subcommands with ``add_commands``."""
