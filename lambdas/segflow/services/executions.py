@@ -13,8 +13,8 @@ first Step Functions execution. Build the service from a Lambda function's envir
 - ``describe``: Step Functions' status of its latest part, with its record and node records;
 - ``list_executions``: the tenant's executions, newest first, by workflow and status, a page at a time;
 - ``events`` (the execution log after a sequence number), ``checkpoints`` (node outcomes with where their
-  outputs are), ``execution_record``, ``node_records``, ``node_views`` (every node of the workflow with its
-  state), ``output``, ``workflow_of``, ``published_definition``, ``wait``, ``tenant_of`` (operators only);
+  outputs are), ``execution_record``, ``node_records``, ``output``, ``workflow_of``,
+  ``published_definition``, ``wait``, ``tenant_of`` (operators only);
 - ``decide``: an approver's decision on a waiting approval node.
 """
 
@@ -25,7 +25,6 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -196,16 +195,6 @@ class Checkpoint:
     output_bytes: int | None
     reused_from: str | None
     resumable: bool
-
-
-@dataclass
-class NodeView:
-    node_id: str
-    type: str
-    label: str | None
-    status: str  # pending until a record exists; not_run once the execution ended without reaching it
-    duration_ms: int | None = None
-    error: str | None = None
 
 
 @dataclass
@@ -633,40 +622,6 @@ class ExecutionsService:
             return self.versions.get_version(tenant_id, workflow_id, version).definition
         except VersioningError:
             return None
-
-    def node_views(
-        self,
-        tenant_id: str,
-        execution: str,
-        workflow: dict[str, Any] | None = None,
-        finished: bool = False,
-        records: Iterable[NodeRecord] | None = None,
-    ) -> list[NodeView]:
-        """Every node of the workflow (default: the one the execution runs) with its state; nodes without a
-        record are pending, or ``not_run`` once the execution has ``finished`` (it stopped before them)."""
-        workflow = workflow or self.workflow_of(tenant_id, execution) or {"nodes": []}
-        by_id = (
-            {r.node_id: r for r in records}
-            if records is not None
-            else self.node_records(tenant_id, execution)
-        )
-        views = []
-        for node in workflow.get("nodes", []):
-            record = by_id.get(node["node_id"])
-            subtype = node.get("action_type") or node.get("target_type")
-            node_type = f"{node['type']}:{subtype}" if subtype else node["type"]
-            if record is None:
-                state = "not_run" if finished else "pending"
-                views.append(NodeView(node["node_id"], node_type, node.get("label"), state))
-                continue
-            duration = record.duration_ms
-            if duration is None and record.started_at is not None and record.status == "running":
-                duration = int((time.time() - record.started_at) * 1000)
-            error = f"{record.error_type}: {record.error_message}" if record.error_type else None
-            views.append(
-                NodeView(node["node_id"], node_type, node.get("label"), record.status, duration, error)
-            )
-        return views
 
     def tenant_of(self, execution: str) -> str | None:
         """The tenant an execution was started for, from its Step Functions input; None if there is no such
