@@ -383,7 +383,10 @@ def _patch_state_machine_lambda_clients() -> None:
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         client = original(region=region, service=service, state_credentials=state_credentials)
         if service == "lambda":
-            client.meta.events.register_first("before-send.lambda.Invoke", _on_state_machine_invoke)
+            # Once per client: moto_patches hands every Task the same client.
+            client.meta.events.register_first(
+                "before-send.lambda.Invoke", _on_state_machine_invoke, unique_id="segflow-fault-rates"
+            )
         return client
 
     lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]  # imported, not exported, there

@@ -2,11 +2,12 @@
 
 moto answers a DynamoDB Query on a table's own key by sorting and scanning *every item in the table*
 (``Table.all_items()``), so each query costs O(table size): a long local session slows down with every
-execution it has run. Real DynamoDB reads only the queried partition. This patch makes the base-table query
-read only its partition's items; results are unchanged (``tests/local/test_moto_patches.py``). A
-forward query with a lower bound on the sort key (``sk > :after``, the execution log's read) starts at that
-bound in the partition's sorted items (kept per partition until an item comes, goes or is replaced) instead of
-comparing every earlier item.
+execution it has run. Real DynamoDB reads only the queried partition, from where its key condition starts,
+and stops at ``Limit``. So does this patch: each partition's items are kept sorted by sort key (updated by
+every put and delete), the query gets only the items its sort-key condition can match, and with a ``Limit``
+only that many and one more (the one that tells moto to answer a ``LastEvaluatedKey``). moto still checks,
+sorts, pages and copies what it gets, so results are unchanged (``tests/local/test_moto_patches.py``);
+a log read of 500 events after seq 9,000 no longer walks the 9,000 before it.
 
 moto's DynamoDB also checks a condition and applies the write in separate steps without a lock, so two
 threads can both pass ``attribute_not_exists`` or the same version check. Real DynamoDB applies every
@@ -45,11 +46,13 @@ the AWS-sized intervals of ``asl/workflow.asl.json`` keep a local run fast. Ever
 from __future__ import annotations
 
 import bisect
+import functools
 import inspect
 import json
 import os
 import threading
 import time
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -62,6 +65,7 @@ _READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_
 _WRITE_RESPONSES = ("update_item", "put_item", "delete_item")
 _lock = threading.Lock()
 _partition = threading.local()
+_SORTED = "_segflow_sorted_partitions"  # a table's partitions, sorted, kept beside its items
 
 
 def apply() -> None:
@@ -69,50 +73,14 @@ def apply() -> None:
     with _lock:
         if _applied:
             return
-        from moto.dynamodb.models.table import Table
-
-        original_query = Table.query
-        original_all_items = Table.all_items
-        signature = inspect.signature(original_query)
-
-        def query(self: Any, *args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(self, *args, **kwargs)
-            if bound.arguments.get("index_name") or bound.arguments.get("hash_key") is None:
-                return original_query(self, *args, **kwargs)
-            _partition.hash_key = bound.arguments["hash_key"]
-            comparison = bound.arguments.get("range_comparison")
-            forward = bound.arguments.get("scan_index_forward", True) is not False
-            lower_bounded = comparison in _LOWER_BOUNDS and not bound.arguments.get("range_key_conditions")
-            _partition.lower_bound = (
-                (comparison, bound.arguments["range_objs"][0]) if forward and lower_bounded else None
-            )
-            try:
-                return original_query(self, *args, **kwargs)
-            finally:
-                _partition.hash_key = None
-                _partition.lower_bound = None
-
-        def all_items(self: Any) -> list[Any]:
-            hash_key = getattr(_partition, "hash_key", None)
-            if hash_key is None or not self.range_key_attr:
-                return original_all_items(self)
-            hash_set = self.items.get(hash_key)  # .get: do not create an empty partition
-            if not hash_set:
-                return []
-            items, keys = _sorted_partition(self, hash_key, hash_set)
-            lower_bound = getattr(_partition, "lower_bound", None)
-            if lower_bound is None:
-                return list(items)
-            comparison, value = lower_bound
-            # moto still applies the comparison to what it gets: only the items before the bound are left out.
-            start = bisect.bisect_right(keys, value) if comparison == ">" else bisect.bisect_left(keys, value)
-            return items[start:]
-
-        Table.query = query  # type: ignore[method-assign]  # patching moto
-        Table.all_items = all_items  # type: ignore[method-assign]  # patching moto
+        _partition_queries()
         _transactions_without_table_copies()
         _serialize_dynamodb_writes()
+        _dict_members_by_name()
+        _parsed_conditions_remembered()
         _remember_backends_per_host()
+        _json_paths_parsed_once()
+        _one_lambda_client_per_region()
         _data_limit_is_terminal()
         _map_results_within_quota()
         _lambda_error_names()
@@ -120,23 +88,158 @@ def apply() -> None:
         _applied = True
 
 
-_LOWER_BOUNDS = (">", ">=", "BETWEEN")
-_sorted_partitions: dict[tuple[int, Any], tuple[list[Any], list[Any]]] = {}
+def _partition_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+    original_put_item = Table.put_item
+    original_delete_item = Table.delete_item
+    signature = inspect.signature(original_query)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(self, *args, **kwargs).arguments
+        if arguments.get("index_name") or arguments.get("hash_key") is None:
+            return original_query(self, *args, **kwargs)
+        _partition.query = _PartitionQuery.of(self, arguments)
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _partition.query = None
+
+    def all_items(self: Any) -> list[Any]:
+        request: _PartitionQuery | None = getattr(_partition, "query", None)
+        if request is None or not self.range_key_attr:
+            return original_all_items(self)
+        hash_set = self.items.get(request.hash_key)  # .get: do not create an empty partition
+        if not hash_set:
+            return []
+        return request.candidates(_sorted_partition(self, request.hash_key, hash_set))
+
+    def put_item(self: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        item = original_put_item(self, item_attrs, *args, **kwargs)
+        _placed(self, item)
+        return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = original_delete_item(self, hash_key, range_key)
+        if item is not None:
+            _removed(self, item)
+        return item
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+
+
+@dataclass(frozen=True)
+class _PartitionQuery:
+    """A query on a table's own key: which of the partition's sorted items can be in its answer.
+
+    ``exact``: every item in the window matches the sort-key condition, so when there is no start key and no
+    legacy filter, the answer is the first ``limit`` of them (in the query's direction), and the one after
+    tells moto there is more (its ``LastEvaluatedKey``)."""
+
+    hash_key: Any
+    comparison: str | None
+    values: tuple[Any, ...]
+    forward: bool
+    limit: int | None
+
+    @classmethod
+    def of(cls, table: Any, arguments: dict[str, Any]) -> _PartitionQuery:
+        comparison = arguments.get("range_comparison")
+        values = tuple(value.cast_value for value in arguments.get("range_objs") or ())
+        conditions = arguments.get("range_key_conditions") or []
+        plain = (
+            len(conditions) <= 1
+            and all(name == table.range_key_attr for name, _, _ in conditions)
+            and not arguments.get("exclusive_start_key")
+            and not arguments.get("filter_kwargs")
+            and len(arguments.get("hash_key_conditions") or []) <= 1
+        )
+        limit = arguments.get("limit")
+        return cls(
+            hash_key=arguments["hash_key"],
+            comparison=comparison.upper() if isinstance(comparison, str) else None,
+            values=values,
+            forward=arguments.get("scan_index_forward", True) is not False,
+            limit=int(limit) if plain and limit else None,
+        )
+
+    def candidates(self, partition: tuple[list[Any], list[Any]]) -> list[Any]:
+        items, keys = partition
+        low, high, exact = self._window(keys)
+        if not exact or self.limit is None:
+            return items[low:high]
+        if self.forward:  # moto sorts what it gets, then reverses it for a backward query
+            return items[low : min(high, low + self.limit + 1)]
+        return items[max(low, high - self.limit - 1) : high]
+
+    def _window(self, keys: list[Any]) -> tuple[int, int, bool]:
+        """[low, high) of the sorted keys the condition can match; exact if all of them do."""
+        comparison, values = self.comparison, self.values
+        try:
+            if comparison is None:
+                return 0, len(keys), True
+            if comparison in ("=", "EQ"):
+                return bisect.bisect_left(keys, values[0]), bisect.bisect_right(keys, values[0]), True
+            if comparison in (">", "GT"):
+                return bisect.bisect_right(keys, values[0]), len(keys), True
+            if comparison in (">=", "GE"):
+                return bisect.bisect_left(keys, values[0]), len(keys), True
+            if comparison in ("<", "LT"):
+                return 0, bisect.bisect_left(keys, values[0]), True
+            if comparison in ("<=", "LE"):
+                return 0, bisect.bisect_right(keys, values[0]), True
+            if comparison == "BETWEEN":
+                return bisect.bisect_left(keys, values[0]), bisect.bisect_right(keys, values[1]), True
+            if comparison == "BEGINS_WITH":  # the matches start at the prefix; moto checks where they end
+                return bisect.bisect_left(keys, values[0]), len(keys), False
+        except (TypeError, IndexError):  # a value of another type than the key's: moto decides
+            pass
+        return 0, len(keys), False
 
 
 def _sorted_partition(table: Any, hash_key: Any, hash_set: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
-    """The partition's items sorted by sort key, and their keys; rebuilt when an item came, went or was
-    replaced (moto updates items in place, so updates keep the order)."""
-    cache_key = (id(table), hash_key)
-    cached = _sorted_partitions.get(cache_key)
-    if cached is not None:
-        items, _keys = cached
-        if len(items) == len(hash_set) and all(hash_set.get(item.range_key) is item for item in items):
-            return cached
-    items = sorted(hash_set.values(), key=lambda item: item.range_key)
-    cached = (items, [item.range_key for item in items])
-    _sorted_partitions[cache_key] = cached
+    """The partition's items sorted by sort key, and their keys' values; kept up to date by every put and
+    delete of the table (moto updates items in place, so updates keep the order), rebuilt if it ever
+    disagrees with the partition's size."""
+    partitions: dict[Any, tuple[list[Any], list[Any]]] = table.__dict__.setdefault(_SORTED, {})
+    cached = partitions.get(hash_key)
+    if cached is not None and len(cached[0]) == len(hash_set):
+        return cached
+    items = sorted(hash_set.values(), key=lambda item: item.range_key.cast_value)
+    cached = (items, [item.range_key.cast_value for item in items])
+    partitions[hash_key] = cached
     return cached
+
+
+def _placed(table: Any, item: Any) -> None:
+    cached = table.__dict__.get(_SORTED, {}).get(item.hash_key)
+    if cached is None or item.range_key is None:
+        return
+    items, keys = cached
+    key = item.range_key.cast_value
+    index = bisect.bisect_left(keys, key)
+    if index < len(keys) and keys[index] == key:
+        items[index] = item  # replaced
+    else:
+        keys.insert(index, key)
+        items.insert(index, item)
+
+
+def _removed(table: Any, item: Any) -> None:
+    cached = table.__dict__.get(_SORTED, {}).get(item.hash_key)
+    if cached is None or item.range_key is None:
+        return
+    items, keys = cached
+    key = item.range_key.cast_value
+    index = bisect.bisect_left(keys, key)
+    if index < len(keys) and keys[index] == key:
+        del keys[index]
+        del items[index]
 
 
 _WRITE_METHODS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
@@ -171,6 +274,87 @@ def _serialize_dynamodb_writes() -> None:
         setattr(DynamoHandler, name, locked_read)
 
 
+def _dict_members_by_name() -> None:
+    """moto's JSON serializer looks each member of a structure up under every alias it might have (the name,
+    its snake_case, the model's serialization name, prefixes stripped), for every member the model lists,
+    whether the value has it or not: an item's attribute value (``{"S": "…"}``) is searched for ten members,
+    a history event for sixty. That search was most of the cost of answering a Query or
+    GetExecutionHistory. For a plain dict whose keys are all member names, the first alias moto tries (the
+    name itself) is the one it would find, and a member the dict lacks has no alias among its keys: so each
+    member is taken by its name, in the model's order, and serialized as before (binary still
+    base64-encoded). Anything else (objects, other keys, services with response transformers) goes the
+    usual way."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    @functools.wraps(original)
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        members = shape.members
+        if (
+            type(value) is not dict
+            or shape.is_document_type
+            or self._value_picker.response_transformers
+            or not value.keys() <= members.keys()
+        ):
+            original(self, serialized, value, shape, key)
+            return
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in members.items():
+            member_value = value.get(member_key)
+            if member_value is not None:
+                member_shape.parent = shape
+                self._serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+
+
+_PARSED_CONDITIONS_KEPT = 4096
+
+
+def _parsed_conditions_remembered() -> None:
+    """moto lexes and parses every condition expression of every request anew (a regex per token); a
+    transaction of 50 events parses ``attribute_not_exists(sk)`` 50 times. The parse of an expression with
+    the same names and values is the same tree of operators (they keep no state while evaluating), so it is
+    kept, with the names and values the parser reports having found."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    original = ConditionExpressionParser.parse
+    kept: dict[str, tuple[Any, list[str], list[str]]] = {}
+    kept_lock = threading.Lock()
+
+    def parse(self: Any) -> Any:
+        try:
+            key = json.dumps(
+                [
+                    self.condition_expression,
+                    self.expression_attribute_names,
+                    self.expression_attribute_values,
+                ],
+                sort_keys=True,
+            )
+        except (TypeError, ValueError):  # not JSON (bytes in a value): parse it as moto does
+            return original(self)
+        with kept_lock:
+            found = kept.get(key)
+        if found is None:
+            op = original(self)  # raises for an invalid expression: nothing is kept
+            found = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+            with kept_lock:
+                if len(kept) >= _PARSED_CONDITIONS_KEPT:
+                    kept.pop(next(iter(kept)))
+                kept[key] = found
+            return op
+        op, names, values = found
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+
+
 def _remember_backends_per_host() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -183,6 +367,41 @@ def _remember_backends_per_host() -> None:
         return found[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # patching moto
+
+
+def _json_paths_parsed_once() -> None:
+    """moto's interpreter parses a state's JSONPath (``InputPath``, ``ResultPath``, ``$.x`` parameters) on
+    every evaluation, and jsonpath_ng builds a new yacc parser for each: a few milliseconds per state. A
+    parsed path is a value (``find`` and ``update`` never change it), so each is parsed once."""
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)  # type: ignore[attr-defined]
+
+
+def _one_lambda_client_per_region() -> None:
+    """moto's interpreter builds a new boto3 Lambda client for every Task it runs (creating one costs more
+    than the invoke it makes); one client per region and endpoint serves every Task, from any thread, as a
+    long-lived Step Functions service would."""
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]  # moto imports it unexported
+    clients: dict[tuple[str, str, bool, str], Any] = {}
+    clients_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto builds the same client whatever the state's credentials (its ``Credentials`` field)
+        key = (region, service, bool(botocore_stubber.enabled), str(moto_server_port()))
+        with clients_lock:
+            client = clients.get(key)
+            if client is None:
+                client = clients[key] = original(region=region, service=service)
+        return client
+
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]
 
 
 def _transactions_without_table_copies() -> None:

@@ -136,6 +136,170 @@ def test_lower_bounded_queries_see_every_write_since_the_last_query() -> None:
         assert after(3) == [5, 7, 10] and after(10) == [] and after(-1) == [1, 3, 5, 7, 10]
 
 
+def _sorted_table(client: Any, table: str) -> None:
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+SORT_KEYS = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]
+KEY_CONDITIONS: list[tuple[str, list[int], Any]] = [
+    ("", [], lambda k: True),
+    ("AND sk = :a", [13], lambda k: k == 13),
+    ("AND sk < :a", [13], lambda k: k < 13),
+    ("AND sk <= :a", [13], lambda k: k <= 13),
+    ("AND sk > :a", [13], lambda k: k > 13),
+    ("AND sk >= :a", [13], lambda k: k >= 13),
+    ("AND sk BETWEEN :a AND :b", [3, 55], lambda k: 3 <= k <= 55),
+    ("AND sk > :a", [100], lambda k: False),
+]
+
+
+@pytest.mark.parametrize(
+    "condition, values, expected", KEY_CONDITIONS, ids=[c or "none" for c, _, _ in KEY_CONDITIONS]
+)
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+@pytest.mark.parametrize("limit", [None, 1, 3, 100])
+def test_a_partition_query_answers_the_matching_items_in_order_a_page_at_a_time(
+    condition: str, values: list[int], expected: Any, forward: bool, limit: int | None
+) -> None:
+    """What DynamoDB answers, computed here from the keys: pages of ``limit`` in the query's direction,
+    a ``LastEvaluatedKey`` while more may follow, and paging with it reads each match once."""
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"window-{uuid.uuid4().hex[:8]}"
+        _sorted_table(client, table)
+        for key in reversed(SORT_KEYS):  # written out of order, beside another partition
+            for partition in ("p", "q"):
+                client.put_item(TableName=table, Item={"pk": {"S": partition}, "sk": {"N": str(key)}})
+        client.delete_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"N": "2"}})
+        client.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"N": "5"}, "v": {"S": "replaced"}})
+        keys = [k for k in SORT_KEYS if k != 2]
+        matching = [k for k in (keys if forward else keys[::-1]) if expected(k)]
+
+        request: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": f"pk = :pk {condition}".strip(),
+            "ExpressionAttributeValues": {
+                ":pk": {"S": "p"},
+                **{name: {"N": str(v)} for name, v in zip((":a", ":b"), values, strict=False)},
+            },
+            "ScanIndexForward": forward,
+            **({"Limit": limit} if limit else {}),
+        }
+        pages = []
+        while True:
+            page = client.query(**request)
+            pages.append([int(item["sk"]["N"]) for item in page["Items"]])
+            assert page["Count"] == len(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            assert limit is not None and len(pages[-1]) == limit
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        assert [k for found in pages for k in found] == matching
+        assert all(len(found) == (limit or len(matching)) for found in pages[:-1])
+        replaced = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND sk = :a",
+            ExpressionAttributeValues={":pk": {"S": "p"}, ":a": {"N": "5"}},
+        )["Items"]
+        assert replaced == [{"pk": {"S": "p"}, "sk": {"N": "5"}, "v": {"S": "replaced"}}]
+
+
+def test_responses_hold_what_moto_serializes_without_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kind of attribute value (binary base64-encoded once), and a Step Functions history."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    moto_patches.apply()
+    patched = BaseJSONSerializer._serialize_type_structure
+    item = {
+        "pk": {"S": "x"},
+        "sk": {"N": "1"},
+        "s": {"S": "text ü"},
+        "n": {"N": "-1.5"},
+        "b": {"B": b"\x00\x01binary"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"x", b"y"]},
+        "m": {"M": {"inner": {"L": [{"S": "l"}, {"NULL": True}, {"BOOL": False}]}}},
+    }
+    with mock_aws(config=MOTO_CONFIG):
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"shapes-{uuid.uuid4().hex[:8]}"
+        _sorted_table(client, table)
+        client.put_item(TableName=table, Item=item)
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name=f"history-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps(
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": 1}, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        deadline = time.monotonic() + 30
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def answers() -> list[Any]:
+            query = client.query(
+                TableName=table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": "x"}},
+            )
+            got = client.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"N": "1"}})
+            history = sfn.get_execution_history(executionArn=arn)["events"]
+            for answer in (query, got):
+                answer.pop("ResponseMetadata")
+            return [query, got, history]
+
+        shortcut = answers()
+        monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", patched.__wrapped__)
+        assert answers() == shortcut
+    assert shortcut[0]["Items"] == [item] and shortcut[1]["Item"] == item
+    assert [event["type"] for event in shortcut[2]][-1] == "ExecutionSucceeded"
+
+
+def test_a_remembered_condition_is_checked_against_each_request_s_values() -> None:
+    moto_patches.apply()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"conditions-{uuid.uuid4().hex[:8]}"
+        _sorted_table(client, table)
+        key = {"pk": {"S": "c"}, "sk": {"N": "1"}}
+        client.put_item(TableName=table, Item={**key, "v": {"N": "1"}})
+
+        def bump(expected: int) -> bool:
+            try:
+                client.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET v = v + :one",
+                    ConditionExpression="v = :expected",
+                    ExpressionAttributeValues={":expected": {"N": str(expected)}, ":one": {"N": "1"}},
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                return False
+            return True
+
+        assert [bump(1), bump(1), bump(2), bump(1), bump(3)] == [True, False, True, False, True]
+        for _ in range(2):  # an invalid expression is refused every time, never remembered as valid
+            with pytest.raises((ValueError, client.exceptions.ClientError)):  # moto lets its ValueError out
+                client.put_item(
+                    TableName=table,
+                    Item=key,
+                    ConditionExpression="v = = :x",
+                    ExpressionAttributeValues={":x": {"N": "1"}},
+                )
+
+
 # --- Step Functions ----------------------------------------------------------------------------------------
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/probe"
