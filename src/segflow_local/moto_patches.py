@@ -282,11 +282,12 @@ def _dict_members_by_name() -> None:
     GetExecutionHistory. For a plain dict whose keys are all member names, the first alias moto tries (the
     name itself) is the one it would find, and a member the dict lacks has no alias among its keys: so each
     member is taken by its name, in the model's order, and serialized as before (binary still
-    base64-encoded). Anything else (objects, other keys, services with response transformers) goes the
+    base64-encoded). Only the JSON protocol (DynamoDB, Step Functions): REST protocols route each member to
+    the body or a header. Anything else (objects, other keys, services with response transformers) goes the
     usual way."""
-    from moto.core.serialize import BaseJSONSerializer
+    from moto.core.serialize import JSONSerializer
 
-    original = BaseJSONSerializer._serialize_type_structure
+    original = JSONSerializer._serialize_type_structure
 
     @functools.wraps(original)
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
@@ -308,10 +309,10 @@ def _dict_members_by_name() -> None:
         if key:
             self._default_serialize(serialized, wrapper, shape, key)
 
-    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+    JSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
 
 
-_PARSED_CONDITIONS_KEPT = 4096
+_PARSED_CONDITIONS_KEPT = 5_000
 
 
 def _parsed_conditions_remembered() -> None:

@@ -214,11 +214,15 @@ def test_a_partition_query_answers_the_matching_items_in_order_a_page_at_a_time(
 
 
 def test_responses_hold_what_moto_serializes_without_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every kind of attribute value (binary base64-encoded once), and a Step Functions history."""
-    from moto.core.serialize import BaseJSONSerializer
+    """Every kind of attribute value (binary base64-encoded once), a Step Functions history, and a REST JSON
+    answer (Bedrock's, whose members the REST serializer routes itself)."""
+    from moto.core.serialize import JSONSerializer
+
+    from segflow_local import bedrock_emulation
 
     moto_patches.apply()
-    patched = BaseJSONSerializer._serialize_type_structure
+    bedrock_emulation.apply()
+    patched = JSONSerializer._serialize_type_structure
     item = {
         "pk": {"S": "x"},
         "sk": {"N": "1"},
@@ -236,6 +240,7 @@ def test_responses_hold_what_moto_serializes_without_the_shortcut(monkeypatch: p
         _sorted_table(client, table)
         client.put_item(TableName=table, Item=item)
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        bedrock = boto3.client("bedrock-runtime", region_name="us-east-1")
         machine = sfn.create_state_machine(
             name=f"history-{uuid.uuid4().hex[:8]}",
             definition=json.dumps(
@@ -256,15 +261,19 @@ def test_responses_hold_what_moto_serializes_without_the_shortcut(monkeypatch: p
             )
             got = client.get_item(TableName=table, Key={"pk": {"S": "x"}, "sk": {"N": "1"}})
             history = sfn.get_execution_history(executionArn=arn)["events"]
-            for answer in (query, got):
+            converse = bedrock.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+            for answer in (query, got, converse):
                 answer.pop("ResponseMetadata")
-            return [query, got, history]
+            converse.pop("metrics")
+            return [query, got, history, converse]
 
+        bedrock_emulation.queue_answers('{"same": "answer"}', '{"same": "answer"}')
         shortcut = answers()
-        monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", patched.__wrapped__)
+        monkeypatch.setattr(JSONSerializer, "_serialize_type_structure", patched.__wrapped__)
         assert answers() == shortcut
     assert shortcut[0]["Items"] == [item] and shortcut[1]["Item"] == item
     assert [event["type"] for event in shortcut[2]][-1] == "ExecutionSucceeded"
+    assert shortcut[3]["output"]["message"]["content"] == [{"text": '{"same": "answer"}'}]
 
 
 def test_a_remembered_condition_is_checked_against_each_request_s_values() -> None:

@@ -19,19 +19,46 @@ _ENVELOPE_BYTES = 200
 
 
 class SharedPages:
-    """The log's pages, each read once for all the subscribers one caller serves (one PushEvents invocation):
-    subscribers that were sent the same seq share one read. Safe for the life of one invocation: it started
-    after the events of its stream records were stored, so its first read of a page already holds them."""
+    """The log's pages, each number read once for all the subscribers one caller serves (one PushEvents
+    invocation), wherever each subscriber stands: what was read is kept as one run of consecutive numbers,
+    a subscriber's page is cut from it, and only what the run lacks is read. Safe for the life of one
+    invocation: it started after the events of its stream records were stored, so its first read of a number
+    already holds them, and a page cut short ends where a read found the log's end."""
 
     def __init__(self, log: EventPages) -> None:
         self._log = log
-        self._pages: dict[tuple[str, str, int], list[tuple[int, str | None]]] = {}
+        # (tenant, execution) -> (the seq the run follows, its (seq, text) entries, whether it hit the end)
+        self._runs: dict[tuple[str, str], tuple[int, list[tuple[int, str | None]], bool]] = {}
 
     def read(self, tenant_id: str, execution_id: str, after_seq: int) -> list[tuple[int, str | None]]:
-        key = (tenant_id, execution_id, after_seq)
-        if key not in self._pages:
-            self._pages[key] = self._log.read(tenant_id, execution_id, after_seq=after_seq)
-        return self._pages[key]
+        key = (tenant_id, execution_id)
+        after, entries, ended = self._runs.get(key, (after_seq, [], False))
+        if after_seq < after:  # behind the run: read up to where it starts, then it continues the run
+            earlier = self._pages(tenant_id, execution_id, after_seq, until=after)
+            if after_seq + len(earlier) < after:  # the log ends before the run: keep what was read
+                self._runs[key] = (after_seq, earlier, True)
+                return earlier[:EVENT_PAGE_SIZE]
+            after, entries = after_seq, earlier + entries
+        while after + len(entries) < after_seq + EVENT_PAGE_SIZE and not ended:
+            page = self._log.read(tenant_id, execution_id, after_seq=after + len(entries))
+            entries += page
+            ended = len(page) < EVENT_PAGE_SIZE
+        self._runs[key] = (after, entries, ended)
+        if after_seq > after + len(entries):  # past the end this caller found (sent by another): read afresh
+            return self._log.read(tenant_id, execution_id, after_seq=after_seq)
+        return entries[after_seq - after : after_seq - after + EVENT_PAGE_SIZE]
+
+    def _pages(
+        self, tenant_id: str, execution_id: str, after_seq: int, until: int
+    ) -> list[tuple[int, str | None]]:
+        read: list[tuple[int, str | None]] = []
+        while after_seq + len(read) < until:
+            wanted = min(EVENT_PAGE_SIZE, until - after_seq - len(read))
+            page = self._log.read(tenant_id, execution_id, after_seq=after_seq + len(read), limit=wanted)
+            read += page
+            if len(page) < wanted:
+                break
+        return read
 
 
 def messages(execution_id: str, page: list[tuple[int, str | None]]) -> Iterator[tuple[int, str]]:
