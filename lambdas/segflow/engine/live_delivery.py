@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from segflow.domain.errors import ConnectionGone
 from segflow.domain.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
-from segflow.engine.ports import EventPages, LiveConnections, Subscriptions
+from segflow.engine.ports import EventLogPages, EventPages, LiveConnections, Subscriptions
 from segflow.events.models import events_message
 
 _ENVELOPE_BYTES = 200
@@ -25,7 +25,7 @@ class SharedPages:
     invocation: it started after the events of its stream records were stored, so its first read of a number
     already holds them, and a page cut short ends where a read found the log's end."""
 
-    def __init__(self, log: EventPages) -> None:
+    def __init__(self, log: EventLogPages) -> None:
         self._log = log
         # (tenant, execution) -> (the seq the run follows, its (seq, text) entries, whether it hit the end)
         self._runs: dict[tuple[str, str], tuple[int, list[tuple[int, str | None]], bool]] = {}

@@ -156,6 +156,17 @@ class EventPages(Protocol):
         ...
 
 
+class EventLogPages(Protocol):
+    """The execution log, read a bounded number of events at a time: what
+    :class:`~segflow.engine.live_delivery.SharedPages` reads for all the subscribers of one invocation."""
+
+    def read(
+        self, tenant_id: str, execution_id: str, after_seq: int = ..., limit: int = ...
+    ) -> list[tuple[int, str | None]]:
+        """Up to ``limit`` numbers after ``after_seq``, up to the first one not stored yet."""
+        ...
+
+
 class Subscriptions(Protocol):
     """What each subscribed connection was sent, under a lease that one sender holds at a time."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
+from segflow.domain.limits import EVENT_PAGE_SIZE
 from segflow.engine.live_delivery import SharedPages
-from segflow.limits import EVENT_PAGE_SIZE
 
 
 class MemoryLog:
