@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 # Following the parts of a continued execution stops after this many (a guard against a broken chain).
 MAX_FOLLOWED_PARTS = 10_000
 # Stopping: a part started by a continuation while the previous one was stopped is stopped too, this often.
-_STOP_ROUNDS = 3
+_STOP_ROUNDS = 6
+_STOP_ROUND_SECONDS = 0.1
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -411,11 +412,13 @@ class ExecutionsService:
             raise ExecutionNotRunning(
                 f"execution {view.execution_id!r} is {view.status}: only a RUNNING execution stops"
             )
-        for _ in range(_STOP_ROUNDS):
+        for round_number in range(_STOP_ROUNDS):
             self.launcher.stop(execution_id_of(view.execution_arn), error, cause)
             view = self.describe(tenant_id, execution, with_nodes=False)
             if view.status != "RUNNING":
                 break
+            # A continuation may have started the next part meanwhile (or the interpreter not yet seen it).
+            time.sleep(_STOP_ROUND_SECONDS * (round_number + 1))
         return view
 
     # --- reading ------------------------------------------------------------------------------------------
