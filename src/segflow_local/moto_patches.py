@@ -127,10 +127,10 @@ def _partition_queries() -> None:
             _removed(self, item)
         return item
 
-    Table.query = query  # type: ignore[method-assign]
-    Table.all_items = all_items  # type: ignore[method-assign]
-    Table.put_item = put_item  # type: ignore[method-assign]
-    Table.delete_item = delete_item  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]  # patching moto
+    Table.all_items = all_items  # type: ignore[method-assign]  # patching moto
+    Table.put_item = put_item  # type: ignore[method-assign]  # patching moto
+    Table.delete_item = delete_item  # type: ignore[method-assign]  # patching moto
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,8 @@ def _dict_members_by_name() -> None:
         if key:
             self._default_serialize(serialized, wrapper, shape, key)
 
-    JSONSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+    serializer: Any = JSONSerializer  # patching moto's serializer class
+    serializer._serialize_type_structure = _serialize_type_structure
 
 
 _PARSED_CONDITIONS_KEPT = 5_000
@@ -353,7 +354,7 @@ def _parsed_conditions_remembered() -> None:
         self.expr_attr_values_found.extend(values)
         return op
 
-    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]  # patching moto
 
 
 def _remember_backends_per_host() -> None:
@@ -377,8 +378,9 @@ def _json_paths_parsed_once() -> None:
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    json_path.parse = functools.lru_cache(maxsize=4096)(json_path.parse)  # type: ignore[attr-defined]
-    result_path.parse = functools.lru_cache(maxsize=4096)(result_path.parse)  # type: ignore[attr-defined]
+    for module in (json_path, result_path):  # patching moto's modules
+        patched: Any = module
+        patched.parse = functools.lru_cache(maxsize=4096)(patched.parse)
 
 
 def _one_lambda_client_per_region() -> None:
@@ -402,7 +404,7 @@ def _one_lambda_client_per_region() -> None:
                 client = clients[key] = original(region=region, service=service)
         return client
 
-    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    lambda_eval_utils.boto_client_for = boto_client_for  # type: ignore[attr-defined]  # patching moto
 
 
 def _transactions_without_table_copies() -> None:
