@@ -32,6 +32,8 @@ from segflow_local.sandbox import FunctionIdentity
 MAX_IDLE_WORKERS = 8
 # How long past the function's timeout a worker may take to answer before it is killed.
 TIMEOUT_GRACE_SECONDS = 1.0
+# A worker whose pipe closed is exiting; on a loaded machine its exit status can take seconds to arrive.
+WORKER_EXIT_WAIT_SECONDS = 30.0
 
 _spawn = multiprocessing.get_context("spawn")
 
@@ -129,7 +131,7 @@ class WorkerPool:
             answered = worker.conn.poll(spec.timeout_seconds + TIMEOUT_GRACE_SECONDS)
             reply: tuple[bytes, str | None] | None = worker.conn.recv() if answered else None
         except (EOFError, OSError, BrokenPipeError):
-            worker.process.join(timeout=5)
+            worker.process.join(timeout=WORKER_EXIT_WAIT_SECONDS)
             reason = exit_reason(worker.process.exitcode)
             worker.stop()
             with self._lock:
