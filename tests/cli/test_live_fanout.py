@@ -7,7 +7,7 @@ them drop their connection midway and resubscribe with ``since_seq``; they too e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from segflow.domain.ids import execution_id_of
@@ -17,6 +17,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.live import local_url
 from segflow_cli.locate import locate
 from tests.cli.conftest import LocalEndpoint, start_local_endpoint
+from tests.support.waiting import wait_for
 from tests.support.workflows import large_workflow
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +48,7 @@ def test_a_hundred_subscribers_each_get_all_ten_thousand_events_once_in_order(
     arn = client.start(workflow, {})
     # Subscribe once the execution has its record (InitializeStateBag writes it): a hundred subscribers
     # asking every 0.2 s before that would only slow the initialization they wait for.
-    wait_until(lambda: client.execution_record(arn) is not None, timeout_seconds=120)
+    wait_for(lambda: client.execution_record(arn) is not None, "the execution has its record", timeout=120)
     follow(
         local_url(endpoint.outputs["LiveWebSocketUrl"], client.tenant_id), execution_id_of(arn), subscribers
     )
@@ -65,14 +66,6 @@ def test_a_hundred_subscribers_each_get_all_ten_thousand_events_once_in_order(
     summary = latency_summary(subscribers)
     record_property("fanout", {**summary, "elapsed_s": round(elapsed, 1)})
     print(f"\n100 subscribers x {EVENTS} events in {elapsed:.1f} s: {summary}")
-
-
-def wait_until(condition: Callable[[], bool], timeout_seconds: float) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not so after {timeout_seconds} s")
-        time.sleep(0.1)
 
 
 def _first_difference(got: list[int], expected: list[int]) -> str:

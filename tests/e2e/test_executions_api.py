@@ -14,6 +14,7 @@ from segflow.declaration import MANAGEMENT_HTTP_API
 
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.http_api import HttpRequest, LocalHttpApi
+from tests.support.waiting import wait_for
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -122,10 +123,7 @@ def test_list_describe_and_stop_through_the_api(api: Api) -> None:
         _, listed = api("GET", "/executions", tenant, query={"status": "ABORTED"})
         return [e["execution_id"] for e in listed["executions"]] == [running["execution_id"]]
 
-    deadline = time.monotonic() + 30
-    while not recorded_aborted():
-        assert time.monotonic() < deadline, "the stopped execution's record never turned ABORTED"
-        time.sleep(0.1)
+    wait_for(recorded_aborted, "the stopped execution's record turned ABORTED", timeout=30)
 
     # A stopped execution resumes from its completed nodes.
     status, resumed = api("POST", f"/executions/{running['execution_id']}/resume", tenant, {})

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from segflow.engine.resume import ResumeRefused, UnknownResumeNode
@@ -22,21 +20,10 @@ from segflow.versioning.errors import WorkflowNotFound
 
 from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws
+from tests.support.waiting import wait_for
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-
-
-def wait_for(predicate: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +51,7 @@ def ended(service: ExecutionsService, tenant_id: str, execution_id: str) -> Exec
         view = service.describe(tenant_id, execution_id)
         return view if view.finished and view.record is not None and view.record.status != "RUNNING" else None
 
-    return wait_for(finished)
+    return wait_for(finished, "the execution ended")
 
 
 # --- stop ---------------------------------------------------------------------------------------------------
@@ -73,7 +60,7 @@ def ended(service: ExecutionsService, tenant_id: str, execution_id: str) -> Exec
 def test_stop_aborts_a_running_execution_of_the_tenant_only(service: ExecutionsService) -> None:
     owner, other = tenant(), tenant()
     started = service.start_definition(owner, slow("stoppable"), {"n": 1}, started_by="ada")
-    wait_for(lambda: service.node_records(owner, started.execution_id).get("long"))
+    wait_for(lambda: service.node_records(owner, started.execution_id).get("long"), "node long started")
 
     # Another tenant can neither see nor stop it.
     with pytest.raises(ExecutionNotFound):
@@ -117,9 +104,8 @@ def test_list_is_newest_first_by_workflow_and_status_a_page_at_a_time(service: E
         run = service.start_definition(owner, workflow(workflow_id, [transform("only", workflow_id)]))
         ended(service, owner, run.execution_id)
         started.append(run.execution_id)
-        time.sleep(0.01)  # distinct start times: the list's order is the start order
     stopped = service.start_definition(owner, slow("alpha"))
-    wait_for(lambda: service.node_records(owner, stopped.execution_id).get("long"))
+    wait_for(lambda: service.node_records(owner, stopped.execution_id).get("long"), "node long started")
     service.stop(owner, stopped.execution_id)
     ended(service, owner, stopped.execution_id)
     newest_first = [stopped.execution_id, *reversed(started)]
@@ -169,7 +155,7 @@ def test_a_published_workflow_starts_pinned_and_resumes_only_from_its_own_nodes(
     workflows.publish(owner, slow("pinned"), created_by="ada")
     started = service.start(owner, "pinned", execution_input={"n": 2}, started_by="ada")
     assert (started.workflow_id, started.version) == ("pinned", 1)
-    wait_for(lambda: service.node_records(owner, started.execution_id).get("long"))
+    wait_for(lambda: service.node_records(owner, started.execution_id).get("long"), "node long started")
     view = service.describe(owner, started.execution_id)
     assert (view.workflow_id, view.version, view.workflow_key) == ("pinned", 1, None)
     assert view.record is not None and view.record.started_by == "ada"
@@ -184,7 +170,7 @@ def test_a_published_workflow_starts_pinned_and_resumes_only_from_its_own_nodes(
         service.resume(owner, started.execution_id, from_node="nope")
     resumed = service.resume(owner, started.execution_id, from_node="long")
     assert (resumed.resumed_from, resumed.version) == (started.execution_id, 1)
-    wait_for(lambda: service.node_records(owner, resumed.execution_id).get("long"))
+    wait_for(lambda: service.node_records(owner, resumed.execution_id).get("long"), "node long started")
     records = service.node_records(owner, resumed.execution_id)
     assert records["a"].reused_from == started.execution_id and records["long"].reused_from is None
     checkpoints = service.checkpoints(owner, resumed.execution_id)
