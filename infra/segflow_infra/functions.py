@@ -11,8 +11,7 @@ from segflow.declaration import (
     FUNCTIONS,
     LAMBDA_ASSET_DIR,
     LOG_RETENTION_DAYS,
-    MODEL_DEPLOY_FUNCTION,
-    SAGEMAKER_SERVICE_PRINCIPAL,
+    NODE_ROLE,
     SERVICE_NAME,
     STATE_MACHINES,
     STREAM_CONSUMERS,
@@ -23,20 +22,18 @@ from segflow.declaration import (
     constant_environment,
     resource_env_vars,
     settings_environment,
-    user_resource_grants,
 )
 
 from segflow_infra.cdk_util import acknowledge, arn_token, pin_logical_id, retention, state_machine_arn
 from segflow_infra.lambda_bundle import CODE_EXCLUDES, REQUIREMENTS_FILE
 from segflow_infra.lambda_layer import dependencies_layer
+from segflow_infra.node_role import TenantNodeRole
 from segflow_infra.paths import repo_path
 from segflow_infra.permissions import (
     acknowledge_execution_wildcards,
     acknowledge_prefix_wildcards,
     acknowledge_service_wildcards,
-    acknowledge_user_resource_wildcards,
     grant_table,
-    pass_role_statement,
     s3_prefix_statement,
     service_statement,
     state_machine_statements,
@@ -74,6 +71,21 @@ class EngineFunctions(Construct):
         self.functions: dict[str, lambda_.Function] = {
             spec.logical_id: self._function(spec) for spec in FUNCTIONS
         }
+        self.node_role = TenantNodeRole(
+            self,
+            "NodeRole",
+            storage=storage,
+            assumers={logical_id: self._role_of(logical_id) for logical_id in NODE_ROLE.assumed_by},
+            user_resources=self._user_resources,
+            sagemaker_role_arn=sagemaker_role_arn,
+        ).role
+        for logical_id in NODE_ROLE.assumed_by:
+            self.functions[logical_id].add_environment(NODE_ROLE.env_var, self.node_role.role_arn)
+
+    def _role_of(self, logical_id: str) -> iam.IRole:
+        role = self.functions[logical_id].role
+        assert role is not None  # every function is given its own role above
+        return role
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
         role = iam.Role(
@@ -118,12 +130,13 @@ class EngineFunctions(Construct):
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
         # A WebSocket API's callback URL is set by ``LiveEvents`` once the API exists: the API's routes
-        # invoke one of these functions, so the functions come first.
-        websocket_apis = {api.logical_id for api in WEBSOCKET_APIS}
+        # invoke one of these functions, so the functions come first. The node role's ARN is set once the
+        # role exists (it trusts the roles of these functions).
+        later = {api.logical_id for api in WEBSOCKET_APIS} | {NODE_ROLE.logical_id}
         resources = {
             name: self._resource_value(logical_id)
             for name, logical_id in resource_env_vars(spec).items()
-            if logical_id not in websocket_apis
+            if logical_id not in later
         }
         settings = settings_environment(
             spec, self._storage.retention_days, self._sagemaker_role_arn or "", self._node_modules
@@ -146,10 +159,6 @@ class EngineFunctions(Construct):
                 role.add_to_policy(statement)
         for service_grant in spec.services:
             role.add_to_policy(service_statement(self, service_grant))
-        if spec.logical_id == MODEL_DEPLOY_FUNCTION and self._sagemaker_role_arn:
-            role.add_to_policy(pass_role_statement(self._sagemaker_role_arn, SAGEMAKER_SERVICE_PRINCIPAL))
-        for user_grant in user_resource_grants(spec, self._user_resources):
-            role.add_to_policy(service_statement(self, user_grant))
 
     def _acknowledge(self, spec: FunctionSpec, function: lambda_.Function, role: iam.Role) -> None:
         acknowledge(
@@ -178,7 +187,6 @@ class EngineFunctions(Construct):
         )
         acknowledge_prefix_wildcards(role, spec.buckets, spec.logical_id)
         acknowledge_service_wildcards(role, spec.services, spec.logical_id)
-        acknowledge_user_resource_wildcards(role, user_resource_grants(spec, self._user_resources))
         acknowledge_execution_wildcards(role, spec.state_machines, spec.logical_id, self)
         indexed_tables = {table.logical_id for table in TABLES if table.global_indexes}
         for table_grant in spec.tables:

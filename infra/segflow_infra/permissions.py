@@ -119,6 +119,11 @@ def _service_arn(scope: IConstruct, grant: ServiceGrant, resource: str) -> str:
     return _arn(scope, grant.service, resource, grant.arn_overrides())
 
 
+def _nag_spelling(resource: str) -> str:
+    """A resource as cdk-nag writes it in a finding id: policy variables ``${x}`` as ``<x>``."""
+    return resource.replace("${", "<").replace("}", ">")
+
+
 def _nag_scope(grant: ServiceGrant) -> str:
     """The region and account of the grant's ARNs as cdk-nag writes them."""
     return {
@@ -170,11 +175,12 @@ def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ..
             )
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:{resource}]",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:"
+                f"{_nag_spelling(resource)}]",
                 f"{who} may use only {grant.service} {kind} resources matching {name}, {where} (SageMaker "
                 "resources per tenant, model and environment; any registry version; any foundation model or "
                 "inference profile a workflow names, a cross-region profile reaching the model in each of "
-                "its destination regions; keys under the segflow/ prefix).",
+                "its destination regions; keys under the tenant's own segflow/<tenant>/ path).",
             )
 
 

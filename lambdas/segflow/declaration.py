@@ -349,13 +349,18 @@ MODEL_DEPLOY_GRANTS = (
     ServiceGrant("sagemaker", ("sagemaker:ListModelPackages",), ("*",)),
 )
 
+# Nodes act for a tenant with the credentials of a session of the node role tagged with that tenant
+# (``aws:PrincipalTag/tenant``); grants that name this variable hold only for the tenant's own resources.
+TENANT_SESSION_TAG = "tenant"
+TENANT_VARIABLE = "${aws:PrincipalTag/" + TENANT_SESSION_TAG + "}"
+
 # llm_chat: Bedrock's Converse (it needs bedrock:InvokeModel only; ConverseStream, unused, would need
 # InvokeModelWithResponseStream) on foundation models of the stack's region, and through the account's
 # inference profiles in that region: cross-region (system-defined) ones and application ones. A profile routes
 # to the foundation model in any of its destination regions, which IAM checks there too: those ARNs are
 # allowed in any region, but only on requests made through one of these profiles (bedrock:InferenceProfileArn;
 # see Bedrock's "Geographic cross-Region inference" IAM requirements). API keys of OpenAI-compatible endpoints
-# only from secrets named segflow/… and SSM parameters under /segflow/.
+# only from the tenant's own secrets (segflow/<tenant>/…) and SSM parameters (/segflow/<tenant>/…).
 BEDROCK_INFERENCE_PROFILES = ("inference-profile/*", "application-inference-profile/*")
 LLM_CHAT_GRANTS = (
     ServiceGrant("bedrock", ("bedrock:InvokeModel",), ("foundation-model/*",), arn_scope="region"),
@@ -367,8 +372,10 @@ LLM_CHAT_GRANTS = (
         arn_scope="any_region",
         condition=ArnLikeCondition("bedrock:InferenceProfileArn", "bedrock", BEDROCK_INFERENCE_PROFILES),
     ),
-    ServiceGrant("secretsmanager", ("secretsmanager:GetSecretValue",), ("secret:segflow/*",)),
-    ServiceGrant("ssm", ("ssm:GetParameter",), ("parameter/segflow/*",)),
+    ServiceGrant(
+        "secretsmanager", ("secretsmanager:GetSecretValue",), (f"secret:segflow/{TENANT_VARIABLE}/*",)
+    ),
+    ServiceGrant("ssm", ("ssm:GetParameter",), (f"parameter/segflow/{TENANT_VARIABLE}/*",)),
 )
 
 LIVE_WEBSOCKET_API_ID = "LiveWebSocketApi"
@@ -418,16 +425,15 @@ EXECUTE_SEGMENT = FunctionSpec(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.MANIFESTS, s3_layout.OUTPUTS)),
         BucketGrant(DATA_BUCKET.logical_id, "write", (s3_layout.OUTPUTS,)),
     ),
-    services=MODEL_DEPLOY_GRANTS + LLM_CHAT_GRANTS,
     environment=_ENGINE_ENV,
 )
 
-# Users' own resources, named at deploy time and granted to the function that runs nodes only, with only
+# Users' own resources, named at deploy time and granted to the node role only (NODE_ROLE), with only
 # these actions: DynamoDB tables (CDK context ``data_tables``) that action/dynamodb_update writes and
 # data_query reads (also through their indexes), S3 buckets (``data_buckets``) whose objects data_query reads,
 # SNS topics (``notification_topics``) notification nodes publish to.
-DATA_TABLES_FUNCTION = EXECUTE_SEGMENT.logical_id
-# The function that runs deploy/model nodes: it gets the SageMaker execution role (env and iam:PassRole).
+# The function that runs deploy/model nodes: it gets the SageMaker execution role's ARN in its environment;
+# the node role may pass that role (iam:PassRole) to SageMaker.
 MODEL_DEPLOY_FUNCTION = EXECUTE_SEGMENT.logical_id
 DATA_TABLES_CONTEXT = "data_tables"
 DATA_BUCKETS_CONTEXT = "data_buckets"
@@ -447,7 +453,7 @@ INVOKE_FUNCTION_ACTIONS = ("lambda:InvokeFunction",)
 
 @dataclass(frozen=True)
 class UserResources:
-    """The user's own resources nodes may use, by name (the stack's contexts; locally nothing is enforced)."""
+    """The user's own resources nodes may use, by name (the stack's contexts), granted to the node role."""
 
     tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()
@@ -455,10 +461,8 @@ class UserResources:
     functions: tuple[str, ...] = ()
 
 
-def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[ServiceGrant, ...]:
-    """What ``spec`` may do on the user's resources: nothing unless it runs nodes."""
-    if spec.logical_id != DATA_TABLES_FUNCTION:
-        return ()
+def user_resource_grants(resources: UserResources) -> tuple[ServiceGrant, ...]:
+    """What the node role may do on the user's resources (nothing that is not named)."""
     grants = []
     if resources.tables:
         grants.append(
@@ -481,6 +485,62 @@ def user_resource_grants(spec: FunctionSpec, resources: UserResources) -> tuple[
         )
         grants.append(ServiceGrant("lambda", INVOKE_FUNCTION_ACTIONS, functions))
     return tuple(grants)
+
+
+@dataclass(frozen=True)
+class TenantPartitionGrant:
+    """Item actions on one of segflow's tables, only in partitions whose key starts with
+    ``<key_prefix><tenant>#`` (``dynamodb:LeadingKeys`` against the session's tenant tag) and only with
+    ``attributes`` (``dynamodb:Attributes``)."""
+
+    table: str  # TableSpec.logical_id
+    actions: tuple[str, ...]
+    key_prefix: str
+    attributes: tuple[str, ...]
+
+    def leading_keys(self) -> str:
+        return f"{self.key_prefix}{TENANT_VARIABLE}#*"
+
+
+@dataclass(frozen=True)
+class NodeRoleSpec:
+    """The role nodes act through on a tenant's behalf: never the engine's own.
+
+    ``assumed_by`` functions assume it once per tenant, tagging the session with the tenant
+    (``sts:TagSession``); its policy holds the user's resources the stack names, the services nodes call
+    (secrets and parameters only under the tenant's path) and, of segflow's own, only what ``partitions``
+    names. Everything else of segflow's tables and bucket is denied outright, whatever a node is told.
+    """
+
+    logical_id: str
+    env_var: str  # carries the role's ARN to the functions that assume it
+    assumed_by: tuple[str, ...]  # FunctionSpec.logical_id values
+    session_tag: str
+    services: tuple[ServiceGrant, ...]
+    partitions: tuple[TenantPartitionGrant, ...]
+    session_seconds: int
+
+
+# The marker of an applied user update (segflow.adapters.effect_ledger) commits with it, in the node's
+# transaction: the node role may put exactly that item, in its own tenant's effect partitions.
+EFFECT_MARKER_PREFIX = "EFFECT#"
+EFFECT_MARKER_ATTRIBUTES = ("pk", "sk", "applied_at", "target_table", "expires_at")
+
+NODE_ROLE = NodeRoleSpec(
+    logical_id="TenantNodeRole",
+    env_var="SEGFLOW_NODE_ROLE_ARN",
+    assumed_by=(EXECUTE_SEGMENT.logical_id,),
+    session_tag=TENANT_SESSION_TAG,
+    services=MODEL_DEPLOY_GRANTS + LLM_CHAT_GRANTS,
+    partitions=(
+        TenantPartitionGrant(
+            EXECUTIONS_TABLE.logical_id, ("dynamodb:PutItem",), EFFECT_MARKER_PREFIX, EFFECT_MARKER_ATTRIBUTES
+        ),
+    ),
+    session_seconds=3600,
+)
+# What the functions that assume the node role may do with it: assume it, tagging the session.
+ASSUME_NODE_ROLE_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 
 
 ADVANCE_STAGE = FunctionSpec(
@@ -761,11 +821,13 @@ def resource_env_vars(spec: FunctionSpec) -> dict[str, str]:
     env_vars.update({bucket.env_var: bucket.logical_id for bucket in BUCKETS})
     env_vars.update({machine.env_var: machine.logical_id for machine in STATE_MACHINES})
     env_vars.update({api.env_var: api.logical_id for api in WEBSOCKET_APIS})
+    env_vars[NODE_ROLE.env_var] = NODE_ROLE.logical_id
     granted = (
         {grant.table for grant in spec.tables}
         | {grant.bucket for grant in spec.buckets}
         | {grant.state_machine for grant in spec.state_machines}
         | {grant.api for grant in spec.websockets}
+        | ({NODE_ROLE.logical_id} if spec.logical_id in NODE_ROLE.assumed_by else set())
     )
     return {name: logical_id for name, logical_id in env_vars.items() if logical_id in granted}
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segflow.declaration import NODE_ROLE
+
 from segflow_local.iam_policy import Policy, Statement
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,25 @@ def _referenced_ids(value: Any, found: set[str]) -> None:
             _referenced_ids(item, found)
 
 
+def _trust(document: dict[str, Any], roles: dict[str, str]) -> list[dict[str, Any]]:
+    """A role's trust statements, each naming the functions whose roles it trusts (not their role ids)."""
+    functions_by_role = {role_id: owner for owner, role_id in roles.items()}
+    trust = []
+    for statement in document["Statement"]:
+        trusted = statement.get("Principal", {}).get("AWS", [])
+        trusted = trusted if isinstance(trusted, list) else [trusted]
+        functions = sorted(functions_by_role[_role_id(principal)] for principal in trusted)
+        trust.append(
+            {
+                "Effect": statement["Effect"],
+                "Action": statement["Action"],
+                "Condition": statement.get("Condition", {}),
+                "Functions": functions,
+            }
+        )
+    return trust
+
+
 def snapshot_from_template(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """The IAM statements of each function's role (and the state machine's), from a synthesized template."""
     resources: dict[str, Any] = template["Resources"]
@@ -79,6 +100,8 @@ def snapshot_from_template(template: dict[str, Any], stage: str) -> dict[str, An
             roles[logical_id] = _role_id(resource["Properties"]["Role"])
         elif resource["Type"] == _STATE_MACHINE:
             roles[STATE_MACHINE_ROLE] = _role_id(resource["Properties"]["RoleArn"])
+    if NODE_ROLE.logical_id in resources:
+        roles[NODE_ROLE.logical_id] = NODE_ROLE.logical_id
     principals: dict[str, Any] = {}
     for owner, role_id in sorted(roles.items()):
         role = resources[role_id]["Properties"]
@@ -88,6 +111,8 @@ def snapshot_from_template(template: dict[str, Any], stage: str) -> dict[str, An
         for inline in role.get("Policies", []):
             statements.extend(inline["PolicyDocument"]["Statement"])
         principals[owner] = {"statements": statements}
+        if owner == NODE_ROLE.logical_id:
+            principals[owner]["trust"] = _trust(role["AssumeRolePolicyDocument"], roles)
     referenced: set[str] = set()
     _referenced_ids(principals, referenced)
     return {
@@ -186,3 +211,37 @@ def resolve_policies(snapshot: Mapping[str, Any], names: LocalNames) -> dict[str
         statements = [Statement.from_json(resolver.value(s)) for s in principal["statements"]]
         policies[owner] = Policy(tuple(statements))
     return policies
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Who may assume a role: the functions whose roles it trusts, and the conditions of their requests."""
+
+    functions: frozenset[str]
+    conditions: Policy  # the trust statements, their principals left out (``functions`` names them)
+
+
+def resolve_trusts(snapshot: Mapping[str, Any], names: LocalNames) -> dict[str, Trust]:
+    """Each assumable role's trust (by role logical id), with local names."""
+    resolver = _Resolver(names, snapshot["resource_types"])
+    trusts = {}
+    for owner, principal in snapshot["principals"].items():
+        if "trust" not in principal:
+            continue
+        statements = principal["trust"]
+        functions = frozenset(f for statement in statements for f in statement["Functions"])
+        conditions = [
+            Statement.from_json(
+                resolver.value(
+                    {
+                        "Effect": statement["Effect"],
+                        "Action": statement["Action"],
+                        "Resource": "*",
+                        "Condition": statement["Condition"],
+                    }
+                )
+            )
+            for statement in statements
+        ]
+        trusts[owner] = Trust(functions, Policy(tuple(conditions)))
+    return trusts

@@ -4,7 +4,9 @@ The subset of AWS's evaluation logic that identity-based policies of one role ne
 then any Allow, else the implicit deny. Actions match case-insensitively with ``*`` and ``?`` wildcards,
 resources case-sensitively with the same wildcards; ``NotAction`` and ``NotResource`` are honoured. Condition
 operators segflow's policies use are evaluated against the request's context keys; an operator or key the
-request does not carry makes the statement not apply (the safe reading for Allow statements).
+request does not carry makes the statement not apply (the safe reading for Allow statements). Policy variables
+(``${aws:PrincipalTag/tenant}``) in resources and condition values take the request's value of that key; a
+request without it matches no such pattern, as in AWS.
 """
 
 from __future__ import annotations
@@ -18,14 +20,43 @@ from typing import Any, Literal
 Effect = Literal["Allow", "Deny"]
 
 
+def _wildcard_body(pattern: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
 @lru_cache(maxsize=4096)
 def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    parts = re.split(r"(\$\{[*?$]\})", pattern)  # ${*}, ${?} and ${$} stand for the character itself
+    body = "".join(
+        re.escape(part[2]) if part in {"${*}", "${?}", "${$}"} else _wildcard_body(part) for part in parts
+    )
     return re.compile(body, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
 def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return _wildcard(pattern, ignore_case).fullmatch(value) is not None
+
+
+_VARIABLE = re.compile(r"\$\{([^}*?$][^}]*)\}")  # not ${*}, ${?}, ${$}: those are characters
+
+
+def substitute(pattern: str, context: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    """``pattern`` with its policy variables replaced by the request's values (None: one is missing).
+    A value is matched literally: its own ``*`` or ``?`` are no wildcards."""
+    if "${" not in pattern:
+        return pattern
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = context.get(match.group(1))
+        if not isinstance(found, str):
+            missing = True
+            return ""
+        return found.replace("*", "${*}").replace("?", "${?}")
+
+    substituted = _VARIABLE.sub(value, pattern)
+    return None if missing else substituted
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -72,6 +103,11 @@ def _condition_holds(operator: str, key_values: tuple[str, ...], wanted: tuple[s
     if base in {"StringNotEquals", "StringNotLike"}:
         return all(check(w) for w in wanted)
     return any(check(w) for w in wanted)
+
+
+def _matches(pattern: str, resource: str, context: Mapping[str, str | tuple[str, ...]]) -> bool:
+    substituted = substitute(pattern, context)
+    return substituted is not None and wildcard_match(substituted, resource)
 
 
 @dataclass(frozen=True)
@@ -127,14 +163,15 @@ class Statement:
             return not any(wildcard_match(p, action, ignore_case=True) for p in self.not_actions)
         return any(wildcard_match(p, action, ignore_case=True) for p in self.actions)
 
-    def _resource_applies(self, resource: str) -> bool:
+    def _resource_applies(self, resource: str, context: Mapping[str, str | tuple[str, ...]]) -> bool:
         if self.not_resources:
-            return not any(wildcard_match(p, resource) for p in self.not_resources)
-        return any(p == "*" or wildcard_match(p, resource) for p in self.resources)
+            return not any(_matches(p, resource, context) for p in self.not_resources)
+        return any(p == "*" or _matches(p, resource, context) for p in self.resources)
 
     def _conditions_hold(self, context: Mapping[str, str | tuple[str, ...]]) -> bool:
         for operator, keys in self.conditions.items():
-            for key, wanted in keys.items():
+            for key, patterns in keys.items():
+                wanted = tuple(w for w in (substitute(p, context) for p in patterns) if w is not None)
                 present = context.get(key)
                 if present is None:
                     if operator.endswith("IfExists"):
@@ -148,7 +185,7 @@ class Statement:
     def applies(self, request: AuthorizationRequest) -> bool:
         return (
             self._action_applies(request.action)
-            and self._resource_applies(request.resource)
+            and self._resource_applies(request.resource, request.context)
             and self._conditions_hold(request.context)
         )
 
@@ -157,14 +194,17 @@ class Statement:
 class Policy:
     statements: tuple[Statement, ...]
 
-    def allows(self, request: AuthorizationRequest) -> bool:
+    def decide(self, request: AuthorizationRequest) -> Literal["allow", "explicit_deny", "implicit_deny"]:
         allowed = False
         for statement in self.statements:
             if statement.applies(request):
                 if statement.effect == "Deny":
-                    return False
+                    return "explicit_deny"
                 allowed = True
-        return allowed
+        return "allow" if allowed else "implicit_deny"
+
+    def allows(self, request: AuthorizationRequest) -> bool:
+        return self.decide(request) == "allow"
 
     def without_action(self, action: str) -> Policy:
         """The same policy with ``action`` removed from every statement that lists it."""

@@ -19,11 +19,17 @@ class UnmappedOperation(Exception):
     """The local runtime does not know which permissions this operation needs."""
 
 
+def _no_partition_key(table: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class CallSite:
     region: str
     account: str
     url: str  # the request's URL (API Gateway's @connections calls carry the API id and stage in it)
+    # The partition key attribute of a table (for dynamodb:LeadingKeys); None when unknown.
+    partition_key: Callable[[str], str | None] = _no_partition_key
 
 
 Mapper = Callable[[str, Mapping[str, Any], CallSite], list[AuthorizationRequest]]
@@ -59,15 +65,33 @@ def _table_arn(site: CallSite, table: str) -> str:
     return _arn("dynamodb", site, f"table/{table}")
 
 
+def _item_context(site: CallSite, body: Mapping[str, Any]) -> dict[str, str | tuple[str, ...]]:
+    """The condition keys of one item action: ``dynamodb:LeadingKeys`` (the item's partition key value) and,
+    for a put, ``dynamodb:Attributes`` (the item's attribute names). Keys not known here are left out, so
+    statements conditioned on them do not apply."""
+    context: dict[str, str | tuple[str, ...]] = {}
+    item = body.get("Item") or body.get("Key")
+    partition_key = site.partition_key(str(body.get("TableName", "")))
+    if isinstance(item, Mapping) and partition_key is not None and partition_key in item:
+        value = item[partition_key]
+        scalar = next(iter(value.values())) if isinstance(value, Mapping) and value else value
+        context["dynamodb:LeadingKeys"] = (str(scalar),)
+    if isinstance(body.get("Item"), Mapping):
+        context["dynamodb:Attributes"] = tuple(body["Item"])
+    return context
+
+
 def _dynamodb(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
     if operation in _DYNAMODB_SIMPLE:
         resource = _table_arn(site, params["TableName"])
         if params.get("IndexName") and operation in {"Query", "Scan"}:
             resource = f"{resource}/index/{params['IndexName']}"
-        return [AuthorizationRequest(_DYNAMODB_SIMPLE[operation], resource)]
+        return [AuthorizationRequest(_DYNAMODB_SIMPLE[operation], resource, _item_context(site, params))]
     if operation == "TransactWriteItems":
         return [
-            AuthorizationRequest(_TRANSACT_WRITE[kind], _table_arn(site, body["TableName"]))
+            AuthorizationRequest(
+                _TRANSACT_WRITE[kind], _table_arn(site, body["TableName"]), _item_context(site, body)
+            )
             for item in params["TransactItems"]
             for kind, body in item.items()
         ]
@@ -298,9 +322,23 @@ def _connections(operation: str, params: Mapping[str, Any], site: CallSite) -> l
     return [AuthorizationRequest("execute-api:ManageConnections", _arn("execute-api", site, resource))]
 
 
+def session_tag_context(tags: list[Mapping[str, str]]) -> dict[str, str | tuple[str, ...]]:
+    """``aws:RequestTag/<key>`` for each tag and ``aws:TagKeys``, as STS passes session tags to IAM."""
+    context: dict[str, str | tuple[str, ...]] = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in tags}
+    context["aws:TagKeys"] = tuple(t["Key"] for t in tags)
+    return context
+
+
 def _sts(operation: str, params: Mapping[str, Any], site: CallSite) -> list[AuthorizationRequest]:
     if operation == "GetCallerIdentity":
         return []  # needs no permission
+    if operation == "AssumeRole":
+        tags = list(params.get("Tags") or [])
+        context = session_tag_context(tags)
+        requests = [AuthorizationRequest("sts:AssumeRole", params["RoleArn"], context)]
+        if tags:
+            requests.append(AuthorizationRequest("sts:TagSession", params["RoleArn"], context))
+        return requests
     raise UnmappedOperation(f"sts:{operation}")
 
 

@@ -13,7 +13,7 @@ from segflow.declaration import StateMachineSpec, TableSpec
 from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from segflow_local import sandbox
-from segflow_local.deployed_access import LocalNames, load_snapshot, resolve_policies
+from segflow_local.deployed_access import LocalNames, Trust, load_snapshot, resolve_policies, resolve_trusts
 from segflow_local.iam_policy import Policy, Statement
 from segflow_local.lambda_invocation import (
     LOCAL_ACCOUNT_ID,
@@ -26,6 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 STATE_MACHINE_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-state-machine"
 SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-sagemaker-execution"
+
+
+def local_role_arn(stage: str, logical_id: str) -> str:
+    """The ARN of a role of the stack (the node role) in the embedded AWS."""
+    return f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-{stage}-{logical_id}".lower()
 
 
 @dataclass
@@ -45,6 +50,8 @@ class ProvisionedStack:
     # Each function's IAM policy as the stack grants it (infra/deployed-access.json), with local ARNs; the
     # state machine's own under ``deployed_access.STATE_MACHINE_ROLE``.
     policies: dict[str, Policy] = field(default_factory=dict)
+    # Who may assume each assumable role (the node role), as its trust policy deploys.
+    trusts: dict[str, Trust] = field(default_factory=dict)
     # Settings of this local stack that replace the stack's (a quieter log level).
     environment_overrides: dict[str, str] = field(default_factory=dict)
     # Your own resources nodes may use: the stack's contexts data_tables, data_buckets, notification_topics
@@ -62,16 +69,39 @@ class ProvisionedStack:
             topics=tuple(dict.fromkeys(current.topics + resources.topics)),
             functions=tuple(dict.fromkeys(current.functions + resources.functions)),
         )
+        if declaration.NODE_ROLE.logical_id in self.trusts:
+            sandbox.register_role(self.node_role())
 
     def function_policy(self, spec: declaration.FunctionSpec) -> Policy:
-        """The function's policy as deployed: the stack's statements, then those of your named resources."""
-        user = user_grant_statements(spec, self.user_resources, LOCAL_REGION, LOCAL_ACCOUNT_ID)
-        user += pass_role_statements(spec, SAGEMAKER_ROLE_ARN)
-        base = self.policies[spec.logical_id]
-        return Policy(base.statements + user) if user else base
+        """The function's policy as deployed."""
+        return self.policies[spec.logical_id]
+
+    @property
+    def node_role_arn(self) -> str:
+        return local_role_arn(self.stage, declaration.NODE_ROLE.logical_id)
+
+    def node_role_policy(self) -> Policy:
+        """The node role's policy as deployed: the stack's statements, then those of your named resources
+        and the SageMaker execution role it may pass."""
+        user = user_grant_statements(self.user_resources, LOCAL_REGION, LOCAL_ACCOUNT_ID)
+        user += pass_role_statements(SAGEMAKER_ROLE_ARN)
+        return Policy(self.policies[declaration.NODE_ROLE.logical_id].statements + user)
+
+    def node_role(self) -> sandbox.AssumableRole:
+        trust = self.trusts[declaration.NODE_ROLE.logical_id]
+        return sandbox.AssumableRole(
+            logical_id=declaration.NODE_ROLE.logical_id,
+            role_arn=self.node_role_arn,
+            policy=self.node_role_policy(),
+            trusted_functions=trust.functions,
+            trust=trust.conditions,
+        )
 
     def function_identity(self, spec: declaration.FunctionSpec) -> sandbox.FunctionIdentity:
-        """Who the function runs as: its name, its role's policy and its environment, as deployed."""
+        """Who the function runs as: its name, its role's policy and its environment, as deployed. A function
+        that assumes the node role finds it assumable, with the resources named so far."""
+        if spec.logical_id in declaration.NODE_ROLE.assumed_by:
+            sandbox.register_role(self.node_role())
         name = local_function_name(self.stage, spec)
         return sandbox.FunctionIdentity(
             logical_id=spec.logical_id,
@@ -94,6 +124,7 @@ class ProvisionedStack:
             **self.table_names,
             **self.state_machine_arns,
             **self.websocket_callback_urls,
+            declaration.NODE_ROLE.logical_id: self.node_role_arn,
         }
         resources = {
             var: names[logical_id] for var, logical_id in declaration.resource_env_vars(spec).items()
@@ -144,7 +175,7 @@ def grant_arn(grant: declaration.ServiceGrant, resource: str, region: str, accou
 
 
 def user_grant_statements(
-    spec: declaration.FunctionSpec, resources: declaration.UserResources, region: str, account: str
+    resources: declaration.UserResources, region: str, account: str
 ) -> tuple[Statement, ...]:
     return tuple(
         Statement(
@@ -152,14 +183,14 @@ def user_grant_statements(
             actions=grant.actions,
             resources=tuple(grant_arn(grant, r, region, account) for r in grant.resources),
         )
-        for grant in declaration.user_resource_grants(spec, resources)
+        for grant in declaration.user_resource_grants(resources)
     )
 
 
-def pass_role_statements(spec: declaration.FunctionSpec, role_arn: str) -> tuple[Statement, ...]:
-    """What the stack grants with ``-c sagemaker_execution_role_arn=…`` (locally, the local SageMaker role):
-    passing that one role, to SageMaker only, by the function that runs deploy nodes."""
-    if spec.logical_id != declaration.MODEL_DEPLOY_FUNCTION or not role_arn:
+def pass_role_statements(role_arn: str) -> tuple[Statement, ...]:
+    """What the stack grants the node role with ``-c sagemaker_execution_role_arn=…`` (locally, the local
+    SageMaker role): passing that one role, to SageMaker only."""
+    if not role_arn:
         return ()
     condition = {"StringEquals": {"iam:PassedToService": (declaration.SAGEMAKER_SERVICE_PRINCIPAL,)}}
     return (Statement("Allow", actions=("iam:PassRole",), resources=(role_arn,), conditions=condition),)
@@ -193,6 +224,9 @@ def _local_names(stack: ProvisionedStack, dynamodb: Any) -> LocalNames:
         attributes[(function.logical_id, "Arn")] = local_function_arn(stack.stage, function)
     for api in declaration.WEBSOCKET_APIS:
         refs[api.logical_id] = local_api_id(api.logical_id)
+    node_role = declaration.NODE_ROLE.logical_id
+    refs[node_role] = local_role_arn(stack.stage, node_role).rsplit("/", 1)[-1]
+    attributes[(node_role, "Arn")] = local_role_arn(stack.stage, node_role)
     return LocalNames(
         region=LOCAL_REGION,
         account=LOCAL_ACCOUNT_ID,
@@ -281,7 +315,10 @@ def provision(session: Any, stage: str = "local") -> ProvisionedStack:
 
     for function in declaration.FUNCTIONS:
         stack.function_names[function.logical_id] = local_function_name(stage, function)
-    stack.policies = resolve_policies(load_snapshot(), _local_names(stack, dynamodb))
+    snapshot, names = load_snapshot(), _local_names(stack, dynamodb)
+    stack.policies = resolve_policies(snapshot, names)
+    stack.trusts = resolve_trusts(snapshot, names)
+    sandbox.register_role(stack.node_role())
 
     existing_machines = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
     for machine in declaration.STATE_MACHINES:

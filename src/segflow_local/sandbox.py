@@ -10,6 +10,11 @@ a context variable holding the running function's identity:
   session (the function) and the action, as AWS's message does. An S3 read of a missing key without
   ``s3:ListBucket`` answers 403, not 404, as S3 does.
 
+A function may assume a role the stack declares for it (the node role, per tenant, with session tags): the
+AssumeRole call is checked against the function's policy and the role's trust, and every call signed with the
+session's credentials is then checked against the role's policy, its policy variables taking the session's
+tags (``${aws:PrincipalTag/tenant}``), whoever runs.
+
 Threads a handler starts through ``concurrent.futures`` inherit the invocation's identity.
 """
 
@@ -41,6 +46,7 @@ _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN
 _DENIAL_SHAPES: dict[str, tuple[str, int]] = {
     "s3": ("AccessDenied", 403),
     "sns": ("AuthorizationError", 403),
+    "sts": ("AccessDenied", 403),
     "lambda": ("AccessDeniedException", 403),
     "bedrock-runtime": ("AccessDeniedException", 403),
     "apigatewaymanagementapi": ("ForbiddenException", 403),
@@ -64,6 +70,44 @@ class FunctionIdentity:
     def principal(self) -> str:
         """The caller AWS names in a refusal: the role's session, which Lambda names after the function."""
         return f"arn:aws:sts::{self.account}:assumed-role/{self.role_name}/{self.function_name}"
+
+
+@dataclass(frozen=True)
+class AssumableRole:
+    """A role of the stack that functions assume (locally: its ARN, policy and trust)."""
+
+    logical_id: str
+    role_arn: str
+    policy: Policy
+    trusted_functions: frozenset[str]  # logical ids of the functions whose roles it trusts
+    trust: Policy  # the trust statements, less their principals, for the AssumeRole request's conditions
+
+    @property
+    def role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class AssumedSession:
+    """Credentials STS handed out for a role: who they act as, and the session's tags."""
+
+    role_arn: str
+    session_name: str
+    tags: tuple[tuple[str, str], ...]
+    account: str
+
+    @property
+    def role(self) -> AssumableRole:
+        """The role as the stack declares it now (a session's permissions are its role's, as they change)."""
+        return _roles[self.role_arn]
+
+    @property
+    def principal(self) -> str:
+        return f"arn:aws:sts::{self.account}:assumed-role/{self.role.role_name}/{self.session_name}"
+
+    @property
+    def context(self) -> dict[str, str | tuple[str, ...]]:
+        return {f"aws:PrincipalTag/{key}": value for key, value in self.tags}
 
 
 @dataclass(frozen=True)
@@ -95,6 +139,34 @@ class AccessLog:
 
 
 ACCESS_LOG = AccessLog()
+_roles: dict[str, AssumableRole] = {}  # by role ARN
+_sessions: dict[str, AssumedSession] = {}  # by access key id
+_sessions_lock = threading.Lock()
+
+
+def register_role(role: AssumableRole) -> None:
+    """Make a role of the stack assumable (by the functions it trusts)."""
+    _roles[role.role_arn] = role
+
+
+def session_of(access_key_id: str) -> AssumedSession | None:
+    return _sessions.get(access_key_id)
+
+
+def _partition_key(table: str) -> str | None:
+    """The partition key attribute of a table of the embedded DynamoDB (None: no such table)."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    for identity in (_current.get(),):
+        account = identity.account if identity is not None else "123456789012"
+        region = identity.region if identity is not None else "us-east-1"
+        backend = dynamodb_backends[account][region]
+        found = backend.tables.get(table.rsplit("/", 1)[-1]) if table else None
+        if found is not None:
+            return str(found.hash_key_attr)
+    return None
+
+
 _current: contextvars.ContextVar[FunctionIdentity | None] = contextvars.ContextVar(
     "segflow_local_function", default=None
 )
@@ -185,6 +257,7 @@ def install() -> None:
                 ("before-parameter-build", _keep_params),
                 ("before-call", _authorize),
                 ("after-call.s3", _hide_missing_keys),
+                ("after-call.sts.AssumeRole", _remember_session),
             ]
         )
         _propagate_into_thread_pools()
@@ -241,18 +314,61 @@ def running_as(
 # --- the botocore hooks -----------------------------------------------------------------------------------
 
 _PARAMS_KEY = "segflow_local_params"
+_CALLER_KEY = "segflow_local_caller"
 
 
 def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    if _current.get() is not None:
+    if _current.get() is not None or _sessions:
         context[_PARAMS_KEY] = dict(params)
 
 
-def _message(identity: FunctionIdentity, request: AuthorizationRequest) -> str:
+@dataclass(frozen=True)
+class _Caller:
+    """Whom one call is checked as: a function, or a session of a role (its tags in every request)."""
+
+    logical_id: str  # the function's, or the role's
+    principal: str
+    policy: Policy
+    context: dict[str, str | tuple[str, ...]]
+    function: FunctionIdentity | None = None  # the function itself (not a session it assumed)
+
+
+def _access_key(request_signer: Any) -> str | None:
+    credentials = getattr(request_signer, "_credentials", None)
+    key = getattr(credentials, "access_key", None)
+    return key if isinstance(key, str) else None
+
+
+def _caller(request_signer: Any) -> _Caller | None:
+    key = _access_key(request_signer)
+    session = _sessions.get(key) if key is not None else None
+    if session is not None:
+        return _Caller(session.role.logical_id, session.principal, session.role.policy, session.context)
+    identity = _current.get()
+    if identity is None:
+        return None
+    return _Caller(identity.logical_id, identity.principal, identity.policy, {}, identity)
+
+
+def _message(principal: str, request: AuthorizationRequest, reason: str) -> str:
+    """AWS's wording: ``… on resource: <arn> because no identity-based policy allows …`` or ``… with an
+    explicit deny in an identity-based policy``."""
     return (
-        f"User: {identity.principal} is not authorized to perform: {request.action} on resource: "
-        f"{request.resource} because no identity-based policy allows the {request.action} action"
+        f"User: {principal} is not authorized to perform: {request.action} on resource: "
+        f"{request.resource} {reason}"
     )
+
+
+def _trust_refusal(caller: _Caller, request: AuthorizationRequest) -> str | None:
+    """Why the role's trust policy refuses this AssumeRole/TagSession request (None: it allows it)."""
+    role = _roles.get(request.resource)
+    if role is None:
+        return "because the role does not exist or its trust policy does not allow it"
+    if caller.function is None or caller.function.logical_id not in role.trusted_functions:
+        return "because the role's trust policy does not allow this principal"
+    if not role.trust.allows(request):
+        return "because the role's trust policy does not allow the request (its session tags)"
+    return None
 
 
 def _refusal(
@@ -267,44 +383,90 @@ def _refusal(
     return AWSResponse(url, status, {"x-amzn-RequestId": request_id}, None), parsed
 
 
-def _authorize(model: Any, params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> Any:
-    identity = _current.get()
-    if identity is None:
+def _authorize(
+    model: Any, params: dict[str, Any], context: dict[str, Any], request_signer: Any = None, **kwargs: Any
+) -> Any:
+    caller = _caller(request_signer)
+    if caller is None:
         return None
+    context[_CALLER_KEY] = caller
+    identity = caller.function or _current.get()
+    region = identity.region if identity is not None else "us-east-1"
+    account = identity.account if identity is not None else "123456789012"
     service = model.service_model.service_name
     api_params = context.get(_PARAMS_KEY, {})
-    site = CallSite(region=identity.region, account=identity.account, url=str(params.get("url", "")))
+    site = CallSite(
+        region=region, account=account, url=str(params.get("url", "")), partition_key=_partition_key
+    )
+    shape = _DENIAL_SHAPES.get(service, _DEFAULT_DENIAL)
     try:
         requests = authorizations(service, model.name, api_params, site)
     except UnmappedOperation as unmapped:
         message = (
-            f"User: {identity.principal} called {unmapped}, which segflow's local IAM cannot authorize: "
+            f"User: {caller.principal} called {unmapped}, which segflow's local IAM cannot authorize: "
             "add the operation to segflow_local/iam_requests.py"
         )
-        ACCESS_LOG.deny(Denial(identity.logical_id, str(unmapped), "*", message))
-        return _refusal(service, site.url, _DENIAL_SHAPES.get(service, _DEFAULT_DENIAL), message)
+        ACCESS_LOG.deny(Denial(caller.logical_id, str(unmapped), "*", message))
+        return _refusal(service, site.url, shape, message)
     for request in requests:
-        if not identity.policy.allows(request):
-            message = _message(identity, request)
-            ACCESS_LOG.deny(Denial(identity.logical_id, request.action, request.resource, message))
-            return _refusal(service, site.url, _DENIAL_SHAPES.get(service, _DEFAULT_DENIAL), message)
-        ACCESS_LOG.allow(identity.logical_id, request.action)
+        if caller.context:
+            request = AuthorizationRequest(
+                request.action, request.resource, {**request.context, **caller.context}
+            )
+        reason = None
+        decision = caller.policy.decide(request)
+        if decision == "explicit_deny":
+            reason = "with an explicit deny in an identity-based policy"
+        elif decision == "implicit_deny":
+            reason = f"because no identity-based policy allows the {request.action} action"
+        elif service == "sts" and request.action in {"sts:AssumeRole", "sts:TagSession"}:
+            reason = _trust_refusal(caller, request)
+        if reason is not None:
+            message = _message(caller.principal, request, reason)
+            ACCESS_LOG.deny(Denial(caller.logical_id, request.action, request.resource, message))
+            return _refusal(service, site.url, shape, message)
+        ACCESS_LOG.allow(caller.logical_id, request.action)
     return None
 
 
+def _remember_session(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    """The credentials of a role a function assumed act as that role's session from now on."""
+    credentials = parsed.get("Credentials") or {}
+    params = context.get(_PARAMS_KEY) or {}
+    role = _roles.get(str(params.get("RoleArn", "")))
+    if role is None or "AccessKeyId" not in credentials:
+        return
+    identity = _current.get()
+    tags = tuple((str(t["Key"]), str(t["Value"])) for t in params.get("Tags") or [])
+    session = AssumedSession(
+        role_arn=role.role_arn,
+        session_name=str(params.get("RoleSessionName", "")),
+        tags=tags,
+        account=identity.account if identity is not None else "123456789012",
+    )
+    with _sessions_lock:
+        _sessions[str(credentials["AccessKeyId"])] = session
+
+
 def _hide_missing_keys(
-    http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    http_response: Any,
+    parsed: dict[str, Any],
+    model: Any,
+    context: dict[str, Any],
+    **_: Any,
 ) -> None:
     """S3 answers 403 instead of 404 for a missing key when the caller may not list the bucket."""
-    identity = _current.get()
-    if identity is None or getattr(http_response, "status_code", 200) != 404:
+    caller = context.get(_CALLER_KEY)
+    if not isinstance(caller, _Caller) or getattr(http_response, "status_code", 200) != 404:
         return
     if model.name not in {"GetObject", "HeadObject"}:
         return
     bucket = context.get(_PARAMS_KEY, {}).get("Bucket", "")
     key = context.get(_PARAMS_KEY, {}).get("Key", "")
-    listing = AuthorizationRequest("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key})
-    if identity.policy.allows(listing):
+    listing = AuthorizationRequest(
+        "s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": key, **caller.context}
+    )
+    if caller.policy.allows(listing):
         return
     http_response.status_code = 403
     parsed["Error"] = {

@@ -162,15 +162,15 @@ def test_a_missing_item_fails_with_not_found_or_is_null_when_asked(
 
 
 def test_a_table_the_deployment_did_not_name_is_refused(client: SegflowClient, orders_table: str) -> None:
-    """As in AWS: ExecuteSegment may read only the tables named in ``-c data_tables=…``."""
+    """As in AWS: nodes act through the node role's session for their tenant, which may read only the tables
+    named in ``-c data_tables=…``."""
     _, description = run_to_end(
         client, query_then_report(get_order("segflow-unnamed-table")), {"customer": "a", "order_id": "b"}
     )
     assert description["status"] == "FAILED"
     assert "AccessDeniedException" in description["cause"]
-    assert (
-        "segflow-test-ExecuteSegment is not authorized to perform: dynamodb:GetItem" in description["cause"]
-    )
+    session = "assumed-role/segflow-test-tenantnoderole/tenant-default"
+    assert f"{session} is not authorized to perform: dynamodb:GetItem" in description["cause"]
 
 
 def test_a_missing_table_fails_naming_the_table(client: SegflowClient, embedded: EmbeddedAws) -> None:

@@ -107,7 +107,7 @@ def test_an_answer_that_misses_the_schema_twice_fails_the_node(client: SegflowCl
 def test_an_openai_compatible_endpoint_with_the_key_from_secrets_manager(
     client: SegflowClient, embedded: EmbeddedAws, fresh_http_server: LocalHttpServer
 ) -> None:
-    secret = f"segflow/llm-{uuid.uuid4().hex[:6]}"
+    secret = f"segflow/default/llm-{uuid.uuid4().hex[:6]}"  # the default tenant's own
     embedded.client("secretsmanager").create_secret(
         Name=secret, SecretString=json.dumps({"api_key": "sk-local-42"})
     )
@@ -148,7 +148,7 @@ def test_an_ssm_parameter_holds_the_key_and_a_missing_one_fails_clearly(
 ) -> None:
     completion = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
     fresh_http_server.route("POST", "/chat/completions", body=completion)
-    name = f"/segflow/llm-{uuid.uuid4().hex[:6]}"
+    name = f"/segflow/default/llm-{uuid.uuid4().hex[:6]}"
     embedded.client("ssm").put_parameter(Name=name, Value="sk-ssm", Type="SecureString")
 
     def run(parameter: str) -> tuple[str, dict]:

@@ -48,6 +48,22 @@ def role_statements(resources: dict[str, Any], role_logical_id: str) -> list[dic
     return statements
 
 
+def denials(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(action, resource) pairs of Deny statements; ``NotAction`` shows as ``not <action>``."""
+    pairs: set[tuple[str, str]] = set()
+    for statement in statements:
+        assert statement["Effect"] == "Deny" and "Condition" not in statement
+        actions = [f"not {a}" for a in as_list(statement["NotAction"])] if "NotAction" in statement else None
+        for action in actions or as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                pairs.add((action, render(resource)))
+    return pairs
+
+
+def by_effect(statements: list[dict[str, Any]], effect: str) -> list[dict[str, Any]]:
+    return [statement for statement in statements if statement["Effect"] == effect]
+
+
 def grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
     """(action, resource) pairs allowed by the statements; a statement's condition follows its resources'
     ARN as `` if <operator> <key> in [<values>]`` (see ``condition_suffix``)."""

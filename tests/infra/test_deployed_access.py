@@ -71,8 +71,8 @@ def test_the_snapshot_is_what_the_stack_synthesizes(synth: Any) -> None:
     }, f"{SNAPSHOT_PATH.name} is out of date: run `make access`"
 
 
-def test_every_function_and_the_state_machine_have_a_policy(embedded: EmbeddedAws) -> None:
-    expected = {spec.logical_id for spec in declaration.FUNCTIONS} | {"StateMachine"}
+def test_every_function_the_state_machine_and_the_node_role_have_a_policy(embedded: EmbeddedAws) -> None:
+    expected = {spec.logical_id for spec in declaration.FUNCTIONS} | {"StateMachine", "TenantNodeRole"}
     assert set(embedded.stack.policies) == expected
 
 
@@ -85,13 +85,15 @@ def test_local_user_resource_grants_are_the_stacks(tmp_path: Path, embedded: Emb
     names = _names(embedded)
     with_users = resolve_policies(snapshot_from_template(template, "dev"), names)
     without = resolve_policies(load_snapshot(), names)
-    for spec in declaration.FUNCTIONS:
-        local = Policy(
-            without[spec.logical_id].statements
-            + user_grant_statements(spec, USER_RESOURCES, LOCAL_REGION, LOCAL_ACCOUNT_ID)
-            + pass_role_statements(spec, SAGEMAKER_ROLE_ARN)
-        )
-        assert _grants(local) == _grants(with_users[spec.logical_id]), spec.logical_id
+    for spec in declaration.FUNCTIONS:  # user resources change no function's policy
+        assert _grants(without[spec.logical_id]) == _grants(with_users[spec.logical_id]), spec.logical_id
+    node_role = declaration.NODE_ROLE.logical_id
+    local = Policy(
+        without[node_role].statements
+        + user_grant_statements(USER_RESOURCES, LOCAL_REGION, LOCAL_ACCOUNT_ID)
+        + pass_role_statements(SAGEMAKER_ROLE_ARN)
+    )
+    assert _grants(local) == _grants(with_users[node_role])
 
 
 def test_each_function_gets_exactly_the_stacks_environment(synth: Any, embedded: EmbeddedAws) -> None:

@@ -8,6 +8,7 @@ import pytest
 from segflow.declaration import (
     FUNCTIONS,
     LOG_RETENTION_DAYS,
+    NODE_ROLE,
     SERVICE_NAME,
     STATE_MACHINES,
     FunctionSpec,
@@ -18,6 +19,7 @@ from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS
 
 from tests.infra.infra_helpers import (
     api_functions,
+    arn,
     ref,
     render,
     role_of,
@@ -57,7 +59,9 @@ def test_function_matches_declaration(template: Any, spec: FunctionSpec) -> None
 
 def _resource_value(synth: Any, logical_id: str) -> str:
     """A table or bucket: its name (Ref). A state machine: its ARN, built from its fixed name. A WebSocket
-    API: its stage's @connections endpoint."""
+    API: its stage's @connections endpoint. The node role: its ARN."""
+    if logical_id == NODE_ROLE.logical_id:
+        return arn(logical_id)
     if logical_id in {machine.logical_id for machine in STATE_MACHINES}:
         return state_machine_arn(synth.resources, logical_id)
     if logical_id in websocket_api_ids():

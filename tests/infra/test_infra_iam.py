@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 from segflow.declaration import (
+    ASSUME_NODE_ROLE_ACTIONS,
+    BUCKETS,
     FUNCTIONS,
+    NODE_ROLE,
     STATE_MACHINES,
     STREAM_CONSUMERS,
     TABLES,
+    TENANT_VARIABLE,
     FunctionSpec,
     StateMachineSpec,
 )
@@ -19,8 +23,10 @@ from segflow_infra.paths import repo_path
 
 from tests.infra.infra_helpers import (
     arn,
+    by_effect,
     condition_suffix,
     connections_arn,
+    denials,
     executions_arn,
     grants,
     ref,
@@ -110,6 +116,35 @@ def service_grant_pairs(grant: Any) -> set[tuple[str, str]]:
     }
 
 
+# The session the functions that run nodes start: exactly one tag, the tenant, not empty.
+ASSUME_SUFFIX = condition_suffix(
+    {
+        ("StringLike", f"aws:RequestTag/{NODE_ROLE.session_tag}"): ["?*"],
+        ("ForAllValues:StringEquals", "aws:TagKeys"): [NODE_ROLE.session_tag],
+    }
+)
+
+
+def node_role_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return role_statements(resources, NODE_ROLE.logical_id)
+
+
+def _expected_node_role_grants() -> set[tuple[str, str]]:
+    """The services nodes call, and the tenant's own effect markers (no user resource is named)."""
+    expected: set[tuple[str, str]] = set()
+    for grant in NODE_ROLE.services:
+        expected |= service_grant_pairs(grant)
+    for partition in NODE_ROLE.partitions:
+        suffix = condition_suffix(
+            {
+                ("ForAllValues:StringLike", "dynamodb:LeadingKeys"): [partition.leading_keys()],
+                ("ForAllValues:StringEquals", "dynamodb:Attributes"): list(partition.attributes),
+            }
+        )
+        expected |= {(action, arn(partition.table) + suffix) for action in partition.actions}
+    return expected
+
+
 def _expected_function_grants(
     spec: FunctionSpec, log_group: str, resources: dict[str, Any]
 ) -> set[tuple[str, str]]:
@@ -134,6 +169,10 @@ def _expected_function_grants(
         expected.add((MANAGE_CONNECTIONS, connections_arn(websocket.api)))
     for service in spec.services:
         expected |= service_grant_pairs(service)
+    if spec.logical_id in NODE_ROLE.assumed_by:
+        expected |= {
+            (action, arn(NODE_ROLE.logical_id) + ASSUME_SUFFIX) for action in ASSUME_NODE_ROLE_ACTIONS
+        }
     for consumer in STREAM_CONSUMERS:
         if consumer.function == spec.logical_id:
             expected |= {(action, ref(f"{consumer.table}.StreamArn")) for action in DYNAMODB_STREAM_READ}
@@ -167,15 +206,60 @@ def test_management_api_may_start_describe_and_stop_executions_of_the_workflow_s
     }
 
 
-def test_execute_segment_may_converse_with_models_in_its_region_and_through_the_accounts_profiles(
+def test_the_node_role_allows_exactly_the_declared_access(synth: Any) -> None:
+    statements = node_role_statements(synth.resources)
+    assert grants(by_effect(statements, "Allow")) == _expected_node_role_grants()
+
+
+def test_the_node_role_is_denied_all_of_segflows_storage_but_its_tenants_effect_markers(synth: Any) -> None:
+    """Whatever table or bucket a node is told to use, and whatever the deployment names as user resources."""
+    denied = denials(by_effect(node_role_statements(synth.resources), "Deny"))
+    allowed_actions = {partition.table: partition.actions for partition in NODE_ROLE.partitions}
+    expected = set()
+    for table in TABLES:
+        actions = [f"not {a}" for a in allowed_actions.get(table.logical_id, ())] or ["dynamodb:*"]
+        for resource in (arn(table.logical_id), f"{arn(table.logical_id)}/*"):
+            expected |= {(action, resource) for action in actions}
+    for bucket in BUCKETS:
+        expected |= {("s3:*", arn(bucket.logical_id)), ("s3:*", f"{arn(bucket.logical_id)}/*")}
+    assert denied == expected
+
+
+def test_the_node_role_is_assumed_only_by_the_functions_that_run_nodes_and_only_tagged_with_a_tenant(
     synth: Any,
 ) -> None:
+    role = synth.resources[NODE_ROLE.logical_id]["Properties"]
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    assert role["MaxSessionDuration"] == NODE_ROLE.session_seconds
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assumers = statement["Principal"]["AWS"]
+    assumers = assumers if isinstance(assumers, list) else [assumers]
+    assert {role_of({"Properties": {"Role": principal}}) for principal in assumers} == {
+        role_of(synth.resources[logical_id]) for logical_id in NODE_ROLE.assumed_by
+    }
+    assert sorted(statement["Action"]) == sorted(ASSUME_NODE_ROLE_ACTIONS)
+    assert statement["Condition"] == {
+        "StringLike": {f"aws:RequestTag/{NODE_ROLE.session_tag}": "?*"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": [NODE_ROLE.session_tag]},
+    }
+
+
+def test_secrets_and_parameters_are_readable_only_under_the_sessions_tenant(synth: Any) -> None:
+    allowed = grants(by_effect(node_role_statements(synth.resources), "Allow"))
+    assert {(a, r) for a, r in allowed if a.startswith(("secretsmanager:", "ssm:"))} == {
+        (
+            "secretsmanager:GetSecretValue",
+            service_arn("secretsmanager", f"secret:segflow/{TENANT_VARIABLE}/*"),
+        ),
+        ("ssm:GetParameter", service_arn("ssm", f"parameter/segflow/{TENANT_VARIABLE}/*")),
+    }
+
+
+def test_nodes_may_converse_with_models_in_the_region_and_through_the_accounts_profiles(synth: Any) -> None:
     """Converse needs bedrock:InvokeModel (nothing else): on foundation models of the stack's region, on the
     account's cross-region and application inference profiles there, and on foundation models of any region
     (a profile's destinations) only on requests made through one of those profiles."""
-    from segflow.declaration import EXECUTE_SEGMENT
-
-    actual = grants(role_statements(synth.resources, role_of(synth.resources[EXECUTE_SEGMENT.logical_id])))
+    actual = grants(by_effect(node_role_statements(synth.resources), "Allow"))
     bedrock = {(action, resource) for action, resource in actual if action.startswith("bedrock:")}
     here = "arn:${AWS::Partition}:bedrock:${AWS::Region}"
     account = f"{here}:${{AWS::AccountId}}"
@@ -230,6 +314,7 @@ def test_function_wildcards_are_only_the_acknowledged_kinds(synth: Any) -> None:
                 )
                 or (action.startswith("dynamodb:") and resource.endswith("/index/*"))
                 or any((action, resource) in service_grant_pairs(grant) for grant in spec.services)
+                or (action in ASSUME_NODE_ROLE_ACTIONS and resource.startswith(arn(NODE_ROLE.logical_id)))
                 or (
                     action in ("states:DescribeExecution", "states:StopExecution")
                     and any(
@@ -290,11 +375,11 @@ def test_state_machine_role_allows_exactly_the_declared_access(synth: Any, spec:
 
 
 def test_roles_have_no_managed_or_inline_policies_and_one_trusted_service(synth: Any) -> None:
-    """Except the API Gateway account's logging role (test_infra_live_events checks it)."""
+    """Except the API Gateway account's logging role (test_infra_live_events checks it) and the node role."""
     from segflow_infra.live_events import ACCOUNT_ROLE_LOGICAL_ID
 
     for logical_id, role in synth.of_type("AWS::IAM::Role").items():
-        if logical_id == ACCOUNT_ROLE_LOGICAL_ID:
+        if logical_id in {ACCOUNT_ROLE_LOGICAL_ID, NODE_ROLE.logical_id}:  # the node role: checked above
             continue
         props = role["Properties"]
         assert "ManagedPolicyArns" not in props, logical_id
@@ -315,7 +400,7 @@ USER_CONTEXT = {
 }
 
 
-def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only(
+def test_user_resources_named_at_deploy_time_are_granted_to_the_node_role_only(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Tables: write, get and query (indexes: query); buckets: read objects; topics: publish. Nothing else."""
@@ -324,7 +409,6 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
         DATA_BUCKET_LIST_ACTIONS,
         DATA_TABLE_ACTIONS,
         DATA_TABLE_INDEX_ACTIONS,
-        DATA_TABLES_FUNCTION,
         NOTIFICATION_TOPIC_ACTIONS,
     )
 
@@ -354,22 +438,26 @@ def test_user_resources_named_at_deploy_time_are_granted_to_execute_segment_only
     assert DATA_BUCKET_LIST_ACTIONS == ("s3:ListBucket",)
     assert NOTIFICATION_TOPIC_ACTIONS == ("sns:Publish",)
     user_names = (*tables, *buckets, *topics)
-    for spec in FUNCTIONS:
-        allowed = grants(role_statements(resources, role_of(resources[spec.logical_id])))
-        user_grants = {
+
+    def of_users(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {
             (action, resource)
-            for action, resource in allowed
+            for action, resource in pairs
             if any(
                 f":table/{n}" in resource or f":::{n}/" in resource or resource.endswith(f":{n}")
                 for n in user_names
             )
         }
-        assert user_grants == (expected if spec.logical_id == DATA_TABLES_FUNCTION else set()), (
-            spec.logical_id
-        )
-        # and nothing else changed: the declared access plus the user's resources, exactly
+
+    for spec in FUNCTIONS:
+        allowed = grants(role_statements(resources, role_of(resources[spec.logical_id])))
+        assert not of_users(allowed), spec.logical_id
+        # and nothing else changed
         log_group = resources[spec.logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-        assert allowed - user_grants == _expected_function_grants(spec, log_group, resources), spec.logical_id
+        assert allowed == _expected_function_grants(spec, log_group, resources), spec.logical_id
+    node_role = grants(by_effect(node_role_statements(resources), "Allow"))
+    assert of_users(node_role) == expected
+    assert node_role - expected == _expected_node_role_grants()
 
 
 @pytest.mark.parametrize(
@@ -399,10 +487,9 @@ def extension_resources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     )
 
 
-def test_invoke_functions_are_invokable_by_execute_segment_only_with_their_versions_and_aliases(
+def test_invoke_functions_are_invokable_by_the_node_role_only_with_their_versions_and_aliases(
     extension_resources: dict[str, Any],
 ) -> None:
-    from segflow.declaration import DATA_TABLES_FUNCTION as INVOKE_FUNCTIONS_FUNCTION
     from segflow.declaration import INVOKE_FUNCTION_ACTIONS
 
     function_arn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
@@ -414,17 +501,11 @@ def test_invoke_functions_are_invokable_by_execute_segment_only_with_their_versi
     }
     for spec in FUNCTIONS:
         allowed = grants(role_statements(extension_resources, role_of(extension_resources[spec.logical_id])))
-        invokes = {pair for pair in allowed if pair[0].startswith("lambda:")}
-        assert invokes == (expected if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION else set()), (
-            spec.logical_id
-        )
-        if spec.logical_id == INVOKE_FUNCTIONS_FUNCTION:  # and nothing else was added
-            expected_rest = _expected_function_grants(
-                spec,
-                extension_resources[spec.logical_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"],
-                extension_resources,
-            )
-            assert allowed - invokes == expected_rest
+        assert not {pair for pair in allowed if pair[0].startswith("lambda:")}, spec.logical_id
+    node_role = grants(by_effect(node_role_statements(extension_resources), "Allow"))
+    invokes = {pair for pair in node_role if pair[0].startswith("lambda:")}
+    assert invokes == expected
+    assert node_role - invokes == _expected_node_role_grants()  # and nothing else was added
 
 
 def test_without_invoke_functions_no_function_may_invoke_lambda(synth: Any) -> None:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from segflow.declaration import DEPLOYMENTS_TABLE, MODEL_DEPLOY_FUNCTION, SAGEMAKER_ROLE_ENV
+from segflow.declaration import DEPLOYMENTS_TABLE, MODEL_DEPLOY_FUNCTION, NODE_ROLE, SAGEMAKER_ROLE_ENV
 
 from tests.infra.infra_helpers import role_of, role_statements
 
@@ -26,19 +26,22 @@ def role_synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
 
 
-def test_the_role_is_passed_only_to_sagemaker_and_only_by_the_segment_function(
+def test_the_role_is_passed_only_to_sagemaker_and_only_by_the_node_role(
     role_synth: dict[str, Any],
 ) -> None:
+    """Deploy nodes act for their tenant: the node role passes the execution role; no function does."""
     passes = {}
-    for logical_id, resource in role_synth.items():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        for statement in role_statements(role_synth, role_of(resource)):
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            if "iam:PassRole" in actions:
-                passes[logical_id] = statement
-    assert list(passes) == [MODEL_DEPLOY_FUNCTION]
-    statement = passes[MODEL_DEPLOY_FUNCTION]
+    roles = {role_of(r): lid for lid, r in role_synth.items() if r["Type"] == "AWS::Lambda::Function"}
+    roles[NODE_ROLE.logical_id] = NODE_ROLE.logical_id
+    for role, owner in roles.items():
+        for statement in role_statements(role_synth, role):
+            actions = statement.get("Action", [])
+            if statement["Effect"] == "Allow" and "iam:PassRole" in (
+                actions if isinstance(actions, list) else [actions]
+            ):
+                passes[owner] = statement
+    assert list(passes) == [NODE_ROLE.logical_id]
+    statement = passes[NODE_ROLE.logical_id]
     assert statement["Resource"] == ROLE_ARN
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     variables = role_synth[MODEL_DEPLOY_FUNCTION]["Properties"]["Environment"]["Variables"]
@@ -48,7 +51,8 @@ def test_the_role_is_passed_only_to_sagemaker_and_only_by_the_segment_function(
 def test_without_the_context_nothing_may_be_passed(synth: Any) -> None:
     function = synth.resources[MODEL_DEPLOY_FUNCTION]
     statements = role_statements(synth.resources, role_of(function))
-    assert not [s for s in statements if "iam:PassRole" in json.dumps(s["Action"])]
+    statements += role_statements(synth.resources, NODE_ROLE.logical_id)
+    assert not [s for s in statements if "iam:PassRole" in json.dumps(s.get("Action", ""))]
     assert function["Properties"]["Environment"]["Variables"][SAGEMAKER_ROLE_ENV] == ""
 
 

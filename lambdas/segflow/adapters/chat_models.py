@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -31,6 +32,23 @@ class ModelError(NodeFailure):
 
 class SecretNotFound(NodeFailure):
     error_type = "SecretNotFound"
+
+
+class SecretNotForEndpoint(NodeFailure):
+    """The key names the endpoint it is for, and the node asked to send it elsewhere."""
+
+    error_type = "SecretNotForEndpoint"
+
+
+def _same_endpoint(bound: str, url: str) -> bool:
+    """Whether ``url`` is under ``bound``: same scheme, host and port, and a path within the bound one's."""
+    want, got = urllib.parse.urlsplit(bound), urllib.parse.urlsplit(url)
+    prefix = want.path.rstrip("/") + "/"
+    return (want.scheme.lower(), want.hostname, want.port) == (
+        got.scheme.lower(),
+        got.hostname,
+        got.port,
+    ) and (got.path.rstrip("/") + "/").startswith(prefix)
 
 
 def _failure(message: str, retryable: bool) -> ModelError:
@@ -119,9 +137,9 @@ class ChatModels:
             if value is not None:
                 body[field] = value
         headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "segflow"}
-        if config.api_key_ref is not None:
-            headers["Authorization"] = f"Bearer {self.secret(config.api_key_ref)}"
         url = f"{(config.base_url or '').rstrip('/')}/chat/completions"
+        if config.api_key_ref is not None:
+            headers["Authorization"] = f"Bearer {self.secret(config.api_key_ref, url)}"
         request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
         started = time.monotonic()
         try:
@@ -151,8 +169,10 @@ class ChatModels:
             latency_ms=int((time.monotonic() - started) * 1000),
         )
 
-    def secret(self, ref: SecretRef) -> str:
-        """The key's value; never logged, never stored."""
+    def secret(self, ref: SecretRef, url: str) -> str:
+        """The key's value, to be sent to ``url``; never logged, never stored. A JSON value that names its
+        ``endpoint`` gives its key to that endpoint only."""
+        where = ref.parameter or ref.secret
         try:
             if ref.parameter is not None:
                 value = self._ssm.get_parameter(Name=ref.parameter, WithDecryption=True)["Parameter"]["Value"]
@@ -160,11 +180,20 @@ class ChatModels:
                 value = self._secretsmanager.get_secret_value(SecretId=ref.secret)["SecretString"]
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            where = ref.parameter or ref.secret
-            raise SecretNotFound(f"the API key {where!r} could not be read: {code}") from error
+            message = error.response.get("Error", {}).get("Message", "")
+            raise SecretNotFound(f"the API key {where!r} could not be read: {code}: {message}") from error
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and document.get("endpoint") is not None:
+            endpoint = str(document["endpoint"])
+            if not _same_endpoint(endpoint, url):
+                raise SecretNotForEndpoint(
+                    f"the API key {where!r} is for {endpoint}; it is not sent to {url}"
+                )
         if ref.key is None:
             return str(value)
-        try:
-            return str(json.loads(value)[ref.key])
-        except (ValueError, KeyError, TypeError) as error:
-            raise SecretNotFound(f"the secret {ref.secret!r} has no JSON field {ref.key!r}") from error
+        if not isinstance(document, dict) or ref.key not in document:
+            raise SecretNotFound(f"the secret {where!r} has no JSON field {ref.key!r}")
+        return str(document[ref.key])

@@ -11,23 +11,27 @@ import boto3
 from botocore.config import Config
 
 _lock = threading.Lock()
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=50)
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=50)
 
 
 @cache
 def _client(service: str, endpoint_url: str | None) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG, endpoint_url=endpoint_url)
+    return boto3.session.Session().client(service, config=CLIENT_CONFIG, endpoint_url=endpoint_url)
 
 
-@cache
-def _unretried_client(service: str, read_timeout: float) -> Any:
-    config = Config(
+def unretried_config(read_timeout: float) -> Config:
+    """Calls sent once, waiting ``read_timeout`` for the answer."""
+    return Config(
         read_timeout=read_timeout,
         connect_timeout=10,
         retries={"mode": "standard", "max_attempts": 1},
         max_pool_connections=50,
     )
-    return boto3.session.Session().client(service, config=config)
+
+
+@cache
+def _unretried_client(service: str, read_timeout: float) -> Any:
+    return boto3.session.Session().client(service, config=unretried_config(read_timeout))
 
 
 def client(service: str, endpoint_url: str | None = None) -> Any:

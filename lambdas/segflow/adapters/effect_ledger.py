@@ -1,7 +1,9 @@
 """The effect ledger: side effects on a user's DynamoDB table applied at most once per execution and node.
 
-The user's write and a marker item (``EFFECT#<node_id>`` in the execution's partition of the executions table)
-commit in one DynamoDB transaction. A segment retried after its process died, even between the write and the
+The user's write and a marker item (``EFFECT#<tenant>#<execution>`` / ``NODE#<node_id>`` in the executions
+table) commit in one DynamoDB transaction, made with the tenant's credentials: the node role may put only such
+markers, only in its own tenant's partitions (``dynamodb:LeadingKeys``), only with these attributes
+(``EFFECT_MARKER_ATTRIBUTES``). A segment retried after its process died, even between the write and the
 node's checkpoint, finds the marker, and the transaction is refused instead of writing twice. A transaction
 cancelled only by contention is sent again (:mod:`segflow.adapters.transactions`); contention that lasts is
 the node's ``DynamoDbBusy``, which its retry policy may retry.
@@ -15,9 +17,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segflow.adapters.dynamo_items import encode_item, expires_at
-from segflow.adapters.execution_records import execution_pk
 from segflow.adapters.transactions import transact_write
+from segflow.declaration import EFFECT_MARKER_PREFIX
 from segflow.domain.errors import EffectConditionFailed
+
+
+def effect_pk(tenant_id: str, execution_id: str) -> str:
+    return f"{EFFECT_MARKER_PREFIX}{tenant_id}#{execution_id}"
 
 
 class EffectLedger:
@@ -34,8 +40,8 @@ class EffectLedger:
     ) -> bool:
         """Apply ``update`` (a TransactWriteItems ``Update``) once; False if this node already had."""
         marker = {
-            "pk": execution_pk(tenant_id, execution_id),
-            "sk": f"EFFECT#{node_id}",
+            "pk": effect_pk(tenant_id, execution_id),
+            "sk": f"NODE#{node_id}",
             "applied_at": time.time(),
             "target_table": update["TableName"],
             "expires_at": expires_at(),

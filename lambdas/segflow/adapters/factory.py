@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from segflow.adapters.clients import client, unretried_client
+from segflow.adapters.clients import client
 from segflow.declaration import (
     CONNECTIONS_TABLE,
     DATA_BUCKET,
@@ -18,6 +18,7 @@ from segflow.declaration import (
     EVENTS_TABLE,
     EXECUTIONS_TABLE,
     LIVE_WEBSOCKET_API,
+    NODE_ROLE,
     SAGEMAKER_ROLE_CONTEXT,
     SAGEMAKER_ROLE_ENV,
     WORKFLOW_STATE_MACHINE,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from segflow.adapters.data_buckets import DataBuckets
     from segflow.adapters.data_tables import DataTables
     from segflow.adapters.deployment_log import DeploymentLog
-    from segflow.adapters.effect_ledger import EffectLedger
     from segflow.adapters.event_log import EventLog, EventLogReader
     from segflow.adapters.execution_launcher import ExecutionLauncher
     from segflow.adapters.execution_records import ExecutionRecordStore
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from segflow.adapters.model_endpoints import ModelEndpoints
     from segflow.adapters.outputs import NodeOutputStore
     from segflow.adapters.task_tokens import TaskTokens
+    from segflow.adapters.tenant_sessions import TenantSessions
     from segflow.adapters.topics import Topics
     from segflow.adapters.workflow_versions import WorkflowVersionStore
     from segflow.nodes.services import NodeServices
@@ -52,6 +53,19 @@ def _node_client(service: str) -> Any:
     from segflow.adapters.call_deadline import limited_by_node_deadline
 
     return limited_by_node_deadline(client(service))
+
+
+def _tenant_sessions() -> TenantSessions:
+    from segflow.adapters.tenant_sessions import TenantSessions
+
+    return TenantSessions(os.environ[NODE_ROLE.env_var])
+
+
+def _tenant_client(tenant_id: str, service: str) -> Any:
+    """A client acting for ``tenant_id`` (the node role's session), capped by the node's deadline."""
+    from segflow.adapters.call_deadline import limited_by_node_deadline
+
+    return limited_by_node_deadline(_tenant_sessions().client(tenant_id, service))
 
 
 def execution_records() -> ExecutionRecordStore:
@@ -94,12 +108,6 @@ def execution_launcher() -> ExecutionLauncher:
         bucket or "",
         client("s3") if bucket else None,
     )
-
-
-def effect_ledger() -> EffectLedger:
-    from segflow.adapters.effect_ledger import EffectLedger
-
-    return EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
 
 
 def event_log(remaining_ms: Callable[[], int] | None = None) -> EventLog:
@@ -162,11 +170,15 @@ def _sagemaker_role_arn() -> str:
     return role
 
 
-def model_endpoints() -> ModelEndpoints:
+def model_endpoints(tenant_id: str) -> ModelEndpoints:
+    """SageMaker and the model artifacts, acting for the tenant."""
     from segflow.adapters.model_endpoints import ModelEndpoints
 
     return ModelEndpoints(
-        _node_client("sagemaker"), _node_client("sagemaker-runtime"), _node_client("s3"), _sagemaker_role_arn
+        _tenant_client(tenant_id, "sagemaker"),
+        _tenant_client(tenant_id, "sagemaker-runtime"),
+        _tenant_client(tenant_id, "s3"),
+        _sagemaker_role_arn,
     )
 
 
@@ -182,10 +194,15 @@ def task_tokens() -> TaskTokens:
     return TaskTokens(client("stepfunctions"))
 
 
-def chat_models() -> ChatModels:
+def chat_models(tenant_id: str) -> ChatModels:
+    """Bedrock, and the secrets and parameters API keys come from, acting for the tenant."""
     from segflow.adapters.chat_models import ChatModels
 
-    return ChatModels(_node_client("bedrock-runtime"), _node_client("secretsmanager"), _node_client("ssm"))
+    return ChatModels(
+        _tenant_client(tenant_id, "bedrock-runtime"),
+        _tenant_client(tenant_id, "secretsmanager"),
+        _tenant_client(tenant_id, "ssm"),
+    )
 
 
 def model_calls() -> ModelCallLedger:
@@ -194,52 +211,61 @@ def model_calls() -> ModelCallLedger:
     return ModelCallLedger(os.environ[EXECUTIONS_TABLE.env_var], _node_client("dynamodb"))
 
 
-# --- what node types may touch ------------------------------------------------------------------------------
+# --- what node types may touch: the user's resources, acting for the execution's tenant ---------------------
 
 
-def data_tables() -> DataTables:
+def data_tables(tenant_id: str) -> DataTables:
     from segflow.adapters.data_tables import DataTables
+    from segflow.adapters.effect_ledger import EffectLedger
 
-    return DataTables(_node_client("dynamodb"), effect_ledger())
+    # The update and its marker commit in one transaction, so both are made with the tenant's credentials
+    # (which may put the markers of the tenant's own executions, and nothing else of the executions table).
+    dynamodb = _tenant_client(tenant_id, "dynamodb")
+    return DataTables(dynamodb, EffectLedger(os.environ[EXECUTIONS_TABLE.env_var], dynamodb))
 
 
-def data_buckets() -> DataBuckets:
+def data_buckets(tenant_id: str) -> DataBuckets:
     from segflow.adapters.data_buckets import DataBuckets
 
-    return DataBuckets(_node_client("s3"))
+    return DataBuckets(_tenant_client(tenant_id, "s3"))
 
 
-def topics() -> Topics:
+def topics(tenant_id: str) -> Topics:
     from segflow.adapters.topics import Topics
 
-    return Topics(_node_client("sns"))
+    return Topics(_tenant_client(tenant_id, "sns"))
 
 
-def functions() -> Functions:
+def functions(tenant_id: str) -> Functions:
     from segflow.adapters.call_deadline import limited_by_node_deadline
     from segflow.adapters.functions import Functions
 
+    sessions = _tenant_sessions()
     # The deadline caps Invoke before any handler of its own answers it (the local runtime's).
     return Functions(
         lambda read_timeout: limited_by_node_deadline(
-            unretried_client("lambda", read_timeout), operations=("Invoke",)
+            sessions.unretried_client(tenant_id, "lambda", read_timeout), operations=("Invoke",)
         )
     )
 
 
-def node_services() -> NodeServices:
-    """Every service a node type may use, each built when a node first uses it."""
+def node_services(tenant_id: str) -> NodeServices:
+    """Every service a node type may use for ``tenant_id``, each built when a node first uses it: the user's
+    resources and the services nodes call with the tenant's credentials, segflow's own records (approvals,
+    the deployment log, workflow versions, the model call ledger) with the engine's, keyed by the tenant."""
+    from functools import partial
+
     from segflow.nodes.services import NodeServices
 
     return NodeServices(
-        data_tables_factory=data_tables,
-        data_buckets_factory=data_buckets,
-        topics_factory=topics,
-        functions_factory=functions,
+        data_tables_factory=partial(data_tables, tenant_id),
+        data_buckets_factory=partial(data_buckets, tenant_id),
+        topics_factory=partial(topics, tenant_id),
+        functions_factory=partial(functions, tenant_id),
         workflow_versions_factory=workflow_versions,
-        model_endpoints_factory=model_endpoints,
+        model_endpoints_factory=partial(model_endpoints, tenant_id),
         deployment_log_factory=deployment_log,
         approvals_factory=approvals,
-        chat_models_factory=chat_models,
+        chat_models_factory=partial(chat_models, tenant_id),
         model_calls_factory=model_calls,
     )

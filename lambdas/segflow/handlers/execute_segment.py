@@ -35,7 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         records,
         factory.node_outputs(),
         context.get_remaining_time_in_millis,
-        services=factory.node_services(),
+        services=factory.node_services(statebag.tenant_id),
         journal=factory.journal(records, context.get_remaining_time_in_millis),
     )
 

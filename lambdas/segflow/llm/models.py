@@ -22,8 +22,9 @@ class ChatMessage(_Strict):
 
 class SecretRef(_Strict):
     """Where an API key is kept: a Secrets Manager secret (optionally one JSON field of it) or an SSM
-    SecureString parameter. Names start with ``segflow/`` (secrets) or ``/segflow/`` (parameters): the stack's
-    functions may read nothing else."""
+    SecureString parameter. Nodes read them with their tenant's credentials, which may read only the tenant's
+    own: secrets named ``segflow/<tenant>/…`` and parameters under ``/segflow/<tenant>/``. A JSON value may
+    name the ``endpoint`` the key is for; it is then sent nowhere else."""
 
     secret: str | None = Field(default=None, description="Secrets Manager secret name or ARN")
     parameter: str | None = Field(default=None, description="SSM parameter name (SecureString)")
