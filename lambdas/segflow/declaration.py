@@ -656,15 +656,17 @@ MANAGEMENT_API = FunctionSpec(
     logical_id="ManagementApi",
     handler="segflow.handlers.management_api.handler",
     description=(
-        "The management HTTP API: publish, list, diff and roll back workflows; start, resume, stop and list "
-        "executions; approvals"
+        "The management HTTP API: publish, list, diff and roll back workflows; start, resume, stop, list "
+        "and read executions; approvals"
     ),
     memory_mb=512,
     timeout_seconds=29,  # API Gateway's integration timeout
     # The executions table: an approval's decision is written to it; its by_tenant index lists executions.
+    # The events table: an execution's log, read for its tenant.
     tables=(
         TableGrant(WORKFLOWS_TABLE.logical_id, "read_write"),
         TableGrant(EXECUTIONS_TABLE.logical_id, "read_write"),
+        TableGrant(EVENTS_TABLE.logical_id, "read"),
     ),
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.WORKFLOWS,)),
@@ -741,6 +743,11 @@ MANAGEMENT_HTTP_API = HttpApiSpec(
         HttpRoute("POST", "/executions"),
         HttpRoute("GET", "/executions"),
         HttpRoute("GET", "/executions/{execution_id}"),
+        HttpRoute("GET", "/executions/{execution_id}/events"),
+        HttpRoute("GET", "/executions/{execution_id}/checkpoints"),
+        HttpRoute("GET", "/executions/{execution_id}/nodes/{node_id}"),
+        HttpRoute("GET", "/executions/{execution_id}/output"),
+        HttpRoute("GET", "/executions/{execution_id}/workflow"),
         HttpRoute("POST", "/executions/{execution_id}/resume"),
         HttpRoute("POST", "/executions/{execution_id}/stop"),
         HttpRoute("POST", "/executions/{execution_id}/approvals/{node_id}"),

@@ -40,13 +40,19 @@ class ApiError(Exception):
     Gateway itself (no route, not authorized)."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        from_gateway: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        self.from_gateway = from_gateway  # API Gateway's own answer (no such route, not authorized)
 
     def lines(self) -> list[str]:
         """The details, each naming where the problem is, or the message when there are none."""
@@ -230,6 +236,29 @@ class ManagementApi:
     def execution(self, execution_id: str) -> dict[str, Any]:
         return self._object("GET", f"/executions/{_segment(execution_id)}")
 
+    def events(self, execution_id: str, after: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """A page of the execution log after ``after``: ``events`` and ``next_after`` (None: the end)."""
+        query = {"after": after, "limit": limit}
+        return self._object("GET", f"/executions/{_segment(execution_id)}/events", query=query)
+
+    def checkpoints(self, execution_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/executions/{_segment(execution_id)}/checkpoints")
+
+    def node(self, execution_id: str, node_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/executions/{_segment(execution_id)}/nodes/{_segment(node_id)}")
+
+    def execution_output(self, execution_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/executions/{_segment(execution_id)}/output")
+
+    def execution_workflow(self, execution_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/executions/{_segment(execution_id)}/workflow")
+
+    def resume(
+        self, execution_id: str, from_node: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        body = {key: value for key, value in (("from_node", from_node), ("name", name)) if value is not None}
+        return self._object("POST", f"/executions/{_segment(execution_id)}/resume", body)
+
     def decide(
         self, execution_id: str, node_id: str, decision: str, comment: str | None = None
     ) -> dict[str, Any]:
@@ -257,7 +286,7 @@ def _api_error(status: int, raw: bytes) -> ApiError:
     if "code" not in body and status in (401, 403):
         message = f"{message}: the API did not accept this caller (credentials, token or tenant)"
     details = body.get("details") if isinstance(body.get("details"), list) else []
-    return ApiError(status, code, message, details)
+    return ApiError(status, code, message, details, from_gateway="code" not in body)
 
 
 _GATEWAY_CODES = {

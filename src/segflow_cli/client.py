@@ -1,17 +1,19 @@
-"""The CLI's facade on a stack, for one tenant: the executions service and the deployments service.
+"""A facade on a stack with the account's credentials, for one tenant the caller names: the executions
+service and the deployments service.
 
-It reads no table or bucket itself: starting, resuming, describing and reading an execution's records, log
-and outputs are :class:`~segflow.services.executions.ExecutionsService` calls, model deployments
-:class:`~segflow.services.deployments.DeploymentsService` ones. Executions are named by the ARN the CLI
-printed when it started them (their first part's). The same code serves real AWS (resources found through
-the stack's outputs) and the embedded local AWS (through the local endpoint, or an in-process stack).
+The CLI starts workflow files and lists model deployments with it; it reads existing executions only through
+the management API (:mod:`segflow_cli.reads`), where the server decides the tenant. Tests and operators
+use the rest. It reads no table or bucket itself: starting, resuming, describing and reading an execution's
+records, log and outputs are :class:`~segflow.services.executions.ExecutionsService` calls, model
+deployments :class:`~segflow.services.deployments.DeploymentsService` ones. Executions are named by the ARN
+printed when they started (their first part's). The same code serves real AWS (resources found through the
+stack's outputs) and the embedded local AWS (through the local endpoint, or an in-process stack).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from segflow.contracts import DEFAULT_TENANT
 from segflow.deployments.models import DeploymentRecord
 from segflow.domain.records import ExecutionRecord, NodeRecord
@@ -78,11 +80,6 @@ class SegflowClient:
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    def tenant_of(self, execution_arn: str) -> str | None:
-        """The tenant the execution was started for (None: no such execution). For operators naming an
-        execution by its ARN with the account's credentials; every other call is this client's tenant's."""
-        return self.executions.tenant_of(execution_arn)
-
     def view(self, execution_arn: str, with_nodes: bool = False) -> ExecutionView:
         """The execution now (its latest part, its record; its node records ``with_nodes``)."""
         return self.executions.describe(self.tenant_id, execution_arn, with_nodes)
@@ -111,14 +108,6 @@ class SegflowClient:
     def workflow_of(self, execution_arn: str) -> dict[str, Any] | None:
         """The workflow the execution runs: its submitted file, or the published version it pinned."""
         return self.executions.workflow_of(self.tenant_id, execution_arn)
-
-    def published_definition(self, workflow_id: str, version: int) -> dict[str, Any] | None:
-        """A published version's definition; None if it cannot be read here (no such version, or these
-        credentials may not read it: the management API may still answer)."""
-        try:
-            return self.executions.published_definition(self.tenant_id, workflow_id, version)
-        except ClientError:
-            return None
 
     def node_views(
         self, execution_arn: str, workflow: dict[str, Any] | None = None, finished: bool = False

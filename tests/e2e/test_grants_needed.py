@@ -103,6 +103,9 @@ class Scenario:
         described = self._request("GET", f"/executions/{execution_id}", None)
         if described.status != 200:
             return f"describe answered {described.status}: {described.body.decode()}"
+        logged = self._request("GET", f"/executions/{execution_id}/events", None)
+        if logged.status != 200 or not json.loads(logged.body)["events"]:
+            return f"events answered {logged.status}: {logged.body.decode()}"
         return None
 
     def _request(self, method: str, path: str, body: Any) -> Any:

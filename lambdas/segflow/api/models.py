@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.limits import APPROVAL_COMMENT_MAX_CHARS, STOP_CAUSE_MAX_CHARS, STOP_ERROR_MAX_CHARS
 from segflow.domain.statuses import DescribedExecutionStatus
+from segflow.events.models import ExecutionEvent
+from segflow.services.executions import Checkpoint
 from segflow.versioning.diff import WorkflowDiff
 from segflow.versioning.models import ActivationEntry, RollbackResult, VersionInfo, WorkflowSummary
 
@@ -125,6 +127,7 @@ class NodeState(BaseModel):
     type: str
     label: str | None = None
     status: str
+    started_at: float | None = None  # epoch seconds
     duration_ms: int | None = None
     error_type: str | None = None
     error_message: str | None = None
@@ -149,6 +152,74 @@ class ExecutionDescription(BaseModel):
     output_ref: str | None = None
     error: str | None = None
     cause: str | None = None
+
+
+class EventPageResponse(BaseModel):
+    """Events of the execution log after ``after``, in order; ``next_after`` is the ``after`` of the next
+    page (None: this page reached the end of the log as stored now)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    events: list[ExecutionEvent]
+    next_after: int | None = None
+
+
+class CheckpointList(BaseModel):
+    """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    execution_arn: str
+    status: DescribedExecutionStatus
+    checkpoints: list[Checkpoint]
+
+
+class NodeDetail(BaseModel):
+    """One node's record and its output (loaded from S3 when large)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    node_id: str
+    type: str
+    label: str | None = None
+    status: str
+    attempt: int
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    route: str | None = None
+    reused_from: str | None = None
+    output_ref: str | None = None
+    output_bytes: int | None = None
+    output: Any = None
+
+
+class ExecutionOutput(BaseModel):
+    """What a succeeded execution ended with (loaded from S3 when large); None while it runs or if it did
+    not succeed."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    status: DescribedExecutionStatus
+    output: Any = None
+
+
+class ExecutionWorkflow(BaseModel):
+    """The workflow an execution runs: its submitted document or the published version it pinned (None
+    while that cannot be known yet)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    execution_id: str
+    workflow_id: str | None
+    version: int | None
+    definition: dict[str, Any] | None
 
 
 class StopExecutionRequest(BaseModel):

@@ -75,6 +75,9 @@ SNS_FIFO_ID_MAX_CHARS = 128
 
 # API Gateway HTTP APIs refuse request bodies larger than this (the local gateway enforces it too).
 HTTP_API_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# An output the management API returns in its answer is at most this large (a Lambda function answers with
+# 6 MB at most, the rest of the answer included).
+API_OUTPUT_MAX_BYTES = 5 * 1024 * 1024
 
 # Workflow shape limits checked at validation time.
 MAX_NODES_PER_WORKFLOW = 100_000

@@ -26,8 +26,13 @@ from segflow.api.models import (
     ActivationResponse,
     ApprovalDecisionRequest,
     ApprovalDecisionResponse,
+    CheckpointList,
     DiffResponse,
+    EventPageResponse,
     ExecutionDescription,
+    ExecutionOutput,
+    ExecutionWorkflow,
+    NodeDetail,
     NodeState,
     PublishRequest,
     PublishResponse,
@@ -41,7 +46,13 @@ from segflow.api.models import (
 )
 from segflow.console import page as console_page
 from segflow.domain.errors import SegflowError
-from segflow.domain.limits import EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
+from segflow.domain.ids import execution_id_of
+from segflow.domain.limits import (
+    API_OUTPUT_MAX_BYTES,
+    EVENT_PAGE_SIZE,
+    EXECUTION_LIST_PAGE_DEFAULT,
+    EXECUTION_LIST_PAGE_MAX,
+)
 from segflow.domain.statuses import ExecutionStatus
 from segflow.handlers.invocation_log import invocation_log_context
 from segflow.services.executions import ExecutionPage, ExecutionsService, ExecutionView, StartedExecution
@@ -74,6 +85,19 @@ def caller() -> Caller:
 
 def _json(status: int, model: Any) -> Response[Any]:
     return Response(status_code=status, content_type="application/json", body=model.model_dump(mode="json"))
+
+
+class OutputTooLarge(SegflowError):
+    """An output too large for the API's answer (a Lambda function answers with 6 MB at most)."""
+
+    kind = "unavailable"
+
+
+def _bounded(output: Any, what: str) -> Any:
+    size = len(json.dumps(output, separators=(",", ":")).encode())
+    if size > API_OUTPUT_MAX_BYTES:
+        raise OutputTooLarge(f"{what} is {size} bytes: the API answers with {API_OUTPUT_MAX_BYTES} at most")
+    return output
 
 
 _ErrorHandler = TypeVar("_ErrorHandler", bound=Callable[..., Response[str]])
@@ -225,6 +249,7 @@ def _description(view: ExecutionView) -> ExecutionDescription:
                 type=node.type,
                 label=node.label,
                 status=node.status,
+                started_at=node.started_at,
                 duration_ms=node.duration_ms,
                 error_type=node.error_type,
                 error_message=node.error_message,
@@ -267,6 +292,78 @@ def list_executions(
 @app.get("/executions/<execution_id>")
 def describe_execution(execution_id: str) -> ExecutionDescription:
     return _description(_executions().describe(caller().tenant_id, execution_id))
+
+
+@app.get("/executions/<execution_id>/events")
+def execution_events(
+    execution_id: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=EVENT_PAGE_SIZE)] = EVENT_PAGE_SIZE,
+) -> EventPageResponse:
+    """The execution log: every state change after ``after``, in order, a page at a time."""
+    page = _executions().events_page(caller().tenant_id, execution_id, after, limit)
+    return EventPageResponse(
+        execution_id=execution_id_of(execution_id), events=page.events, next_after=page.next_after
+    )
+
+
+@app.get("/executions/<execution_id>/checkpoints")
+def execution_checkpoints(execution_id: str) -> CheckpointList:
+    """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
+    tenant = caller().tenant_id
+    view = _executions().describe(tenant, execution_id, with_nodes=False)
+    return CheckpointList(
+        execution_id=view.execution_id,
+        execution_arn=view.execution_arn,
+        status=view.status,
+        checkpoints=_executions().checkpoints(tenant, view.execution_id),
+    )
+
+
+@app.get("/executions/<execution_id>/nodes/<node_id>")
+def execution_node(execution_id: str, node_id: str) -> NodeDetail:
+    """One node's record and its output."""
+    service = _executions()
+    record = service.node(caller().tenant_id, execution_id, node_id)
+    return NodeDetail(
+        execution_id=execution_id_of(execution_id),
+        **record.model_dump(include=_NODE_DETAIL_FIELDS),
+        output_ref=record.output_key,
+        output=_bounded(service.node_output(record), f"the output of node {node_id!r}"),
+    )
+
+
+_NODE_DETAIL_FIELDS = set(NodeDetail.model_fields) - {"execution_id", "output_ref", "output"}
+
+
+@app.get("/executions/<execution_id>/output")
+def execution_output(execution_id: str) -> ExecutionOutput:
+    """What a succeeded execution ended with; None while it runs or if it did not succeed."""
+    tenant = caller().tenant_id
+    view = _executions().describe(tenant, execution_id, with_nodes=False)
+    output = _executions().output(tenant, view.execution_id) if view.status == "SUCCEEDED" else None
+    return ExecutionOutput(
+        execution_id=view.execution_id,
+        status=view.status,
+        output=_bounded(output, f"the output of {view.execution_id!r}"),
+    )
+
+
+@app.get("/executions/<execution_id>/workflow")
+def execution_workflow(execution_id: str) -> ExecutionWorkflow:
+    """The workflow the execution runs: its submitted document, or the published version it pinned."""
+    tenant = caller().tenant_id
+    service = _executions()
+    view = service.describe(tenant, execution_id, with_nodes=False)
+    definition = service.workflow_of(tenant, view.execution_id)
+    if definition is None and view.workflow_id is not None and view.version is not None:
+        definition = service.published_definition(tenant, view.workflow_id, view.version)
+    return ExecutionWorkflow(
+        execution_id=view.execution_id,
+        workflow_id=view.workflow_id,
+        version=view.version,
+        definition=definition,
+    )
 
 
 @app.post("/executions/<execution_id>/resume", responses={201: {"description": "Started"}})

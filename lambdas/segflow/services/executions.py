@@ -15,6 +15,8 @@ first Step Functions execution. Build the service from a Lambda function's envir
 - ``events`` (the execution log after a sequence number), ``checkpoints`` (node outcomes with where their
   outputs are), ``execution_record``, ``node_records``, ``output``, ``workflow_of``,
   ``published_definition``, ``wait``, ``tenant_of`` (operators only);
+- ``events_page`` and ``node``: the reads the management API serves, which answer ExecutionNotFound for
+  another tenant's execution exactly as for a missing one;
 - ``decide``: an approver's decision on a waiting approval node.
 """
 
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.errors import SegflowError
 from segflow.domain.ids import execution_id_of
-from segflow.domain.limits import EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
+from segflow.domain.limits import EVENT_PAGE_SIZE, EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import (
     REUSABLE_NODE_STATUSES,
@@ -81,6 +83,13 @@ class ExecutionNotRunning(SegflowError):
 
     code = "NotRunning"
     kind = "conflict"
+
+
+class NodeNotFound(SegflowError):
+    """The execution has no record of that node (not reached yet, or not one of its nodes)."""
+
+    code = "NodeNotFound"
+    kind = "not_found"
 
 
 class InvalidPageToken(SegflowError):
@@ -198,6 +207,15 @@ class Checkpoint:
     resumable: bool
 
 
+@dataclass(frozen=True)
+class EventPage:
+    """Events of an execution's log after a number, in order; ``next_after`` is where the next page starts
+    (None: this page reached the end of what is stored now)."""
+
+    events: list[ExecutionEvent]
+    next_after: int | None
+
+
 @dataclass
 class _Parts:
     names: list[str] = field(default_factory=list)
@@ -228,6 +246,11 @@ def _json_object(text: str | None) -> dict[str, Any]:
 def _request_of(description: dict[str, Any]) -> dict[str, Any]:
     """The StartExecution input (segflow's ExecutionRequest); empty when it is not one."""
     return _json_object(description.get("input"))
+
+
+def _tenant_of_request(description: dict[str, Any]) -> str:
+    """The tenant a Step Functions execution was started for (its input says; the default if it does not)."""
+    return str(_request_of(description).get("tenant_id") or DEFAULT_TENANT)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -441,9 +464,9 @@ class ExecutionsService:
             workflow_key = record.workflow_key or None
         else:
             # Not initialized yet (or it failed first): it is this tenant's if its input says so.
-            request = _request_of(description) if description is not None else {}
-            if description is None or (request.get("tenant_id") or DEFAULT_TENANT) != tenant_id:
+            if description is None or _tenant_of_request(description) != tenant_id:
                 raise ExecutionNotFound(execution_id)
+            request = _request_of(description)
             reference = request.get("workflow")
             reference = reference if isinstance(reference, dict) else {}
             workflow_id, version = reference.get("workflow_id"), reference.get("version")
@@ -550,6 +573,31 @@ class ExecutionsService:
             raise NotDeployed("this deployment has no execution log (deployed before live events)")
         return self.event_log.read_all(tenant_id, execution_id_of(execution), since_seq)
 
+    def events_page(
+        self, tenant_id: str, execution: str, after_seq: int = 0, limit: int = EVENT_PAGE_SIZE
+    ) -> EventPage:
+        """Up to ``limit`` numbers of the execution log after ``after_seq`` (a number that holds no event, a
+        change never stored, is passed over). Raises ExecutionNotFound (another tenant's execution too),
+        InvalidPageSize, NotDeployed without an events table."""
+        from segflow.events.models import ExecutionEvent
+
+        if not 1 <= limit <= EVENT_PAGE_SIZE:
+            raise InvalidPageSize(f"limit must be 1 to {EVENT_PAGE_SIZE}, not {limit}")
+        if self.event_log is None:
+            raise NotDeployed("this deployment has no execution log (deployed before live events)")
+        execution_id = self._known(tenant_id, execution)
+        page = self.event_log.read(tenant_id, execution_id, after_seq, limit)
+        events = [ExecutionEvent.model_validate_json(text) for _, text in page if text is not None]
+        return EventPage(events, page[-1][0] if len(page) == limit else None)
+
+    def node(self, tenant_id: str, execution: str, node_id: str) -> NodeRecord:
+        """One node's record. Raises ExecutionNotFound (another tenant's execution too), NodeNotFound."""
+        execution_id = self._known(tenant_id, execution)
+        record = self.records.get_nodes(tenant_id, execution_id, [node_id]).get(node_id)
+        if record is None:
+            raise NodeNotFound(f"execution {execution_id!r} has no record of node {node_id!r}")
+        return record
+
     def execution_record(self, tenant_id: str, execution: str) -> ExecutionRecord | None:
         """The execution's record (one read); None before it initialized, or for another tenant's."""
         return self.records.get_execution(tenant_id, execution_id_of(execution))
@@ -633,7 +681,7 @@ class ExecutionsService:
         description = self.launcher.describe(execution_id_of(execution))
         if description is None:
             return None
-        return str(_request_of(description).get("tenant_id") or DEFAULT_TENANT)
+        return _tenant_of_request(description)
 
     # --- approvals ----------------------------------------------------------------------------------------
 
@@ -668,6 +716,17 @@ class ExecutionsService:
         )
 
     # --- helpers ------------------------------------------------------------------------------------------
+
+    def _known(self, tenant_id: str, execution: str) -> str:
+        """The execution's id if it is this tenant's: recorded for it, or started for it and not initialized
+        yet. Raises ExecutionNotFound otherwise (another tenant's execution exactly as a missing one)."""
+        execution_id = execution_id_of(execution)
+        if self.records.get_execution(tenant_id, execution_id) is not None:
+            return execution_id
+        description = self.launcher.describe(execution_id)
+        if description is None or _tenant_of_request(description) != tenant_id:
+            raise ExecutionNotFound(execution_id)
+        return execution_id
 
     def _versions(self) -> WorkflowVersionStore:
         if self.versions is None:

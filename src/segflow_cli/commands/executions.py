@@ -7,18 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.ids import execution_id_of
 from segflow.dsl.validation import WorkflowValidationError, validate_executable
-from segflow.engine.resume import ResumeRefused
-from segflow.services.executions import ExecutionView
 
-from segflow_cli.api_client import ApiError, ManagementApi, api_for
-from segflow_cli.client import SegflowClient, description_of
+from segflow_cli.api_client import ApiError, ManagementApi
+from segflow_cli.client import SegflowClient
 from segflow_cli.common import EXIT_INVALID, EXIT_OK, CliError, parse_json, read_json_file
 from segflow_cli.following import execution_result, follow, run_quietly, socket_url
 from segflow_cli.live import CONSOLE_LINK_SECONDS, console_link
-from segflow_cli.locate import LocatedStack, LocateError, locate
+from segflow_cli.locate import LocatedStack, LocateError
+from segflow_cli.reads import ExecutionReader, ExecutionState
 from segflow_cli.rendering.executions import (
     checkpoint_lines,
     checkpoint_rows,
@@ -60,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = workflow_target(args.workflow)
     execution_input = read_input(args)
     if isinstance(target, str):
-        return run_published(args, target, tenant, execution_input)
+        return run_published(args, target, execution_input)
     if args.version is not None:
         raise CliError("--version applies to a published workflow id, not to a file", EXIT_INVALID)
     workflow = read_json_file(target)
@@ -73,23 +71,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         emit_json({**invalid, "errors": issue_dicts(error.issues)})
         return EXIT_INVALID
 
-    stack = locate(args.endpoint, args.stage)
-    client = SegflowClient.of(stack, tenant)
-    arn = client.start(workflow, execution_input)
+    stack, reader = reading(args)  # before starting: without the API the run could not be followed
+    arn = SegflowClient.of(stack, tenant).start(workflow, execution_input)
     if args.json:
-        return run_quietly(client, arn, args.timeout)
+        return run_quietly(reader, arn, args.timeout)
     emit(f"run {graph.workflow_id} on {stack.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout, stack if args.watch else None)
+    return follow(reader, arn, workflow, args.timeout, stack if args.watch else None)
 
 
-def run_published(
-    args: argparse.Namespace, workflow_id: str, tenant: str, execution_input: dict[str, Any]
-) -> int:
+def run_published(args: argparse.Namespace, workflow_id: str, execution_input: dict[str, Any]) -> int:
     """Start a published workflow through the API (its active version, or ``--version``), then follow it."""
-    stack, api = connect(args)
+    stack, reader = reading(args)
     try:
-        started = api.start_execution(workflow_id, args.version, execution_input)
+        started = reader.api.start_execution(workflow_id, args.version, execution_input)
     except ApiError as error:
         if error.code != "WorkflowNotFound" or args.version is not None:
             raise
@@ -97,74 +92,51 @@ def run_published(
         failure.lines.append(f"(and there is no file {args.workflow!r})")
         raise failure from None
     arn, version = started["execution_arn"], started["version"]
-    client = SegflowClient.of(stack, tenant)
-    if stack.endpoint is None:  # on AWS the API takes the tenant from the caller's identity
-        client.tenant_id = client.tenant_of(arn) or DEFAULT_TENANT
     if args.json:
-        return run_quietly(client, arn, args.timeout, {"version": version})
-    workflow = published_workflow(client, api, workflow_id, version)
+        return run_quietly(reader, arn, args.timeout, {"version": version})
+    workflow = published_workflow(reader.api, workflow_id, version)
     emit(f"run {workflow_id} version {version} on {stack.description}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout, stack if args.watch else None)
+    return follow(reader, arn, workflow, args.timeout, stack if args.watch else None)
 
 
-def published_workflow(
-    client: SegflowClient, api: ManagementApi | None, workflow_id: str, version: int
-) -> dict[str, Any]:
-    """A published version's definition: from the executions service, else the API; no nodes if neither."""
-    definition = client.published_definition(workflow_id, version)
-    if definition is None and api is not None:
-        try:
-            definition = api.version(workflow_id, version)["definition"]
-        except (ApiError, LocateError, KeyError):
-            definition = None
-    return definition or {"workflow_id": workflow_id, "nodes": []}
+def published_workflow(api: ManagementApi, workflow_id: str, version: int) -> dict[str, Any]:
+    """A published version's definition, from the API; no nodes if it cannot be read."""
+    try:
+        definition = api.version(workflow_id, version)["definition"]
+    except (ApiError, LocateError, KeyError):
+        definition = None
+    return definition if isinstance(definition, dict) else {"workflow_id": workflow_id, "nodes": []}
 
 
 # --- an existing execution ------------------------------------------------------------------------------
 
 
-def execution_workflow(
-    client: SegflowClient, stack: LocatedStack, view: ExecutionView
-) -> tuple[dict[str, Any], int | None]:
-    """The workflow an execution runs and its published version: the file it was given (known once it
-    initialized), or the version it pinned when it started."""
-    if view.workflow_id is None or view.version is None:
-        return client.workflow_of(view.first_arn) or {"nodes": []}, None
-    api = None
-    if stack.resources.management_api_url:
-        try:
-            api = api_for(stack, client.tenant_id)
-        except LocateError:
-            api = None
-    return published_workflow(client, api, view.workflow_id, view.version), view.version
+def reading(args: argparse.Namespace) -> tuple[LocatedStack, ExecutionReader]:
+    """The stack, and its executions as the management API shows them to this caller: on AWS its identity
+    names the tenant, on a local endpoint ``--tenant`` does (the gateway's X-Segflow-Tenant)."""
+    stack, api = connect(args)
+    return stack, ExecutionReader(api, check_tenant(args.tenant), stack.description)
 
 
-def execution_client(args: argparse.Namespace) -> tuple[SegflowClient, LocatedStack, ExecutionView]:
-    """A client for an existing execution (node records are kept per tenant: its tenant comes from its
-    input), the stack, and the execution as it is now."""
+def existing_execution(args: argparse.Namespace) -> tuple[LocatedStack, ExecutionReader, ExecutionState]:
+    """The stack, the reader, and the execution as it is now; one the API does not show this caller (a
+    missing one, another tenant's) ends the command."""
     arn = args.execution_arn
     if not arn.startswith("arn:") or ":execution:" not in arn:
         raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
-    stack = locate(args.endpoint, args.stage)
-    client = SegflowClient.of(stack)
-    tenant = client.tenant_of(arn)
-    if tenant is None:
-        raise CliError(f"no execution {arn} at {stack.description}", EXIT_INVALID)
-    if args.tenant is not None and check_tenant(args.tenant) != tenant:
-        raise CliError(f"no execution {arn} for tenant {args.tenant}", EXIT_INVALID)
-    client.tenant_id = tenant
-    return client, stack, client.view(arn)
+    stack, reader = reading(args)
+    return stack, reader, reader.state(arn)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     arn = args.execution_arn
-    client, stack, view = execution_client(args)
-    workflow, version = execution_workflow(client, stack, view)
-    views = client.node_views(arn, workflow, view.finished)
-    description = description_of(view)
+    _stack, reader, state = existing_execution(args)
+    workflow, version = reader.workflow(arn)
+    views = reader.node_views(state, workflow)
+    description = state.description
     if args.json:
-        result = execution_result(client, arn, description)
+        result = execution_result(reader, arn, description)
         emit_json(status_document(result, description, workflow, views, version))
         return EXIT_OK
     for line in status_lines(arn, description, workflow, views, glyphs_for(sys.stdout), version):
@@ -173,44 +145,47 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    client, stack, view = execution_client(args)
+    """Resume through the API: it decides whose execution this is, and starts the new one for them."""
     old_arn = args.execution_arn
+    _stack, reader, state = existing_execution(args)
     try:
-        arn = client.resume(old_arn, args.from_node)
-    except ResumeRefused as error:  # running, succeeded, never initialized, or an unknown node
-        raise CliError(str(error), EXIT_INVALID) from None
-    workflow, _version = execution_workflow(client, stack, view)
+        arn = str(reader.api.resume(state.execution_id, args.from_node)["execution_arn"])
+    except ApiError as error:  # running, succeeded or never initialized (an unknown node: 400, invalid too)
+        if error.code != "NotResumable":
+            raise
+        raise CliError(error.lines(), EXIT_INVALID) from None
+    workflow, _version = reader.workflow(old_arn)
     if args.json:
-        return run_quietly(client, arn, args.timeout, {"resumed_from": old_arn})
+        return run_quietly(reader, arn, args.timeout, {"resumed_from": old_arn})
     start = f"from {args.from_node}" if args.from_node else "after its last completed node"
-    emit(f"resume {view.execution_id} ({view.status}) {start}")
+    emit(f"resume {state.execution_id} ({state.status}) {start}")
     emit(f"execution {arn}")
-    return follow(client, arn, workflow, args.timeout)
+    return follow(reader, arn, workflow, args.timeout)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The live node table of an execution, from its events; exits with the execution's status."""
-    client, stack, view = execution_client(args)
-    workflow, _version = execution_workflow(client, stack, view)
-    emit(f"watch {view.execution_id} on {stack.description}")
-    return follow(client, args.execution_arn, workflow, args.timeout, stack)
+    stack, reader, state = existing_execution(args)
+    workflow, _version = reader.workflow(args.execution_arn)
+    emit(f"watch {state.execution_id} on {stack.description}")
+    return follow(reader, args.execution_arn, workflow, args.timeout, stack)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     """The link to the live console page of an execution (local: the gateway's; deployed: a signed socket)."""
-    client, stack, view = execution_client(args)
+    stack, reader, state = existing_execution(args)
     api_url = stack.resources.management_api_url
     if not api_url:
         raise CliError(f"{stack.description} has no management API (deployed before it?)")
-    socket = socket_url(stack, client, args.execution_arn, CONSOLE_LINK_SECONDS)
-    emit(console_link(f"{api_url.rstrip('/')}/console", view.execution_id, socket))
+    socket = socket_url(stack, reader.tenant_id, args.execution_arn, CONSOLE_LINK_SECONDS)
+    emit(console_link(f"{api_url.rstrip('/')}/console", state.execution_id, socket))
     return EXIT_OK
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     """The execution log: every state change, numbered, in order."""
-    client, _stack, _view = execution_client(args)
-    events = client.events(args.execution_arn, args.since)
+    _stack, reader, _state = existing_execution(args)
+    events = reader.events(args.execution_arn, args.since)
     if args.json:
         emit_json([event.model_dump(exclude_none=True) for event in events])
         return EXIT_OK
@@ -221,12 +196,13 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     """Every node outcome the execution recorded, in the order they were reached: what a resume reuses."""
-    client, _stack, view = execution_client(args)
-    rows = checkpoint_rows(client.checkpoints(args.execution_arn))
+    _stack, reader, _state = existing_execution(args)
+    status, checkpoints = reader.checkpoints(args.execution_arn)
+    rows = checkpoint_rows(checkpoints)
     if args.json:
-        emit_json({"execution_arn": args.execution_arn, "status": view.status, "checkpoints": rows})
+        emit_json({"execution_arn": args.execution_arn, "status": status, "checkpoints": rows})
         return EXIT_OK
-    for line in checkpoint_lines(args.execution_arn, view.status, rows):
+    for line in checkpoint_lines(args.execution_arn, status, rows):
         emit(line)
     return EXIT_OK
 

@@ -5,9 +5,22 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from segflow.domain.records import NodeRecord
+
+class RecordedNode(Protocol):
+    """What the table needs of a node's record (a NodeRecord, or the API's NodeState)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def duration_ms(self) -> int | None: ...
+    @property
+    def error_type(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
 
 
 @dataclass
@@ -31,7 +44,7 @@ def pending_view(node: Mapping[str, Any], status: str = "pending") -> NodeView:
 
 
 def node_views(
-    workflow: Mapping[str, Any], records: Mapping[str, NodeRecord], finished: bool = False
+    workflow: Mapping[str, Any], records: Mapping[str, RecordedNode], finished: bool = False
 ) -> list[NodeView]:
     """Every node of the workflow with its state; nodes without a record are pending, or ``not_run``
     once the execution has ``finished`` (it stopped before reaching them)."""
