@@ -100,8 +100,7 @@ class ProvisionedStack:
     def function_identity(self, spec: declaration.FunctionSpec) -> sandbox.FunctionIdentity:
         """Who the function runs as: its name, its role's policy and its environment, as deployed. A function
         that assumes the node role finds it assumable, with the resources named so far."""
-        if spec.logical_id in declaration.NODE_ROLE.assumed_by:
-            sandbox.register_role(self.node_role())
+        assumable = (self.node_role(),) if spec.logical_id in declaration.NODE_ROLE.assumed_by else ()
         name = local_function_name(self.stage, spec)
         return sandbox.FunctionIdentity(
             logical_id=spec.logical_id,
@@ -111,6 +110,7 @@ class ProvisionedStack:
             region=LOCAL_REGION,
             policy=self.function_policy(spec),
             environment={**self.function_environment(spec), **self.environment_overrides},
+            assumable_roles=assumable,
         )
 
     def without_grant(self, logical_id: str, action: str) -> None:

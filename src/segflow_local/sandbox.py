@@ -55,24 +55,6 @@ _DEFAULT_DENIAL = ("AccessDeniedException", 400)
 
 
 @dataclass(frozen=True)
-class FunctionIdentity:
-    """Who runs: the function's name, its role and policy, and the environment the stack gives it."""
-
-    logical_id: str
-    function_name: str
-    role_name: str
-    account: str
-    region: str
-    policy: Policy
-    environment: dict[str, str]
-
-    @property
-    def principal(self) -> str:
-        """The caller AWS names in a refusal: the role's session, which Lambda names after the function."""
-        return f"arn:aws:sts::{self.account}:assumed-role/{self.role_name}/{self.function_name}"
-
-
-@dataclass(frozen=True)
 class AssumableRole:
     """A role of the stack that functions assume (locally: its ARN, policy and trust)."""
 
@@ -85,6 +67,27 @@ class AssumableRole:
     @property
     def role_name(self) -> str:
         return self.role_arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class FunctionIdentity:
+    """Who runs: the function's name, its role and policy, and the environment the stack gives it."""
+
+    logical_id: str
+    function_name: str
+    role_name: str
+    account: str
+    region: str
+    policy: Policy
+    environment: dict[str, str]
+    # The roles of the stack this function may assume (the node role), as they are now: registered for the
+    # invocation, in whichever process runs it.
+    assumable_roles: tuple[AssumableRole, ...] = ()
+
+    @property
+    def principal(self) -> str:
+        """The caller AWS names in a refusal: the role's session, which Lambda names after the function."""
+        return f"arn:aws:sts::{self.account}:assumed-role/{self.role_name}/{self.function_name}"
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,8 @@ def running_as(
 ) -> Iterator[None]:
     """Run the body as ``identity`` (None: as no function, e.g. a user's own function or the test itself)."""
     _propagate_into_thread_pools()
+    for role in identity.assumable_roles if identity is not None else ():
+        register_role(role)
     environ = os.environ
     token = _current.set(identity)
     env_token = (
