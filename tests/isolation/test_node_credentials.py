@@ -16,11 +16,13 @@ from segflow.adapters import factory
 from segflow.adapters.workflow_versions import workflow_pk
 from segflow.declaration import UserResources
 from segflow.domain import s3_layout
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
 from tests.conftest import run_to_end
-from tests.support.workflows import data_query, dynamodb_update, edge, transform, workflow
+from tests.support.waiting import wait_for
+from tests.support.workflows import approval, data_query, dynamodb_update, edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -128,15 +130,39 @@ def test_a_node_cannot_rewrite_another_tenants_stored_definition(
     assert after == before
 
 
+@pytest.mark.parametrize("prefix", [s3_layout.SUBMISSIONS, s3_layout.MANIFESTS, s3_layout.REFERENCE])
 def test_a_node_cannot_read_segflows_bucket(
-    embedded: EmbeddedAws, client: SegflowClient, tenant_a: dict[str, Any]
+    embedded: EmbeddedAws, client: SegflowClient, tenant_a: dict[str, Any], prefix: str
 ) -> None:
-    listed = embedded.client("s3").list_objects_v2(
-        Bucket=client.resources.bucket, Prefix=s3_layout.SUBMISSIONS
-    )["Contents"]
+    """A's uploaded definition and input, A's manifest, A's reference copies."""
+    listed = embedded.client("s3").list_objects_v2(Bucket=client.resources.bucket, Prefix=prefix)["Contents"]
     key_of_a = next(item["Key"] for item in listed if TENANT_A in item["Key"])
-    node = data_query("read", "s3", bucket=client.resources.bucket, key=key_of_a, format="json")
+    node = data_query("read", "s3", bucket=client.resources.bucket, key=key_of_a, format="text")
     assert_refused_by_iam(run_as_b(embedded, client, node), "s3:GetObject")
+
+
+def test_a_node_cannot_read_another_tenants_approval_task_token(
+    embedded: EmbeddedAws, client: SegflowClient
+) -> None:
+    a = client_of(embedded, client, TENANT_A)
+    arn = a.start(workflow("gated", [approval("gate", "pay?")]))
+    execution_id = execution_id_of(arn)
+    key = {"pk": f"EXEC#{TENANT_A}#{execution_id}", "sk": "APPROVAL#gate"}
+    wait_for(lambda: "task_token" in _item(embedded, client, key), "A's approval to wait with its token", 30)
+    try:
+        node = data_query(
+            "read", "dynamodb", operation="get", table=client.resources.executions_table, key=key
+        )
+        assert_refused_by_iam(run_as_b(embedded, client, node), "dynamodb:GetItem")
+    finally:
+        a.stop(arn)
+
+
+def _item(embedded: EmbeddedAws, client: SegflowClient, key: dict[str, str]) -> dict[str, Any]:
+    answer = embedded.client("dynamodb").get_item(
+        TableName=client.resources.executions_table, Key={k: {"S": v} for k, v in key.items()}
+    )
+    return dict(answer.get("Item", {}))
 
 
 def test_naming_segflows_own_storage_as_user_resources_grants_nothing(
@@ -146,7 +172,7 @@ def test_naming_segflows_own_storage_as_user_resources_grants_nothing(
     embedded.stack.grant_user_resources(
         UserResources(tables=(client.resources.executions_table,), buckets=(client.resources.bucket,))
     )
-    key = {"pk": f"EXEC#{TENANT_A}#{tenant_a['execution_arn'].rsplit(':', 1)[-1]}", "sk": "META"}
+    key = {"pk": f"EXEC#{TENANT_A}#{execution_id_of(tenant_a['execution_arn'])}", "sk": "META"}
     node = data_query("read", "dynamodb", operation="get", table=client.resources.executions_table, key=key)
     description = run_as_b(embedded, client, node)
     assert_refused_by_iam(description, "dynamodb:GetItem")
