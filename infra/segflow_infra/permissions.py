@@ -9,7 +9,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
-from segflow.declaration import Access, BucketGrant, ServiceGrant, StateMachineGrant, TableGrant
+from segflow.declaration import (
+    Access,
+    ArnLikeCondition,
+    BucketGrant,
+    ServiceGrant,
+    StateMachineGrant,
+    TableGrant,
+)
 
 from segflow_infra.cdk_util import acknowledge, arn_token, state_machine_arn, state_machine_name, states_arn
 
@@ -140,10 +147,12 @@ def service_statement(scope: IConstruct, grant: ServiceGrant) -> iam.PolicyState
     if not grant.actions or not grant.resources:
         raise ValueError(f"a {grant.service} grant needs actions and resources")
     conditions = None
-    if grant.condition is not None:
-        condition = grant.condition
+    condition = grant.condition
+    if isinstance(condition, ArnLikeCondition):
         values = [_arn(scope, condition.service, r, {}) for r in condition.resources]
         conditions = {"ArnLike": {condition.key: values}}
+    elif condition is not None:
+        conditions = {condition.operator: {condition.key: list(condition.values)}}
     return iam.PolicyStatement(
         actions=list(grant.actions),
         resources=[_service_arn(scope, grant, r) for r in grant.resources],
@@ -170,7 +179,7 @@ def acknowledge_service_wildcards(role: iam.Role, grants: tuple[ServiceGrant, ..
             where = (
                 "in any region, only through an inference profile of this account and region "
                 f"({grant.condition.key})"
-                if grant.arn_scope == "any_region" and grant.condition is not None
+                if grant.arn_scope == "any_region" and isinstance(grant.condition, ArnLikeCondition)
                 else "names chosen at run time"
             )
             acknowledge(
@@ -192,7 +201,8 @@ def acknowledge_user_resource_wildcards(role: iam.Role, grants: tuple[ServiceGra
                 continue
             acknowledge(
                 role,
-                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:{resource}]",
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:{grant.service}:{_nag_scope(grant)}:"
+                f"{_nag_spelling(resource)}]",
                 f"{', '.join(grant.actions)} on the {resource.removesuffix('/*')} the deployment named "
                 "(its indexes; its objects, whose keys workflows choose at run time); nothing else.",
             )

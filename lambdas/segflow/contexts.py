@@ -15,6 +15,8 @@ from segflow.declaration import (
     DATA_TABLES_CONTEXT,
     INVOKE_FUNCTIONS_CONTEXT,
     NOTIFICATION_TOPICS_CONTEXT,
+    TENANT_DATA_BUCKETS_CONTEXT,
+    TENANT_DATA_TABLES_CONTEXT,
     UserResources,
 )
 
@@ -27,6 +29,8 @@ USER_RESOURCE_CONTEXTS = (
     DATA_BUCKETS_CONTEXT,
     NOTIFICATION_TOPICS_CONTEXT,
     INVOKE_FUNCTIONS_CONTEXT,
+    TENANT_DATA_TABLES_CONTEXT,
+    TENANT_DATA_BUCKETS_CONTEXT,
 )
 
 GetContext = Callable[[str], Any]
@@ -46,7 +50,8 @@ def names(get_context: GetContext, key: str, pattern: re.Pattern[str], what: str
 def user_resources(get_context: GetContext) -> UserResources:
     """Your tables (``data_tables``), buckets data_query reads (``data_buckets``), SNS topics notification
     nodes publish to (``notification_topics``) and Lambda functions lambda_invoke nodes call
-    (``invoke_functions``), each comma-separated names (in the stack's account and region, not ARNs)."""
+    (``invoke_functions``), each comma-separated names (in the stack's account and region, not ARNs); tables
+    and buckets shared by tenants, keyed by tenant (``tenant_data_tables``, ``tenant_data_buckets``)."""
     return UserResources(
         tables=names(get_context, DATA_TABLES_CONTEXT, TABLE_NAME, "a DynamoDB table name"),
         buckets=names(get_context, DATA_BUCKETS_CONTEXT, BUCKET_NAME, "an S3 bucket name"),
@@ -57,6 +62,8 @@ def user_resources(get_context: GetContext) -> UserResources:
             FUNCTION_NAME,
             "a Lambda function name (letters, digits, '-' and '_', up to 64; a name, not an ARN)",
         ),
+        tenant_tables=names(get_context, TENANT_DATA_TABLES_CONTEXT, TABLE_NAME, "a DynamoDB table name"),
+        tenant_buckets=names(get_context, TENANT_DATA_BUCKETS_CONTEXT, BUCKET_NAME, "an S3 bucket name"),
     )
 
 
@@ -67,5 +74,7 @@ def as_contexts(resources: UserResources) -> list[str]:
         DATA_BUCKETS_CONTEXT: resources.buckets,
         NOTIFICATION_TOPICS_CONTEXT: resources.topics,
         INVOKE_FUNCTIONS_CONTEXT: resources.functions,
+        TENANT_DATA_TABLES_CONTEXT: resources.tenant_tables,
+        TENANT_DATA_BUCKETS_CONTEXT: resources.tenant_buckets,
     }
     return [f"{key}={','.join(values)}" for key, values in pairs.items() if values]

@@ -90,6 +90,16 @@ class ArnLikeCondition:
 
 
 @dataclass(frozen=True)
+class KeyCondition:
+    """A grant holds only when the request's ``key`` matches ``values`` under ``operator`` (values may hold
+    policy variables such as ``${aws:PrincipalTag/tenant}``)."""
+
+    operator: str  # ForAllValues:StringLike
+    key: str  # dynamodb:LeadingKeys
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ServiceGrant:
     """Actions on another AWS service's resources, limited to names segflow gives them (``resources`` are the
     resource parts of the service's ARNs in the stack's region and account: ``endpoint/segflow-*``)."""
@@ -98,7 +108,7 @@ class ServiceGrant:
     actions: tuple[str, ...]
     resources: tuple[str, ...]  # "*" only for actions AWS cannot scope (List* calls)
     arn_scope: ArnScope = "account"  # see ARN_SCOPE_OVERRIDES
-    condition: ArnLikeCondition | None = None
+    condition: ArnLikeCondition | KeyCondition | None = None
 
     def arn_overrides(self) -> dict[str, str]:
         """The ARN parts these resources leave empty or open (for format_arn)."""
@@ -451,14 +461,41 @@ INVOKE_FUNCTIONS_CONTEXT = "invoke_functions"
 INVOKE_FUNCTION_ACTIONS = ("lambda:InvokeFunction",)
 
 
+TENANT_DATA_TABLES_CONTEXT = "tenant_data_tables"
+TENANT_DATA_BUCKETS_CONTEXT = "tenant_data_buckets"
+
+
 @dataclass(frozen=True)
 class UserResources:
-    """The user's own resources nodes may use, by name (the stack's contexts), granted to the node role."""
+    """The user's own resources nodes may use, by name (the stack's contexts), granted to the node role.
+
+    Tables and buckets shared by several tenants can be named as keyed by tenant: a tenant's nodes then reach
+    only items whose partition key is ``<tenant>`` or starts with ``<tenant>#`` (``tenant_tables``), only
+    objects under ``<tenant>/`` (``tenant_buckets``), enforced by IAM with the session's tenant tag.
+    """
 
     tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
     functions: tuple[str, ...] = ()
+    tenant_tables: tuple[str, ...] = ()
+    tenant_buckets: tuple[str, ...] = ()
+
+    def add(self, more: UserResources) -> UserResources:
+        """Both sets of names, each once, in order."""
+        return UserResources(
+            **{
+                name: tuple(dict.fromkeys(getattr(self, name) + getattr(more, name)))
+                for name in self.__dataclass_fields__
+            }
+        )
+
+
+# The partition key values a tenant's session may reach in a table keyed by tenant (dynamodb:LeadingKeys; the
+# key is present on every item request and query, the only actions granted on such tables).
+TENANT_LEADING_KEYS = KeyCondition(
+    "ForAllValues:StringLike", "dynamodb:LeadingKeys", (TENANT_VARIABLE, f"{TENANT_VARIABLE}#*")
+)
 
 
 def user_resource_grants(resources: UserResources) -> tuple[ServiceGrant, ...]:
@@ -477,6 +514,36 @@ def user_resource_grants(resources: UserResources) -> tuple[ServiceGrant, ...]:
         buckets = tuple(f"{bucket}/*" for bucket in resources.buckets)
         grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, buckets, arn_scope="none"))
         grants.append(ServiceGrant("s3", DATA_BUCKET_LIST_ACTIONS, resources.buckets, arn_scope="none"))
+    if resources.tenant_tables:
+        tables = resources.tenant_tables
+        grants.append(
+            ServiceGrant(
+                "dynamodb",
+                DATA_TABLE_ACTIONS,
+                tuple(f"table/{t}" for t in tables),
+                condition=TENANT_LEADING_KEYS,
+            )
+        )
+        grants.append(
+            ServiceGrant(
+                "dynamodb",
+                DATA_TABLE_INDEX_ACTIONS,
+                tuple(f"table/{t}/index/*" for t in tables),
+                condition=TENANT_LEADING_KEYS,
+            )
+        )
+    if resources.tenant_buckets:
+        objects = tuple(f"{bucket}/{TENANT_VARIABLE}/*" for bucket in resources.tenant_buckets)
+        grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, objects, arn_scope="none"))
+        grants.append(
+            ServiceGrant(
+                "s3",
+                DATA_BUCKET_LIST_ACTIONS,
+                resources.tenant_buckets,
+                arn_scope="none",
+                condition=KeyCondition("StringLike", "s3:prefix", (f"{TENANT_VARIABLE}/*",)),
+            )
+        )
     if resources.topics:
         grants.append(ServiceGrant("sns", NOTIFICATION_TOPIC_ACTIONS, resources.topics))
     if resources.functions:

@@ -7,6 +7,7 @@ Sources: the Service Authorization Reference (actions, resource types and condit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ class UnmappedOperation(Exception):
     """The local runtime does not know which permissions this operation needs."""
 
 
-def _no_partition_key(table: str) -> str | None:
+def _no_partition_key(table: str, index: str | None) -> str | None:
     return None
 
 
@@ -28,8 +29,8 @@ class CallSite:
     region: str
     account: str
     url: str  # the request's URL (API Gateway's @connections calls carry the API id and stage in it)
-    # The partition key attribute of a table (for dynamodb:LeadingKeys); None when unknown.
-    partition_key: Callable[[str], str | None] = _no_partition_key
+    # The partition key attribute of a table or one of its indexes (for dynamodb:LeadingKeys); None: unknown.
+    partition_key: Callable[[str, str | None], str | None] = _no_partition_key
 
 
 Mapper = Callable[[str, Mapping[str, Any], CallSite], list[AuthorizationRequest]]
@@ -65,17 +66,39 @@ def _table_arn(site: CallSite, table: str) -> str:
     return _arn("dynamodb", site, f"table/{table}")
 
 
+def _scalar(value: Any) -> str:
+    """An attribute value's scalar (``{"S": "a"}`` -> ``a``), as IAM sees it in a condition key."""
+    return str(next(iter(value.values()))) if isinstance(value, Mapping) and value else str(value)
+
+
+_EQUALS = re.compile(r"(#?[A-Za-z0-9_.-]+)\s*=\s*(:[A-Za-z0-9_]+)")
+
+
+def _queried_partition(params: Mapping[str, Any], partition_key: str) -> str | None:
+    """The partition key value a Query's key condition names (``pk = :v``, names and values resolved)."""
+    names = params.get("ExpressionAttributeNames") or {}
+    values = params.get("ExpressionAttributeValues") or {}
+    for name, placeholder in _EQUALS.findall(str(params.get("KeyConditionExpression", ""))):
+        if names.get(name, name) == partition_key and placeholder in values:
+            return _scalar(values[placeholder])
+    return None
+
+
 def _item_context(site: CallSite, body: Mapping[str, Any]) -> dict[str, str | tuple[str, ...]]:
-    """The condition keys of one item action: ``dynamodb:LeadingKeys`` (the item's partition key value) and,
-    for a put, ``dynamodb:Attributes`` (the item's attribute names). Keys not known here are left out, so
-    statements conditioned on them do not apply."""
+    """The condition keys of one item action or query: ``dynamodb:LeadingKeys`` (the partition key value it
+    reaches) and, for a put, ``dynamodb:Attributes`` (the item's attribute names). Keys not known here are
+    left out, so statements conditioned on them do not apply."""
     context: dict[str, str | tuple[str, ...]] = {}
+    index = body.get("IndexName")
+    partition_key = site.partition_key(str(body.get("TableName", "")), str(index) if index else None)
     item = body.get("Item") or body.get("Key")
-    partition_key = site.partition_key(str(body.get("TableName", "")))
-    if isinstance(item, Mapping) and partition_key is not None and partition_key in item:
-        value = item[partition_key]
-        scalar = next(iter(value.values())) if isinstance(value, Mapping) and value else value
-        context["dynamodb:LeadingKeys"] = (str(scalar),)
+    if partition_key is not None:
+        if isinstance(item, Mapping) and partition_key in item:
+            context["dynamodb:LeadingKeys"] = (_scalar(item[partition_key]),)
+        elif "KeyConditionExpression" in body:
+            queried = _queried_partition(body, partition_key)
+            if queried is not None:
+                context["dynamodb:LeadingKeys"] = (queried,)
     if isinstance(body.get("Item"), Mapping):
         context["dynamodb:Attributes"] = tuple(body["Item"])
     return context

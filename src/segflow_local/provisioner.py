@@ -62,13 +62,7 @@ class ProvisionedStack:
 
     def grant_user_resources(self, resources: declaration.UserResources) -> None:
         """Name more of your resources, as ``cdk deploy -c data_tables=…`` would (added to what is named)."""
-        current = self.user_resources
-        self.user_resources = declaration.UserResources(
-            tables=tuple(dict.fromkeys(current.tables + resources.tables)),
-            buckets=tuple(dict.fromkeys(current.buckets + resources.buckets)),
-            topics=tuple(dict.fromkeys(current.topics + resources.topics)),
-            functions=tuple(dict.fromkeys(current.functions + resources.functions)),
-        )
+        self.user_resources = self.user_resources.add(resources)
         if declaration.NODE_ROLE.logical_id in self.trusts:
             sandbox.register_role(self.node_role())
 
@@ -182,9 +176,20 @@ def user_grant_statements(
             "Allow",
             actions=grant.actions,
             resources=tuple(grant_arn(grant, r, region, account) for r in grant.resources),
+            conditions=_conditions(grant.condition),
         )
         for grant in declaration.user_resource_grants(resources)
     )
+
+
+def _conditions(
+    condition: declaration.ArnLikeCondition | declaration.KeyCondition | None,
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    if condition is None:
+        return {}
+    if isinstance(condition, declaration.KeyCondition):
+        return {condition.operator: {condition.key: condition.values}}
+    raise ValueError("no user resource grant is conditioned on an ARN")
 
 
 def pass_role_statements(role_arn: str) -> tuple[Statement, ...]:

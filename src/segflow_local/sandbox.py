@@ -156,17 +156,21 @@ def session_of(access_key_id: str) -> AssumedSession | None:
     return _sessions.get(access_key_id)
 
 
-def _partition_key(table: str) -> str | None:
-    """The partition key attribute of a table of the embedded DynamoDB (None: no such table)."""
+def _partition_key(table: str, index: str | None) -> str | None:
+    """The partition key attribute of a table (or one of its indexes) of the embedded DynamoDB."""
     from moto.dynamodb.models import dynamodb_backends
 
-    for identity in (_current.get(),):
-        account = identity.account if identity is not None else "123456789012"
-        region = identity.region if identity is not None else "us-east-1"
-        backend = dynamodb_backends[account][region]
-        found = backend.tables.get(table.rsplit("/", 1)[-1]) if table else None
-        if found is not None:
-            return str(found.hash_key_attr)
+    identity = _current.get()
+    account = identity.account if identity is not None else "123456789012"
+    region = identity.region if identity is not None else "us-east-1"
+    found = dynamodb_backends[account][region].tables.get(table.rsplit("/", 1)[-1]) if table else None
+    if found is None:
+        return None
+    if index is None:
+        return str(found.hash_key_attr)
+    for secondary in found.indexes + found.global_indexes:
+        if secondary.name == index:
+            return next((str(k["AttributeName"]) for k in secondary.schema if k["KeyType"] == "HASH"), None)
     return None
 
 

@@ -37,6 +37,8 @@ USER_CONTEXT = {
     "data_buckets": "example-orders",
     "notification_topics": "order-events,order-events.fifo",
     "invoke_functions": "score-order",
+    "tenant_data_tables": "shared-orders",
+    "tenant_data_buckets": "shared-reports",
     declaration.SAGEMAKER_ROLE_CONTEXT: SAGEMAKER_ROLE_ARN,
 }
 USER_RESOURCES = UserResources(
@@ -44,6 +46,8 @@ USER_RESOURCES = UserResources(
     buckets=("example-orders",),
     topics=("order-events", "order-events.fifo"),
     functions=("score-order",),
+    tenant_tables=("shared-orders",),
+    tenant_buckets=("shared-reports",),
 )
 
 

@@ -397,6 +397,8 @@ USER_CONTEXT = {
     "data_tables": "orders, stock",
     "data_buckets": "example-orders,example-reports",
     "notification_topics": "order-events,order-events.fifo",
+    "tenant_data_tables": "shared-orders",
+    "tenant_data_buckets": "shared-reports",
 }
 
 
@@ -433,18 +435,38 @@ def test_user_resources_named_at_deploy_time_are_granted_to_the_node_role_only(
     expected |= {
         (action, service_arn("sns", name)) for action in NOTIFICATION_TOPIC_ACTIONS for name in topics
     }
+    # Shared by tenants, keyed by tenant: the session's own partitions and prefix only.
+    own_keys = condition_suffix(
+        {("ForAllValues:StringLike", "dynamodb:LeadingKeys"): [TENANT_VARIABLE, f"{TENANT_VARIABLE}#*"]}
+    )
+    expected |= {(action, f"{table_arn}shared-orders{own_keys}") for action in DATA_TABLE_ACTIONS}
+    expected |= {
+        (action, f"{table_arn}shared-orders/index/*{own_keys}") for action in DATA_TABLE_INDEX_ACTIONS
+    }
+    expected |= {
+        (action, f"arn:${{AWS::Partition}}:s3:::shared-reports/{TENANT_VARIABLE}/*")
+        for action in DATA_BUCKET_ACTIONS
+    }
+    own_prefix = condition_suffix({("StringLike", "s3:prefix"): [f"{TENANT_VARIABLE}/*"]})
+    expected |= {
+        (action, f"arn:${{AWS::Partition}}:s3:::shared-reports{own_prefix}")
+        for action in DATA_BUCKET_LIST_ACTIONS
+    }
     assert DATA_TABLE_ACTIONS == ("dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query")
     assert (DATA_TABLE_INDEX_ACTIONS, DATA_BUCKET_ACTIONS) == (("dynamodb:Query",), ("s3:GetObject",))
     assert DATA_BUCKET_LIST_ACTIONS == ("s3:ListBucket",)
     assert NOTIFICATION_TOPIC_ACTIONS == ("sns:Publish",)
-    user_names = (*tables, *buckets, *topics)
+    user_names = (*tables, *buckets, *topics, "shared-orders", "shared-reports")
 
     def of_users(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
         return {
             (action, resource)
             for action, resource in pairs
             if any(
-                f":table/{n}" in resource or f":::{n}/" in resource or resource.endswith(f":{n}")
+                f":table/{n}" in resource
+                or f":::{n}/" in resource
+                or f":::{n} if " in resource
+                or resource.endswith(f":{n}")
                 for n in user_names
             )
         }
