@@ -40,7 +40,7 @@ def start(
     ref: dict[str, Any] = {"workflow_id": workflow_id}
     if version is not None:
         ref["version"] = version
-    return launcher.start(TENANT, ref, execution_input, execution_name(workflow_id))
+    return launcher.start(TENANT, ref, execution_input, execution_name(TENANT, workflow_id))
 
 
 def release(workflow_id: str, label: str, wait_seconds: float = 0) -> dict[str, Any]:
