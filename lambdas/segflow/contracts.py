@@ -5,14 +5,14 @@ Each is a pydantic model so a malformed event fails with the field named, at the
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from segflow.domain.ids import TENANT_ID_RULE, is_tenant_id
+from segflow.domain.limits import EXECUTION_NAME_MAX_CHARS
 from segflow.domain.plan import SegmentConfig
 
-TENANT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_TENANT = "default"
 
 
@@ -76,8 +76,8 @@ class ExecutionRequest(BaseModel):
     @field_validator("tenant_id")
     @classmethod
     def _tenant(cls, value: str) -> str:
-        if not TENANT_PATTERN.match(value):
-            raise ValueError("tenant_id must be 1-63 lowercase letters, digits or hyphens")
+        if not is_tenant_id(value):
+            raise ValueError(f"tenant_id must be {TENANT_ID_RULE}")
         return value
 
     @model_validator(mode="after")
@@ -98,10 +98,13 @@ class ExecutionRequest(BaseModel):
 
 
 class InitializeEvent(BaseModel):
+    """InitializeStateBag's input: the StartExecution input, and the Step Functions execution's name
+    (``<tenant>.<execution id>``, :mod:`segflow.domain.ids`) and start time."""
+
     model_config = ConfigDict(defer_build=True)
 
     request: dict[str, Any]
-    execution_id: str = Field(min_length=1, max_length=80)
+    execution_name: str = Field(min_length=1, max_length=EXECUTION_NAME_MAX_CHARS)
     started_at: str
 
 

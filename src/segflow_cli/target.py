@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.contracts import DEFAULT_TENANT
+from segflow.domain.ids import TENANT_ID_RULE, is_tenant_id
 
 from segflow_cli.api_client import ManagementApi, api_for
 from segflow_cli.common import EXIT_INVALID, CliError
@@ -31,8 +32,8 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
 
 def check_tenant(tenant: str | None) -> str:
     tenant = tenant or DEFAULT_TENANT
-    if not TENANT_PATTERN.match(tenant):
-        raise CliError(f"--tenant {tenant!r}: 1-63 lowercase letters, digits or hyphens", EXIT_INVALID)
+    if not is_tenant_id(tenant):
+        raise CliError(f"--tenant {tenant!r}: {TENANT_ID_RULE}", EXIT_INVALID)
     return tenant
 
 

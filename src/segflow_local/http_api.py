@@ -33,8 +33,9 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.contracts import DEFAULT_TENANT
 from segflow.declaration import HttpApiSpec, HttpRoute, function_by_id
+from segflow.domain.ids import is_tenant_id
 from segflow.domain.limits import HTTP_API_MAX_REQUEST_BYTES
 
 from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, InvokeResult, local_function_name
@@ -43,7 +44,7 @@ API_PREFIX = "/_segflow/api"
 TENANT_HEADER = "x-segflow-tenant"
 PRINCIPAL_HEADER = "x-segflow-principal"
 DEFAULT_PRINCIPAL = "local-user"
-PRINCIPAL_PATTERN = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,255}$")  # printable ASCII, 1-256 characters
+PRINCIPAL_PATTERN = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,255}")  # printable ASCII, 1-256 characters
 LOCAL_API_ID = "segflowlocal"
 DEFAULT_STAGE = "$default"
 MAX_REQUEST_BYTES = HTTP_API_MAX_REQUEST_BYTES
@@ -150,10 +151,11 @@ class RouteTable:
 
 
 def local_authorizer(headers: Mapping[str, str]) -> dict[str, Any] | None:
-    """The Lambda-authorizer context for these (lower-cased) headers; None means 403."""
-    tenant = headers.get(TENANT_HEADER, "").strip() or DEFAULT_TENANT
+    """The Lambda-authorizer context for these (lower-cased) headers; None means 403. The tenant header is
+    taken as sent: anything but a whole tenant id (surrounding whitespace, a trailing newline) is refused."""
+    tenant = headers.get(TENANT_HEADER) or DEFAULT_TENANT
     principal = headers.get(PRINCIPAL_HEADER, "").strip() or DEFAULT_PRINCIPAL
-    if not TENANT_PATTERN.match(tenant) or not PRINCIPAL_PATTERN.match(principal):
+    if not is_tenant_id(tenant) or not PRINCIPAL_PATTERN.fullmatch(principal):
         return None
     return {"lambda": {"tenant_id": tenant, "principal": principal}}
 

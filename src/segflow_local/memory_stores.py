@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from segflow.adapters.event_log import Appended
 from segflow.adapters.manifests import SubmissionNotFound, plan_documents
-from segflow.adapters.workflow_versions import canonical_json, utc_now
+from segflow.adapters.workflow_versions import utc_now
 from segflow.domain import s3_layout
 from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord, Decision
 from segflow.domain.errors import CheckpointConflict, ExecutionFinished, ExecutionNotStarted
+from segflow.domain.integrity import canonical_json, sha256_hex, verify_submission
 from segflow.domain.limits import (
     DEFINITION_INLINE_MAX_BYTES,
     DYNAMODB_TRANSACTION_MAX_ITEMS,
@@ -451,8 +452,8 @@ class MemoryManifests:
     def submit(self, tenant_id: str, kind: str, document: Any) -> str:
         """Upload a workflow or input the way the CLI does (content-addressed, under the tenant's
         submissions); returns its key."""
-        text = compact_json(document)
-        key = s3_layout.submission_key(tenant_id, hashlib.sha256(text.encode()).hexdigest(), kind)
+        text = canonical_json(document)
+        key = s3_layout.submission_key(tenant_id, sha256_hex(text.encode()), kind)
         with self._lock:
             self.documents[key] = text
         return key
@@ -462,10 +463,12 @@ class MemoryManifests:
         allowed = f"{s3_layout.SUBMISSIONS}{tenant_id}/"
         if not key.startswith(allowed):
             raise PermissionError(f"s3_key must be under {allowed}")
-        try:
-            return self._get_json(key)
-        except KeyError:
-            raise SubmissionNotFound(f"no submission at s3://{self.bucket}/{key}") from None
+        with self._lock:
+            text = self.documents.get(key)
+        if text is None:
+            raise SubmissionNotFound(f"no submission at s3://{self.bucket}/{key}")
+        verify_submission(key, text.encode())
+        return json.loads(text)
 
     def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
         writes, index = plan_documents(prefix, plan)
@@ -652,7 +655,7 @@ class MemoryWorkflowVersions:
         workflow_id = definition["workflow_id"]
         text = canonical_json(definition)
         data = text.encode()
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = sha256_hex(data)
         large = len(data) > self.inline_max_bytes
         with self._lock:
             now = self._clock()

@@ -203,10 +203,11 @@ def _multi(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def local_authorizer(query: list[tuple[str, str]], headers: list[tuple[str, str]]) -> dict[str, str] | None:
-    """The Lambda-authorizer context the local gateway grants: the tenant the caller names; none without."""
+    """The Lambda-authorizer context the local gateway grants: the tenant the caller names, taken as sent (the
+    $connect handler refuses one that is not a whole tenant id, as deployed); none without."""
     by_name = {name.lower(): value for name, value in headers}
     params = dict(query)
-    tenant = (params.get(TENANT_PARAMETER) or by_name.get(TENANT_HEADER) or "").strip()
+    tenant = params.get(TENANT_PARAMETER) or by_name.get(TENANT_HEADER) or ""
     if not tenant:
         return None
     principal = (params.get(PRINCIPAL_PARAMETER) or by_name.get(PRINCIPAL_HEADER) or "").strip()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from segflow_cli.locate import locate
@@ -118,7 +119,7 @@ def test_the_console_shows_nodes_turning_done_in_order_and_catches_up_after_a_dr
     deployment = locate(endpoint.url)
     client = SegflowClient(deployment.session, deployment.resources)
     arn = client.start(chain_workflow(), {})
-    execution_id = arn.rsplit(":", 1)[-1]
+    execution_id = execution_id_of(arn)
 
     link = run_segflow("console", arn, "--endpoint", endpoint.url)
     assert link.returncode == 0, link.stderr
@@ -194,7 +195,7 @@ def test_the_console_moves_past_a_number_that_holds_no_event(browser: Any, endpo
     draft = EventDraft(kind="node", node_id="a", previous_state="running", new_state="failed", timestamp=0.0)
     with pytest.raises(CheckpointConflict):
         journal.put_node(
-            ExecutionIdentity("default", arn.rsplit(":", 1)[-1], "console-skip", None), late, draft
+            ExecutionIdentity("default", execution_id_of(arn), "console-skip", None), late, draft
         )
     stores_of(client).sfn.stop_execution(executionArn=arn)
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from tests.cli.conftest import LocalEndpoint, run_segflow, segflow_command, subprocess_env
 from tests.support.workflows import approval, edge, judgment, transform, workflow
@@ -62,7 +63,8 @@ def test_approve_reject_takes_the_reject_arm_with_the_approver_and_comment(
             sfn = local_endpoint.client("stepfunctions")
             machine = local_endpoint.outputs["StateMachineArn"]
             running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
-            arn = next((e["executionArn"] for e in running if e["name"].startswith("payout-review")), None)
+            arns = (e["executionArn"] for e in running)
+            arn = next((a for a in arns if execution_id_of(a).startswith("payout-review")), None)
             time.sleep(0.2)
         assert arn, "the run started"
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
 from tests.support.sagemaker import register_versions, registry_source
@@ -55,7 +56,7 @@ def test_deployments_lists_each_deployment_with_its_transitions(
     newest, first = json.loads(listed.stdout)
     assert (newest["version"], newest["status"], newest["previous_version"]) == ("2", "rolled_back", "1")
     assert (first["version"], first["status"]) == ("1", "succeeded")
-    assert newest["started_by"] and newest["execution_id"] == failed["execution_arn"].rsplit(":", 1)[-1]
+    assert newest["started_by"] and newest["execution_id"] == execution_id_of(failed["execution_arn"])
 
     text = run_segflow("deployments", "--verbose", "--endpoint", local_endpoint.url)
     lines = text.stdout.splitlines()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from segflow_cli.live import LiveEvents, local_url
@@ -87,7 +88,7 @@ def test_a_subscriber_gets_the_replay_then_live_events_each_once_in_order(
     client = client_for(live_endpoint)
     arn = client.start(slow_chain("live-order"), {})
     time.sleep(0.3)  # some events are stored before the subscription: they come as the replay
-    events = list(LiveEvents(socket_url(live_endpoint), arn.rsplit(":", 1)[-1]))
+    events = list(LiveEvents(socket_url(live_endpoint), execution_id_of(arn)))
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["kind"] == "execution" and events[-1]["new_state"] == "succeeded"
     assert [e.seq for e in client.events(arn)] == [e["seq"] for e in events]
@@ -98,7 +99,7 @@ def test_a_subscriber_that_drops_and_resubscribes_with_since_seq_ends_with_every
 ) -> None:
     client = client_for(live_endpoint)
     arn = client.start(slow_chain("live-resume", 6), {})
-    execution_id = arn.rsplit(":", 1)[-1]
+    execution_id = execution_id_of(arn)
     first = LiveEvents(socket_url(live_endpoint), execution_id)
     seen = []
     for event in first:
@@ -121,7 +122,7 @@ def watch_until_waiting(
     )
     received: list[dict[str, Any]] = []
     watcher = threading.Thread(
-        target=lambda: received.extend(LiveEvents(socket_url(endpoint), arn.rsplit(":", 1)[-1]))
+        target=lambda: received.extend(LiveEvents(socket_url(endpoint), execution_id_of(arn)))
     )
     watcher.start()
     deadline = time.monotonic() + 20
@@ -187,7 +188,7 @@ def test_a_number_that_holds_no_event_is_passed_over_by_watchers(live_endpoint: 
     from segflow.events.models import EventDraft
 
     client, arn, received, watcher = watch_until_waiting(live_endpoint, "live-skip")
-    execution_id = arn.rsplit(":", 1)[-1]
+    execution_id = execution_id_of(arn)
     dynamodb = client.session.client("dynamodb")
     journal = ExecutionJournal(
         stores_of(client).records,

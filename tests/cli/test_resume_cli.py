@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
 from tests.cli.test_versions_api import api
@@ -75,7 +76,7 @@ def test_resume_completes_a_failed_execution_and_checkpoints_show_what_it_reused
     assert len(server.requests_to("/notify")) == 1 and len(server.requests_to("/charge")) == 2
     after = json.loads(run_segflow("checkpoints", new_arn, "--endpoint", local_endpoint.url, "--json").stdout)
     reused = {c["node_id"]: c["reused_from"] for c in after["checkpoints"]}
-    old_id = failed_arn.rsplit(":", 1)[-1]
+    old_id = execution_id_of(failed_arn)
     assert reused == {"load": old_id, "notify": old_id, "charge": None, "report": None}
     table = run_segflow("checkpoints", new_arn, "--endpoint", local_endpoint.url).stdout
     assert f"(reused from {old_id})" in table
@@ -89,7 +90,7 @@ def test_the_management_api_resumes_from_a_node(
     local_endpoint: LocalEndpoint, server: LocalHttpServer, tmp_path: Path
 ) -> None:
     failed_arn = failed_run(local_endpoint, flaky_workflow(server, tmp_path, "api-resume"))
-    failed_id = failed_arn.rsplit(":", 1)[-1]
+    failed_id = execution_id_of(failed_arn)
     server.route("POST", "/charge", body={"charged": 42})
 
     status, body = api(local_endpoint, "POST", f"/executions/{failed_id}/resume", {"from_node": "nope"})

@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from tests.support.stores import stores_of
@@ -57,7 +56,7 @@ def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient) -> N
     wait_for(lambda: client.node_records(arn).get("long"))
     stores = stores_of(client)
     description = stores.sfn.describe_execution(executionArn=arn)
-    detail = {"name": execution_id_of(arn), "status": "TIMED_OUT", "input": description["input"]}
+    detail = {"name": description["name"], "status": "TIMED_OUT", "input": description["input"]}
     journal = ExecutionJournal(
         stores.records,
         EventLog(

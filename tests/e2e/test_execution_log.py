@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import run_to_end
@@ -70,7 +71,7 @@ def test_every_state_change_is_logged_in_order_with_gapless_seq_and_progress(
     # progress counts finished nodes (skipped ones too) and never goes back
     completed = [event.progress.completed for event in events]
     assert completed == sorted(completed) and events[-1].progress.model_dump() == {"completed": 6, "total": 6}
-    assert {event.execution_id for event in events} == {arn.rsplit(":", 1)[-1]}
+    assert {event.execution_id for event in events} == {execution_id_of(arn)}
     assert {event.workflow_id for event in events} == {"logged"}
 
 

@@ -37,7 +37,7 @@ def initialize(
     stores_of(client).s3.put_object(Bucket=client.resources.bucket, Key=key, Body=body)
     event = {
         "request": {"tenant_id": "default", "workflow": {"s3_key": key}, "input": execution_input},
-        "execution_id": f"direct-{uuid.uuid4().hex[:12]}",
+        "execution_name": f"default.direct-{uuid.uuid4().hex[:12]}",
         "started_at": datetime.now(UTC).isoformat(),
     }
     result = invoke(embedded, INITIALIZE_STATE_BAG, event)

@@ -83,7 +83,7 @@ def upload(client: SegflowClient, document: Any, tenant: str = "default") -> str
 
 
 def start_directly(client: SegflowClient, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    name = f"direct-{uuid.uuid4().hex[:12]}"
+    name = f"{request['tenant_id']}.direct-{uuid.uuid4().hex[:12]}"
     arn = stores_of(client).sfn.start_execution(
         stateMachineArn=client.resources.state_machine_arn, name=name, input=json.dumps(request)
     )["executionArn"]

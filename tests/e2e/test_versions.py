@@ -11,6 +11,7 @@ import pytest
 from segflow.adapters import factory
 from segflow.adapters.execution_launcher import ExecutionLauncher, execution_name
 from segflow.adapters.workflow_versions import WorkflowVersionStore
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import EXAMPLES_DIR, load_example
@@ -40,7 +41,7 @@ def start(
     ref: dict[str, Any] = {"workflow_id": workflow_id}
     if version is not None:
         ref["version"] = version
-    return launcher.start(TENANT, ref, execution_input, execution_name(workflow_id))
+    return launcher.start(TENANT, ref, execution_input, execution_name(TENANT, workflow_id))
 
 
 def release(workflow_id: str, label: str, wait_seconds: float = 0) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def test_the_canary_example_rolls_itself_back_when_its_canary_fails(
     entry = store.history(TENANT, wf)[-1]
     assert (entry.kind, entry.from_version, entry.to_version) == ("rollback", 2, 1)
     assert entry.reason == "canary of v2 had 12 errors (budget 5)"
-    assert entry.by.startswith(f"execution:{arn.rsplit(':', 1)[-1]}/node:rollback_on_error")
+    assert entry.by.startswith(f"execution:{execution_id_of(arn)}/node:rollback_on_error")
 
 
 def test_a_healthy_canary_is_promoted_and_nothing_is_rolled_back(

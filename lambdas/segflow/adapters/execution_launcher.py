@@ -1,26 +1,34 @@
 """Starting, stopping and describing executions of the workflow state machine (the StartExecution input
-contract)."""
+contract).
+
+Every method names an execution by its tenant and id; the Step Functions execution is ``<tenant>.<id>``
+(:mod:`segflow.domain.ids`), so a tenant only ever meets its own names.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import Any
 
+from segflow.contracts import DEFAULT_TENANT
 from segflow.domain import s3_layout
 from segflow.domain.errors import SegflowError
+from segflow.domain.ids import fitted_execution_id, qualified_execution_name
+from segflow.domain.integrity import canonical_json, sha256_hex
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 
 
 class ExecutionAlreadyExists(SegflowError):
-    """An execution of this name exists already (names are unique per state machine for 90 days)."""
+    """The tenant has an execution of this name already (names are unique per state machine for 90 days)."""
 
     kind = "conflict"
 
 
-def execution_name(workflow_id: str) -> str:
-    return f"{workflow_id[:40]}-{uuid.uuid4().hex[:12]}"
+def execution_name(tenant_id: str, workflow_id: str) -> str:
+    """A new execution id of this workflow: ``<workflow id>-<12 hex>``, the workflow id cut so that the
+    tenant's Step Functions name fits."""
+    return fitted_execution_id(tenant_id, workflow_id[:40], f"-{uuid.uuid4().hex[:12]}")
 
 
 class ExecutionLauncher:
@@ -34,8 +42,8 @@ class ExecutionLauncher:
         """Content-addressed under the tenant's submissions prefix (the only one InitializeStateBag reads)."""
         if self._s3 is None:
             raise RuntimeError("this function has no access to the data bucket: it cannot upload inputs")
-        body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-        key = s3_layout.submission_key(tenant_id, hashlib.sha256(body).hexdigest(), kind)
+        body = canonical_json(document).encode()
+        key = s3_layout.submission_key(tenant_id, sha256_hex(body), kind)
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return key
 
@@ -58,10 +66,12 @@ class ExecutionLauncher:
         return self.start_request(request, name)
 
     def start_request(self, request: dict[str, Any], name: str) -> str:
-        """Start with a complete ExecutionRequest (a resume's, for one)."""
+        """Start the execution ``name`` of the request's tenant with a complete ExecutionRequest (a resume's,
+        for one). Raises InvalidExecutionName, ExecutionAlreadyExists (only ever for the tenant's own)."""
+        qualified = qualified_execution_name(str(request.get("tenant_id") or DEFAULT_TENANT), name)
         try:
             response = self._sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(request)
+                stateMachineArn=self.state_machine_arn, name=qualified, input=json.dumps(request)
             )
         except self._sfn.exceptions.ExecutionAlreadyExists as error:
             raise ExecutionAlreadyExists(f"an execution named {name!r} already exists") from error
@@ -72,24 +82,30 @@ class ExecutionLauncher:
         try:
             return self.start_request(request, name)
         except ExecutionAlreadyExists:
-            existing = self.describe(name)
+            existing = self.describe(str(request.get("tenant_id") or DEFAULT_TENANT), name)
             if existing is None or json.loads(existing.get("input") or "null") != request:
                 raise
             return str(existing["executionArn"])
 
-    def execution_arn(self, name: str) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+    def execution_arn(self, tenant_id: str, name: str) -> str:
+        """The ARN of the tenant's Step Functions execution ``name``. Raises InvalidExecutionName."""
+        machine = self.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        return f"{machine}:{qualified_execution_name(tenant_id, name)}"
 
-    def describe(self, name: str) -> dict[str, Any] | None:
+    def describe(self, tenant_id: str, name: str) -> dict[str, Any] | None:
+        """DescribeExecution of the tenant's execution ``name``; None if it has none of that name (another
+        tenant's of the same name is another execution)."""
         try:
-            return dict(self._sfn.describe_execution(executionArn=self.execution_arn(name)))
+            return dict(self._sfn.describe_execution(executionArn=self.execution_arn(tenant_id, name)))
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return None
 
-    def stop(self, name: str, error: str | None = None, cause: str | None = None) -> dict[str, Any] | None:
-        """StopExecution of the execution ``name`` (its record turns ABORTED through the status rule);
-        None if there is no such execution. Stopping one that has ended changes nothing."""
-        request: dict[str, Any] = {"executionArn": self.execution_arn(name)}
+    def stop(
+        self, tenant_id: str, name: str, error: str | None = None, cause: str | None = None
+    ) -> dict[str, Any] | None:
+        """StopExecution of the tenant's execution ``name`` (its record turns ABORTED through the status
+        rule); None if there is no such execution. Stopping one that has ended changes nothing."""
+        request: dict[str, Any] = {"executionArn": self.execution_arn(tenant_id, name)}
         if error:
             request["error"] = error
         if cause:

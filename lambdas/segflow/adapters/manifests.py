@@ -10,6 +10,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from segflow.domain import s3_layout
+from segflow.domain.integrity import verify_submission
 from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
 
 REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
@@ -66,12 +67,13 @@ class ManifestStore:
         return json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def read_submission(self, tenant_id: str, key: str) -> Any:
-        """A workflow or input uploaded for this tenant; keys of other tenants are refused."""
+        """A workflow or input uploaded for this tenant; keys of other tenants are refused, and so is a body
+        that does not hash to the digest its key names (DefinitionIntegrityError)."""
         allowed = f"{s3_layout.SUBMISSIONS}{tenant_id}/"
         if not key.startswith(allowed):
             raise PermissionError(f"s3_key must be under {allowed}")
         try:
-            return self._get_json(key)
+            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
             # Without s3:ListBucket (which would reveal every tenant's key names) S3 answers a missing key
             # with 403: within the submissions prefix this function may read, that means "not there".
@@ -82,6 +84,8 @@ class ManifestStore:
             raise SubmissionNotFound(
                 f"no submission at s3://{self.bucket}/{key} ({code}: {message})"
             ) from error
+        verify_submission(key, body)
+        return json.loads(body)
 
     def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
         """Write the manifest, stage items, bodies and stage index. Returns the index: each stage's

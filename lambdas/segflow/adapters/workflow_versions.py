@@ -14,7 +14,6 @@ and an activation never interleaves with another: concurrent writers retry or fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -26,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at
 from segflow.domain import s3_layout
+from segflow.domain.integrity import canonical_json, sha256_hex
 from segflow.domain.limits import DEFINITION_INLINE_MAX_BYTES, VERSION_WRITE_MAX_ATTEMPTS
 from segflow.versioning.errors import (
     ActiveVersionConflict,
@@ -67,10 +67,6 @@ def request_sk(request_id: str) -> str:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def canonical_json(definition: dict[str, Any]) -> str:
-    return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _transaction_cancelled(error: ClientError) -> bool:
@@ -191,7 +187,7 @@ class WorkflowVersionStore:
         pk = workflow_pk(tenant_id, workflow_id)
         text = canonical_json(definition)
         data = text.encode()
-        sha256 = hashlib.sha256(data).hexdigest()
+        sha256 = sha256_hex(data)  # = document_sha256(definition), what a run checks it against
         stored: dict[str, Any] = {"definition_json": text}
         if len(data) > self.inline_max_bytes:
             key = s3_layout.workflow_definition_key(tenant_id, workflow_id, sha256)

@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.contracts import DEFAULT_TENANT, TENANT_PATTERN
+from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.errors import SegflowError
+from segflow.domain.ids import is_tenant_id
 
 TENANT_CLAIM_ENV = "SEGFLOW_TENANT_CLAIM"
 DEFAULT_TENANT_CLAIM = "tenant_id"
@@ -53,13 +54,13 @@ def caller_from_request_context(request_context: dict[str, Any]) -> Caller:
         claim = os.environ.get(TENANT_CLAIM_ENV, DEFAULT_TENANT_CLAIM)
         tenant = claims.get(claim)
         principal = claims.get("sub") or claims.get("client_id") or "unknown"
-        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+        if not is_tenant_id(tenant):
             raise Forbidden(f"the token has no valid {claim!r} claim")
         return Caller(tenant, f"jwt:{principal}")
     if expected == "lambda":
         context = authorizer["lambda"] or {}
         tenant, principal = context.get("tenant_id"), context.get("principal") or "unknown"
-        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+        if not is_tenant_id(tenant):
             raise Forbidden("the authorizer gave no valid tenant_id")
         return Caller(tenant, str(principal))
     iam = authorizer["iam"] or {}
@@ -74,7 +75,7 @@ def caller_from_websocket_context(request_context: dict[str, Any]) -> Caller:
     authorizer = request_context.get("authorizer") or {}
     if "tenant_id" in authorizer:
         tenant = authorizer["tenant_id"]
-        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+        if not is_tenant_id(tenant):
             raise Forbidden("the authorizer gave no valid tenant_id")
         return Caller(tenant, str(authorizer.get("principal") or "unknown"))
     identity = request_context.get("identity") or {}

@@ -30,7 +30,7 @@ from typing import Any
 import jwt
 
 from segflow.api.identity import DEFAULT_TENANT_CLAIM, JWT_AUDIENCE_ENV, JWT_ISSUER_ENV, TENANT_CLAIM_ENV
-from segflow.contracts import TENANT_PATTERN
+from segflow.domain.ids import is_tenant_id
 
 ALGORITHMS = ("RS256", "RS384", "RS512")  # what API Gateway's JWT authorizer accepts
 FETCH_TIMEOUT_SECONDS = 5.0
@@ -132,7 +132,7 @@ class JwtVerifier:
             raise InvalidToken(str(error)) from error
         self._check_audience(claims)
         tenant = claims.get(self.tenant_claim)
-        if not isinstance(tenant, str) or not TENANT_PATTERN.match(tenant):
+        if not is_tenant_id(tenant):
             raise InvalidToken(f"the token has no valid {self.tenant_claim!r} claim")
         principal = claims.get("sub") or claims.get("client_id") or "unknown"
         return VerifiedCaller(tenant, f"jwt:{principal}")

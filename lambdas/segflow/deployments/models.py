@@ -37,7 +37,7 @@ DeploymentStatus = Literal[
 ]
 FINAL_DEPLOYMENT_STATUSES = ("succeeded", "rolled_back", "rolled_back_by_alarm", "failed", "timed_out")
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
 _ALARM_NAME_MAX_CHARS = 255
 
@@ -147,7 +147,7 @@ class ModelDeployConfig(_Strict):
     @field_validator("model_id")
     @classmethod
     def _model_id(cls, value: str) -> str:
-        if "{{" not in value and not _MODEL_ID.match(value):
+        if "{{" not in value and not _MODEL_ID.fullmatch(value):
             raise ValueError("must be 1-40 letters, digits or hyphens, starting with a letter or digit")
         return value
 

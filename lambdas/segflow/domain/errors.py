@@ -180,3 +180,13 @@ class ConnectionGone(SegflowError):
     """The client is no longer connected (API Gateway answered 410 GoneException)."""
 
     kind = "not_found"
+
+
+# -- stored documents --
+
+
+class DefinitionIntegrityError(SegflowError):
+    """A stored workflow definition (or another content-addressed submission) no longer hashes to the digest
+    stored with it: it was changed after it was stored. The execution fails before anything of it runs."""
+
+    code = "DefinitionTampered"

@@ -115,6 +115,11 @@ STEP_FUNCTIONS_HISTORY_EVENT_LIMIT = 25_000
 # limit absorbs what the estimate cannot see (each retried Lambda attempt adds 3 events).
 HISTORY_EVENT_BUDGET = 20_000
 
+# Step Functions execution names stop at 80 characters. segflow names an execution ``<tenant>.<id>``, so an
+# execution id has 80 - len(tenant) - 1 characters at most (16 for the longest tenant id, 63 characters).
+EXECUTION_NAME_MAX_CHARS = 80
+TENANT_ID_MAX_CHARS = 63
+
 # API Gateway WebSocket: a message to a client is at most 128 KB, a frame from one 32 KB, a connection lives
 # at most 2 hours. segflow packs events into messages up to its own budget, well under the limit.
 WEBSOCKET_MESSAGE_MAX_BYTES = 128 * 1024

@@ -14,6 +14,7 @@ import hashlib
 from typing import Any
 
 from segflow.contracts import Continuation, StateBag
+from segflow.domain.ids import fitted_execution_id
 from segflow.domain.records import ExecutionRecord
 
 
@@ -21,10 +22,11 @@ class ContinuationRefused(ValueError):
     """The continuation does not match its execution (unknown, finished, or a part out of order)."""
 
 
-def part_name(execution_id: str, part: int) -> str:
-    """``<execution id>-<hash>-p<part>``: unique per execution and part, within 80 characters."""
+def part_name(tenant_id: str, execution_id: str, part: int) -> str:
+    """``<execution id>-<hash>-p<part>``: unique per execution and part, the id cut so that the tenant's
+    Step Functions name fits."""
     digest = hashlib.sha256(execution_id.encode()).hexdigest()[:8]
-    return f"{execution_id[:60]}-{digest}-p{part}"
+    return fitted_execution_id(tenant_id, execution_id, f"-{digest}-p{part}")
 
 
 def continuation_request(statebag: StateBag, stage: int, wait_seconds: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from segflow.domain.errors import ExecutionFinished
+from segflow.domain.ids import split_execution_name
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord
 from segflow.domain.statuses import TERMINAL_EXECUTION_STATUSES, ExecutionStatus, event_state
@@ -64,16 +65,21 @@ def finish(
 
 def execution_of_status_change(detail: dict[str, Any]) -> tuple[str, str] | None:
     """(tenant, execution id) of an EventBridge "Step Functions Execution Status Change" detail; a
-    continuation part counts as the execution it continues. None for an input segflow did not write."""
+    continuation part counts as the execution it continues. None for an input segflow did not write, or a
+    name that is not ``<the input's tenant>.<id>`` (InitializeStateBag refused it: it has no record, and an
+    execution of that id may be another one's)."""
     try:
         request = json.loads(detail.get("input") or "{}")
     except ValueError:
         return None
     if not isinstance(request, dict):
         return None
-    tenant = request.get("tenant_id") or "default"
+    tenant = str(request.get("tenant_id") or "default")
+    named, execution_id = split_execution_name(str(detail.get("name") or ""))
+    if named != tenant:
+        return None
     continuation = request.get("continuation") or {}
-    return str(tenant), str(continuation.get("execution_id") or detail.get("name") or "")
+    return tenant, str(continuation.get("execution_id") or execution_id)
 
 
 def record_status_change(

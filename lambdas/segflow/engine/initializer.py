@@ -10,6 +10,7 @@ from typing import Any
 
 from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, StateBag, WorkflowRef
 from segflow.domain import s3_layout
+from segflow.domain.integrity import verify_definition
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
 from segflow.dsl.validation import validate_executable
 from segflow.engine.continuation import continued_statebag
@@ -38,6 +39,11 @@ class Initializer:
         assert request.workflow is not None  # the request model requires it without a continuation
         if isinstance(request.workflow, WorkflowRef):  # pinned here, for the whole execution
             published = self.versions.resolve(tenant, request.workflow.workflow_id, request.workflow.version)
+            # A stored definition changed since it was published (its table item or S3 object written
+            # directly) fails here, before anything of it runs.
+            verify_definition(
+                published.definition, published.sha256, published.workflow_id, published.version
+            )
             workflow_document, version, workflow_key = published.definition, published.version, ""
         else:
             workflow_key = request.workflow.s3_key

@@ -126,10 +126,18 @@ class PlanStore(Protocol):
 
 class PublishedWorkflow(Protocol):
     @property
+    def workflow_id(self) -> str: ...
+
+    @property
     def definition(self) -> dict[str, Any]: ...
 
     @property
     def version(self) -> int: ...
+
+    @property
+    def sha256(self) -> str:
+        """The digest stored when it was published (:func:`segflow.domain.integrity.document_sha256`)."""
+        ...
 
 
 class WorkflowVersions(Protocol):

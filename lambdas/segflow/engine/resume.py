@@ -13,6 +13,7 @@ from collections import deque
 from typing import Any
 
 from segflow.domain.errors import ErrorKind, SegflowError
+from segflow.domain.ids import fitted_execution_id
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import RESUMABLE_EXECUTION_STATUSES, REUSABLE_NODE_STATUSES
 from segflow.dsl.graph import WorkflowGraph
@@ -83,6 +84,6 @@ def resume_request(old: ExecutionRecord, from_node: str | None) -> dict[str, Any
     return {"tenant_id": old.tenant_id, "workflow": workflow, "resume_from": resume_from}
 
 
-def resumed_execution_name(execution_id: str, attempt_suffix: str) -> str:
-    """``<old name>-r<suffix>``, within Step Functions' 80 characters."""
-    return f"{execution_id[:66]}-r{attempt_suffix[:12]}"
+def resumed_execution_name(tenant_id: str, execution_id: str, attempt_suffix: str) -> str:
+    """``<old id>-r<suffix>``, the old id cut so that the tenant's Step Functions name fits."""
+    return fitted_execution_id(tenant_id, execution_id, f"-r{attempt_suffix[:12]}")

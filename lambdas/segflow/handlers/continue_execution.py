@@ -21,7 +21,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ContinueEvent.model_validate(event)
     statebag = parsed.statebag
     part = statebag.part + 1
-    name = part_name(statebag.execution_id, part)
+    name = part_name(statebag.tenant_id, statebag.execution_id, part)
     # Recorded first: the part's InitializeStateBag checks it. A retry finds it recorded and starts the
     # same execution again, which Step Functions answers with the running one (same name, same input).
     factory.execution_records().record_continuation(statebag.tenant_id, statebag.execution_id, part, name)

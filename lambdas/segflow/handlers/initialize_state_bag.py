@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 
 from segflow.adapters import factory
 from segflow.contracts import ExecutionRequest, InitializeEvent
+from segflow.domain.ids import execution_id_in_name
 from segflow.engine.initializer import Initializer
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
@@ -20,6 +21,7 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = InitializeEvent.model_validate(event)
     request = ExecutionRequest.model_validate(parsed.request)
+    execution_id = execution_id_in_name(request.tenant_id, parsed.execution_name)
     records = factory.execution_records()
     initializer = Initializer(
         records,
@@ -28,7 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         factory.workflow_versions(),
         factory.journal(records),
     )
-    result = initializer.initialize(request, parsed.execution_id, parsed.started_at)
+    result = initializer.initialize(request, execution_id, parsed.started_at)
     logger.info(
         "initialized",
         extra={

@@ -3,9 +3,9 @@ tenant's executions, in one place for the management API handler and the CLI.
 
 Every method takes the tenant and sees only that tenant's executions: another tenant's execution is as
 unknown as a missing one (:class:`ExecutionNotFound`). An execution is named by its id or by the ARN of its
-first Step Functions execution. Build the service from a Lambda function's environment
-(:meth:`ExecutionsService.from_environment`) or from a boto3 session and the stack's resource names
-(:meth:`ExecutionsService.from_session`, for the CLI).
+first Step Functions execution (``<tenant>.<id>``: an ARN of another tenant's names nothing here). Build the
+service from a Lambda function's environment (:meth:`ExecutionsService.from_environment`) or from a boto3
+session and the stack's resource names (:meth:`ExecutionsService.from_session`, for the CLI).
 
 - ``start`` (a published workflow) and ``start_definition`` (a workflow document, validated then uploaded);
 - ``resume``: an execution that ended without success, in a new execution reusing its completed nodes;
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict
 
 from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.errors import SegflowError
-from segflow.domain.ids import execution_id_of
+from segflow.domain.ids import check_execution_id, execution_id_of, tenant_in_reference
 from segflow.domain.limits import EVENT_PAGE_SIZE, EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import (
@@ -253,6 +253,21 @@ def _tenant_of_request(description: dict[str, Any]) -> str:
     return str(_request_of(description).get("tenant_id") or DEFAULT_TENANT)
 
 
+def _own_execution_id(tenant_id: str, execution: str) -> str | None:
+    """The id of the tenant's execution ``execution`` (an id or an ARN); None for an ARN of another
+    tenant's execution (its name carries that tenant)."""
+    named = tenant_in_reference(execution)
+    return execution_id_of(execution) if named is None or named == tenant_id else None
+
+
+def _execution_id(tenant_id: str, execution: str) -> str:
+    """:func:`_own_execution_id`; another tenant's execution is as unknown as a missing one."""
+    execution_id = _own_execution_id(tenant_id, execution)
+    if execution_id is None:
+        raise ExecutionNotFound(execution_id_of(execution))
+    return execution_id
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -366,8 +381,10 @@ class ExecutionsService:
         Raises WorkflowNotFound, VersionNotFound, NoActiveVersion, ExecutionAlreadyExists."""
         from segflow.adapters.execution_launcher import execution_name
 
+        if name is not None:
+            check_execution_id(tenant_id, name)
         pinned = self._versions().resolve(tenant_id, workflow_id, version)
-        name = name or execution_name(workflow_id)
+        name = name or execution_name(tenant_id, workflow_id)
         reference = {"workflow_id": workflow_id, "version": pinned.version}
         arn = self.launcher.start(tenant_id, reference, execution_input or {}, name, started_by=started_by)
         return StartedExecution(name, arn, workflow_id, pinned.version)
@@ -385,9 +402,11 @@ class ExecutionsService:
         from segflow.adapters.execution_launcher import execution_name
         from segflow.dsl.validation import validate_executable
 
+        if name is not None:
+            check_execution_id(tenant_id, name)
         graph = validate_executable(definition)
         key = self.launcher.upload_submission(tenant_id, "workflows", definition)
-        name = name or execution_name(graph.workflow_id)
+        name = name or execution_name(tenant_id, graph.workflow_id)
         arn = self.launcher.start(
             tenant_id, {"s3_key": key}, execution_input or {}, name, started_by=started_by
         )
@@ -409,6 +428,8 @@ class ExecutionsService:
             resumed_execution_name,
         )
 
+        if name is not None:
+            check_execution_id(tenant_id, name)
         view = self.describe(tenant_id, execution, with_nodes=False)
         check_resumable(view.execution_id, view.status)
         record = view.record
@@ -418,7 +439,7 @@ class ExecutionsService:
             )
         if from_node is not None:
             check_from_node(validate_workflow(self._definition_of(record)), from_node)
-        name = name or resumed_execution_name(view.execution_id, uuid.uuid4().hex)
+        name = name or resumed_execution_name(tenant_id, view.execution_id, uuid.uuid4().hex)
         arn = self.launcher.start_request(resume_request(record, from_node), name)
         return StartedExecution(
             name, arn, record.workflow_id, record.workflow_version, resumed_from=view.execution_id
@@ -436,7 +457,7 @@ class ExecutionsService:
                 f"execution {view.execution_id!r} is {view.status}: only a RUNNING execution stops"
             )
         for round_number in range(_STOP_ROUNDS):
-            self.launcher.stop(execution_id_of(view.execution_arn), error, cause)
+            self.launcher.stop(tenant_id, execution_id_of(view.execution_arn), error, cause)
             view = self.describe(tenant_id, execution, with_nodes=False)
             if view.status != "RUNNING":
                 break
@@ -449,14 +470,14 @@ class ExecutionsService:
     def describe(self, tenant_id: str, execution: str, with_nodes: bool = True) -> ExecutionView:
         """The execution now: Step Functions' status of its latest part (a continued execution's parts are
         followed), its record, its node records. Raises ExecutionNotFound."""
-        execution_id = execution_id_of(execution)
+        execution_id = _execution_id(tenant_id, execution)
         record = self.records.get_execution(tenant_id, execution_id)
         names = [execution_id]
         if record is not None:
             from segflow.engine.continuation import part_name
 
-            names += [part_name(execution_id, part) for part in range(1, record.parts + 1)]
-        found = self._latest_part(names)
+            names += [part_name(tenant_id, execution_id, part) for part in range(1, record.parts + 1)]
+        found = self._latest_part(tenant_id, names)
         description = found.description
         workflow_id: str | None
         if record is not None:
@@ -474,7 +495,8 @@ class ExecutionsService:
         status: DescribedExecutionStatus
         if description is None:  # Step Functions forgot it (90 days); the record stays for the retention
             assert record is not None
-            status, arn, stopped_at = record.status, self.launcher.execution_arn(execution_id), None
+            arn = self.launcher.execution_arn(tenant_id, execution_id)
+            status, stopped_at = record.status, None
             error, cause, result = record.error, record.cause, None
         else:
             status = "RUNNING" if found.pending_part else description["status"]
@@ -497,7 +519,9 @@ class ExecutionsService:
             tenant_id=tenant_id,
             status=status,
             execution_arn=arn,
-            parts=tuple(self.launcher.execution_arn(name) for name in found.names or [execution_id]),
+            parts=tuple(
+                self.launcher.execution_arn(tenant_id, name) for name in found.names or [execution_id]
+            ),
             record=record,
             nodes=nodes,
             workflow_id=workflow_id,
@@ -510,12 +534,12 @@ class ExecutionsService:
             result=result,
         )
 
-    def _latest_part(self, names: list[str]) -> _Parts:
+    def _latest_part(self, tenant_id: str, names: list[str]) -> _Parts:
         """The latest part that exists (a recorded part may not have started yet), then any parts it
         continued as that the record does not name yet."""
         found = _Parts()
         for index in range(len(names) - 1, -1, -1):
-            description = self.launcher.describe(names[index])
+            description = self.launcher.describe(tenant_id, names[index])
             if description is not None:
                 found.names, found.description = names[: index + 1], description
                 found.pending_part = index < len(names) - 1
@@ -524,7 +548,7 @@ class ExecutionsService:
             continued_as = continued_as_of(found.description)
             if found.description["status"] != "SUCCEEDED" or continued_as is None:
                 break
-            following = self.launcher.describe(execution_id_of(continued_as))
+            following = self.launcher.describe(tenant_id, execution_id_of(continued_as))
             if following is None:  # started in a moment
                 found.pending_part = True
                 break
@@ -571,7 +595,8 @@ class ExecutionsService:
         has none. Raises NotDeployed without an events table."""
         if self.event_log is None:
             raise NotDeployed("this deployment has no execution log (deployed before live events)")
-        return self.event_log.read_all(tenant_id, execution_id_of(execution), since_seq)
+        execution_id = _own_execution_id(tenant_id, execution)
+        return [] if execution_id is None else self.event_log.read_all(tenant_id, execution_id, since_seq)
 
     def events_page(
         self, tenant_id: str, execution: str, after_seq: int = 0, limit: int = EVENT_PAGE_SIZE
@@ -600,7 +625,8 @@ class ExecutionsService:
 
     def execution_record(self, tenant_id: str, execution: str) -> ExecutionRecord | None:
         """The execution's record (one read); None before it initialized, or for another tenant's."""
-        return self.records.get_execution(tenant_id, execution_id_of(execution))
+        execution_id = _own_execution_id(tenant_id, execution)
+        return None if execution_id is None else self.records.get_execution(tenant_id, execution_id)
 
     def wait(
         self, tenant_id: str, execution: str, timeout_seconds: float = 600, poll_seconds: float = 0.2
@@ -617,7 +643,10 @@ class ExecutionsService:
 
     def node_records(self, tenant_id: str, execution: str) -> dict[str, NodeRecord]:
         """node_id -> its record; nodes not reached have none (nor has another tenant's execution)."""
-        return {r.node_id: r for r in self.records.list_nodes(tenant_id, execution_id_of(execution))}
+        execution_id = _own_execution_id(tenant_id, execution)
+        if execution_id is None:
+            return {}
+        return {r.node_id: r for r in self.records.list_nodes(tenant_id, execution_id)}
 
     def checkpoints(self, tenant_id: str, execution: str) -> list[Checkpoint]:
         """Every node outcome the execution recorded, in the order they were reached: what a resume reuses,
@@ -647,7 +676,7 @@ class ExecutionsService:
 
     def output(self, tenant_id: str, execution: str) -> Any:
         """The output of a succeeded execution (loaded from S3 when large); None otherwise."""
-        record = self.records.get_execution(tenant_id, execution_id_of(execution))
+        record = self.execution_record(tenant_id, execution)
         if record is None or record.status != "SUCCEEDED":
             return None
         return self.outputs.load(record.output_json, record.output_key)
@@ -655,7 +684,7 @@ class ExecutionsService:
     def workflow_of(self, tenant_id: str, execution: str) -> dict[str, Any] | None:
         """The workflow the execution runs: its submitted document, or the published version it pinned;
         None before it initialized or if it cannot be read."""
-        record = self.records.get_execution(tenant_id, execution_id_of(execution))
+        record = self.execution_record(tenant_id, execution)
         if record is None:
             return None
         try:
@@ -675,13 +704,14 @@ class ExecutionsService:
             return None
 
     def tenant_of(self, execution: str) -> str | None:
-        """The tenant an execution was started for, from its Step Functions input; None if there is no such
-        execution. Not tenant-scoped: for operators acting with the account's credentials (the CLI), who
-        name an execution by its ARN and need its tenant to read its records."""
-        description = self.launcher.describe(execution_id_of(execution))
-        if description is None:
+        """The tenant an execution ARN was started for (its name carries it), if that tenant has such an
+        execution; None otherwise (an id, or an ARN named before names carried the tenant). Not
+        tenant-scoped, and never a proof of who may read it: for operators acting with the account's
+        credentials (the CLI), who name an execution by its ARN and need its tenant to read its records."""
+        tenant = tenant_in_reference(execution)
+        if tenant is None or self.launcher.describe(tenant, execution_id_of(execution)) is None:
             return None
-        return _tenant_of_request(description)
+        return tenant
 
     # --- approvals ----------------------------------------------------------------------------------------
 
@@ -700,7 +730,7 @@ class ExecutionsService:
 
         if self.approvals is None or self.task_tokens is None:
             raise NotDeployed("this service was built without approvals")
-        execution_id = execution_id_of(execution)
+        execution_id = _execution_id(tenant_id, execution)
         if self.records.get_execution(tenant_id, execution_id) is None:
             raise ExecutionNotFound(execution_id)
         return decide_approval(
@@ -720,10 +750,10 @@ class ExecutionsService:
     def _known(self, tenant_id: str, execution: str) -> str:
         """The execution's id if it is this tenant's: recorded for it, or started for it and not initialized
         yet. Raises ExecutionNotFound otherwise (another tenant's execution exactly as a missing one)."""
-        execution_id = execution_id_of(execution)
+        execution_id = _execution_id(tenant_id, execution)
         if self.records.get_execution(tenant_id, execution_id) is not None:
             return execution_id
-        description = self.launcher.describe(execution_id)
+        description = self.launcher.describe(tenant_id, execution_id)
         if description is None or _tenant_of_request(description) != tenant_id:
             raise ExecutionNotFound(execution_id)
         return execution_id

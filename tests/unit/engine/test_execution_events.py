@@ -95,7 +95,7 @@ def test_a_stop_no_handler_saw_is_recorded_once_and_the_late_finalizer_adds_noth
     statebag = outcome.statebag
     detail = {
         "status": "ABORTED",
-        "name": statebag.execution_id,
+        "name": f"default.{statebag.execution_id}",
         "input": json.dumps({"tenant_id": "default"}),
     }
 
@@ -119,7 +119,7 @@ def test_a_timeout_is_recorded_with_the_error_step_functions_names(engine: Engin
     statebag = outcome.statebag
     detail = {
         "status": "TIMED_OUT",
-        "name": statebag.execution_id,
+        "name": f"default.{statebag.execution_id}",
         "input": json.dumps({"tenant_id": "default"}),
     }
 
