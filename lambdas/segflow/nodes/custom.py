@@ -40,14 +40,14 @@ from segflow.nodes import registry
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.nodes.registry import NodeTypeRegistrationError
 
-_NAME = re.compile(r"^(action:)?[a-z][a-z0-9_]{0,63}$")
+_NAME = re.compile(r"(action:)?[a-z][a-z0-9_]{0,63}")
 
 CustomFunction = Callable[[Any, NodeContext], Any]
 F = TypeVar("F", bound=CustomFunction)
 
 
 def _check_declaration(name: str, fn: Any, config: Any, description: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise NodeTypeRegistrationError(
             f"node type name {name!r} must be lower-case letters, digits and '_' (starting with a letter, "
             "up to 64), optionally prefixed 'action:'"

@@ -16,12 +16,12 @@ from segflow.domain.errors import EffectConditionFailed, NodeFailure
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 # DynamoDB's own rule for table names.
-TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 
 
 def check_table_name(table: str) -> str:
     """A pydantic field check (a ``{{ template }}`` is checked once rendered)."""
-    if "{{" not in table and not TABLE_NAME.match(table):
+    if "{{" not in table and not TABLE_NAME.fullmatch(table):
         raise ValueError(f"{table!r} is not a DynamoDB table name")
     return table
 

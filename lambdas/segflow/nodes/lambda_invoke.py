@@ -35,10 +35,10 @@ from segflow.nodes.base import NodeContext, NodeResult, NodeType
 # Lambda's own pattern for FunctionName (a name, a partial ARN or a full ARN, each with an optional
 # ":qualifier") and for Qualifier.
 _FUNCTION_NAME = re.compile(
-    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
-    r"([a-zA-Z0-9-_]{1,64})(:(\$LATEST|[a-zA-Z0-9-_]{1,128}))?$"
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_]{1,64})(:(\$LATEST|[a-zA-Z0-9-_]{1,128}))?"
 )
-_QUALIFIER = re.compile(r"^(\$LATEST|[a-zA-Z0-9-_]{1,128})$")
+_QUALIFIER = re.compile(r"(\$LATEST|[a-zA-Z0-9-_]{1,128})")
 
 
 class FunctionFailed(NodeFailure):
@@ -63,7 +63,7 @@ class LambdaInvokeConfig(BaseModel):
     @field_validator("function_name")
     @classmethod
     def _function_name(cls, name: str) -> str:
-        if "{{" not in name and not _FUNCTION_NAME.match(name):
+        if "{{" not in name and not _FUNCTION_NAME.fullmatch(name):
             raise ValueError(
                 f"{name!r} is not a Lambda function name, partial ARN or ARN "
                 "(letters, digits, '-' and '_', up to 64 characters, optionally ':version' or ':alias')"
@@ -73,7 +73,7 @@ class LambdaInvokeConfig(BaseModel):
     @field_validator("qualifier")
     @classmethod
     def _qualifier(cls, qualifier: str | None) -> str | None:
-        if qualifier is not None and "{{" not in qualifier and not _QUALIFIER.match(qualifier):
+        if qualifier is not None and "{{" not in qualifier and not _QUALIFIER.fullmatch(qualifier):
             raise ValueError(f"{qualifier!r} is not a version or alias ($LATEST, 1, live, ...)")
         return qualifier
 

@@ -19,7 +19,7 @@ from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import check_http_url, send
 
-_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 
 
 class _Notification(BaseModel):
@@ -47,7 +47,7 @@ class SnsNotification(_Notification):
     @field_validator("topic_arn")
     @classmethod
     def _arn(cls, arn: str) -> str:
-        if "{{" not in arn and not _TOPIC_ARN.match(arn):
+        if "{{" not in arn and not _TOPIC_ARN.fullmatch(arn):
             raise ValueError(f"{arn!r} is not an SNS topic ARN")
         return arn
 

@@ -39,7 +39,7 @@ BUILTIN_NODE_TYPES: dict[str, str] = {
 _REGISTRY: dict[str, NodeType] = {}
 # Types registered from outside segflow (custom node types): key -> "module.function" that registered it.
 ENTRY_POINT_GROUP = "segflow.node_types"
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _origins: dict[str, str] = {}
 _lock = threading.RLock()
 _imported: set[str] = set()
@@ -102,7 +102,7 @@ def configured_modules() -> list[str]:
     """The module names in ``SEGFLOW_NODE_MODULES``, checked."""
     names = [part.strip() for part in os.environ.get(NODE_MODULES_ENV, "").split(",") if part.strip()]
     for module in names:
-        if not _MODULE.match(module):
+        if not _MODULE.fullmatch(module):
             raise NodeTypeRegistrationError(f"{NODE_MODULES_ENV}: {module!r} is not a Python module name")
     return names
 
