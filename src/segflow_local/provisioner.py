@@ -105,7 +105,13 @@ class ProvisionedStack:
             policy=self.function_policy(spec),
             environment={**self.function_environment(spec), **self.environment_overrides},
             assumable_roles=assumable,
+            partition_keys=self._partition_keys() if assumable else {},
         )
+
+    def _partition_keys(self) -> dict[str, dict[str, str]]:
+        """Of segflow's tables and the tables named for nodes (for the node role's LeadingKeys conditions)."""
+        named = (*self.table_names.values(), *self.user_resources.tables, *self.user_resources.tenant_tables)
+        return sandbox.partition_keys_of(named, LOCAL_ACCOUNT_ID, LOCAL_REGION)
 
     def without_grant(self, logical_id: str, action: str) -> None:
         """Take one action away from one function's policy (tests that prove each grant is needed)."""

@@ -24,7 +24,7 @@ import contextvars
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,6 +83,10 @@ class FunctionIdentity:
     # The roles of the stack this function may assume (the node role), as they are now: registered for the
     # invocation, in whichever process runs it.
     assumable_roles: tuple[AssumableRole, ...] = ()
+    # The partition key attribute of each table it may reach, and of their indexes (table -> index or "" ->
+    # attribute): what IAM knows as dynamodb:LeadingKeys, carried along for worker processes, which have no
+    # DynamoDB of their own to ask.
+    partition_keys: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def principal(self) -> str:
@@ -156,22 +160,36 @@ def session_of(access_key_id: str) -> AssumedSession | None:
     return _sessions.get(access_key_id)
 
 
-def _partition_key(table: str, index: str | None) -> str | None:
-    """The partition key attribute of a table (or one of its indexes) of the embedded DynamoDB."""
+def partition_keys_of(tables: Iterable[str], account: str, region: str) -> dict[str, dict[str, str]]:
+    """The partition key attribute of each of ``tables`` of the embedded DynamoDB ("" for the table, an
+    index's name for its own); tables that do not exist are left out."""
     from moto.dynamodb.models import dynamodb_backends
 
+    backend = dynamodb_backends[account][region]
+    keys: dict[str, dict[str, str]] = {}
+    for name in tables:
+        table = backend.tables.get(name)
+        if table is None:
+            continue
+        keys[name] = {"": str(table.hash_key_attr)}
+        for index in table.indexes + table.global_indexes:
+            hashed = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            if hashed:
+                keys[name][index.name] = str(hashed[0])
+    return keys
+
+
+def _partition_key(table: str, index: str | None) -> str | None:
+    """The partition key attribute of a table (or one of its indexes): as the running function's identity
+    carries it, else as the embedded DynamoDB of this process says."""
+    name = table.rsplit("/", 1)[-1]
     identity = _current.get()
-    account = identity.account if identity is not None else "123456789012"
-    region = identity.region if identity is not None else "us-east-1"
-    found = dynamodb_backends[account][region].tables.get(table.rsplit("/", 1)[-1]) if table else None
-    if found is None:
-        return None
-    if index is None:
-        return str(found.hash_key_attr)
-    for secondary in found.indexes + found.global_indexes:
-        if secondary.name == index:
-            return next((str(k["AttributeName"]) for k in secondary.schema if k["KeyType"] == "HASH"), None)
-    return None
+    known = identity.partition_keys if identity is not None else {}
+    if name not in known:
+        account = identity.account if identity is not None else "123456789012"
+        region = identity.region if identity is not None else "us-east-1"
+        known = partition_keys_of([name], account, region)  # a worker process has none: unknown
+    return known.get(name, {}).get(index or "")
 
 
 _current: contextvars.ContextVar[FunctionIdentity | None] = contextvars.ContextVar(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from segflow import declaration
+from segflow.domain.ids import execution_id_of
 
 from segflow_cli.main import main
 from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
@@ -66,8 +67,9 @@ def a_run(endpoint: LocalEndpoint, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def missing_arn_like(arn: str) -> str:
-    """An ARN of the same shape that names no execution."""
-    return arn.rsplit(":", 1)[0] + ":iso-never-started-0000"
+    """An ARN of the same shape (the same tenant's name) that names no execution."""
+    machine, name = arn.rsplit(":", 1)
+    return f"{machine}:{name.split('.', 1)[0]}.iso-never-started-0000"
 
 
 def leaks(text: str, named: str = "") -> list[str]:
@@ -109,8 +111,8 @@ def test_the_cli_reads_an_execution_only_for_its_tenant(
 
 
 def test_the_api_reads_an_execution_only_for_its_tenant(endpoint: LocalEndpoint, a_run: str) -> None:
-    execution_id = a_run.rsplit(":", 1)[-1]
-    missing_id = missing_arn_like(a_run).rsplit(":", 1)[-1]
+    execution_id = execution_id_of(a_run)
+    missing_id = execution_id_of(missing_arn_like(a_run))
     for suffix in ("", "/events", "/checkpoints", f"/nodes/{NODE}", "/output", "/workflow"):
         status, owned = api(endpoint, f"/executions/{execution_id}{suffix}", "tenant-a")
         assert status == 200, (suffix, owned)
@@ -126,7 +128,7 @@ def test_the_api_reads_an_execution_only_for_its_tenant(endpoint: LocalEndpoint,
 
 
 def test_the_api_pages_the_log_for_its_tenant(endpoint: LocalEndpoint, a_run: str) -> None:
-    execution_id = a_run.rsplit(":", 1)[-1]
+    execution_id = execution_id_of(a_run)
     status, whole = api(endpoint, f"/executions/{execution_id}/events", "tenant-a")
     assert status == 200 and whole["next_after"] is None
     seqs = [event["seq"] for event in whole["events"]]
