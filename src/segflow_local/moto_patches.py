@@ -79,6 +79,7 @@ def apply() -> None:
         _dict_members_by_name()
         _parsed_conditions_remembered()
         _remember_backends_per_host()
+        _action_names_per_class()
         _json_paths_parsed_once()
         _one_lambda_client_per_region()
         _data_limit_is_terminal()
@@ -368,6 +369,25 @@ def _remember_backends_per_host() -> None:
         return found[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
+def _action_names_per_class() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) on every request to find the action's
+    handler; the list changes only when a class or one of its bases gains or loses an attribute (an
+    emulation adding an action), so it is kept per class and the sizes of its classes' namespaces."""
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    kept: dict[tuple[Any, ...], list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        key = (clazz, *(len(vars(base)) for base in clazz.__mro__))
+        names = kept.get(key)
+        if names is None:
+            names = kept[key] = original(clazz)
+        return names
+
+    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
 
 
 def _json_paths_parsed_once() -> None:
