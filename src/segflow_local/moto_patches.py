@@ -377,7 +377,7 @@ def _action_names_per_class() -> None:
     emulation adding an action), so it is kept per class and the sizes of its classes' namespaces."""
     from moto.core import responses
 
-    original = responses.method_names_from_class
+    original = vars(responses)["method_names_from_class"]  # moto re-exports it without saying so
     kept: dict[tuple[Any, ...], list[str]] = {}
 
     def method_names_from_class(clazz: Any) -> list[str]:
@@ -409,7 +409,7 @@ def _one_lambda_client_per_region() -> None:
     from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    original = lambda_eval_utils.boto_client_for
+    original = vars(lambda_eval_utils)["boto_client_for"]  # moto re-exports it without saying so
     clients: dict[tuple[str, str, bool, str], Any] = {}
     clients_lock = threading.Lock()
 
