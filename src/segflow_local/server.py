@@ -227,8 +227,8 @@ class _Body:
     def read(self, amt: int | None = None, **_: Any) -> bytes:
         return self._data.read(amt)
 
-    def stream(self, amt: int = 64 * 1024, **_: Any) -> Iterator[bytes]:
-        while chunk := self._data.read(amt):
+    def stream(self, amt: int | None = None, **_: Any) -> Iterator[bytes]:
+        while chunk := self._data.read(amt):  # the rest at once unless asked for pieces
             yield chunk
 
     def close(self) -> None:
