@@ -71,6 +71,33 @@ def test_malformed_frames_get_an_error_and_the_connection_stays_open(live_endpoi
         assert receive_json(socket)["type"] == "pong"
 
 
+def test_frames_nested_too_deep_or_subscribing_past_the_limit_get_an_error_frame(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    from segflow.domain.limits import LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
+
+    client = client_for(live_endpoint)
+    arns = [
+        client.start(workflow(f"limit-{index}", [transform("a", 1)]), {})
+        for index in range(LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX + 1)
+    ]
+    with connect(socket_url(live_endpoint)) as socket:
+        socket.send('{"action": "subscribe", "execution_id": ' + "[" * 15_000 + "]" * 15_000 + "}")
+        assert receive_json(socket)["code"] == "MalformedFrame"
+        for arn in arns:
+            client.wait(arn)
+        for arn in arns[:-1]:
+            socket.send(json.dumps({"action": "subscribe", "execution_id": arn, "since_seq": 3}))
+            assert receive_json(socket)["type"] == "subscribed"
+        socket.send(json.dumps({"action": "subscribe", "execution_id": arns[-1]}))
+        reply = receive_json(socket)
+        assert (reply["type"], reply["code"]) == ("error", "TooManySubscriptions")
+        socket.send(json.dumps({"action": "subscribe", "execution_id": arns[0], "since_seq": 3}))
+        assert receive_json(socket)["type"] == "subscribed"  # one it watches already: a new since_seq
+        socket.send(json.dumps({"action": "ping"}))
+        assert receive_json(socket)["type"] == "pong"
+
+
 def test_another_tenants_execution_is_refused(live_endpoint: LocalEndpoint) -> None:
     acme = client_for(live_endpoint, "acme")
     arn = acme.start(workflow("private", [transform("a", 1)]), {})
