@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +139,28 @@ def test_a_subscriber_that_drops_and_resubscribes_with_since_seq_ends_with_every
     seqs = [e["seq"] for e in seen + rest]
     assert seqs == list(range(1, len(seqs) + 1))
     assert rest[-1]["new_state"] == "succeeded"
+
+
+def test_the_plain_websockets_example_client_follows_an_execution_to_its_end(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    """examples/live_events_client.py: only ``websockets`` and the documented protocol."""
+    client = client_for(live_endpoint)
+    arn = client.start(slow_chain("example-client"), {})
+    example = Path(__file__).resolve().parents[2] / "examples" / "live_events_client.py"
+    result = subprocess.run(
+        [sys.executable, str(example), arn.rsplit(":", 1)[-1], "--endpoint", live_endpoint.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "execution succeeded"
+    printed = [int(line.split()[0]) for line in lines[:-1]]
+    assert printed == [event.seq for event in client.events(arn)]
+    assert lines[-2].endswith("execution: running -> succeeded")
 
 
 def watch_until_waiting(
