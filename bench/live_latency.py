@@ -53,7 +53,8 @@ def _get_json(url: str) -> Any:
 
 
 @contextmanager
-def local_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
+def local_endpoint() -> Iterator[tuple[str, dict[str, str], subprocess.Popen[bytes]]]:
+    """``segflow local up`` on a free port in its own process: (its URL, its outputs, the process)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     segflow = Path(sys.executable).with_name("segflow")
@@ -78,7 +79,7 @@ def local_endpoint() -> Iterator[tuple[str, dict[str, str]]]:
                     log.seek(0)
                     raise RuntimeError(f"segflow local up did not start:\n{log.read().decode()[-2000:]}")
                 time.sleep(0.1)
-            yield url, _get_json(f"{url}/_segflow/outputs")
+            yield url, _get_json(f"{url}/_segflow/outputs"), process
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -92,7 +93,7 @@ def measure(counts: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
     from segflow_cli.locate import locate
 
     results = []
-    with local_endpoint() as (url, outputs):
+    with local_endpoint() as (url, outputs, _):
         deployment = locate(url)
         client = SegflowClient(deployment.session, deployment.resources)
         socket_url = local_url(outputs["LiveWebSocketUrl"], client.tenant_id)

@@ -6,7 +6,9 @@ Order of work:
 2. two worker processes, each with its own embedded AWS, split by *workflow*: every design of a workflow runs
    in the same process, back to back, so each ratio compares runs made under the same load. One worker also
    times the partitioner (in a subprocess per size).
-3. the tables: printed, and written between the markers of docs/benchmarks.md.
+3. the tables: printed, and written between the markers of docs/benchmarks.md;
+4. live events on ``segflow local up`` (:mod:`bench.live`): latency at 1, 10 and 100 watchers, the idle
+   server's share of a core, the cost per 1,000 executions (``--live-only``: this part alone).
 
 The matrix: linear, wide and mixed workflows of 10, 100, 1,000 and 10,000 nodes with 1 KB outputs, and of
 10, 100 and 1,000 nodes with 100 KB outputs (10,000 x 100 KB is 1 GB of outputs: not on a 2-core laptop);
@@ -122,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10-node workflows only (a minute)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--no-doc", action="store_true", help="print the tables, leave docs/benchmarks.md")
+    parser.add_argument("--live-only", action="store_true", help="only the live-events figures (3 minutes)")
     args = parser.parse_args(argv)
+    if args.live_only:
+        return live_figures(write_doc=not args.no_doc)
 
     began = time.monotonic()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -169,6 +174,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_doc:
         report_module.write_document(report)
         _print(f"\nwrote {report_module.DOC_PATH.relative_to(report_module.DOC_PATH.parents[1])}")
+    return live_figures(write_doc=not args.no_doc)
+
+
+def live_figures(write_doc: bool) -> int:
+    """Live events on ``segflow local up`` (its own process: nothing else of the bench runs meanwhile)."""
+    from bench import live
+
+    _print("\nmeasuring live events on segflow local up ...")
+    blocks = live.measure_all()
+    for name, block in blocks.items():
+        _print(f"\n== {name} ==\n{block}")
+    if write_doc:
+        live.write(blocks)
     return 0
 
 

@@ -8,6 +8,9 @@ local runtime with the event shapes AWS uses, so the handlers the stack deploys 
 - :class:`ExecutionStatusRules`: "Step Functions Execution Status Change" for the statuses a rule names;
 - :class:`StreamConsumers`: a table's stream, in order (parallelization factor 1), in batches, only the
   records the consumer's filter accepts (its declared event names, as the mapping's filter criteria).
+
+moto wakes them when an execution ends or a stream gets a record, so they look right away, and only then
+(or after a quiet second).
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from segflow_local.lambda_invocation import LOCAL_ACCOUNT_ID, LOCAL_REGION, Invo
 logger = logging.getLogger(__name__)
 
 Invoke = Callable[[str, bytes], InvokeResult]
-STATUS_POLL_SECONDS = 0.25
-STREAM_POLL_SECONDS = 0.02
+# moto tells the pollers when to look (an execution ended, a stream got a record: :func:`_watch_moto`); these
+# are how long a poller waits when told nothing.
+STATUS_POLL_SECONDS = 1.0
+STREAM_POLL_SECONDS = 1.0
 
 
 def _ms(value: Any) -> int | None:
@@ -62,32 +67,80 @@ def status_change_event(description: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_STATUS, _STREAM = "status", "stream"
+_wake_ups: dict[str, set[threading.Event]] = {_STATUS: set(), _STREAM: set()}
+_wake_lock = threading.Lock()
+_watching = False
+
+
+def _wake(kind: str) -> None:
+    with _wake_lock:
+        events = list(_wake_ups[kind])
+    for event in events:
+        event.set()
+
+
+def _watch_moto() -> None:
+    """Wake the pollers when moto changes what they read: an execution ends, a table's stream gets a record.
+    They still read it through the APIs (ListExecutions, GetRecords) as before; they no longer look dozens
+    of times a second to find nothing (each look a full request through moto)."""
+    global _watching
+    with _wake_lock:
+        if _watching:
+            return
+        from moto.dynamodb.models.table import StreamShard
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+        stream_add = StreamShard.add
+        terminated = BaseExecutionWorkerCommunication.terminated
+
+        def add(self: Any, old: Any, new: Any) -> None:
+            stream_add(self, old, new)
+            _wake(_STREAM)
+
+        def ended(self: Any) -> None:
+            terminated(self)
+            _wake(_STATUS)
+
+        StreamShard.add = add  # type: ignore[method-assign]
+        BaseExecutionWorkerCommunication.terminated = ended  # type: ignore[method-assign]
+        _watching = True
+
+
 class _Poller:
-    def __init__(self, name: str, interval: float) -> None:
+    def __init__(self, name: str, interval: float, kind: str) -> None:
         self._name = name
         self._interval = interval
+        self._kind = kind
         self._stop = threading.Event()
+        self._wake_up = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._prime()
+        with _wake_lock:
+            _wake_ups[self._kind].add(self._wake_up)
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake_up.set()
+        with _wake_lock:
+            _wake_ups[self._kind].discard(self._wake_up)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake_up.clear()  # a change from now on wakes the wait below
             try:
                 busy = self._poll()
             except Exception:  # keep polling: a failed round is retried, as AWS retries deliveries
                 logger.exception("%s: poll failed", self._name)
                 busy = False
             if not busy:
-                self._stop.wait(self._interval)
+                self._wake_up.wait(self._interval)
 
     def _prime(self) -> None: ...
 
@@ -99,7 +152,7 @@ class ExecutionStatusRules(_Poller):
     """Each rule's function gets one event per execution that reaches one of its statuses."""
 
     def __init__(self, sfn: Any, state_machine_arns: dict[str, str], stage: str, invoke: Invoke) -> None:
-        super().__init__("segflow-status-rules", STATUS_POLL_SECONDS)
+        super().__init__("segflow-status-rules", STATUS_POLL_SECONDS, _STATUS)
         self._sfn = sfn
         self._invoke = invoke
         self._rules: list[tuple[ExecutionStatusRuleSpec, str, str]] = [
@@ -146,7 +199,7 @@ class StreamConsumers(_Poller):
     def __init__(
         self, dynamodb: Any, streams: Any, table_names: dict[str, str], stage: str, invoke: Invoke
     ) -> None:
-        super().__init__("segflow-stream-consumers", STREAM_POLL_SECONDS)
+        super().__init__("segflow-stream-consumers", STREAM_POLL_SECONDS, _STREAM)
         self._dynamodb = dynamodb
         self._streams = streams
         self._invoke = invoke
@@ -194,6 +247,7 @@ def _stream_json(value: Any) -> Any:
 
 def start_event_sources(aws_session: Any, stack: Any, invoke: Invoke, streams: bool) -> list[_Poller]:
     """Start the status rules (always) and the stream consumers (when something can receive their pushes)."""
+    _watch_moto()
     pollers: list[_Poller] = [
         ExecutionStatusRules(
             aws_session.client("stepfunctions", region_name=LOCAL_REGION),

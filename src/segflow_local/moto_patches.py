@@ -79,6 +79,7 @@ def apply() -> None:
         _dict_members_by_name()
         _parsed_conditions_remembered()
         _remember_backends_per_host()
+        _action_names_per_class()
         _json_paths_parsed_once()
         _one_lambda_client_per_region()
         _data_limit_is_terminal()
@@ -371,6 +372,25 @@ def _remember_backends_per_host() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]  # patching moto
 
 
+def _action_names_per_class() -> None:
+    """moto lists a response class's methods (``inspect.getmembers``) on every request to find the action's
+    handler; the list changes only when a class or one of its bases gains or loses an attribute (an
+    emulation adding an action), so it is kept per class and the sizes of its classes' namespaces."""
+    from moto.core import responses
+
+    original = vars(responses)["method_names_from_class"]  # moto re-exports it without saying so
+    kept: dict[tuple[Any, ...], list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        key = (clazz, *(len(vars(base)) for base in clazz.__mro__))
+        names = kept.get(key)
+        if names is None:
+            names = kept[key] = original(clazz)
+        return names
+
+    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+
+
 def _json_paths_parsed_once() -> None:
     """moto's interpreter parses a state's JSONPath (``InputPath``, ``ResultPath``, ``$.x`` parameters) on
     every evaluation, and jsonpath_ng builds a new yacc parser for each: a few milliseconds per state. A
@@ -391,7 +411,7 @@ def _one_lambda_client_per_region() -> None:
     from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    original = lambda_eval_utils.boto_client_for  # type: ignore[attr-defined]  # moto imports it unexported
+    original = vars(lambda_eval_utils)["boto_client_for"]  # moto re-exports it without saying so
     clients: dict[tuple[str, str, bool, str], Any] = {}
     clients_lock = threading.Lock()
 

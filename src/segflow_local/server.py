@@ -19,6 +19,7 @@ handlers (running in this process) reach S3 and DynamoDB through ``AWS_ENDPOINT_
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import logging
@@ -29,13 +30,16 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
 from segflow import declaration
+from werkzeug.test import EnvironBuilder
 
 from segflow_local import bedrock_emulation, fault_rates, moto_patches, sagemaker_emulation, sandbox
 from segflow_local.embedded import MOTO_CONFIG, EmbeddedAws, prepare_environment, quiet_moto_logs
@@ -212,6 +216,108 @@ def websocket_url(environ: dict[str, Any], port: int) -> str:
     return f"ws://{f'[{hostname}]' if ':' in hostname else hostname}:{port}"
 
 
+# --- this process's own calls ---------------------------------------------------------------------------
+
+
+class _Body:
+    """A response body botocore reads like urllib3's: whole, in pieces, or streamed."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, amt: int | None = None, **_: Any) -> bytes:
+        return self._data.read(amt)
+
+    def stream(self, amt: int | None = None, **_: Any) -> Iterator[bytes]:
+        while chunk := self._data.read(amt):  # the rest at once unless asked for pieces
+            yield chunk
+
+    def close(self) -> None:
+        self._data.close()
+
+
+_own_lock = threading.Lock()
+_own_app: tuple[WsgiApp, int] | None = None  # the app and port this process serves
+_OWN_HOSTS = ("127.0.0.1", "localhost")
+_HOP_HEADERS = ("transfer-encoding", "expect", "connection")
+_EVENT = "before-send"
+
+
+def _request_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if hasattr(body, "read"):
+        data = body.read()
+        return data.encode() if isinstance(data, str) else bytes(data)
+    return b"".join(chunk.encode() if isinstance(chunk, str) else chunk for chunk in body)
+
+
+def _answer_own_request(request: Any, **_: Any) -> AWSResponse | None:
+    """``before-send``: a call from this process to this endpoint (the handlers' clients through
+    ``AWS_ENDPOINT_URL``, moto's interpreter through ``MOTO_PORT``, the event sources) is answered by the
+    endpoint's WSGI app on the calling thread, with the environ the HTTP server would build: the same routes,
+    the same answers, without a TCP connection and a server thread per call (werkzeug closes every
+    connection after its answer). Calls from other processes (the CLI, worker processes) still come over
+    HTTP."""
+    own = _own_app
+    url = urlsplit(request.url)
+    if own is None or url.hostname not in _OWN_HOSTS or url.port != own[1] or fault_rates.injected(request):
+        return None
+    app = own[0]
+    headers = [
+        (name, value.decode() if isinstance(value, bytes) else str(value))
+        for name, value in request.headers.items()
+        if name.lower() not in _HOP_HEADERS
+    ]
+    data = _request_bytes(request.body)
+    environ = EnvironBuilder(
+        path=url.path or "/",
+        base_url=f"{url.scheme}://{url.netloc}",
+        query_string=url.query,
+        method=request.method,
+        headers=headers,
+        data=data,
+    ).get_environ()
+    environ["REMOTE_ADDR"] = "127.0.0.1"
+    started: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started[:] = [status, response_headers]
+        return written.append
+
+    try:
+        result = app(environ, start_response)
+        try:
+            body = b"".join([*written, *result])
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    except Exception:  # what werkzeug's server answers when the app raises
+        logger.exception("%s %s failed", request.method, url.path)
+        started[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+        body = b"Internal Server Error"
+    status, response_headers = started
+    return AWSResponse(request.url, int(status.split()[0]), dict(response_headers), _Body(body))
+
+
+def answer_own_requests(app: WsgiApp | None, port: int = 0) -> None:
+    """From now on (``app``) or no longer (None), this process's calls to its own endpoint on ``port`` are
+    answered in-process. botocore's handler list is read when a client is made, so call it before."""
+    global _own_app
+    with _own_lock:
+        if (_EVENT, _answer_own_request) not in botocore.handlers.BUILTIN_HANDLERS:
+            botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _answer_own_request))
+            if boto3.DEFAULT_SESSION is not None:  # moto's interpreter makes its clients from it
+                boto3.setup_default_session(region_name=boto3.DEFAULT_SESSION.region_name)
+        _own_app = (app, port) if app is not None else None
+
+
 # --- the server ----------------------------------------------------------------------------------------
 
 
@@ -343,6 +449,7 @@ class LocalAwsServer:
         # (built lazily by segflow.adapters.clients) use AWS_ENDPOINT_URL.
         os.environ["MOTO_PORT"] = str(self.port)
         os.environ["AWS_ENDPOINT_URL"] = self.url
+        answer_own_requests(self.app, self.port)
         serve_options = {"poll_interval": 0.1}  # shutdown() waits up to one poll interval
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs=serve_options, name="segflow-local", daemon=True
@@ -387,6 +494,7 @@ class LocalAwsServer:
             self.websocket_gateway = None
             if self.app is not None:
                 self.app.websocket_gateway = None
+        answer_own_requests(None)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

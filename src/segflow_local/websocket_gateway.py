@@ -459,7 +459,7 @@ class LocalWebSocketGateway:
         ``$default`` (None when the API declares no ``$default``)."""
         try:
             value: Any = json.loads(frame)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than a parser goes: no action
             value = None
         for key in self._selection:
             value = value.get(key) if isinstance(value, dict) else None
@@ -476,7 +476,12 @@ class LocalWebSocketGateway:
         context = request_context(
             connection, self.spec.stage, route, "MESSAGE", request_id, time.time(), message_id=_token()
         )
-        result = await self._call_function(message_event(context, frame))
+        try:
+            result = await self._call_function(message_event(context, frame))
+        except Exception as error:  # the runtime failed, not the function: API Gateway's answer, still open
+            logger.warning("%s on %s failed: %s", route, connection.connection_id, error)
+            await self._reply_error(connection, "Internal server error", request_id)
+            return
         ok, value = _result_value(result)
         if not ok:
             await self._reply_error(connection, "Internal server error", request_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,16 +98,22 @@ def chain_workflow() -> dict[str, Any]:
     return workflow("console-chain", nodes, chain_edges(CHAIN))
 
 
-def drop_connections(endpoint: LocalEndpoint, execution_id: str) -> int:
-    """Close every connection subscribed to the execution from the server side (@connections DELETE)."""
+def drop_connections(endpoint: LocalEndpoint, execution_id: str, timeout_seconds: float = 10) -> int:
+    """Close every connection subscribed to the execution from the server side (@connections DELETE), once
+    there is one (a page between two connections has none for a moment)."""
     dynamodb = endpoint.client("dynamodb")
     table = next(name for name in dynamodb.list_tables()["TableNames"] if "onnections" in name)
-    items = dynamodb.scan(TableName=table)["Items"]
-    subscribed = {
-        item["pk"]["S"].removeprefix("CONN#")
-        for item in items
-        if item["sk"]["S"].startswith("SUB#") and item["sk"]["S"].endswith(f"#{execution_id}")
-    }
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        items = dynamodb.scan(TableName=table)["Items"]
+        subscribed = {
+            item["pk"]["S"].removeprefix("CONN#")
+            for item in items
+            if item["sk"]["S"].startswith("SUB#") and item["sk"]["S"].endswith(f"#{execution_id}")
+        }
+        if subscribed or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     management = endpoint.client("apigatewaymanagementapi", CALLBACK_PREFIX)
     for connection_id in subscribed:
         management.delete_connection(ConnectionId=connection_id)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +75,33 @@ def test_malformed_frames_get_an_error_and_the_connection_stays_open(live_endpoi
         assert receive_json(socket)["type"] == "pong"
 
 
+def test_frames_nested_too_deep_or_subscribing_past_the_limit_get_an_error_frame(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    from segflow.domain.limits import LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
+
+    client = client_for(live_endpoint)
+    arns = [
+        client.start(workflow(f"limit-{index}", [transform("a", 1)]), {})
+        for index in range(LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX + 1)
+    ]
+    with connect(socket_url(live_endpoint)) as socket:
+        socket.send('{"action": "subscribe", "execution_id": ' + "[" * 15_000 + "]" * 15_000 + "}")
+        assert receive_json(socket)["code"] == "MalformedFrame"
+        for arn in arns:
+            client.wait(arn)
+        for arn in arns[:-1]:
+            socket.send(json.dumps({"action": "subscribe", "execution_id": arn, "since_seq": 3}))
+            assert receive_json(socket)["type"] == "subscribed"
+        socket.send(json.dumps({"action": "subscribe", "execution_id": arns[-1]}))
+        reply = receive_json(socket)
+        assert (reply["type"], reply["code"]) == ("error", "TooManySubscriptions")
+        socket.send(json.dumps({"action": "subscribe", "execution_id": arns[0], "since_seq": 3}))
+        assert receive_json(socket)["type"] == "subscribed"  # one it watches already: a new since_seq
+        socket.send(json.dumps({"action": "ping"}))
+        assert receive_json(socket)["type"] == "pong"
+
+
 def test_another_tenants_execution_is_refused(live_endpoint: LocalEndpoint) -> None:
     acme = client_for(live_endpoint, "acme")
     arn = acme.start(workflow("private", [transform("a", 1)]), {})
@@ -110,6 +140,28 @@ def test_a_subscriber_that_drops_and_resubscribes_with_since_seq_ends_with_every
     seqs = [e["seq"] for e in seen + rest]
     assert seqs == list(range(1, len(seqs) + 1))
     assert rest[-1]["new_state"] == "succeeded"
+
+
+def test_the_plain_websockets_example_client_follows_an_execution_to_its_end(
+    live_endpoint: LocalEndpoint,
+) -> None:
+    """examples/live_events_client.py: only ``websockets`` and the documented protocol."""
+    client = client_for(live_endpoint)
+    arn = client.start(slow_chain("example-client"), {})
+    example = Path(__file__).resolve().parents[2] / "examples" / "live_events_client.py"
+    result = subprocess.run(
+        [sys.executable, str(example), arn.rsplit(":", 1)[-1], "--endpoint", live_endpoint.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "execution succeeded"
+    printed = [int(line.split()[0]) for line in lines[:-1]]
+    assert printed == [event.seq for event in client.events(arn)]
+    assert lines[-2].endswith("execution: running -> succeeded")
 
 
 def watch_until_waiting(

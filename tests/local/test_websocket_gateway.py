@@ -85,7 +85,7 @@ class ScriptedFunction:
             return self._ok({"statusCode": 200})
         try:
             frame = json.loads(event["body"])
-        except ValueError:
+        except (ValueError, RecursionError):
             frame = None
         if isinstance(frame, dict) and frame.get("fail"):
             return _error_result("boom")
@@ -295,6 +295,17 @@ def test_a_frame_over_32_kb_closes_the_connection_with_1009(harness: Harness) ->
     assert closed.value.rcvd.code == 1009
     wait_for(lambda: len(harness.function.events("$disconnect")) == 1)
     assert len(harness.function.events("ping")) == 1
+
+
+def test_a_frame_nested_too_deep_to_parse_reaches_default_and_the_connection_stays_open(
+    harness: Harness,
+) -> None:
+    nested = "[" * 15_000 + "]" * 15_000  # under 32 KB; deeper than Python's parser goes
+    with harness.connect() as socket:
+        socket.send('{"action": "ping", "x": ' + nested + "}")
+        assert receive(socket)["type"] == "default"
+        socket.send(json.dumps({"action": "ping"}))
+        assert receive(socket) == {"type": "pong"}
 
 
 # --- @connections ------------------------------------------------------------------------------------------

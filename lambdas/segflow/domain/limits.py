@@ -129,7 +129,10 @@ EXECUTION_REFERENCE_MAX_CHARS = 2048
 LIVE_MESSAGE_BUDGET_BYTES = 96 * 1024
 WEBSOCKET_CONNECTION_MAX_SECONDS = 2 * 3600
 
-# A sender holds a subscription's delivery lease this long at most (a crashed sender's lease then lapses).
+# One connection watches at most this many executions at once (a subscribe past it is refused with an error
+# frame; API Gateway bounds the connections, segflow what each may ask of the pushers).
+LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX = 100
+# A sender holds an execution feed's delivery lease this long at most (a crashed sender's lease then lapses).
 EVENT_DELIVERY_LEASE_SECONDS = 30
 # Events read from the log per query when replaying or pushing.
 EVENT_PAGE_SIZE = 500

@@ -1,29 +1,31 @@
-"""Sending a subscriber every stored event it has not been sent yet, in order, once.
+"""Sending every watcher of an execution every stored event it has not been sent yet, in order, once.
 
-Both the subscribe route (the replay) and the stream pusher (live events) call :func:`deliver`. Whoever holds
-the subscription's lease sends; a caller that finds it taken leaves a mark, and the holder reads the log again
-before letting go, so an event stored while a replay is running is sent right after it, never before, never
-twice. Events are read from the log, not from the stream record, so every sender sends the same bytes.
+Both the subscribe route (a new watcher's catch-up) and the stream pusher (live events) call
+:func:`deliver`. Whoever holds the execution feed's lease sends, to every watcher; a caller that finds it
+taken leaves a mark, and the holder reads the feed and the log again before letting go, so an event stored
+while a catch-up is running is sent right after it, never before, never twice. Events are read from the log,
+not from the stream record, so every sender sends the same bytes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from segflow.domain.errors import ConnectionGone
-from segflow.domain.limits import EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
-from segflow.engine.ports import EventLogPages, EventPages, LiveConnections, Subscriptions
+from segflow.domain.limits import EVENT_DELIVERY_LEASE_SECONDS, EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
+from segflow.domain.watchers import Feed, Watcher
+from segflow.engine.ports import EventLogPages, ExecutionFeeds, LiveConnections
 from segflow.events.models import events_message
 
 _ENVELOPE_BYTES = 200
 
 
 class SharedPages:
-    """The log's pages, each number read once for all the subscribers one caller serves (one PushEvents
-    invocation), wherever each subscriber stands: what was read is kept as one run of consecutive numbers,
-    a subscriber's page is cut from it, and only what the run lacks is read. Safe for the life of one
-    invocation: it started after the events of its stream records were stored, so its first read of a number
-    already holds them, and a page cut short ends where a read found the log's end."""
+    """The log's pages, each number read once for all the watchers one sender serves, wherever each stands:
+    what was read is kept as one run of consecutive numbers (stored numbers never change), a watcher's page
+    is cut from it, and only what the run lacks is read. A page cut short ends where a read found the log's
+    end, until :meth:`reopen` (a sender's next round) lets reads go past it."""
 
     def __init__(self, log: EventLogPages) -> None:
         self._log = log
@@ -47,6 +49,13 @@ class SharedPages:
         if after_seq > after + len(entries):  # past the end this caller found (sent by another): read afresh
             return self._log.read(tenant_id, execution_id, after_seq=after_seq)
         return entries[after_seq - after : after_seq - after + EVENT_PAGE_SIZE]
+
+    def reopen(self, tenant_id: str, execution_id: str) -> None:
+        """Read past the end found so far: for a sender's next round, after more events were stored."""
+        key = (tenant_id, execution_id)
+        if key in self._runs:
+            after, entries, _ = self._runs[key]
+            self._runs[key] = (after, entries, False)
 
     def _pages(
         self, tenant_id: str, execution_id: str, after_seq: int, until: int
@@ -84,39 +93,78 @@ def messages(execution_id: str, page: list[tuple[int, str | None]]) -> Iterator[
 
 
 def deliver(
-    subscriptions: Subscriptions,
-    log: EventPages,
+    feeds: ExecutionFeeds,
+    log: EventLogPages,
     live: LiveConnections,
-    connection_id: str,
     tenant_id: str,
     execution_id: str,
     holder: str,
-) -> int:
-    """Send what the connection lacks of the execution's log; returns how many events were sent. A connection
-    that is gone is forgotten.
+    feed: Feed | None = None,
+) -> dict[str, int]:
+    """Send every watcher of the execution what it lacks of the log; returns the events sent per connection.
+    ``feed``: the feed as the caller just read it (None: read it). A connection that is gone is forgotten.
+
+    Under the feed's lease, rounds of: group the watchers by where they stand (a live watcher at the feed's
+    ``pushed_seq``, a new one at its ``since_seq``), read the log once per group from there to its end,
+    pack each page into messages once, and post them to each member. A round ends with one write that notes
+    the new ``pushed_seq`` and gives the lease back; if anyone asked for a delivery meanwhile (a new watcher,
+    or PushEvents with newer events) that write fails and the holder goes again with the feed as it is
+    now. So the feed's writes per delivery do not depend on how many watch; a new watcher adds one write,
+    once, when its catch-up is done.
 
     A page shorter than a full one holds every event stored when it was read, and any event stored later
-    comes with its own stream record (a later delivery, or a dirty mark if this one still holds the lease):
-    so after a short page the lease is given back, in the same write that notes what was sent.
+    comes with its own stream record (a later delivery, or a dirty mark while this one holds the lease).
     """
-    sent_seq = subscriptions.acquire(connection_id, tenant_id, execution_id, holder)
-    if sent_seq is None:  # another sender holds it and will look again
-        return 0
-    count = 0
-    try:
-        while True:
-            page = log.read(tenant_id, execution_id, after_seq=sent_seq)
-            for last, message in messages(execution_id, page):
-                live.post(connection_id, message)
-                count += sum(1 for seq, text in page if sent_seq < seq <= last and text is not None)
-                sent_seq = last
-            if len(page) >= EVENT_PAGE_SIZE:
-                if not subscriptions.sent(connection_id, tenant_id, execution_id, holder, sent_seq):
-                    return count  # unsubscribed, or the lease lapsed and another sender took over
-                continue
-            finished = subscriptions.finish(connection_id, tenant_id, execution_id, holder, sent_seq)
-            if finished is not False:  # done, or no longer ours
-                return count
-    except ConnectionGone:
-        subscriptions.disconnect(connection_id)
-        return count
+    if feed is None:
+        feed = feeds.feed(tenant_id, execution_id)
+    if feed is None or not feed.watchers:
+        return {}
+    current = feeds.acquire(tenant_id, execution_id, holder)
+    pages = SharedPages(log)
+    sent: dict[str, int] = {}
+    # connection -> (the subscription it was served under, the last number it was sent)
+    positions: dict[str, tuple[str, int]] = {}
+    extended_at = time.monotonic()
+    while current is not None:
+        groups: dict[int, list[Watcher]] = {}
+        for watcher in current.watchers:
+            token, position = positions.get(watcher.connection_id, ("", -1))
+            start = position if token == watcher.token else current.start_of(watcher)
+            groups.setdefault(start, []).append(watcher)
+        gone: set[str] = set()
+        for start, members in sorted(groups.items()):
+            after = start
+            while True:
+                page = pages.read(tenant_id, execution_id, after)
+                for last, message in messages(execution_id, page):
+                    events = sum(1 for seq, text in page if after < seq <= last and text is not None)
+                    for watcher in members:
+                        if watcher.connection_id in gone:
+                            continue
+                        try:
+                            live.post(watcher.connection_id, message)
+                        except ConnectionGone:
+                            gone.add(watcher.connection_id)
+                            continue
+                        sent[watcher.connection_id] = sent.get(watcher.connection_id, 0) + events
+                    after = last
+                if len(page) < EVENT_PAGE_SIZE:
+                    break
+                if time.monotonic() - extended_at > EVENT_DELIVERY_LEASE_SECONDS / 3:
+                    if not feeds.extend(tenant_id, execution_id, holder, current.pushed_seq):
+                        return sent  # the lease lapsed and another sender took over
+                    extended_at = time.monotonic()
+            for watcher in members:
+                positions[watcher.connection_id] = (watcher.token, after)
+        # every watcher of this round (a live one is one of them) now has everything up to here
+        reached = [positions[w.connection_id][1] for w in current.watchers if w.connection_id not in gone]
+        pushed = max([current.pushed_seq, min(reached)] if reached else [current.pushed_seq])
+        for connection_id in gone:
+            feeds.disconnect(connection_id)
+        caught_up = [w for w in current.watchers if not w.live and w.connection_id not in gone]
+        if not all(feeds.went_live(tenant_id, execution_id, holder, watcher) for watcher in caught_up):
+            return sent  # the lease lapsed and another sender took over
+        current = feeds.finish(tenant_id, execution_id, holder, pushed)
+        extended_at = time.monotonic()
+        pages.reopen(tenant_id, execution_id)
+    return sent

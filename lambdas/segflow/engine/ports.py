@@ -17,6 +17,7 @@ from segflow.domain.records import (
     SegmentRecord,
     StoredOutput,
 )
+from segflow.domain.watchers import Feed, Watcher
 from segflow.events.models import EventDraft
 
 # --- execution records --------------------------------------------------------------------------------------
@@ -175,16 +176,18 @@ class EventLogPages(Protocol):
         ...
 
 
-class Subscriptions(Protocol):
-    """What each subscribed connection was sent, under a lease that one sender holds at a time."""
+class ExecutionFeeds(Protocol):
+    """Each execution's watchers and how far its feed was pushed, under a lease one sender holds at a time."""
 
-    def acquire(self, connection_id: str, tenant_id: str, execution_id: str, holder: str) -> int | None: ...
+    def feed(self, tenant_id: str, execution_id: str) -> Feed | None: ...
 
-    def sent(self, connection_id: str, tenant_id: str, execution_id: str, holder: str, seq: int) -> bool: ...
+    def acquire(self, tenant_id: str, execution_id: str, holder: str) -> Feed | None: ...
 
-    def finish(
-        self, connection_id: str, tenant_id: str, execution_id: str, holder: str, seq: int
-    ) -> bool | None: ...
+    def went_live(self, tenant_id: str, execution_id: str, holder: str, watcher: Watcher) -> bool: ...
+
+    def extend(self, tenant_id: str, execution_id: str, holder: str, pushed_seq: int) -> bool: ...
+
+    def finish(self, tenant_id: str, execution_id: str, holder: str, pushed_seq: int) -> Feed | None: ...
 
     def disconnect(self, connection_id: str) -> None: ...
 

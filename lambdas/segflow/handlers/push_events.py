@@ -1,8 +1,9 @@
-"""PushEvents: fed by the execution log's DynamoDB stream; sends new events to every subscribed connection.
+"""PushEvents: fed by the execution log's DynamoDB stream; sends new events to every watching connection.
 
-Records are grouped per execution, so a batch of many events costs one delivery per subscriber, and the
-subscribers of an execution share one read of each page of the log. Delivery reads the log from what each
-subscriber was sent, so a retried batch sends nothing twice.
+Records are grouped per execution. An execution nobody watches costs one read of its feed; a watched one a
+delivery (:func:`segflow.engine.live_delivery.deliver`) whose writes do not depend on how many watch: the
+feed's lease taken and given back. Delivery reads the log from where the feed was pushed, so a retried batch
+sends nothing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from segflow.adapters import factory
-from segflow.engine.live_delivery import SharedPages, deliver
+from segflow.engine.live_delivery import deliver
 from segflow.handlers.invocation_log import invocation_log_context
 
 logger = Logger()
@@ -33,13 +34,10 @@ def executions_in(event: DynamoDBStreamEvent) -> list[tuple[str, str]]:
 
 @invocation_log_context(logger)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    subscriptions, live = factory.connections(), factory.live_connections()
-    log = SharedPages(factory.event_log_reader())
+    feeds, live, log = factory.connections(), factory.live_connections(), factory.event_log_reader()
     pushed = 0
     for tenant, execution_id in executions_in(DynamoDBStreamEvent(event)):
-        for connection_id in subscriptions.subscribers(tenant, execution_id):
-            pushed += deliver(
-                subscriptions, log, live, connection_id, tenant, execution_id, context.aws_request_id
-            )
+        sent = deliver(feeds, log, live, tenant, execution_id, context.aws_request_id)
+        pushed += sum(sent.values())
     logger.info("pushed", extra={"events_sent": pushed})
     return {"batchItemFailures": []}

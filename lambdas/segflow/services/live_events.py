@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from segflow.domain.errors import SegflowError
 from segflow.domain.ids import execution_id_of
+from segflow.domain.limits import LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
 from segflow.events.models import subscribed_message
 
 if TYPE_CHECKING:
@@ -43,12 +44,24 @@ class NoSuchExecution(SegflowError):
         self.execution_id = execution_id
 
 
+class TooManySubscriptions(SegflowError):
+    """The connection already watches as many executions as one connection may."""
+
+    kind = "conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"a connection watches at most {LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX} executions; "
+            "unsubscribe from one, or open another connection"
+        )
+
+
 @dataclass(frozen=True)
 class Subscribed:
     execution_id: str
     since_seq: int
     latest_seq: int
-    replayed: int  # events sent by the replay (the rest come live)
+    replayed: int  # events this request sent the connection (its catch-up, unless another sender took it)
 
 
 class LiveEventsService:
@@ -99,9 +112,11 @@ class LiveEventsService:
 
     def subscribe(self, connection_id: str, execution: str, since_seq: int, holder: str) -> Subscribed | None:
         """Subscribe the connection to the execution's events after ``since_seq``: answer ``subscribed``,
-        replay what is stored, and leave the rest to the stream pusher. None if the connection is gone (it is
-        forgotten). ``holder`` names this sender (the invocation) for the subscription's lease. Raises
-        NotConnected, NoSuchExecution."""
+        join the execution's feed, and deliver (the catch-up; live events come with the stream pusher's
+        deliveries). None if the connection is gone (it is forgotten). ``holder`` names this request: the
+        subscription and the sender under the feed's lease. Raises NotConnected, NoSuchExecution,
+        TooManySubscriptions."""
+        from segflow.adapters.connections import subscription_key
         from segflow.domain.errors import ConnectionGone
         from segflow.engine.live_delivery import deliver
 
@@ -109,12 +124,18 @@ class LiveEventsService:
         tenant_id, execution_id = connection.tenant_id, execution_id_of(execution)
         if self.records.get_execution(tenant_id, execution_id) is None:
             raise NoSuchExecution(execution_id)
-        self.connections.subscribe(connection, execution_id, since_seq)
+        watched = self.connections.watched(connection_id)
+        if (
+            subscription_key(tenant_id, execution_id) not in watched
+            and len(watched) >= LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
+        ):
+            raise TooManySubscriptions()
         latest = self.log.latest_seq(tenant_id, execution_id)
-        try:
+        try:  # before joining the feed: no event reaches the connection before its ``subscribed``
             self.live.post(connection_id, json.dumps(subscribed_message(execution_id, since_seq, latest)))
         except ConnectionGone:
             self.connections.disconnect(connection_id)
             return None
-        sent = deliver(self.connections, self.log, self.live, connection_id, tenant_id, execution_id, holder)
-        return Subscribed(execution_id, since_seq, latest, sent)
+        self.connections.subscribe(connection, execution_id, since_seq, holder)
+        sent = deliver(self.connections, self.log, self.live, tenant_id, execution_id, holder)
+        return Subscribed(execution_id, since_seq, latest, sent.get(connection_id, 0))
