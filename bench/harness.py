@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segflow import declaration
+from segflow.adapters.execution_launcher import execution_name
 from segflow.contracts import DEFAULT_TENANT
 from segflow.domain import s3_layout
+from segflow.domain.ids import qualified_execution_name
 from segflow.domain.limits import EXECUTION_INPUT_INLINE_MAX_BYTES
 from segflow.domain.plan import PartitionPlan
 from segflow.dsl.validation import validate_workflow
@@ -212,7 +214,10 @@ class Bench:
             request["input"] = execution_input
         else:
             request["input_ref"] = {"s3_key": self._upload("inputs", execution_input)}
-        name = f"{workflow['workflow_id'][:40]}-{uuid.uuid4().hex[:12]}"
+        # <tenant>.<id>, as segflow's InitializeStateBag requires (the other designs take any name).
+        name = qualified_execution_name(
+            DEFAULT_TENANT, execution_name(DEFAULT_TENANT, workflow["workflow_id"])
+        )
         return self.sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(request))[
             "executionArn"
         ]

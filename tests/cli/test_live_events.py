@@ -150,7 +150,7 @@ def test_the_plain_websockets_example_client_follows_an_execution_to_its_end(
     arn = client.start(slow_chain("example-client"), {})
     example = Path(__file__).resolve().parents[2] / "examples" / "live_events_client.py"
     result = subprocess.run(
-        [sys.executable, str(example), arn.rsplit(":", 1)[-1], "--endpoint", live_endpoint.url],
+        [sys.executable, str(example), execution_id_of(arn), "--endpoint", live_endpoint.url],
         capture_output=True,
         text=True,
         timeout=120,
