@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import secrets
@@ -46,6 +45,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from segflow.declaration import WebSocketApiSpec, function_by_id
 from segflow.domain.limits import (
+    LOCAL_WEBSOCKET_OUTBOX_MAX_BYTES,
     WEBSOCKET_CONNECTION_MAX_SECONDS,
     WEBSOCKET_FRAME_MAX_BYTES,
     WEBSOCKET_MESSAGE_MAX_BYTES,
@@ -71,7 +71,10 @@ TENANT_HEADER, PRINCIPAL_HEADER = "x-segflow-tenant", "x-segflow-principal"
 _CALLER_PARAMETERS = (TENANT_PARAMETER, PRINCIPAL_PARAMETER)
 _CALLER_HEADERS = (TENANT_HEADER, PRINCIPAL_HEADER)
 DEFAULT_PRINCIPAL = "local"
-MANAGEMENT_TIMEOUT_SECONDS = 10.0  # a post the client's socket cannot take in this long: 429
+MANAGEMENT_TIMEOUT_SECONDS = 10.0  # a management call the gateway cannot answer in this long: 429
+# A client that lets this much of its messages pile up unread is too slow to keep: its connection is closed
+# (1008) and posts to it answer GoneException, so it never holds anyone else up.
+OUTBOX_MAX_BYTES = LOCAL_WEBSOCKET_OUTBOX_MAX_BYTES
 DISCONNECT_DRAIN_SECONDS = 10.0  # stop() waits this long for $disconnect invocations
 INVOKE_WORKERS = 32
 
@@ -102,6 +105,11 @@ class LiveConnection:
     authorizer: dict[str, str] | None
     socket: ServerConnection = field(repr=False)
     last_active_at: float = 0.0
+    # What is on its way to the client, in order: posts and route answers are queued and written by one task,
+    # so a post returns once the gateway has the message (as PostToConnection does), however slowly the
+    # client reads.
+    outbox: asyncio.Queue[str | bytes] = field(default_factory=asyncio.Queue, repr=False)
+    queued_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.last_active_at = self.last_active_at or self.connected_at
@@ -429,6 +437,7 @@ class LocalWebSocketGateway:
         if connection is None:
             return
         self._connections[connection.connection_id] = connection
+        writer = asyncio.get_running_loop().create_task(self._write(connection))
         try:
             while True:
                 now = time.time()
@@ -451,8 +460,28 @@ class LocalWebSocketGateway:
                 connection.last_active_at = time.time()
                 await self._route(connection, frame)
         finally:
+            writer.cancel()
             if self._connections.get(connection.connection_id) is connection:
                 del self._connections[connection.connection_id]
+
+    async def _write(self, connection: LiveConnection) -> None:
+        """Write the connection's outbox to its socket, in order, until it closes."""
+        while True:
+            message = await connection.outbox.get()
+            connection.queued_bytes -= len(message)
+            try:
+                await connection.socket.send(message)
+            except ConnectionClosed:
+                return
+
+    def _enqueue(self, connection: LiveConnection, message: str | bytes) -> bool:
+        """Queue ``message`` for the client; False (and the connection closed) when it reads too slowly."""
+        if connection.queued_bytes + len(message) > OUTBOX_MAX_BYTES:
+            self._spawn(connection.socket.close(1008, "Client too slow"))
+            return False
+        connection.queued_bytes += len(message)
+        connection.outbox.put_nowait(message)
+        return True
 
     def select_route(self, frame: str) -> str | None:
         """The route of a frame: its route-selection value when that names a declared route, else
@@ -487,15 +516,12 @@ class LocalWebSocketGateway:
             await self._reply_error(connection, "Internal server error", request_id)
             return
         if isinstance(value, dict) and isinstance(value.get("body"), str):
-            with contextlib.suppress(ConnectionClosed):
-                await connection.socket.send(value["body"])
+            self._enqueue(connection, value["body"])
 
-    @staticmethod
-    async def _reply_error(connection: LiveConnection, message: str, request_id: str) -> None:
+    async def _reply_error(self, connection: LiveConnection, message: str, request_id: str) -> None:
         """API Gateway's own answer to a frame it could not deliver."""
         body = {"message": message, "connectionId": connection.connection_id, "requestId": request_id}
-        with contextlib.suppress(ConnectionClosed):
-            await connection.socket.send(json.dumps(body))
+        self._enqueue(connection, json.dumps(body))
 
     # --- $disconnect ---------------------------------------------------------------------------------------
 
@@ -524,8 +550,9 @@ class LocalWebSocketGateway:
     # --- @connections --------------------------------------------------------------------------------------
 
     def post_to_connection(self, connection_id: str, data: bytes) -> int:
-        """Send ``data`` to the client: 200 sent, 410 no such open connection, 413 over 128 KB, 429 the
-        client's socket did not take it in time. Posts reach a connection in the order they are made."""
+        """Send ``data`` to the client: 200 taken (queued for the client, as API Gateway takes a post), 410 no
+        such open connection (or one closed for reading too slowly), 413 over 128 KB, 429 the gateway did not
+        answer in time. Posts reach a connection in the order they are made."""
         if len(data) > MESSAGE_MAX_BYTES:
             return 413
         return self._run(self._post(connection_id, data), 410, timeout_status=429)
@@ -567,11 +594,7 @@ class LocalWebSocketGateway:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        try:
-            await connection.socket.send(text if text is not None else data)
-        except ConnectionClosed:
-            return 410
-        return 200
+        return 200 if self._enqueue(connection, text if text is not None else data) else 410
 
     async def _describe(self, connection_id: str) -> dict[str, Any] | None:
         connection = self._open(connection_id)

@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from segflow_local.lambda_invocation import InvokeResult
 from segflow_local.websocket_gateway import (
     CALLBACK_PREFIX,
+    OUTBOX_MAX_BYTES,
     LocalWebSocketGateway,
     owns_callback_path,
     serve_connections_api,
@@ -327,6 +328,31 @@ def test_posts_made_while_a_route_runs_arrive_before_its_reply(harness: Harness)
         socket.send('{"action": "subscribe", "execution_id": "e-1"}')
         received = [receive(socket) for _ in range(21)]
     assert received == [{"replayed": index} for index in range(20)] + [{"type": "subscribed"}]
+
+
+def test_a_client_that_does_not_read_holds_up_no_other_and_is_dropped_once_too_far_behind(
+    harness: Harness,
+) -> None:
+    """A post returns once the gateway has the message, as PostToConnection does: posting to a client that
+    never reads neither blocks nor delays posts to another; past OUTBOX_MAX_BYTES unread, it is dropped."""
+    with harness.connect(max_queue=1) as stalled, harness.connect() as reading:
+        stalled_id, reading_id = (
+            e["requestContext"]["connectionId"] for e in harness.function.events("$connect")
+        )
+        chunk = b"z" * (120 * 1024)
+        statuses = []
+        # The outbox, plus what the kernel's socket buffers take in: well within three outboxes.
+        for index in range(3 * OUTBOX_MAX_BYTES // len(chunk)):
+            statuses.append(harness.gateway.post_to_connection(stalled_id, chunk))
+            assert harness.gateway.post_to_connection(reading_id, json.dumps({"n": index}).encode()) == 200
+            assert receive(reading) == {"n": index}
+            if statuses[-1] == 410:
+                break
+        assert statuses[0] == 200 and statuses[-1] == 410, "dropped once too far behind"
+        with pytest.raises(ConnectionClosed):
+            while True:
+                stalled.recv(timeout=5)
+        assert stalled.close_code == 1008
 
 
 def test_get_connection_describes_it_as_the_real_api_does(harness: Harness) -> None:

@@ -129,6 +129,12 @@ EXECUTION_REFERENCE_MAX_CHARS = 2048
 LIVE_MESSAGE_BUDGET_BYTES = 96 * 1024
 WEBSOCKET_CONNECTION_MAX_SECONDS = 2 * 3600
 
+# The local WebSocket gateway keeps at most this much unread for one client; a client further behind is
+# dropped (1008) rather than held on to (API Gateway, too, takes a post without waiting for the client).
+LOCAL_WEBSOCKET_OUTBOX_MAX_BYTES = 16 * 1024 * 1024
+# Connections one delivery posts to at once (PostToConnection calls in flight): each connection's messages
+# still go in order, and a slow one holds up only itself.
+LIVE_POST_CONCURRENCY = 16
 # One connection watches at most this many executions at once (a subscribe past it is refused with an error
 # frame; API Gateway bounds the connections, segflow what each may ask of the pushers).
 LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX = 100

@@ -9,11 +9,18 @@ not from the stream record, so every sender sends the same bytes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from segflow.domain.errors import ConnectionGone
-from segflow.domain.limits import EVENT_DELIVERY_LEASE_SECONDS, EVENT_PAGE_SIZE, LIVE_MESSAGE_BUDGET_BYTES
+from segflow.domain.limits import (
+    EVENT_DELIVERY_LEASE_SECONDS,
+    EVENT_PAGE_SIZE,
+    LIVE_MESSAGE_BUDGET_BYTES,
+    LIVE_POST_CONCURRENCY,
+)
 from segflow.domain.watchers import Feed, Watcher
 from segflow.engine.ports import EventLogPages, ExecutionFeeds, LiveConnections
 from segflow.events.models import events_message
@@ -92,6 +99,38 @@ def messages(execution_id: str, page: list[tuple[int, str | None]]) -> Iterator[
         yield last, events_message(execution_id, batch, skipped)
 
 
+_posters: ThreadPoolExecutor | None = None
+_posters_lock = threading.Lock()
+
+
+def _post_all(live: LiveConnections, connection_id: str, packed: list[tuple[str, int]]) -> tuple[int, bool]:
+    """Post one watcher its messages in order: (events sent, whether its connection is gone)."""
+    sent = 0
+    for message, events in packed:
+        try:
+            live.post(connection_id, message)
+        except ConnectionGone:
+            return sent, True
+        sent += events
+    return sent, False
+
+
+def _post_to_each(
+    live: LiveConnections, connection_ids: list[str], packed: list[tuple[str, int]]
+) -> dict[str, tuple[int, bool]]:
+    """The same messages to every connection, each connection's in order, up to LIVE_POST_CONCURRENCY
+    connections at a time: with a hundred watchers an event takes the time of a few posts, not a hundred, and
+    a slow connection holds up only its own."""
+    global _posters
+    if len(connection_ids) <= 1 or not packed:
+        return {c: _post_all(live, c, packed) for c in connection_ids}
+    with _posters_lock:
+        if _posters is None:
+            _posters = ThreadPoolExecutor(LIVE_POST_CONCURRENCY, thread_name_prefix="segflow-live-post")
+    futures = {c: _posters.submit(_post_all, live, c, packed) for c in connection_ids}
+    return {c: future.result() for c, future in futures.items()}
+
+
 def deliver(
     feeds: ExecutionFeeds,
     log: EventLogPages,
@@ -136,18 +175,17 @@ def deliver(
             after = start
             while True:
                 page = pages.read(tenant_id, execution_id, after)
+                packed = []
                 for last, message in messages(execution_id, page):
                     events = sum(1 for seq, text in page if after < seq <= last and text is not None)
-                    for watcher in members:
-                        if watcher.connection_id in gone:
-                            continue
-                        try:
-                            live.post(watcher.connection_id, message)
-                        except ConnectionGone:
-                            gone.add(watcher.connection_id)
-                            continue
-                        sent[watcher.connection_id] = sent.get(watcher.connection_id, 0) + events
+                    packed.append((message, events))
                     after = last
+                receivers = [w.connection_id for w in members if w.connection_id not in gone]
+                for connection_id, (events, went) in _post_to_each(live, receivers, packed).items():
+                    if events:
+                        sent[connection_id] = sent.get(connection_id, 0) + events
+                    if went:
+                        gone.add(connection_id)
                 if len(page) < EVENT_PAGE_SIZE:
                     break
                 if time.monotonic() - extended_at > EVENT_DELIVERY_LEASE_SECONDS / 3:
