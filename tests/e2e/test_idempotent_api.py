@@ -177,7 +177,7 @@ class _LaggingStepFunctions:
             self._client.start_execution(**request)
         self.pending.clear()
 
-    def describe_execution(self, executionArn: str) -> Any:  # noqa: N803 - boto3's parameter name
+    def describe_execution(self, executionArn: str) -> Any:
         if executionArn in self.pending:
             raise self._client.exceptions.ExecutionDoesNotExist(
                 {"Error": {"Code": "ExecutionDoesNotExist", "Message": "not yet"}}, "DescribeExecution"
