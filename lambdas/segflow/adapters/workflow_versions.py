@@ -184,11 +184,25 @@ class WorkflowVersionStore:
         message: str = "",
         activate: bool = True,
         expected_active_version: int | None = None,
-        request: KeyedRequest | None = None,
     ) -> tuple[VersionInfo, WorkflowSummary]:
-        """Store ``definition`` (already validated) as the next version; activate it unless told not to.
-        With ``request`` (an Idempotency-Key), the version is recorded under the key in the same
-        transaction: a request with the key that finds it (or loses the race to it) answers with it."""
+        """Store ``definition`` (already validated) as the next version; activate it unless told not to."""
+        return self.publish_keyed(
+            tenant_id, definition, created_by, None, message, activate, expected_active_version
+        )
+
+    def publish_keyed(
+        self,
+        tenant_id: str,
+        definition: dict[str, Any],
+        created_by: str,
+        request: KeyedRequest | None,
+        message: str = "",
+        activate: bool = True,
+        expected_active_version: int | None = None,
+    ) -> tuple[VersionInfo, WorkflowSummary]:
+        """:meth:`publish`; with ``request`` (an Idempotency-Key), the version is recorded under the key in
+        the same transaction: a request with the key that finds it (or loses the race to it) answers with
+        the version it names."""
         workflow_id = definition["workflow_id"]
         pk = workflow_pk(tenant_id, workflow_id)
         text = canonical_json(definition)

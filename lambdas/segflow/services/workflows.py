@@ -103,14 +103,14 @@ class WorkflowsService:
             if first is not None:
                 return Published(*self.store.published(tenant_id, first))
         graph = validate_executable(definition)
-        info, summary = self.store.publish(
+        info, summary = self.store.publish_keyed(
             tenant_id,
             graph.definition.model_dump(mode="json", exclude_none=True),
-            created_by=created_by,
+            created_by,
+            request,
             message=message,
             activate=activate,
             expected_active_version=expected_active_version,
-            request=request,
         )
         return Published(info, summary)
 
