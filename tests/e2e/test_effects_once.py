@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from segflow.adapters.execution_launcher import ExecutionAlreadyExists
 from segflow.declaration import UserResources
 from segflow.domain.ids import execution_id_of
 from segflow.domain.limits import RESUME_CLAIM_STALE_SECONDS
@@ -191,7 +192,11 @@ def test_a_resume_that_died_before_starting_its_execution_does_not_block_the_fai
     assert records.claim_resume(tenant, execution_id_of(other_arn), "starting-now", time.time()) is None
     with pytest.raises(AlreadyResumed, match="starting-now"):
         client.resume(other_arn)
-    # one that old, of an execution that never started, is taken over
+    # a resume whose execution cannot start (its name is taken) withdraws its claim
+    with pytest.raises(ExecutionAlreadyExists):
+        client.resume(failed_arn, name=execution_id_of(other_arn))
+    assert records.resume_claim(tenant, execution_id_of(failed_arn)) is None
+    # a claim that old, of an execution that never started, is taken over
     stale = time.time() - RESUME_CLAIM_STALE_SECONDS - 1
     assert records.claim_resume(tenant, execution_id_of(failed_arn), "died-before-starting", stale) is None
     resumed = client.resume(failed_arn)

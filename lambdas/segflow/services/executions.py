@@ -481,6 +481,8 @@ class ExecutionsService:
         name = name or resumed_execution_name(tenant_id, view.execution_id, uuid.uuid4().hex)
         now = time.time()
         held = self.records.claim_resume(tenant_id, view.execution_id, name, now)
+        if held is not None and not held[0]:  # a claim withdrawn meanwhile (its start failed): claim again
+            held = self.records.claim_resume(tenant_id, view.execution_id, name, now)
         if held is not None:
             holder, claimed_at = held
             if not holder or not self._never_started(tenant_id, holder, claimed_at, now):
