@@ -84,6 +84,11 @@ def test_resume_completes_a_failed_execution_and_checkpoints_show_what_it_reused
     # and a succeeded execution does not resume
     refused = run_segflow("resume", new_arn, "--endpoint", local_endpoint.url)
     assert refused.returncode == 2 and "SUCCEEDED" in refused.stderr
+    # nor does a failure resume twice: the second resume is refused, naming the first
+    twice = run_segflow("resume", failed_arn, "--endpoint", local_endpoint.url)
+    assert twice.returncode == 2, twice.stderr
+    assert "resumed already" in twice.stderr and execution_id_of(new_arn) in twice.stderr
+    assert len(server.requests_to("/charge")) == 2
 
 
 def test_the_management_api_resumes_from_a_node(
@@ -101,6 +106,8 @@ def test_the_management_api_resumes_from_a_node(
     status, body = api(local_endpoint, "POST", f"/executions/{failed_id}/resume", {"from_node": "notify"})
     assert status == 201, body
     assert body["resumed_from"] == failed_id and body["workflow_id"] == "api-resume"
+    status, again = api(local_endpoint, "POST", f"/executions/{failed_id}/resume", {"from_node": "notify"})
+    assert (status, again["code"]) == (409, "AlreadyResumed") and body["execution_id"] in again["message"]
     watched = run_segflow("status", body["execution_arn"], "--endpoint", local_endpoint.url, "--json")
     deadline_runs = 0
     while json.loads(watched.stdout)["status"] == "RUNNING" and deadline_runs < 60:

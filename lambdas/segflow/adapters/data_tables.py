@@ -80,7 +80,7 @@ class DataTables:
     def update_once(
         self,
         tenant_id: str,
-        execution_id: str,
+        origin_execution_id: str,
         node_id: str,
         table: str,
         key: dict[str, Any],
@@ -102,6 +102,6 @@ class DataTables:
         if condition_expression:
             update["ConditionExpression"] = condition_expression
         try:
-            return self._effects.update_once(tenant_id, execution_id, node_id, update)
+            return self._effects.update_once(tenant_id, origin_execution_id, node_id, update)
         except ClientError as error:  # contention that outlasted the ledger's own attempts is busy too
             raise _failure(table, error, frozenset({"TransactionCanceledException"})) from error

@@ -56,6 +56,16 @@ class ExecutionLauncher:
         started_by: str | None = None,
     ) -> str:
         """``workflow`` is ``{"workflow_id", "version"}`` or ``{"s3_key"}``; large inputs go by reference."""
+        return self.start_request(self.request(tenant_id, workflow, execution_input, started_by), name)
+
+    def request(
+        self,
+        tenant_id: str,
+        workflow: dict[str, Any],
+        execution_input: dict[str, Any],
+        started_by: str | None = None,
+    ) -> dict[str, Any]:
+        """The ExecutionRequest (StartExecution's input) of a start; a large input is uploaded first."""
         request: dict[str, Any] = {"tenant_id": tenant_id, "workflow": workflow}
         if started_by:
             request["started_by"] = started_by
@@ -63,7 +73,7 @@ class ExecutionLauncher:
             request["input"] = execution_input
         else:
             request["input_ref"] = {"s3_key": self.upload_submission(tenant_id, "inputs", execution_input)}
-        return self.start_request(request, name)
+        return request
 
     def start_request(self, request: dict[str, Any], name: str) -> str:
         """Start the execution ``name`` of the request's tenant with a complete ExecutionRequest (a resume's,

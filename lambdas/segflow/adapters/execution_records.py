@@ -1,4 +1,5 @@
-"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#id).
+"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#id),
+and one noting how it was started (LAUNCH).
 
 Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>`` for META and nodes, with
 ``#STAGE#<stage>`` appended for the segment outcomes of one stage. Items expire through the TTL
@@ -8,6 +9,7 @@ attribute after the retention period. META items also carry the ``by_tenant`` in
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -25,6 +27,8 @@ from segflow.domain.records import (
 
 BY_TENANT_INDEX = "by_tenant"
 _TABLE_KEYS = ("pk", "sk")
+# The item noting that an execution was started (see ExecutionRecordStore.record_launch).
+LAUNCH = "LAUNCH"
 _INDEX_KEYS = ("gsi1pk", "gsi1sk")
 # A node record may be written while it holds no outcome; its first outcome is final.
 _NO_OUTCOME_YET = "attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed, :skipped))"
@@ -175,6 +179,96 @@ class ExecutionRecordStore:
                 return False
             raise
         return True
+
+    def record_launch(self, tenant_id: str, execution_id: str, request: dict[str, Any], at: float) -> None:
+        """Note that the execution was started with ``request`` (its ExecutionRequest; the input left out):
+        describe finds it here before Step Functions' DescribeExecution, which is eventually consistent,
+        shows it and before InitializeStateBag writes its META."""
+        item = {
+            "pk": execution_pk(tenant_id, execution_id),
+            "sk": LAUNCH,
+            "expires_at": self._expires_at(),
+            "launched_at": at,
+            "request_json": json.dumps({k: v for k, v in request.items() if k not in ("input", "input_ref")}),
+        }
+        self._client.put_item(TableName=self.table_name, Item=_encode(item))
+
+    def get_launch(self, tenant_id: str, execution_id: str) -> tuple[dict[str, Any], float] | None:
+        """(the request of :meth:`record_launch`, when), or None if this execution was not started so."""
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": LAUNCH}),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        data = _decode(item)
+        return json.loads(data["request_json"]), float(data["launched_at"])
+
+    def claim_resume(
+        self, tenant_id: str, execution_id: str, resumed_by: str, at: float
+    ) -> tuple[str, float] | None:
+        """Record on the execution that ``resumed_by`` resumes it, unless another resume did first: None if
+        this claim took, else the claim that holds (the execution, when; ``("", 0)`` if it was withdrawn
+        meanwhile). Conditional, so of concurrent resumes of one failure exactly one wins."""
+        return self._claim(tenant_id, execution_id, resumed_by, at, "attribute_not_exists(resumed_by)", {})
+
+    def take_over_resume(
+        self, tenant_id: str, execution_id: str, stale: str, resumed_by: str, at: float
+    ) -> tuple[str, float] | None:
+        """Move a claim whose resume never started (``stale``) to ``resumed_by``; as :meth:`claim_resume`."""
+        return self._claim(tenant_id, execution_id, resumed_by, at, "resumed_by = :stale", {":stale": stale})
+
+    def release_resume(self, tenant_id: str, execution_id: str, resumed_by: str) -> None:
+        """Withdraw ``resumed_by``'s claim (its execution could not start); another's claim stays."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+                UpdateExpression="REMOVE resumed_by, resumed_at",
+                ConditionExpression="resumed_by = :me",
+                ExpressionAttributeValues=_encode({":me": resumed_by}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def resume_claim(self, tenant_id: str, execution_id: str) -> tuple[str, float] | None:
+        """(the execution that claimed the resume of this one, when), or None."""
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+            ConsistentRead=True,
+            ProjectionExpression="resumed_by, resumed_at",
+        )
+        data = _decode(response.get("Item") or {})
+        if "resumed_by" not in data:
+            return None
+        return str(data["resumed_by"]), float(data.get("resumed_at", 0))
+
+    def _claim(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        resumed_by: str,
+        at: float,
+        condition: str,
+        values: dict[str, Any],
+    ) -> tuple[str, float] | None:
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_encode({"pk": execution_pk(tenant_id, execution_id), "sk": "META"}),
+                UpdateExpression="SET resumed_by = :by, resumed_at = :at",
+                ConditionExpression=f"attribute_exists(pk) AND {condition}",
+                ExpressionAttributeValues=_encode({":by": resumed_by, ":at": at, **values}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self.resume_claim(tenant_id, execution_id) or ("", 0.0)
+        return None
 
     # --- nodes ------------------------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ Items of one workflow share ``pk = WF#<tenant>#<workflow_id>``:
 - ``H#<seq>``: one entry per change of the active version (publish, activate, rollback);
 - ``REQ#<id>``: the result of an idempotent activation request (a rollback node's retry finds it here).
 
+Idempotency keys of the management API live here too (:mod:`segflow.adapters.request_keys`).
+
 Every change is one DynamoDB transaction conditioned on the pointer item, so version numbers are contiguous
 and an activation never interleaves with another: concurrent writers retry or fail, never half-apply.
 """
@@ -24,6 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segflow.adapters.dynamo_items import decode_item, encode_item, expires_at
+from segflow.adapters.request_keys import KeyedRequest, RequestKeyStore
 from segflow.domain import s3_layout
 from segflow.domain.integrity import canonical_json, sha256_hex
 from segflow.domain.limits import DEFINITION_INLINE_MAX_BYTES, VERSION_WRITE_MAX_ATTEMPTS
@@ -183,6 +186,23 @@ class WorkflowVersionStore:
         expected_active_version: int | None = None,
     ) -> tuple[VersionInfo, WorkflowSummary]:
         """Store ``definition`` (already validated) as the next version; activate it unless told not to."""
+        return self.publish_keyed(
+            tenant_id, definition, created_by, None, message, activate, expected_active_version
+        )
+
+    def publish_keyed(
+        self,
+        tenant_id: str,
+        definition: dict[str, Any],
+        created_by: str,
+        request: KeyedRequest | None,
+        message: str = "",
+        activate: bool = True,
+        expected_active_version: int | None = None,
+    ) -> tuple[VersionInfo, WorkflowSummary]:
+        """:meth:`publish`; with ``request`` (an Idempotency-Key), the version is recorded under the key in
+        the same transaction: a request with the key that finds it (or loses the race to it) answers with
+        the version it names."""
         workflow_id = definition["workflow_id"]
         pk = workflow_pk(tenant_id, workflow_id)
         text = canonical_json(definition)
@@ -275,11 +295,27 @@ class WorkflowVersionStore:
                 items.append(
                     self._history_put(pk, seq + 1, "publish", active, version, message, created_by, now)
                 )
+            if request is not None:
+                items.append({"Put": request.put_item({"workflow_id": workflow_id, "version": version})})
             if self._transact(items):
                 summary = self.get_workflow(tenant_id, workflow_id)
                 return _version_info(version_item), summary
+            if request is not None and (first := request.stored()) is not None:
+                return self.published(tenant_id, first)
             self._back_off(attempt)
         raise TooMuchContention(f"workflow {workflow_id!r}: too many concurrent publishes, try again")
+
+    def published(self, tenant_id: str, result: dict[str, Any]) -> tuple[VersionInfo, WorkflowSummary]:
+        """The version a keyed publish stored (``{"workflow_id", "version"}``), as publish answered it."""
+        workflow_id, version = str(result["workflow_id"]), int(result["version"])
+        item = self._get(workflow_pk(tenant_id, workflow_id), version_sk(version))
+        if item is None:
+            raise VersionNotFound(workflow_id, version)
+        return _version_info(item), self.get_workflow(tenant_id, workflow_id)
+
+    def request_keys(self) -> RequestKeyStore:
+        """The management API's idempotency keys (kept in this table, with its TTL)."""
+        return RequestKeyStore(self.table_name, self._dynamodb)
 
     # --- activation -------------------------------------------------------------------------------------
 

@@ -204,3 +204,16 @@ EXECUTION_LIST_PAGE_MAX = 100
 # StopExecution's limits on why an execution was stopped: a short error name and a longer cause.
 STOP_ERROR_MAX_CHARS = 256
 STOP_CAUSE_MAX_CHARS = 32_768
+
+# A resume's claim on the execution it resumes (its META's resumed_by) whose execution never started (the
+# resuming process died between the claim and StartExecution) may be taken over by another resume after
+# this long: Step Functions' DescribeExecution may not show a just-started execution for a moment.
+RESUME_CLAIM_STALE_SECONDS = 120.0
+
+# An Idempotency-Key of the management API (publishing, starting) is remembered this long, per tenant; a
+# key is 1 to this many characters.
+REQUEST_KEY_TTL_SECONDS = 24 * 3600
+REQUEST_KEY_MAX_CHARS = 255
+# Describing an execution started this recently that Step Functions does not show yet (DescribeExecution is
+# eventually consistent) answers RUNNING from its launch note; after this long the note no longer counts.
+LAUNCH_PENDING_MAX_SECONDS = 300.0

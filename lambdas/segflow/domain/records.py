@@ -34,10 +34,20 @@ class ExecutionRecord(BaseModel):
     cause: str | None = None
     summary: dict[str, int] | None = None
     resumed_from: str | None = None  # the execution whose completed nodes this one reused
+    # The first execution of a chain of resumes (None: this one). Side effects' idempotency keys derive from
+    # it, so a resume sends what its original sent with the same key (:mod:`segflow.domain.effect_keys`).
+    origin_execution_id: str | None = None
+    # The execution that resumed this one (set once, by a conditional write: a failure resumes once).
+    resumed_by: str | None = None
     started_by: str | None = None
     # Continued past the history budget: how many times, and the Step Functions execution now running it.
     parts: int = 0
     current_execution: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """The execution whose side effects this one repeats with the same keys: its first, not a resume."""
+        return self.origin_execution_id or self.execution_id
 
 
 class NodeRecord(BaseModel):

@@ -53,6 +53,7 @@ class Initializer:
         if request.input_ref is not None:
             execution_input = self.manifests.read_submission(tenant, request.input_ref.s3_key)
         reused: list[NodeRecord] = []
+        earlier: ExecutionRecord | None = None
         if request.resume_from is not None:  # checked in full before anything is written
             earlier = self.records.get_execution(tenant, request.resume_from.execution_id)
             if earlier is None or earlier.workflow_id != graph.workflow_id:
@@ -96,6 +97,7 @@ class Initializer:
                 input_json=stored_input.inline_json,
                 input_key=stored_input.s3_key,
                 resumed_from=request.resume_from.execution_id if request.resume_from else None,
+                origin_execution_id=earlier.origin if earlier is not None else None,
                 started_by=request.started_by,
             )
         )

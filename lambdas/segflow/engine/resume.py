@@ -33,6 +33,22 @@ class UnknownResumeNode(ResumeRefused):
     kind = "invalid"
 
 
+class AlreadyResumed(ResumeRefused):
+    """Another resume of this execution started first: a failure resumes once (its side effects after the
+    failure would otherwise run once per resume)."""
+
+    code = "AlreadyResumed"
+    kind = "conflict"
+
+    def __init__(self, execution_id: str, resumed_by: str) -> None:
+        by = f" as {resumed_by!r}" if resumed_by else ""
+        super().__init__(
+            f"execution {execution_id!r} was resumed already{by}: follow that execution (and resume it, "
+            "if it fails) instead"
+        )
+        self.resumed_by = resumed_by
+
+
 def check_resumable(execution_id: str, status: str) -> None:
     if status not in RESUMABLE_EXECUTION_STATUSES:
         raise ResumeRefused(

@@ -148,7 +148,12 @@ class SegmentRunner:
             raise UpstreamIncomplete(f"execution {execution_id} has no record; was it initialized?")
         execution_input = self.outputs.load(execution.input_json, execution.input_key) or {}
         info = ExecutionInfo(
-            tenant, execution_id, statebag.workflow_id, statebag.started_at, execution.started_by
+            tenant,
+            execution_id,
+            statebag.workflow_id,
+            statebag.started_at,
+            execution.started_by,
+            origin_execution_id=execution.origin,
         )
 
         own_ids = [node.node_id for node in nodes]

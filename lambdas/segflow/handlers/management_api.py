@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from segflow.api.errors import error_response, invalid_request_response, segflow_error_response
 from segflow.api.identity import Caller, caller_from_request_context
@@ -52,6 +52,7 @@ from segflow.domain.limits import (
     EVENT_PAGE_SIZE,
     EXECUTION_LIST_PAGE_DEFAULT,
     EXECUTION_LIST_PAGE_MAX,
+    REQUEST_KEY_MAX_CHARS,
 )
 from segflow.domain.statuses import ExecutionStatus
 from segflow.handlers.invocation_log import invocation_log_context
@@ -122,8 +123,26 @@ app.exception_handler(NotFoundError)(_no_route)
 # --- workflows ----------------------------------------------------------------------------------------------
 
 
+# The Idempotency-Key header of POST /workflows and POST /executions (segflow.adapters.request_keys).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        min_length=1,
+        max_length=REQUEST_KEY_MAX_CHARS,
+        description=(
+            "Makes the request safe to retry: a request with the same key and the same body answers as the "
+            "first one did (the same version, the same execution) and changes nothing; the key with another "
+            "body is refused with 409 RequestKeyReused. Keys are per tenant, remembered for 24 hours."
+        ),
+    ),
+]
+
+
 @app.post("/workflows", responses={201: {"description": "Published"}})
-def publish_workflow(request: PublishRequest) -> Response[PublishResponse]:
+def publish_workflow(
+    request: PublishRequest, idempotency_key: IdempotencyKey = None
+) -> Response[PublishResponse]:
     who = caller()
     published = _workflows().publish(
         who.tenant_id,
@@ -132,6 +151,7 @@ def publish_workflow(request: PublishRequest) -> Response[PublishResponse]:
         message=request.message,
         activate=request.activate,
         expected_active_version=request.expected_active_version,
+        idempotency_key=idempotency_key,
     )
     info = published.version
     logger.info("published", extra={"workflow_id": info.workflow_id, "version": info.version})
@@ -264,7 +284,10 @@ def _description(view: ExecutionView) -> ExecutionDescription:
 
 
 @app.post("/executions", responses={201: {"description": "Started"}})
-def start_execution(request: StartExecutionRequest) -> Response[StartExecutionResponse]:
+def start_execution(
+    request: StartExecutionRequest, idempotency_key: IdempotencyKey = None
+) -> Response[StartExecutionResponse]:
+    """Start a published workflow; ``GET /executions/{id}`` reads it as soon as this answered."""
     who = caller()
     started = _executions().start(
         who.tenant_id,
@@ -273,6 +296,7 @@ def start_execution(request: StartExecutionRequest) -> Response[StartExecutionRe
         request.input,
         name=request.name,
         started_by=who.principal,
+        idempotency_key=idempotency_key,
     )
     logger.info("started", extra={"execution_id": started.execution_id, "workflow_id": request.workflow_id})
     return _started(started)

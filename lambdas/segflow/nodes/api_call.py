@@ -1,7 +1,8 @@
 """``action`` with ``action_type: api_call``: a real HTTP request with method, headers, JSON body and timeout.
 
-Every request carries an ``Idempotency-Key`` header (tenant, execution and node), so a receiving service can
-recognise a repeated delivery after a retry (:mod:`segflow.nodes.http_client`).
+Every request carries an ``Idempotency-Key`` header (tenant, origin execution and node path: the same on every
+attempt, resume and part, :mod:`segflow.domain.effect_keys`), so a receiving service can recognise a repeated
+delivery (:mod:`segflow.nodes.http_client`).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from segflow.domain.deadline import Deadline, node_deadline
+from segflow.domain.effect_keys import idempotency_key
 from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut
 from segflow.nodes.services import NodeServices
 
@@ -29,6 +30,12 @@ class ExecutionInfo:
     workflow_id: str
     started_at: str
     started_by: str | None = None  # the principal that started the execution, when it said so
+    # The first execution of its chain of resumes ("": this one): side effects are keyed by it.
+    origin_execution_id: str = ""
+
+    @property
+    def origin(self) -> str:
+        return self.origin_execution_id or self.execution_id
 
 
 @dataclass
@@ -51,7 +58,8 @@ class NodeContext:
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.execution.tenant_id}:{self.execution.execution_id}:{self.node_id}"
+        """The same on every attempt, resume and part (:mod:`segflow.domain.effect_keys`)."""
+        return idempotency_key(self.execution.tenant_id, self.execution.origin, self.node_id)
 
 
 @dataclass(frozen=True)

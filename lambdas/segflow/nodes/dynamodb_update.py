@@ -48,7 +48,7 @@ def execute(context: NodeContext) -> NodeResult:
     try:
         applied = context.services.data_tables.update_once(
             info.tenant_id,
-            info.execution_id,
+            info.origin,  # a resume finds its original's marker: the update is not applied twice
             context.node_id,
             config.table,
             config.key,

@@ -54,7 +54,7 @@ class DataTables(Protocol):
     def update_once(
         self,
         tenant_id: str,
-        execution_id: str,
+        origin_execution_id: str,
         node_id: str,
         table: str,
         key: dict[str, Any],
@@ -64,8 +64,9 @@ class DataTables(Protocol):
         expression_attribute_values: dict[str, Any],
         condition_expression: str | None,
     ) -> bool:
-        """Apply the UpdateItem at most once per execution and node (with a marker, in one transaction);
-        False if it was applied before. Raises EffectConditionFailed if the condition did not hold."""
+        """Apply the UpdateItem at most once per origin execution (its resumes included) and node (with a
+        marker, in one transaction); False if it was applied before. Raises EffectConditionFailed if the
+        condition did not hold."""
         ...
 
 

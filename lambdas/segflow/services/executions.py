@@ -28,7 +28,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict
@@ -36,7 +36,13 @@ from pydantic import BaseModel, ConfigDict
 from segflow.contracts import DEFAULT_TENANT
 from segflow.domain.errors import SegflowError
 from segflow.domain.ids import check_execution_id, execution_id_of, tenant_in_reference
-from segflow.domain.limits import EVENT_PAGE_SIZE, EXECUTION_LIST_PAGE_DEFAULT, EXECUTION_LIST_PAGE_MAX
+from segflow.domain.limits import (
+    EVENT_PAGE_SIZE,
+    EXECUTION_LIST_PAGE_DEFAULT,
+    EXECUTION_LIST_PAGE_MAX,
+    LAUNCH_PENDING_MAX_SECONDS,
+    RESUME_CLAIM_STALE_SECONDS,
+)
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import (
     REUSABLE_NODE_STATUSES,
@@ -376,18 +382,48 @@ class ExecutionsService:
         execution_input: dict[str, Any] | None = None,
         name: str | None = None,
         started_by: str | None = None,
+        idempotency_key: str | None = None,
     ) -> StartedExecution:
         """Start a published workflow: ``version``, or the one active now (pinned for the whole execution).
-        Raises WorkflowNotFound, VersionNotFound, NoActiveVersion, ExecutionAlreadyExists."""
+        With ``idempotency_key``, a request with the same key and body answers with the execution the first
+        one started (starting it if that one died before it could); the key with another body raises
+        RequestKeyReused. Raises WorkflowNotFound, VersionNotFound, NoActiveVersion,
+        ExecutionAlreadyExists."""
         from segflow.adapters.execution_launcher import execution_name
 
         if name is not None:
             check_execution_id(tenant_id, name)
+        keyed = None
+        if idempotency_key is not None:
+            body = {"workflow_id": workflow_id, "version": version, "input": execution_input or {}}
+            body["name"] = name
+            keyed = self._versions().request_keys().request(tenant_id, "start", idempotency_key, body)
+            first = keyed.stored()
+            if first is not None:
+                return self._launch(tenant_id, first, find=True)
         pinned = self._versions().resolve(tenant_id, workflow_id, version)
         name = name or execution_name(tenant_id, workflow_id)
         reference = {"workflow_id": workflow_id, "version": pinned.version}
-        arn = self.launcher.start(tenant_id, reference, execution_input or {}, name, started_by=started_by)
-        return StartedExecution(name, arn, workflow_id, pinned.version)
+        launch = {
+            "name": name,
+            "request": self.launcher.request(tenant_id, reference, execution_input or {}, started_by),
+            "workflow_id": workflow_id,
+            "version": pinned.version,
+        }
+        if keyed is not None:  # of concurrent requests with the key, the first to store its launch wins
+            return self._launch(tenant_id, keyed.keep(launch), find=True)
+        return self._launch(tenant_id, launch)
+
+    def _launch(self, tenant_id: str, launch: dict[str, Any], find: bool = False) -> StartedExecution:
+        """Start ``launch["request"]`` as ``launch["name"]`` (``find``: or find it started with that request
+        already) and note it, so that it reads as started at once."""
+        name, request = str(launch["name"]), launch["request"]
+        if find:
+            arn = self.launcher.start_or_find(request, name)
+        else:
+            arn = self.launcher.start_request(request, name)
+        self.records.record_launch(tenant_id, name, request, time.time())
+        return StartedExecution(name, arn, str(launch["workflow_id"]), launch.get("version"))
 
     def start_definition(
         self,
@@ -407,20 +443,23 @@ class ExecutionsService:
         graph = validate_executable(definition)
         key = self.launcher.upload_submission(tenant_id, "workflows", definition)
         name = name or execution_name(tenant_id, graph.workflow_id)
-        arn = self.launcher.start(
-            tenant_id, {"s3_key": key}, execution_input or {}, name, started_by=started_by
+        request = self.launcher.request(tenant_id, {"s3_key": key}, execution_input or {}, started_by)
+        return self._launch(
+            tenant_id, {"name": name, "request": request, "workflow_id": graph.workflow_id, "version": None}
         )
-        return StartedExecution(name, arn, graph.workflow_id, None)
 
     def resume(
         self, tenant_id: str, execution: str, from_node: str | None = None, name: str | None = None
     ) -> StartedExecution:
         """Continue an execution that failed, timed out or was aborted, in a new execution of the same
         workflow and input: completed nodes are reused, the rest (or ``from_node`` and all after it) run
-        again. Raises ExecutionNotFound, ResumeRefused (NotResumable), UnknownResumeNode,
+        again. A failure resumes once: the resume is recorded on the execution by a conditional write, and
+        a second one (concurrent or later) raises AlreadyResumed naming the first. Raises
+        ExecutionNotFound, ResumeRefused (NotResumable), UnknownResumeNode, AlreadyResumed,
         ExecutionAlreadyExists."""
         from segflow.dsl.validation import validate_workflow
         from segflow.engine.resume import (
+            AlreadyResumed,
             ResumeRefused,
             check_from_node,
             check_resumable,
@@ -440,9 +479,44 @@ class ExecutionsService:
         if from_node is not None:
             check_from_node(validate_workflow(self._definition_of(record)), from_node)
         name = name or resumed_execution_name(tenant_id, view.execution_id, uuid.uuid4().hex)
-        arn = self.launcher.start_request(resume_request(record, from_node), name)
+        now = time.time()
+        held = self.records.claim_resume(tenant_id, view.execution_id, name, now)
+        if held is not None and not held[0]:  # a claim withdrawn meanwhile (its start failed): claim again
+            held = self.records.claim_resume(tenant_id, view.execution_id, name, now)
+        if held is not None:
+            holder, claimed_at = held
+            if not holder or not self._never_started(tenant_id, holder, claimed_at, now):
+                raise AlreadyResumed(view.execution_id, holder)
+            # The resume that claimed it died before starting its execution: this one takes over.
+            held = self.records.take_over_resume(tenant_id, view.execution_id, holder, name, now)
+            if held is not None:
+                raise AlreadyResumed(view.execution_id, held[0])
+        launch = {
+            "name": name,
+            "request": resume_request(record, from_node),
+            "workflow_id": record.workflow_id,
+            "version": record.workflow_version,
+        }
+        try:
+            started = self._launch(tenant_id, launch)
+        except Exception:
+            self.records.release_resume(tenant_id, view.execution_id, name)
+            raise
         return StartedExecution(
-            name, arn, record.workflow_id, record.workflow_version, resumed_from=view.execution_id
+            started.execution_id,
+            started.execution_arn,
+            started.workflow_id,
+            started.version,
+            resumed_from=view.execution_id,
+        )
+
+    def _never_started(self, tenant_id: str, execution_id: str, claimed_at: float, now: float) -> bool:
+        """Whether a resume claimed long enough ago never started its execution (``execution_id``)."""
+        return (
+            now - claimed_at > RESUME_CLAIM_STALE_SECONDS
+            and self.records.get_launch(tenant_id, execution_id) is None
+            and self.records.get_execution(tenant_id, execution_id) is None
+            and self.launcher.describe(tenant_id, execution_id) is None
         )
 
     def stop(
@@ -479,21 +553,32 @@ class ExecutionsService:
             names += [part_name(tenant_id, execution_id, part) for part in range(1, record.parts + 1)]
         found = self._latest_part(tenant_id, names)
         description = found.description
+        launched: tuple[dict[str, Any], float] | None = None
         workflow_id: str | None
         if record is not None:
             workflow_id, version = record.workflow_id, record.workflow_version
             workflow_key = record.workflow_key or None
         else:
-            # Not initialized yet (or it failed first): it is this tenant's if its input says so.
-            if description is None or _tenant_of_request(description) != tenant_id:
+            # Not initialized yet (or it failed first): it is this tenant's if its input says so. Step
+            # Functions may not show an execution started a moment ago: its launch note says it started.
+            launched = self.records.get_launch(tenant_id, execution_id) if description is None else None
+            if launched is not None and time.time() - launched[1] > LAUNCH_PENDING_MAX_SECONDS:
+                launched = None
+            if description is not None and _tenant_of_request(description) == tenant_id:
+                request = _request_of(description)
+            elif launched is not None:
+                request = launched[0]
+            else:
                 raise ExecutionNotFound(execution_id)
-            request = _request_of(description)
             reference = request.get("workflow")
             reference = reference if isinstance(reference, dict) else {}
             workflow_id, version = reference.get("workflow_id"), reference.get("version")
             workflow_key = reference.get("s3_key")
         status: DescribedExecutionStatus
-        if description is None:  # Step Functions forgot it (90 days); the record stays for the retention
+        if description is None and record is None:  # started a moment ago, not shown by Step Functions yet
+            arn = self.launcher.execution_arn(tenant_id, execution_id)
+            status, stopped_at, error, cause, result = "RUNNING", None, None, None, None
+        elif description is None:  # Step Functions forgot it (90 days); the record stays for the retention
             assert record is not None
             arn = self.launcher.execution_arn(tenant_id, execution_id)
             status, stopped_at = record.status, None
@@ -509,6 +594,8 @@ class ExecutionsService:
         started_at = _parse_time(record.started_at) if record is not None else None
         if started_at is None and description is not None and len(found.names) == 1:
             started_at = description.get("startDate")
+        if started_at is None and launched is not None:
+            started_at = datetime.fromtimestamp(launched[1], UTC)
         nodes = (
             tuple(self.records.list_nodes(tenant_id, execution_id))
             if with_nodes and record is not None

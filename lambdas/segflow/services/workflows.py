@@ -84,14 +84,30 @@ class WorkflowsService:
         message: str = "",
         activate: bool = True,
         expected_active_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Published:
         """Validate (nothing is stored if the workflow is invalid or cannot run), store as the next version,
-        and activate it unless told not to."""
+        and activate it unless told not to. With ``idempotency_key``, a request with the same key and body
+        answers with the version the first one published (publishing nothing); the key with another body
+        raises RequestKeyReused. Keys are the tenant's, kept for a day."""
+        request = None
+        if idempotency_key is not None:
+            body = {
+                "definition": definition,
+                "message": message,
+                "activate": activate,
+                "expected_active_version": expected_active_version,
+            }
+            request = self.store.request_keys().request(tenant_id, "publish", idempotency_key, body)
+            first = request.stored()
+            if first is not None:
+                return Published(*self.store.published(tenant_id, first))
         graph = validate_executable(definition)
-        info, summary = self.store.publish(
+        info, summary = self.store.publish_keyed(
             tenant_id,
             graph.definition.model_dump(mode="json", exclude_none=True),
-            created_by=created_by,
+            created_by,
+            request,
             message=message,
             activate=activate,
             expected_active_version=expected_active_version,

@@ -150,8 +150,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _stack, reader, state = existing_execution(args)
     try:
         arn = str(reader.api.resume(state.execution_id, args.from_node)["execution_arn"])
-    except ApiError as error:  # running, succeeded or never initialized (an unknown node: 400, invalid too)
-        if error.code != "NotResumable":
+    except ApiError as error:  # running, succeeded, never initialized or resumed already (an unknown node:
+        # 400, invalid too)
+        if error.code not in ("NotResumable", "AlreadyResumed"):
             raise
         raise CliError(error.lines(), EXIT_INVALID) from None
     workflow, _version = reader.workflow(old_arn)

@@ -55,6 +55,21 @@ ADAPTER_ONLY = {
     "conflict": "reads the stored outcome after a failed DynamoDB condition",
     "finish_execution": "called by nothing: the log's finish ends an execution",
     "seal": "closes numbers a dead writer left open; the in-memory log numbers only what it stores",
+    **dict.fromkeys(
+        (
+            "claim_resume",
+            "take_over_resume",
+            "release_resume",
+            "resume_claim",
+            "record_launch",
+            "get_launch",
+            "publish_keyed",
+            "published",
+            "request_keys",
+        ),
+        "the management API's (one resume per failure, reads right after a start, Idempotency-Key): the "
+        "executions and workflows services run on DynamoDB only, never on the engine's in-memory stores",
+    ),
 }
 MEMORY_ONLY = {"submit": "uploads a submission, as the CLI does with a put_object"}
 
