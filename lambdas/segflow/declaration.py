@@ -943,10 +943,10 @@ def settings_environment(
 ) -> dict[str, str]:
     """The deployment's settings a function reads (the stack's context, or the local runtime's values)."""
     settings = {RETENTION_DAYS_ENV: str(retention_days)}
-    if egress is not None and spec.logical_id in EGRESS_FUNCTIONS:  # none: the policy's defaults
-        for variable, entries in ((EGRESS_ALLOW_ENV, egress.allow), (EGRESS_DENY_ENV, egress.deny)):
-            if entries:
-                settings[variable] = ",".join(entries)
+    if spec.logical_id in EGRESS_FUNCTIONS:  # empty lists: the policy's defaults alone
+        lists = egress or EgressLists()
+        settings[EGRESS_ALLOW_ENV] = ",".join(lists.allow)
+        settings[EGRESS_DENY_ENV] = ",".join(lists.deny)
     if spec.logical_id == MODEL_DEPLOY_FUNCTION:  # empty: a deploy node says which context is missing
         settings[SAGEMAKER_ROLE_ENV] = sagemaker_role_arn
     if node_modules and spec.logical_id in NODE_MODULES_FUNCTIONS:
