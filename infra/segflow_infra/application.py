@@ -113,6 +113,8 @@ def build_app(
     ``sagemaker_execution_role_arn``: the role deploy/model nodes pass to SageMaker, and
     ``invoke_functions``: your Lambda functions lambda_invoke nodes may call (comma-separated names), and
     ``node_modules``: the modules (in ``lambdas/``) that register custom node types, and
+    ``egress_allow``, ``egress_deny``: the egress policy's lists for nodes' outbound HTTP calls (host names,
+    ``*.domain``, addresses, CIDRs; see segflow.domain.egress), and
     ``api_gateway_account_role``: ``create`` (default), ``existing`` or ``none``: where the API Gateway
     account's CloudWatch Logs role the WebSocket stage's access logs need comes from (``none``: no such logs).
     """
@@ -134,6 +136,7 @@ def build_app(
         retention_days=retention_days(app.node.try_get_context),
         sagemaker_role_arn=sagemaker_execution_role_arn(app.node.try_get_context),
         node_modules=node_modules(app.node.try_get_context),
+        egress=contexts.egress_lists(app.node.try_get_context),
         api_gateway_account_role=account_role_mode(app.node.try_get_context(ACCOUNT_ROLE_CONTEXT)),
     )
     if nag:

@@ -17,6 +17,7 @@ from segflow.declaration import (
     STREAM_CONSUMERS,
     TABLES,
     WEBSOCKET_APIS,
+    EgressLists,
     FunctionSpec,
     UserResources,
     constant_environment,
@@ -56,12 +57,14 @@ class EngineFunctions(Construct):
         user_resources: UserResources | None = None,
         sagemaker_role_arn: str | None = None,
         node_modules: tuple[str, ...] = (),
+        egress: EgressLists | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._storage = storage
         self._user_resources = user_resources or UserResources()
         self._sagemaker_role_arn = sagemaker_role_arn
         self._node_modules = node_modules
+        self._egress = egress
         self._code = lambda_.Code.from_asset(
             str(repo_path(LAMBDA_ASSET_DIR)), exclude=[f"**/{pattern}" for pattern in CODE_EXCLUDES]
         )
@@ -139,7 +142,11 @@ class EngineFunctions(Construct):
             if logical_id not in later
         }
         settings = settings_environment(
-            spec, self._storage.retention_days, self._sagemaker_role_arn or "", self._node_modules
+            spec,
+            self._storage.retention_days,
+            self._sagemaker_role_arn or "",
+            self._node_modules,
+            self._egress,
         )
         return {**constant_environment(spec), **settings, **resources}
 

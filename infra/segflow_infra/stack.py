@@ -14,6 +14,7 @@ from segflow.declaration import (
     STATE_MACHINES,
     TABLES,
     WEBSOCKET_APIS,
+    EgressLists,
     OutputSpec,
     UserResources,
 )
@@ -40,6 +41,7 @@ class SegflowStack(cdk.Stack):
         retention_days: int = EXECUTION_DATA_RETENTION_DAYS,
         sagemaker_role_arn: str | None = None,
         node_modules: tuple[str, ...] = (),
+        egress: EgressLists | None = None,
         api_gateway_account_role: AccountRoleMode = DEFAULT_ACCOUNT_ROLE,
         **kwargs: Any,
     ) -> None:
@@ -59,6 +61,7 @@ class SegflowStack(cdk.Stack):
             user_resources=user_resources,
             sagemaker_role_arn=sagemaker_role_arn,
             node_modules=node_modules,
+            egress=egress,
         )
         self.orchestration = Orchestration(
             self, "Orchestration", storage=self.storage, functions=self.engine.functions

@@ -1,4 +1,5 @@
-"""The deployment contexts that name your own resources (``cdk deploy -c data_tables=…``), checked.
+"""The deployment contexts that name your own resources (``cdk deploy -c data_tables=…``) and the egress
+policy's lists (``-c egress_allow=…``), checked.
 
 Read by the CDK app and by ``segflow local up -c …``, so that a name refused by one is refused by the other
 and the local runtime grants your nodes exactly what the stack would.
@@ -13,12 +14,16 @@ from typing import Any
 from segflow.declaration import (
     DATA_BUCKETS_CONTEXT,
     DATA_TABLES_CONTEXT,
+    EGRESS_ALLOW_CONTEXT,
+    EGRESS_DENY_CONTEXT,
     INVOKE_FUNCTIONS_CONTEXT,
     NOTIFICATION_TOPICS_CONTEXT,
     TENANT_DATA_BUCKETS_CONTEXT,
     TENANT_DATA_TABLES_CONTEXT,
+    EgressLists,
     UserResources,
 )
+from segflow.domain.egress import parse_entries
 
 TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -32,6 +37,8 @@ USER_RESOURCE_CONTEXTS = (
     TENANT_DATA_TABLES_CONTEXT,
     TENANT_DATA_BUCKETS_CONTEXT,
 )
+
+EGRESS_CONTEXTS = (EGRESS_ALLOW_CONTEXT, EGRESS_DENY_CONTEXT)
 
 GetContext = Callable[[str], Any]
 
@@ -78,3 +85,14 @@ def as_contexts(resources: UserResources) -> list[str]:
         TENANT_DATA_BUCKETS_CONTEXT: resources.tenant_buckets,
     }
     return [f"{key}={','.join(values)}" for key, values in pairs.items() if values]
+
+
+def egress_lists(get_context: GetContext) -> EgressLists:
+    """``-c egress_allow=api.example.com,10.1.0.0/16 -c egress_deny=0.0.0.0/0``: the egress policy's lists
+    (host names, ``*.domain``, addresses, CIDRs; see segflow.domain.egress), checked and normalized."""
+
+    def entries(key: str) -> tuple[str, ...]:
+        value = get_context(key)
+        return tuple(str(entry) for entry in parse_entries(value, key))
+
+    return EgressLists(allow=entries(EGRESS_ALLOW_CONTEXT), deny=entries(EGRESS_DENY_CONTEXT))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from segflow.domain import s3_layout
+from segflow.domain.egress import EGRESS_ALLOW_ENV, EGRESS_DENY_ENV
 from segflow.domain.limits import RETENTION_DAYS_ENV
 
 Access = Literal["read", "write", "read_write"]
@@ -756,6 +757,27 @@ NODE_MODULES_FUNCTIONS = (
     MANAGEMENT_API.logical_id,
 )
 
+# The egress policy of nodes' outbound HTTP calls (segflow.domain.egress): on by default; the stack's contexts
+# ``egress_allow`` and ``egress_deny`` (hosts, addresses, CIDRs) reach the functions that run nodes.
+EGRESS_ALLOW_CONTEXT = "egress_allow"
+EGRESS_DENY_CONTEXT = "egress_deny"
+EGRESS_FUNCTIONS = (EXECUTE_SEGMENT.logical_id,)
+
+
+@dataclass(frozen=True)
+class EgressLists:
+    """The egress policy's allow and deny lists (each entry a host name, ``*.domain``, address or CIDR)."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def add(self, more: EgressLists) -> EgressLists:
+        """Both sets of entries, each once, in order."""
+        return EgressLists(
+            tuple(dict.fromkeys(self.allow + more.allow)), tuple(dict.fromkeys(self.deny + more.deny))
+        )
+
+
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     INITIALIZE_STATE_BAG,
     EXECUTE_SEGMENT,
@@ -913,10 +935,18 @@ def constant_environment(spec: FunctionSpec) -> dict[str, str]:
 
 
 def settings_environment(
-    spec: FunctionSpec, retention_days: int, sagemaker_role_arn: str, node_modules: tuple[str, ...] = ()
+    spec: FunctionSpec,
+    retention_days: int,
+    sagemaker_role_arn: str,
+    node_modules: tuple[str, ...] = (),
+    egress: EgressLists | None = None,
 ) -> dict[str, str]:
     """The deployment's settings a function reads (the stack's context, or the local runtime's values)."""
     settings = {RETENTION_DAYS_ENV: str(retention_days)}
+    if spec.logical_id in EGRESS_FUNCTIONS:  # empty lists: the policy's defaults alone
+        lists = egress or EgressLists()
+        settings[EGRESS_ALLOW_ENV] = ",".join(lists.allow)
+        settings[EGRESS_DENY_ENV] = ",".join(lists.deny)
     if spec.logical_id == MODEL_DEPLOY_FUNCTION:  # empty: a deploy node says which context is missing
         settings[SAGEMAKER_ROLE_ENV] = sagemaker_role_arn
     if node_modules and spec.logical_id in NODE_MODULES_FUNCTIONS:

@@ -26,6 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 STATE_MACHINE_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-state-machine"
 SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/segflow-local-sagemaker-execution"
+# Locally, nodes call servers on this machine (the examples, the tests): the egress policy allows loopback.
+# The stack's default refuses it; link-local and the Lambda runtime API stay refused here too.
+LOCAL_EGRESS = declaration.EgressLists(allow=("127.0.0.0/8", "::1/128"))
 
 
 def local_role_arn(stage: str, logical_id: str) -> str:
@@ -59,6 +62,8 @@ class ProvisionedStack:
     user_resources: declaration.UserResources = field(default_factory=declaration.UserResources)
     # The stack's ``retention_days`` context: how long execution data is kept (TTL and S3 lifecycle).
     retention_days: int = EXECUTION_DATA_RETENTION_DAYS
+    # The egress policy's lists (the stack's ``egress_allow``/``egress_deny``): loopback allowed, plus yours.
+    egress: declaration.EgressLists = LOCAL_EGRESS
 
     def grant_user_resources(self, resources: declaration.UserResources) -> None:
         """Name more of your resources, as ``cdk deploy -c data_tables=…`` would (added to what is named)."""
@@ -133,7 +138,7 @@ class ProvisionedStack:
         named = sandbox.process_environ().get(declaration.NODE_MODULES_ENV, "")
         node_modules = tuple(m for m in named.split(",") if m.strip())
         settings = declaration.settings_environment(
-            spec, self.retention_days, SAGEMAKER_ROLE_ARN, node_modules
+            spec, self.retention_days, SAGEMAKER_ROLE_ARN, node_modules, self.egress
         )
         return {**declaration.constant_environment(spec), **settings, **resources}
 

@@ -38,6 +38,8 @@ from segflow_local.iam_requests import CallSite, UnmappedOperation, authorizatio
 
 # What the process passes to every function: the embedded cloud's endpoint and credentials stand for the
 # network and the role credentials Lambda injects; MOTO_ and SEGFLOW_LOCAL_ configure the emulator itself.
+# Where Lambda's runtime API listens in every function (a node's call there is refused: the egress policy).
+LAMBDA_RUNTIME_API = "127.0.0.1:9001"
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "TMPDIR", "TZ", "PYTHONPATH", "PYTHONHASHSEED", "TEST_SERVER_MODE")
 _PASSED_THROUGH_PREFIXES = ("AWS_ENDPOINT_URL", "MOTO_", "SEGFLOW_LOCAL_")
 _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -224,6 +226,7 @@ def lambda_environment(identity: FunctionIdentity, memory_mb: int, handler: str)
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{identity.function_name}",
+        "AWS_LAMBDA_RUNTIME_API": LAMBDA_RUNTIME_API,
         "_HANDLER": handler,
     }
     return {**passed, **runtime, **identity.environment}

@@ -347,10 +347,13 @@ class LocalAwsServer:
         verbose: bool = False,
         isolation: Isolation = "thread",
         user_resources: declaration.UserResources | None = None,
+        egress: declaration.EgressLists | None = None,
     ) -> None:
         _check_host(host)
         # Your resources nodes may use: what ``cdk deploy -c data_tables=…`` names (``segflow local up -c``).
         self.user_resources = user_resources or declaration.UserResources()
+        # The egress policy's lists (``-c egress_allow=…``), added to the local runtime's (loopback allowed).
+        self.egress = egress or declaration.EgressLists()
         self.host = host
         self.requested_port = port
         self.stage = stage
@@ -391,6 +394,7 @@ class LocalAwsServer:
         if not self.verbose:
             stack.environment_overrides["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         stack.grant_user_resources(self.user_resources)
+        stack.egress = stack.egress.add(self.egress)
         self.runtime.attach(stack)  # each function with its own environment and IAM policy
         self.aws = EmbeddedAws(stack=stack, runtime=self.runtime, session=session)
         # What EventBridge and the event source mappings do in the cloud: status rules, the log's stream.
@@ -513,6 +517,7 @@ def serve(
     announce: Callable[[str], None] = print,
     isolation: Isolation = "thread",
     user_resources: declaration.UserResources | None = None,
+    egress: declaration.EgressLists | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start.
 
@@ -525,7 +530,7 @@ def serve(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
-    server = LocalAwsServer(host, port, stage, verbose, isolation, user_resources)
+    server = LocalAwsServer(host, port, stage, verbose, isolation, user_resources, egress)
     try:
         server.start()
         mode = ", handlers in worker processes" if isolation == "process" else ""

@@ -143,3 +143,47 @@ def test_functions_do_not_depend_on_websocket_stages(synth: Any) -> None:
         policies = role_statements(synth.resources, role_of(function))
         referenced = _references(function) | _references(policies) | set(function.get("DependsOn", []))
         assert not referenced & stages, spec.logical_id
+
+
+def test_the_egress_contexts_reach_the_function_that_runs_nodes_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``-c egress_allow=… -c egress_deny=…``: the egress policy's lists, checked and normalized, in
+    ExecuteSegment's environment (without the contexts, empty: the policy's defaults alone)."""
+    import json
+
+    from segflow.declaration import EGRESS_FUNCTIONS
+    from segflow.domain.egress import EGRESS_ALLOW_ENV, EGRESS_DENY_ENV
+    from segflow_infra.application import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out.egress")
+    context = {"egress_allow": "API.partner.example,10.1.2.3", "egress_deny": ["0.0.0.0/0", "::/0"]}
+    app, stack = build_app(context=context, outdir=str(outdir), nag=False)
+    app.synth()
+    resources = json.loads((outdir / f"{stack.stack_name}.template.json").read_text())["Resources"]
+    for spec in FUNCTIONS:
+        variables = resources[spec.logical_id]["Properties"]["Environment"]["Variables"]
+        egress = {name: variables.get(name) for name in (EGRESS_ALLOW_ENV, EGRESS_DENY_ENV)}
+        if spec.logical_id in EGRESS_FUNCTIONS:
+            assert egress == {
+                EGRESS_ALLOW_ENV: "api.partner.example,10.1.2.3/32",
+                EGRESS_DENY_ENV: "0.0.0.0/0,::/0",
+            }
+        else:
+            assert egress == {EGRESS_ALLOW_ENV: None, EGRESS_DENY_ENV: None}
+
+
+@pytest.mark.parametrize(
+    ("context", "problem"),
+    [
+        ({"egress_allow": "https://api.example.com"}, "egress_allow: 'https://api.example.com' is neither"),
+        ({"egress_deny": "10.0.0.0/40"}, "egress_deny: '10.0.0.0/40' is neither"),
+    ],
+)
+def test_an_egress_entry_that_is_no_host_address_or_cidr_stops_the_synth(
+    context: dict[str, str], problem: str
+) -> None:
+    from segflow_infra.application import build_app
+
+    with pytest.raises(ValueError, match=problem):
+        build_app(context=context, nag=False)

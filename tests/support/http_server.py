@@ -26,6 +26,7 @@ class Route:
     delay_seconds: float = 0.0
     delay_times: int | None = None  # only this many requests wait delay_seconds (None: every one)
     fail_times: int = 0  # answer 503 this many times before the scripted answer
+    headers: dict[str, str] = field(default_factory=dict)  # more headers of the answer (Location)
 
 
 @dataclass
@@ -77,14 +78,16 @@ def start_http_server() -> LocalHttpServer:
                 self._reply(503, {"error": "try again"})
                 return
             answer = route.body if route.body is not None else {"echo": body, "path": self.path}
-            self._reply(route.status, answer)
+            self._reply(route.status, answer, route.headers)
 
-        def _reply(self, status: int, body: Any) -> None:
+        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):

@@ -1,13 +1,13 @@
 """The chat models ``llm_chat`` calls: Amazon Bedrock's Converse API, and any OpenAI-compatible endpoint
-(its API key read by reference from Secrets Manager or SSM, never from the workflow)."""
+(its API key read by reference from Secrets Manager or SSM, never from the workflow), called through the one
+outbound HTTP client (:mod:`segflow.nodes.http_client`: egress policy, no redirects, so the key is sent to
+the endpoint's host only)."""
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +16,7 @@ from segflow.domain.deadline import Deadline
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, LLM_MAX_RESPONSE_BYTES
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig, SecretRef
+from segflow.nodes.http_client import exchange
 
 _RETRYABLE_BEDROCK = (
     "ThrottlingException",
@@ -70,14 +71,13 @@ class ChatModels:
         timeout: float | None,
         deadline: Deadline | None = None,
     ) -> ChatAnswer:
-        """One answer. It waits at most until ``deadline``: Bedrock's client is capped per request
-        (:mod:`segflow.adapters.call_deadline`), the OpenAI-compatible request here."""
+        """One answer. It waits at most until ``deadline`` (default: the deadline of the node running in this
+        thread): Bedrock's client is capped per request (:mod:`segflow.adapters.call_deadline`), the
+        OpenAI-compatible request by the HTTP client."""
         if config.provider == "bedrock":
             return self._converse(config, messages)
         wait = timeout or config.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS
-        if deadline is not None:
-            wait, _ = deadline.cap(wait, f"the chat with {config.model}")
-        return self._openai(config, messages, wait)
+        return self._openai(config, messages, wait, deadline)
 
     # --- Bedrock ----------------------------------------------------------------------------------------
 
@@ -123,7 +123,9 @@ class ChatModels:
 
     # --- OpenAI-compatible --------------------------------------------------------------------------------
 
-    def _openai(self, config: LlmChatConfig, messages: list[ChatMessage], timeout: float) -> ChatAnswer:
+    def _openai(
+        self, config: LlmChatConfig, messages: list[ChatMessage], timeout: float, deadline: Deadline | None
+    ) -> ChatAnswer:
         body: dict[str, Any] = {"model": config.model, "messages": []}
         if config.system:
             body["messages"].append({"role": "system", "content": config.system})
@@ -140,20 +142,24 @@ class ChatModels:
         url = f"{(config.base_url or '').rstrip('/')}/chat/completions"
         if config.api_key_ref is not None:
             headers["Authorization"] = f"Bearer {self.secret(config.api_key_ref, url)}"
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
         started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read(LLM_MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            detail = error.read(500).decode("utf-8", errors="replace")
+        answered = exchange(
+            "POST",
+            url,
+            headers=headers,
+            data=json.dumps(body).encode(),
+            timeout=timeout,
+            shown=f"POST {url}",
+            max_bytes=LLM_MAX_RESPONSE_BYTES,
+            deadline=deadline,
+        )
+        raw = answered.body
+        if not 200 <= answered.status < 300:
+            detail = answered.unfollowed or raw[:500].decode("utf-8", errors="replace")
             raise _failure(
-                f"{url} answered {error.code}: {detail}", error.code >= 500 or error.code == 429
-            ) from error
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-            raise _failure(f"{url}: {getattr(error, 'reason', error)}", True) from error
-        if len(raw) > LLM_MAX_RESPONSE_BYTES:
-            raise _failure(f"{url}: answer larger than {LLM_MAX_RESPONSE_BYTES} bytes", False)
+                f"{url} answered {answered.status}: {detail}",
+                answered.status >= 500 or answered.status == 429,
+            )
         try:
             answer = json.loads(raw)
             choice = answer["choices"][0]

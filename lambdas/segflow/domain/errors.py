@@ -58,6 +58,13 @@ class NodeTimedOut(NodeFailure):
     retryable = True
 
 
+class EgressDenied(NodeFailure):
+    """An outbound call the egress policy refuses (:mod:`segflow.domain.egress`): nothing was sent, and a
+    retry would be refused again."""
+
+    error_type = "EgressDenied"
+
+
 class ServiceUnavailable(NodeFailure):
     error_type = "ServiceUnavailable"
 

@@ -59,6 +59,10 @@ AWS_SDK_READ_TIMEOUT_SECONDS = 60.0
 # left is already this share of what a fresh invocation gives (it is then started, and waits at most that).
 NODE_START_SHARE_OF_FRESH_INVOCATION = 0.95
 HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+# An answer is read in pieces of this size, each waiting at most the request's time left.
+HTTP_READ_CHUNK_BYTES = 64 * 1024
+# A node that opts in to following redirects (same origin only) follows at most this many in a row.
+HTTP_MAX_REDIRECTS = 5
 
 # data_query: what it reads (an S3 object, a page of items, an HTTP answer) is read up to this size, and its
 # result (after ``select``) may be at most ``max_result_bytes`` of JSON: this by default, the cap at most.

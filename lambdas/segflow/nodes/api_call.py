@@ -2,7 +2,8 @@
 
 Every request carries an ``Idempotency-Key`` header (tenant, origin execution and node path: the same on every
 attempt, resume and part, :mod:`segflow.domain.effect_keys`), so a receiving service can recognise a repeated
-delivery (:mod:`segflow.nodes.http_client`).
+delivery. Redirects are not followed unless ``follow_redirects`` says ``same_origin``; every call passes the
+egress policy (:mod:`segflow.nodes.http_client`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
-from segflow.nodes.http_client import check_http_url, send
+from segflow.nodes.http_client import FollowRedirects, check_http_url, send
 
 
 class ApiCallConfig(BaseModel):
@@ -27,6 +28,12 @@ class ApiCallConfig(BaseModel):
     timeout_seconds: float | None = Field(default=None, gt=0, le=900)
     expected_status: list[int] | None = Field(
         default=None, description="Statuses that count as success; default: any 2xx."
+    )
+    follow_redirects: FollowRedirects = Field(
+        default="never",
+        description="never: a redirect is the answer (its 3xx status); same_origin: follow redirects to the "
+        "same scheme, host and port only (307/308 keep the method and body, 303 becomes a GET, 301/302 are "
+        "followed for GET and HEAD only).",
     )
 
     @field_validator("url")
@@ -42,11 +49,11 @@ def run_api_call(context: NodeContext) -> NodeResult:
         config.url,
         idempotency_key=context.idempotency_key,
         timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
-        deadline=context.deadline,
         headers=config.headers,
         query=config.query,
         body=config.body,
         expected_status=config.expected_status,
+        follow_redirects=config.follow_redirects,
     )
     return NodeResult(
         output={"status": answer.status, "body": answer.body, "content_type": answer.content_type}

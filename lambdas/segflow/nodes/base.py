@@ -160,7 +160,11 @@ def run_executor(executor: Executor, context: NodeContext, may_block: bool = Tru
 
 
 def _run(executor: Executor, context: NodeContext) -> NodeResult | Poll:
-    token = node_deadline.set(context.deadline)
+    # The node's deadline (what its calls wait at most): its timeout_seconds, capped by the invocation's.
+    outer = context.deadline or Deadline(lambda: math.inf)
+    token = node_deadline.set(
+        outer.within(context.timeout_seconds) if context.timeout_seconds else context.deadline
+    )
     try:
         return executor(context)
     finally:

@@ -28,7 +28,7 @@ from segflow.domain.limits import (
 from segflow.dsl.templates import compile_expression
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.dynamodb_update import check_table_name
-from segflow.nodes.http_client import HttpError, check_http_url, send
+from segflow.nodes.http_client import FollowRedirects, HttpError, check_http_url, send
 from segflow.nodes.services import DataBuckets, DataTables
 
 Missing = Literal["fail", "null"]
@@ -118,6 +118,10 @@ class HttpGet(_Query):
     query: dict[str, Any] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0, le=900)
     missing: Missing = Field(default="fail", description="A 404 answer: fail with HttpError, or output null.")
+    follow_redirects: FollowRedirects = Field(
+        default="never",
+        description="never, or same_origin: follow redirects to the same scheme, host and port.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -185,9 +189,9 @@ def _http_get(config: HttpGet, context: NodeContext) -> Any:
             config.url,
             idempotency_key=context.idempotency_key,
             timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
-            deadline=context.deadline,
             headers=config.headers,
             query=config.query,
+            follow_redirects=config.follow_redirects,
         )
     except HttpError as error:
         if config.missing == "null" and error.status == 404:

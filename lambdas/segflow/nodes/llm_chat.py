@@ -61,7 +61,7 @@ def run_llm_chat(context: NodeContext) -> NodeResult:
     def call(number: int, conversation: list[ChatMessage]) -> ChatAnswer:
         if len(kept) >= number:  # answered before a crash: not sent again
             return kept[number - 1]
-        answer = models.chat(config, conversation, context.timeout_seconds, context.deadline)
+        answer = models.chat(config, conversation, context.timeout_seconds)
         ledger.keep(tenant, execution, call_key, number, answer)
         return answer
 

@@ -105,7 +105,6 @@ def _post(config: WebhookNotification, context: NodeContext) -> dict[str, Any]:
         config.url,
         idempotency_key=context.idempotency_key,
         timeout=config.timeout_seconds or context.timeout_seconds or HTTP_DEFAULT_TIMEOUT_SECONDS,
-        deadline=context.deadline,
         headers=config.headers,
         body={"text": config.message, **config.payload},
         secret_path=True,  # a webhook's path is its credential: errors name the host only

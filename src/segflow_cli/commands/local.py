@@ -13,19 +13,22 @@ from segflow_cli.rendering.text import emit
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,19}")
 
 
-def _user_resources(pairs: list[str]) -> Any:
-    """``-c data_tables=a,b`` (repeatable): your resources, checked as the stack checks its contexts."""
+def _contexts(pairs: list[str]) -> tuple[Any, Any]:
+    """``-c data_tables=a,b`` / ``-c egress_allow=…`` (repeatable): your resources and the egress policy's
+    lists, checked as the stack checks its contexts."""
     from segflow import contexts
 
+    known = (*contexts.USER_RESOURCE_CONTEXTS, *contexts.EGRESS_CONTEXTS)
     values: dict[str, str] = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
-        if not separator or key not in contexts.USER_RESOURCE_CONTEXTS:
-            known = ", ".join(contexts.USER_RESOURCE_CONTEXTS)
-            raise CliError(f"-c {pair!r}: expected KEY=NAME[,NAME…] with KEY one of {known}", EXIT_INVALID)
+        if not separator or key not in known:
+            raise CliError(
+                f"-c {pair!r}: expected KEY=VALUE[,VALUE…] with KEY one of {', '.join(known)}", EXIT_INVALID
+            )
         values[key] = ",".join(filter(None, (values.get(key, ""), value)))
     try:
-        return contexts.user_resources(values.get)
+        return contexts.user_resources(values.get), contexts.egress_lists(values.get)
     except ValueError as error:
         raise CliError(f"-c {error}", EXIT_INVALID) from None
 
@@ -44,6 +47,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
         plan = fault_rates.every_fault(args.fault_rate, args.fault_seed, args.fault_log)
         os.environ[fault_rates.FAULT_RATES_ENV] = plan.model_dump_json()  # worker processes inherit it
+    user_resources, egress = _contexts(args.context)
     try:
         serve(
             args.host,
@@ -52,7 +56,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             args.verbose,
             announce=emit,
             isolation=args.isolation,
-            user_resources=_user_resources(args.context),
+            user_resources=user_resources,
+            egress=egress,
         )
     except LocalServerError as error:
         raise CliError(str(error)) from None
@@ -75,7 +80,8 @@ def add_commands(commands: Any) -> None:
         metavar="KEY=NAMES",
         help="name your resources nodes may use, as `cdk deploy -c` does: data_tables, data_buckets, "
         "notification_topics, invoke_functions (comma-separated names; repeatable). Nodes are refused "
-        "anything else, as on AWS",
+        "anything else, as on AWS. egress_allow, egress_deny: the egress policy's lists (hosts, CIDRs); "
+        "locally loopback is allowed",
     )
     up.add_argument(
         "--isolation",
