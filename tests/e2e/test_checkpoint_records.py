@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 import pytest
+from segflow.adapters.execution_records import LAUNCH
 from segflow.declaration import EXECUTE_SEGMENT, EXECUTIONS_TABLE
 from segflow.domain.ids import execution_id_of
-from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, RETENTION_DAYS_ENV
+from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, LAUNCH_NOTE_KEPT_SECONDS, RETENTION_DAYS_ENV
 
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
@@ -59,6 +60,9 @@ def test_checkpoints_are_keyed_per_execution_and_carry_the_ttl_attribute(
         retention = EXECUTION_DATA_RETENTION_DAYS * 86_400
         for item in items:
             expires_at = int(item[EXECUTIONS_TABLE.ttl_attribute]["N"])
+            if item["sk"]["S"] == LAUNCH:  # the note of the start: read in its first minutes, kept a day
+                assert expires_at <= time.time() + LAUNCH_NOTE_KEPT_SECONDS + 5
+                continue
             assert started + retention - 5 <= expires_at <= time.time() + retention + 5, item["sk"]
     # nothing is keyed by the workflow: every item names one execution (the execution ids begin with it)
     executions = tuple(f"EXEC#default#{execution_id_of(arn)}" for arn in (first, second))
@@ -78,4 +82,7 @@ def test_the_retention_the_stack_sets_is_the_checkpoints_ttl(
     assert items
     for item in items:
         expires_at = int(item[EXECUTIONS_TABLE.ttl_attribute]["N"])
+        if item["sk"]["S"] == LAUNCH:  # the note of the start: read in its first minutes, kept a day at most
+            assert expires_at <= time.time() + LAUNCH_NOTE_KEPT_SECONDS + 5
+            continue
         assert started + 2 * 86_400 - 5 <= expires_at <= time.time() + 2 * 86_400 + 5, item["sk"]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from segflow import declaration
 from segflow.declaration import UserResources
+from segflow.domain.egress import EGRESS_ALLOW_ENV
 
 from segflow_local.deployed_access import (
     SNAPSHOT_PATH,
@@ -110,6 +111,8 @@ def test_each_function_gets_exactly_the_stacks_environment(synth: Any, embedded:
         TENANT_CLAIM_ENV,
         declaration.SAGEMAKER_ROLE_ENV,
         *(api.env_var for api in declaration.WEBSOCKET_APIS),
+        # the local runtime allows loopback (the examples' servers); the stack's default list is empty
+        EGRESS_ALLOW_ENV,
     }
     resolver = _Resolver(_names(embedded), {})
     for spec in declaration.FUNCTIONS:

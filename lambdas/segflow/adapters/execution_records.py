@@ -19,6 +19,7 @@ from segflow.adapters.dynamo_items import decode_item as _decode
 from segflow.adapters.dynamo_items import encode_item as _encode
 from segflow.adapters.dynamo_items import expires_at
 from segflow.domain.errors import CheckpointConflict
+from segflow.domain.limits import LAUNCH_NOTE_KEPT_SECONDS
 from segflow.domain.records import (
     ExecutionRecord,
     NodeRecord,
@@ -187,7 +188,8 @@ class ExecutionRecordStore:
         item = {
             "pk": execution_pk(tenant_id, execution_id),
             "sk": LAUNCH,
-            "expires_at": self._expires_at(),
+            # Read only while Step Functions may not show the execution yet: kept a day, not the retention.
+            "expires_at": min(self._expires_at(), int(at) + LAUNCH_NOTE_KEPT_SECONDS),
             "launched_at": at,
             "request_json": json.dumps({k: v for k, v in request.items() if k not in ("input", "input_ref")}),
         }

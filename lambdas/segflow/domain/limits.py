@@ -221,3 +221,5 @@ REQUEST_KEY_MAX_CHARS = 255
 # Describing an execution started this recently that Step Functions does not show yet (DescribeExecution is
 # eventually consistent) answers RUNNING from its launch note; after this long the note no longer counts.
 LAUNCH_PENDING_MAX_SECONDS = 300.0
+# How long the note of a start is kept (it is read only in the first LAUNCH_PENDING_MAX_SECONDS).
+LAUNCH_NOTE_KEPT_SECONDS = 86_400
