@@ -270,14 +270,20 @@ class SegmentRunner:
             run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
         run.pending = []
 
+    @staticmethod
+    def _shown_state(record: NodeRecord | None) -> str:
+        """The state the log shows a node in: a running attempt after the first is ``retrying``."""
+        if record is None:
+            return "pending"
+        return "retrying" if record.status == "running" and record.attempt > 1 else record.status
+
     def _draft(self, record: NodeRecord, previous: NodeRecord | None, reason: str | None) -> EventDraft:
-        previous_state = previous.status if previous is not None else "pending"
-        retrying = record.status == "running" and record.attempt > 1
+        # The previous state is the one the log last showed: after a retry, "retrying", not "running".
         return EventDraft(
             kind="node",
             node_id=record.node_id,
-            previous_state=previous_state,
-            new_state="retrying" if retrying else record.status,
+            previous_state=self._shown_state(previous),
+            new_state=self._shown_state(record),
             reason=reason,
             timestamp=self.clock(),
             duration_ms=record.duration_ms,

@@ -2,9 +2,10 @@
 
 Every request carries an ``Idempotency-Key`` header (tenant, execution and node), so a receiving service can
 recognise a repeated delivery after a retry. 5xx and 429 answers, timeouts and broken connections are
-retryable; other non-success answers are not. A request waits at most until the node's deadline: one cut
-there fails with :class:`~segflow.domain.errors.DeadlineReached` (it may have reached the server; the node's
-next run sends it again with the same key).
+retryable; other non-success answers are not. A request is not sent once the node's deadline has passed, and
+waits at most until it: one cut there fails with the deadline's error (``NodeTimeout`` for the node's
+``timeout_seconds``, ``InvocationDeadline`` for the invocation's; it may have reached the server, and the
+node's next run sends it again with the same key). ``HttpTimeout`` is the request's own timeout only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from segflow.domain.deadline import Deadline
-from segflow.domain.errors import DeadlineReached, NodeFailure
+from segflow.domain.deadline import Deadline, current_deadline
+from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import HTTP_MAX_RESPONSE_BYTES
 from segflow.dsl.templates import as_text
 
@@ -69,10 +70,12 @@ def _decode(raw: bytes, content_type: str) -> Any:
     return text
 
 
-def _timed_out(shown: str, wait: float, cut: bool) -> NodeFailure:
-    if cut:
-        return DeadlineReached(
-            f"{shown} was cut by the invocation's deadline after {wait:.1f}s; it may have reached the server "
+def _timed_out(shown: str, wait: float, cut_by: Deadline | None) -> NodeFailure:
+    """HttpTimeout when the request's own timeout ended it; the node's deadline's error (NodeTimeout,
+    InvocationDeadline) when the deadline did."""
+    if cut_by is not None:
+        return cut_by.expired(
+            f"{shown} was cut after {wait:.1f}s; it may have reached the server "
             "(a resend carries the same Idempotency-Key)"
         )
     return HttpTimeout(f"{shown} timed out after {wait:g}s")
@@ -111,6 +114,7 @@ def send(
         data = json.dumps(body, separators=(",", ":")).encode()
         all_headers.setdefault("Content-Type", "application/json")
     request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
+    deadline = deadline if deadline is not None else current_deadline()  # checked before anything is sent
     wait, cut = deadline.cap(timeout, shown) if deadline is not None else (timeout, False)
     try:
         with urllib.request.urlopen(request, timeout=wait) as response:
@@ -122,10 +126,10 @@ def send(
         raw = error.read(HTTP_MAX_RESPONSE_BYTES + 1)
         response_headers = dict(error.headers.items()) if error.headers else {}
     except TimeoutError as error:
-        raise _timed_out(shown, wait, cut) from error
+        raise _timed_out(shown, wait, deadline if cut else None) from error
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError | socket.timeout):
-            raise _timed_out(shown, wait, cut) from error
+            raise _timed_out(shown, wait, deadline if cut else None) from error
         raise ConnectionFailed(f"{shown}: {error.reason}") from error
     except (ConnectionError, http.client.HTTPException) as error:  # reset or closed while answering
         raise ConnectionFailed(f"{shown}: {type(error).__name__}: {error}") from error
