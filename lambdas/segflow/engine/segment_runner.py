@@ -49,6 +49,7 @@ from segflow.nodes.base import (
     NodeResult,
     NodeType,
     Poll,
+    PreviousRunStillRunning,
     render_config,
     run_executor,
     time_needed,
@@ -435,7 +436,10 @@ class SegmentRunner:
                     result = self._resolve_route(node, result)
                 break
             except NodeFailure as failure:
-                if in_segment and isinstance(failure, DeadlineReached) and not first_in_invocation:
+                # waiting for the node's previous run is forgiven once: no invocation had waited all its time
+                forgiven = isinstance(failure, PreviousRunStillRunning) and not failure.waited_before
+                may_defer = forgiven or not first_in_invocation
+                if in_segment and isinstance(failure, DeadlineReached) and may_defer:
                     # cut short, not failed: this attempt runs again with the time of a fresh invocation
                     reason = f"{failure}; runs again in the next invocation"
                     return self._defer(

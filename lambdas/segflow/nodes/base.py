@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from segflow.domain.deadline import Deadline, node_deadline
-from segflow.domain.errors import NodeFailure
+from segflow.domain.errors import DeadlineReached, NodeFailure
 from segflow.nodes.services import NodeServices
 
 # segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
@@ -167,37 +167,57 @@ def run_executor(executor: Executor, context: NodeContext, may_block: bool = Tru
     raise limit.passed(f"{name}: {error}") from error
 
 
+class PreviousRunStillRunning(DeadlineReached):
+    """The node's previous run, given up at its deadline, still ran when this invocation's time was over: the
+    node runs in the next invocation. ``waited_before``: an earlier invocation waited for it all its time
+    too (then the node fails: its code does not stop)."""
+
+    def __init__(self, message: str, waited_before: bool) -> None:
+        super().__init__(message)
+        self.waited_before = waited_before
+
+
 class _RunningAttempts:
-    """The attempt of each node (by its idempotency key) running in this process, until its thread ends."""
+    """The run of each node (by its idempotency key) in this process, until its thread ends; and how many
+    invocations waited for it in vain."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[str, Future[Any]] = {}
+        self._waited_out: dict[str, int] = {}
 
     def started(self, key: str, attempt: Future[Any]) -> None:
         with self._lock:
             self._attempts[key] = attempt
+            self._waited_out.pop(key, None)
         attempt.add_done_callback(lambda done: self._ended(key, done))
 
     def _ended(self, key: str, attempt: Future[Any]) -> None:
         with self._lock:
             if self._attempts.get(key) is attempt:
                 del self._attempts[key]
+                self._waited_out.pop(key, None)
 
     def running(self, key: str) -> Future[Any] | None:
         with self._lock:
             return self._attempts.get(key)
+
+    def waited_out(self, key: str) -> int:
+        """Count one more wait for ``key``'s run that ended before it did; the count before this one."""
+        with self._lock:
+            before = self._waited_out.get(key, 0)
+            self._waited_out[key] = before + 1
+            return before
 
 
 _running_attempts = _RunningAttempts()
 
 
 def _after_previous_attempt(key: str, invocation: Deadline | None) -> None:
-    """Wait until the node's previous attempt, given up at its deadline, has ended: two attempts of one node
-    never run at once. Its outbound calls are cut at that deadline, but its own code (a custom function) may
-    go on. The wait is not counted against the new attempt's timeout; it lasts at most until the
-    invocation's deadline, which then cuts the new attempt before it starts (it runs in the next
-    invocation)."""
+    """Wait until the node's previous run, given up at its deadline, has ended: two runs of one node never
+    overlap. Its outbound calls are cut at that deadline, but its own code (a custom function) may go on.
+    The wait is not counted against the new run's timeout; it lasts at most until the invocation's deadline
+    (:class:`PreviousRunStillRunning`: the node runs in the next invocation)."""
     previous = _running_attempts.running(key)
     if previous is None:
         return
@@ -205,7 +225,9 @@ def _after_previous_attempt(key: str, invocation: Deadline | None) -> None:
         previous.exception(timeout=None if invocation is None else max(0.0, invocation.left()))
     except FutureTimeout:
         assert invocation is not None
-        raise invocation.expired("its previous attempt was still running") from None
+        waits = _running_attempts.waited_out(key)
+        message = str(invocation.expired("its previous run was still running"))
+        raise PreviousRunStillRunning(message, waited_before=waits > 0) from None
     except CancelledError:
         pass
 
