@@ -26,17 +26,23 @@ from segflow.dsl.templates import as_text
 
 
 class HttpError(NodeFailure):
+    """The server answered a status the node does not accept."""
+
     error_type = "HttpError"
     retryable = True
     status: int | None = None  # the answer's status, when there was one
 
 
 class HttpTimeout(NodeFailure):
+    """One request's own timeout ended before an answer (not the node's deadline)."""
+
     error_type = "HttpTimeout"
     retryable = True
 
 
 class ConnectionFailed(NodeFailure):
+    """The connection could not be made or broke before the answer."""
+
     error_type = "ConnectionFailed"
     retryable = True
 
