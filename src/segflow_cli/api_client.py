@@ -259,6 +259,10 @@ class ManagementApi:
         body = {key: value for key, value in (("from_node", from_node), ("name", name)) if value is not None}
         return self._object("POST", f"/executions/{_segment(execution_id)}/resume", body)
 
+    def stop(self, execution_id: str, cause: str | None = None) -> dict[str, Any]:
+        body = {"cause": cause} if cause else {}
+        return self._object("POST", f"/executions/{_segment(execution_id)}/stop", body)
+
     def decide(
         self, execution_id: str, node_id: str, decision: str, comment: str | None = None
     ) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class LocalLambdaRuntime:
             self._specs[local_function_name(stage, spec)] = spec
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        # Thread mode: invocations whose handler has returned (or raised), for tests to wait on.
+        self.completed: dict[str, int] = {}
         # Set once segflow is deployed: each function then runs with its own environment and IAM policy.
         self.stack: FunctionIdentities | None = None
         self.overruns: list[tuple[str, str]] = []  # (logical id, request id) of thread-mode overruns
@@ -125,6 +127,8 @@ class LocalLambdaRuntime:
             except Exception as error:  # the Lambda runtime reports any unhandled error this way
                 outcome["error"] = error
             finally:
+                with self._lock:
+                    self.completed[spec.logical_id] = self.completed.get(spec.logical_id, 0) + 1
                 done.set()
 
         # The caller's context variables go along (the handler runs as if in the caller's thread).

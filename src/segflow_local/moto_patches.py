@@ -37,6 +37,12 @@ Step Functions behaviours moto's interpreter is more lenient about than AWS, mad
   fails reports ``Lambda.<error code>`` (``Lambda.TooManyRequestsException``; moto said ``Exception``), as
   the ``arn:aws:states:::lambda:invoke`` integration already did.
 
+- StopExecution ends the execution at once, whatever state it is in. moto's interpreter waited for the
+  running Task to end first: a ``.waitForTaskToken`` task (an approval) stayed RUNNING until someone sent the
+  token or its timeout passed, and the decision was then taken for an execution that had been stopped. Now a
+  Task's wait also ends when the execution stops; the work it started goes on unwatched, as in AWS (a Lambda
+  invocation is not cancelled), and its result is dropped.
+
 Retry back-off sleeps in real time in moto; locally each wait is multiplied by
 ``$SEGFLOW_LOCAL_RETRY_DELAY_SCALE`` (default :data:`DEFAULT_RETRY_DELAY_SCALE`; ``1`` keeps AWS's timing), so
 the AWS-sized intervals of ``asl/workflow.asl.json`` keep a local run fast. Everything else about a retrier
@@ -46,6 +52,7 @@ the AWS-sized intervals of ``asl/workflow.asl.json`` keep a local run fast. Ever
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import inspect
 import json
@@ -86,6 +93,7 @@ def apply() -> None:
         _map_results_within_quota()
         _lambda_error_names()
         _scaled_retry_delays()
+        _stop_ends_every_wait()
         _applied = True
 
 
@@ -640,3 +648,84 @@ def _scaled_retry_delays() -> None:
     scale = retry_delay_scale()
     # The retrier's module sleeps through its ``time`` global; only that module sees the scaled clock.
     retrier_decl.time = SimpleNamespace(sleep=lambda seconds: time.sleep(seconds * scale))  # type: ignore[attr-defined, assignment]  # its import; it only sleeps
+
+
+# How often a Task's wait looks whether its execution was stopped meanwhile.
+_STOP_POLL_SECONDS = 0.05
+
+
+def _stop_ends_every_wait() -> None:
+    """``ExecutionState._evaluate_with_timeout`` of moto 5.2.5, waiting for the Task's thread only while the
+    execution runs: once it is stopped the state returns without a result, and the interpreter (which looks
+    whether the program still runs after every state) ends the execution ABORTED."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    original = execute_state.ExecutionState._evaluate_with_timeout
+    assert "terminated_event.wait(timeout_seconds)" in inspect.getsource(original), "moto changed"
+
+    def _evaluate_with_timeout(self: Any, env: Environment) -> None:
+        self.timeout.eval(env=env)
+        timeout_seconds: int = env.stack.pop()
+
+        frame: Environment = env.open_frame()
+        frame.states.reset(input_value=env.states.get_input())
+        frame.stack = copy.deepcopy(env.stack)
+        execution_outputs: list[Any] = []
+        execution_exceptions: list[Exception | None] = [None]
+        terminated_event = threading.Event()
+
+        def _exec_and_notify() -> None:
+            try:
+                self._eval_execution(frame)
+                execution_outputs.extend(frame.stack)
+            except Exception as ex:
+                execution_exceptions.append(ex)
+            terminated_event.set()
+
+        thread = threading.Thread(target=_exec_and_notify, daemon=True)
+        TMP_THREADS.append(thread)
+        thread.start()
+
+        ends = time.monotonic() + timeout_seconds
+        finished_on_time = False
+        while env.is_running():
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            if terminated_event.wait(min(left, _STOP_POLL_SECONDS)):
+                finished_on_time = True
+                break
+        frame.set_ended()
+        env.close_frame(frame)
+        if not env.is_running() and not finished_on_time:
+            return  # stopped while the task ran: nothing of it counts
+
+        execution_exception = execution_exceptions.pop()
+        if execution_exception:
+            raise execution_exception
+
+        if not finished_on_time:
+            raise EvalTimeoutError()
+
+        execution_output = execution_outputs.pop()
+        env.stack.append(execution_output)
+
+        if not self._is_language_query_jsonpath():
+            env.states.set_result(execution_output)
+
+        if self.assign_decl:
+            self.assign_decl.eval(env=env)
+
+        if self.result_selector:
+            self.result_selector.eval(env=env)
+
+        if self.result_path:
+            self.result_path.eval(env)
+        else:
+            res = env.stack.pop()
+            env.states.reset(input_value=res)
+
+    execute_state.ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]  # patching moto

@@ -40,12 +40,13 @@ def run_id(node: str, point: str) -> str:
 
 def kill_point(node: str, point: str) -> KillPoint:
     run = run_id(node, point)
-    if point == "after-checkpoint":  # the node record's write (with its event), once it says succeeded
+    if point == "after-checkpoint":  # the node record's write (with its event) that says it succeeded
+        # The item's own status: every write of the node carries "succeeded" among its condition's values.
         return KillPoint(
             id=run,
             operation="TransactWriteItems",
             when="after",
-            contains=[run, f'"NODE#{node}"', '"succeeded"'],
+            contains=[run, f'"NODE#{node}"', '"status": {"S": "succeeded"}'],
         )
     when = "before" if point == "before-write" else "after"
     return KillPoint(id=run, operation="TransactWriteItems", when=when, contains=[f"{run}#{node}"])
@@ -148,6 +149,14 @@ def test_a_kill_at_every_node_boundary_leaves_every_counter_at_exactly_one(
         assert json.loads(payload)["errorMessage"].endswith(
             "Error: Runtime exited with error: signal: killed"
         )
+    # Killed right after its checkpoint: the retried segment went on after the node, which ran once.
+    for (node, point), (run, arn, _) in zip(RUNS, outcomes, strict=True):
+        if point == "after-checkpoint":
+            started = [
+                e.new_state for e in client.events(arn) if e.node_id == node and e.new_state == "running"
+            ]
+            assert started == ["running"], run
+            assert client.node_records(arn)[node].attempt == 1, run
     # Killed after its write: the retried node found its effect marker and did not write again.
     node, _ = RUNS[1]
     record = client.node_records(outcomes[1][1])[node]

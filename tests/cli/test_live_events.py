@@ -19,6 +19,7 @@ from segflow_cli.live import LiveEvents, local_url
 from segflow_cli.locate import locate
 from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
 from tests.support.stores import stores_of
+from tests.support.waiting import wait_for
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -117,7 +118,8 @@ def test_a_subscriber_gets_the_replay_then_live_events_each_once_in_order(
 ) -> None:
     client = client_for(live_endpoint)
     arn = client.start(slow_chain("live-order"), {})
-    time.sleep(0.3)  # some events are stored before the subscription: they come as the replay
+    # some events are stored before the subscription: they come as the replay
+    wait_for(lambda: client.events(arn), "the first events are stored", 30)
     events = list(LiveEvents(socket_url(live_endpoint), execution_id_of(arn)))
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["kind"] == "execution" and events[-1]["new_state"] == "succeeded"

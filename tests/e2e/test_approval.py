@@ -13,10 +13,12 @@ from segflow.domain.approvals import ApprovalNotPending
 from segflow.domain.ids import execution_id_of
 from segflow.engine.approval_decisions import ApproverNotAllowed, decide_approval
 from segflow.engine.history_budget import APPROVAL_EVENTS
+from segflow.services.executions import ExecutionNotRunning
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import history
 from tests.support.history import event_types
+from tests.support.waiting import wait_for
 from tests.support.workflows import approval, edge, judgment, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -143,6 +145,33 @@ def test_a_rejection_takes_the_reject_arm_and_a_second_decision_is_refused(clien
     assert description["status"] == "SUCCEEDED", description.get("cause")
     assert node_output(client, arn, "refuse") == {"refused": "over the limit"}
     assert client.node_records(arn)["pay"].status == "skipped"
+
+
+def test_stopping_an_execution_that_waits_for_an_approval_aborts_it_at_once(client: SegflowClient) -> None:
+    # Given an execution waiting for a decision (a .waitForTaskToken task) that would wait an hour
+    arn = client.start(review_workflow("stop-waiting", timeout_seconds=3600), {"amount": 40})
+    wait_until_pending(client, arn, "sign_off")
+
+    # When it is stopped
+    stopped = client.stop(arn, cause="changed our mind")
+
+    # Then it is ABORTED at once, as in AWS, and its log says so
+    assert stopped["status"] == "ABORTED"
+    wait_for(
+        lambda: any(e.kind == "execution" and e.new_state == "aborted" for e in client.events(arn)),
+        "the execution log records the stop",
+        30,
+    )
+    # and a decision for it is refused, naming its status: nothing waits any more
+    with pytest.raises(ExecutionNotRunning, match="is ABORTED: node 'sign_off' can no longer be decided"):
+        client.executions.decide(client.tenant_id, arn, "sign_off", "reject", "jwt:grace")
+    assert not task_tokens().resume(
+        approvals().get(client.tenant_id, execution_id_of(arn), "sign_off").task_token, {}
+    )
+    # and so is stopping it again
+    with pytest.raises(ExecutionNotRunning, match="is ABORTED"):
+        client.stop(arn)
+    assert [n for n, r in client.node_records(arn).items() if r.status == "succeeded"] == ["prepare"]
 
 
 def test_a_timeout_takes_the_default_decision(client: SegflowClient) -> None:

@@ -7,8 +7,10 @@ import json
 import time
 
 import pytest
+from segflow.declaration import RECORD_EXECUTION_STATUS
 
 from segflow_cli.client import SegflowClient
+from segflow_local.embedded import EmbeddedAws
 from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
@@ -45,7 +47,7 @@ def test_a_stopped_execution_is_recorded_aborted_with_a_terminal_event(client: S
     assert sum(1 for e in client.events(arn) if e.ends_execution) == 1
 
 
-def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient) -> None:
+def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient, embedded: EmbeddedAws) -> None:
     # The state machine has no timeout of its own: a user's caller can stop one at any time; here the
     # EventBridge detail says TIMED_OUT, as Step Functions does when an execution passes its TimeoutSeconds.
     from segflow.adapters.event_log import EventLog
@@ -69,7 +71,10 @@ def test_a_timed_out_execution_is_recorded_timed_out(client: SegflowClient) -> N
     assert record_status_change(stores.records, journal, detail, "2026-12-03T00:00:00Z") is False  # once
     ends = [e for e in client.events(arn) if e.ends_execution]
     assert [(e.new_state, e.error) for e in ends] == [("timed_out", "States.Timeout")]
+    # a later StopExecution (ABORTED) reaches the status rule too, and changes nothing: the end stands
+    runtime = embedded.runtime
+    before = runtime.completed.get(RECORD_EXECUTION_STATUS.logical_id, 0)
     stores.sfn.stop_execution(executionArn=arn)
-    time.sleep(0.5)
+    wait_for(lambda: runtime.completed.get(RECORD_EXECUTION_STATUS.logical_id, 0) > before)
     assert [e.new_state for e in client.events(arn) if e.ends_execution] == ["timed_out"]
     assert json.loads(description["input"])["tenant_id"] == "default"

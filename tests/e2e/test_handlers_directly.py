@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from tests.conftest import run_to_end
 from tests.support.e2e import invoke, payload_of, unique_path
 from tests.support.http_server import LocalHttpServer
 from tests.support.stores import stores_of
+from tests.support.waiting import wait_for
 from tests.support.workflows import api_call, chain_edges, edge, transform, workflow
 
 pytestmark = pytest.mark.e2e
@@ -168,7 +168,7 @@ def test_two_attempts_of_one_segment_at_once_keep_the_first_outcome_and_call_lat
 
     first = threading.Thread(target=attempt, args=("A",))
     first.start()
-    time.sleep(0.5)
+    wait_for(lambda: http_server.requests_to(slow), "attempt A's 'slow' call is in flight", 30)
     attempt("B")
     first.join()
 

@@ -34,6 +34,8 @@ class LocalHttpServer:
     server: ThreadingHTTPServer
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
+    in_flight: int = 0  # requests received and not answered yet
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -56,6 +58,15 @@ def start_http_server() -> LocalHttpServer:
 
         def _handle(self) -> None:
             srv = state["srv"]
+            with srv.lock:
+                srv.in_flight += 1
+            try:
+                self._answer(srv)
+            finally:
+                with srv.lock:
+                    srv.in_flight -= 1
+
+        def _answer(self, srv: LocalHttpServer) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             try:

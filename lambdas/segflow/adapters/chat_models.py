@@ -28,10 +28,14 @@ _RETRYABLE_BEDROCK = (
 
 
 class ModelError(NodeFailure):
+    """The model endpoint refused or failed the chat."""
+
     error_type = "ModelError"
 
 
 class SecretNotFound(NodeFailure):
+    """The secret or parameter holding the model's key does not exist."""
+
     error_type = "SecretNotFound"
 
 

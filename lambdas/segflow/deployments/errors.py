@@ -6,10 +6,14 @@ from segflow.domain.errors import NodeFailure
 
 
 class ArtifactNotFound(NodeFailure):
+    """The model artifact to deploy does not exist."""
+
     error_type = "ArtifactNotFound"
 
 
 class ModelNotApproved(NodeFailure):
+    """The model version is not approved for deployment."""
+
     error_type = "ModelNotApproved"
 
 
@@ -21,6 +25,8 @@ class EndpointBusy(NodeFailure):
 
 
 class DeploymentFailed(NodeFailure):
+    """SageMaker could not create or update the endpoint."""
+
     error_type = "DeploymentFailed"
 
 
@@ -31,10 +37,14 @@ class DeploymentRolledBack(NodeFailure):
 
 
 class HealthCheckFailed(NodeFailure):
+    """The deployed endpoint failed its health check."""
+
     error_type = "HealthCheckFailed"
 
 
 class DeploymentTimedOut(NodeFailure):
+    """The deployment did not finish within its time."""
+
     error_type = "DeploymentTimedOut"
 
 

@@ -44,15 +44,22 @@ class NodeFailure(SegflowError):
 
 
 class ConfigError(NodeFailure):
+    """The node's config is invalid once its templates are rendered."""
+
     error_type = "ConfigError"
 
 
 class TemplateEvaluationError(NodeFailure):
+    """A template of the node's config could not be evaluated."""
+
     error_type = "TemplateEvaluationError"
 
 
 class NodeTimedOut(NodeFailure):
-    """The node did not finish within its ``timeout_seconds`` (list it in ``retry.retry_on`` to retry)."""
+    """The node's own deadline passed: it did not finish within its `timeout_seconds` (an HTTP request it was
+    waiting for included). Nothing more is sent for the attempt.
+
+    Raised by :mod:`segflow.domain.deadline` and :func:`segflow.nodes.base.run_executor`."""
 
     error_type = "NodeTimeout"
     retryable = True
@@ -66,14 +73,17 @@ class EgressDenied(NodeFailure):
 
 
 class ServiceUnavailable(NodeFailure):
+    """A service the node needs is not deployed or not reachable."""
+
     error_type = "ServiceUnavailable"
 
 
 class DeadlineReached(NodeFailure):
-    """The node was cut short by its invocation's deadline, not by its own ``timeout_seconds``: the segment
-    yields and the next invocation runs the node again (:class:`~segflow.engine.segment_runner.SegmentRunner`)
-    with the same idempotency key. Only a node cut with all the time an invocation can give it fails with it
-    (list it in ``retry.retry_on`` to try again in a later invocation)."""
+    """The invocation's deadline cut the node short, not its own `timeout_seconds`; only a node cut with all
+    the time an invocation gives fails with it, any other runs again in the next invocation.
+
+    The segment yields and the next invocation runs the node again
+    (:class:`~segflow.engine.segment_runner.SegmentRunner`) with the same idempotency key."""
 
     error_type = "InvocationDeadline"
     retryable = True
@@ -83,10 +93,14 @@ class DeadlineReached(NodeFailure):
 
 
 class DynamoDbError(NodeFailure):
+    """DynamoDB refused the node's request (a condition, a missing table, a malformed key)."""
+
     error_type = "DynamoDbError"
 
 
 class DynamoDbBusy(NodeFailure):
+    """DynamoDB throttled the node's request or failed inside; a retry may succeed."""
+
     error_type = "DynamoDbBusy"
     retryable = True
 
@@ -98,42 +112,60 @@ class EffectConditionFailed(SegflowError):
 
 
 class S3Error(NodeFailure):
+    """S3 refused the node's request."""
+
     error_type = "S3Error"
 
 
 class S3Busy(NodeFailure):
+    """S3 throttled the node's request or failed inside; a retry may succeed."""
+
     error_type = "S3Busy"
     retryable = True
 
 
 class ResultTooLarge(NodeFailure):
+    """The node's result is larger than segflow keeps."""
+
     error_type = "ResultTooLarge"
 
 
 class TopicNotFound(NodeFailure):
+    """The SNS topic the notification names does not exist."""
+
     error_type = "TopicNotFound"
 
 
 class SnsError(NodeFailure):
+    """SNS refused the notification."""
+
     error_type = "SnsError"
 
 
 class SnsBusy(NodeFailure):
+    """SNS throttled the notification or failed inside; a retry may succeed."""
+
     error_type = "SnsBusy"
     retryable = True
 
 
 class LambdaThrottled(NodeFailure):
+    """Lambda throttled the invocation (TooManyRequests); a retry may succeed."""
+
     error_type = "LambdaThrottled"
     retryable = True
 
 
 class LambdaUnavailable(NodeFailure):
+    """Lambda could not run the function (a service error); a retry may succeed."""
+
     error_type = "LambdaUnavailable"
     retryable = True
 
 
 class LambdaTimeout(NodeFailure):
+    """The invoked function ran out of its own timeout."""
+
     error_type = "LambdaTimeout"
     retryable = True
 

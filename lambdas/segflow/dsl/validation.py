@@ -96,6 +96,14 @@ def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]
             if given is not None and selector != node_type.subtype_field:
                 expected = f"use {node_type.subtype_field}" if node_type.subtype_field else "remove it"
                 issues.append(ValidationIssue(where, f"{node.type!r} takes no {selector} ({expected})"))
+        if node_type.placement == "wait" and node.timeout_seconds is not None:
+            issues.append(
+                ValidationIssue(
+                    where,
+                    f"timeout_seconds: a {node_type.key} node takes none (it waits config.seconds; the state "
+                    "machine waits, nothing runs that could time out); remove it",
+                )
+            )
         try:
             node_type.config_model.model_validate(node.config)
         except ValidationError as error:

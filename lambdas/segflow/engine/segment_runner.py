@@ -49,6 +49,7 @@ from segflow.nodes.base import (
     NodeResult,
     NodeType,
     Poll,
+    PreviousRunStillRunning,
     render_config,
     run_executor,
     time_needed,
@@ -275,14 +276,20 @@ class SegmentRunner:
             run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
         run.pending = []
 
+    @staticmethod
+    def _shown_state(record: NodeRecord | None) -> str:
+        """The state the log shows a node in: a running attempt after the first is ``retrying``."""
+        if record is None:
+            return "pending"
+        return "retrying" if record.status == "running" and record.attempt > 1 else record.status
+
     def _draft(self, record: NodeRecord, previous: NodeRecord | None, reason: str | None) -> EventDraft:
-        previous_state = previous.status if previous is not None else "pending"
-        retrying = record.status == "running" and record.attempt > 1
+        # The previous state is the one the log last showed: after a retry, "retrying", not "running".
         return EventDraft(
             kind="node",
             node_id=record.node_id,
-            previous_state=previous_state,
-            new_state="retrying" if retrying else record.status,
+            previous_state=self._shown_state(previous),
+            new_state=self._shown_state(record),
             reason=reason,
             timestamp=self.clock(),
             duration_ms=record.duration_ms,
@@ -434,7 +441,10 @@ class SegmentRunner:
                     result = self._resolve_route(node, result)
                 break
             except NodeFailure as failure:
-                if in_segment and isinstance(failure, DeadlineReached) and not first_in_invocation:
+                # waiting for the node's previous run is forgiven once: no invocation had waited all its time
+                forgiven = isinstance(failure, PreviousRunStillRunning) and not failure.waited_before
+                may_defer = forgiven or not first_in_invocation
+                if in_segment and isinstance(failure, DeadlineReached) and may_defer:
                     # cut short, not failed: this attempt runs again with the time of a fresh invocation
                     reason = f"{failure}; runs again in the next invocation"
                     return self._defer(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import builtins
 import contextvars
+import dataclasses
 import math
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,7 +18,7 @@ from pydantic import BaseModel
 
 from segflow.domain.deadline import Deadline, node_deadline
 from segflow.domain.effect_keys import idempotency_key
-from segflow.domain.errors import DeadlineReached, NodeFailure, NodeTimedOut
+from segflow.domain.errors import DeadlineReached, NodeFailure
 from segflow.nodes.services import NodeServices
 
 # segment: runs in the segment; wait: the state machine waits (Wait state); approval: the state machine waits
@@ -53,7 +56,9 @@ class NodeContext:
     progress: dict[str, Any] | None = None
     # What templates see (input, nodes, workflow, execution): for nodes that render sub-flows themselves.
     template_context: dict[str, Any] = field(default_factory=dict)
-    # The time left before the segment must yield (None: no limit, outside a segment).
+    # Handed to run_executor: the invocation's deadline (the time left before the segment must yield; None:
+    # no limit, outside a segment). Seen by the executor: the node's own, its timeout_seconds within that
+    # (``deadline.left()`` seconds are left; every outbound call is checked against it).
     deadline: Deadline | None = None
 
     @property
@@ -126,45 +131,118 @@ def time_needed(node_type: NodeType, raw_config: dict[str, Any], timeout_seconds
 
 
 def run_executor(executor: Executor, context: NodeContext, may_block: bool = True) -> NodeResult | Poll:
-    """Run a node's executor, failing it at its ``timeout_seconds`` (:class:`NodeTimedOut`) or at its deadline
-    (:class:`DeadlineReached`), whichever comes first, whatever its type does. The executor's thread is left
-    to finish in the background (its calls carry the node's idempotency key, and are capped by the same
-    deadline); the node has failed and a retry, if its policy says so, starts over.
+    """Run a node's executor against its deadline: its ``timeout_seconds`` from now, within the invocation's
+    (``context.deadline``). The executor sees that deadline (``context.deadline``, and
+    :func:`~segflow.domain.deadline.current_deadline` for the calls it makes); the node fails when it passes,
+    with the error of the limit that passed first (:class:`NodeTimedOut` for its timeout,
+    :class:`DeadlineReached` for the invocation's), whatever its type does.
+
+    A node given up at its deadline is abandoned: its deadline has no time left from then on, so every
+    outbound call it still tries is refused before it is sent, and what it returns later is discarded. Its
+    next attempt does not start while it still runs (:func:`_after_previous_attempt`).
 
     ``may_block=False`` (pure nodes: no I/O) runs the executor in this thread unless it has a timeout.
     A failure that happens once the deadline has passed is the deadline's: whatever call the node was making
     was cut by it."""
-    deadline = context.deadline if may_block else None
+    invocation = context.deadline if may_block else None
     own = context.timeout_seconds
-    if own is None and deadline is None:
+    if own is None and invocation is None:
         return _run(executor, context)
-    wait, by_deadline = (own, False) if deadline is None else deadline.cap(own or math.inf, "the node")
-    assert wait is not None
+    _after_previous_attempt(context.idempotency_key, invocation)
+    deadline = invocation.within(own) if invocation is not None else Deadline.of_node(own or math.inf)
+    context = dataclasses.replace(context, deadline=deadline)
+    wait = deadline.check("the node")
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segflow-node")
     try:
         # The executor's thread sees this thread's context: the invocation's log keys and the node's deadline.
-        return pool.submit(contextvars.copy_context().run, _run, executor, context).result(timeout=wait)
-    except FutureTimeout:
-        if by_deadline:
-            raise DeadlineReached(f"cut by the invocation's deadline after {wait:.1f}s") from None
-        raise NodeTimedOut(f"did not finish within timeout_seconds {own:g}") from None
-    except (DeadlineReached, NodeTimedOut):
-        raise
-    except Exception as error:
-        if deadline is not None and deadline.reached():
-            name = getattr(error, "error_type", type(error).__name__)
-            raise DeadlineReached(f"cut by the invocation's deadline: {name}: {error}") from error
-        raise
+        attempt = pool.submit(contextvars.copy_context().run, _run, executor, context)
+        _running_attempts.started(context.idempotency_key, attempt)
+        futures.wait([attempt], timeout=wait)
     finally:
         pool.shutdown(wait=False)
+    if not attempt.done():  # what it returns from now on is discarded
+        failure = deadline.expired()
+        deadline.abandon()
+        raise failure
+    error = attempt.exception()
+    if error is None or not deadline.reached():
+        return attempt.result()
+    limit = deadline.binding()
+    deadline.abandon()
+    if isinstance(error, NodeFailure) and error.error_type == limit.passed().error_type:
+        raise error
+    name = error.error_type if isinstance(error, NodeFailure) else type(error).__name__
+    raise limit.passed(f"{name}: {error}") from error
+
+
+class PreviousRunStillRunning(DeadlineReached):
+    """The node's previous run, given up at its deadline, still ran when this invocation's time was over: the
+    node runs in the next invocation. ``waited_before``: an earlier invocation waited for it all its time
+    too (then the node fails: its code does not stop)."""
+
+    def __init__(self, message: str, waited_before: bool) -> None:
+        super().__init__(message)
+        self.waited_before = waited_before
+
+
+class _RunningAttempts:
+    """The run of each node (by its idempotency key) in this process, until its thread ends; and how many
+    invocations waited for it in vain."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: dict[str, Future[Any]] = {}
+        self._waited_out: dict[str, int] = {}
+
+    def started(self, key: str, attempt: Future[Any]) -> None:
+        with self._lock:
+            self._attempts[key] = attempt
+            self._waited_out.pop(key, None)
+        attempt.add_done_callback(lambda done: self._ended(key, done))
+
+    def _ended(self, key: str, attempt: Future[Any]) -> None:
+        with self._lock:
+            if self._attempts.get(key) is attempt:
+                del self._attempts[key]
+                self._waited_out.pop(key, None)
+
+    def running(self, key: str) -> Future[Any] | None:
+        with self._lock:
+            return self._attempts.get(key)
+
+    def waited_out(self, key: str) -> int:
+        """Count one more wait for ``key``'s run that ended before it did; the count before this one."""
+        with self._lock:
+            before = self._waited_out.get(key, 0)
+            self._waited_out[key] = before + 1
+            return before
+
+
+_running_attempts = _RunningAttempts()
+
+
+def _after_previous_attempt(key: str, invocation: Deadline | None) -> None:
+    """Wait until the node's previous run, given up at its deadline, has ended: two runs of one node never
+    overlap. Its outbound calls are cut at that deadline, but its own code (a custom function) may go on.
+    The wait is not counted against the new run's timeout; it lasts at most until the invocation's deadline
+    (:class:`PreviousRunStillRunning`: the node runs in the next invocation)."""
+    previous = _running_attempts.running(key)
+    if previous is None:
+        return
+    try:
+        previous.exception(timeout=None if invocation is None else max(0.0, invocation.left()))
+    except FutureTimeout:
+        assert invocation is not None
+        waits = _running_attempts.waited_out(key)
+        message = str(invocation.expired("its previous run was still running"))
+        raise PreviousRunStillRunning(message, waited_before=waits > 0) from None
+    except CancelledError:
+        pass
 
 
 def _run(executor: Executor, context: NodeContext) -> NodeResult | Poll:
-    # The node's deadline (what its calls wait at most): its timeout_seconds, capped by the invocation's.
-    outer = context.deadline or Deadline(lambda: math.inf)
-    token = node_deadline.set(
-        outer.within(context.timeout_seconds) if context.timeout_seconds else context.deadline
-    )
+    # The node's deadline (run_executor's: its timeout_seconds, capped by the invocation's), for its calls.
+    token = node_deadline.set(context.deadline)
     try:
         return executor(context)
     finally:

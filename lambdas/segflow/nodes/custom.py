@@ -18,6 +18,13 @@ raising :class:`~segflow.domain.errors.NodeFailure` with its own ``error_type`` 
 node with the exception's class name). ``"action:<name>"`` declares an ``action`` with
 ``action_type: <name>``.
 
+The function runs against the node's deadline (its ``timeout_seconds``, within the time its invocation has
+left): ``context.deadline.left()`` is the seconds it has left, and
+:func:`segflow.domain.deadline.check_deadline` (call it before each request the function sends itself) raises
+the node's timeout once it has passed. AWS calls through ``context.services`` are checked and capped already.
+Once the deadline passes the node has failed: what the function returns afterwards is discarded, and its
+next attempt does not start before the function has returned.
+
 Where registrations come from, so a deployed Lambda imports them too:
 
 - the modules named in ``SEGFLOW_NODE_MODULES`` (comma-separated; the stack sets it from the CDK context

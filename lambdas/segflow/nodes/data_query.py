@@ -35,10 +35,14 @@ Missing = Literal["fail", "null"]
 
 
 class NotFound(NodeFailure):
+    """The query's source (table, object, item) does not exist."""
+
     error_type = "NotFound"
 
 
 class InvalidData(NodeFailure):
+    """The source's content could not be read as the query expects."""
+
     error_type = "InvalidData"
 
 

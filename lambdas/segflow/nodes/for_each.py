@@ -4,7 +4,8 @@ results in item order.
 The items come from state through a template (``{{ nodes.load.rows }}``): they are read from the node outputs
 (in S3 when large) inside the segment and never travel through a Step Functions state, so the payload stays
 small however many there are. A failing item fails the node, naming the item and the sub-flow node, unless
-``continue_on_error`` collects it (``{index, node_id, error}``) and goes on.
+``continue_on_error`` collects it (``{index, node_id, error}``) and goes on. Once the node's deadline has
+passed no item starts: the node fails with the deadline's error (NodeTimeout, InvocationDeadline).
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ def run_for_each(context: NodeContext) -> NodeResult:
     if len(items) > FOR_EACH_MAX_ITEMS:
         raise NodeFailure(f"{len(items)} items; at most {FOR_EACH_MAX_ITEMS}", "TooManyItems")
     runner = SubFlowRunner(config.flow, context)
+    deadline = context.deadline
 
     def run_item(index: int) -> tuple[int, Any, dict[str, Any] | None]:
+        if deadline is not None and deadline.reached():
+            raise deadline.expired(f"item {index} of {len(items)} was not started")
         try:
             return index, runner.run(str(index), {"item": items[index], "index": index}), None
         except SubFlowFailed as failure:
@@ -47,13 +51,17 @@ def run_for_each(context: NodeContext) -> NodeResult:
 
     results: list[Any] = [None] * len(items)
     errors: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=min(config.max_concurrency, max(1, len(items)))) as pool:
-        # Each item runs in this thread's context (the invocation's log keys), a copy of its own.
+    pool = ThreadPoolExecutor(max_workers=min(config.max_concurrency, max(1, len(items))))
+    try:
+        # Each item runs in this thread's context (the invocation's log keys, the node's deadline), a copy.
         runs = [pool.submit(contextvars.copy_context().run, run_item, i) for i in range(len(items))]
         for index, result, error in (run.result() for run in runs):
             results[index] = result
             if error is not None:
                 errors.append(error)
+    finally:
+        # Past the deadline (or a failure that ends the node) no item still queued starts.
+        pool.shutdown(wait=True, cancel_futures=True)
     if errors and not config.continue_on_error:
         first = errors[0]
         raise NodeFailure(

@@ -51,17 +51,23 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class HttpError(NodeFailure):
+    """The server answered a status the node does not accept."""
+
     error_type = "HttpError"
     retryable = True
     status: int | None = None  # the answer's status, when there was one
 
 
 class HttpTimeout(NodeFailure):
+    """One request's own timeout ended before an answer (not the node's deadline)."""
+
     error_type = "HttpTimeout"
     retryable = True
 
 
 class ConnectionFailed(NodeFailure):
+    """The connection could not be made or broke before the answer."""
+
     error_type = "ConnectionFailed"
     retryable = True
 
@@ -283,10 +289,9 @@ def exchange(
         return _unfollowed(answer, method, url, f"more than {HTTP_MAX_REDIRECTS} redirects")
     except (_OutOfTime, TimeoutError) as error:
         if cut:
-            raise deadline.passed(  # type: ignore[union-attr]  # cut: there is a deadline
-                shown,
-                f" after {clock.elapsed():.1f}s; it may have reached the server "
-                "(a resend carries the same Idempotency-Key)",
+            raise deadline.expired(  # type: ignore[union-attr]  # cut: there is a deadline
+                f"{shown} was cut after {clock.elapsed():.1f}s; it may have reached the server "
+                "(a resend carries the same Idempotency-Key)"
             ) from error
         raise HttpTimeout(f"{shown} timed out after {timeout:g}s") from error
     except (OSError, http.client.HTTPException) as error:  # refused, reset, closed while answering, TLS

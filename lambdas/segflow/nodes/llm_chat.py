@@ -23,6 +23,8 @@ METRICS_NAMESPACE = "segflow"
 
 
 class AnswerSchemaMismatch(NodeFailure):
+    """The model's answer does not match the node's answer schema."""
+
     error_type = "AnswerSchemaMismatch"
 
 

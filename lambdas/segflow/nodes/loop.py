@@ -3,7 +3,7 @@
 Each iteration's templates see ``loop.iteration`` (from 1) and ``loop.previous`` (the last iteration's result,
 ``initial`` before the first). After each iteration ``until`` is evaluated with ``loop`` and ``result`` (this
 iteration's); true ends the loop. Reaching ``max_iterations`` without it fails the node with the count: a loop
-never stops silently with a partial answer.
+never stops silently with a partial answer. Once the node's deadline has passed no iteration starts.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def run_loop(context: NodeContext) -> NodeResult:
     config: LoopConfig = context.config
     runner = SubFlowRunner(config.flow, context)
     previous = config.initial
+    deadline = context.deadline
     for iteration in range(1, config.max_iterations + 1):
+        if deadline is not None and deadline.reached():
+            raise deadline.expired(f"iteration {iteration} was not started")
         loop = {"iteration": iteration, "previous": previous}
         try:
             result = runner.run(str(iteration), {"loop": loop})

@@ -8,9 +8,11 @@ owner adds (``item`` and ``index``, or ``loop``). Only node types that finish in
 ``wait``, ``approval`` or ``deploy``). Its result is the output of its last node, or ``{node_id: output}``
 when it ends in several.
 
-Its nodes share their owner's deadline: a node that may not finish in the time left is not started, a retry
-whose backoff would pass the deadline is not waited for, and a node cut by the deadline cuts its owner
-(:class:`~segflow.domain.errors.DeadlineReached` passes through, never counted as an item's failure).
+Its nodes run within their owner's deadline (the owner's ``timeout_seconds`` within the invocation's): no node
+starts once it has passed, a node that may not finish in the invocation's time left is not started, a retry
+whose backoff would pass the deadline is not waited for, and a node cut by the deadline cuts its owner (the
+owner's :class:`~segflow.domain.errors.NodeTimedOut` or :class:`~segflow.domain.errors.DeadlineReached`
+passes through, never counted as an item's failure).
 """
 
 from __future__ import annotations
@@ -121,9 +123,12 @@ class SubFlowRunner:
         attempt = 0
         while True:
             attempt += 1
-            if deadline is not None and not deadline.allows(need):
-                raise DeadlineReached(
-                    f"node '{node_id}' may need {need:g}s and {max(0.0, deadline.left()):.1f}s are left"
+            refusing = deadline.refusing(need) if deadline is not None else None
+            if refusing is not None:
+                assert deadline is not None
+                raise refusing.passed(
+                    f"node '{node_id}' was not started: it may need {need:g}s and "
+                    f"{max(0.0, deadline.left()):.1f}s are left"
                 )
             try:
                 assert node_type.executor is not None
@@ -151,12 +156,16 @@ class SubFlowRunner:
             except DeadlineReached:
                 raise
             except NodeFailure as failure:
+                if deadline is not None and deadline.reached():  # the owner's time is over, not the node's
+                    raise deadline.expired(f"node '{node_id}': {failure.error_type}: {failure}") from failure
                 retry = next_retry(policy, failure, attempt, deadline, need)
                 if retry is not None:
                     if not retry.fits:
-                        raise DeadlineReached(
+                        assert deadline is not None
+                        limit = deadline.refusing(need, after=retry.delay_seconds) or deadline.binding()
+                        raise limit.passed(
                             f"node '{node_id}' failed with {failure.error_type}; its retry in "
-                            f"{retry.delay_seconds:g}s would pass the invocation's deadline"
+                            f"{retry.delay_seconds:g}s would pass {limit.limit_name}"
                         ) from failure
                     time.sleep(retry.delay_seconds)
                     continue

@@ -85,7 +85,7 @@ class ExecutionNotFound(SegflowError):
 
 
 class ExecutionNotRunning(SegflowError):
-    """Only a running execution can be stopped."""
+    """Only a running execution can be stopped, or have its approvals decided."""
 
     code = "NotRunning"
     kind = "conflict"
@@ -812,7 +812,8 @@ class ExecutionsService:
         comment: str | None = None,
     ) -> ApprovalRecord:
         """Approve or reject a waiting approval node, once; ``approver`` is recorded. Raises
-        ExecutionNotFound, ApprovalNotRequested, ApprovalNotPending (decided already), ApproverNotAllowed."""
+        ExecutionNotFound, ExecutionNotRunning (stopped, failed or finished: nothing waits any more),
+        ApprovalNotRequested, ApprovalNotPending (decided already), ApproverNotAllowed."""
         from segflow.engine.approval_decisions import decide_approval
 
         if self.approvals is None or self.task_tokens is None:
@@ -820,6 +821,12 @@ class ExecutionsService:
         execution_id = _execution_id(tenant_id, execution)
         if self.records.get_execution(tenant_id, execution_id) is None:
             raise ExecutionNotFound(execution_id)
+        view = self.describe(tenant_id, execution_id, with_nodes=False)
+        asked = self.approvals.get(tenant_id, execution_id, node_id)
+        if view.status != "RUNNING" and not (asked is not None and asked.decided):  # else: decided already
+            raise ExecutionNotRunning(
+                f"execution {execution_id!r} is {view.status}: node {node_id!r} can no longer be decided"
+            )
         return decide_approval(
             self.approvals,
             self.task_tokens,

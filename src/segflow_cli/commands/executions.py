@@ -222,6 +222,18 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop a running execution, whatever it waits for: it ends ABORTED. A finished one is refused."""
+    execution_id = execution_id_of(args.execution)
+    _, api = connect(args)
+    answer = api.stop(execution_id, args.cause)
+    if args.json:
+        emit_json(answer)
+        return EXIT_OK
+    emit(f"stopped {execution_id}: {answer.get('status')}")
+    return EXIT_OK
+
+
 # --- the parsers --------------------------------------------------------------------------------------------
 
 
@@ -293,6 +305,12 @@ def add_commands(commands: Any) -> None:
     checkpoints = _execution_parser(commands, "checkpoints", "the node outcomes an execution recorded")
     add_target_options(checkpoints)
     checkpoints.set_defaults(handler=cmd_checkpoints)
+
+    stop = commands.add_parser("stop", help="stop a running execution (it ends ABORTED)")
+    stop.add_argument("execution", metavar="EXECUTION", help="the execution's ARN or id")
+    stop.add_argument("--cause", help="why (kept with the execution)")
+    add_target_options(stop)
+    stop.set_defaults(handler=cmd_stop)
 
     approve = commands.add_parser("approve", help="approve (or --reject) an approval node that waits")
     approve.add_argument("execution", metavar="EXECUTION", help="the execution's ARN or id")

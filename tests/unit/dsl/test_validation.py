@@ -410,3 +410,9 @@ def test_the_error_message_lists_the_issues() -> None:
         validate_workflow(workflow("wf", [transform("a", "{{ nodes.ghost }}")]))
     assert "node 'a'" in str(caught.value)
     assert "1 problem" in str(caught.value)
+
+
+def test_a_wait_node_with_a_timeout_is_refused_naming_the_node_and_the_field() -> None:
+    # a wait's timeout would be silently ignored: the state machine waits config.seconds
+    issues = issues_of(two_nodes({**wait("pause", 5), "timeout_seconds": 1}))
+    assert_issue(issues, "node 'pause'", "timeout_seconds", "wait")
