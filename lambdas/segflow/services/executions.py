@@ -44,6 +44,7 @@ from segflow.domain.statuses import (
     DescribedExecutionStatus,
     ExecutionStatus,
 )
+from segflow.dsl.json_values import check_execution_input
 
 if TYPE_CHECKING:
     from segflow.adapters.approvals import ApprovalStore
@@ -383,6 +384,8 @@ class ExecutionsService:
 
         if name is not None:
             check_execution_id(tenant_id, name)
+        if execution_input is not None:
+            check_execution_input(execution_input)
         pinned = self._versions().resolve(tenant_id, workflow_id, version)
         name = name or execution_name(tenant_id, workflow_id)
         reference = {"workflow_id": workflow_id, "version": pinned.version}
@@ -405,6 +408,8 @@ class ExecutionsService:
         if name is not None:
             check_execution_id(tenant_id, name)
         graph = validate_executable(definition)
+        if execution_input is not None:
+            check_execution_input(execution_input)
         key = self.launcher.upload_submission(tenant_id, "workflows", definition)
         name = name or execution_name(tenant_id, graph.workflow_id)
         arn = self.launcher.start(
