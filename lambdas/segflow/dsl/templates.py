@@ -31,7 +31,7 @@ class TemplateError(ValueError):
 
 
 # ``nodes.my-node`` or ``nodes.v1.2``: an id JMESPath reads only when quoted.
-_UNQUOTED_ID = re.compile(r"\bnodes\.([A-Za-z0-9_]+(?:-[A-Za-z0-9_]*)+)")
+_UNQUOTED_ID = re.compile(r"\bnodes\.([A-Za-z0-9_]+(?:-[A-Za-z0-9_]*)+|[A-Za-z0-9_]+\.[0-9][A-Za-z0-9_]*)")
 
 
 def quoting_hint(node_id: str) -> str:
