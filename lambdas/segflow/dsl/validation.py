@@ -145,7 +145,8 @@ def _config_issues(
         node_type.config_model.model_validate(config)
     except ValidationError as error:
         for path, problem, detail in plain_problems(config, error, "config"):
-            if _is_template(detail.get("input")):
+            loc = detail.get("loc") or ("",)
+            if _is_template(detail.get("input")) and loc[0] not in node_type.raw_fields:
                 continue  # a {{ template }} meets the field's type check once rendered, at run time
             inner = getattr((detail.get("ctx") or {}).get("error"), "issues", None)
             if inner:  # a sub-flow: its own problems, each named by its place in it

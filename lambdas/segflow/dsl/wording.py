@@ -80,6 +80,14 @@ def _message(detail: Any) -> str:
         )
     if kind == "string_pattern_mismatch":
         return f"{given!r} does not match the pattern {ctx.get('pattern')}"
+    if kind == "union_tag_invalid":
+        tag = ctx.get("tag")
+        if isinstance(tag, str) and "{{" in tag:
+            expected = ctx.get("expected_tags")
+            return f"cannot be a template: it says which other fields are allowed; one of: {expected}"
+        return f"{tag!r} is not one of: {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return "is required"
     if kind in ("literal_error", "enum"):
         return f"{given!r} is not one of: {ctx.get('expected', '')}"
     message: str = detail["msg"]
@@ -124,6 +132,8 @@ def plain_problems(raw: Any, error: ValidationError, prefix: str = "") -> list[t
     for detail in error.errors():
         loc = tuple(detail["loc"])
         keep_last = detail["type"] in ("missing", "extra_forbidden")
+        if detail["type"] in ("union_tag_invalid", "union_tag_not_found"):  # the field that selects
+            loc, keep_last = (*loc, str((detail.get("ctx") or {}).get("discriminator", "")).strip("'")), True
         path = _path(raw, loc, prefix, keep_last) or "(the document)"
         by_path.setdefault(path, []).append(_message(detail))
         details.setdefault(path, detail)

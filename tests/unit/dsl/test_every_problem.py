@@ -233,3 +233,25 @@ def test_an_execution_input_that_cannot_run_is_named(value: Any, fragment: str) 
 
 def test_a_plain_object_input_is_accepted() -> None:
     check_execution_input({"order": {"items": [1, 2.5, "x", None, True]}})
+
+
+def test_the_field_that_selects_a_variant_is_named() -> None:
+    wf = workflow(
+        "wf",
+        [
+            {"node_id": "q", "type": "data_query", "config": {"source": "ftp"}},
+            {"node_id": "r", "type": "data_query", "config": {}},
+            {"node_id": "s", "type": "data_query", "config": {"source": "{{ input.where }}"}},
+        ],
+    )
+    assert texts(issues_of(wf)) == [
+        "node 'q': config.source: 'ftp' is not one of: 'dynamodb', 's3', 'http'",
+        "node 'r': config.source: is required",
+        "node 's': config.source: cannot be a template: it says which other fields are allowed; "
+        "one of: 'dynamodb', 's3', 'http'",
+    ]
+
+
+def test_a_sub_flow_cannot_be_a_template() -> None:
+    wf = workflow("wf", [for_each("fe", "{{ input.rows }}", "{{ input.flow }}")])  # type: ignore[arg-type]
+    assert texts(issues_of(wf)) == ["node 'fe': config.flow: must be an object, not a string"]
