@@ -25,8 +25,9 @@ _DOCUMENT_DEFS = {"NodeSpec", "EdgeSpec", "RetryPolicy", "SubFlow"}
 
 
 def _templated(schema: Any) -> Any:
-    """``schema`` or a {{ template }} string, unless it accepts any value already."""
-    if not isinstance(schema, dict) or not set(schema) - _ANNOTATIONS:
+    """``schema`` or a {{ template }} string, unless it accepts any value already or is a constant (the field
+    that selects a variant, which validation needs as written)."""
+    if not isinstance(schema, dict) or not set(schema) - _ANNOTATIONS or "const" in schema:
         return schema
     kept = {key: value for key, value in schema.items() if key in _ANNOTATIONS}
     rest = {key: value for key, value in schema.items() if key not in _ANNOTATIONS}

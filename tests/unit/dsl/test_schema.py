@@ -121,12 +121,21 @@ def templated_variants() -> Iterator[tuple[str, dict[str, Any]]]:
 VARIANTS = list(templated_variants())
 
 
+# Where the schema is looser than validation: llm_chat's output_schema is itself a JSON Schema, checked by the
+# node's own validator (no template inside it), which the published schema does not describe.
+LOOSER = ("output_schema",)
+
+
 @pytest.mark.parametrize(("name", "document"), VARIANTS, ids=[name for name, _ in VARIANTS])
-def test_the_schema_accepts_a_template_where_validation_does(name: str, document: dict[str, Any]) -> None:
+def test_the_schema_accepts_a_template_exactly_where_validation_does(
+    name: str, document: dict[str, Any]
+) -> None:
     try:
         validate_workflow(document)
-    except WorkflowValidationError as error:
-        pytest.skip(f"validation refuses it too: {error}")
+    except WorkflowValidationError:
+        if not any(f":{field}" in name for field in LOOSER):
+            assert schema_problems(document) != [], "validation refuses it: so must the schema"
+        return
     assert schema_problems(document) == []
 
 
