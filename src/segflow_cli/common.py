@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from segflow.domain.limits import MAX_JSON_DEPTH
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -28,6 +30,11 @@ def parse_json(text: str, source: str) -> Any:
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise CliError(f"{source}: not valid JSON: {error.msg} at {where}", EXIT_INVALID) from None
+    except RecursionError:
+        raise CliError(
+            f"{source}: nests objects and lists too deep to read (at most {MAX_JSON_DEPTH} levels)",
+            EXIT_INVALID,
+        ) from None
 
 
 def read_json_file(path: Path) -> Any:

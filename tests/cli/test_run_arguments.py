@@ -67,7 +67,17 @@ def test_invalid_workflow_is_refused_locally(
 def test_input_must_be_an_object(data_dir: Path, nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
     workflow = str(data_dir / "branching.json")
     assert main(["run", workflow, "--input", "[1]", "--endpoint", nowhere]) == 2
-    assert "error: --input: the execution input must be a JSON object" in capsys.readouterr().err
+    assert (
+        "error: --input: execution input must be a JSON object ({...}), not a list" in capsys.readouterr().err
+    )
+    assert main(["run", workflow, "--input", "null", "--endpoint", nowhere]) == 2
+    assert (
+        "error: --input: execution input must be a JSON object ({...}), not null" in capsys.readouterr().err
+    )
+    assert main(["run", workflow, "--input", '{"deep": ' + "[" * 100_000, "--endpoint", nowhere]) == 2
+    assert "error: --input: nests objects and lists too deep to read" in capsys.readouterr().err
+    assert main(["run", workflow, "--input", '{"x": NaN}', "--endpoint", nowhere]) == 2
+    assert "error: --input: execution input: input.x is nan: NaN and Infinity" in capsys.readouterr().err
     assert main(["run", workflow, "--input", "{oops", "--endpoint", nowhere]) == 2
     assert "error: --input: not valid JSON: " in capsys.readouterr().err
 

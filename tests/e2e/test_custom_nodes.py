@@ -48,7 +48,5 @@ def test_the_custom_config_model_is_checked_at_validation_naming_the_field(
 
     workflow = load_example("custom_node")
     workflow["nodes"][0]["config"]["amount"] = -5
-    with pytest.raises(
-        WorkflowValidationError, match=r"node 'check': config.amount: Input should be greater than 0"
-    ):
+    with pytest.raises(WorkflowValidationError, match=r"node 'check': config.amount: must be greater than 0"):
         client.start(workflow, {})

@@ -86,6 +86,18 @@ API_OUTPUT_MAX_BYTES = 5 * 1024 * 1024
 # Workflow shape limits checked at validation time.
 MAX_NODES_PER_WORKFLOW = 100_000
 MAX_NODE_ID_LENGTH = 128
+# Texts that are copied into DynamoDB items (a workflow's name into each execution record, a node's label and
+# a judgment's chosen edge condition into node records; an item holds at most 400 KB in all): kept short.
+MAX_NAME_CHARS = 256
+MAX_LABEL_CHARS = 256
+MAX_EDGE_CONDITION_CHARS = 256
+MAX_DESCRIPTION_CHARS = 4_096
+# A workflow document (as compact JSON) and an execution input are at most this large (what the management
+# API accepts in one request), and nest objects and lists at most this deep: deeper JSON is refused by
+# validation, never left to end in a RecursionError while it is copied, rendered or stored.
+MAX_WORKFLOW_BYTES = HTTP_API_MAX_REQUEST_BYTES
+MAX_EXECUTION_INPUT_BYTES = HTTP_API_MAX_REQUEST_BYTES
+MAX_JSON_DEPTH = 64
 
 # The workflow definition and user input arrive by reference when they are larger than this.
 EXECUTION_INPUT_INLINE_MAX_BYTES = 2_048

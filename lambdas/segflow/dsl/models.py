@@ -6,7 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from segflow.domain.limits import MAX_NODE_ID_LENGTH
+from segflow.domain.limits import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_EDGE_CONDITION_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NODE_ID_LENGTH,
+)
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
@@ -34,7 +40,7 @@ class NodeSpec(BaseModel):
     type: str = Field(min_length=1)
     target_type: str | None = None
     action_type: str | None = None
-    label: str | None = None
+    label: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
     config: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=900)
@@ -55,6 +61,8 @@ class EdgeSpec(BaseModel):
     target: str = Field(min_length=1)
     condition: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=MAX_EDGE_CONDITION_CHARS,
         description="Only on edges leaving a judgment node: the judgment result this edge is taken for "
         "('true', 'false', any label, or 'default').",
     )
@@ -69,7 +77,7 @@ class WorkflowDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow_id: str = Field(min_length=1, max_length=MAX_NODE_ID_LENGTH, pattern=IDENTIFIER_PATTERN)
-    name: str = ""
-    description: str = ""
+    name: str = Field(default="", max_length=MAX_NAME_CHARS)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     nodes: list[NodeSpec]
     edges: list[EdgeSpec] = Field(default_factory=list)

@@ -30,6 +30,14 @@ class TemplateError(ValueError):
     """A template that does not parse, or that refers to something it may not."""
 
 
+# ``nodes.my-node`` or ``nodes.v1.2``: an id JMESPath reads only when quoted.
+_UNQUOTED_ID = re.compile(r"\bnodes\.([A-Za-z0-9_]+(?:-[A-Za-z0-9_]*)+|[A-Za-z0-9_]+\.[0-9][A-Za-z0-9_]*)")
+
+
+def quoting_hint(node_id: str) -> str:
+    return f'quote ids with "-" or "." in them: nodes."{node_id}"'
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(expression: str) -> ParsedResult:
     if not expression.strip():
@@ -37,7 +45,56 @@ def compile_expression(expression: str) -> ParsedResult:
     try:
         return jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as error:
-        raise TemplateError(f"invalid expression '{expression}': {error}") from error
+        reason = " ".join(str(error).split())
+        unquoted = _UNQUOTED_ID.search(expression)
+        hint = f" ({quoting_hint(unquoted.group(1))})" if unquoted else ""
+        raise TemplateError(f"invalid expression '{expression}': {reason}{hint}") from error
+
+
+def _arity(signature: tuple[dict[str, Any], ...]) -> tuple[int, int | None]:
+    """(least, most) arguments a JMESPath function signature takes; most is None when variadic."""
+    variadic = bool(signature) and bool(signature[-1].get("variadic"))
+    return len(signature), None if variadic else len(signature)
+
+
+def _functions() -> dict[str, tuple[int, int | None]]:
+    from jmespath.functions import Functions
+
+    table: dict[str, dict[str, Any]] = Functions.FUNCTION_TABLE
+    return {name: _arity(entry["signature"]) for name, entry in table.items()}
+
+
+# Every function a template may call: JMESPath's built-ins (segflow adds none), with their arity.
+FUNCTIONS: dict[str, tuple[int, int | None]] = _functions()
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    from difflib import get_close_matches
+
+    found = get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def check_functions(expression: str) -> None:
+    """Refuse calls of functions that do not exist or with the wrong number of arguments."""
+    stack = [compile_expression(expression).parsed]
+    while stack:
+        part = stack.pop()
+        children = [c for c in part.get("children", []) if isinstance(c, dict)]
+        stack.extend(children)
+        if part.get("type") != "function_expression":
+            continue
+        name = part["value"]
+        if name not in FUNCTIONS:
+            near = _closest(name, list(FUNCTIONS))
+            hint = f"; did you mean {near}()?" if near else f"; known: {', '.join(sorted(FUNCTIONS))}"
+            raise TemplateError(f"'{expression}': unknown function {name}(){hint}")
+        least, most = FUNCTIONS[name]
+        given = len(part.get("children", []))
+        if given < least or (most is not None and given > most):
+            wanted = f"{least} or more" if most is None else str(least)
+            plural = "" if (most == 1 and least == 1) else "s"
+            raise TemplateError(f"'{expression}': {name}() takes {wanted} argument{plural}, {given} given")
 
 
 def iter_strings(value: Any, path: str = "config") -> Iterator[tuple[str, str]]:
@@ -93,9 +150,19 @@ def node_references(expression: str) -> set[str]:
         reads_a_node = children and children[0].get("type") == "field" and children[0].get("value") == "nodes"
         if kind == "subexpression" and at_root and reads_a_node:
             target = children[1] if len(children) > 1 else {}
+            # nodes.lst[0], nodes.lst[0:2], nodes.lst[*].f: the node is the first field of the index or
+            # projection; what follows it is evaluated against that node's output.
+            while target.get("type") in (
+                "index_expression",
+                "projection",
+                "filter_projection",
+            ) and target.get("children"):
+                target = target["children"][0]
             if target.get("type") != "field":
                 raise TemplateError(f"'{expression}': read one node's output as nodes.<node_id>")
             references.add(target["value"])
+            for child in children[2:]:
+                visit(child, False)
             return
         for index, child in enumerate(children):
             visit(child, at_root and (index == 0 or kind not in _SCOPING))

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from segflow.domain.errors import SegflowError
-from segflow.domain.limits import MAX_NODES_PER_WORKFLOW
+from segflow.domain.limits import MAX_NODES_PER_WORKFLOW, MAX_WORKFLOW_BYTES
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
+from segflow.dsl.json_values import json_kind, json_problems, json_size
 from segflow.dsl.models import EdgeSpec, WorkflowDefinition
-from segflow.dsl.templates import TemplateError, expressions_in, iter_strings, node_references
+from segflow.dsl.templates import (
+    TemplateError,
+    check_functions,
+    expressions_in,
+    iter_strings,
+    node_references,
+    quoting_hint,
+)
+from segflow.dsl.wording import plain_problems
 from segflow.nodes import registry
 from segflow.nodes.base import NodeType
 from segflow.nodes.judgment import DEFAULT_ROUTE
@@ -21,6 +31,9 @@ from segflow.nodes.judgment import DEFAULT_ROUTE
 class ValidationIssue:
     location: str  # "workflow", "node 'x'", "edge 'a' -> 'b'"
     message: str
+    # The node id a template reads that is not a node of this workflow (a sub-flow's owner rewords it when it
+    # is one of the outer workflow's nodes).
+    unknown_reference: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -33,6 +46,7 @@ class WorkflowValidationError(SegflowError, ValueError):
     kind = "invalid"
 
     def __init__(self, issues: list[ValidationIssue]) -> None:
+        issues = list(dict.fromkeys(issues))  # one problem is reported once
         self.issues = issues
         count = len(issues)
         shown = "; ".join(str(issue) for issue in issues[:20])
@@ -40,37 +54,124 @@ class WorkflowValidationError(SegflowError, ValueError):
         super().__init__(f"invalid workflow, {count} problem{'s' if count != 1 else ''}: {shown}{more}")
 
 
-def _location_of(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
-    """Turn a pydantic error location into ("node 'x'", "field path")."""
-    if len(loc) >= 2 and loc[0] in ("nodes", "edges") and isinstance(loc[1], int):
-        items = raw.get(loc[0]) if isinstance(raw, dict) else None
-        item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
-        rest = ".".join(str(part) for part in loc[2:]) or "(the item)"
-        if loc[0] == "nodes":
-            node_id = item.get("node_id") if isinstance(item, dict) else None
-            where = f"node '{node_id}'" if node_id else f"node #{loc[1] + 1}"
-        else:
-            if isinstance(item, dict):
-                where = f"edge '{item.get('source')}' -> '{item.get('target')}'"
-            else:
-                where = f"edge #{loc[1] + 1}"
-        return where, rest
-    return "workflow", ".".join(str(part) for part in loc) or "(document)"
+_ITEM_PATH = re.compile(r"^(nodes|edges)\[(\d+)\]\.?(.*)$", re.DOTALL)
+
+
+def _item_location(raw: Any, collection: str, index: int) -> str:
+    items = raw.get(collection) if isinstance(raw, dict) else None
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    if collection == "nodes":
+        node_id = item.get("node_id") if isinstance(item, dict) else None
+        return f"node '{node_id}'" if isinstance(node_id, str) and node_id else f"node #{index + 1}"
+    if isinstance(item, dict) and isinstance(item.get("source"), str) and isinstance(item.get("target"), str):
+        return f"edge '{item['source']}' -> '{item['target']}'"
+    return f"edge #{index + 1}"
+
+
+def _located(raw: Any, path: str, problem: str) -> ValidationIssue:
+    """An issue at a document path (``nodes[2].retry.max_attempts``), placed on its node or edge."""
+    match = _ITEM_PATH.match(path)
+    if match is None:
+        return ValidationIssue("workflow", f"{path}: {problem}" if path else problem)
+    where = _item_location(raw, match.group(1), int(match.group(2)))
+    rest = match.group(3)
+    return ValidationIssue(where, f"{rest}: {problem}" if rest else problem)
 
 
 def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def _structure_issues(raw: Any, error: ValidationError) -> list[ValidationIssue]:
-    issues = []
+@dataclass
+class _Repaired:
+    """The document with what pydantic refused taken out, so every other check still runs on the rest."""
+
+    definition: WorkflowDefinition | None
+    unusable_ids: set[str]  # ids of nodes left out: edges and templates naming them are not reported again
+    unchecked_configs: set[str]  # nodes whose config is not an object
+
+
+def _repair(raw: dict[str, Any], error: ValidationError) -> _Repaired:
+    document = dict(raw)
+    given_nodes, given_edges = raw.get("nodes"), raw.get("edges")
+    nodes = list(given_nodes) if isinstance(given_nodes, list) else []
+    edges = list(given_edges) if isinstance(given_edges, list) else []
+    dropped_nodes: set[int] = set()
+    dropped_edges: set[int] = set()
+    dropped_keys: dict[int, set[str]] = {}
     for detail in error.errors():
-        where, field_path = _location_of(raw, tuple(detail["loc"]))
-        issues.append(ValidationIssue(where, f"{field_path}: {detail['msg']}"))
-    return issues
+        loc = tuple(detail["loc"])
+        if loc[0] in ("nodes", "edges") and len(loc) >= 2 and isinstance(loc[1], int):
+            index = loc[1]
+            if loc[0] == "edges":
+                dropped_edges.add(index)
+            elif len(loc) == 2 or loc[2] in ("node_id", "type"):
+                dropped_nodes.add(index)
+            else:
+                dropped_keys.setdefault(index, set()).add(str(loc[2]))
+        elif loc[0] == "workflow_id":
+            document["workflow_id"] = "workflow"
+        elif loc[0] not in ("nodes", "edges"):
+            document.pop(str(loc[0]), None)
+    unusable: set[str] = set()
+    unchecked: set[str] = set()
+    kept_nodes = []
+    for index, node in enumerate(nodes):
+        node_id = node.get("node_id") if isinstance(node, dict) else None
+        if index in dropped_nodes:
+            if isinstance(node_id, str):
+                unusable.add(node_id)
+            continue
+        keys = dropped_keys.get(index, set())
+        repaired = {key: value for key, value in node.items() if key not in keys}
+        if "config" in keys:
+            repaired["config"] = {}
+            unchecked.add(str(node_id))
+        kept_nodes.append(repaired)
+    document["nodes"] = kept_nodes
+    document["edges"] = [edge for index, edge in enumerate(edges) if index not in dropped_edges]
+    try:
+        definition = WorkflowDefinition.model_validate(document)
+    except ValidationError:  # not expected: every refused part was taken out
+        definition = None
+    return _Repaired(definition, unusable, unchecked)
 
 
-def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]) -> dict[str, NodeType]:
+def _config_issues(
+    node_id: str, node_type: NodeType, config: dict[str, Any], outer: set[str], issues: list[ValidationIssue]
+) -> None:
+    where = f"node '{node_id}'"
+    try:
+        node_type.config_model.model_validate(config)
+    except ValidationError as error:
+        for path, problem, detail in plain_problems(config, error, "config"):
+            loc = detail.get("loc") or ("",)
+            if _is_template(detail.get("input")) and loc[0] not in node_type.raw_fields:
+                continue  # a {{ template }} meets the field's type check once rendered, at run time
+            inner = getattr((detail.get("ctx") or {}).get("error"), "issues", None)
+            if inner:  # a sub-flow: its own problems, each named by its place in it
+                issues.extend(_subflow_issue(where, path, issue, outer) for issue in inner)
+            else:
+                issues.append(ValidationIssue(where, f"{path}: {problem}"))
+
+
+def _subflow_issue(where: str, path: str, issue: ValidationIssue, outer: set[str]) -> ValidationIssue:
+    place = "" if issue.location == "workflow" else f"{issue.location}: "
+    reference = issue.unknown_reference
+    if reference is not None and reference in outer:
+        return ValidationIssue(
+            where,
+            f"{path}: {place}reads nodes.{reference}, but '{reference}' is a node of the outer workflow: "
+            "a sub-flow's templates see only the sub-flow's own nodes (and input, workflow, execution, item "
+            "and index or loop), because its owner loads only the outputs its own templates name; pass what "
+            "it needs in through the owner's config (items of a for_each, initial of a loop)",
+        )
+    return ValidationIssue(where, f"{path}: {place}{issue.message}", reference)
+
+
+def _node_type_issues(
+    graph_nodes: dict[str, Any], unchecked: set[str], outer: set[str], issues: list[ValidationIssue]
+) -> dict[str, NodeType]:
     types: dict[str, NodeType] = {}
     for node_id, node in graph_nodes.items():
         where = f"node '{node_id}'"
@@ -79,11 +180,11 @@ def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]
             known_sub = registry.known_subtypes(node.type)
             if known_sub:
                 selector = "action_type" if node.action_type or node.type == "action" else "target_type"
-                issues.append(
-                    ValidationIssue(
-                        where, f"{selector} {node.subtype!r} is not one of: {', '.join(known_sub)}"
-                    )
-                )
+                if node.subtype is None:
+                    message = f"{node.type!r} nodes need {selector}, one of: {', '.join(known_sub)}"
+                else:
+                    message = f"{selector} {node.subtype!r} is not one of: {', '.join(known_sub)}"
+                issues.append(ValidationIssue(where, message))
             else:
                 known = sorted({t.type for t in registry.all_node_types()})
                 issues.append(
@@ -104,14 +205,8 @@ def _node_type_issues(graph_nodes: dict[str, Any], issues: list[ValidationIssue]
                     "machine waits, nothing runs that could time out); remove it",
                 )
             )
-        try:
-            node_type.config_model.model_validate(node.config)
-        except ValidationError as error:
-            for detail in error.errors():
-                if _is_template(detail.get("input")):
-                    continue  # a {{ template }} meets the field's type check once rendered, at run time
-                field_path = ".".join(str(part) for part in ("config", *detail["loc"]))
-                issues.append(ValidationIssue(where, f"{field_path}: {detail['msg']}"))
+        if node_id not in unchecked:
+            _config_issues(node_id, node_type, node.config, outer, issues)
     return types
 
 
@@ -126,21 +221,32 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
             try:
                 for expression in expressions_in(text):
                     references |= node_references(expression)
+                    check_functions(expression)
             except TemplateError as error:
                 issues.append(ValidationIssue(where, f"{path}: {error}"))
         graph.references[node_id] = references
-        if node_type and node_type.routes:
-            condition = node.config.get("condition")
-            if not (isinstance(condition, str) and expressions_in(condition)):
-                issues.append(ValidationIssue(where, "config.condition must be a {{ expression }} template"))
+        if node_type and node_type.routes and "condition" in node.config:
+            condition = node.config["condition"]
+            try:
+                templated = isinstance(condition, str) and bool(expressions_in(condition))
+            except TemplateError:
+                templated = True  # reported above
+            if not templated:
+                issues.append(
+                    ValidationIssue(
+                        where, f"config.condition must be a {{{{ expression }}}} template, not {condition!r}"
+                    )
+                )
 
 
 def _edge_issues(
-    definition: WorkflowDefinition, graph: WorkflowGraph, issues: list[ValidationIssue]
+    definition: WorkflowDefinition, graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]
 ) -> list[EdgeSpec]:
     valid: list[EdgeSpec] = []
     seen: set[tuple[str, str]] = set()
     for edge in definition.edges:
+        if edge.source in unusable or edge.target in unusable:
+            continue  # the node is reported already
         problems = []
         if edge.source not in graph.nodes:
             problems.append(f"source '{edge.source}' is not a node")
@@ -168,18 +274,68 @@ def _edge_issues(
     return valid
 
 
+def _document_issues(raw: dict[str, Any]) -> list[ValidationIssue]:
+    """What makes the document unfit to store or pass on: too deep, not JSON (NaN, Infinity), too large."""
+    issues = [_located(raw, path, problem) for path, problem in json_problems(raw, "")]
+    if not issues:
+        size = json_size(raw)
+        if size > MAX_WORKFLOW_BYTES:
+            issues.append(
+                ValidationIssue("workflow", f"is {size:,} bytes of JSON; at most {MAX_WORKFLOW_BYTES:,}")
+            )
+    return issues
+
+
+def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]) -> None:
+    for node_id, references in graph.references.items():
+        where = f"node '{node_id}'"
+        for referenced in sorted(references - unusable):
+            if referenced not in graph.nodes:
+                dotted = sorted(n for n in graph.nodes if n.startswith(f"{referenced}."))
+                hint = f" ({quoting_hint(dotted[0])})" if dotted else ""
+                issues.append(
+                    ValidationIssue(where, f"reads nodes.{referenced}, which is not a node{hint}", referenced)
+                )
+            elif referenced == node_id:
+                issues.append(ValidationIssue(where, "reads its own output"))
+            elif not is_ancestor(graph, referenced, node_id):
+                issues.append(
+                    ValidationIssue(
+                        where,
+                        f"reads nodes.{referenced}, but '{referenced}' does not run before it "
+                        f"(no path of edges leads from '{referenced}' to '{node_id}')",
+                    )
+                )
+
+
 def validate_workflow(raw: Any) -> WorkflowGraph:
     """Validate a workflow document; raise :class:`WorkflowValidationError` listing every problem."""
     if not isinstance(raw, dict):
-        raise WorkflowValidationError([ValidationIssue("workflow", "must be a JSON object")])
+        raise WorkflowValidationError(
+            [ValidationIssue("workflow", f"must be a JSON object, not {json_kind(raw)}")]
+        )
+    issues = _document_issues(raw)
+    if issues:  # nothing else is looked at in a document that cannot be stored
+        raise WorkflowValidationError(issues)
+    unusable: set[str] = set()
+    unchecked: set[str] = set()
     try:
         definition = WorkflowDefinition.model_validate(raw)
     except ValidationError as error:
-        raise WorkflowValidationError(_structure_issues(raw, error)) from None
+        issues.extend(_located(raw, path, problem) for path, problem, _ in plain_problems(raw, error))
+        repaired = _repair(raw, error)
+        if repaired.definition is None:
+            raise WorkflowValidationError(issues) from None
+        definition, unusable, unchecked = (
+            repaired.definition,
+            repaired.unusable_ids,
+            repaired.unchecked_configs,
+        )
 
-    issues: list[ValidationIssue] = []
     if not definition.nodes:
-        raise WorkflowValidationError([ValidationIssue("workflow", "has no nodes")])
+        if not issues:
+            issues.append(ValidationIssue("workflow", "has no nodes"))
+        raise WorkflowValidationError(issues)
     if len(definition.nodes) > MAX_NODES_PER_WORKFLOW:
         issues.append(
             ValidationIssue(
@@ -197,11 +353,11 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
     graph = WorkflowGraph(
         definition=definition,
         nodes=nodes,
-        node_types=_node_type_issues(nodes, issues),
+        node_types=_node_type_issues(nodes, unchecked, set(nodes), issues),
         incoming={node_id: [] for node_id in nodes},
         outgoing={node_id: [] for node_id in nodes},
     )
-    for edge in _edge_issues(definition, graph, issues):
+    for edge in _edge_issues(definition, graph, unusable, issues):
         graph.outgoing[edge.source].append(edge)
         graph.incoming[edge.target].append(edge)
 
@@ -214,25 +370,13 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
     graph.position = {node_id: index for index, node_id in enumerate(order)}
 
     _template_issues(graph, issues)
-    for node_id, references in graph.references.items():
-        for referenced in sorted(references):
-            where = f"node '{node_id}'"
-            if referenced not in nodes:
-                issues.append(ValidationIssue(where, f"reads nodes.{referenced}, which is not a node"))
-            elif referenced == node_id:
-                issues.append(ValidationIssue(where, "reads its own output"))
-            elif not is_ancestor(graph, referenced, node_id):
-                issues.append(
-                    ValidationIssue(
-                        where, f"reads nodes.{referenced}, but '{referenced}' does not run before it"
-                    )
-                )
+    _reference_issues(graph, unusable, issues)
     for node_id, node_type in graph.node_types.items():
         if node_type.aggregates and not graph.incoming[node_id]:
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "an aggregator needs at least one incoming edge")
             )
-        if node_type.routes and not graph.outgoing[node_id]:
+        if node_type.routes and not any(e.source == node_id for e in definition.edges):
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "a judgment needs outgoing edges with conditions")
             )
@@ -241,8 +385,24 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
             if labels.count(DEFAULT_ROUTE) > 1:
                 issues.append(ValidationIssue(f"node '{node_id}'", "more than one 'default' edge"))
     if issues:
-        raise WorkflowValidationError(issues)
+        raise WorkflowValidationError(_in_document_order(definition, issues))
     return graph
+
+
+def _in_document_order(
+    definition: WorkflowDefinition, issues: list[ValidationIssue]
+) -> list[ValidationIssue]:
+    """The workflow's own problems first, then each node's in the order they are written, then the edges'."""
+    rank = {f"node '{node.node_id}'": index for index, node in enumerate(definition.nodes)}
+
+    def key(issue: ValidationIssue) -> tuple[int, int]:
+        if issue.location == "workflow":
+            return 0, 0
+        if issue.location in rank:
+            return 1, rank[issue.location]
+        return (2, 0) if issue.location.startswith("edge") else (1, len(rank))
+
+    return sorted(issues, key=key)
 
 
 def executable_issues(graph: WorkflowGraph) -> list[ValidationIssue]:

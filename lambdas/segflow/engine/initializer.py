@@ -1,6 +1,7 @@
 """InitializeStateBag's logic: validate, partition, write the manifest, return pointers only.
 
-Nothing is written before the workflow has validated, so an invalid workflow leaves no trace.
+Nothing is written before the workflow has validated and its input is known to be runnable (validation bounds
+every text that goes into a record, so no store refuses what follows), so an invalid request leaves no trace.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from segflow.contracts import Continuation, ExecutionRequest, InitializeResult, 
 from segflow.domain import s3_layout
 from segflow.domain.integrity import verify_definition
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord
+from segflow.dsl.json_values import check_execution_input
 from segflow.dsl.validation import validate_executable
 from segflow.engine.continuation import continued_statebag
 from segflow.engine.execution_events import started_draft
@@ -69,6 +71,7 @@ class Initializer:
                 earlier.execution_id,
             )
 
+        check_execution_input(execution_input)
         prefix = s3_layout.execution_manifest_prefix(tenant, graph.workflow_id, execution_id)
         plan = partition(graph, body_key_for=lambda segment_id: s3_layout.body_key(prefix, segment_id))
         stage_index = self.manifests.write_plan(prefix, plan)

@@ -1,8 +1,12 @@
 """``judgment``: evaluates a condition and routes to the outgoing edges whose condition matches.
 
-Edges leaving a judgment carry ``condition``: the label they are taken for. A boolean result has the labels
-``true`` and ``false``; strings and numbers are their own labels; ``default`` is taken when nothing else
-matches. Arms that are not taken are skipped, never run.
+Edges leaving a judgment carry ``condition``: the label they are taken for. The condition's value picks:
+1. the edge whose label is the value itself (a boolean is ``true``/``false``, null ``null``, a string itself,
+   a number or other JSON value its compact JSON): ``"approve"`` takes the ``approve`` edge;
+2. otherwise the ``true`` or ``false`` edge, by the language's truth rule (:func:`segflow.domain.truth.truth`:
+   null, 0, "", "false", [] and {} are false) — so ``0`` takes ``false`` and ``"yes"`` takes ``true``;
+3. otherwise ``default``; with none of those the node fails with NoBranchMatched.
+Arms that are not taken are skipped, never run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.errors import NodeFailure
+from segflow.domain.truth import truth
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 DEFAULT_ROUTE = "default"
@@ -35,13 +40,19 @@ def route_label(value: Any) -> str:
 
 
 def resolve_route(labels: list[str], result: NodeResult) -> NodeResult:
-    """The route a judgment takes among its edges' ``labels``: its own label, else ``default``."""
+    """The route a judgment takes among its edges' ``labels``: its own label, else ``true``/``false`` by the
+    truth rule, else ``default``."""
     route = result.route
     if route not in labels or route == DEFAULT_ROUTE:
-        if DEFAULT_ROUTE not in labels:
+        value = result.output.get("result") if isinstance(result.output, dict) else result.output
+        by_truth = "true" if truth(value) else "false"
+        if by_truth in labels:
+            route = by_truth
+        elif DEFAULT_ROUTE in labels:
+            route = DEFAULT_ROUTE
+        else:
             accepted = ", ".join(repr(label) for label in labels)
             raise NodeFailure(f"condition gave {route!r}, but the edges accept {accepted}", "NoBranchMatched")
-        route = DEFAULT_ROUTE
     output = dict(result.output) if isinstance(result.output, dict) else {"result": result.output}
     output["route"] = route
     return NodeResult(output=output, route=route)

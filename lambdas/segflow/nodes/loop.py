@@ -2,7 +2,8 @@
 
 Each iteration's templates see ``loop.iteration`` (from 1) and ``loop.previous`` (the last iteration's result,
 ``initial`` before the first). After each iteration ``until`` is evaluated with ``loop`` and ``result`` (this
-iteration's); true ends the loop. Reaching ``max_iterations`` without it fails the node with the count: a loop
+iteration's); a true value ends the loop (the language's truth rule, :mod:`segflow.domain.truth`: null, 0, "",
+"false", [] and {} are false). Reaching ``max_iterations`` without it fails the node with the count: a loop
 never stops silently with a partial answer. Once the node's deadline has passed no iteration starts.
 """
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import LOOP_MAX_ITERATIONS
+from segflow.domain.truth import truth
 from segflow.dsl.templates import TemplateError, expressions_in, render
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.nodes.subflow import SubFlow, SubFlowFailed, SubFlowRunner
@@ -58,7 +60,7 @@ def run_loop(context: NodeContext) -> NodeResult:
                 f"config.until failed in iteration {iteration}: {error}", "TemplateEvaluationError"
             ) from error
         previous = result
-        if done not in (None, False, "", [], {}):  # JMESPath's truth
+        if truth(done):
             return NodeResult(output={"iterations": iteration, "result": result})
     raise NodeFailure(
         f"node '{context.node_id}': config.until did not hold after {config.max_iterations} iterations "

@@ -42,6 +42,21 @@ class SubFlowFailed(NodeFailure):
         self.cause_type = cause_type
 
 
+class SubFlowInvalid(ValueError):
+    """A sub-flow's problems, each named by its place in the sub-flow (``issues``: ValidationIssue)."""
+
+    def __init__(self, issues: list[Any]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(str(issue) for issue in issues[:5]))
+
+
+def _merged(document: dict[str, Any], issues: list[Any], more: list[Any]) -> list[Any]:
+    """Both lists of issues, in the order the sub-flow's nodes are written."""
+    nodes = [n.get("node_id") for n in document.get("nodes") or [] if isinstance(n, dict)]
+    rank = {f"node '{node_id}'": index for index, node_id in enumerate(nodes)}
+    return sorted([*issues, *more], key=lambda issue: rank.get(issue.location, len(rank)))
+
+
 class SubFlow(BaseModel):
     """``{nodes, edges}``: checked as a workflow of its own (problems named with their place in it)."""
 
@@ -52,12 +67,23 @@ class SubFlow(BaseModel):
 
     _graph: WorkflowGraph = PrivateAttr()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _every_problem(cls, data: Any) -> Any:
+        """Every problem of the sub-flow at once, as a workflow's (before the fields stop at the first)."""
+        if isinstance(data, dict) and set(data) <= {"nodes", "edges"}:
+            cls._checked({"workflow_id": "subflow", **data})
+        return data
+
     @model_validator(mode="after")
     def _valid(self) -> SubFlow:
-        self._graph = self._validated_graph()
-        for node_id, node_type in self._graph.node_types.items():
-            if node_type.placement != "segment" or not node_type.inline:
-                raise ValueError(f"node '{node_id}': a {node_type.key} cannot run inside a sub-flow")
+        self._graph = self._checked(
+            {
+                "workflow_id": "subflow",
+                "nodes": [n.model_dump(exclude_none=True) for n in self.nodes],
+                "edges": [e.model_dump(exclude_none=True) for e in self.edges],
+            }
+        )
         return self
 
     @property
@@ -65,19 +91,30 @@ class SubFlow(BaseModel):
         """The sub-flow as a validated workflow graph (built once, when the config is validated)."""
         return self._graph
 
-    def _validated_graph(self) -> WorkflowGraph:
-        from segflow.dsl.validation import WorkflowValidationError, validate_workflow
+    @staticmethod
+    def _checked(document: dict[str, Any]) -> WorkflowGraph:
+        from segflow.dsl.validation import ValidationIssue, WorkflowValidationError, validate_workflow
+        from segflow.nodes import registry
 
+        not_inline = []
+        for node in document.get("nodes") or []:
+            if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+                continue
+            subtype = node.get("action_type") or node.get("target_type")
+            node_type = registry.lookup(node["type"], subtype if isinstance(subtype, str) else None)
+            if node_type is not None and (node_type.placement != "segment" or not node_type.inline):
+                not_inline.append(
+                    ValidationIssue(
+                        f"node '{node.get('node_id')}'", f"a {node_type.key} cannot run inside a sub-flow"
+                    )
+                )
         try:
-            return validate_workflow(
-                {
-                    "workflow_id": "subflow",
-                    "nodes": [n.model_dump(exclude_none=True) for n in self.nodes],
-                    "edges": [e.model_dump(exclude_none=True) for e in self.edges],
-                }
-            )
+            graph = validate_workflow(document)
         except WorkflowValidationError as error:
-            raise ValueError("; ".join(str(issue) for issue in error.issues[:5])) from None
+            raise SubFlowInvalid(_merged(document, error.issues, not_inline)) from None
+        if not_inline:
+            raise SubFlowInvalid(not_inline)
+        return graph
 
 
 class SubFlowRunner:

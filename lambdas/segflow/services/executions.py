@@ -50,6 +50,7 @@ from segflow.domain.statuses import (
     DescribedExecutionStatus,
     ExecutionStatus,
 )
+from segflow.dsl.json_values import check_execution_input
 
 if TYPE_CHECKING:
     from segflow.adapters.approvals import ApprovalStore
@@ -393,6 +394,8 @@ class ExecutionsService:
 
         if name is not None:
             check_execution_id(tenant_id, name)
+        if execution_input is not None:
+            check_execution_input(execution_input)
         keyed = None
         if idempotency_key is not None:
             body = {"workflow_id": workflow_id, "version": version, "input": execution_input or {}}
@@ -441,6 +444,8 @@ class ExecutionsService:
         if name is not None:
             check_execution_id(tenant_id, name)
         graph = validate_executable(definition)
+        if execution_input is not None:
+            check_execution_input(execution_input)
         key = self.launcher.upload_submission(tenant_id, "workflows", definition)
         name = name or execution_name(tenant_id, graph.workflow_id)
         request = self.launcher.request(tenant_id, {"s3_key": key}, execution_input or {}, started_by)

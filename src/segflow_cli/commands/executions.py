@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from segflow.domain.ids import execution_id_of
+from segflow.dsl.json_values import InvalidExecutionInput, check_execution_input
 from segflow.dsl.validation import WorkflowValidationError, validate_executable
 
 from segflow_cli.api_client import ApiError, ManagementApi
@@ -39,9 +40,11 @@ def read_input(args: argparse.Namespace) -> dict[str, Any]:
         value, source = read_json_file(Path(args.input_file)), str(args.input_file)
     else:
         return {}
-    if not isinstance(value, dict):
-        raise CliError(f"{source}: the execution input must be a JSON object", EXIT_INVALID)
-    return value
+    try:
+        check_execution_input(value)
+    except InvalidExecutionInput as error:
+        raise CliError(f"{source}: {error}", EXIT_INVALID) from None
+    return value  # type: ignore[no-any-return]  # an object, checked
 
 
 def workflow_target(target: str) -> Path | str:

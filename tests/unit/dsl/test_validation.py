@@ -290,7 +290,7 @@ def test_reading_an_unconnected_node_is_refused() -> None:
         (api_call("n", "files.example.com/x"), ("config.url", "http or https")),
         (api_call("n", "https://x", method="FETCH"), ("config.method",)),
         (api_call("n", "https://x", timeout_seconds=0), ("config.timeout_seconds",)),
-        (wait("n", -1), ("config.seconds", "greater than or equal to 0")),
+        (wait("n", -1), ("config.seconds", "must be at least 0")),
         ({"node_id": "n", "type": "wait", "config": {}}, ("config.seconds", "required")),
         ({"node_id": "n", "type": "aggregator", "config": {"mode": "set"}}, ("config.mode",)),
         (
@@ -380,7 +380,7 @@ def test_an_aggregator_without_incoming_edges_is_refused() -> None:
 )
 def test_unknown_fields_are_refused_where_they_are(raw: dict[str, Any], location: str, fragment: str) -> None:
     issue = assert_issue(issues_of(raw), location, fragment)
-    assert "not permitted" in issue.message
+    assert issue.message.endswith("is not a field here")
 
 
 @pytest.mark.parametrize("node_id", ["has space", "slash/id", "", "ünïcode", "-leading-dash"])

@@ -57,7 +57,7 @@ def test_a_decorated_function_becomes_a_node_type_validation_and_the_schema_know
         workflow("w", [{"node_id": "g", "type": fresh_name, "config": {"name": "{{ input.x }}"}}])
     )
     with pytest.raises(
-        WorkflowValidationError, match=r"node 'g': config.times: Input should be a valid integer"
+        WorkflowValidationError, match=r"node .g.: config.times: must be a whole number, not a string"
     ):
         validate_workflow(
             workflow("w", [{"node_id": "g", "type": fresh_name, "config": {"name": "a", "times": "x"}}])
