@@ -5,10 +5,7 @@ reconnected and caught up, and a screenshot is kept as a test artifact."""
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,24 +14,13 @@ from segflow.domain.ids import execution_id_of
 from segflow_cli.client import SegflowClient
 from segflow_cli.locate import locate
 from segflow_local.websocket_gateway import CALLBACK_PREFIX
-from tests.cli.conftest import LocalEndpoint, run_segflow, start_local_endpoint
+from tests.browser.conftest import ARTIFACTS
+from tests.cli.conftest import LocalEndpoint, run_segflow
 from tests.support.stores import stores_of
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Chromium as root in a closed network: no sandbox, no background connections (see the machine notes).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(os.environ.get("SEGFLOW_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 CHAIN = ["extract", "pause-1", "score", "pause-2", "publish"]
 
 # Installed before the page's own script: every data-state change of a node row, in the order it happened,
@@ -62,35 +48,6 @@ def transitions(page: Any) -> list[tuple[str, str]]:
         later = next((old for other, old in changes[index + 1 :] if other == node), None)
         found.append((node, later if later is not None else final[node]))
     return found
-
-
-def _browser_missing() -> str | None:
-    if CHROMIUM.exists():
-        return None
-    if os.environ.get("SEGFLOW_REQUIRE_BROWSER"):  # CI installs it: missing there is a failure
-        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return f"{CHROMIUM} is not installed (apt-get install chromium)"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing:
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[LocalEndpoint]:
-    with start_local_endpoint("consoletest") as started:
-        yield started
 
 
 def chain_workflow() -> dict[str, Any]:
@@ -164,14 +121,6 @@ def test_the_console_shows_nodes_turning_done_in_order_and_catches_up_after_a_dr
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     (ARTIFACTS / "console-page.events.json").write_text(json.dumps(changes))
-    page.close()
-
-
-def test_a_console_link_without_an_execution_says_so(browser: Any, endpoint: LocalEndpoint) -> None:
-    page = browser.new_page()
-    page.goto(f"{endpoint.url}/_segflow/api/console")
-    page.wait_for_selector('#connection[data-connection="error"]', timeout=5_000)
-    assert "names no execution" in page.inner_text("#connection")
     page.close()
 
 

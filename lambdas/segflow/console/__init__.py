@@ -1,8 +1,11 @@
-"""The live console: one self-contained HTML page (inline style and script) showing one execution's events.
+"""The console: one self-contained HTML page (inline style and script, nothing fetched from elsewhere) to
+operate executions and workflows: the executions list, an execution's graph and nodes coloured live, its
+approvals, a workflow's versions, diff and rollback.
 
-It is served by the management API's public ``GET /console`` route (the page holds no data; what it shows
-comes over the WebSocket API, whose link rides in the URL's fragment). Its Content-Security-Policy admits
-exactly the page's own inline style and script, by hash, and WebSocket connections.
+It is served by the management API's public ``GET /console`` route. The page holds no data: it reads the
+management API next to it, with the credentials its link's fragment names (never sent to a server but as
+the API's own headers), and the live-events WebSocket named there too. Its Content-Security-Policy admits
+exactly the page's own inline style and script, by hash, requests to its own origin and WebSocket connections.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ def page() -> tuple[str, dict[str, str]]:
     html = resources.files(__package__).joinpath(PAGE_FILE).read_text(encoding="utf-8")
     policy = (
         f"default-src 'none'; script-src {_hashes(html, 'script')}; style-src {_hashes(html, 'style')}; "
-        "connect-src ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "connect-src 'self' ws: wss:; img-src 'none'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
     )
     headers = {
         "Content-Security-Policy": policy,
