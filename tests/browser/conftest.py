@@ -34,7 +34,9 @@ def _browser_missing() -> str | None:
     return f"{CHROMIUM} is not installed (apt-get install chromium)"
 
 
-@pytest.fixture(scope="session")
+# Package-scoped, not session-scoped: playwright's sync API keeps an event loop running in the worker's main
+# thread while it is open, and a later test of the same worker could then not asyncio.run anything.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     missing = _browser_missing()
     if missing:
@@ -49,7 +51,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def endpoint() -> Iterator[LocalEndpoint]:
     with start_local_endpoint("consoletest") as started:
         yield started

@@ -348,7 +348,7 @@ def test_malformed_definitions_are_refused_and_write_nothing(
     bad_type["nodes"][0]["type"] = "teleport"
     cases = [
         (dangling, {"location": "edge 'hello' -> 'ghost'", "message": "target 'ghost' is not a node"}),
-        (bad_config, {"location": "node 'hello'", "message": "config.output: Field required"}),
+        (bad_config, {"location": "node 'hello'", "message": "config.output: is required"}),
         (bad_type, {"location": "node 'hello'", "message": "unknown type 'teleport'"}),
     ]
     for definition, expected in cases:

@@ -180,7 +180,7 @@ def test_a_bad_config_is_refused_naming_the_field(client: SegflowClient) -> None
         WorkflowValidationError, match=r"node 'call': config.function_name: .*'no such name!'"
     ):
         client.start(call_then_report(invoke_node("no such name!")), {"order_id": "o"})
-    with pytest.raises(WorkflowValidationError, match=r"node 'call': config.function_name: Field required"):
+    with pytest.raises(WorkflowValidationError, match=r"node 'call': config.function_name: is required"):
         client.start(call_then_report(invoke_node("x") | {"config": {"payload": {}}}), {"order_id": "o"})
     with pytest.raises(WorkflowValidationError, match=r"node 'call': config.qualifier: .*'not valid'"):
         client.start(call_then_report(invoke_node("fn", qualifier="not valid")), {"order_id": "o"})

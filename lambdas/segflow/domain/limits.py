@@ -92,11 +92,13 @@ MAX_NAME_CHARS = 256
 MAX_LABEL_CHARS = 256
 MAX_EDGE_CONDITION_CHARS = 256
 MAX_DESCRIPTION_CHARS = 4_096
-# A workflow document (as compact JSON) and an execution input are at most this large (what the management
-# API accepts in one request), and nest objects and lists at most this deep: deeper JSON is refused by
-# validation, never left to end in a RecursionError while it is copied, rendered or stored.
+# A workflow document (as compact JSON) is at most this large (what the management API accepts in one
+# request); an execution input, which travels by S3 reference past EXECUTION_INPUT_INLINE_MAX_BYTES, at most
+# what a segment can hold in memory beside its outputs (the API's own request cap still bounds what it
+# takes). Both nest objects and lists at most MAX_JSON_DEPTH deep: deeper JSON is refused by validation, never
+# left to end in a RecursionError while it is copied, rendered or stored.
 MAX_WORKFLOW_BYTES = HTTP_API_MAX_REQUEST_BYTES
-MAX_EXECUTION_INPUT_BYTES = HTTP_API_MAX_REQUEST_BYTES
+MAX_EXECUTION_INPUT_BYTES = 128 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 
 # The workflow definition and user input arrive by reference when they are larger than this.
