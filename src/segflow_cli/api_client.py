@@ -233,6 +233,17 @@ class ManagementApi:
             body["name"] = name
         return self._object("POST", "/executions", body)
 
+    def list_executions(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the caller's executions, newest first: ``executions`` and ``next_token``."""
+        query = {"workflow_id": workflow_id, "status": status, "limit": limit, "next_token": next_token}
+        return self._object("GET", "/executions", query=query)
+
     def execution(self, execution_id: str) -> dict[str, Any]:
         return self._object("GET", f"/executions/{_segment(execution_id)}")
 
@@ -258,6 +269,10 @@ class ManagementApi:
     ) -> dict[str, Any]:
         body = {key: value for key, value in (("from_node", from_node), ("name", name)) if value is not None}
         return self._object("POST", f"/executions/{_segment(execution_id)}/resume", body)
+
+    def stop(self, execution_id: str, cause: str | None = None) -> dict[str, Any]:
+        body = {"cause": cause} if cause else {}
+        return self._object("POST", f"/executions/{_segment(execution_id)}/stop", body)
 
     def decide(
         self, execution_id: str, node_id: str, decision: str, comment: str | None = None

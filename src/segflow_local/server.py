@@ -537,14 +537,15 @@ def serve(
         if server.faults is not None:
             mode += f", {fault_rates.describe(server.faults.plan)}"
         announce(f"segflow local AWS listening on {server.url} (stage {stage}{mode})")
+        announce(f"  management API  {server.url}{API_PREFIX}")
+        if server.websocket_gateway is not None:
+            announce(f"  live events     {server.websocket_gateway.url}")
+        announce(f"  console         {server.url}{API_PREFIX}/console")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
-            announce(f"  management API at {server.url}{API_PREFIX}")
-            if server.websocket_gateway is not None:
-                announce(
-                    f"  live WebSocket API at {server.websocket_gateway.url} "
-                    f"(@connections at {server.url}{CALLBACK_PREFIX})"
-                )
+            announce(f"  @connections at {server.url}{CALLBACK_PREFIX}")
+        announce("in another terminal:")
+        announce(f"  export SEGFLOW_ENDPOINT={server.url}")
         stopping.wait()
         announce("segflow local AWS: stopping")
     finally:

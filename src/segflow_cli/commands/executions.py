@@ -25,7 +25,7 @@ from segflow_cli.rendering.executions import (
     status_lines,
 )
 from segflow_cli.rendering.progress import glyphs_for
-from segflow_cli.rendering.text import emit, emit_json
+from segflow_cli.rendering.text import emit, emit_json, warn
 from segflow_cli.rendering.workflows import issue_dicts
 from segflow_cli.target import add_target_options, check_tenant, check_version, connect
 
@@ -52,7 +52,23 @@ def workflow_target(target: str) -> Path | str:
     return target
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """What ``run`` and ``resume`` refuse before starting anything."""
+    if args.timeout is not None and not args.timeout > 0:
+        raise CliError(f"--timeout {args.timeout:g}: give a number of seconds above 0", EXIT_INVALID)
+    if args.json and getattr(args, "watch", False):
+        raise CliError(
+            "--watch shows a live table; --json prints one document at the end: choose one", EXIT_INVALID
+        )
+
+
+def started_quietly(arn: str) -> None:
+    """``--json``: stdout holds one document at the end; the execution is named on stderr at once."""
+    warn(f"execution {arn}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    check_run_options(args)
     tenant = check_tenant(args.tenant)
     check_version(args.version, "--version")
     target = workflow_target(args.workflow)
@@ -74,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stack, reader = reading(args)  # before starting: without the API the run could not be followed
     arn = SegflowClient.of(stack, tenant).start(workflow, execution_input)
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout)
     emit(f"run {graph.workflow_id} on {stack.description}")
     emit(f"execution {arn}")
@@ -93,6 +110,7 @@ def run_published(args: argparse.Namespace, workflow_id: str, execution_input: d
         raise failure from None
     arn, version = started["execution_arn"], started["version"]
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout, {"version": version})
     workflow = published_workflow(reader.api, workflow_id, version)
     emit(f"run {workflow_id} version {version} on {stack.description}")
@@ -123,15 +141,17 @@ def existing_execution(args: argparse.Namespace) -> tuple[LocatedStack, Executio
     """The stack, the reader, and the execution as it is now; one the API does not show this caller (a
     missing one, another tenant's) ends the command."""
     arn = args.execution_arn
-    if not arn.startswith("arn:") or ":execution:" not in arn:
-        raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
+    if arn.startswith("arn:") and ":execution:" not in arn:
+        raise CliError(f"{arn!r} is neither an execution id nor an execution ARN", EXIT_INVALID)
     stack, reader = reading(args)
-    return stack, reader, reader.state(arn)
+    state = reader.state(arn)
+    args.execution_arn = state.description["executionArn"] or arn  # an id given: the ARN from here on
+    return stack, reader, state
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    arn = args.execution_arn
     _stack, reader, state = existing_execution(args)
+    arn = args.execution_arn
     workflow, version = reader.workflow(arn)
     views = reader.node_views(state, workflow)
     description = state.description
@@ -146,8 +166,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume through the API: it decides whose execution this is, and starts the new one for them."""
-    old_arn = args.execution_arn
+    check_run_options(args)
     _stack, reader, state = existing_execution(args)
+    old_arn = args.execution_arn
     try:
         arn = str(reader.api.resume(state.execution_id, args.from_node)["execution_arn"])
     except ApiError as error:  # running, succeeded, never initialized or resumed already (an unknown node:
@@ -157,6 +178,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise CliError(error.lines(), EXIT_INVALID) from None
     workflow, _version = reader.workflow(old_arn)
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout, {"resumed_from": old_arn})
     start = f"from {args.from_node}" if args.from_node else "after its last completed node"
     emit(f"resume {state.execution_id} ({state.status}) {start}")
@@ -166,6 +188,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The live node table of an execution, from its events; exits with the execution's status."""
+    if args.json:
+        raise CliError(
+            "watch shows a live table; for JSON use `segflow status --json` or `events --json`", EXIT_INVALID
+        )
     stack, reader, state = existing_execution(args)
     workflow, _version = reader.workflow(args.execution_arn)
     emit(f"watch {state.execution_id} on {stack.description}")
@@ -179,7 +205,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     if not api_url:
         raise CliError(f"{stack.description} has no management API (deployed before it?)")
     socket = socket_url(stack, reader.tenant_id, args.execution_arn, CONSOLE_LINK_SECONDS)
-    emit(console_link(f"{api_url.rstrip('/')}/console", state.execution_id, socket))
+    link = console_link(f"{api_url.rstrip('/')}/console", state.execution_id, socket)
+    if args.json:
+        emit_json(
+            {"execution_id": state.execution_id, "console_url": link, "expires_in": CONSOLE_LINK_SECONDS}
+        )
+        return EXIT_OK
+    emit(link)
     return EXIT_OK
 
 
@@ -222,12 +254,24 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop a running execution, whatever it waits for: it ends ABORTED. A finished one is refused."""
+    execution_id = execution_id_of(args.execution)
+    _, api = connect(args)
+    answer = api.stop(execution_id, args.cause)
+    if args.json:
+        emit_json(answer)
+        return EXIT_OK
+    emit(f"stopped {execution_id}: {answer.get('status')}")
+    return EXIT_OK
+
+
 # --- the parsers --------------------------------------------------------------------------------------------
 
 
 def _execution_parser(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
-    parser.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    parser.add_argument("execution_arn", metavar="EXECUTION", help="the execution's id or ARN")
     return parser
 
 
@@ -293,6 +337,12 @@ def add_commands(commands: Any) -> None:
     checkpoints = _execution_parser(commands, "checkpoints", "the node outcomes an execution recorded")
     add_target_options(checkpoints)
     checkpoints.set_defaults(handler=cmd_checkpoints)
+
+    stop = commands.add_parser("stop", help="stop a running execution (it ends ABORTED)")
+    stop.add_argument("execution", metavar="EXECUTION", help="the execution's ARN or id")
+    stop.add_argument("--cause", help="why (kept with the execution)")
+    add_target_options(stop)
+    stop.set_defaults(handler=cmd_stop)
 
     approve = commands.add_parser("approve", help="approve (or --reject) an approval node that waits")
     approve.add_argument("execution", metavar="EXECUTION", help="the execution's ARN or id")
