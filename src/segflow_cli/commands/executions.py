@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from segflow.declaration import NODE_MODULES_ENV
 from segflow.domain.ids import execution_id_of
 from segflow.dsl.validation import WorkflowValidationError, validate_executable
 
@@ -15,7 +17,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.common import EXIT_INVALID, EXIT_OK, CliError, parse_json, read_json_file
 from segflow_cli.following import execution_result, follow, run_quietly, socket_url
 from segflow_cli.live import CONSOLE_LINK_SECONDS, console_link
-from segflow_cli.locate import LocatedStack, LocateError
+from segflow_cli.locate import ENDPOINT_ENV, LocatedStack, LocateError, fetch_endpoint_outputs
 from segflow_cli.reads import ExecutionReader, ExecutionState
 from segflow_cli.rendering.executions import (
     checkpoint_lines,
@@ -67,6 +69,46 @@ def started_quietly(arn: str) -> None:
     warn(f"execution {arn}")
 
 
+ENDPOINT_PLACEHOLDER = "${SEGFLOW_ENDPOINT}"
+
+
+def with_endpoint(value: Any, stack: LocatedStack) -> Any:
+    """The input with ``${SEGFLOW_ENDPOINT}`` in its strings replaced by the local endpoint's URL (the
+    examples' inputs reach its echo API so, whatever port it listens on)."""
+    if isinstance(value, str) and ENDPOINT_PLACEHOLDER in value:
+        if not stack.endpoint:
+            raise CliError(
+                f"the input names {ENDPOINT_PLACEHOLDER}, which only a local endpoint has", EXIT_INVALID
+            )
+        return value.replace(ENDPOINT_PLACEHOLDER, stack.endpoint.rstrip("/"))
+    if isinstance(value, dict):
+        return {key: with_endpoint(item, stack) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_endpoint(item, stack) for item in value]
+    return value
+
+
+def endpoint_node_types(args: argparse.Namespace) -> bool:
+    """Load the custom node modules the local endpoint loaded (its outputs name them and where they are), so
+    a workflow using them is checked here as the endpoint will check it. False: none to load."""
+    endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        return False
+    try:
+        outputs = fetch_endpoint_outputs(endpoint)
+    except LocateError:
+        return False
+    modules = [m for m in str(outputs.get("NodeModules") or "").split(",") if m]
+    if not modules:
+        return False
+    for path in str(outputs.get("NodeModulePaths") or "").split(os.pathsep):
+        if path and path not in sys.path:
+            sys.path.append(path)
+    named = [m for m in os.environ.get(NODE_MODULES_ENV, "").split(",") if m]
+    os.environ[NODE_MODULES_ENV] = ",".join(dict.fromkeys([*named, *modules]))
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     check_run_options(args)
     tenant = check_tenant(args.tenant)
@@ -79,7 +121,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("--version applies to a published workflow id, not to a file", EXIT_INVALID)
     workflow = read_json_file(target)
     try:
-        graph = validate_executable(workflow)
+        try:
+            graph = validate_executable(workflow)
+        except WorkflowValidationError:
+            if not endpoint_node_types(args):
+                raise
+            graph = validate_executable(workflow)
     except WorkflowValidationError as error:
         if not args.json:
             raise
@@ -88,6 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
     stack, reader = reading(args)  # before starting: without the API the run could not be followed
+    execution_input = with_endpoint(execution_input, stack)
     arn = SegflowClient.of(stack, tenant).start(workflow, execution_input)
     if args.json:
         started_quietly(arn)
@@ -100,6 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_published(args: argparse.Namespace, workflow_id: str, execution_input: dict[str, Any]) -> int:
     """Start a published workflow through the API (its active version, or ``--version``), then follow it."""
     stack, reader = reading(args)
+    execution_input = with_endpoint(execution_input, stack)
     try:
         started = reader.api.start_execution(workflow_id, args.version, execution_input)
     except ApiError as error:

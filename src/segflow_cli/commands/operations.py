@@ -56,7 +56,7 @@ def cmd_executions(args: argparse.Namespace) -> int:
     for line in table(("EXECUTION", "WORKFLOW", "VERSION", "STATUS", "STARTED", "ERROR"), rows):
         emit(line)
     if token:
-        emit(f"(more: --limit {args.limit + EXECUTION_LIST_PAGE_MAX})")
+        emit(f"(more than {args.limit}: raise --limit, or filter with --workflow, --status)")
     return EXIT_OK
 
 
