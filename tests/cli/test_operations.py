@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from segflow.contracts import DEFAULT_TENANT
 
 from tests.cli.conftest import (
     LocalEndpoint,
@@ -42,6 +44,14 @@ def segflow_at(endpoint: LocalEndpoint, *args: str, timeout: float = 120) -> sub
 def json_of(result: subprocess.CompletedProcess[str]) -> Any:
     assert "Traceback" not in result.stderr, result.stderr
     return json.loads(result.stdout)
+
+
+def api_get(endpoint: LocalEndpoint, path: str) -> Any:
+    request = urllib.request.Request(
+        f"{endpoint.url}/_segflow/api{path}", headers={"X-Segflow-Tenant": DEFAULT_TENANT}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def status_of(endpoint: LocalEndpoint, execution: str) -> dict[str, Any]:
@@ -136,6 +146,10 @@ def test_executions_lists_a_run_and_output_prints_a_large_node_output_whole(
         output = segflow_at(endpoint, "output", name, "make", "--json")
         assert output.returncode == 0, output.stderr
         assert json_of(output) == {"blob": blob}
+    node = api_get(endpoint, f"/executions/{execution_id}/nodes/make")
+    assert node["output_ref"] and node["output_url_expires_in"] > 0
+    with urllib.request.urlopen(node["output_url"], timeout=30) as response:  # the short-lived link
+        assert json.loads(response.read()) == {"blob": blob}
     checkpoints = json_of(segflow_at(endpoint, "checkpoints", execution_id, "--json"))
     assert checkpoints["checkpoints"][0]["output_ref"], "the output was large enough to be kept in S3"
 

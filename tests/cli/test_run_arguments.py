@@ -94,7 +94,8 @@ def test_endpoint_from_the_environment(
 
 
 def test_status_takes_an_execution_id_or_arn_only(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status", "arn:aws:states:us-east-1:123456789012:stateMachine:m", "--endpoint", nowhere]) == 2
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+    assert main(["status", machine, "--endpoint", nowhere]) == 2
     assert "neither an execution id nor an execution ARN" in capsys.readouterr().err
     assert main(["status", "an-execution-id", "--endpoint", nowhere]) == 1  # an id: looked for
     assert f"cannot reach {nowhere}" in capsys.readouterr().err

@@ -757,6 +757,10 @@ class ExecutionsService:
             for index, record in enumerate(records, start=1)
         ]
 
+    def node_output_link(self, record: NodeRecord, expires_seconds: int) -> str | None:
+        """A short-lived link to a node output kept in S3; None for one kept in the record."""
+        return self.outputs.link(record.output_key, expires_seconds) if record.output_key else None
+
     def node_output(self, record: NodeRecord) -> Any:
         """A node record's output, loaded from the record or S3."""
         return self.outputs.load(record.output_json, record.output_key)
