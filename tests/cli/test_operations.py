@@ -152,6 +152,13 @@ def test_executions_lists_a_run_and_output_prints_a_large_node_output_whole(
         assert json.loads(response.read()) == {"blob": blob}
     checkpoints = json_of(segflow_at(endpoint, "checkpoints", execution_id, "--json"))
     assert checkpoints["checkpoints"][0]["output_ref"], "the output was large enough to be kept in S3"
+    [checkpoint] = api_get(endpoint, f"/executions/{execution_id}/checkpoints")["checkpoints"]
+    assert (checkpoint["checkpoint_id"], checkpoint["instance_id"]) == (f"{execution_id}:1", execution_id)
+    assert checkpoint["node_id"] == "make" and checkpoint["timestamp"]
+    state = checkpoint["state"]
+    assert (state["completed_nodes"], state["current_node"]) == (["make"], "make")
+    assert state["outputs"]["make"]["output_ref"] == node["output_ref"]
+    assert state["context"]["status"] == "succeeded"
 
     missing = segflow_at(endpoint, "output", execution_id, "no_such_node")
     assert (missing.returncode, "Traceback" in missing.stderr) == (2, False)
