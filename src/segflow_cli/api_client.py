@@ -233,6 +233,17 @@ class ManagementApi:
             body["name"] = name
         return self._object("POST", "/executions", body)
 
+    def list_executions(
+        self,
+        workflow_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of the caller's executions, newest first: ``executions`` and ``next_token``."""
+        query = {"workflow_id": workflow_id, "status": status, "limit": limit, "next_token": next_token}
+        return self._object("GET", "/executions", query=query)
+
     def execution(self, execution_id: str) -> dict[str, Any]:
         return self._object("GET", f"/executions/{_segment(execution_id)}")
 

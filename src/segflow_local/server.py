@@ -58,6 +58,11 @@ from segflow_local.websocket_gateway import (
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 HEALTH_PATH = "/_segflow/health"
 OUTPUTS_PATH = "/_segflow/outputs"
+BEDROCK_ANSWERS_PATH = "/_segflow/bedrock/answers"
+# The outputs' local-only keys: the custom node modules this endpoint loaded and where they are, so the CLI
+# can check a workflow using them as the endpoint will.
+OUTPUT_NODE_MODULES = "NodeModules"
+OUTPUT_NODE_MODULE_PATHS = "NodeModulePaths"
 ECHO_PATH = "/_segflow/echo"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -125,6 +130,8 @@ class SegflowLocalApp:
     def _segflow(
         self, path: str, method: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
+        if path == BEDROCK_ANSWERS_PATH and method == "POST":
+            return self._queue_llm_answers(environ, start_response)
         if method != "GET":
             return _json_response(start_response, "405 Method Not Allowed", {"message": "GET only"})
         stack = self.stack
@@ -140,8 +147,22 @@ class SegflowLocalApp:
                 management_api_url(environ),
                 websocket_url(environ, gateway.port) if gateway is not None else None,
             )
-            return _json_response(start_response, "200 OK", outputs)
+            return _json_response(start_response, "200 OK", {**outputs, **node_module_outputs()})
         return _json_response(start_response, "404 Not Found", {"message": f"no such path {path}"})
+
+    @staticmethod
+    def _queue_llm_answers(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """What the embedded Bedrock answers next, in order: ``{"answers": ["...", ...]}``."""
+        try:
+            answers = json.loads(_read_body(environ) or b"{}").get("answers")
+        except (ValueError, AttributeError):
+            answers = None
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            return _json_response(
+                start_response, "400 Bad Request", {"message": 'expected {"answers": ["text", ...]}'}
+            )
+        bedrock_emulation.queue_answers(*answers)
+        return _json_response(start_response, "200 OK", {"queued": len(answers)})
 
     @staticmethod
     def _echo(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -196,6 +217,29 @@ class SegflowLocalApp:
                 headers["X-Amz-Function-Error"] = result.function_error
         start_response(status, list(headers.items()))
         return [result.payload]
+
+
+def node_module_outputs() -> dict[str, str]:
+    """The custom node modules named in this process's ``SEGFLOW_NODE_MODULES`` and their directories."""
+    import importlib.util
+
+    named = sandbox.process_environ().get(declaration.NODE_MODULES_ENV, "")
+    modules = [module.strip() for module in named.split(",") if module.strip()]
+    if not modules:
+        return {}
+    paths: list[str] = []
+    for module in modules:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            root = os.path.dirname(spec.origin)
+            for _ in range(module.count(".") + (1 if spec.submodule_search_locations else 0)):
+                root = os.path.dirname(root)
+            if root not in paths:
+                paths.append(root)
+    return {OUTPUT_NODE_MODULES: ",".join(modules), OUTPUT_NODE_MODULE_PATHS: os.pathsep.join(paths)}
 
 
 def _request_host(environ: dict[str, Any]) -> str:
@@ -518,8 +562,10 @@ def serve(
     isolation: Isolation = "thread",
     user_resources: declaration.UserResources | None = None,
     egress: declaration.EgressLists | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, then stop cleanly. Raises :class:`LocalServerError` if it cannot start.
+    ``on_ready(url)`` runs once the endpoint serves, after the line saying it listens.
 
     Call it from the main thread: it installs the signal handlers.
     """
@@ -537,14 +583,17 @@ def serve(
         if server.faults is not None:
             mode += f", {fault_rates.describe(server.faults.plan)}"
         announce(f"segflow local AWS listening on {server.url} (stage {stage}{mode})")
+        if on_ready is not None:
+            on_ready(server.url)
+        announce(f"  management API  {server.url}{API_PREFIX}")
+        if server.websocket_gateway is not None:
+            announce(f"  live events     {server.websocket_gateway.url}")
+        announce(f"  console         {server.url}{API_PREFIX}/console")
         if verbose:
             announce(f"  ready in {time.monotonic() - started:.2f} s; outputs at {server.url}{OUTPUTS_PATH}")
-            announce(f"  management API at {server.url}{API_PREFIX}")
-            if server.websocket_gateway is not None:
-                announce(
-                    f"  live WebSocket API at {server.websocket_gateway.url} "
-                    f"(@connections at {server.url}{CALLBACK_PREFIX})"
-                )
+            announce(f"  @connections at {server.url}{CALLBACK_PREFIX}")
+        announce("in another terminal:")
+        announce(f"  export SEGFLOW_ENDPOINT={server.url}")
         stopping.wait()
         announce("segflow local AWS: stopping")
     finally:

@@ -103,9 +103,12 @@ def test_endpoint_from_the_environment(
     assert f"cannot reach {nowhere}" in capsys.readouterr().err
 
 
-def test_status_needs_an_execution_arn(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status", "not-an-arn", "--endpoint", nowhere]) == 2
-    assert "is not an execution ARN" in capsys.readouterr().err
+def test_status_takes_an_execution_id_or_arn_only(nowhere: str, capsys: pytest.CaptureFixture[str]) -> None:
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+    assert main(["status", machine, "--endpoint", nowhere]) == 2
+    assert "neither an execution id nor an execution ARN" in capsys.readouterr().err
+    assert main(["status", "an-execution-id", "--endpoint", nowhere]) == 1  # an id: looked for
+    assert f"cannot reach {nowhere}" in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,6 +45,13 @@ class NodeOutputStore:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         return StoredOutput(inline_json=None, s3_key=key, size_bytes=len(data))
 
+    def link(self, s3_key: str, expires_seconds: int) -> str:
+        """A short-lived URL that GETs the stored output (presigned: no credentials needed to use it)."""
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": s3_key}, ExpiresIn=expires_seconds
+        )
+        return url
+
     def load(self, inline_json: str | None, s3_key: str | None) -> Any:
         if inline_json is not None:
             return json.loads(inline_json)

@@ -197,6 +197,13 @@ class NodeDetail(BaseModel):
     output_ref: str | None = None
     output_bytes: int | None = None
     output: Any = None
+    output_url: str | None = Field(
+        default=None,
+        description="For an output kept in S3 (output_ref set): a presigned GET of its JSON, working for "
+        "output_url_expires_in seconds. The only way to read an output too large for an API answer "
+        "(output is then null).",
+    )
+    output_url_expires_in: int | None = None
 
 
 class ExecutionOutput(BaseModel):

@@ -82,6 +82,8 @@ HTTP_API_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 # An output the management API returns in its answer is at most this large (a Lambda function answers with
 # 6 MB at most, the rest of the answer included).
 API_OUTPUT_MAX_BYTES = 5 * 1024 * 1024
+# How long the management API's link to an output kept in S3 works (a presigned GET).
+OUTPUT_LINK_SECONDS = 300
 
 # Workflow shape limits checked at validation time.
 MAX_NODES_PER_WORKFLOW = 100_000

@@ -52,6 +52,7 @@ from segflow.domain.limits import (
     EVENT_PAGE_SIZE,
     EXECUTION_LIST_PAGE_DEFAULT,
     EXECUTION_LIST_PAGE_MAX,
+    OUTPUT_LINK_SECONDS,
     REQUEST_KEY_MAX_CHARS,
 )
 from segflow.domain.statuses import ExecutionStatus
@@ -94,8 +95,13 @@ class OutputTooLarge(SegflowError):
     kind = "unavailable"
 
 
+def _answer_bytes(output: Any) -> int:
+    """What the output takes in the function's answer: its JSON, escaped again as the answer's body string."""
+    return len(json.dumps(json.dumps(output, separators=(",", ":"))).encode())
+
+
 def _bounded(output: Any, what: str) -> Any:
-    size = len(json.dumps(output, separators=(",", ":")).encode())
+    size = _answer_bytes(output)
     if size > API_OUTPUT_MAX_BYTES:
         raise OutputTooLarge(f"{what} is {size} bytes: the API answers with {API_OUTPUT_MAX_BYTES} at most")
     return output
@@ -346,18 +352,35 @@ def execution_checkpoints(execution_id: str) -> CheckpointList:
 
 @app.get("/executions/<execution_id>/nodes/<node_id>")
 def execution_node(execution_id: str, node_id: str) -> NodeDetail:
-    """One node's record and its output."""
+    """One node's record and its output; one kept in S3 also by a short-lived link (``output_url``), and only
+    by it when it is too large for an answer."""
     service = _executions()
     record = service.node(caller().tenant_id, execution_id, node_id)
+    link = service.node_output_link(record, OUTPUT_LINK_SECONDS)
+    if link is None:
+        output = _bounded(service.node_output(record), f"the output of node {node_id!r}")
+    elif (record.output_bytes or 0) > API_OUTPUT_MAX_BYTES:
+        output = None  # not even loaded: the link is the way to it
+    else:
+        output = service.node_output(record)
+        output = output if _answer_bytes(output) <= API_OUTPUT_MAX_BYTES else None
     return NodeDetail(
         execution_id=execution_id_of(execution_id),
         **record.model_dump(include=_NODE_DETAIL_FIELDS),
         output_ref=record.output_key,
-        output=_bounded(service.node_output(record), f"the output of node {node_id!r}"),
+        output=output,
+        output_url=link,
+        output_url_expires_in=OUTPUT_LINK_SECONDS if link else None,
     )
 
 
-_NODE_DETAIL_FIELDS = set(NodeDetail.model_fields) - {"execution_id", "output_ref", "output"}
+_NODE_DETAIL_FIELDS = set(NodeDetail.model_fields) - {
+    "execution_id",
+    "output_ref",
+    "output",
+    "output_url",
+    "output_url_expires_in",
+}
 
 
 @app.get("/executions/<execution_id>/output")

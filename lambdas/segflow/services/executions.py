@@ -212,6 +212,13 @@ class Checkpoint:
     output_bytes: int | None
     reused_from: str | None
     resumable: bool
+    # The same outcome in the checkpoint shape of seed document 1 (one per node reached, in order):
+    # ``state`` holds the nodes completed so far, this node as ``current_node``, its outcome as ``context``,
+    # and where each completed node's output is (read one with GET /executions/{id}/nodes/{node_id}).
+    checkpoint_id: str = ""
+    instance_id: str = ""
+    timestamp: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -747,20 +754,46 @@ class ExecutionsService:
             self.node_records(tenant_id, execution).values(),
             key=lambda r: (r.finished_at or r.started_at or float("inf"), r.stage, r.node_id),
         )
-        return [
-            Checkpoint(
-                sequence=index,
-                node_id=record.node_id,
-                status=record.status,
-                attempt=record.attempt,
-                finished_at=record.finished_at,
-                output_ref=record.output_key,
-                output_bytes=record.output_bytes,
-                reused_from=record.reused_from,
-                resumable=record.status in REUSABLE_NODE_STATUSES,
+        execution_id = execution_id_of(execution)
+        completed: list[str] = []
+        outputs: dict[str, dict[str, Any]] = {}
+        checkpoints = []
+        for index, record in enumerate(records, start=1):
+            resumable = record.status in REUSABLE_NODE_STATUSES
+            if resumable:
+                completed.append(record.node_id)
+                outputs[record.node_id] = {
+                    "output_ref": record.output_key,
+                    "output_bytes": record.output_bytes,
+                }
+            at = record.finished_at or record.started_at
+            checkpoints.append(
+                Checkpoint(
+                    sequence=index,
+                    node_id=record.node_id,
+                    status=record.status,
+                    attempt=record.attempt,
+                    finished_at=record.finished_at,
+                    output_ref=record.output_key,
+                    output_bytes=record.output_bytes,
+                    reused_from=record.reused_from,
+                    resumable=resumable,
+                    checkpoint_id=f"{execution_id}:{index}",
+                    instance_id=execution_id,
+                    timestamp=datetime.fromtimestamp(at, UTC).isoformat() if at is not None else None,
+                    state={
+                        "completed_nodes": list(completed),
+                        "current_node": record.node_id,
+                        "context": {"status": record.status, "attempt": record.attempt},
+                        "outputs": dict(outputs),
+                    },
+                )
             )
-            for index, record in enumerate(records, start=1)
-        ]
+        return checkpoints
+
+    def node_output_link(self, record: NodeRecord, expires_seconds: int) -> str | None:
+        """A short-lived link to a node output kept in S3; None for one kept in the record."""
+        return self.outputs.link(record.output_key, expires_seconds) if record.output_key else None
 
     def node_output(self, record: NodeRecord) -> Any:
         """A node record's output, loaded from the record or S3."""

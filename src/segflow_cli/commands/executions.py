@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from segflow.declaration import NODE_MODULES_ENV
 from segflow.domain.ids import execution_id_of
 from segflow.dsl.json_values import InvalidExecutionInput, check_execution_input
 from segflow.dsl.validation import WorkflowValidationError, validate_executable
@@ -16,7 +18,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.common import EXIT_INVALID, EXIT_OK, CliError, parse_json, read_json_file
 from segflow_cli.following import execution_result, follow, run_quietly, socket_url
 from segflow_cli.live import CONSOLE_LINK_SECONDS, console_link
-from segflow_cli.locate import LocatedStack, LocateError
+from segflow_cli.locate import ENDPOINT_ENV, LocatedStack, LocateError, fetch_endpoint_outputs
 from segflow_cli.reads import ExecutionReader, ExecutionState
 from segflow_cli.rendering.executions import (
     checkpoint_lines,
@@ -26,7 +28,7 @@ from segflow_cli.rendering.executions import (
     status_lines,
 )
 from segflow_cli.rendering.progress import glyphs_for
-from segflow_cli.rendering.text import emit, emit_json
+from segflow_cli.rendering.text import emit, emit_json, warn
 from segflow_cli.rendering.workflows import issue_dicts
 from segflow_cli.target import add_target_options, check_tenant, check_version, connect
 
@@ -55,7 +57,63 @@ def workflow_target(target: str) -> Path | str:
     return target
 
 
+def check_run_options(args: argparse.Namespace) -> None:
+    """What ``run`` and ``resume`` refuse before starting anything."""
+    if args.timeout is not None and not args.timeout > 0:
+        raise CliError(f"--timeout {args.timeout:g}: give a number of seconds above 0", EXIT_INVALID)
+    if args.json and getattr(args, "watch", False):
+        raise CliError(
+            "--watch shows a live table; --json prints one document at the end: choose one", EXIT_INVALID
+        )
+
+
+def started_quietly(arn: str) -> None:
+    """``--json``: stdout holds one document at the end; the execution is named on stderr at once."""
+    warn(f"execution {arn}")
+
+
+ENDPOINT_PLACEHOLDER = "${SEGFLOW_ENDPOINT}"
+
+
+def with_endpoint(value: Any, stack: LocatedStack) -> Any:
+    """The input with ``${SEGFLOW_ENDPOINT}`` in its strings replaced by the local endpoint's URL (the
+    examples' inputs reach its echo API so, whatever port it listens on)."""
+    if isinstance(value, str) and ENDPOINT_PLACEHOLDER in value:
+        if not stack.endpoint:
+            raise CliError(
+                f"the input names {ENDPOINT_PLACEHOLDER}, which only a local endpoint has", EXIT_INVALID
+            )
+        return value.replace(ENDPOINT_PLACEHOLDER, stack.endpoint.rstrip("/"))
+    if isinstance(value, dict):
+        return {key: with_endpoint(item, stack) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_endpoint(item, stack) for item in value]
+    return value
+
+
+def endpoint_node_types(args: argparse.Namespace) -> bool:
+    """Load the custom node modules the local endpoint loaded (its outputs name them and where they are), so
+    a workflow using them is checked here as the endpoint will check it. False: none to load."""
+    endpoint = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    if not endpoint:
+        return False
+    try:
+        outputs = fetch_endpoint_outputs(endpoint)
+    except LocateError:
+        return False
+    modules = [m for m in str(outputs.get("NodeModules") or "").split(",") if m]
+    if not modules:
+        return False
+    for path in str(outputs.get("NodeModulePaths") or "").split(os.pathsep):
+        if path and path not in sys.path:
+            sys.path.append(path)
+    named = [m for m in os.environ.get(NODE_MODULES_ENV, "").split(",") if m]
+    os.environ[NODE_MODULES_ENV] = ",".join(dict.fromkeys([*named, *modules]))
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    check_run_options(args)
     tenant = check_tenant(args.tenant)
     check_version(args.version, "--version")
     target = workflow_target(args.workflow)
@@ -66,7 +124,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("--version applies to a published workflow id, not to a file", EXIT_INVALID)
     workflow = read_json_file(target)
     try:
-        graph = validate_executable(workflow)
+        try:
+            graph = validate_executable(workflow)
+        except WorkflowValidationError:
+            if not endpoint_node_types(args):
+                raise
+            graph = validate_executable(workflow)
     except WorkflowValidationError as error:
         if not args.json:
             raise
@@ -75,8 +138,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
     stack, reader = reading(args)  # before starting: without the API the run could not be followed
+    execution_input = with_endpoint(execution_input, stack)
     arn = SegflowClient.of(stack, tenant).start(workflow, execution_input)
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout)
     emit(f"run {graph.workflow_id} on {stack.description}")
     emit(f"execution {arn}")
@@ -86,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_published(args: argparse.Namespace, workflow_id: str, execution_input: dict[str, Any]) -> int:
     """Start a published workflow through the API (its active version, or ``--version``), then follow it."""
     stack, reader = reading(args)
+    execution_input = with_endpoint(execution_input, stack)
     try:
         started = reader.api.start_execution(workflow_id, args.version, execution_input)
     except ApiError as error:
@@ -96,6 +162,7 @@ def run_published(args: argparse.Namespace, workflow_id: str, execution_input: d
         raise failure from None
     arn, version = started["execution_arn"], started["version"]
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout, {"version": version})
     workflow = published_workflow(reader.api, workflow_id, version)
     emit(f"run {workflow_id} version {version} on {stack.description}")
@@ -126,15 +193,17 @@ def existing_execution(args: argparse.Namespace) -> tuple[LocatedStack, Executio
     """The stack, the reader, and the execution as it is now; one the API does not show this caller (a
     missing one, another tenant's) ends the command."""
     arn = args.execution_arn
-    if not arn.startswith("arn:") or ":execution:" not in arn:
-        raise CliError(f"{arn!r} is not an execution ARN (arn:aws:states:...:execution:...)", EXIT_INVALID)
+    if arn.startswith("arn:") and ":execution:" not in arn:
+        raise CliError(f"{arn!r} is neither an execution id nor an execution ARN", EXIT_INVALID)
     stack, reader = reading(args)
-    return stack, reader, reader.state(arn)
+    state = reader.state(arn)
+    args.execution_arn = state.description["executionArn"] or arn  # an id given: the ARN from here on
+    return stack, reader, state
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    arn = args.execution_arn
     _stack, reader, state = existing_execution(args)
+    arn = args.execution_arn
     workflow, version = reader.workflow(arn)
     views = reader.node_views(state, workflow)
     description = state.description
@@ -149,8 +218,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Resume through the API: it decides whose execution this is, and starts the new one for them."""
-    old_arn = args.execution_arn
+    check_run_options(args)
     _stack, reader, state = existing_execution(args)
+    old_arn = args.execution_arn
     try:
         arn = str(reader.api.resume(state.execution_id, args.from_node)["execution_arn"])
     except ApiError as error:  # running, succeeded, never initialized or resumed already (an unknown node:
@@ -160,6 +230,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise CliError(error.lines(), EXIT_INVALID) from None
     workflow, _version = reader.workflow(old_arn)
     if args.json:
+        started_quietly(arn)
         return run_quietly(reader, arn, args.timeout, {"resumed_from": old_arn})
     start = f"from {args.from_node}" if args.from_node else "after its last completed node"
     emit(f"resume {state.execution_id} ({state.status}) {start}")
@@ -169,6 +240,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """The live node table of an execution, from its events; exits with the execution's status."""
+    if args.json:
+        raise CliError(
+            "watch shows a live table; for JSON use `segflow status --json` or `events --json`", EXIT_INVALID
+        )
     stack, reader, state = existing_execution(args)
     workflow, _version = reader.workflow(args.execution_arn)
     emit(f"watch {state.execution_id} on {stack.description}")
@@ -182,7 +257,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     if not api_url:
         raise CliError(f"{stack.description} has no management API (deployed before it?)")
     socket = socket_url(stack, reader.tenant_id, args.execution_arn, CONSOLE_LINK_SECONDS)
-    emit(console_link(f"{api_url.rstrip('/')}/console", state.execution_id, socket))
+    link = console_link(f"{api_url.rstrip('/')}/console", state.execution_id, socket)
+    if args.json:
+        emit_json(
+            {"execution_id": state.execution_id, "console_url": link, "expires_in": CONSOLE_LINK_SECONDS}
+        )
+        return EXIT_OK
+    emit(link)
     return EXIT_OK
 
 
@@ -242,7 +323,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def _execution_parser(commands: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
-    parser.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    parser.add_argument("execution_arn", metavar="EXECUTION", help="the execution's id or ARN")
     return parser
 
 

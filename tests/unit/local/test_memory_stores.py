@@ -55,6 +55,7 @@ ADAPTER_ONLY = {
     "conflict": "reads the stored outcome after a failed DynamoDB condition",
     "finish_execution": "called by nothing: the log's finish ends an execution",
     "seal": "closes numbers a dead writer left open; the in-memory log numbers only what it stores",
+    "link": "a presigned S3 URL, for the management API's answers: nothing in memory serves URLs",
     **dict.fromkeys(
         (
             "claim_resume",
