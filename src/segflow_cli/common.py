@@ -27,8 +27,6 @@ class CliError(Exception):
 def parse_json(text: str, source: str) -> Any:
     try:
         return json.loads(text)
-    except RecursionError:
-        raise CliError(f"{source}: the JSON is nested too deeply to read", EXIT_INVALID) from None
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise CliError(f"{source}: not valid JSON: {error.msg} at {where}", EXIT_INVALID) from None
