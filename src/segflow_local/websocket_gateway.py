@@ -9,7 +9,8 @@ API Gateway in front of a WebSocket API's function does five things, and so does
   what the function sees, so it can only learn the caller from the authorizer, as in the cloud. A
   ``statusCode`` other than 200, or a function error, refuses the handshake with that HTTP status;
 - messages: the route is the frame's ``action`` (``$request.body.action``) when it names a declared route,
-  else ``$default``; one connection's frames are handled in order. A string ``body`` in the function's
+  else ``$default``; one connection's frames are handled in order, but a ``ping`` (the keepalive) is answered
+  at once, however many frames wait before it. A string ``body`` in the function's
   result goes back to the client (two-way routes); a function error answers ``Internal server error``
   and the connection stays open;
 - ``$disconnect``: once per accepted connection, however it ends, without waiting for the function;
@@ -71,6 +72,8 @@ TENANT_HEADER, PRINCIPAL_HEADER = "x-segflow-tenant", "x-segflow-principal"
 _CALLER_PARAMETERS = (TENANT_PARAMETER, PRINCIPAL_PARAMETER)
 _CALLER_HEADERS = (TENANT_HEADER, PRINCIPAL_HEADER)
 DEFAULT_PRINCIPAL = "local"
+KEEPALIVE_ROUTE = "ping"
+FRAMES_QUEUED_MAX = 1000  # frames read ahead of the one being handled; past it, reading waits
 MANAGEMENT_TIMEOUT_SECONDS = 10.0  # a management call the gateway cannot answer in this long: 429
 # A client that lets this much of its messages pile up unread is too slow to keep: its connection is closed
 # (1008) and posts to it answer GoneException, so it never holds anyone else up.
@@ -438,6 +441,10 @@ class LocalWebSocketGateway:
             return
         self._connections[connection.connection_id] = connection
         writer = asyncio.get_running_loop().create_task(self._write(connection))
+        # Frames are handled in order by one task while this one keeps reading, so a keepalive behind a frame
+        # still being handled is read, and answered at once.
+        frames: asyncio.Queue[str] = asyncio.Queue(maxsize=FRAMES_QUEUED_MAX)
+        handler = asyncio.get_running_loop().create_task(self._handle_frames(connection, frames))
         try:
             while True:
                 now = time.time()
@@ -458,11 +465,22 @@ class LocalWebSocketGateway:
                     await socket.close(1003, "Binary frames are not supported")
                     return
                 connection.last_active_at = time.time()
-                await self._route(connection, frame)
+                if self.select_route(frame) == KEEPALIVE_ROUTE:
+                    # A keepalive is answered at once, not after the frames before it (a client sending many
+                    # subscribes must not time out its own pings); API Gateway orders no two frames either.
+                    self._spawn(self._route(connection, frame))
+                    continue
+                await frames.put(frame)
         finally:
+            handler.cancel()
             writer.cancel()
             if self._connections.get(connection.connection_id) is connection:
                 del self._connections[connection.connection_id]
+
+    async def _handle_frames(self, connection: LiveConnection, frames: asyncio.Queue[str]) -> None:
+        """Route the connection's frames one after another, in the order they came."""
+        while True:
+            await self._route(connection, await frames.get())
 
     async def _write(self, connection: LiveConnection) -> None:
         """Write the connection's outbox to its socket, in order, until it closes."""

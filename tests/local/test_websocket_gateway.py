@@ -64,6 +64,7 @@ class ScriptedFunction:
 
     management: Any = None
     posts: int = 3
+    gate: threading.Event | None = None  # when set, subscribe answers only once the gate opens
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,6 +94,8 @@ class ScriptedFunction:
         if route == "ping":
             return self._ok({"statusCode": 200, "body": json.dumps({"type": "pong"})})
         if route == "subscribe":
+            if self.gate is not None:
+                self.gate.wait(timeout=30)
             for index in range(self.posts):
                 self.management.post_to_connection(
                     ConnectionId=context["connectionId"], Data=json.dumps({"replayed": index}).encode()
@@ -250,19 +253,19 @@ def test_frames_are_routed_by_action_and_everything_else_reaches_default(harness
     with harness.connect() as socket:
         for frame in frames:
             socket.send(frame)
-        socket.send('{"action": "ping"}')  # answered after every earlier frame was handled
-        assert receive(socket) == {"type": "pong"}
-        replies = [receive(socket) for _ in range(5)]
-        assert receive(socket) == {"type": "pong"}
+        socket.send('{"action": "ping"}')
+        received = [receive(socket) for _ in range(7)]
+    # the other frames' answers in order; the keepalives answered at once, wherever they land among them
+    replies = [reply for reply in received if reply != {"type": "pong"}]
+    assert len(received) - len(replies) == 2
     assert replies == [{"type": "default", "got": frame} for frame in frames[2:]]
     connection_id = harness.function.last_connection_id()
-    messages = harness.function.events()[1 : 1 + len(frames)]
-    assert [event["requestContext"]["routeKey"] for event in messages] == [
-        "ping",
-        "unsubscribe",
-        *["$default"] * 5,
-    ]
-    for event, frame in zip(messages, frames, strict=True):
+    messages = [e for e in harness.function.events() if e["requestContext"]["eventType"] == "MESSAGE"]
+    in_order = [e for e in messages if e["requestContext"]["routeKey"] != "ping"]
+    assert [e["requestContext"]["routeKey"] for e in in_order] == ["unsubscribe", *["$default"] * 5]
+    assert [e["body"] for e in in_order] == frames[1:]
+    assert len(messages) - len(in_order) == 2  # both keepalives
+    for event, frame in zip(in_order, frames[1:], strict=True):
         context = event["requestContext"]
         assert event["body"] == frame
         assert event["isBase64Encoded"] is False
@@ -270,7 +273,7 @@ def test_frames_are_routed_by_action_and_everything_else_reaches_default(harness
         assert context["connectionId"] == connection_id
         assert context["messageId"]
         assert context["authorizer"] == {"tenant_id": "acme", "principal": "local"}
-    assert len({event["requestContext"]["requestId"] for event in messages}) == len(frames)
+    assert len({event["requestContext"]["requestId"] for event in messages}) == len(messages)  # one each
 
 
 def test_a_function_error_answers_internal_server_error_and_the_connection_stays_usable(
@@ -357,6 +360,18 @@ def test_a_client_that_does_not_read_holds_up_no_other_and_is_dropped_once_too_f
             while True:
                 stalled.recv(timeout=5)
         assert stalled.close_code == 1008
+
+
+def test_a_keepalive_is_answered_while_earlier_frames_are_still_handled(harness: Harness) -> None:
+    harness.function.posts = 0
+    harness.function.gate = threading.Event()
+    with harness.connect() as socket:
+        for index in range(5):
+            socket.send(json.dumps({"action": "subscribe", "execution_id": f"e-{index}"}))
+        socket.send('{"action": "ping"}')
+        assert receive(socket) == {"type": "pong"}  # while the first subscribe still waits
+        harness.function.gate.set()
+        assert [receive(socket) for _ in range(5)] == [{"type": "subscribed"}] * 5
 
 
 def test_get_connection_describes_it_as_the_real_api_does(harness: Harness) -> None:
