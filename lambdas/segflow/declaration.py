@@ -500,40 +500,31 @@ TENANT_LEADING_KEYS = KeyCondition(
 )
 
 
+def _table_grants(tables: tuple[str, ...], condition: KeyCondition | None = None) -> list[ServiceGrant]:
+    """Item reads and writes on the tables, queries on their indexes, under ``condition`` if any."""
+    if not tables:
+        return []
+    return [
+        ServiceGrant(
+            "dynamodb", DATA_TABLE_ACTIONS, tuple(f"table/{t}" for t in tables), condition=condition
+        ),
+        ServiceGrant(
+            "dynamodb",
+            DATA_TABLE_INDEX_ACTIONS,
+            tuple(f"table/{t}/index/*" for t in tables),
+            condition=condition,
+        ),
+    ]
+
+
 def user_resource_grants(resources: UserResources) -> tuple[ServiceGrant, ...]:
     """What the node role may do on the user's resources (nothing that is not named)."""
-    grants = []
-    if resources.tables:
-        grants.append(
-            ServiceGrant("dynamodb", DATA_TABLE_ACTIONS, tuple(f"table/{t}" for t in resources.tables))
-        )
-        grants.append(
-            ServiceGrant(
-                "dynamodb", DATA_TABLE_INDEX_ACTIONS, tuple(f"table/{t}/index/*" for t in resources.tables)
-            )
-        )
+    grants = _table_grants(resources.tables)
     if resources.buckets:
         buckets = tuple(f"{bucket}/*" for bucket in resources.buckets)
         grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, buckets, arn_scope="none"))
         grants.append(ServiceGrant("s3", DATA_BUCKET_LIST_ACTIONS, resources.buckets, arn_scope="none"))
-    if resources.tenant_tables:
-        tables = resources.tenant_tables
-        grants.append(
-            ServiceGrant(
-                "dynamodb",
-                DATA_TABLE_ACTIONS,
-                tuple(f"table/{t}" for t in tables),
-                condition=TENANT_LEADING_KEYS,
-            )
-        )
-        grants.append(
-            ServiceGrant(
-                "dynamodb",
-                DATA_TABLE_INDEX_ACTIONS,
-                tuple(f"table/{t}/index/*" for t in tables),
-                condition=TENANT_LEADING_KEYS,
-            )
-        )
+    grants += _table_grants(resources.tenant_tables, TENANT_LEADING_KEYS)
     if resources.tenant_buckets:
         objects = tuple(f"{bucket}/{TENANT_VARIABLE}/*" for bucket in resources.tenant_buckets)
         grants.append(ServiceGrant("s3", DATA_BUCKET_ACTIONS, objects, arn_scope="none"))

@@ -225,28 +225,34 @@ def _sorted_partition(table: Any, hash_key: Any, hash_set: dict[Any, Any]) -> tu
     return cached
 
 
-def _placed(table: Any, item: Any) -> None:
+def _position(table: Any, item: Any) -> tuple[list[Any], list[Any], int, bool] | None:
+    """Where ``item`` stands in its partition's sorted cache: (items, keys, index, whether it is there);
+    None when the partition has no cache (or the table no sort key)."""
     cached = table.__dict__.get(_SORTED, {}).get(item.hash_key)
     if cached is None or item.range_key is None:
-        return
+        return None
     items, keys = cached
     key = item.range_key.cast_value
     index = bisect.bisect_left(keys, key)
-    if index < len(keys) and keys[index] == key:
+    return items, keys, index, index < len(keys) and keys[index] == key
+
+
+def _placed(table: Any, item: Any) -> None:
+    position = _position(table, item)
+    if position is None:
+        return
+    items, keys, index, present = position
+    if present:
         items[index] = item  # replaced
     else:
-        keys.insert(index, key)
+        keys.insert(index, item.range_key.cast_value)
         items.insert(index, item)
 
 
 def _removed(table: Any, item: Any) -> None:
-    cached = table.__dict__.get(_SORTED, {}).get(item.hash_key)
-    if cached is None or item.range_key is None:
-        return
-    items, keys = cached
-    key = item.range_key.cast_value
-    index = bisect.bisect_left(keys, key)
-    if index < len(keys) and keys[index] == key:
+    position = _position(table, item)
+    if position is not None and position[3]:
+        items, keys, index, _ = position
         del keys[index]
         del items[index]
 

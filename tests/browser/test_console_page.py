@@ -5,7 +5,6 @@ reconnected and caught up, and a screenshot is kept as a test artifact."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from segflow_local.websocket_gateway import CALLBACK_PREFIX
 from tests.browser.conftest import ARTIFACTS
 from tests.cli.conftest import LocalEndpoint, run_segflow
 from tests.support.stores import stores_of
+from tests.support.waiting import wait_for
 from tests.support.workflows import chain_edges, transform, wait, workflow
 
 pytestmark = pytest.mark.e2e
@@ -60,21 +60,20 @@ def drop_connections(endpoint: LocalEndpoint, execution_id: str, timeout_seconds
     there is one (a page between two connections has none for a moment)."""
     dynamodb = endpoint.client("dynamodb")
     table = next(name for name in dynamodb.list_tables()["TableNames"] if "onnections" in name)
-    deadline = time.monotonic() + timeout_seconds
-    while True:
+
+    def subscribed() -> set[str]:
         items = dynamodb.scan(TableName=table)["Items"]
-        subscribed = {
+        return {
             item["pk"]["S"].removeprefix("CONN#")
             for item in items
             if item["sk"]["S"].startswith("SUB#") and item["sk"]["S"].endswith(f"#{execution_id}")
         }
-        if subscribed or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+
+    connections = wait_for(subscribed, "a connection subscribed to the execution", timeout_seconds)
     management = endpoint.client("apigatewaymanagementapi", CALLBACK_PREFIX)
-    for connection_id in subscribed:
+    for connection_id in connections:
         management.delete_connection(ConnectionId=connection_id)
-    return len(subscribed)
+    return len(connections)
 
 
 def test_the_console_shows_nodes_turning_done_in_order_and_catches_up_after_a_drop(

@@ -22,6 +22,7 @@ from segflow_local import botocore_hook, moto_patches
 from segflow_local.embedded import MOTO_CONFIG
 from segflow_local.lambda_invocation import InvokeResult, timed_out
 from tests.support.history import full_history
+from tests.support.waiting import wait_for
 
 
 def _query_all(client, table: str, pk: str, **extra) -> list[dict]:
@@ -249,9 +250,9 @@ def test_responses_hold_what_moto_serializes_without_the_shortcut(monkeypatch: p
             roleArn="arn:aws:iam::123456789012:role/r",
         )["stateMachineArn"]
         arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-        deadline = time.monotonic() + 30
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(
+            lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING", "the execution ends", 30
+        )
 
         def answers() -> list[Any]:
             query = client.query(
