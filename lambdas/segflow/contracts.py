@@ -156,6 +156,15 @@ class Cursor(BaseModel):
     # Set: before the stage runs again, the state machine waits for this approval (WaitForApproval).
     approval: ApprovalWait | None = None
 
+    def starts_as_task(self) -> bool:
+        """The stage runs as a plain Task that may start at once (no wait, no approval first)."""
+        return (
+            self.mode == "single"
+            and self.wait_seconds == 0
+            and self.approval is None
+            and self.segment_config is not None
+        )
+
 
 class InitializeResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
@@ -170,10 +179,30 @@ class ExecuteSegmentEvent(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     statebag: StateBag
-    segment_config: SegmentConfig
+    segment_config: SegmentConfig | None = None  # None only with ``cursor``
     advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
     stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
     history_events: int = 0  # with advance: the cursor's events estimate
+    # RunFirstStage hands over InitializeStateBag's whole cursor: run it if it is a Task stage that may start
+    # at once, else hand it back unchanged.
+    cursor: Cursor | None = None
+
+    def task_stage(self) -> tuple[SegmentConfig, int, int] | None:
+        """(first segment, the stage's segments, events estimate) of the stage to run here, or None: the
+        cursor is for RouteStage (a Map, a wait, an approval, the end)."""
+        if self.cursor is None:
+            assert self.segment_config is not None
+            return self.segment_config, self.stage_segments, self.history_events
+        cursor = self.cursor
+        if not cursor.starts_as_task() or cursor.segment_config is None:
+            return None
+        return SegmentConfig.model_validate(cursor.segment_config), cursor.stage_segments, cursor.events
+
+    @model_validator(mode="after")
+    def _has_a_segment(self) -> ExecuteSegmentEvent:
+        if self.segment_config is None and self.cursor is None:
+            raise ValueError("segment_config or cursor is required")
+        return self
 
 
 SegmentStatus = Literal["succeeded", "waiting", "yielded", "approval"]

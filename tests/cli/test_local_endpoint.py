@@ -181,17 +181,20 @@ def test_history_carries_pointers_and_own_segments_only(
 
     # Each ExecuteSegment invocation gets exactly its own segment_config (a stage of one segment, or of pure
     # nodes only, runs as a Task that may go on to the next such stages, reading their configs itself).
+    # RunFirstStage hands over InitializeStateBag's cursor, whose segment_config is the first stage's.
     segment_inputs = lambda_inputs(events, "ExecuteSegment")
-    assert {event["segment_config"]["segment_id"] for event in segment_inputs} <= set(stage_of)
-    for event in segment_inputs:
-        assert set(event) - {"advance", "stage_segments", "history_events"} == {"segment_config", "statebag"}
-        own = event["segment_config"]["segment_id"]
+    configs = [event.get("segment_config") or event["cursor"]["segment_config"] for event in segment_inputs]
+    assert {config["segment_id"] for config in configs} <= set(stage_of)
+    for event, config in zip(segment_inputs, configs, strict=True):
+        carrying = {"cursor", "statebag"} if "cursor" in event else {"segment_config", "statebag"}
+        assert set(event) - {"advance", "stage_segments", "history_events"} == carrying
+        own = config["segment_id"]
         assert set(SEGMENT_ID.findall(json.dumps(event))) == {own}
-        node_ids = {node["node_id"] for node in event["segment_config"]["nodes"]}
+        node_ids = {node["node_id"] for node in config["nodes"]}
         assert node_ids == {node for node, segment in segment_of.items() if segment == own}
 
     # A node's config travels only with its own segment (the Map items of its stage included); the judge's
-    # segment is the first one, handed to RunSegment. Middle's stage is pure: the Task reads it from S3.
+    # segment is the first one, handed to RunFirstStage. Middle's stage is pure: the Task reads it from S3.
     assert [p for p in seen if "MARKER-JUDGE-CONFIG" in p.text]
     for marker, node in (("MARKER-JUDGE-CONFIG", "judge"), ("MARKER-MIDDLE-CONFIG", "middle")):
         carriers = [p for p in seen if marker in p.text]

@@ -102,7 +102,7 @@ def test_a_wide_stage_of_pure_nodes_runs_in_one_task_without_a_map(client: Segfl
     assert description["status"] == "SUCCEEDED", description.get("cause")
     events = history(client, arn)
     assert "MapStateEntered" not in event_types(events)
-    [run] = entered(events, "RunSegment")  # the start node's stage, chained on through the branches and join
+    [run] = entered(events, "RunFirstStage")  # the start node's stage, chained through branches and join
     assert run["cursor"]["mode"] == "single" and run["cursor"]["stage"] == 0
     join = final_output(client, arn)["join"]
     assert join["count"] == BRANCHES

@@ -11,7 +11,7 @@ import pytest
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, node_outputs, unique_path
-from tests.support.history import exited, lambda_inputs
+from tests.support.history import exited, segment_configs
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, fan_out_workflow, transform
 
@@ -43,8 +43,7 @@ def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
     records = client.node_records(arn)
     assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))
     events = history(client, arn)
-    segment_inputs = lambda_inputs(events, "ExecuteSegment")
-    run_ids = [item["segment_config"]["segment_id"] for item in segment_inputs]
+    run_ids = [config["segment_id"] for config in segment_configs(events)]
     assert len(run_ids) == len(set(run_ids)) == BRANCHES + 2
     # and each branch added {} to the Map's collected result, whatever its segment returned
     assert exited(events, "ExecuteSegment") == [{}] * BRANCHES

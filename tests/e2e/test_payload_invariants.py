@@ -96,11 +96,14 @@ def test_each_execute_segment_receives_exactly_one_segment_config(mixed_run: tup
     inputs = lambda_inputs(events, "ExecuteSegment")
     assert inputs
     for state_input in inputs:
-        assert set(state_input) - {"advance", "stage_segments", "history_events"} == {
-            "segment_config",
-            "statebag",
-        }
-        config = state_input["segment_config"]
+        if "cursor" in state_input:  # RunFirstStage: InitializeStateBag's cursor, a Task stage's or a pointer
+            assert set(state_input) == {"advance", "cursor", "statebag"}
+            if "segment_config" not in state_input["cursor"]:
+                assert '"segment_id"' not in json.dumps(state_input)
+                continue
+        config = state_input.get("segment_config") or state_input["cursor"]["segment_config"]
+        carrier = "segment_config" if "segment_config" in state_input else "cursor"
+        assert set(state_input) - {"advance", "stage_segments", "history_events"} == {carrier, "statebag"}
         assert isinstance(config, dict) and isinstance(config["segment_id"], str)
         assert json.dumps(state_input).count('"segment_id"') == 1
         carried = config.get("nodes") or []

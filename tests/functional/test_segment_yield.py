@@ -13,7 +13,7 @@ from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
 from segflow_local.embedded import EmbeddedAws
 from segflow_local.lambda_invocation import local_function_name
 from tests.conftest import history, run_to_end
-from tests.support.history import lambda_inputs
+from tests.support.history import segment_configs
 from tests.support.http_server import LocalHttpServer
 
 pytestmark = pytest.mark.e2e
@@ -60,9 +60,9 @@ def test_segment_yields_before_deadline_and_resumes_without_rerunning(
     assert calls == [0, 1, 2, 3]
     # and the state machine re-invoked the same segment after it yielded
     events = history(client, arn)
-    segment_runs = lambda_inputs(events, "ExecuteSegment")
+    segment_runs = segment_configs(events)
     assert len(segment_runs) >= 2
-    assert {run["segment_config"]["segment_id"] for run in segment_runs} == {"s00001"}
+    assert {config["segment_id"] for config in segment_runs} == {"s00001"}
     records = client.node_records(arn)
     assert all(records[f"step{i}"].attempt == 1 for i in range(4))
 
@@ -98,9 +98,9 @@ def test_a_pure_stage_interrupted_by_the_deadline_is_handed_back_and_finished(
 
     # Then the stage took several invocations, each handing the stage back, and every branch ran once
     assert description["status"] == "SUCCEEDED", description.get("cause")
-    runs = lambda_inputs(history(client, arn), "ExecuteSegment")
+    runs = segment_configs(history(client, arn))
     assert len(runs) >= 2
-    assert {run["segment_config"]["stage"] for run in runs[1:]} >= {1}
+    assert {config["stage"] for config in runs[1:]} >= {1}
     records = client.node_records(arn)
     assert all(records[b["node_id"]].status == "succeeded" for b in branches)
     assert all(records[b["node_id"]].attempt == 1 for b in branches)

@@ -80,6 +80,17 @@ def lambda_inputs(events: list[dict[str, Any]], logical_id: str) -> list[dict[st
     ]
 
 
+def segment_configs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The segment_config each ExecuteSegment invocation got: a Map item's or a Task's, or the one in the
+    cursor RunFirstStage hands over (a cursor handed back to RouteStage carries none, and is left out)."""
+    configs = []
+    for event in lambda_inputs(events, "ExecuteSegment"):
+        config = event.get("segment_config") or event.get("cursor", {}).get("segment_config")
+        if config is not None:
+            configs.append(config)
+    return configs
+
+
 def full_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}

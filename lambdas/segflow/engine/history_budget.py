@@ -19,7 +19,7 @@ from segflow.domain.limits import HISTORY_EVENT_BUDGET
 
 TASK_EVENTS = 5
 CHOICE_EVENTS = 2
-# ExecutionStarted, then the InitializeStateBag Task.
+# ExecutionStarted, then the InitializeStateBag Task (RunFirstStage follows: first_budgeted).
 START_EVENTS = 1 + TASK_EVENTS
 # WaitBeforeStage, then the RouteStageAfterWait Choice.
 WAIT_EVENTS = 2 + CHOICE_EVENTS
@@ -50,6 +50,16 @@ def dispatch_events(cursor: Cursor) -> int:
     if cursor.mode == "inline":
         return events + INLINE_MAP_EVENTS + MAP_ITEM_EVENTS * len(cursor.items or ()) + TASK_EVENTS
     return events + DISTRIBUTED_MAP_EVENTS + TASK_EVENTS
+
+
+def first_budgeted(cursor: Cursor) -> Cursor:
+    """InitializeStateBag's cursor: RunFirstStage follows at once, running the stage itself when it
+    :meth:`~segflow.contracts.Cursor.starts_as_task`, else handing the cursor back for RouteStage. An inline
+    Map's items are left out (RunFirstStage reads them back): no ExecuteSegment gets segments not its own."""
+    after_first_task = START_EVENTS + TASK_EVENTS
+    if cursor.starts_as_task():
+        return cursor.model_copy(update={"events": after_first_task})
+    return budgeted(cursor, after_first_task).model_copy(update={"items": None})
 
 
 def budgeted(cursor: Cursor, events_so_far: int, budget: int = HISTORY_EVENT_BUDGET) -> Cursor:

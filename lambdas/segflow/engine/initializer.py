@@ -17,7 +17,7 @@ from segflow.dsl.json_values import check_execution_input
 from segflow.dsl.validation import validate_executable
 from segflow.engine.continuation import continued_statebag
 from segflow.engine.execution_events import started_draft
-from segflow.engine.history_budget import START_EVENTS, budgeted
+from segflow.engine.history_budget import first_budgeted
 from segflow.engine.partitioner import partition
 from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore, WorkflowVersions
 from segflow.engine.resume import ResumeRefused, reusable_records
@@ -123,7 +123,7 @@ class Initializer:
             node_count=plan.node_count,
         )
         cursor = cursor_for_stage(self.manifests, statebag, 0, stage_index[0])
-        return InitializeResult(statebag=statebag, cursor=budgeted(cursor, START_EVENTS))
+        return InitializeResult(statebag=statebag, cursor=first_budgeted(cursor))
 
     def _publish_start(
         self, identity: ExecutionIdentity, resumed: str | None, reused: list[NodeRecord]
@@ -158,4 +158,4 @@ class Initializer:
         cursor = cursor_for_stage(
             self.manifests, statebag, continuation.stage, wait_seconds=continuation.wait_seconds
         )
-        return InitializeResult(statebag=statebag, cursor=budgeted(cursor, START_EVENTS))
+        return InitializeResult(statebag=statebag, cursor=first_budgeted(cursor))

@@ -62,6 +62,17 @@ def _stage_segments(
     return [segment for segment in ordered if segment.segment_id not in done]
 
 
+def handed_back(manifests: PlanStore, statebag: StateBag, cursor: Cursor) -> Cursor:
+    """RunFirstStage's answer when the first stage is not a Task that starts at once: the stage's cursor for
+    RouteStage, whole again (InitializeStateBag left an inline Map's items out)."""
+    if cursor.mode not in ("inline", "s3", "single"):
+        return cursor
+    whole = cursor_for_stage(
+        manifests, statebag, cursor.stage, wait_seconds=cursor.wait_seconds, approval=cursor.approval
+    )
+    return whole.model_copy(update={"events": cursor.events})
+
+
 def run_segment_chain(
     runner: SegmentRunner,
     manifests: PlanStore,
@@ -85,13 +96,7 @@ def run_segment_chain(
             if result.status != "succeeded":
                 return cursor_after_segment(manifests, statebag, stage, result)
         cursor = cursor_for_stage(manifests, statebag, stage + 1)
-        continues = (
-            cursor.mode == "single"
-            and cursor.wait_seconds == 0
-            and cursor.segment_config is not None
-            and remaining_ms() > SEGMENT_YIELD_MARGIN_MS
-        )
-        if not continues:
+        if not cursor.starts_as_task() or remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
             return cursor
         segment = SegmentConfig.model_validate(cursor.segment_config)
         stage_segments = cursor.stage_segments

@@ -15,7 +15,7 @@ from segflow.adapters import factory
 from segflow.contracts import ExecuteSegmentEvent, SegmentResult
 from segflow.domain.plan import SegmentConfig
 from segflow.engine.history_budget import budgeted
-from segflow.engine.segment_chain import run_segment_chain, segment_nodes
+from segflow.engine.segment_chain import handed_back, run_segment_chain, segment_nodes
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
@@ -28,8 +28,12 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ExecuteSegmentEvent.model_validate(event)
     statebag = parsed.statebag
+    stage = parsed.task_stage()
     manifests = factory.manifests()
-    segment = parsed.segment_config
+    if stage is None:  # RunFirstStage with a cursor that is RouteStage's to follow
+        assert parsed.cursor is not None
+        return handed_back(manifests, statebag, parsed.cursor).model_dump(exclude_none=True)
+    segment, stage_segments, history_events = stage
     records = factory.execution_records()
     runner = SegmentRunner(
         records,
@@ -49,7 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
 
-    if parsed.advance:
+    if parsed.advance or parsed.cursor is not None:
         cursor = run_segment_chain(
             runner,
             manifests,
@@ -57,9 +61,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             segment,
             context.get_remaining_time_in_millis,
             log_segment,
-            stage_segments=parsed.stage_segments,
+            stage_segments=stage_segments,
         )
-        return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
+        return budgeted(cursor, history_events).model_dump(exclude_none=True)
     nodes, reads = segment_nodes(manifests, segment)
     result = runner.run(statebag, segment, nodes, reads)
     log_segment(segment, result)
