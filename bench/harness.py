@@ -41,6 +41,7 @@ DESIGN_LABELS = {
     "per_node": "one state per node",
 }
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+WARM_UP_NODES = 11
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class CaseResult:
     s3_get_class: int = 0
     definition_bytes: int | None = None
     calls: dict[str, int] = field(default_factory=dict)
+    # segflow: the run that planned this definition (the measured run reads the plan, as every later run of
+    # a published version does); None when the plan was already there.
+    first_run: CaseResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -131,13 +135,15 @@ class Bench:
         self._plans: dict[tuple[str, int], PartitionPlan] = {}
         self._workflows: dict[tuple[str, int], dict[str, Any]] = {}
         self._token = uuid.uuid4().hex[:6]  # several benches may share one embedded AWS (the test session)
+        self._planned: set[tuple[str, int]] = set()
         self.echo = EchoServer().start()
         self.choice_loop_arn, _ = self._create(f"bench-choice-loop-{self._token}", asl.choice_loop(self.arns))
 
     def warm_up(self) -> None:
-        """One small run per design first, so no measured run pays the handlers' first import."""
+        """One small run per design first, so no measured run pays the handlers' first import (a workflow no
+        case runs: every case's definition is planned by its own first run)."""
         for design in DESIGNS:
-            self.run(Case(design, "linear", 10, 1024))
+            self._run(Case(design, "linear", WARM_UP_NODES, 1024))
 
     def close(self) -> None:
         self.recorder.uninstall()
@@ -250,6 +256,20 @@ class Bench:
             time.sleep(0.05)
 
     def run(self, case: Case, timeout_seconds: float = 600) -> CaseResult:
+        """The case's measured run. segflow plans a definition once (content-addressed plans): its first run
+        is kept beside the measured one, which reads the plan like every later run of a published version."""
+        planning = case.design == "segflow" and (case.shape, case.nodes) not in self._planned
+        if not planning:
+            return self._run(case, timeout_seconds)
+        first = self._run(case, timeout_seconds)
+        self._planned.add((case.shape, case.nodes))
+        if not first.ok:
+            return first
+        result = self._run(case, timeout_seconds)
+        result.first_run = first
+        return result
+
+    def _run(self, case: Case, timeout_seconds: float = 600) -> CaseResult:
         plan = self.plan(case.shape, case.nodes)
         result = CaseResult(case, "NOT_RUN", "", segments=len(plan.segments), stages=len(plan.stages))
         if case.design == "choice_loop" and not segment_order_respects_dependencies(plan):

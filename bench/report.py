@@ -89,6 +89,20 @@ def _failure(result: CaseResult) -> str:
     return f"**fails**: {verdict[:60]}"
 
 
+def _not_run(results: list[CaseResult], design: str, shape: str, nodes: int) -> str:
+    """A design left out at a size: when it failed already at a smaller size of the same shape (every quota it
+    breaks grows with the nodes), the table says so."""
+    smaller = [
+        r
+        for r in results
+        if r.case.design == design and r.case.shape == shape and r.case.nodes < nodes and not r.ok
+    ]
+    if smaller:
+        first = min(smaller, key=lambda r: r.case.nodes)
+        return f"not run: fails at {first.case.nodes:,} already"
+    return "not run"
+
+
 def payload_table(results: list[CaseResult]) -> str:
     designs = _designs(results)
     rows = []
@@ -97,7 +111,7 @@ def payload_table(results: list[CaseResult]) -> str:
         for design in designs:
             result = by_design.get(design)
             if result is None:
-                row.append("not run")
+                row.append(_not_run(results, design, shape, nodes))
             elif result.status == "NOT_DEPLOYABLE":
                 row.append(_failure(result))
             elif result.ok:
@@ -123,7 +137,7 @@ def transitions_table(results: list[CaseResult]) -> str:
         for design in designs:
             result = by_design.get(design)
             if result is None:
-                row.append("not run")
+                row.append(_not_run(results, design, shape, nodes))
             elif result.status == "NOT_DEPLOYABLE":
                 row.append(_failure(result))
             else:
@@ -187,7 +201,7 @@ def timing_table(results: list[CaseResult]) -> str:
         for design in designs:
             result = by_design.get(design)
             if result is None or result.seconds is None:
-                row.append("not run" if result is None else _failure(result))
+                row.append(_not_run(results, design, shape, nodes) if result is None else _failure(result))
                 continue
             cell = f"{result.seconds:,.1f} s · {1000 * result.seconds / result.segments:,.1f} ms/seg"
             if design != "segflow" and base is not None and base.seconds:
@@ -198,6 +212,36 @@ def timing_table(results: list[CaseResult]) -> str:
         rows.append(row)
     headers = ["shape", "nodes", "output", "segments", *(DESIGN_LABELS[d] for d in designs)]
     return table(headers, rows, "lrrr" + "r" * len(designs))
+
+
+def plans_table(results: list[CaseResult]) -> str:
+    """What planning costs once per definition, against every later run (which reads the plan)."""
+    rows = []
+    for result in results:
+        first = result.first_run
+        if result.case.design != "segflow" or first is None:
+            continue
+        rows.append(
+            [
+                f"{result.case.shape} | {result.case.nodes:,}",
+                f"{first.s3_put_class:,}",
+                f"{first.seconds or 0:,.1f} s",
+                _money(first.cost.total),
+                f"{result.s3_put_class:,}",
+                f"{result.seconds or 0:,.1f} s",
+                _money(result.cost.total),
+            ]
+        )
+    headers = [
+        "shape | nodes",
+        "first run: S3 PUT",
+        "time",
+        "$ / 1k",
+        "later runs: S3 PUT",
+        "time",
+        "$ / 1k",
+    ]
+    return table(headers, rows, "l" + "r" * 6)
 
 
 def partition_table(timings: list[PartitionTiming]) -> str:
@@ -309,6 +353,7 @@ def checks(report: Report) -> str:
                 pairs.append(f"{nodes:,}: {ours_each:.2f} vs {loop_each:.2f} ({verdict})")
         if pairs:
             lines.append(f"- transitions per segment, segflow vs choice loop, {shape}: " + "; ".join(pairs))
+    lines += cost_checks(results)
     execute = next((i for i in report.imports if i.function == "ExecuteSegment"), None)
     if execute:
         lines.append(
@@ -328,6 +373,97 @@ def checks(report: Report) -> str:
         f"({report.runtime_s / 60:.1f} min)"
     )
     return "\n".join(lines)
+
+
+LATER_RUN_MAX_S3_PUTS = 3
+WRITE_UNITS_PER_NODE_TARGET = 0.5
+SIDE_EFFECT_STAGE_NODES = 1_000
+SIDE_EFFECT_STAGE_MAX_TRANSITIONS = 60
+LONG_CHAIN_NODES = 100_000
+
+
+def _yes(ok: bool) -> str:
+    return "**yes**" if ok else "**no**"
+
+
+def cost_checks(results: list[CaseResult]) -> list[str]:
+    """Issue 21's targets, each with the figure that decides it."""
+    lines = []
+    ours = [r for r in results if r.case.design == "segflow" and r.ok]
+    planned = [r for r in ours if r.first_run is not None]
+    if planned:
+        most = max(planned, key=lambda r: r.s3_put_class)
+        first_most = max(planned, key=lambda r: r.first_run.s3_put_class if r.first_run else 0)
+        assert first_most.first_run is not None
+        lines.append(
+            f"- a definition is planned once: later runs write ≤ {LATER_RUN_MAX_S3_PUTS} S3 objects: "
+            f"{_yes(most.s3_put_class <= LATER_RUN_MAX_S3_PUTS)} (most {most.s3_put_class}, "
+            f"{most.case.label}; its first run wrote up to {first_most.first_run.s3_put_class:,}, "
+            f"{first_most.case.shape} {first_most.case.nodes:,} nodes)"
+        )
+    chains = sorted(
+        (r for r in ours if r.case.shape == "linear" and r.case.output_bytes == 1024 and r.case.nodes >= 100),
+        key=lambda r: r.case.nodes,
+    )
+    if chains:
+        per_node = [(r.case.nodes, r.dynamodb_write_units / r.case.nodes) for r in chains]
+        worst = max(units for _, units in per_node)
+        shown = "; ".join(f"{nodes:,} nodes: {units:.2f}" for nodes, units in per_node)
+        lines.append(
+            "- DynamoDB write units per node of a pure chain (1 KB outputs) "
+            f"≤ {WRITE_UNITS_PER_NODE_TARGET}: "
+            f"{_yes(worst <= WRITE_UNITS_PER_NODE_TARGET)} ({shown})"
+        )
+    stage = next(
+        (r for r in ours if r.case.shape == "calls" and r.case.nodes == SIDE_EFFECT_STAGE_NODES), None
+    )
+    if stage is not None:
+        lines.append(
+            f"- a stage of {SIDE_EFFECT_STAGE_NODES:,} api_calls in ≤ {SIDE_EFFECT_STAGE_MAX_TRANSITIONS} "
+            f"state transitions: {_yes(stage.transitions <= SIDE_EFFECT_STAGE_MAX_TRANSITIONS)} "
+            f"({stage.transitions:,} transitions, {stage.lambda_invocations:,} invocations)"
+        )
+    small = []
+    for (shape, nodes, output), by_design in _grouped(results).items():
+        mine, loop = by_design.get("segflow"), by_design.get("choice_loop")
+        if nodes == 10 and output == 1024 and mine and loop and mine.ok and loop.ok:
+            small.append((shape, mine.cost.total, loop.cost.total))
+    if small:
+        ok = all(mine <= loop for _, mine, loop in small)
+        shown = "; ".join(f"{shape}: {_money(mine)} vs {_money(loop)}" for shape, mine, loop in small)
+        lines.append(f"- 10-node workflows cost no more than the choice loop: {_yes(ok)} ({shown})")
+    dearer = []
+    for (shape, nodes, output), by_design in _grouped(results).items():
+        mine = by_design.get("segflow")
+        if mine is None or not mine.ok:
+            continue
+        for design, other in by_design.items():
+            if design != "segflow" and other.ok and other.cost.total < mine.cost.total:
+                dearer.append(
+                    f"{shape} {nodes:,}/{output // 1024} KB: {DESIGN_LABELS[design]} "
+                    f"{_money(other.cost.total)} vs {_money(mine.cost.total)}"
+                )
+    lines.append(
+        "- segflow the cheapest wherever another design succeeds: "
+        + (_yes(True) if not dearer else f"{_yes(False)}, dearer in {len(dearer)} rows: " + "; ".join(dearer))
+    )
+    chain = next(
+        (
+            r
+            for r in results
+            if r.case.design == "segflow" and r.case.nodes == LONG_CHAIN_NODES and r.case.shape == "linear"
+        ),
+        None,
+    )
+    if chain is not None:
+        lines.append(
+            f"- a {LONG_CHAIN_NODES:,}-node chain completes with every state payload "
+            f"≤ {PAYLOAD_BUDGET_BYTES:,} B: "
+            f"{_yes(chain.ok and chain.largest_payload <= PAYLOAD_BUDGET_BYTES)} ({chain.verdict}; largest "
+            f"{chain.largest_payload:,} B, {chain.transitions:,} transitions, {chain.seconds or 0:,.0f} s, "
+            f"{_money(chain.cost.total)} per 1,000 executions)"
+        )
+    return lines
 
 
 def run_block(report: Report) -> str:
@@ -356,6 +492,7 @@ def sections(report: Report) -> dict[str, str]:
         "payload": payload_table(report.results),
         "transitions": transitions_table(report.results),
         "cost": requests_table(report.results),
+        "plans": plans_table(report.results),
         "prices": prices_block(),
         "time": timing_table(report.results),
         "partition": partition_table(report.partitions),
@@ -409,6 +546,7 @@ def terminal(report: Report) -> str:
         "payload": "Largest state payload / total bytes between states",
         "transitions": "State transitions (per segment) and history events",
         "cost": "Requests and cost per 1,000 executions",
+        "plans": "Planning once per definition: first run against later runs",
         "time": "End-to-end time on the embedded AWS",
         "partition": "Partition time",
         "imports": "Cold import of the handlers",

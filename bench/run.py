@@ -12,8 +12,9 @@ Order of work:
 
 The matrix: linear, wide and mixed workflows of 10, 100, 1,000 and 10,000 nodes with 1 KB outputs, and of
 10, 100 and 1,000 nodes with 100 KB outputs (10,000 x 100 KB is 1 GB of outputs: not on a 2-core laptop);
-calls workflows (a fan-out of API calls, run as Maps) up to 1,000 nodes; under all four designs. A design
-that breaks a quota is stopped where Step Functions would fail it, and the table says so.
+calls workflows (a fan-out of API calls, run as Maps) up to 1,000 nodes; under all four designs; and segflow
+alone at 100,000 nodes (the long cases, ``--no-long`` leaves them out). A design that breaks a quota is
+stopped where Step Functions would fail it, and the table says so.
 """
 
 from __future__ import annotations
@@ -34,16 +35,23 @@ from bench.workflows import KB, SHAPES
 SIZES = (10, 100, 1_000, 10_000)
 OUTPUTS = (1 * KB, 100 * KB)
 CASE_TIME_CAP_S = 300.0
+LONG_CASE_TIME_CAP_S = 900.0
 # 10,000 API calls through a Distributed Map take the emulator about 4 minutes under segflow and 2 under the
 # choice loop: past the 15-minute budget of the whole run. The Map path is measured up to 1,000 calls.
 CALLS_MAX_NODES = 1_000
+# 100,000 nodes: segflow only. Every other design fails at 10,000 nodes already (payload, history or
+# definition size, all growing with the nodes); the tables say so instead of running them.
+LONG_NODES = 100_000
+LONG_SHAPES = ("linear", "wide", "mixed")
 PARTITION_SIZES = (1_000, 10_000, 100_000)
 PARTITION_SHAPES = ("linear", "wide", "mixed")  # ``calls`` partitions as ``wide`` does
 PARTITION_CAP_S = 30.0
 IMPORT_RUNS = 9
 
 
-def matrix(sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS) -> list[Case]:
+def matrix(
+    sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS, long: bool = False
+) -> list[Case]:
     cases = []
     for shape in SHAPES:
         for nodes in sizes:
@@ -53,6 +61,8 @@ def matrix(sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS) -
                 if shape == "calls" and nodes > CALLS_MAX_NODES:
                     continue
                 cases.extend(Case(design, shape, nodes, output) for design in DESIGNS)
+        if long and shape in LONG_SHAPES:
+            cases.append(Case("segflow", shape, LONG_NODES, 1 * KB))
     return cases
 
 
@@ -108,7 +118,8 @@ def run_worker(name: str, cases: list[Case], with_partition: bool, quick: bool) 
         with Bench(aws) as bench:
             bench.warm_up()
             for case in cases:
-                result = bench.run(case, timeout_seconds=CASE_TIME_CAP_S)
+                cap = LONG_CASE_TIME_CAP_S if case.nodes >= LONG_NODES else CASE_TIME_CAP_S
+                result = bench.run(case, timeout_seconds=cap)
                 results.append(result)
                 _print(f"[{name}] {describe(result)}")
     return {"results": results, "partitions": partitions}
@@ -125,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--no-doc", action="store_true", help="print the tables, leave docs/benchmarks.md")
     parser.add_argument("--live-only", action="store_true", help="only the live-events figures (3 minutes)")
+    parser.add_argument(
+        "--no-long", action="store_true", help=f"leave out the {LONG_NODES:,}-node runs (the long cases)"
+    )
     args = parser.parse_args(argv)
     if args.live_only:
         return live_figures(write_doc=not args.no_doc)
@@ -147,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{item.cached_ms:.0f} ms with .pyc (median {item.cached_median_ms:.0f})"
         )
 
-    cases = matrix(sizes=(10,)) if args.quick else matrix()
+    cases = matrix(sizes=(10,)) if args.quick else matrix(long=not args.no_long)
     parts = split(cases, max(1, args.workers))
     _print(f"running {len(cases)} executions in {len(parts)} worker(s) ...")
     jobs = [(chr(ord("A") + i), part, i == len(parts) - 1, args.quick) for i, part in enumerate(parts)]
