@@ -348,7 +348,13 @@ def checks(report: Report) -> str:
                 continue
             ours, loop = by_design.get("segflow"), by_design.get("choice_loop")
             if ours and loop and ours.transitions and loop.transitions:
-                verdict = "fewer" if ours.transitions < loop.transitions else "**more**"
+                verdict = (
+                    "fewer"
+                    if ours.transitions < loop.transitions
+                    else "as many"
+                    if ours.transitions == loop.transitions
+                    else "**more**"
+                )
                 ours_each, loop_each = ours.transitions / ours.segments, loop.transitions / loop.segments
                 pairs.append(f"{nodes:,}: {ours_each:.2f} vs {loop_each:.2f} ({verdict})")
         if pairs:
