@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from segflow.domain.ids import TENANT_ID_RULE, is_tenant_id
 from segflow.domain.limits import EXECUTION_NAME_MAX_CHARS
 from segflow.domain.plan import SegmentConfig
+from segflow.domain.stage_layout import BatchRef
 
 DEFAULT_TENANT = "default"
 
@@ -165,15 +166,25 @@ class InitializeResult(BaseModel):
 
 
 class ExecuteSegmentEvent(BaseModel):
-    """The segment to run, as the Map item or the stage's cursor hands it over."""
+    """What to run: a Map item's batch of a stage's segments, or (``advance``) the stage a Task runs, from its
+    first segment as the cursor hands it over."""
 
     model_config = ConfigDict(defer_build=True)
 
     statebag: StateBag
-    segment_config: SegmentConfig
+    batch: BatchRef | None = None
+    segment_config: SegmentConfig | None = None
     advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
-    stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
+    stage_segments: int = 1  # with advance: the stage's segments, this one first
     history_events: int = 0  # with advance: the cursor's events estimate
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ExecuteSegmentEvent:
+        as_task = self.advance and self.segment_config is not None and self.batch is None
+        as_map_item = not self.advance and self.segment_config is None and self.batch is not None
+        if not (as_task or as_map_item):
+            raise ValueError("give a batch (a Map item), or a segment_config with advance (a Task)")
+        return self
 
 
 SegmentStatus = Literal["succeeded", "waiting", "yielded", "approval"]

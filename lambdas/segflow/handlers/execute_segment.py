@@ -1,8 +1,11 @@
-"""ExecuteSegment: run one segment's nodes. Never loads the workflow config or the partition map.
+"""ExecuteSegment: run a batch of a stage's segments, or a stage run as a Task and those that follow it.
+Never loads the workflow config or the partition map.
 
-In a Map it returns the segment's result (discarded). When its stage runs as a Task (``advance``: the stage's
-only segment, or the segments of a pure stage one after another) it returns the cursor of what runs next,
-running directly following such stages while time remains (:mod:`segflow.engine.segment_chain`).
+In a Map, an item names one batch of its stage (:mod:`segflow.engine.stage_batch`): its segments run at the
+same time, each recording its outcome, and the handler returns ``{}`` (the Map discards it; AdvanceStage
+decides from the records). When its stage runs as a Task (``advance``: one segment, pure segments, or one
+batch) it returns the cursor of what runs next, running directly following such stages while time remains
+(:mod:`segflow.engine.segment_chain`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from segflow.adapters import factory
 from segflow.contracts import ExecuteSegmentEvent, SegmentResult
 from segflow.domain.plan import SegmentConfig
 from segflow.engine.history_budget import budgeted
-from segflow.engine.segment_chain import run_segment_chain, segment_nodes
+from segflow.engine.segment_chain import run_segment_chain
 from segflow.engine.segment_runner import SegmentRunner
+from segflow.engine.stage_batch import run_map_batch
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
 
@@ -29,7 +33,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ExecuteSegmentEvent.model_validate(event)
     statebag = parsed.statebag
     manifests = factory.manifests()
-    segment = parsed.segment_config
     records = factory.execution_records()
     runner = SegmentRunner(
         records,
@@ -49,18 +52,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
 
-    if parsed.advance:
-        cursor = run_segment_chain(
-            runner,
-            manifests,
-            statebag,
-            segment,
-            context.get_remaining_time_in_millis,
-            log_segment,
-            stage_segments=parsed.stage_segments,
-        )
-        return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
-    nodes, reads = segment_nodes(manifests, segment)
-    result = runner.run(statebag, segment, nodes, reads)
-    log_segment(segment, result)
-    return result.model_dump()
+    if parsed.batch is not None:
+        outcome = run_map_batch(runner, manifests, statebag, parsed.batch, log_segment)
+        outcome.raise_failure()
+        return {}
+    assert parsed.segment_config is not None  # the event's model requires it without a batch
+    cursor = run_segment_chain(
+        runner,
+        manifests,
+        statebag,
+        parsed.segment_config,
+        context.get_remaining_time_in_millis,
+        log_segment,
+        stage_segments=parsed.stage_segments,
+    )
+    return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
