@@ -166,8 +166,8 @@ class InitializeResult(BaseModel):
 
 
 class ExecuteSegmentEvent(BaseModel):
-    """What to run: a Map item's batch of a stage's segments, or (``advance``) the stage a Task runs, from its
-    first segment as the cursor hands it over."""
+    """What to run: a Map item's batch of a stage's segments; or one segment, as the cursor hands it over, and
+    with ``advance`` the rest of its stage (a Task) and what follows."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -180,10 +180,10 @@ class ExecuteSegmentEvent(BaseModel):
 
     @model_validator(mode="after")
     def _one_target(self) -> ExecuteSegmentEvent:
-        as_task = self.advance and self.segment_config is not None and self.batch is None
-        as_map_item = not self.advance and self.segment_config is None and self.batch is not None
-        if not (as_task or as_map_item):
-            raise ValueError("give a batch (a Map item), or a segment_config with advance (a Task)")
+        if (self.batch is None) == (self.segment_config is None) or (self.advance and self.batch is not None):
+            raise ValueError(
+                "give a batch (a Map item) or a segment_config (advance: a Task running its stage)"
+            )
         return self
 
 

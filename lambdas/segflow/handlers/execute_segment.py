@@ -5,7 +5,8 @@ In a Map, an item names one batch of its stage (:mod:`segflow.engine.stage_batch
 same time, each recording its outcome, and the handler returns ``{}`` (the Map discards it; AdvanceStage
 decides from the records). When its stage runs as a Task (``advance``: one segment, pure segments, or one
 batch) it returns the cursor of what runs next, running directly following such stages while time remains
-(:mod:`segflow.engine.segment_chain`).
+(:mod:`segflow.engine.segment_chain`). Handed one segment_config without ``advance``, it runs that segment
+alone and returns its result.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from segflow.domain.plan import SegmentConfig
 from segflow.engine.history_budget import budgeted
 from segflow.engine.segment_chain import run_segment_chain
 from segflow.engine.segment_runner import SegmentRunner
-from segflow.engine.stage_batch import run_map_batch
+from segflow.engine.stage_batch import run_map_batch, segment_nodes
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
 
@@ -56,14 +57,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = run_map_batch(runner, manifests, statebag, parsed.batch, log_segment)
         outcome.raise_failure()
         return {}
-    assert parsed.segment_config is not None  # the event's model requires it without a batch
-    cursor = run_segment_chain(
-        runner,
-        manifests,
-        statebag,
-        parsed.segment_config,
-        context.get_remaining_time_in_millis,
-        log_segment,
-        stage_segments=parsed.stage_segments,
-    )
-    return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
+    segment = parsed.segment_config
+    assert segment is not None  # the event's model requires it without a batch
+    if parsed.advance:
+        cursor = run_segment_chain(
+            runner,
+            manifests,
+            statebag,
+            segment,
+            context.get_remaining_time_in_millis,
+            log_segment,
+            stage_segments=parsed.stage_segments,
+        )
+        return budgeted(cursor, parsed.history_events).model_dump(exclude_none=True)
+    result = runner.run(statebag, segment, *segment_nodes(manifests, segment))
+    log_segment(segment, result)
+    return result.model_dump()
