@@ -93,6 +93,8 @@ def run_batch(
         return result
 
     outcome = BatchOutcome()
+    if not segments:
+        return outcome
     if len(segments) == 1:
         try:
             outcome.results.append(run_one(0))
@@ -125,7 +127,7 @@ def run_map_batch(
     ids = [config.segment_id for config in configs]
     done = succeeded_segments(runner.records, statebag, batch.stage, (min(ids), max(ids)))
     pending = [config for config in configs if config.segment_id not in done]
-    return run_batch(runner, manifests, statebag, pending, on_segment) if pending else BatchOutcome()
+    return run_batch(runner, manifests, statebag, pending, on_segment)
 
 
 def _not_started(runner: SegmentRunner, statebag: StateBag, config: SegmentConfig) -> SegmentResult:
