@@ -1,12 +1,12 @@
-"""``python -m bench.side_effect_stage [--segments 10000]``: one stage of that many side-effect segments.
+"""``python -m bench.side_effect_stage [--segments 1000]``: one stage of that many side-effect segments.
 
 A fan-out of N ``api_call`` branches (the ``calls`` shape: every branch posts to a local echo service) is one
-stage of N segments with side effects, which segflow runs as a Distributed Map reading its items from S3. The
-run must end SUCCEEDED under every quota the embedded AWS enforces: 256 KB on each state's input and output,
-on each Lambda result and on the Map's collected result (``segflow_local.moto_patches``; a child adds ``{}``).
-Printed: wall time, the largest payload in the execution's history and where, the history's event count, and
-the size of the Map's collected result (read from the emulator: the children's histories are not in the
-parent's).
+stage of N segments with side effects. The run must end SUCCEEDED under every quota the embedded AWS enforces:
+256 KB on each state's input and output, on each Lambda result and on the Map's collected result
+(``segflow_local.moto_patches``; a child adds ``{}``). Printed: wall time, state transitions (the execution's
+own, plus one per Distributed Map child, whose histories are not in the parent's), the largest payload in the
+execution's history and where, the history's event count, and the size of the Map's collected result (read
+from the emulator).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from segflow_cli.client import SegflowClient
 from segflow_cli.locate import Resources
 from segflow_local.embedded import EmbeddedAws, embedded_aws
 
-DEFAULT_SEGMENTS = 10_000
+DEFAULT_SEGMENTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class StageRun:
     status: str
     seconds: float
     history_events: int
+    transitions: int  # the execution's own, plus one per Distributed Map child
     largest_payload: int
     largest_payload_where: str
     map_result_bytes: int | None  # the largest Map result seen (None: not recorded)
@@ -49,6 +50,7 @@ class StageRun:
             f"segments with side effects in one stage: {self.segments:,}",
             f"status: {self.status}",
             f"wall time: {self.seconds:.1f} s ({per_segment_ms:.0f} ms a segment)",
+            f"state transitions: {self.transitions:,}",
             f"history events: {self.history_events:,}",
             f"largest state payload: {self.largest_payload:,} bytes ({self.largest_payload_where})",
             f"Map's collected result: {result} (limit {STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES:,})",
@@ -58,25 +60,34 @@ class StageRun:
 
 class MapResults:
     """Records the size of every Map's collected result (before ``ResultPath`` drops it), as Step Functions
-    counts it: its children's histories are not in the parent's, so this reads it from the emulator."""
+    counts it, and how many children the Distributed Maps ran: their histories are not in the parent's, so
+    this reads both from the emulator."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
+        self.distributed_children = 0
 
     @contextmanager
     def recording(self) -> Iterator[MapResults]:
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import (
+            DistributedIterationComponent,
+            StateMap,
+        )
         from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
         original = StateMap._eval_execution
-        sizes = self.sizes
+        recorder = self
 
         def _eval_execution(self: Any, env: Any) -> None:
             try:
                 original(self, env)
             finally:
                 if env.stack:
-                    sizes.append(len(to_json_str(env.stack[-1], separators=(",", ":")).encode()))
+                    result = env.stack[-1]
+                    recorder.sizes.append(len(to_json_str(result, separators=(",", ":")).encode()))
+                    distributed = isinstance(self.iteration_component, DistributedIterationComponent)
+                    if distributed and isinstance(result, list):
+                        recorder.distributed_children += len(result)
 
         StateMap._eval_execution = _eval_execution  # type: ignore[method-assign]
         try:
@@ -105,6 +116,7 @@ def run(
         status=description["status"],
         seconds=seconds,
         history_events=len(events),
+        transitions=metrics.transitions + (map_results.distributed_children if map_results else 0),
         largest_payload=metrics.largest_payload,
         largest_payload_where=metrics.largest_payload_where,
         map_result_bytes=max(map_results.sizes, default=None) if map_results else None,

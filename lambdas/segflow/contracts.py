@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from segflow.domain.ids import TENANT_ID_RULE, is_tenant_id
 from segflow.domain.limits import EXECUTION_NAME_MAX_CHARS
 from segflow.domain.plan import SegmentConfig
+from segflow.domain.stage_layout import BatchRef
 
 DEFAULT_TENANT = "default"
 
@@ -174,14 +175,16 @@ class InitializeResult(BaseModel):
 
 
 class ExecuteSegmentEvent(BaseModel):
-    """The segment to run, as the Map item or the stage's cursor hands it over."""
+    """What to run: a Map item's batch of a stage's segments; or one segment, as the cursor hands it over, and
+    with ``advance`` the rest of its stage (a Task) and what follows."""
 
     model_config = ConfigDict(defer_build=True)
 
     statebag: StateBag
-    segment_config: SegmentConfig | None = None  # None only with ``cursor``
+    batch: BatchRef | None = None
+    segment_config: SegmentConfig | None = None
     advance: bool = False  # the stage runs as a Task: return the cursor of what runs next
-    stage_segments: int = 1  # with advance: run the stage's other segments after this one, in order
+    stage_segments: int = 1  # with advance: the stage's segments, this one first
     history_events: int = 0  # with advance: the cursor's events estimate
     # RunFirstStage hands over InitializeStateBag's whole cursor: run it if it is a Task stage that may start
     # at once, else hand it back unchanged.
@@ -191,7 +194,7 @@ class ExecuteSegmentEvent(BaseModel):
         """(first segment, the stage's segments, events estimate) of the stage to run here, or None: the
         cursor is for RouteStage (a Map, a wait, an approval, the end)."""
         if self.cursor is None:
-            assert self.segment_config is not None
+            assert self.segment_config is not None  # a batch is run_map_batch's
             return self.segment_config, self.stage_segments, self.history_events
         cursor = self.cursor
         if not cursor.starts_as_task() or cursor.segment_config is None:
@@ -199,9 +202,13 @@ class ExecuteSegmentEvent(BaseModel):
         return SegmentConfig.model_validate(cursor.segment_config), cursor.stage_segments, cursor.events
 
     @model_validator(mode="after")
-    def _has_a_segment(self) -> ExecuteSegmentEvent:
-        if self.segment_config is None and self.cursor is None:
-            raise ValueError("segment_config or cursor is required")
+    def _one_target(self) -> ExecuteSegmentEvent:
+        targets = sum(value is not None for value in (self.batch, self.segment_config, self.cursor))
+        if targets != 1 or (self.advance and self.batch is not None):
+            raise ValueError(
+                "give a batch (a Map item), a segment_config (advance: a Task running its stage) or a cursor "
+                "(RunFirstStage)"
+            )
         return self
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from segflow.domain import s3_layout
 from segflow.domain.egress import EGRESS_ALLOW_ENV, EGRESS_DENY_ENV
-from segflow.domain.limits import RETENTION_DAYS_ENV
+from segflow.domain.limits import EXECUTE_SEGMENT_TIMEOUT_SECONDS, RETENTION_DAYS_ENV
 
 Access = Literal["read", "write", "read_write"]
 
@@ -424,7 +424,7 @@ EXECUTE_SEGMENT = FunctionSpec(
     handler="segflow.handlers.execute_segment.handler",
     description="Runs the nodes of one segment, storing each node's outcome once",
     memory_mb=1024,
-    timeout_seconds=900,
+    timeout_seconds=EXECUTE_SEGMENT_TIMEOUT_SECONDS,  # batches are sized to it
     # The workflows table: a rollback node changes a workflow's active version; the deployments table: a
     # deploy node logs its deployment.
     tables=(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segflow.adapters.event_log import Appended
-from segflow.adapters.manifests import SubmissionNotFound, plan_documents
+from segflow.adapters.manifests import StageReads, SubmissionNotFound, plan_documents
 from segflow.adapters.workflow_versions import utc_now
 from segflow.domain import s3_layout
 from segflow.domain.approvals import ApprovalNotPending, ApprovalNotRequested, ApprovalRecord, Decision
@@ -190,11 +190,17 @@ class MemoryExecutionRecords:
             segments[(record.stage, record.segment_id)] = record.model_copy()
             return True
 
-    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
-        """The segment records of one stage, by segment id."""
+    def list_segments(
+        self, tenant_id: str, execution_id: str, stage: int, between: tuple[str, str] | None = None
+    ) -> list[SegmentRecord]:
+        """The segment records of one stage, by segment id (``between``: of the ids in that range)."""
         with self.lock:
             segments = self._segments.get((tenant_id, execution_id), {})
-            return [record.model_copy() for (at, _), record in sorted(segments.items()) if at == stage]
+            return [
+                record.model_copy()
+                for (at, segment_id), record in sorted(segments.items())
+                if at == stage and (between is None or between[0] <= segment_id <= between[1])
+            ]
 
 
 @dataclass
@@ -431,13 +437,14 @@ class MemoryOutputs:
         return None
 
 
-class MemoryManifests:
-    """The bucket side of a run: submissions, the stored plan (same keys and documents as the bucket's), and
-    reference copies."""
+class MemoryManifests(StageReads):
+    """The bucket side of a run: submissions, the stored plan (same keys and documents as the bucket's, read
+    the same way), and reference copies."""
 
     bucket = "memory"
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self.documents: dict[str, str] = {}  # key -> the JSON text stored there
         self.reference_only: set[str] = set()  # keys of reference copies: never read by the engine
@@ -448,6 +455,13 @@ class MemoryManifests:
         if text is None:
             raise KeyError(f"no object at {key}")
         return json.loads(text)
+
+    def _get_range(self, key: str, start: int, end: int) -> bytes:
+        with self._lock:
+            text = self.documents.get(key)
+        if text is None:
+            raise KeyError(f"no object at {key}")
+        return text.encode()[start:end]
 
     def submit(self, tenant_id: str, kind: str, document: Any) -> str:
         """Upload a workflow or input the way the CLI does (content-addressed, under the tenant's
@@ -480,18 +494,6 @@ class MemoryManifests:
         with self._lock:
             self.documents[key] = compact_json(document)
             self.reference_only.add(key)
-
-    def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
-        meta: dict[str, Any] = self._get_json(s3_layout.stage_meta_key(prefix, stage))
-        return meta
-
-    def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]:
-        summary: dict[str, Any] = self._get_json(s3_layout.stage_index_key(prefix))[stage]
-        return summary
-
-    def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._get_json(s3_layout.stage_items_key(prefix, stage))
-        return items
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from segflow import declaration
 from segflow.domain.limits import STATE_PAYLOAD_BUDGET_BYTES
 from segflow.dsl.validation import validate_workflow
+from segflow.engine.batching import BATCH_SECONDS
 from segflow.engine.partitioner import partition
 
 from tests.cli.conftest import LocalEndpoint, run_segflow
@@ -277,21 +278,23 @@ def test_invalid_workflow_writes_nothing(local_endpoint: LocalEndpoint, data_dir
 
 
 def test_wide_stage_runs_through_the_distributed_map(local_endpoint: LocalEndpoint, tmp_path: Path) -> None:
-    """40 parallel segments, one an API call, do not fit inline: the Map reads the stage's items from S3."""
+    """60 parallel API calls that may each take all an invocation has are 60 batches, too many for their Map
+    items to travel inline: the Map reads them from S3."""
     server = start_http_server()
     server.route("POST", "/echo")
     nodes: list[dict[str, Any]] = [{"node_id": "root", "type": "transform", "config": {"output": {"n": 1}}}]
     edges = []
-    for index in range(40):
-        nodes.append({"node_id": f"b{index:02d}", "type": "transform", "config": {"output": index}})
+    for index in range(60):
+        nodes.append(
+            {
+                "node_id": f"b{index:02d}",
+                "type": "action",
+                "action_type": "api_call",
+                "config": {"url": server.url + "/echo", "body": index, "timeout_seconds": BATCH_SECONDS},
+            }
+        )
         edges.append({"source": "root", "target": f"b{index:02d}"})
         edges.append({"source": f"b{index:02d}", "target": "join"})
-    nodes[1] = {
-        "node_id": "b00",
-        "type": "action",
-        "action_type": "api_call",
-        "config": {"url": server.url + "/echo"},
-    }
     nodes.append({"node_id": "join", "type": "aggregator", "config": {"mode": "list"}})
     path = tmp_path / "wide.json"
     path.write_text(json.dumps({"workflow_id": "cli-wide", "nodes": nodes, "edges": edges}))
@@ -301,7 +304,7 @@ def test_wide_stage_runs_through_the_distributed_map(local_endpoint: LocalEndpoi
     finally:
         server.server.shutdown()
     assert (code, result["status"]) == (0, "SUCCEEDED")
-    assert result["output"]["join"]["count"] == 40
+    assert result["output"]["join"]["count"] == 60
     events = history(local_endpoint, result["execution_arn"])
     entered = [event["stateEnteredEventDetails"] for event in events if "stateEnteredEventDetails" in event]
     assert "RunStageFromS3" in {details["name"] for details in entered}

@@ -1,4 +1,5 @@
-"""Fan-out / fan-in: branches of one stage run at the same time; the aggregator keeps every branch's result.
+"""Fan-out / fan-in: branches of one stage run at the same time (one batch, in one invocation); the aggregator
+keeps every branch's result.
 
 Prior art: a branch re-ran its parent's segment, the aggregator segment was skipped and branch results
 were lost.
@@ -11,7 +12,7 @@ import pytest
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import final_output, node_outputs, unique_path
-from tests.support.history import exited, segment_configs
+from tests.support.history import event_types, lambda_inputs
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import aggregator, api_call, fan_out_workflow, transform
 
@@ -39,14 +40,13 @@ def test_parallel_branches_overlap_in_time_and_the_aggregator_gets_every_result(
     starts = [request.at for request in http_server.requests_to(path)]
     assert len(starts) == BRANCHES, "each branch called once, the parent never re-ran"
     assert max(starts) - min(starts) < SLOW_CALL_SECONDS, "the branch calls ran one after another"
-    # and each branch's own segment ran once, with the parent run once before them
+    # and each branch ran once, with the parent run once before them
     records = client.node_records(arn)
     assert records["start"].finished_at <= min(records[f"branch{i}"].started_at for i in range(BRANCHES))
+    # all in one ExecuteSegment invocation: the branches are one batch, which the start's Task ran at once
     events = history(client, arn)
-    run_ids = [config["segment_id"] for config in segment_configs(events)]
-    assert len(run_ids) == len(set(run_ids)) == BRANCHES + 2
-    # and each branch added {} to the Map's collected result, whatever its segment returned
-    assert exited(events, "ExecuteSegment") == [{}] * BRANCHES
+    assert len(lambda_inputs(events, "ExecuteSegment")) == 1
+    assert "MapStateEntered" not in event_types(events)
     # and the aggregator output holds every branch's output
     join = node_outputs(client, arn)["join"]
     assert join["count"] == BRANCHES

@@ -20,6 +20,7 @@ import pytest
 from segflow import declaration
 from segflow.declaration import LIVE_WEBSOCKET_API, MANAGEMENT_HTTP_API
 from segflow.domain.ids import execution_id_of
+from segflow.engine.batching import BATCH_SECONDS
 
 from segflow_cli.client import SegflowClient
 from segflow_local import sandbox
@@ -71,8 +72,9 @@ class Scenario:
             "grants-fan-out",
             [
                 transform("start", {"n": 1}),
-                api_call("call_a", url, body={"branch": "a"}),
-                api_call("call_b", url, body={"branch": "b"}),
+                # calls that may each take all an invocation has: a batch each, their stage a Map
+                api_call("call_a", url, body={"branch": "a"}, timeout_seconds=BATCH_SECONDS),
+                api_call("call_b", url, body={"branch": "b"}, timeout_seconds=BATCH_SECONDS),
                 aggregator("join"),
             ],
             [

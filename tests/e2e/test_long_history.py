@@ -1,8 +1,9 @@
 """An execution whose history would pass Step Functions' 25,000 events continues in new executions.
 
-800 diamonds in a row (a step, two API calls in parallel, a join) make 1,601 stages, 1,600 of them Maps: in
-one execution that is over 25,000 history events. segflow continues at a stage boundary once its estimate
-nears the budget; every part's history stays under the limit, and every node runs exactly once.
+800 diamonds in a row (a step, two API calls in parallel, a join) make 1,601 stages, 1,600 of them Maps (the
+calls may each take all an invocation has: a batch each): in one execution that is over 25,000 history
+events. segflow continues at a stage boundary once its estimate nears the budget; every part's history stays
+under the limit, and every node runs exactly once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from itertools import pairwise
 
 import pytest
 from segflow.domain.limits import HISTORY_EVENT_BUDGET, STEP_FUNCTIONS_HISTORY_EVENT_LIMIT
+from segflow.engine.batching import BATCH_SECONDS
 
 from segflow_cli.client import SegflowClient
 from tests.support.e2e import unique_path
@@ -31,8 +33,8 @@ def diamonds(url: str, count: int) -> dict:
     for index in range(count):
         left, right, join = f"left{index}", f"right{index}", f"join{index}"
         nodes += [
-            api_call(left, url, body={"diamond": index, "side": "left"}),
-            api_call(right, url, body={"diamond": index, "side": "right"}),
+            api_call(left, url, body={"diamond": index, "side": "left"}, timeout_seconds=BATCH_SECONDS),
+            api_call(right, url, body={"diamond": index, "side": "right"}, timeout_seconds=BATCH_SECONDS),
             transform(join, {"step": index + 1}),
         ]
         edges += [edge(previous, left), edge(previous, right), edge(left, join), edge(right, join)]

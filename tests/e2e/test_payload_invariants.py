@@ -9,20 +9,23 @@ import json
 from typing import Any
 
 import pytest
+from segflow.adapters.manifests import plan_documents
 from segflow.domain.limits import INLINE_STAGE_MAX_BYTES, STATE_PAYLOAD_BUDGET_BYTES
 from segflow.domain.plan import compact_json
 from segflow.dsl.validation import validate_workflow
+from segflow.engine.batching import BATCH_SECONDS
 from segflow.engine.partitioner import partition
 
 from segflow_cli.client import SegflowClient
 from tests.conftest import history, run_to_end
 from tests.support.e2e import unique_path
-from tests.support.history import event_types, exited, lambda_inputs, largest_payload, payloads
+from tests.support.history import entered, event_types, exited, lambda_inputs, largest_payload, payloads
 from tests.support.http_server import LocalHttpServer
 from tests.support.workflows import (
     aggregator,
     api_call,
     edge,
+    fan_out_workflow,
     judgment,
     linear_workflow,
     transform,
@@ -34,19 +37,23 @@ pytestmark = pytest.mark.e2e
 
 
 def mixed_workflow(server: LocalHttpServer, path: str) -> dict[str, Any]:
-    """Every runnable node type: transform, judgment (two arms), wait, api_call (large answer), aggregator."""
+    """Every runnable node type: transform, judgment (two arms), wait, api_call (large answer; beside a call
+    that may take all an invocation has, so that their stage runs as a Map of two batches), aggregator."""
     nodes = [
         transform("fetch", {"amount": "{{ input.amount }}", "note": "n" * 600}),
         judgment("judge", "{{ nodes.fetch.amount > `100` }}"),
         transform("small", {"arm": "small"}),
         wait("pause", 1),
         api_call("big_call", server.url + path, body={"amount": "{{ nodes.fetch.amount }}"}),
+        api_call("long_call", server.url + path, body={"long": True}, timeout_seconds=BATCH_SECONDS),
     ]
     edges = [
         edge("fetch", "judge"),
         edge("judge", "small", "false"),
         edge("judge", "pause", "true"),
         edge("pause", "big_call"),
+        edge("pause", "long_call"),
+        edge("long_call", "done"),
     ]
     for i in range(6):
         nodes.append(transform(f"branch{i}", {"i": i, "size": "{{ length(nodes.big_call.body.data) }}"}))
@@ -91,11 +98,19 @@ def test_no_state_carries_the_workflow_or_a_partition_map(mixed_run: tuple[str, 
         assert "workflow_config" not in payload.text, str(payload)
 
 
-def test_each_execute_segment_receives_exactly_one_segment_config(mixed_run: tuple[str, list]) -> None:
+def test_each_execute_segment_receives_one_segment_config_or_a_pointer_to_its_batch(
+    mixed_run: tuple[str, list],
+) -> None:
     _, events = mixed_run
     inputs = lambda_inputs(events, "ExecuteSegment")
-    assert inputs
+    batches = [state_input for state_input in inputs if "batch" in state_input]
+    assert batches and len(batches) < len(inputs)
+    for state_input in batches:  # a Map item: a pointer to its batch, never a segment's config
+        assert set(state_input) == {"batch", "statebag"}
+        assert set(state_input["batch"]) == {"stage", "batch", "start", "end"}
     for state_input in inputs:
+        if "batch" in state_input:
+            continue
         if "cursor" in state_input:  # RunFirstStage: InitializeStateBag's cursor, a Task stage's or a pointer
             assert set(state_input) == {"advance", "cursor", "statebag"}
             if "segment_config" not in state_input["cursor"]:
@@ -168,4 +183,37 @@ def test_lambda_results_carrying_an_inline_stage_stay_within_the_budget(client: 
     arn, description = run_to_end(client, wf)
     assert description["status"] == "SUCCEEDED", description.get("cause")
     largest = largest_payload(history(client, arn))
+    assert largest.size <= STATE_PAYLOAD_BUDGET_BYTES, str(largest)
+
+
+def widest_inline_map(workflow_id: str, url: str) -> dict[str, Any]:
+    """Parallel calls of a batch each, as many as still let the Map's items travel inline."""
+
+    def build(count: int) -> dict[str, Any]:
+        calls = [api_call(f"c{i:03d}", url, timeout_seconds=BATCH_SECONDS) for i in range(count)]
+        return fan_out_workflow(workflow_id, calls)
+
+    def inline(count: int) -> bool:
+        plan = partition(validate_workflow(build(count)), body_key_for=lambda segment_id: segment_id)
+        _, summaries = plan_documents("p/", plan)
+        return summaries[1]["batches"] == count and summaries[1]["bytes"] <= INLINE_STAGE_MAX_BYTES
+
+    count = 2
+    while inline(count + 1):
+        count += 1
+    return build(count)
+
+
+def test_a_map_whose_batches_travel_inline_keeps_every_state_within_the_budget(
+    client: SegflowClient, http_server: LocalHttpServer
+) -> None:
+    path = unique_path("inline-map")
+    http_server.route("POST", path)
+    wf = widest_inline_map("m" * 100, http_server.url + path)
+    arn, description = run_to_end(client, wf)
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    events = history(client, arn)
+    [cursor] = [state["cursor"] for state in entered(events, "RunStage")]
+    assert cursor["mode"] == "inline" and len(cursor["items"]) == len(wf["nodes"]) - 2
+    largest = largest_payload(events)
     assert largest.size <= STATE_PAYLOAD_BUDGET_BYTES, str(largest)

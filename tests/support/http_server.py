@@ -35,6 +35,7 @@ class LocalHttpServer:
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     in_flight: int = 0  # requests received and not answered yet
+    peak_in_flight: int = 0  # the most requests in flight at once since the server started
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -49,6 +50,10 @@ class LocalHttpServer:
         return [r for r in self.requests if r.path.split("?")[0] == path]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # connections waiting to be accepted: a batch opens dozens at once
+
+
 def start_http_server() -> LocalHttpServer:
     state: dict[str, LocalHttpServer] = {}
 
@@ -60,6 +65,7 @@ def start_http_server() -> LocalHttpServer:
             srv = state["srv"]
             with srv.lock:
                 srv.in_flight += 1
+                srv.peak_in_flight = max(srv.peak_in_flight, srv.in_flight)
             try:
                 self._answer(srv)
             finally:
@@ -106,7 +112,7 @@ def start_http_server() -> LocalHttpServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     local = LocalHttpServer(server)
     state["srv"] = local

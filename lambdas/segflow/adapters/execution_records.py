@@ -395,8 +395,16 @@ class ExecutionRecordStore:
             raise
         return True
 
-    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]:
-        items = self._query(stage_pk(tenant_id, execution_id, stage), "SEG#")
+    def list_segments(
+        self, tenant_id: str, execution_id: str, stage: int, between: tuple[str, str] | None = None
+    ) -> list[SegmentRecord]:
+        """The stage's segment records; ``between``: those of the segment ids in that range (a batch's)."""
+        pk = stage_pk(tenant_id, execution_id, stage)
+        if between is None:
+            items = self._query(pk, "SEG#")
+        else:
+            first, last = between
+            items = self._query_range(pk, f"SEG#{first}", f"SEG#{last}")
         return [
             SegmentRecord.model_validate(
                 {k: v for k, v in _decode(i).items() if k in SegmentRecord.model_fields}
@@ -405,13 +413,24 @@ class ExecutionRecordStore:
         ]
 
     def _query(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        return self._query_all(
+            {
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+                "ExpressionAttributeValues": _encode({":pk": pk, ":prefix": prefix}),
+            }
+        )
+
+    def _query_range(self, pk: str, first: str, last: str) -> list[dict[str, Any]]:
+        return self._query_all(
+            {
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+                "ExpressionAttributeValues": _encode({":pk": pk, ":first": first, ":last": last}),
+            }
+        )
+
+    def _query_all(self, condition: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": _encode({":pk": pk, ":prefix": prefix}),
-            "ConsistentRead": True,
-        }
+        request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, **condition}
         while True:
             response = self._client.query(**request)
             items.extend(response.get("Items", []))

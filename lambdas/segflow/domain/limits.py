@@ -21,8 +21,8 @@ SEGMENT_CONFIG_MAX_BYTES = 2_400
 # A single node whose own config is larger than this has its config stored in the segment body.
 NODE_CONFIG_INLINE_MAX_BYTES = 1_024
 
-# A stage whose items together fit this budget (measured as json.dumps writes them, with spaces) is passed
-# inline to the Map; larger ones are read from S3.
+# A stage run as a Map whose items (pointers to its batches) together fit this budget (measured as json.dumps
+# writes them, with spaces) passes them inline to the Map; larger ones are read from S3.
 # Budget check: statebag (<= ~700 bytes) + cursor overhead + these items stays under the 4 KB state budget.
 INLINE_STAGE_MAX_BYTES = 2_900
 
@@ -110,10 +110,46 @@ EXECUTION_INPUT_INLINE_MAX_BYTES = 2_048
 DISTRIBUTED_MAP_MAX_CONCURRENCY = 100
 INLINE_MAP_MAX_CONCURRENCY = 40
 
+# A stage with side effects runs in batches: one batch is one ExecuteSegment invocation (one Map item, or the
+# Task of a stage that fits one batch) running up to BATCH_MAX_SEGMENTS of the stage's segments, at most
+# BATCH_MAX_CONCURRENT_SEGMENTS of them at once (threads: their nodes' I/O overlaps). A batch is also sized
+# so that its segments' worst case (each node's timeout or its type's ``blocks_for``, spread over its type's
+# concurrency) fits ExecuteSegment's timeout, less the yield margin: a stage of long calls gets smaller
+# batches (one segment each, at worst), rather than batches that predictably run out of time and yield.
+BATCH_MAX_SEGMENTS = 100
+BATCH_MAX_CONCURRENT_SEGMENTS = 64
+# ExecuteSegment's timeout (lambdas/segflow/declaration.py gives its function this).
+EXECUTE_SEGMENT_TIMEOUT_SECONDS = 900
+
+# How many nodes of one type a batch runs at once (NodeType.max_concurrency; a type without one is bounded by
+# BATCH_MAX_CONCURRENT_SEGMENTS only). The bounds: what a type holds in memory (an HTTP answer or a query's
+# source up to 10 MB, a model's answer up to 4 MB, a Lambda payload up to 6 MB, in a 1 GB function), and the
+# rate its service takes from one caller before it throttles (model endpoints, SageMaker's control plane). A
+# limit holds per invocation: a Map runs several batches at once.
+API_CALL_MAX_CONCURRENCY = 32
+LLM_CHAT_MAX_CONCURRENCY = 8
+LAMBDA_INVOKE_MAX_CONCURRENCY = 16
+DATA_QUERY_MAX_CONCURRENCY = 8
+DYNAMODB_UPDATE_MAX_CONCURRENCY = 16
+NOTIFICATION_MAX_CONCURRENCY = 16
+# for_each and loop run their own sub-flows up to FOR_EACH_MAX_CONCURRENCY items at once.
+SUB_FLOW_MAX_CONCURRENCY = 2
+MODEL_DEPLOY_MAX_CONCURRENCY = 2
+# A rollback changes a workflow's active version: two at once would only contend for it.
+ROLLBACK_MAX_CONCURRENCY = 1
+
+# How a plan's stages are stored: STAGES_PER_CHUNK stages to an object (stage s in chunk
+# s // STAGES_PER_CHUNK), each with its segment configs when they take at most STAGE_IN_CHUNK_MAX_BYTES; a
+# larger stage, and a stage run in several batches (whose invocations each read their own batch, by byte
+# range), has an object of its own.
+STAGES_PER_CHUNK = 64
+STAGE_IN_CHUNK_MAX_BYTES = 32 * 1024
+
 # A stage with side effects runs as a Map, and the Map's collected result counts toward the payload limit
 # even though ResultPath discards it. Each child outputs {} (OutputPath: null in asl/workflow.asl.json), so
-# the result grows by 3 bytes a segment ("[{},{},...]"): 262,144 bytes would hold 87,380 of them. A stage
-# holds at most this many segments with side effects; a wider one is refused before anything runs.
+# the result grows by 3 bytes a batch ("[{},{},...]"): 262,144 bytes would hold 87,380 of them, whatever their
+# size. A stage holds at most this many segments with side effects; a wider one is refused before anything
+# runs (a batch holds one segment at worst).
 MAP_CHILD_RESULT_BYTES = len("{},")
 MAP_STAGE_MAX_SEGMENTS = 80_000
 

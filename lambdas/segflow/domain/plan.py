@@ -83,12 +83,13 @@ class SegmentPlan(BaseModel):
     config: SegmentConfig
     body: SegmentBody | None = None
 
-    def manifest_entry(self) -> dict[str, Any]:
-        """The seed's manifest entry shape: {segment_id, segment_type, segment_config, dependencies}."""
+    def manifest_entry(self, wired: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The seed's manifest entry shape: {segment_id, segment_type, segment_config, dependencies}
+        (``wired``: the config's :meth:`SegmentConfig.wire`, when the caller has it)."""
         return {
             "segment_id": self.segment_id,
             "segment_type": self.segment_type,
-            "segment_config": self.config.wire(),
+            "segment_config": wired if wired is not None else self.config.wire(),
             "dependencies": self.dependencies,
         }
 

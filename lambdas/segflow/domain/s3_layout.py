@@ -4,9 +4,11 @@ Keys always carry the tenant right after the prefix, so a tenant's data can be l
 protected by prefix alone. Inside an execution's manifest prefix::
 
     manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
-    stages/000000.json         the stage's segment_configs: what the Map (inline or ItemReader) feeds
-    stages/000000.meta.json    {stage, segment_ids, count, bytes, pure}
-    stages/index.json          [{count, bytes, pure}] of every stage: how each runs, in one read
+    stages/chunk-000000.json   the entries of stages 0-63, 64 to an object: how each runs, and the segment
+                               configs of each that needs no object of its own (segflow.domain.stage_layout)
+    stages/000000.json         a stage's segment_configs, when its entry does not hold them: a list; or, for
+                               a stage run as a Map, a list of its batches, each read by byte range
+    stages/000000.batches.json a Map's items (batch pointers) when they do not travel inline: its ItemReader
     bodies/<segment_id>.json   the bulky part of an oversized segment config
     sinks.json                 node ids without successors (their outputs form the execution's output)
 """
@@ -70,16 +72,16 @@ def sinks_key(prefix: str) -> str:
     return f"{prefix}sinks.json"
 
 
-def stage_items_key(prefix: str, stage: int) -> str:
+def stage_chunk_key(prefix: str, chunk: int) -> str:
+    return f"{prefix}stages/chunk-{chunk:06d}.json"
+
+
+def stage_segments_key(prefix: str, stage: int) -> str:
     return f"{prefix}stages/{stage:06d}.json"
 
 
-def stage_meta_key(prefix: str, stage: int) -> str:
-    return f"{prefix}stages/{stage:06d}.meta.json"
-
-
-def stage_index_key(prefix: str) -> str:
-    return f"{prefix}stages/index.json"
+def stage_batches_key(prefix: str, stage: int) -> str:
+    return f"{prefix}stages/{stage:06d}.batches.json"
 
 
 def body_key(prefix: str, segment_id: str) -> str:

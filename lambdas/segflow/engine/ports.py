@@ -17,6 +17,7 @@ from segflow.domain.records import (
     SegmentRecord,
     StoredOutput,
 )
+from segflow.domain.stage_layout import BatchRef, StageEntry
 from segflow.domain.watchers import Feed, Watcher
 from segflow.events.models import EventDraft
 
@@ -34,7 +35,12 @@ class SegmentRecords(Protocol):
         """Record a segment's outcome; False (nothing written) if another attempt's outcome stands."""
         ...
 
-    def list_segments(self, tenant_id: str, execution_id: str, stage: int) -> list[SegmentRecord]: ...
+    def list_segments(
+        self, tenant_id: str, execution_id: str, stage: int, between: tuple[str, str] | None = None
+    ) -> list[SegmentRecord]:
+        """The stage's segment records; ``between``: only those whose segment ids are in that range (both
+        ends included)."""
+        ...
 
 
 class ExecutionRecords(SegmentRecords, Protocol):
@@ -106,16 +112,24 @@ class PlanStore(Protocol):
     def read_submission(self, tenant_id: str, key: str) -> Any: ...
 
     def write_plan(self, prefix: str, plan: PartitionPlan) -> list[dict[str, Any]]:
-        """Returns each stage's ``{count, bytes, pure}``."""
+        """Returns each stage's ``{count, pure, batches, bytes}``."""
         ...
 
     def write_reference_copy(self, key: str, document: Any) -> None: ...
 
-    def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]: ...
+    def read_stage(self, prefix: str, stage: int) -> StageEntry:
+        """How the stage runs (and its configs, when its entry holds them)."""
+        ...
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]: ...
 
-    def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]: ...
+    def read_stage_items(self, prefix: str, stage: int) -> list[dict[str, Any]]:
+        """Every segment config of the stage."""
+        ...
+
+    def read_batch(self, prefix: str, batch: BatchRef) -> list[dict[str, Any]]:
+        """The segment configs of one batch of a stage run as a Map."""
+        ...
 
     def read_body(self, key: str) -> SegmentBody: ...
 

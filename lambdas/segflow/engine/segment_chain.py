@@ -1,16 +1,17 @@
-"""Stages of a single segment, run back to back in one invocation.
+"""Stages that run as one Task each, run back to back in one invocation.
 
-A stage with one segment needs no Map: the state machine hands its ``segment_config`` to ExecuteSegment as a
-plain Task, which returns the cursor of what runs next. When that is again a single segment that may start
-at once, the same invocation runs it too while time remains, so a linear stretch of segments costs one
-invocation and two state transitions instead of several per segment. Each segment still reads only its own
-``segment_config`` (the next stage's item in S3, never the whole manifest) and records its nodes as it goes:
-a crash or a retry resumes after the last recorded node.
+A stage of one batch needs no Map: the state machine hands its first ``segment_config`` to ExecuteSegment as a
+plain Task, which runs the stage and returns the cursor of what runs next. When that is again a stage of one
+batch that may start at once, the same invocation runs it too while time remains, so a linear stretch of
+segments costs one invocation and two state transitions instead of several per segment. Stages are read from
+the plan's chunks (:mod:`segflow.domain.stage_layout`), many stages to a read, and each segment records its
+nodes as it goes: a crash or a retry resumes after the last recorded node.
 
-A stage of several segments whose nodes are all pure runs here too, its segments one after another: they do
-not depend on each other, and parallel Lambdas would buy nothing for work that has no I/O of its own. If time
-runs short inside such a stage, the stage is handed back to run again; its completed segments answer from
-their records.
+A stage of several segments whose nodes are all pure runs its segments one after another: they do not depend
+on each other, and parallel threads would buy nothing for work that has no I/O of its own. If time runs short
+inside such a stage, the stage is handed back to run again; its completed segments answer from their records.
+A stage of several segments with side effects that fits one batch runs them at the same time
+(:mod:`segflow.engine.stage_batch`).
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ from collections.abc import Callable
 
 from segflow.contracts import Cursor, SegmentResult, StateBag
 from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
-from segflow.domain.plan import SegmentConfig, SegmentNode
+from segflow.domain.plan import SegmentConfig
 from segflow.engine.ports import PlanStore
 from segflow.engine.segment_runner import SegmentRunner
-from segflow.engine.stage_advancer import cursor_after_segment, cursor_for_stage
-
-
-def segment_nodes(manifests: PlanStore, segment: SegmentConfig) -> tuple[list[SegmentNode], list[str]]:
-    """The segment's nodes and the outputs it reads: inline, or from its S3 body."""
-    if segment.body_key:
-        body = manifests.read_body(segment.body_key)
-        return body.nodes, body.reads
-    return segment.nodes or [], segment.reads
+from segflow.engine.stage_advancer import cursor_after_stage, cursor_for_stage
+from segflow.engine.stage_batch import run_batch, segment_nodes
 
 
 def _stage_segments(
@@ -86,15 +80,21 @@ def run_segment_chain(
     while True:
         stage = segment.stage
         to_run = _stage_segments(runner, manifests, statebag, segment, stage_segments, stage == entry_stage)
-        for index, config in enumerate(to_run):
-            if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
-                return cursor_for_stage(manifests, statebag, stage)
-            nodes, reads = segment_nodes(manifests, config)
-            result = runner.run(statebag, config, nodes, reads)
-            if on_segment is not None:
-                on_segment(config, result)
-            if result.status != "succeeded":
-                return cursor_after_segment(manifests, statebag, stage, result)
+        if len(to_run) > 1 and not manifests.read_stage(statebag.manifest_prefix, stage).pure:
+            outcome = run_batch(runner, manifests, statebag, to_run, on_segment)
+            outcome.raise_failure()
+            if not outcome.finished:
+                return cursor_after_stage(manifests, statebag, stage, outcome.results)
+        else:
+            for index, config in enumerate(to_run):
+                if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
+                    return cursor_for_stage(manifests, statebag, stage)
+                nodes, reads = segment_nodes(manifests, config)
+                result = runner.run(statebag, config, nodes, reads)
+                if on_segment is not None:
+                    on_segment(config, result)
+                if result.status != "succeeded":
+                    return cursor_after_stage(manifests, statebag, stage, [result])
         cursor = cursor_for_stage(manifests, statebag, stage + 1)
         if not cursor.starts_as_task() or remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
             return cursor

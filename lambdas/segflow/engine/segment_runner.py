@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from segflow.contracts import ApprovalWait, SegmentResult, StateBag
@@ -40,6 +41,7 @@ from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecor
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES, NodeStatus
 from segflow.dsl.models import RetryPolicy
 from segflow.dsl.templates import build_context
+from segflow.engine.node_slots import NodeSlots
 from segflow.engine.ports import Checkpoints, NodeOutputs, SegmentRecords
 from segflow.events.models import EventDraft
 from segflow.nodes import registry
@@ -107,6 +109,7 @@ class SegmentRunner:
         services: NodeServices | None = None,
         *,
         journal: Checkpoints,
+        slots: NodeSlots | None = None,
     ) -> None:
         self.records = records
         self.journal = journal
@@ -116,6 +119,8 @@ class SegmentRunner:
         self.clock = clock
         self.sleep = sleep
         self.yield_margin_ms = yield_margin_ms
+        # The invocation's slots per node type: runners of one invocation (a batch's segments) share them.
+        self.slots = slots or NodeSlots()
         self._executions: dict[tuple[str, str], ExecutionRecord] = {}
         # What a node may still wait: the time left before the yield margin. The runner lives for one
         # invocation, so what is left now is what the next invocation would give a deferred node.
@@ -123,6 +128,27 @@ class SegmentRunner:
         # Whether this invocation has started a node: the first one always starts (so every invocation
         # makes progress), and cutting it short is its failure, not a reason to wait for the next one.
         self._started_a_node = False
+
+    def sibling(self) -> SegmentRunner:
+        """A runner for another segment of this invocation, run at the same time as this one's (a batch).
+        It shares the invocation's deadline, stores, services, node type slots and execution records, and it
+        never runs the invocation's first node: its nodes wait for a fresh invocation rather than fail when
+        their time is short. (Each segment's own state lives in its run, so runners are per thread.)"""
+        other = SegmentRunner(
+            self.records,
+            self.outputs,
+            self.remaining_ms,
+            self.clock,
+            self.sleep,
+            self.yield_margin_ms,
+            self.services,
+            journal=self.journal,
+            slots=self.slots,
+        )
+        other.deadline = self.deadline
+        other._executions = self._executions
+        other._started_a_node = True
+        return other
 
     def _seconds_left(self) -> float:
         return (self.remaining_ms() - self.yield_margin_ms) / 1000
@@ -233,17 +259,20 @@ class SegmentRunner:
                 return self._pause(info, segment, run, "yielded", 0, ran, skipped)
             # A node deferred to this invocation goes on with the attempt it was recorded with.
             deferred = existing is not None and existing.status == "waiting" and progress is None
-            result = self._execute(
-                info,
-                segment,
-                node,
-                node_type,
-                run,
-                context,
-                started=existing.started_at if progress is not None and existing else None,
-                progress=progress,
-                first_attempt=existing.attempt if deferred and existing else 1,
-            )
+            with self.slots.slot(node_type, partial(self._may_start, need)) as admitted:
+                if not admitted:  # its type's slots stayed taken until its time was short
+                    return self._pause(info, segment, run, "yielded", 0, ran, skipped)
+                result = self._execute(
+                    info,
+                    segment,
+                    node,
+                    node_type,
+                    run,
+                    context,
+                    started=existing.started_at if progress is not None and existing else None,
+                    progress=progress,
+                    first_attempt=existing.attempt if deferred and existing else 1,
+                )
             if isinstance(result, _Deferred):
                 return self._pause(info, segment, run, "yielded", result.wait_seconds, ran, skipped)
             if isinstance(result, Poll):
@@ -266,6 +295,11 @@ class SegmentRunner:
         return SegmentResult(
             segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped
         )
+
+    def _may_start(self, need: float) -> bool:
+        """Whether a node that may take ``need`` may still start in this invocation (one waiting for a slot
+        of its type)."""
+        return self.remaining_ms() >= self.yield_margin_ms and (not need or self.deadline.allows(need))
 
     def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
         if not run.pending:

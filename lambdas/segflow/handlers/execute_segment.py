@@ -1,8 +1,12 @@
-"""ExecuteSegment: run one segment's nodes. Never loads the workflow config or the partition map.
+"""ExecuteSegment: run a batch of a stage's segments, or a stage run as a Task and those that follow it.
+Never loads the workflow config or the partition map.
 
-In a Map it returns the segment's result (discarded). When its stage runs as a Task (``advance``: the stage's
-only segment, or the segments of a pure stage one after another) it returns the cursor of what runs next,
-running directly following such stages while time remains (:mod:`segflow.engine.segment_chain`).
+In a Map, an item names one batch of its stage (:mod:`segflow.engine.stage_batch`): its segments run at the
+same time, each recording its outcome, and the handler returns ``{}`` (the Map discards it; AdvanceStage
+decides from the records). When its stage runs as a Task (``advance``: one segment, pure segments, or one
+batch) it returns the cursor of what runs next, running directly following such stages while time remains
+(:mod:`segflow.engine.segment_chain`). Handed one segment_config without ``advance``, it runs that segment
+alone and returns its result.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from segflow.adapters import factory
 from segflow.contracts import ExecuteSegmentEvent, SegmentResult
 from segflow.domain.plan import SegmentConfig
 from segflow.engine.history_budget import budgeted
-from segflow.engine.segment_chain import handed_back, run_segment_chain, segment_nodes
+from segflow.engine.segment_chain import handed_back, run_segment_chain
 from segflow.engine.segment_runner import SegmentRunner
+from segflow.engine.stage_batch import run_map_batch, segment_nodes
 from segflow.handlers.errors import concise_errors
 from segflow.handlers.invocation_log import invocation_log_context
 
@@ -28,12 +33,10 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parsed = ExecuteSegmentEvent.model_validate(event)
     statebag = parsed.statebag
-    stage = parsed.task_stage()
     manifests = factory.manifests()
-    if stage is None:  # RunFirstStage with a cursor that is RouteStage's to follow
-        assert parsed.cursor is not None
+    if parsed.cursor is not None and not parsed.cursor.starts_as_task():
+        # RunFirstStage with a cursor that is RouteStage's to follow
         return handed_back(manifests, statebag, parsed.cursor).model_dump(exclude_none=True)
-    segment, stage_segments, history_events = stage
     records = factory.execution_records()
     runner = SegmentRunner(
         records,
@@ -53,6 +56,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             },
         )
 
+    if parsed.batch is not None:
+        outcome = run_map_batch(runner, manifests, statebag, parsed.batch, log_segment)
+        outcome.raise_failure()
+        return {}
+    stage = parsed.task_stage()
+    assert stage is not None  # a cursor that does not start as a Task was handed back above
+    segment, stage_segments, history_events = stage
     if parsed.advance or parsed.cursor is not None:
         cursor = run_segment_chain(
             runner,
@@ -64,7 +74,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             stage_segments=stage_segments,
         )
         return budgeted(cursor, history_events).model_dump(exclude_none=True)
-    nodes, reads = segment_nodes(manifests, segment)
-    result = runner.run(statebag, segment, nodes, reads)
+    result = runner.run(statebag, segment, *segment_nodes(manifests, segment))
     log_segment(segment, result)
     return result.model_dump()

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS
+from segflow.domain.limits import API_CALL_MAX_CONCURRENCY, HTTP_DEFAULT_TIMEOUT_SECONDS
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import FollowRedirects, check_http_url, send
 
@@ -68,4 +68,5 @@ NODE_TYPE = NodeType(
     description="Calls an HTTP API (method, headers, query, JSON body, timeout) and returns its answer.",
     executor=run_api_call,
     blocks_for=lambda raw: configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS),
+    max_concurrency=API_CALL_MAX_CONCURRENCY,
 )

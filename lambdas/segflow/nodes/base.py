@@ -109,6 +109,10 @@ class NodeType:
     # node is not started with less time left than this (or its timeout_seconds) while the next invocation
     # would give it more: the segment yields instead.
     blocks_for: Callable[[dict[str, Any]], float | None] | None = None
+    # How many nodes of this type one invocation runs at once: the segments of a batch
+    # (:mod:`segflow.engine.stage_batch`) wait for a free slot before starting one. None: no limit of its own
+    # (the batch's BATCH_MAX_CONCURRENT_SEGMENTS); segflow's types take theirs from segflow.domain.limits.
+    max_concurrency: int | None = None
 
     @property
     def key(self) -> str:

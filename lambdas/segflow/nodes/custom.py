@@ -97,11 +97,20 @@ def _executor(name: str, fn: CustomFunction) -> Callable[[NodeContext], NodeResu
 
 
 def node_type(
-    name: str, *, config: type[BaseModel], description: str, pure: bool = False
+    name: str,
+    *,
+    config: type[BaseModel],
+    description: str,
+    pure: bool = False,
+    max_concurrency: int | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as node type ``name`` (``"action:<name>"`` for an action subtype).
 
-    ``pure``: the function has no side effects, so re-running it after a crash is harmless."""
+    ``pure``: the function has no side effects, so re-running it after a crash is harmless.
+    ``max_concurrency``: how many nodes of the type one invocation runs at once, when a batch runs many of a
+    stage's segments together (None: as many as the batch runs)."""
+    if max_concurrency is not None and max_concurrency < 1:
+        raise NodeTypeRegistrationError(f"node type {name!r}: max_concurrency must be at least 1")
 
     def register(fn: F) -> F:
         _check_declaration(name, fn, config, description)
@@ -114,6 +123,7 @@ def node_type(
             description=description.strip(),
             executor=_executor(name, fn),
             pure=pure,
+            max_concurrency=max_concurrency,
         )
         registry.register(declared, origin=f"{fn.__module__}.{fn.__qualname__}")
         return fn

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 from segflow.domain.errors import NodeFailure, ResultTooLarge
 from segflow.domain.limits import (
     DATA_QUERY_DEFAULT_ITEMS,
+    DATA_QUERY_MAX_CONCURRENCY,
     DATA_QUERY_MAX_ITEMS,
     DATA_QUERY_MAX_RESULT_BYTES,
     DATA_QUERY_MAX_SOURCE_BYTES,
@@ -236,4 +237,5 @@ NODE_TYPE = NodeType(
     blocks_for=lambda raw: (
         configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS) if raw.get("source") == "http" else None
     ),
+    max_concurrency=DATA_QUERY_MAX_CONCURRENCY,
 )

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.errors import EffectConditionFailed, NodeFailure
+from segflow.domain.limits import DYNAMODB_UPDATE_MAX_CONCURRENCY
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 
 # DynamoDB's own rule for table names.
@@ -69,4 +70,5 @@ NODE_TYPE = NodeType(
     config_model=DynamoDbUpdateConfig,
     description="Updates one item of a DynamoDB table (UpdateItem), at most once per execution.",
     executor=execute,
+    max_concurrency=DYNAMODB_UPDATE_MAX_CONCURRENCY,
 )

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from segflow.domain.errors import NodeFailure
-from segflow.domain.limits import FOR_EACH_MAX_CONCURRENCY, FOR_EACH_MAX_ITEMS
+from segflow.domain.limits import FOR_EACH_MAX_CONCURRENCY, FOR_EACH_MAX_ITEMS, SUB_FLOW_MAX_CONCURRENCY
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.nodes.subflow import SubFlow, SubFlowFailed, SubFlowRunner
 
@@ -80,4 +80,5 @@ NODE_TYPE = NodeType(
     description="Runs a sub-flow per item of a list, in parallel up to max_concurrency; results in order.",
     executor=run_for_each,
     raw_fields=("flow",),
+    max_concurrency=SUB_FLOW_MAX_CONCURRENCY,
 )

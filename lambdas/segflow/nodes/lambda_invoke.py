@@ -27,6 +27,7 @@ from segflow.declaration import INVOKE_FUNCTIONS_CONTEXT
 from segflow.domain.errors import NodeFailure
 from segflow.domain.limits import (
     LAMBDA_CLIENT_CONTEXT_MAX_BYTES,
+    LAMBDA_INVOKE_MAX_CONCURRENCY,
     LAMBDA_INVOKE_MAX_PAYLOAD_BYTES,
     LAMBDA_INVOKE_MAX_WAIT_SECONDS,
 )
@@ -146,4 +147,5 @@ NODE_TYPE = NodeType(
     "output, its errorType the node's error.",
     executor=execute,
     blocks_for=lambda raw: LAMBDA_INVOKE_MAX_WAIT_SECONDS,
+    max_concurrency=LAMBDA_INVOKE_MAX_CONCURRENCY,
 )

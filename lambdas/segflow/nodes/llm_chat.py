@@ -14,7 +14,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import field_validator
 
 from segflow.domain.errors import NodeFailure
-from segflow.domain.limits import AWS_SDK_READ_TIMEOUT_SECONDS, HTTP_DEFAULT_TIMEOUT_SECONDS
+from segflow.domain.limits import (
+    AWS_SDK_READ_TIMEOUT_SECONDS,
+    HTTP_DEFAULT_TIMEOUT_SECONDS,
+    LLM_CHAT_MAX_CONCURRENCY,
+)
 from segflow.llm.answer_schema import SchemaError, check_schema, parse_answer
 from segflow.llm.models import ChatAnswer, ChatMessage, LlmChatConfig
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
@@ -112,4 +116,5 @@ NODE_TYPE = NodeType(
     blocks_for=lambda raw: configured_seconds(
         raw, HTTP_DEFAULT_TIMEOUT_SECONDS if raw.get("provider") == "openai" else AWS_SDK_READ_TIMEOUT_SECONDS
     ),
+    max_concurrency=LLM_CHAT_MAX_CONCURRENCY,
 )

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.errors import NodeFailure
-from segflow.domain.limits import LOOP_MAX_ITERATIONS
+from segflow.domain.limits import LOOP_MAX_ITERATIONS, SUB_FLOW_MAX_CONCURRENCY
 from segflow.domain.truth import truth
 from segflow.dsl.templates import TemplateError, expressions_in, render
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
@@ -75,4 +75,5 @@ NODE_TYPE = NodeType(
     description="Repeats a sub-flow until a condition holds; fails clearly at max_iterations.",
     executor=run_loop,
     raw_fields=("flow", "until"),
+    max_concurrency=SUB_FLOW_MAX_CONCURRENCY,
 )

@@ -38,6 +38,7 @@ from segflow.deployments.models import (
     ModelDeployConfig,
 )
 from segflow.deployments.policies import deployment_config
+from segflow.domain.limits import MODEL_DEPLOY_MAX_CONCURRENCY
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, Poll
 from segflow.nodes.services import DeploymentLog, ModelEndpoints
 
@@ -311,4 +312,5 @@ NODE_TYPE = NodeType(
     ),
     executor=run_model_deploy,
     inline=False,  # it polls through the state machine
+    max_concurrency=MODEL_DEPLOY_MAX_CONCURRENCY,
 )

@@ -15,7 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from segflow.domain.limits import HTTP_DEFAULT_TIMEOUT_SECONDS, SNS_FIFO_ID_MAX_CHARS, SNS_SUBJECT_MAX_CHARS
+from segflow.domain.limits import (
+    HTTP_DEFAULT_TIMEOUT_SECONDS,
+    NOTIFICATION_MAX_CONCURRENCY,
+    SNS_FIFO_ID_MAX_CHARS,
+    SNS_SUBJECT_MAX_CHARS,
+)
 from segflow.nodes.base import NodeContext, NodeResult, NodeType, configured_seconds
 from segflow.nodes.http_client import check_http_url, send
 
@@ -127,4 +132,5 @@ NODE_TYPE = NodeType(
     blocks_for=lambda raw: (
         configured_seconds(raw, HTTP_DEFAULT_TIMEOUT_SECONDS) if raw.get("channel") == "webhook" else None
     ),
+    max_concurrency=NOTIFICATION_MAX_CONCURRENCY,
 )

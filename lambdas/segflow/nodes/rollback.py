@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from segflow.domain.errors import NodeFailure
+from segflow.domain.limits import ROLLBACK_MAX_CONCURRENCY
 from segflow.dsl.templates import expressions_in
 from segflow.nodes.base import NodeContext, NodeResult, NodeType
 from segflow.versioning.errors import VersionAlreadyActive, VersioningError
@@ -79,4 +80,5 @@ NODE_TYPE = NodeType(
     config_model=WorkflowRollbackConfig,
     description="Makes an earlier version of a workflow active again (new executions use it).",
     executor=execute,
+    max_concurrency=ROLLBACK_MAX_CONCURRENCY,
 )

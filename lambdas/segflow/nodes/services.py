@@ -7,6 +7,7 @@ node failures (:mod:`segflow.domain.errors`), named as users and retry policies 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -237,13 +238,16 @@ class NodeServices:
     chat_models_factory: Callable[[], ChatModels] | None = None
     model_calls_factory: Callable[[], ModelCallLedger] | None = None
     _built: dict[str, Any] = field(default_factory=dict)
+    # The segments of a batch share the services, each built once.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _service(self, name: str, factory: Callable[[], Service] | None, what: str) -> Service:
-        if name not in self._built:
-            if factory is None:
-                raise ServiceUnavailable(f"{what} is not available to this segment")
-            self._built[name] = factory()
-        built: Service = self._built[name]
+        with self._lock:
+            if name not in self._built:
+                if factory is None:
+                    raise ServiceUnavailable(f"{what} is not available to this segment")
+                self._built[name] = factory()
+            built: Service = self._built[name]
         return built
 
     @property

@@ -36,11 +36,14 @@ from segflow.domain.errors import NodeFailure, SegflowError
 from segflow.domain.limits import SEGMENT_YIELD_MARGIN_MS
 from segflow.domain.plan import SegmentConfig
 from segflow.domain.records import NodeRecord
+from segflow.domain.stage_layout import BatchRef
+from segflow.engine.batching import BATCH_SECONDS
 from segflow.engine.finalizer import finalize
 from segflow.engine.initializer import Initializer
-from segflow.engine.segment_chain import run_segment_chain, segment_nodes
+from segflow.engine.segment_chain import run_segment_chain
 from segflow.engine.segment_runner import SegmentRunner
 from segflow.engine.stage_advancer import advance_stage
+from segflow.engine.stage_batch import BatchOutcome, run_map_batch, segment_nodes
 from segflow.events.models import ExecutionEvent
 from segflow.nodes import registry
 from segflow.nodes.base import NodeContext
@@ -59,6 +62,9 @@ from segflow_local.memory_stores import (
 
 LAMBDA_SECONDS = 900.0  # what a fresh ExecuteSegment invocation has (its function's timeout)
 MARGIN_SECONDS = SEGMENT_YIELD_MARGIN_MS / 1000
+# A node with this timeout may take all a batch has: its segment is a batch of its own (a stage of such nodes
+# runs as a Map, one item per segment).
+WHOLE_BATCH_SECONDS = BATCH_SECONDS
 
 
 class FakeClock:
@@ -236,6 +242,12 @@ class Engine:
         items = self.manifests.read_stage_items(statebag.manifest_prefix, stage)
         return [SegmentConfig.model_validate(item) for item in items]
 
+    def batches(self, cursor: Cursor) -> list[BatchRef]:
+        """The Map items of a stage run as a Map: its batches."""
+        assert cursor.mode in ("inline", "s3")
+        items = cursor.items if cursor.items is not None else self.manifests.read_json(cursor.items_key or "")
+        return [BatchRef.model_validate(item) for item in items]
+
     def run_segment(
         self, statebag: StateBag, segment: SegmentConfig, seconds: float = LAMBDA_SECONDS
     ) -> SegmentResult:
@@ -261,12 +273,15 @@ class Engine:
         return next_cursor, results
 
     def map(self, statebag: StateBag, cursor: Cursor) -> Cursor:
-        """A stage run as a Map (inline or distributed): each item in an invocation, then AdvanceStage."""
-        assert cursor.mode in ("inline", "s3")
-        items = cursor.items if cursor.items is not None else self.manifests.read_json(cursor.items_key or "")
-        for item in items:
-            self.run_segment(statebag, SegmentConfig.model_validate(item))
+        """A stage run as a Map (inline or distributed): each item (a batch) in an invocation, then
+        AdvanceStage. A batch that raises fails the Map (the state machine's Catch)."""
+        for batch in self.batches(cursor):
+            self.run_batch(statebag, batch).raise_failure()
         return self.advance(statebag, cursor.stage)
+
+    def run_batch(self, statebag: StateBag, batch: BatchRef, seconds: float = LAMBDA_SECONDS) -> BatchOutcome:
+        """One Map item: ExecuteSegment running a batch of the stage's segments."""
+        return run_map_batch(self.runner(seconds), self.manifests, statebag, batch)
 
     def advance(self, statebag: StateBag, stage: int) -> Cursor:
         return advance_stage(

@@ -18,7 +18,7 @@ from tests.support.workflows import (
     transform,
     workflow,
 )
-from tests.unit.engine.harness import Engine, FakeClock, Work, effect_node
+from tests.unit.engine.harness import WHOLE_BATCH_SECONDS, Engine, FakeClock, Work, effect_node
 
 NODE_ORDER = {
     "pending": 0,
@@ -70,18 +70,25 @@ def test_a_run_tells_its_story_once_in_order(engine: Engine, work: Work) -> None
 
 
 def test_segments_running_at_once_still_number_their_events_without_a_gap(engine: Engine) -> None:
-    started = engine.start(fan_out_workflow("wide", [effect_node(f"b{i}") for i in range(24)]))
+    branches = [effect_node(f"b{i}", timeout_seconds=WHOLE_BATCH_SECONDS) for i in range(24)]
+    started = engine.start(fan_out_workflow("wide", branches))
     statebag = started.statebag
     cursor, _ = engine.chain(statebag, started.cursor)
 
-    with ThreadPoolExecutor(max_workers=8) as pool:  # a Map's segments, each in its own invocation
-        results = list(
-            pool.map(lambda segment: engine.run_segment(statebag, segment), engine.stage(statebag, 1))
-        )
-    assert {r.status for r in results} == {"succeeded"}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # a Map's batches, each in its own invocation
+        outcomes = list(pool.map(lambda batch: engine.run_batch(statebag, batch), engine.batches(cursor)))
+    assert all(outcome.finished for outcome in outcomes)
     engine.resume(statebag, engine.advance(statebag, cursor.stage))
 
     assert_one_story(engine.events(statebag), node_count=26)
+
+
+def test_the_segments_of_one_batch_running_at_once_number_their_events_without_a_gap(engine: Engine) -> None:
+    outcome = engine.run(fan_out_workflow("wide", [effect_node(f"b{i}") for i in range(24)]))
+
+    assert outcome.result is not None and outcome.result.status == "SUCCEEDED"
+    assert len(engine.invocations) == 1, "the start, its 24 branches at once, and the join"
+    assert_one_story(engine.events(outcome.statebag), node_count=26)
 
 
 def test_a_stop_no_handler_saw_is_recorded_once_and_the_late_finalizer_adds_nothing(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.workflows import aggregator, chain_edges, edge, judgment, transform, wait, workflow
-from tests.unit.engine.harness import MARGIN_SECONDS, Engine, FakeClock, Work, effect_node, pure_node
+from tests.unit.engine.harness import (
+    MARGIN_SECONDS,
+    WHOLE_BATCH_SECONDS,
+    Engine,
+    FakeClock,
+    Work,
+    effect_node,
+    pure_node,
+)
 
 
 def routed(first: dict[str, Any], branches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -37,16 +45,31 @@ def test_stages_that_run_as_tasks_all_run_in_one_invocation(engine: Engine, work
     assert work.calls_of(started.statebag.execution_id) == ["x"]
 
 
-def test_a_stage_of_side_effects_is_handed_to_a_map(engine: Engine, work: Work) -> None:
+def test_a_stage_of_side_effects_in_one_batch_runs_in_the_chain(engine: Engine, work: Work) -> None:
     raw = routed(transform("start", 1), [effect_node("x"), effect_node("y")])
     started = engine.start(raw, {"tier": "x"})
+
+    cursor, results = engine.chain(started.statebag, started.cursor)
+
+    assert cursor.mode == "done" and len(engine.invocations) == 1
+    assert sorted(r.segment_id for r in results[1:3]) == [
+        s.segment_id for s in engine.stage(started.statebag, 1)
+    ]
+    assert work.calls_of(started.statebag.execution_id) == ["x"]
+    assert engine.statuses(started.statebag)["y"] == "skipped"
+
+
+def test_a_stage_of_several_batches_is_handed_to_a_map(engine: Engine, work: Work) -> None:
+    branches = [
+        effect_node("x", timeout_seconds=WHOLE_BATCH_SECONDS),
+        effect_node("y", timeout_seconds=WHOLE_BATCH_SECONDS),
+    ]
+    started = engine.start(routed(transform("start", 1), branches), {"tier": "x"})
 
     cursor, _ = engine.chain(started.statebag, started.cursor)
 
     assert (cursor.stage, cursor.mode, cursor.max_concurrency) == (1, "inline", 2)
-    assert [item["segment_id"] for item in cursor.items or []] == [
-        s.segment_id for s in engine.stage(started.statebag, 1)
-    ]
+    assert [batch.batch for batch in engine.batches(cursor)] == [0, 1]
     assert work.calls_of(started.statebag.execution_id) == [], "nothing of the Map's stage ran in the Task"
 
 
