@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from segflow.domain import s3_layout
 from segflow.domain.integrity import verify_submission
 from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
+from segflow.domain.stored_plan import PlanSummary
 
 REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
 
@@ -97,6 +98,26 @@ class ManifestStore:
 
     def write_reference_copy(self, key: str, document: Any) -> None:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
+
+    def read_plan_summary(self, prefix: str) -> tuple[PlanSummary, float] | None:
+        """The stored plan's summary and when it was written (S3's LastModified, what lifecycle rules count
+        from, in epoch seconds); None when the plan is not all stored, or its summary is unreadable."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=s3_layout.plan_summary_key(prefix))
+        except ClientError as error:
+            # Without s3:ListBucket a missing key answers 403 (see read_submission): not there either way.
+            if error.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied", "404", "403"):
+                raise
+            return None
+        try:
+            summary = PlanSummary.model_validate_json(response["Body"].read())
+        except ValueError:  # a summary of another shape is no summary: the plan is written again
+            return None
+        return summary, response["LastModified"].timestamp()
+
+    def write_plan_summary(self, prefix: str, summary: PlanSummary) -> None:
+        """Written after every other object of the plan: its presence says the plan is complete."""
+        self._put(s3_layout.plan_summary_key(prefix), summary.model_dump_json())
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]:
         return cast(dict[str, Any], self._get_json(s3_layout.stage_meta_key(prefix, stage)))

@@ -17,6 +17,7 @@ from segflow.domain.records import (
     SegmentRecord,
     StoredOutput,
 )
+from segflow.domain.stored_plan import PlanSummary
 from segflow.domain.watchers import Feed, Watcher
 from segflow.events.models import EventDraft
 
@@ -110,6 +111,14 @@ class PlanStore(Protocol):
         ...
 
     def write_reference_copy(self, key: str, document: Any) -> None: ...
+
+    def read_plan_summary(self, prefix: str) -> tuple[PlanSummary, float] | None:
+        """The plan's summary and when it was written (epoch seconds); None if the plan is not all stored."""
+        ...
+
+    def write_plan_summary(self, prefix: str, summary: PlanSummary) -> None:
+        """Written last: the plan is complete."""
+        ...
 
     def read_stage_meta(self, prefix: str, stage: int) -> dict[str, Any]: ...
 
