@@ -4,8 +4,8 @@ A plan (manifest, stage items, bodies, stage index, sinks, reference copies) dep
 content and on the code that validated and partitioned it, nothing else: it is stored once under a **plan
 key**, a hash of both, and every execution of that definition by that code reads it instead of partitioning
 again. The plan's summary (:class:`PlanSummary`) is its last object written: its presence says the plan is
-complete, and it carries the facts an execution needs without the graph (counts, the first stage, the nodes
-a route can skip).
+complete, and it carries the facts an execution needs without the graph (counts, the first stage, how to
+count what a route skipped).
 
 Objects expire by S3 lifecycle ``retention`` days after they were written, so a plan is reused only while its
 summary is younger than a share of that period (:data:`~segflow.domain.limits.PLAN_REUSE_SHARE_OF_RETENTION`);
@@ -48,6 +48,26 @@ def plan_key(definition_sha256: str, code_version: str) -> str:
     )
 
 
+class RouteGuard(BaseModel):
+    """``nodes`` nodes that run exactly when ``judgment`` chose one of ``labels`` (else they are skipped)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    judgment: str
+    labels: list[str]
+    nodes: int
+
+
+class SkipRule(BaseModel):
+    """How a successful run's skipped nodes are counted (:mod:`segflow.engine.skips`): from the routes its
+    judgments chose, and the records of the ``unknown`` nodes; every other node ran."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    routed: list[RouteGuard] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)
+
+
 class PlanSummary(BaseModel):
     """What an execution needs of a stored plan besides its stages: written last, read first."""
 
@@ -61,9 +81,7 @@ class PlanSummary(BaseModel):
     segment_count: int
     stage_count: int
     first_stage: dict[str, Any] = Field(description="The first stage's {count, bytes, pure}.")
-    # The nodes a run that succeeds may leave skipped (those behind a judgment's route): the only records the
-    # execution's end reads to count what was skipped, every other node having succeeded.
-    skippable: list[str] = Field(default_factory=list)
+    skips: SkipRule = Field(default_factory=SkipRule)
 
 
 def plan_reusable(written_at: float, now: float, retention_days: int) -> bool:

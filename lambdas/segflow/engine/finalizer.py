@@ -1,10 +1,10 @@
 """FinalizeExecution's logic: the execution's outcome, recorded once, and its final output shaped small.
 
 A success reads what does not depend on the workflow's size: the plan's summary, the records of the sinks
-(the output) and of the nodes a route could have skipped (none in a workflow without judgments). Every other
-node succeeded: the stages completed only when each of their segments did, and a segment only when each of
-its nodes succeeded or was skipped. A failure lists the records, as it must: which nodes ran before it is
-known only to them.
+(the output) and of the judgments whose routes decide what was skipped (none in a workflow without
+judgments; :mod:`segflow.engine.skips`). Every other node succeeded: the stages completed only when each of
+their segments did, and a segment only when each of its nodes succeeded or was skipped. A failure lists the
+records, as it must: which nodes ran before it is known only to them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from segflow.domain.records import ExecutionIdentity, NodeRecord
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.engine.execution_events import finish
 from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore
+from segflow.engine.skips import count_skipped, records_needed
 
 
 def _now() -> str:
@@ -90,15 +91,15 @@ def finalize(
 
     plan = manifests.read_plan_summary(statebag.manifest_prefix)
     sinks = manifests.read_sinks(statebag.manifest_prefix)
-    if plan is None:  # a plan stored without its summary (planned before plans were shared): count records
+    skipped: int | None = None
+    if plan is not None:
+        rule = plan[0].skips
+        skipped = count_skipped(rule, records.get_nodes(tenant, execution_id, records_needed(rule)))
+    if skipped is None:  # a plan stored without its summary (planned before plans were shared)
         nodes = records.list_nodes(tenant, execution_id)
         summary, completed = _recorded_summary(nodes)
         by_id = {record.node_id: record for record in nodes}
     else:
-        skippable = plan[0].skippable
-        skipped = sum(
-            1 for r in records.get_nodes(tenant, execution_id, skippable).values() if r.status == "skipped"
-        )
         summary, completed = _succeeded_summary(statebag.node_count, skipped), statebag.node_count
         by_id = records.get_nodes(tenant, execution_id, sinks)
     result: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from segflow.engine.history_budget import START_EVENTS, budgeted
 from segflow.engine.partitioner import partition
 from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore, WorkflowVersions
 from segflow.engine.resume import ResumeRefused, reusable_records
-from segflow.engine.skips import skippable_nodes
+from segflow.engine.skips import skip_rule
 from segflow.engine.stage_advancer import cursor_for_stage
 from segflow.events.models import EventDraft
 
@@ -191,7 +191,7 @@ class Initializer:
             segment_count=len(plan.segments),
             stage_count=len(plan.stages),
             first_stage=stage_index[0],
-            skippable=skippable_nodes(graph),
+            skips=skip_rule(graph),
         )
         self.manifests.write_plan_summary(prefix, summary)
         return summary

@@ -86,7 +86,7 @@ def reusable_records(
     rerun = descendants_and_self(graph, from_node) if from_node is not None else set()
     # A skip is kept only where this graph can skip (an execution of another definition of the workflow
     # may have skipped a node this one always runs); the execution's end counts skips among those nodes only.
-    can_skip = set(skippable_nodes(graph))
+    can_skip = skippable_nodes(graph)
     kept = [
         r
         for r in records

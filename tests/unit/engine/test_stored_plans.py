@@ -4,21 +4,27 @@ of a run counts what it skipped from the few nodes a route can skip."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from segflow.contracts import ExecutionRequest, S3Pointer
 from segflow.domain import s3_layout
 from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, PLAN_REUSE_SHARE_OF_RETENTION
 from segflow.domain.records import NodeRecord
+from segflow.domain.stored_plan import SkipRule
 from segflow.dsl.validation import WorkflowValidationError, validate_executable
 from segflow.engine.initializer import Initializer
 from segflow.engine.resume import reusable_records
-from segflow.engine.skips import skippable_nodes
+from segflow.engine.skips import count_skipped, records_needed, skip_rule, skippable_nodes
 
+from tests.support.dags import random_routes, random_workflows
 from tests.support.workflows import aggregator, edge, judgment, linear_workflow, transform, workflow
-from tests.unit.engine.harness import Engine, Work, effect_node
+from tests.unit.engine.harness import Engine, FakeClock, Work, effect_node
+from tests.unit.engine.test_partitioner_properties import PROPERTY_SETTINGS
 
 DAY = 86_400
 
@@ -177,11 +183,73 @@ def test_a_failed_run_still_counts_every_record(engine: Engine, work: Work) -> N
     assert outcome.result is not None and outcome.result.nodes == {"succeeded": 1, "failed": 1}
 
 
-def test_the_nodes_a_route_can_skip() -> None:
+def test_the_nodes_a_route_can_skip_and_what_decides_it() -> None:
     graph = validate_executable(routed())
 
-    assert skippable_nodes(graph) == ["gold", "silver", "after_silver", "join"]
-    assert skippable_nodes(validate_executable(linear_workflow("plain", 5))) == []
+    assert skippable_nodes(graph) == {"gold", "silver", "after_silver"}, "the arms join: the join runs"
+    rule = skip_rule(graph)
+    assert sorted((g.judgment, g.labels, g.nodes) for g in rule.routed) == [
+        ("judge", ["gold"], 1),
+        ("judge", ["silver"], 2),
+    ]
+    assert rule.unknown == []
+    assert skippable_nodes(validate_executable(linear_workflow("plain", 5))) == set()
+    assert skip_rule(validate_executable(linear_workflow("plain", 5))) == SkipRule()
+
+
+def test_a_route_behind_a_route_is_read_from_its_records() -> None:
+    raw = workflow(
+        "nested",
+        [
+            judgment("outer", "{{ input.a }}"),
+            judgment("inner", "{{ input.b }}"),
+            transform("deep", 1),
+            transform("other", 2),
+            transform("elsewhere", 3),
+        ],
+        [
+            edge("outer", "inner", "true"),
+            edge("outer", "elsewhere", "false"),
+            edge("inner", "deep", "true"),
+            edge("inner", "other", "false"),
+        ],
+    )
+
+    rule = skip_rule(validate_executable(raw))
+
+    assert sorted((g.judgment, g.labels, g.nodes) for g in rule.routed) == [
+        ("outer", ["false"], 1),
+        ("outer", ["true"], 1),
+    ]
+    assert rule.unknown == ["deep", "other"]
+
+
+def test_a_judgment_with_one_label_always_takes_it() -> None:
+    raw = workflow(
+        "single", [judgment("only", "{{ input.a }}"), transform("next", 1)], [edge("only", "next", "true")]
+    )
+
+    assert skippable_nodes(validate_executable(raw)) == set()
+
+
+@PROPERTY_SETTINGS
+@given(random_workflows(max_nodes=30, max_padding=200, wait_seconds=(0, 1)), st.integers(0, 2**16))
+def test_a_random_run_counts_what_its_records_say(raw: dict[str, Any], route_seed: int) -> None:
+    execution_input = {"routes": random_routes(raw, random.Random(route_seed))}
+    engine = Engine(FakeClock())
+
+    outcome = engine.run(raw, execution_input)
+
+    assert outcome.result is not None
+    assert outcome.result.nodes == dict(Counter(engine.statuses(outcome.statebag).values()))
+    if outcome.result.status == "SUCCEEDED":
+        last = engine.events(outcome.statebag)[-1]
+        assert last.progress.completed == last.progress.total == len(raw["nodes"])
+        # counted by the rule, from the few records it names (not by listing them all)
+        rule = skip_rule(validate_executable(raw))
+        tenant, execution_id = outcome.statebag.tenant_id, outcome.statebag.execution_id
+        needed = engine.records.get_nodes(tenant, execution_id, records_needed(rule))
+        assert count_skipped(rule, needed) == outcome.result.nodes.get("skipped", 0)
 
 
 def test_a_resume_keeps_no_skip_its_workflow_could_not_make() -> None:
