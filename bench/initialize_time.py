@@ -6,7 +6,7 @@ validating, partitioning, writing the plan and the reference copies, recording t
 same for FinalizeExecution of a run that succeeded. Wall times on moto are not AWS's; the split is what
 matters.
 
-    python -m bench.initialize_time [--nodes 100000] [--shape linear]
+    python -m bench.initialize_time [--nodes 100000] [--shape chain]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 from segflow.contracts import ExecutionRequest, FinalizeEvent, S3Pointer
@@ -70,6 +71,17 @@ def _profiled(call: Any, phases: Phases) -> tuple[Any, float, dict[str, float]]:
     return result, time.perf_counter() - began, _phases(profile, phases)
 
 
+def chain(count: int) -> dict[str, Any]:
+    """The smallest chain document of ``count`` transforms (the benchmark's ``linear`` shape passes the
+    workflow size limit, MAX_WORKFLOW_BYTES, before 100,000 nodes)."""
+    nodes = [
+        {"node_id": f"n{index:05d}", "type": "transform", "config": {"output": index}}
+        for index in range(count)
+    ]
+    edges = [{"source": a["node_id"], "target": b["node_id"]} for a, b in pairwise(nodes)]
+    return {"workflow_id": f"chain-{count}", "name": f"chain-{count}", "nodes": nodes, "edges": edges}
+
+
 def _show(title: str, wall: float, phases: dict[str, float]) -> None:
     print(f"{title}: {wall:.2f} s (under cProfile)")
     for label, seconds in phases.items():
@@ -79,7 +91,7 @@ def _show(title: str, wall: float, phases: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100_000)
-    parser.add_argument("--shape", default="linear", choices=workflows.SHAPES)
+    parser.add_argument("--shape", default="chain", choices=("chain", *workflows.SHAPES))
     args = parser.parse_args()
 
     from segflow.adapters import factory
@@ -90,7 +102,7 @@ def main() -> None:
     from segflow_cli.locate import Resources
     from segflow_local.embedded import embedded_aws
 
-    document = workflows.build(args.shape, args.nodes)
+    document = chain(args.nodes) if args.shape == "chain" else workflows.build(args.shape, args.nodes)
     with embedded_aws(stage="bench") as aws:
         bucket = Resources.from_outputs(aws.stack.outputs()).bucket
         launcher = ExecutionLauncher("", None, bucket, aws.client("s3"))
@@ -117,12 +129,27 @@ def main() -> None:
                 )
             _show(f"InitializeStateBag, {run}", wall, phases)
             results.append(result)
+        bag = results[0].statebag
+        print(f"    ({bag.segment_count:,} segments in {bag.stage_count:,} stages)")
+        with aws.running_as("InitializeStateBag"):  # planning again (other code), without the profiler
+            records = factory.execution_records()
+            initializer = Initializer(
+                records,
+                factory.manifests(),
+                factory.node_outputs(),
+                factory.workflow_versions(),
+                factory.journal(records),
+                code_version=uuid.uuid4().hex,
+            )
+            began = time.perf_counter()
+            initializer.initialize(request, f"init-{uuid.uuid4().hex[:8]}", datetime.now(UTC).isoformat())
+            print(f"InitializeStateBag planning, without the profiler: {time.perf_counter() - began:.2f} s")
 
         # FinalizeExecution of the second run, as if every node had succeeded (only the sink's record is
         # written: the finalizer of a successful run reads no other).
         statebag = results[-1].statebag
         with aws.running_as("ExecuteSegment"):
-            sink = workflows.build(args.shape, args.nodes)["nodes"][-1]["node_id"]
+            sink = document["nodes"][-1]["node_id"]
             factory.execution_records().put_nodes(
                 statebag.tenant_id,
                 statebag.execution_id,
