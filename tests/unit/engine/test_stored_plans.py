@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from segflow.contracts import ExecutionRequest, S3Pointer
+from segflow.contracts import ExecutionRequest, S3Pointer, WorkflowRef
 from segflow.domain import s3_layout
 from segflow.domain.limits import EXECUTION_DATA_RETENTION_DAYS, PLAN_REUSE_SHARE_OF_RETENTION
 from segflow.domain.records import NodeRecord
@@ -266,3 +266,21 @@ def test_a_resume_keeps_no_skip_its_workflow_could_not_make() -> None:
     )
 
     assert [r.node_id for r in kept] == [node_ids[0]]
+
+
+def test_a_published_version_runs_the_plan_of_the_same_definition_submitted(engine: Engine) -> None:
+    raw = linear_workflow("published", 5)
+    submitted = engine.run(raw, {"start": 1})
+    writes = engine.manifests.plan_writes
+    engine.versions.publish("default", raw, "me")
+
+    request = ExecutionRequest(
+        tenant_id="default", workflow=WorkflowRef(workflow_id="published"), input={"start": 1}
+    )
+    started = Initializer(
+        engine.records, engine.manifests, engine.outputs, engine.versions, engine.journal, clock=engine.clock
+    ).initialize(request, "e-published", engine.clock.iso())
+
+    assert started.statebag.workflow_version == 1
+    assert started.statebag.manifest_prefix == submitted.statebag.manifest_prefix
+    assert engine.manifests.plan_writes == writes
