@@ -409,8 +409,8 @@ INITIALIZE_STATE_BAG = FunctionSpec(
         TableGrant(WORKFLOWS_TABLE.logical_id, "read"),
         TableGrant(EVENTS_TABLE.logical_id, "write"),
     ),
-    # The manifest is read back: an initializer that finds its plan already written (a retried invocation),
-    # and the first stage's items, which it hands to the state machine.
+    # Plans are read back: the stored plan's summary (a definition planned already is not planned again), and
+    # the first stage's items, which it hands to the state machine.
     buckets=(
         BucketGrant(DATA_BUCKET.logical_id, "read", (s3_layout.SUBMISSIONS, s3_layout.WORKFLOWS)),
         BucketGrant(DATA_BUCKET.logical_id, "read_write", (s3_layout.MANIFESTS,)),

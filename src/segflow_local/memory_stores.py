@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from segflow.domain.limits import (
 )
 from segflow.domain.plan import PartitionPlan, SegmentBody, compact_json
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord, StoredOutput
+from segflow.domain.stored_plan import PlanSummary
 from segflow.events.models import EventDraft, ExecutionEvent, Progress
 from segflow.versioning.errors import (
     ActiveVersionConflict,
@@ -443,11 +445,14 @@ class MemoryManifests(StageReads):
 
     bucket = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self._lock = threading.Lock()
+        self.clock = clock  # when a plan summary is written (the bucket's LastModified)
         self.documents: dict[str, str] = {}  # key -> the JSON text stored there
         self.reference_only: set[str] = set()  # keys of reference copies: never read by the engine
+        self.written_at: dict[str, float] = {}  # key -> when the plan summary there was written
+        self.plan_writes = 0  # objects of plans and reference copies written (a PutObject each in S3)
 
     def _get_json(self, key: str) -> Any:
         with self._lock:
@@ -488,12 +493,27 @@ class MemoryManifests(StageReads):
         writes, index = plan_documents(prefix, plan)
         with self._lock:
             self.documents.update(writes)
+            self.plan_writes += len(writes)
         return index
 
     def write_reference_copy(self, key: str, document: Any) -> None:
         with self._lock:
             self.documents[key] = compact_json(document)
             self.reference_only.add(key)
+            self.plan_writes += 1
+
+    def read_plan_summary(self, prefix: str) -> tuple[PlanSummary, float] | None:
+        key = s3_layout.plan_summary_key(prefix)
+        with self._lock:
+            text, written_at = self.documents.get(key), self.written_at.get(key, 0.0)
+        return (PlanSummary.model_validate_json(text), written_at) if text is not None else None
+
+    def write_plan_summary(self, prefix: str, summary: PlanSummary) -> None:
+        key = s3_layout.plan_summary_key(prefix)
+        with self._lock:
+            self.documents[key] = summary.model_dump_json()
+            self.written_at[key] = self.clock()
+            self.plan_writes += 1
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))

@@ -12,7 +12,7 @@ from segflow.dsl.validation import WorkflowValidationError
 
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
-from tests.support.e2e import dynamodb_item_count, execution_count, manifest_prefix, s3_object_count
+from tests.support.e2e import dynamodb_item_count, execution_count, plans_prefix, s3_object_count
 from tests.support.stores import stores_of
 from tests.support.workflows import edge, transform, workflow
 
@@ -111,7 +111,7 @@ def test_a_start_that_bypasses_the_client_fails_in_initialization_and_writes_not
     assert description["error"] == "WorkflowValidationError"
     assert f"node '{node}'" in description["cause"]
     # and no manifest, reference copy or record was written for it
-    assert s3_object_count(client, manifest_prefix(client, document["workflow_id"], arn)) == 0
+    assert s3_object_count(client, plans_prefix(client, document["workflow_id"])) == 0
     assert s3_object_count(client, f"reference/workflow-configs/default/{document['workflow_id']}/") == 0
     assert s3_object_count(client, f"reference/workflow-partitions/default/{document['workflow_id']}/") == 0
     assert client.execution_record(arn) is None

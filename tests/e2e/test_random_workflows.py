@@ -7,6 +7,7 @@ stages, Maps and records are the engine's business. A handful of examples keeps 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -51,3 +52,5 @@ def test_a_random_workflow_runs_as_the_reference_model_says(
     assert {node_id: record.status for node_id, record in records.items()} == expected.statuses
     assert node_outputs(client, arn) == expected.outputs
     assert client.output(arn)["output"] == expected.final_output
+    # and the execution's summary counts them as the records do
+    assert client.output(arn)["nodes"] == dict(Counter(expected.statuses.values()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
+from segflow.domain.truth import truth
 
 from tests.support.workflows import edge, workflow
 
@@ -204,7 +205,11 @@ def expected_run(raw: dict[str, Any], execution_input: dict[str, Any]) -> Expect
         else:
             value = execution_input["routes"][node_id]
             labels = {e["condition"] for e in outgoing[node_id]}
-            route = value if value in labels and value != "default" else "default"
+            # its own label, else "true"/"false" by the truth rule, else "default" (docs: judgment routing)
+            route = value
+            if value not in labels or value == "default":
+                by_truth = "true" if truth(value) else "false"
+                route = by_truth if by_truth in labels else "default"
             if route not in labels:
                 statuses[node_id] = "failed"
                 failed.append(node_id)

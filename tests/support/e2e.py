@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from segflow import declaration
-from segflow.domain.ids import execution_id_of
+from segflow.domain import s3_layout
 
 from segflow_cli.client import SegflowClient
 from segflow_local.embedded import EmbeddedAws
@@ -69,8 +69,9 @@ def execution_count(client: SegflowClient) -> int:
     return sum(len(page["executions"]) for page in pages)
 
 
-def manifest_prefix(client: SegflowClient, workflow_id: str, execution_arn: str) -> str:
-    return f"manifests/{client.tenant_id}/{workflow_id}/{execution_id_of(execution_arn)}/"
+def plans_prefix(client: SegflowClient, workflow_id: str) -> str:
+    """Where every plan of the workflow is stored (one per definition and code version, not per execution)."""
+    return f"{s3_layout.MANIFESTS}{client.tenant_id}/{workflow_id}/"
 
 
 def invoke(embedded: EmbeddedAws, function: declaration.FunctionSpec, event: dict[str, Any]) -> InvokeResult:

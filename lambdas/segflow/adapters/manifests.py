@@ -16,6 +16,7 @@ from segflow.domain.integrity import verify_submission
 from segflow.domain.limits import INLINE_STAGE_MAX_BYTES, STAGE_IN_CHUNK_MAX_BYTES, STAGES_PER_CHUNK
 from segflow.domain.plan import PartitionPlan, SegmentBody, SegmentPlan, StagePlan, compact_json
 from segflow.domain.stage_layout import BatchRef, StageEntry, chunk_of
+from segflow.domain.stored_plan import PlanSummary
 from segflow.engine.batching import stage_batches
 
 REFERENCE_ONLY_METADATA = {"usage": "reference_only"}
@@ -208,6 +209,26 @@ class ManifestStore(StageReads):
 
     def write_reference_copy(self, key: str, document: Any) -> None:
         self._put(key, compact_json(document), REFERENCE_ONLY_METADATA)
+
+    def read_plan_summary(self, prefix: str) -> tuple[PlanSummary, float] | None:
+        """The stored plan's summary and when it was written (S3's LastModified, what lifecycle rules count
+        from, in epoch seconds); None when the plan is not all stored, or its summary is unreadable."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=s3_layout.plan_summary_key(prefix))
+        except ClientError as error:
+            # Without s3:ListBucket a missing key answers 403 (see read_submission): not there either way.
+            if error.response["Error"]["Code"] not in ("NoSuchKey", "AccessDenied", "404", "403"):
+                raise
+            return None
+        try:
+            summary = PlanSummary.model_validate_json(response["Body"].read())
+        except ValueError:  # a summary of another shape is no summary: the plan is written again
+            return None
+        return summary, response["LastModified"].timestamp()
+
+    def write_plan_summary(self, prefix: str, summary: PlanSummary) -> None:
+        """Written after every other object of the plan: its presence says the plan is complete."""
+        self._put(s3_layout.plan_summary_key(prefix), summary.model_dump_json())
 
     def read_body(self, key: str) -> SegmentBody:
         return SegmentBody.model_validate(self._get_json(key))

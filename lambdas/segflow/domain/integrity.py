@@ -41,9 +41,14 @@ def verify_definition(definition: Any, expected_sha256: str, workflow_id: str, v
         )
 
 
+def submission_digest(key: str) -> str:
+    """The digest a submission's key ends in (``…/<sha256>.json``): its body's, once verified."""
+    return key.rsplit("/", 1)[-1].removesuffix(".json")
+
+
 def verify_submission(key: str, body: bytes) -> None:
     """A submission's body must hash to the digest its key ends in (``…/<sha256>.json``)."""
-    digest = key.rsplit("/", 1)[-1].removesuffix(".json")
+    digest = submission_digest(key)
     if not _DIGEST.fullmatch(digest):
         raise DefinitionIntegrityError(f"submission {key!r} is not content-addressed (…/<sha256>.json)")
     if sha256_hex(body) != digest:

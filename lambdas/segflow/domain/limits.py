@@ -153,7 +153,7 @@ STAGE_IN_CHUNK_MAX_BYTES = 32 * 1024
 MAP_CHILD_RESULT_BYTES = len("{},")
 MAP_STAGE_MAX_SEGMENTS = 80_000
 
-# Node records, reference copies and manifests expire after this many days (DynamoDB TTL, S3 lifecycle),
+# Node records, reference copies and plans expire after this many days (DynamoDB TTL, S3 lifecycle),
 # unless the stack sets another retention (CDK context ``retention_days`` -> this environment variable).
 EXECUTION_DATA_RETENTION_DAYS = 30
 RETENTION_DAYS_ENV = "SEGFLOW_RETENTION_DAYS"
@@ -162,6 +162,12 @@ RETENTION_DAYS_ENV = "SEGFLOW_RETENTION_DAYS"
 def retention_days() -> int:
     value = os.environ.get(RETENTION_DAYS_ENV)
     return int(value) if value else EXECUTION_DATA_RETENTION_DAYS
+
+
+# A stored plan (written once per definition and code, :mod:`segflow.domain.stored_plan`) is reused while it
+# is younger than this share of the retention period, and written again after: an execution that reuses it
+# has at least the rest of the period before its plan's objects expire.
+PLAN_REUSE_SHARE_OF_RETENTION = 0.5
 
 
 # Step Functions ends an execution whose history reaches this many events.

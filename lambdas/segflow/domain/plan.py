@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 SegmentType = Literal["linear", "aggregator", "wait"]
 
@@ -122,10 +122,12 @@ class PartitionPlan(BaseModel):
     segments: list[SegmentPlan]
     stages: list[StagePlan]
     sinks: list[str]
+    _by_id: dict[str, SegmentPlan] | None = PrivateAttr(default=None)
 
     def stage_items(self, stage: int) -> list[dict[str, Any]]:
-        by_id = {segment.segment_id: segment for segment in self.segments}
-        return [by_id[segment_id].config.wire() for segment_id in self.stages[stage].segment_ids]
+        if self._by_id is None:  # built once: a plan's writer asks for every stage's items in turn
+            self._by_id = {segment.segment_id: segment for segment in self.segments}
+        return [self._by_id[segment_id].config.wire() for segment_id in self.stages[stage].segment_ids]
 
     def partition_map(self) -> dict[str, Any]:
         """The reference copy: the whole partition, for debugging and regression only."""

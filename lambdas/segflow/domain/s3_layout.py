@@ -1,7 +1,9 @@
 """The S3 key layout: every object segflow writes lives under one of these prefixes.
 
 Keys always carry the tenant right after the prefix, so a tenant's data can be listed, expired or
-protected by prefix alone. Inside an execution's manifest prefix::
+protected by prefix alone. A plan is stored once per definition and code (its plan key,
+:mod:`segflow.domain.stored_plan`), not per execution: every execution of it reads the same objects. Inside a
+plan's prefix::
 
     manifest.json              the seed's manifest: [{segment_id, segment_type, segment_config, dependencies}]
     stages/chunk-000000.json   the entries of stages 0-63, 64 to an object: how each runs, and the segment
@@ -11,6 +13,7 @@ protected by prefix alone. Inside an execution's manifest prefix::
     stages/000000.batches.json a Map's items (batch pointers) when they do not travel inline: its ItemReader
     bodies/<segment_id>.json   the bulky part of an oversized segment config
     sinks.json                 node ids without successors (their outputs form the execution's output)
+    plan.json                  the plan's summary, written last: the plan is complete when it is there
 """
 
 from __future__ import annotations
@@ -32,18 +35,25 @@ def submission_key(tenant_id: str, digest: str, kind: str) -> str:
     return f"{SUBMISSIONS}{_safe(tenant_id)}/{_safe(kind)}/{_safe(digest)}.json"
 
 
+def plan_prefix(tenant_id: str, workflow_id: str, plan_key: str) -> str:
+    """Where the plan of one definition (as made by one code version) is stored, for every execution of it."""
+    return f"{MANIFESTS}{_safe(tenant_id)}/{_safe(workflow_id)}/plans/{_safe(plan_key)}/"
+
+
 def execution_manifest_prefix(tenant_id: str, workflow_id: str, execution_id: str) -> str:
+    """A prefix of one execution's own (the benchmark's other designs store their plans per execution)."""
     return f"{MANIFESTS}{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}/"
 
 
-def workflow_config_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
-    scope = f"{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}"
+def workflow_config_reference_key(tenant_id: str, workflow_id: str, plan_key: str) -> str:
+    """The reference copy of a planned definition: written once per plan, like the plan."""
+    scope = f"{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(plan_key)}"
     return f"{REFERENCE}workflow-configs/{scope}/config.json"
 
 
-def partition_map_reference_key(tenant_id: str, workflow_id: str, execution_id: str) -> str:
+def partition_map_reference_key(tenant_id: str, workflow_id: str, plan_key: str) -> str:
     return (
-        f"{REFERENCE}workflow-partitions/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(execution_id)}"
+        f"{REFERENCE}workflow-partitions/{_safe(tenant_id)}/{_safe(workflow_id)}/{_safe(plan_key)}"
         "/partition_map.json"
     )
 
@@ -86,3 +96,7 @@ def stage_batches_key(prefix: str, stage: int) -> str:
 
 def body_key(prefix: str, segment_id: str) -> str:
     return f"{prefix}bodies/{segment_id}.json"
+
+
+def plan_summary_key(prefix: str) -> str:
+    return f"{prefix}plan.json"

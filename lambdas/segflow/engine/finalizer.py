@@ -1,4 +1,11 @@
-"""FinalizeExecution's logic: the execution's outcome, recorded once, and its final output shaped small."""
+"""FinalizeExecution's logic: the execution's outcome, recorded once, and its final output shaped small.
+
+A success reads what does not depend on the workflow's size: the plan's summary, the records of the sinks
+(the output) and of the judgments whose routes decide what was skipped (none in a workflow without
+judgments; :mod:`segflow.engine.skips`). Every other node succeeded: the stages completed only when each of
+their segments did, and a segment only when each of its nodes succeeded or was skipped. A failure lists the
+records, as it must: which nodes ran before it is known only to them.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,11 @@ from typing import Any
 
 from segflow.contracts import FinalizeEvent, FinalizeResult
 from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, FINAL_OUTPUT_INLINE_MAX_BYTES
-from segflow.domain.records import ExecutionIdentity
+from segflow.domain.records import ExecutionIdentity, NodeRecord
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 from segflow.engine.execution_events import finish
 from segflow.engine.ports import ExecutionLog, ExecutionRecords, NodeOutputs, PlanStore
+from segflow.engine.skips import count_skipped, records_needed
 
 
 def _now() -> str:
@@ -34,6 +42,18 @@ def describe_error(error: dict[str, Any] | None) -> tuple[str, str]:
     return name, str(cause)[:ERROR_MESSAGE_MAX_CHARS]
 
 
+def _recorded_summary(nodes: list[NodeRecord]) -> tuple[dict[str, int], int]:
+    """(nodes per status, nodes finished) of the records."""
+    summary: dict[str, int] = dict(Counter(record.status for record in nodes))
+    return summary, sum(1 for record in nodes if record.status in TERMINAL_NODE_STATUSES)
+
+
+def _succeeded_summary(node_count: int, skipped: int) -> dict[str, int]:
+    """Nodes per status of an execution that succeeded: every node succeeded but those skipped."""
+    counts = {"succeeded": node_count - skipped, "skipped": skipped}
+    return {status: count for status, count in counts.items() if count}
+
+
 def finalize(
     records: ExecutionRecords,
     manifests: PlanStore,
@@ -46,12 +66,10 @@ def finalize(
         return FinalizeResult(execution_id="", workflow_id="", status="FAILED", error=name, cause=cause)
     statebag = event.statebag
     tenant, execution_id = statebag.tenant_id, statebag.execution_id
-    nodes = records.list_nodes(tenant, execution_id)
-    summary: dict[str, int] = dict(Counter(record.status for record in nodes))
-    completed = sum(1 for record in nodes if record.status in TERMINAL_NODE_STATUSES)
     identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
 
     if event.outcome == "FAILED":
+        summary, completed = _recorded_summary(records.list_nodes(tenant, execution_id))
         name, cause = describe_error(event.error)
         finish(
             journal,
@@ -71,9 +89,21 @@ def finalize(
             cause=cause,
         )
 
-    by_id = {record.node_id: record for record in nodes}
+    plan = manifests.read_plan_summary(statebag.manifest_prefix)
+    sinks = manifests.read_sinks(statebag.manifest_prefix)
+    skipped: int | None = None
+    if plan is not None:
+        rule = plan[0].skips
+        skipped = count_skipped(rule, records.get_nodes(tenant, execution_id, records_needed(rule)))
+    if skipped is None:  # a plan stored without its summary (planned before plans were shared)
+        nodes = records.list_nodes(tenant, execution_id)
+        summary, completed = _recorded_summary(nodes)
+        by_id = {record.node_id: record for record in nodes}
+    else:
+        summary, completed = _succeeded_summary(statebag.node_count, skipped), statebag.node_count
+        by_id = records.get_nodes(tenant, execution_id, sinks)
     result: dict[str, Any] = {}
-    for sink in manifests.read_sinks(statebag.manifest_prefix):
+    for sink in sinks:
         record = by_id.get(sink)
         if record is not None and record.status == "succeeded":
             result[sink] = outputs.load(record.output_json, record.output_key)

@@ -18,6 +18,7 @@ from segflow.domain.records import (
     StoredOutput,
 )
 from segflow.domain.stage_layout import BatchRef, StageEntry
+from segflow.domain.stored_plan import PlanSummary
 from segflow.domain.watchers import Feed, Watcher
 from segflow.events.models import EventDraft
 
@@ -119,6 +120,14 @@ class PlanStore(Protocol):
 
     def read_stage(self, prefix: str, stage: int) -> StageEntry:
         """How the stage runs (and its configs, when its entry holds them)."""
+        ...
+
+    def read_plan_summary(self, prefix: str) -> tuple[PlanSummary, float] | None:
+        """The plan's summary and when it was written (epoch seconds); None if the plan is not all stored."""
+        ...
+
+    def write_plan_summary(self, prefix: str, summary: PlanSummary) -> None:
+        """Written last: the plan is complete."""
         ...
 
     def read_stage_summary(self, prefix: str, stage: int) -> dict[str, Any]: ...

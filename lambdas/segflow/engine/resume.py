@@ -17,6 +17,7 @@ from segflow.domain.ids import fitted_execution_id
 from segflow.domain.records import ExecutionRecord, NodeRecord
 from segflow.domain.statuses import RESUMABLE_EXECUTION_STATUSES, REUSABLE_NODE_STATUSES
 from segflow.dsl.graph import WorkflowGraph
+from segflow.engine.skips import skippable_nodes
 
 
 class ResumeRefused(SegflowError, ValueError):
@@ -83,7 +84,16 @@ def reusable_records(
     """
     check_from_node(graph, from_node)
     rerun = descendants_and_self(graph, from_node) if from_node is not None else set()
-    kept = [r for r in records if r.status in REUSABLE_NODE_STATUSES and r.node_id in graph.nodes]
+    # A skip is kept only where this graph can skip (an execution of another definition of the workflow
+    # may have skipped a node this one always runs); the execution's end counts skips among those nodes only.
+    can_skip = skippable_nodes(graph)
+    kept = [
+        r
+        for r in records
+        if r.status in REUSABLE_NODE_STATUSES
+        and r.node_id in graph.nodes
+        and (r.status != "skipped" or r.node_id in can_skip)
+    ]
     return [r.model_copy(update={"reused_from": resumed_from}) for r in kept if r.node_id not in rerun]
 
 

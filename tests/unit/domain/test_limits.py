@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from segflow.contracts import Cursor, StateBag
-from segflow.domain import limits
+from segflow.domain import limits, s3_layout
 from segflow.domain.limits import (
     INLINE_STAGE_MAX_BYTES,
     MAP_CHILD_RESULT_BYTES,
@@ -24,6 +24,7 @@ from segflow.domain.limits import (
     STEP_FUNCTIONS_PAYLOAD_LIMIT_BYTES,
 )
 from segflow.domain.plan import compact_json
+from segflow.domain.stored_plan import plan_key
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
@@ -84,7 +85,7 @@ def worst_case_statebag() -> StateBag:
         workflow_id=workflow_id,
         execution_id=execution_id,
         started_at="2026-01-22T10:35:00.123456+00:00",
-        manifest_prefix=f"manifests/{tenant}/{workflow_id}/{execution_id}/",
+        manifest_prefix=s3_layout.plan_prefix(tenant, workflow_id, plan_key("0" * 64, "0" * 64)),
         stage_count=999_999,
         segment_count=999_999,
         node_count=999_999,

@@ -202,6 +202,7 @@ class Engine:
     invocations: list[Invocation] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.manifests.clock = self.clock
         self.log = MemoryEventLog(self.records)
         self.journal = MemoryJournal(self.records, self.log)
 
@@ -213,11 +214,7 @@ class Engine:
             tenant_id=self.tenant, workflow=S3Pointer(s3_key=key), input=execution_input
         )
         initializer = Initializer(
-            self.records,
-            self.manifests,
-            self.outputs,
-            self.versions,
-            self.journal,
+            self.records, self.manifests, self.outputs, self.versions, self.journal, clock=self.clock
         )
         return initializer.initialize(request, f"e-{uuid.uuid4().hex[:12]}", self.clock.iso())
 
