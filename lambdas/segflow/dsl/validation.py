@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from segflow.domain.errors import SegflowError
 from segflow.domain.limits import MAX_NODES_PER_WORKFLOW, MAX_WORKFLOW_BYTES
+from segflow.dsl.gc_pause import gc_paused
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
-from segflow.dsl.json_values import json_kind, json_problems, json_size
+from segflow.dsl.json_values import json_kind, json_problems, json_size, plain_json_size
 from segflow.dsl.models import EdgeSpec, WorkflowDefinition
 from segflow.dsl.templates import (
     TemplateError,
@@ -19,6 +20,7 @@ from segflow.dsl.templates import (
     expressions_in,
     iter_strings,
     node_references,
+    plain_path_references,
     quoting_hint,
 )
 from segflow.dsl.wording import plain_problems
@@ -169,13 +171,49 @@ def _subflow_issue(where: str, path: str, issue: ValidationIssue, outer: set[str
     return ValidationIssue(where, f"{path}: {place}{issue.message}", reference)
 
 
+_LIST_ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
+
+
+def _valid_config_models(
+    graph_nodes: dict[str, Any], types: dict[str, NodeType], unchecked: set[str]
+) -> set[type[BaseModel]]:
+    """The config models every config of the nodes of that model meets, found with one validation of the
+    list of them (a list is validated item by item, as each config would be alone). The nodes of any other
+    model are validated one by one, for their problems."""
+    configs: dict[type[BaseModel], list[Any]] = {}
+    for node_id, node_type in types.items():
+        if node_id not in unchecked:
+            configs.setdefault(node_type.config_model, []).append(graph_nodes[node_id].config)
+    valid = set()
+    for model, items in configs.items():
+        adapter = _LIST_ADAPTERS.get(model)
+        if adapter is None:
+            adapter = _LIST_ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+        try:
+            adapter.validate_python(items)
+        except ValidationError:
+            continue
+        valid.add(model)
+    return valid
+
+
 def _node_type_issues(
     graph_nodes: dict[str, Any], unchecked: set[str], outer: set[str], issues: list[ValidationIssue]
 ) -> dict[str, NodeType]:
-    types: dict[str, NodeType] = {}
+    found: dict[tuple[str, str | None], NodeType | None] = {}
+    for node in graph_nodes.values():
+        selected = (node.type, node.subtype)
+        if selected not in found:
+            found[selected] = registry.lookup(*selected)
+    types = {
+        node_id: node_type
+        for node_id, node in graph_nodes.items()
+        if (node_type := found[node.type, node.subtype]) is not None
+    }
+    valid_models = _valid_config_models(graph_nodes, types, unchecked)
     for node_id, node in graph_nodes.items():
         where = f"node '{node_id}'"
-        node_type = registry.lookup(node.type, node.subtype)
+        node_type = types.get(node_id)
         if node_type is None:
             known_sub = registry.known_subtypes(node.type)
             if known_sub:
@@ -191,7 +229,6 @@ def _node_type_issues(
                     ValidationIssue(where, f"unknown type {node.type!r}; known: {', '.join(known)}")
                 )
             continue
-        types[node_id] = node_type
         for selector in ("action_type", "target_type"):
             given = getattr(node, selector)
             if given is not None and selector != node_type.subtype_field:
@@ -205,25 +242,93 @@ def _node_type_issues(
                     "machine waits, nothing runs that could time out); remove it",
                 )
             )
-        if node_id not in unchecked:
+        if node_id not in unchecked and node_type.config_model not in valid_models:
             _config_issues(node_id, node_type, node.config, outer, issues)
     return types
 
 
+# What a template text reads, and the problem that stops its reading (None: none).
+_TextReads = tuple[frozenset[str], str | None]
+
+
+class _TemplateReads:
+    """What each distinct template text and expression reads, worked out once per validation: a workflow
+    repeats the same templates in many nodes."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, _TextReads] = {}
+        self._expressions: dict[str, _TextReads] = {}
+
+    def of_text(self, text: str) -> _TextReads:
+        found = self._texts.get(text)
+        if found is None:
+            found = self._texts[text] = self._read_text(text)
+        return found
+
+    def _read_text(self, text: str) -> _TextReads:
+        references: frozenset[str] = frozenset()
+        try:
+            for expression in expressions_in(text):
+                found = self._expressions.get(expression)
+                if found is None:
+                    found = self._expressions[expression] = _read_expression(expression)
+                references |= found[0]
+                if found[1] is not None:
+                    return references, found[1]
+        except TemplateError as error:
+            return references, str(error)
+        return references, None
+
+
+def _read_expression(expression: str) -> _TextReads:
+    """The nodes an expression reads; a problem stops at the first check that fails, as one text's loop in
+    the order of :func:`node_references` then :func:`check_functions`."""
+    plain = plain_path_references(expression)
+    if plain is not None:
+        return plain, None
+    references: frozenset[str] = frozenset()
+    try:
+        references = frozenset(node_references(expression))
+        check_functions(expression)
+    except TemplateError as error:
+        return references, str(error)
+    return references, None
+
+
+def _templated_texts(config: dict[str, Any], raw: tuple[str, ...]) -> list[str]:
+    """Every string with ``{{`` inside a node's config (as :func:`iter_strings` walks it), its ``raw``
+    fields left out; in no particular order."""
+    texts = []
+    stack = [value for key, value in config.items() if key not in raw] if raw else list(config.values())
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "{{" in value:
+                texts.append(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return texts
+
+
 def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
+    reads = _TemplateReads()
     for node_id, node in graph.nodes.items():
-        where = f"node '{node_id}'"
         references: set[str] = set()
         node_type = graph.node_types.get(node_id)
         raw = node_type.raw_fields if node_type else ()  # sub-flows: checked by the node's own config model
-        own = {key: value for key, value in node.config.items() if key not in raw}
-        for path, text in iter_strings(own):
-            try:
-                for expression in expressions_in(text):
-                    references |= node_references(expression)
-                    check_functions(expression)
-            except TemplateError as error:
-                issues.append(ValidationIssue(where, f"{path}: {error}"))
+        failed = False
+        for text in _templated_texts(node.config, raw):
+            read, problem = reads.of_text(text)
+            references |= read
+            failed = failed or problem is not None
+        if failed:  # rare: walked again for each problem's path, in the config's order
+            own = {key: value for key, value in node.config.items() if key not in raw}
+            for path, text in iter_strings(own):
+                problem = reads.of_text(text)[1]
+                if problem is not None:
+                    issues.append(ValidationIssue(f"node '{node_id}'", f"{path}: {problem}"))
         graph.references[node_id] = references
         if node_type and node_type.routes and "condition" in node.config:
             condition = node.config["condition"]
@@ -234,7 +339,8 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
             if not templated:
                 issues.append(
                     ValidationIssue(
-                        where, f"config.condition must be a {{{{ expression }}}} template, not {condition!r}"
+                        f"node '{node_id}'",
+                        f"config.condition must be a {{{{ expression }}}} template, not {condition!r}",
                     )
                 )
 
@@ -276,14 +382,15 @@ def _edge_issues(
 
 def _document_issues(raw: dict[str, Any]) -> list[ValidationIssue]:
     """What makes the document unfit to store or pass on: too deep, not JSON (NaN, Infinity), too large."""
-    issues = [_located(raw, path, problem) for path, problem in json_problems(raw, "")]
-    if not issues:
+    size = plain_json_size(raw)
+    if size is None:  # json_problems says where; a document it finds nothing in is still measured
+        issues = [_located(raw, path, problem) for path, problem in json_problems(raw, "")]
+        if issues:
+            return issues
         size = json_size(raw)
-        if size > MAX_WORKFLOW_BYTES:
-            issues.append(
-                ValidationIssue("workflow", f"is {size:,} bytes of JSON; at most {MAX_WORKFLOW_BYTES:,}")
-            )
-    return issues
+    if size > MAX_WORKFLOW_BYTES:
+        return [ValidationIssue("workflow", f"is {size:,} bytes of JSON; at most {MAX_WORKFLOW_BYTES:,}")]
+    return []
 
 
 def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]) -> None:
@@ -310,6 +417,11 @@ def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[Val
 
 def validate_workflow(raw: Any) -> WorkflowGraph:
     """Validate a workflow document; raise :class:`WorkflowValidationError` listing every problem."""
+    with gc_paused():
+        return _validate_workflow(raw)
+
+
+def _validate_workflow(raw: Any) -> WorkflowGraph:
     if not isinstance(raw, dict):
         raise WorkflowValidationError(
             [ValidationIssue("workflow", f"must be a JSON object, not {json_kind(raw)}")]
@@ -371,12 +483,13 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
 
     _template_issues(graph, issues)
     _reference_issues(graph, unusable, issues)
+    sources = {edge.source for edge in definition.edges}  # every edge written, valid or not
     for node_id, node_type in graph.node_types.items():
         if node_type.aggregates and not graph.incoming[node_id]:
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "an aggregator needs at least one incoming edge")
             )
-        if node_type.routes and not any(e.source == node_id for e in definition.edges):
+        if node_type.routes and node_id not in sources:
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "a judgment needs outgoing edges with conditions")
             )
