@@ -14,7 +14,11 @@ bounds its width (``MAP_STAGE_MAX_SEGMENTS``): a wider stage is refused here, be
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from segflow.domain.limits import (
     MAP_STAGE_MAX_SEGMENTS,
@@ -32,14 +36,33 @@ from segflow.domain.plan import (
     StagePlan,
     compact_json,
 )
+from segflow.dsl.gc_pause import gc_paused
 from segflow.dsl.graph import WorkflowGraph
-from segflow.dsl.models import NodeSpec
+from segflow.dsl.models import EdgeSpec, NodeSpec
 from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
 from segflow.nodes.base import NodeType
 from segflow.nodes.routing import route_labels
 
 # Bytes of a segment config without its nodes and reads (ids, type, stage, counts, keys).
 _SEGMENT_OVERHEAD_BYTES = 220
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """:func:`compact_json` with its encoder made once, not at every call (the C encoder when there is one):
+    the partitioner measures every node."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return compact_json
+    encode = c_make_encoder(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_encoded = _compact_encoder()
+_NODES = TypeAdapter(list[SegmentNode])
+
+
+def _byte_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 class _OpenSegment:
@@ -50,15 +73,42 @@ class _OpenSegment:
         self.segment_type = segment_type
         self.stage = stage
         self.dependencies = dependencies
-        self.nodes: list[SegmentNode] = []
+        self.node_ids: list[str] = []
+        self.wires: list[dict[str, Any]] = []  # each node as its SegmentNode dumps (None fields left out)
         self.reads: list[str] = []
         self.read_set: set[str] = set()
-        self.bytes = _SEGMENT_OVERHEAD_BYTES
+        self.bytes = _SEGMENT_OVERHEAD_BYTES  # the budget's estimate, in characters as it always was
+        self.node_bytes = 0  # exact: the nodes' compact JSON in bytes
         self.oversized = False
+        self.pure = True
+        self.has_end = False
 
-    @property
-    def node_ids(self) -> list[str]:
-        return [node.node_id for node in self.nodes]
+
+def _wire(
+    node: NodeSpec, node_type: NodeType, incoming: list[EdgeSpec], outgoing: list[EdgeSpec]
+) -> dict[str, Any]:
+    """``segment_node(...).model_dump(exclude_none=True)``, built directly: same keys, same order."""
+    wire: dict[str, Any] = {"node_id": node.node_id, "type": node.type}
+    if node.action_type is not None:
+        wire["action_type"] = node.action_type
+    if node.target_type is not None:
+        wire["target_type"] = node.target_type
+    if node.label is not None:
+        wire["label"] = node.label
+    wire["config"] = node.config
+    if node.retry is not None:
+        wire["retry"] = node.retry.model_dump()
+    if node.timeout_seconds is not None:
+        wire["timeout_seconds"] = node.timeout_seconds
+    wire["incoming"] = [
+        {"source": edge.source}
+        if edge.condition is None
+        else {"source": edge.source, "condition": edge.condition}
+        for edge in incoming
+    ]
+    if node_type.routes:
+        wire["route_labels"] = route_labels(edge.condition for edge in outgoing)
+    return wire
 
 
 def segment_node(
@@ -79,35 +129,6 @@ def segment_node(
     )
 
 
-def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
-    return segment_node(
-        graph.nodes[node_id],
-        graph.node_types[node_id],
-        [IncomingEdge(source=e.source, condition=e.condition) for e in graph.incoming[node_id]],
-        route_labels(e.condition for e in graph.outgoing[node_id]),
-    )
-
-
-def _reads_of(graph: WorkflowGraph, node_id: str) -> set[str]:
-    reads = set(graph.references.get(node_id, set()))
-    if graph.node_types[node_id].aggregates:
-        reads |= {edge.source for edge in graph.incoming[node_id]}
-    return reads
-
-
-def _continues_segment(graph: WorkflowGraph, node_id: str, segment_of: dict[str, _OpenSegment]) -> bool:
-    incoming = graph.incoming[node_id]
-    if len(incoming) != 1 or graph.node_types[node_id].placement == "wait":
-        return False
-    if graph.node_types[node_id].aggregates:
-        return False
-    source = incoming[0].source
-    if len(graph.outgoing[source]) != 1:
-        return False
-    segment = segment_of[source]
-    return segment.nodes[-1].node_id == source and not segment.oversized
-
-
 def partition(
     graph: WorkflowGraph,
     body_key_for: Callable[[str], str] | None = None,
@@ -117,50 +138,104 @@ def partition(
     """Partition a validated graph; ``body_key_for`` names the S3 key of an oversized segment's body.
 
     Raises :class:`WorkflowValidationError` for a stage with side effects wider than one Map may run."""
+    with gc_paused():
+        segments = _segments(graph, segment_budget_bytes)
+        return _plan(graph, segments, body_key_for, segment_budget_bytes, map_stage_max_segments)
+
+
+def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegment]:
+    """Every node in its segment, in one pass in topological order."""
+    nodes, node_types, references = graph.nodes, graph.node_types, graph.references
+    incoming, outgoing = graph.incoming, graph.outgoing
     segment_of: dict[str, _OpenSegment] = {}
     segments: list[_OpenSegment] = []
-
-    def open_segment(node_id: str) -> _OpenSegment:
-        dependencies: dict[str, None] = {}  # ordered and deduplicated: a join of 100k branches stays linear
-        stage = 0
-        for edge in graph.incoming[node_id]:
-            dependency = segment_of[edge.source]
-            dependencies[dependency.segment_id] = None
-            stage = max(stage, dependency.stage + 1)
-        node_type = graph.node_types[node_id]
-        kind: SegmentType = (
-            "wait" if node_type.placement == "wait" else "aggregator" if node_type.aggregates else "linear"
-        )
-        segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, list(dependencies))
-        segments.append(segment)
-        return segment
+    no_reads: set[str] = set()
 
     for node_id in graph.order:
-        entry = _segment_node(graph, node_id)
-        entry_bytes = len(compact_json(entry.model_dump(exclude_none=True)))
-        reads = _reads_of(graph, node_id)
+        node_type = node_types[node_id]
+        into, out = incoming[node_id], outgoing[node_id]
+        wire = _wire(nodes[node_id], node_type, into, out)
+        text = _encoded(wire)
+        entry_bytes = len(text)
+        reads = references.get(node_id, no_reads)
+        if node_type.aggregates:
+            reads = reads | {edge.source for edge in into}
         segment = None
-        if _continues_segment(graph, node_id, segment_of):
-            candidate = segment_of[graph.incoming[node_id][0].source]
-            new_reads = {
-                r for r in reads if r not in candidate.read_set and segment_of.get(r) is not candidate
-            }
-            added = entry_bytes + sum(len(r) + 3 for r in new_reads)
-            if candidate.bytes + added <= segment_budget_bytes:
-                segment = candidate
+        # A node continues its predecessor's segment when it is that segment's last node's only successor
+        # and its only predecessor, does not wait outside a Lambda, and is not an aggregator.
+        if len(into) == 1 and node_type.placement != "wait" and not node_type.aggregates:
+            source = into[0].source
+            candidate = segment_of[source]
+            if len(outgoing[source]) == 1 and candidate.node_ids[-1] == source and not candidate.oversized:
+                added = entry_bytes + sum(
+                    len(r) + 3
+                    for r in reads
+                    if r not in candidate.read_set and segment_of.get(r) is not candidate
+                )
+                if candidate.bytes + added <= segment_budget_bytes:
+                    segment = candidate
         if segment is None:
-            segment = open_segment(node_id)
-        segment.nodes.append(entry)
+            dependencies: dict[
+                str, None
+            ] = {}  # ordered and deduplicated: a join of 100k branches stays linear
+            stage = 0
+            for edge in into:
+                dependency = segment_of[edge.source]
+                dependencies[dependency.segment_id] = None
+                if dependency.stage >= stage:
+                    stage = dependency.stage + 1
+            kind: SegmentType = (
+                "wait"
+                if node_type.placement == "wait"
+                else "aggregator"
+                if node_type.aggregates
+                else "linear"
+            )
+            segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, list(dependencies))
+            segments.append(segment)
+        segment.node_ids.append(node_id)
+        segment.wires.append(wire)
         segment.bytes += entry_bytes
+        segment.node_bytes += _byte_length(text)
         if entry_bytes > NODE_CONFIG_INLINE_MAX_BYTES:
             segment.oversized = True
+        if not node_type.pure:
+            segment.pure = False
+        if not out:
+            segment.has_end = True
         segment_of[node_id] = segment
-        for read in sorted(reads):
+        for read in sorted(reads) if len(reads) > 1 else reads:
             if segment_of.get(read) is not segment and read not in segment.read_set:
                 segment.read_set.add(read)
                 segment.reads.append(read)
                 segment.bytes += len(read) + 3
+    return segments
 
+
+def _wire_bytes(segment: _OpenSegment) -> int:
+    """Bytes of the segment's config as compact JSON (``SegmentConfig.wire()``) with its nodes inline: its
+    other fields as they are encoded, and the nodes' own bytes added up, not encoded again."""
+    header = {
+        "segment_id": segment.segment_id,
+        "segment_type": segment.segment_type,
+        "stage": segment.stage,
+        "node_count": len(segment.node_ids),
+        "has_end": segment.has_end,
+        "nodes": [],
+        "reads": segment.reads,
+    }
+    commas = len(segment.node_ids) - 1
+    return _byte_length(_encoded(header)) + segment.node_bytes + commas
+
+
+def _plan(
+    graph: WorkflowGraph,
+    segments: list[_OpenSegment],
+    body_key_for: Callable[[str], str] | None,
+    segment_budget_bytes: int,
+    map_stage_max_segments: int,
+) -> PartitionPlan:
+    carried = iter(_NODES.validate_python([wire for segment in segments for wire in segment.wires]))
     stages: list[list[str]] = []
     impure_stages: set[int] = set()
     plans: list[SegmentPlan] = []
@@ -168,24 +243,23 @@ def partition(
         while len(stages) <= segment.stage:
             stages.append([])
         stages[segment.stage].append(segment.segment_id)
-        if not all(graph.node_types[node.node_id].pure for node in segment.nodes):
+        if not segment.pure:
             impure_stages.add(segment.stage)
-        has_end = any(not graph.outgoing[node.node_id] for node in segment.nodes)
+        segment_nodes = [next(carried) for _ in segment.node_ids]
         config = SegmentConfig(
             segment_id=segment.segment_id,
             segment_type=segment.segment_type,
             stage=segment.stage,
-            node_count=len(segment.nodes),
-            has_end=has_end,
-            nodes=segment.nodes,
+            node_count=len(segment_nodes),
+            has_end=segment.has_end,
+            nodes=segment_nodes,
             reads=segment.reads,
         )
         body = None
-        too_big = segment.oversized or len(compact_json(config.wire()).encode()) > segment_budget_bytes
-        if too_big:
+        if segment.oversized or _wire_bytes(segment) > segment_budget_bytes:
             if body_key_for is None:
                 raise ValueError(f"segment {segment.segment_id} needs an S3 body but no body key was given")
-            body = SegmentBody(nodes=segment.nodes, reads=segment.reads)
+            body = SegmentBody(nodes=segment_nodes, reads=segment.reads)
             config = config.model_copy(
                 update={"nodes": None, "reads": [], "body_key": body_key_for(segment.segment_id)}
             )
@@ -196,7 +270,7 @@ def partition(
                 stage=segment.stage,
                 node_ids=segment.node_ids,
                 dependencies=segment.dependencies,
-                has_end=has_end,
+                has_end=segment.has_end,
                 config=config,
                 body=body,
             )
