@@ -178,11 +178,25 @@ def node_references(expression: str) -> set[str]:
 _PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+_PLAIN_TEMPLATE = re.compile(r"\{\{\s*(" + _PLAIN_PATH.pattern + r")\s*\}\}")
+
+
 def plain_path_references(expression: str) -> frozenset[str] | None:
     """What :func:`node_references` finds in a plain dotted path, which :func:`check_functions` accepts,
     without parsing it; None for any other expression (bare ``nodes`` included, which is refused)."""
     if _PLAIN_PATH.fullmatch(expression) is None:
         return None
+    return _path_references(expression)
+
+
+def plain_template_references(text: str) -> frozenset[str] | None:
+    """:func:`plain_path_references` of a text that is exactly one template of a plain dotted path (whose
+    :func:`expressions_in` is that path alone); None for any other text."""
+    whole = _PLAIN_TEMPLATE.fullmatch(text)
+    return None if whole is None else _path_references(whole.group(1))
+
+
+def _path_references(expression: str) -> frozenset[str] | None:
     first, _, rest = expression.partition(".")
     if first != "nodes":
         return frozenset()

@@ -21,6 +21,7 @@ from segflow.dsl.templates import (
     iter_strings,
     node_references,
     plain_path_references,
+    plain_template_references,
     quoting_hint,
 )
 from segflow.dsl.wording import plain_problems
@@ -174,46 +175,57 @@ def _subflow_issue(where: str, path: str, issue: ValidationIssue, outer: set[str
 _LIST_ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
 
 
-def _valid_config_models(
-    graph_nodes: dict[str, Any], types: dict[str, NodeType], unchecked: set[str]
-) -> set[type[BaseModel]]:
-    """The config models every config of the nodes of that model meets, found with one validation of the
-    list of them (a list is validated item by item, as each config would be alone). The nodes of any other
-    model are validated one by one, for their problems."""
-    configs: dict[type[BaseModel], list[Any]] = {}
-    for node_id, node_type in types.items():
-        if node_id not in unchecked:
-            configs.setdefault(node_type.config_model, []).append(graph_nodes[node_id].config)
-    valid = set()
-    for model, items in configs.items():
-        adapter = _LIST_ADAPTERS.get(model)
-        if adapter is None:
-            adapter = _LIST_ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
-        try:
-            adapter.validate_python(items)
-        except ValidationError:
-            continue
-        valid.add(model)
-    return valid
+def _all_valid(model: type[BaseModel], configs: list[Any]) -> bool:
+    """Whether every config meets ``model``, found with one validation of the list of them (a list is
+    validated item by item, as each config would be alone)."""
+    adapter = _LIST_ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _LIST_ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    try:
+        adapter.validate_python(configs)
+    except ValidationError:
+        return False
+    return True
 
 
 def _node_type_issues(
     graph_nodes: dict[str, Any], unchecked: set[str], outer: set[str], issues: list[ValidationIssue]
 ) -> dict[str, NodeType]:
     found: dict[tuple[str, str | None], NodeType | None] = {}
-    for node in graph_nodes.values():
-        selected = (node.type, node.subtype)
-        if selected not in found:
-            found[selected] = registry.lookup(*selected)
-    types = {
-        node_id: node_type
-        for node_id, node in graph_nodes.items()
-        if (node_type := found[node.type, node.subtype]) is not None
-    }
-    valid_models = _valid_config_models(graph_nodes, types, unchecked)
+    types: dict[str, NodeType] = {}
+    configs: dict[type[BaseModel], list[Any]] = {}
+    remarkable = False  # a node with something to say besides its config
     for node_id, node in graph_nodes.items():
-        where = f"node '{node_id}'"
+        selected = (node.type, node.action_type or node.target_type)
+        if selected in found:
+            node_type = found[selected]
+        else:
+            node_type = found[selected] = registry.lookup(*selected)
+        if node_type is None:
+            remarkable = True
+            continue
+        types[node_id] = node_type
+        if node.action_type is not None or node.target_type is not None:
+            remarkable = True
+        remarkable = remarkable or (node_type.placement == "wait" and node.timeout_seconds is not None)
+        if node_id not in unchecked:
+            configs.setdefault(node_type.config_model, []).append(node.config)
+    valid_models = {model for model, items in configs.items() if _all_valid(model, items)}
+    if not remarkable and len(valid_models) == len(configs):
+        return types
+    # Each node's problems in turn, its config's (validated alone, for their paths) after its own.
+    for node_id, node in graph_nodes.items():
         node_type = types.get(node_id)
+        if (
+            node_type is not None
+            and node.action_type is None
+            and node.target_type is None
+            and (node_type.placement != "wait" or node.timeout_seconds is None)
+        ):  # the common case: nothing to say but what its config may
+            if node_id not in unchecked and node_type.config_model not in valid_models:
+                _config_issues(node_id, node_type, node.config, outer, issues)
+            continue
+        where = f"node '{node_id}'"
         if node_type is None:
             known_sub = registry.known_subtypes(node.type)
             if known_sub:
@@ -262,7 +274,8 @@ class _TemplateReads:
     def of_text(self, text: str) -> _TextReads:
         found = self._texts.get(text)
         if found is None:
-            found = self._texts[text] = self._read_text(text)
+            plain = plain_template_references(text)
+            found = self._texts[text] = (plain, None) if plain is not None else self._read_text(text)
         return found
 
     def _read_text(self, text: str) -> _TextReads:
@@ -302,7 +315,15 @@ def _templated_texts(config: dict[str, Any], raw: tuple[str, ...]) -> list[str]:
     stack = [value for key, value in config.items() if key not in raw] if raw else list(config.values())
     while stack:
         value = stack.pop()
-        if isinstance(value, str):
+        kind = type(value)  # the exact JSON types first, then their subclasses
+        if kind is str:
+            if "{{" in value:
+                texts.append(value)
+        elif kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif isinstance(value, str):
             if "{{" in value:
                 texts.append(value)
         elif isinstance(value, dict):
@@ -350,9 +371,22 @@ def _edge_issues(
 ) -> list[EdgeSpec]:
     valid: list[EdgeSpec] = []
     seen: set[tuple[str, str]] = set()
+    nodes, node_types = graph.nodes, graph.node_types
     for edge in definition.edges:
-        if edge.source in unusable or edge.target in unusable:
+        source, target = edge.source, edge.target
+        if unusable and (source in unusable or target in unusable):
             continue  # the node is reported already
+        source_type = node_types.get(source)
+        if (
+            source_type is not None
+            and target in nodes
+            and source != target
+            and (source, target) not in seen
+            and (edge.condition is None) != source_type.routes
+        ):  # the common case, which the checks below all pass
+            seen.add((source, target))
+            valid.append(edge)
+            continue
         problems = []
         if edge.source not in graph.nodes:
             problems.append(f"source '{edge.source}' is not a node")
@@ -362,7 +396,6 @@ def _edge_issues(
             problems.append("an edge cannot connect a node to itself")
         if (edge.source, edge.target) in seen:
             problems.append("duplicate edge")
-        source_type = graph.node_types.get(edge.source)
         if not problems and source_type is not None:
             if edge.condition is not None and not source_type.routes:
                 problems.append(
@@ -395,8 +428,10 @@ def _document_issues(raw: dict[str, Any]) -> list[ValidationIssue]:
 
 def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]) -> None:
     for node_id, references in graph.references.items():
+        if not references:
+            continue
         where = f"node '{node_id}'"
-        for referenced in sorted(references - unusable):
+        for referenced in sorted(references - unusable) if unusable else sorted(references):
             if referenced not in graph.nodes:
                 dotted = sorted(n for n in graph.nodes if n.startswith(f"{referenced}."))
                 hint = f" ({quoting_hint(dotted[0])})" if dotted else ""
@@ -473,7 +508,7 @@ def _validate_workflow(raw: Any) -> WorkflowGraph:
         graph.outgoing[edge.source].append(edge)
         graph.incoming[edge.target].append(edge)
 
-    order, cyclic = topological_order(list(nodes), graph.outgoing)
+    order, cyclic = topological_order(list(nodes), graph.outgoing, graph.incoming)
     if cyclic:
         members = ", ".join(f"'{n}'" for n in sorted(cyclic)[:10])
         issues.append(ValidationIssue("workflow", f"edges form a cycle through nodes {members}"))
