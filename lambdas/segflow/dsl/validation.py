@@ -13,7 +13,7 @@ from segflow.domain.limits import MAX_NODES_PER_WORKFLOW, MAX_WORKFLOW_BYTES
 from segflow.dsl.gc_pause import gc_paused
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
 from segflow.dsl.json_values import json_kind, json_problems, json_size, plain_json_size
-from segflow.dsl.models import EdgeSpec, WorkflowDefinition
+from segflow.dsl.models import WorkflowDefinition
 from segflow.dsl.templates import (
     TemplateError,
     check_functions,
@@ -268,14 +268,14 @@ class _TemplateReads:
     repeats the same templates in many nodes."""
 
     def __init__(self) -> None:
-        self._texts: dict[str, _TextReads] = {}
+        self.known: dict[str, _TextReads] = {}  # by text; look here first, then ask of_text
         self._expressions: dict[str, _TextReads] = {}
 
     def of_text(self, text: str) -> _TextReads:
-        found = self._texts.get(text)
+        found = self.known.get(text)
         if found is None:
             plain = plain_template_references(text)
-            found = self._texts[text] = (plain, None) if plain is not None else self._read_text(text)
+            found = self.known[text] = (plain, None) if plain is not None else self._read_text(text)
         return found
 
     def _read_text(self, text: str) -> _TextReads:
@@ -335,15 +335,19 @@ def _templated_texts(config: dict[str, Any], raw: tuple[str, ...]) -> list[str]:
 
 def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
     reads = _TemplateReads()
+    known = reads.known
+    node_types = graph.node_types
     for node_id, node in graph.nodes.items():
         references: set[str] = set()
-        node_type = graph.node_types.get(node_id)
+        node_type = node_types.get(node_id)
         raw = node_type.raw_fields if node_type else ()  # sub-flows: checked by the node's own config model
         failed = False
         for text in _templated_texts(node.config, raw):
-            read, problem = reads.of_text(text)
-            references |= read
-            failed = failed or problem is not None
+            read, problem = known.get(text) or reads.of_text(text)
+            if read:
+                references |= read
+            if problem is not None:
+                failed = True
         if failed:  # rare: walked again for each problem's path, in the config's order
             own = {key: value for key, value in node.config.items() if key not in raw}
             for path, text in iter_strings(own):
@@ -368,10 +372,10 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
 
 def _edge_issues(
     definition: WorkflowDefinition, graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]
-) -> list[EdgeSpec]:
-    valid: list[EdgeSpec] = []
+) -> None:
+    """Each edge's problems; the valid edges go into the graph's adjacency, in the order written."""
     seen: set[tuple[str, str]] = set()
-    nodes, node_types = graph.nodes, graph.node_types
+    nodes, node_types, incoming, outgoing = graph.nodes, graph.node_types, graph.incoming, graph.outgoing
     for edge in definition.edges:
         source, target = edge.source, edge.target
         if unusable and (source in unusable or target in unusable):
@@ -385,7 +389,8 @@ def _edge_issues(
             and (edge.condition is None) != source_type.routes
         ):  # the common case, which the checks below all pass
             seen.add((source, target))
-            valid.append(edge)
+            outgoing[source].append(edge)
+            incoming[target].append(edge)
             continue
         problems = []
         if edge.source not in graph.nodes:
@@ -409,8 +414,8 @@ def _edge_issues(
             issues.append(ValidationIssue(edge.label, problem))
         if not problems:
             seen.add((edge.source, edge.target))
-            valid.append(edge)
-    return valid
+            outgoing[source].append(edge)
+            incoming[target].append(edge)
 
 
 def _document_issues(raw: dict[str, Any]) -> list[ValidationIssue]:
@@ -430,6 +435,10 @@ def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[Val
     for node_id, references in graph.references.items():
         if not references:
             continue
+        if len(references) == 1 and not unusable:
+            (referenced,) = references
+            if referenced != node_id and any(edge.source == referenced for edge in graph.incoming[node_id]):
+                continue  # reads its direct predecessor: the common case
         where = f"node '{node_id}'"
         for referenced in sorted(references - unusable) if unusable else sorted(references):
             if referenced not in graph.nodes:
@@ -504,9 +513,7 @@ def _validate_workflow(raw: Any) -> WorkflowGraph:
         incoming={node_id: [] for node_id in nodes},
         outgoing={node_id: [] for node_id in nodes},
     )
-    for edge in _edge_issues(definition, graph, unusable, issues):
-        graph.outgoing[edge.source].append(edge)
-        graph.incoming[edge.target].append(edge)
+    _edge_issues(definition, graph, unusable, issues)
 
     order, cyclic = topological_order(list(nodes), graph.outgoing, graph.incoming)
     if cyclic:
@@ -518,7 +525,20 @@ def _validate_workflow(raw: Any) -> WorkflowGraph:
 
     _template_issues(graph, issues)
     _reference_issues(graph, unusable, issues)
-    sources = {edge.source for edge in definition.edges}  # every edge written, valid or not
+    if any(node_type.aggregates or node_type.routes for node_type in _distinct(graph.node_types)):
+        _joining_and_routing_issues(graph, issues)
+    if issues:
+        raise WorkflowValidationError(_in_document_order(definition, issues))
+    return graph
+
+
+def _distinct(node_types: dict[str, NodeType]) -> list[NodeType]:
+    """The node types of a workflow, once each (by identity: the registry holds one of each)."""
+    return list({id(node_type): node_type for node_type in node_types.values()}.values())
+
+
+def _joining_and_routing_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
+    sources = {edge.source for edge in graph.definition.edges}  # every edge written, valid or not
     for node_id, node_type in graph.node_types.items():
         if node_type.aggregates and not graph.incoming[node_id]:
             issues.append(
@@ -532,9 +552,6 @@ def _validate_workflow(raw: Any) -> WorkflowGraph:
             labels = [e.condition for e in graph.outgoing[node_id]]
             if labels.count(DEFAULT_ROUTE) > 1:
                 issues.append(ValidationIssue(f"node '{node_id}'", "more than one 'default' edge"))
-    if issues:
-        raise WorkflowValidationError(_in_document_order(definition, issues))
-    return graph
 
 
 def _in_document_order(

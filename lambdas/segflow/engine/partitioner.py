@@ -66,6 +66,22 @@ def _byte_length(text: str) -> int:
 
 
 class _OpenSegment:
+    __slots__ = (
+        "bytes",
+        "dependencies",
+        "has_end",
+        "node_bytes",
+        "node_ids",
+        "oversized",
+        "pure",
+        "read_set",
+        "reads",
+        "segment_id",
+        "segment_type",
+        "stage",
+        "wires",
+    )
+
     def __init__(
         self, segment_id: str, segment_type: SegmentType, stage: int, dependencies: list[str]
     ) -> None:
@@ -143,6 +159,29 @@ def partition(
         return _plan(graph, segments, body_key_for, segment_budget_bytes, map_stage_max_segments)
 
 
+def _open_segment(
+    node_id: str,
+    node_type: NodeType,
+    into: list[EdgeSpec],
+    segment_of: dict[str, _OpenSegment],
+    number: int,
+) -> _OpenSegment:
+    """A new segment starting at ``node_id``: one stage after the latest segment it depends on."""
+    dependencies: dict[str, None] = {}  # ordered and deduplicated: a join of 100k branches stays linear
+    stage = 0
+    for edge in into:
+        dependency = segment_of[edge.source]
+        dependencies[dependency.segment_id] = None
+        if dependency.stage >= stage:
+            stage = dependency.stage + 1
+    kind: SegmentType = "linear"
+    if node_type.placement == "wait":
+        kind = "wait"
+    elif node_type.aggregates:
+        kind = "aggregator"
+    return _OpenSegment(f"s{number:05d}", kind, stage, list(dependencies))
+
+
 def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegment]:
     """Every node in its segment, in one pass in topological order."""
     nodes, node_types, references = graph.nodes, graph.node_types, graph.references
@@ -167,36 +206,19 @@ def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegm
             source = into[0].source
             candidate = segment_of[source]
             if len(outgoing[source]) == 1 and candidate.node_ids[-1] == source and not candidate.oversized:
-                added = entry_bytes + sum(
-                    len(r) + 3
-                    for r in reads
-                    if r not in candidate.read_set and segment_of.get(r) is not candidate
-                )
+                added = entry_bytes
+                for read in reads:
+                    if read not in candidate.read_set and segment_of.get(read) is not candidate:
+                        added += len(read) + 3
                 if candidate.bytes + added <= segment_budget_bytes:
                     segment = candidate
         if segment is None:
-            dependencies: dict[
-                str, None
-            ] = {}  # ordered and deduplicated: a join of 100k branches stays linear
-            stage = 0
-            for edge in into:
-                dependency = segment_of[edge.source]
-                dependencies[dependency.segment_id] = None
-                if dependency.stage >= stage:
-                    stage = dependency.stage + 1
-            kind: SegmentType = (
-                "wait"
-                if node_type.placement == "wait"
-                else "aggregator"
-                if node_type.aggregates
-                else "linear"
-            )
-            segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, list(dependencies))
+            segment = _open_segment(node_id, node_type, into, segment_of, len(segments) + 1)
             segments.append(segment)
         segment.node_ids.append(node_id)
         segment.wires.append(wire)
         segment.bytes += entry_bytes
-        segment.node_bytes += _byte_length(text)
+        segment.node_bytes += entry_bytes if text.isascii() else len(text.encode())
         if entry_bytes > NODE_CONFIG_INLINE_MAX_BYTES:
             segment.oversized = True
         if not node_type.pure:
@@ -215,17 +237,15 @@ def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegm
 def _wire_bytes(segment: _OpenSegment) -> int:
     """Bytes of the segment's config as compact JSON (``SegmentConfig.wire()``) with its nodes inline: its
     other fields as they are encoded, and the nodes' own bytes added up, not encoded again."""
-    header = {
-        "segment_id": segment.segment_id,
-        "segment_type": segment.segment_type,
-        "stage": segment.stage,
-        "node_count": len(segment.node_ids),
-        "has_end": segment.has_end,
-        "nodes": [],
-        "reads": segment.reads,
-    }
-    commas = len(segment.node_ids) - 1
-    return _byte_length(_encoded(header)) + segment.node_bytes + commas
+    count = len(segment.node_ids)
+    # The partitioner's own values, plain ASCII: written out as json.dumps would.
+    header = (
+        f'{{"segment_id":"{segment.segment_id}","segment_type":"{segment.segment_type}",'
+        f'"stage":{segment.stage},"node_count":{count},"has_end":{"true" if segment.has_end else "false"},'
+        '"nodes":[],"reads":[]}'
+    )
+    reads = _byte_length(_encoded(segment.reads)) - 2 if segment.reads else 0  # inside the brackets
+    return len(header) + reads + segment.node_bytes + count - 1
 
 
 def _plan(
