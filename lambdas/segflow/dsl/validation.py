@@ -308,29 +308,16 @@ def _read_expression(expression: str) -> _TextReads:
     return references, None
 
 
-def _templated_texts(config: dict[str, Any], raw: tuple[str, ...]) -> list[str]:
-    """Every string with ``{{`` inside a node's config (as :func:`iter_strings` walks it), its ``raw``
-    fields left out; in no particular order."""
-    texts = []
-    stack = [value for key, value in config.items() if key not in raw] if raw else list(config.values())
-    while stack:
-        value = stack.pop()
-        kind = type(value)  # the exact JSON types first, then their subclasses
-        if kind is str:
-            if "{{" in value:
-                texts.append(value)
-        elif kind is dict:
-            stack.extend(value.values())
-        elif kind is list:
-            stack.extend(value)
-        elif isinstance(value, str):
-            if "{{" in value:
-                texts.append(value)
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return texts
+# What the walk of a config does with each JSON type: look into it (str, dict, list) or skip it (None).
+_WALKED: dict[type, Any] = {
+    str: str,
+    dict: dict,
+    list: list,
+    int: None,
+    float: None,
+    bool: None,
+    type(None): None,
+}
 
 
 def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
@@ -342,12 +329,26 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
         node_type = node_types.get(node_id)
         raw = node_type.raw_fields if node_type else ()  # sub-flows: checked by the node's own config model
         failed = False
-        for text in _templated_texts(node.config, raw):
-            read, problem = known.get(text) or reads.of_text(text)
-            if read:
-                references |= read
-            if problem is not None:
-                failed = True
+        stack = (
+            [value for key, value in node.config.items() if key not in raw]
+            if raw
+            else [*node.config.values()]
+        )
+        while stack:  # every string with {{ in the config, as iter_strings walks it (in no particular order)
+            text = stack.pop()
+            kind = _WALKED.get(type(text), _WALKED)
+            if kind is _WALKED:  # not a JSON type itself (a subclass of one?): walked as its JSON type
+                kind = next((base for base in (str, dict, list) if isinstance(text, base)), None)
+            if kind is dict:
+                stack.extend(text.values())
+            elif kind is list:
+                stack.extend(text)
+            elif kind is str and "{{" in text:
+                read, problem = known.get(text) or reads.of_text(text)
+                if read:
+                    references |= read
+                if problem is not None:
+                    failed = True
         if failed:  # rare: walked again for each problem's path, in the config's order
             own = {key: value for key, value in node.config.items() if key not in raw}
             for path, text in iter_strings(own):
@@ -437,8 +438,11 @@ def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[Val
             continue
         if len(references) == 1 and not unusable:
             (referenced,) = references
-            if referenced != node_id and any(edge.source == referenced for edge in graph.incoming[node_id]):
-                continue  # reads its direct predecessor: the common case
+            into = graph.incoming[node_id]
+            if referenced != node_id and (
+                (len(into) == 1 and into[0].source == referenced) or any(e.source == referenced for e in into)
+            ):
+                continue  # reads a direct predecessor: the common case
         where = f"node '{node_id}'"
         for referenced in sorted(references - unusable) if unusable else sorted(references):
             if referenced not in graph.nodes:

@@ -15,7 +15,7 @@ bounds its width (``MAP_STAGE_MAX_SEGMENTS``): a wider stage is refused here, be
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -47,17 +47,25 @@ from segflow.nodes.routing import route_labels
 _SEGMENT_OVERHEAD_BYTES = 220
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """:func:`compact_json` with its encoder made once, not at every call (the C encoder when there is one):
-    the partitioner measures every node."""
+def _compact_chunks() -> Callable[[Any, int], Sequence[str]]:
+    """:func:`compact_json` in pieces to join, by an encoder made once, not at every call (the C encoder when
+    there is one): the partitioner measures every node."""
     c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if c_make_encoder is None:
-        return compact_json
-    encode = c_make_encoder(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encode(value, 0))
+        return lambda value, _level: (compact_json(value),)
+    chunks: Callable[[Any, int], Sequence[str]] = c_make_encoder(
+        None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return chunks
 
 
-_encoded = _compact_encoder()
+_chunks = _compact_chunks()
+
+
+def _encoded(value: Any) -> str:
+    return "".join(_chunks(value, 0))
+
+
 _NODES = TypeAdapter(list[SegmentNode])
 
 
@@ -189,12 +197,13 @@ def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegm
     segment_of: dict[str, _OpenSegment] = {}
     segments: list[_OpenSegment] = []
     no_reads: set[str] = set()
+    chunks = _chunks
 
     for node_id in graph.order:
         node_type = node_types[node_id]
         into, out = incoming[node_id], outgoing[node_id]
         wire = _wire(nodes[node_id], node_type, into, out)
-        text = _encoded(wire)
+        text = "".join(chunks(wire, 0))
         entry_bytes = len(text)
         reads = references.get(node_id, no_reads)
         if node_type.aggregates:
@@ -255,7 +264,8 @@ def _plan(
     segment_budget_bytes: int,
     map_stage_max_segments: int,
 ) -> PartitionPlan:
-    carried = iter(_NODES.validate_python([wire for segment in segments for wire in segment.wires]))
+    carried = _NODES.validate_python([wire for segment in segments for wire in segment.wires])
+    offset = 0
     stages: list[list[str]] = []
     impure_stages: set[int] = set()
     plans: list[SegmentPlan] = []
@@ -265,7 +275,8 @@ def _plan(
         stages[segment.stage].append(segment.segment_id)
         if not segment.pure:
             impure_stages.add(segment.stage)
-        segment_nodes = [next(carried) for _ in segment.node_ids]
+        segment_nodes = carried[offset : offset + len(segment.node_ids)]
+        offset += len(segment_nodes)
         config = SegmentConfig(
             segment_id=segment.segment_id,
             segment_type=segment.segment_type,
