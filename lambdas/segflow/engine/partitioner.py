@@ -67,6 +67,8 @@ def _encoded(value: Any) -> str:
 
 
 _NODES = TypeAdapter(list[SegmentNode])
+_CONFIGS = TypeAdapter(list[SegmentConfig])
+_PLANS = TypeAdapter(list[SegmentPlan])
 
 
 def _byte_length(text: str) -> int:
@@ -268,7 +270,8 @@ def _plan(
     offset = 0
     stages: list[list[str]] = []
     impure_stages: set[int] = set()
-    plans: list[SegmentPlan] = []
+    configs: list[dict[str, Any]] = []
+    bodies: list[SegmentBody | None] = []
     for segment in segments:
         while len(stages) <= segment.stage:
             stages.append([])
@@ -277,35 +280,39 @@ def _plan(
             impure_stages.add(segment.stage)
         segment_nodes = carried[offset : offset + len(segment.node_ids)]
         offset += len(segment_nodes)
-        config = SegmentConfig(
-            segment_id=segment.segment_id,
-            segment_type=segment.segment_type,
-            stage=segment.stage,
-            node_count=len(segment_nodes),
-            has_end=segment.has_end,
-            nodes=segment_nodes,
-            reads=segment.reads,
-        )
+        config: dict[str, Any] = {
+            "segment_id": segment.segment_id,
+            "segment_type": segment.segment_type,
+            "stage": segment.stage,
+            "node_count": len(segment_nodes),
+            "has_end": segment.has_end,
+            "nodes": segment_nodes,
+            "reads": segment.reads,
+        }
         body = None
         if segment.oversized or _wire_bytes(segment) > segment_budget_bytes:
             if body_key_for is None:
                 raise ValueError(f"segment {segment.segment_id} needs an S3 body but no body key was given")
             body = SegmentBody(nodes=segment_nodes, reads=segment.reads)
-            config = config.model_copy(
-                update={"nodes": None, "reads": [], "body_key": body_key_for(segment.segment_id)}
-            )
-        plans.append(
-            SegmentPlan(
-                segment_id=segment.segment_id,
-                segment_type=segment.segment_type,
-                stage=segment.stage,
-                node_ids=segment.node_ids,
-                dependencies=segment.dependencies,
-                has_end=segment.has_end,
-                config=config,
-                body=body,
-            )
-        )
+            config.update(nodes=None, reads=[], body_key=body_key_for(segment.segment_id))
+        configs.append(config)
+        bodies.append(body)
+    # Each list validated in one call, as each item would be alone.
+    plans = _PLANS.validate_python(
+        [
+            {
+                "segment_id": segment.segment_id,
+                "segment_type": segment.segment_type,
+                "stage": segment.stage,
+                "node_ids": segment.node_ids,
+                "dependencies": segment.dependencies,
+                "has_end": segment.has_end,
+                "config": config,
+                "body": body,
+            }
+            for segment, config, body in zip(segments, _CONFIGS.validate_python(configs), bodies, strict=True)
+        ]
+    )
     too_wide = [
         ValidationIssue(
             "workflow",
