@@ -209,7 +209,10 @@ def _node_type_issues(
             remarkable = True
         remarkable = remarkable or (node_type.placement == "wait" and node.timeout_seconds is not None)
         if node_id not in unchecked:
-            configs.setdefault(node_type.config_model, []).append(node.config)
+            group = configs.get(node_type.config_model)
+            if group is None:
+                group = configs[node_type.config_model] = []
+            group.append(node.config)
     valid_models = {model for model, items in configs.items() if _all_valid(model, items)}
     if not remarkable and len(valid_models) == len(configs):
         return types
@@ -503,12 +506,14 @@ def _validate_workflow(raw: Any) -> WorkflowGraph:
             )
         )
 
-    nodes = {}
-    for node in definition.nodes:
-        if node.node_id in nodes:
-            issues.append(ValidationIssue(f"node '{node.node_id}'", "duplicate node_id"))
-        else:
-            nodes[node.node_id] = node
+    nodes = {node.node_id: node for node in definition.nodes}
+    if len(nodes) < len(definition.nodes):  # the first of each id is the node; each other is reported
+        nodes = {}
+        for node in definition.nodes:
+            if node.node_id in nodes:
+                issues.append(ValidationIssue(f"node '{node.node_id}'", "duplicate node_id"))
+            else:
+                nodes[node.node_id] = node
 
     graph = WorkflowGraph(
         definition=definition,
