@@ -28,21 +28,21 @@ class WorkflowGraph:
         return [node_id for node_id in self.order if not self.outgoing[node_id]]
 
 
-def topological_order(node_ids: list[str], outgoing: dict[str, list[EdgeSpec]]) -> tuple[list[str], set[str]]:
+def topological_order(
+    node_ids: list[str], outgoing: dict[str, list[EdgeSpec]], incoming: dict[str, list[EdgeSpec]]
+) -> tuple[list[str], set[str]]:
     """Kahn's algorithm; returns the order and the nodes left on or behind a cycle."""
-    indegree = dict.fromkeys(node_ids, 0)
-    for edges in outgoing.values():
-        for edge in edges:
-            indegree[edge.target] += 1
-    ready = deque(node_id for node_id in node_ids if indegree[node_id] == 0)
+    indegree = {node_id: len(incoming[node_id]) for node_id in node_ids}
+    ready = deque(node_id for node_id in node_ids if not incoming[node_id])
     order: list[str] = []
     while ready:
         node_id = ready.popleft()
         order.append(node_id)
         for edge in outgoing[node_id]:
-            indegree[edge.target] -= 1
-            if indegree[edge.target] == 0:
-                ready.append(edge.target)
+            target = edge.target
+            indegree[target] -= 1
+            if not indegree[target]:
+                ready.append(target)
     return order, {node_id for node_id, degree in indegree.items() if degree > 0}
 
 

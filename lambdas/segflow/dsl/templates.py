@@ -112,9 +112,11 @@ def iter_strings(value: Any, path: str = "config") -> Iterator[tuple[str, str]]:
 def expressions_in(text: str) -> list[str]:
     if "{{" not in text:
         return []
-    if text.count("{{") != len(TEMPLATE.findall(text)) or text.count("}}") < text.count("{{"):
+    found: list[str] = TEMPLATE.findall(text)
+    opened = text.count("{{")
+    if opened != len(found) or text.count("}}") < opened:
         raise TemplateError(f"unbalanced template braces in '{_short(text)}'")
-    return TEMPLATE.findall(text)
+    return found
 
 
 # AST node types whose children after the first are evaluated against each element, not the context root.
@@ -169,6 +171,36 @@ def node_references(expression: str) -> set[str]:
 
     visit(compile_expression(expression).parsed, True)
     return references
+
+
+# A dotted path of unquoted identifiers (``input.blob``, ``nodes.a.i``): JMESPath parses it as fields under
+# one subexpression, which calls no function and reads ``nodes.<second field>`` when its first is ``nodes``.
+_PLAIN_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+_PLAIN_TEMPLATE = re.compile(r"\{\{\s*(" + _PLAIN_PATH.pattern + r")\s*\}\}")
+
+
+def plain_path_references(expression: str) -> frozenset[str] | None:
+    """What :func:`node_references` finds in a plain dotted path, which :func:`check_functions` accepts,
+    without parsing it; None for any other expression (bare ``nodes`` included, which is refused)."""
+    if _PLAIN_PATH.fullmatch(expression) is None:
+        return None
+    return _path_references(expression)
+
+
+def plain_template_references(text: str) -> frozenset[str] | None:
+    """:func:`plain_path_references` of a text that is exactly one template of a plain dotted path (whose
+    :func:`expressions_in` is that path alone); None for any other text."""
+    whole = _PLAIN_TEMPLATE.fullmatch(text)
+    return None if whole is None else _path_references(whole.group(1))
+
+
+def _path_references(expression: str) -> frozenset[str] | None:
+    first, _, rest = expression.partition(".")
+    if first != "nodes":
+        return frozenset()
+    return frozenset((rest.partition(".")[0],)) if rest else None
 
 
 def references_in(value: Any) -> set[str]:

@@ -6,19 +6,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from segflow.domain.errors import SegflowError
 from segflow.domain.limits import MAX_NODES_PER_WORKFLOW, MAX_WORKFLOW_BYTES
+from segflow.dsl.gc_pause import gc_paused
 from segflow.dsl.graph import WorkflowGraph, is_ancestor, topological_order
-from segflow.dsl.json_values import json_kind, json_problems, json_size
-from segflow.dsl.models import EdgeSpec, WorkflowDefinition
+from segflow.dsl.json_values import json_kind, json_problems, json_size, plain_json_size
+from segflow.dsl.models import WorkflowDefinition
 from segflow.dsl.templates import (
     TemplateError,
     check_functions,
     expressions_in,
     iter_strings,
     node_references,
+    plain_path_references,
+    plain_template_references,
     quoting_hint,
 )
 from segflow.dsl.wording import plain_problems
@@ -169,13 +172,63 @@ def _subflow_issue(where: str, path: str, issue: ValidationIssue, outer: set[str
     return ValidationIssue(where, f"{path}: {place}{issue.message}", reference)
 
 
+_LIST_ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
+
+
+def _all_valid(model: type[BaseModel], configs: list[Any]) -> bool:
+    """Whether every config meets ``model``, found with one validation of the list of them (a list is
+    validated item by item, as each config would be alone)."""
+    adapter = _LIST_ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _LIST_ADAPTERS[model] = TypeAdapter(list[model])  # type: ignore[valid-type]
+    try:
+        adapter.validate_python(configs)
+    except ValidationError:
+        return False
+    return True
+
+
 def _node_type_issues(
     graph_nodes: dict[str, Any], unchecked: set[str], outer: set[str], issues: list[ValidationIssue]
 ) -> dict[str, NodeType]:
+    found: dict[tuple[str, str | None], NodeType | None] = {}
     types: dict[str, NodeType] = {}
+    configs: dict[type[BaseModel], list[Any]] = {}
+    remarkable = False  # a node with something to say besides its config
     for node_id, node in graph_nodes.items():
+        selected = (node.type, node.action_type or node.target_type)
+        if selected in found:
+            node_type = found[selected]
+        else:
+            node_type = found[selected] = registry.lookup(*selected)
+        if node_type is None:
+            remarkable = True
+            continue
+        types[node_id] = node_type
+        if node.action_type is not None or node.target_type is not None:
+            remarkable = True
+        remarkable = remarkable or (node_type.placement == "wait" and node.timeout_seconds is not None)
+        if node_id not in unchecked:
+            group = configs.get(node_type.config_model)
+            if group is None:
+                group = configs[node_type.config_model] = []
+            group.append(node.config)
+    valid_models = {model for model, items in configs.items() if _all_valid(model, items)}
+    if not remarkable and len(valid_models) == len(configs):
+        return types
+    # Each node's problems in turn, its config's (validated alone, for their paths) after its own.
+    for node_id, node in graph_nodes.items():
+        node_type = types.get(node_id)
+        if (
+            node_type is not None
+            and node.action_type is None
+            and node.target_type is None
+            and (node_type.placement != "wait" or node.timeout_seconds is None)
+        ):  # the common case: nothing to say but what its config may
+            if node_id not in unchecked and node_type.config_model not in valid_models:
+                _config_issues(node_id, node_type, node.config, outer, issues)
+            continue
         where = f"node '{node_id}'"
-        node_type = registry.lookup(node.type, node.subtype)
         if node_type is None:
             known_sub = registry.known_subtypes(node.type)
             if known_sub:
@@ -191,7 +244,6 @@ def _node_type_issues(
                     ValidationIssue(where, f"unknown type {node.type!r}; known: {', '.join(known)}")
                 )
             continue
-        types[node_id] = node_type
         for selector in ("action_type", "target_type"):
             given = getattr(node, selector)
             if given is not None and selector != node_type.subtype_field:
@@ -205,25 +257,107 @@ def _node_type_issues(
                     "machine waits, nothing runs that could time out); remove it",
                 )
             )
-        if node_id not in unchecked:
+        if node_id not in unchecked and node_type.config_model not in valid_models:
             _config_issues(node_id, node_type, node.config, outer, issues)
     return types
 
 
+# What a template text reads, and the problem that stops its reading (None: none).
+_TextReads = tuple[frozenset[str], str | None]
+
+
+class _TemplateReads:
+    """What each distinct template text and expression reads, worked out once per validation: a workflow
+    repeats the same templates in many nodes."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, _TextReads] = {}  # by text; look here first, then ask of_text
+        self._expressions: dict[str, _TextReads] = {}
+
+    def of_text(self, text: str) -> _TextReads:
+        found = self.known.get(text)
+        if found is None:
+            plain = plain_template_references(text)
+            found = self.known[text] = (plain, None) if plain is not None else self._read_text(text)
+        return found
+
+    def _read_text(self, text: str) -> _TextReads:
+        references: frozenset[str] = frozenset()
+        try:
+            for expression in expressions_in(text):
+                found = self._expressions.get(expression)
+                if found is None:
+                    found = self._expressions[expression] = _read_expression(expression)
+                references |= found[0]
+                if found[1] is not None:
+                    return references, found[1]
+        except TemplateError as error:
+            return references, str(error)
+        return references, None
+
+
+def _read_expression(expression: str) -> _TextReads:
+    """The nodes an expression reads; a problem stops at the first check that fails, as one text's loop in
+    the order of :func:`node_references` then :func:`check_functions`."""
+    plain = plain_path_references(expression)
+    if plain is not None:
+        return plain, None
+    references: frozenset[str] = frozenset()
+    try:
+        references = frozenset(node_references(expression))
+        check_functions(expression)
+    except TemplateError as error:
+        return references, str(error)
+    return references, None
+
+
+# What the walk of a config does with each JSON type: look into it (str, dict, list) or skip it (None).
+_WALKED: dict[type, Any] = {
+    str: str,
+    dict: dict,
+    list: list,
+    int: None,
+    float: None,
+    bool: None,
+    type(None): None,
+}
+
+
 def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
+    reads = _TemplateReads()
+    known = reads.known
+    node_types = graph.node_types
     for node_id, node in graph.nodes.items():
-        where = f"node '{node_id}'"
         references: set[str] = set()
-        node_type = graph.node_types.get(node_id)
+        node_type = node_types.get(node_id)
         raw = node_type.raw_fields if node_type else ()  # sub-flows: checked by the node's own config model
-        own = {key: value for key, value in node.config.items() if key not in raw}
-        for path, text in iter_strings(own):
-            try:
-                for expression in expressions_in(text):
-                    references |= node_references(expression)
-                    check_functions(expression)
-            except TemplateError as error:
-                issues.append(ValidationIssue(where, f"{path}: {error}"))
+        failed = False
+        stack = (
+            [value for key, value in node.config.items() if key not in raw]
+            if raw
+            else [*node.config.values()]
+        )
+        while stack:  # every string with {{ in the config, as iter_strings walks it (in no particular order)
+            text = stack.pop()
+            kind = _WALKED.get(type(text), _WALKED)
+            if kind is _WALKED:  # not a JSON type itself (a subclass of one?): walked as its JSON type
+                kind = next((base for base in (str, dict, list) if isinstance(text, base)), None)
+            if kind is dict:
+                stack.extend(text.values())
+            elif kind is list:
+                stack.extend(text)
+            elif kind is str and "{{" in text:
+                read, problem = known.get(text) or reads.of_text(text)
+                if read:
+                    references |= read
+                if problem is not None:
+                    failed = True
+        if failed:  # rare: walked again for each problem's path, in the config's order
+            own = {key: value for key, value in node.config.items() if key not in raw}
+            for path, text in iter_strings(own):
+                problem = reads.of_text(text)[1]
+                if problem is not None:
+                    issues.append(ValidationIssue(f"node '{node_id}'", f"{path}: {problem}"))
         graph.references[node_id] = references
         if node_type and node_type.routes and "condition" in node.config:
             condition = node.config["condition"]
@@ -234,19 +368,34 @@ def _template_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> Non
             if not templated:
                 issues.append(
                     ValidationIssue(
-                        where, f"config.condition must be a {{{{ expression }}}} template, not {condition!r}"
+                        f"node '{node_id}'",
+                        f"config.condition must be a {{{{ expression }}}} template, not {condition!r}",
                     )
                 )
 
 
 def _edge_issues(
     definition: WorkflowDefinition, graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]
-) -> list[EdgeSpec]:
-    valid: list[EdgeSpec] = []
+) -> None:
+    """Each edge's problems; the valid edges go into the graph's adjacency, in the order written."""
     seen: set[tuple[str, str]] = set()
+    nodes, node_types, incoming, outgoing = graph.nodes, graph.node_types, graph.incoming, graph.outgoing
     for edge in definition.edges:
-        if edge.source in unusable or edge.target in unusable:
+        source, target = edge.source, edge.target
+        if unusable and (source in unusable or target in unusable):
             continue  # the node is reported already
+        source_type = node_types.get(source)
+        if (
+            source_type is not None
+            and target in nodes
+            and source != target
+            and (source, target) not in seen
+            and (edge.condition is None) != source_type.routes
+        ):  # the common case, which the checks below all pass
+            seen.add((source, target))
+            outgoing[source].append(edge)
+            incoming[target].append(edge)
+            continue
         problems = []
         if edge.source not in graph.nodes:
             problems.append(f"source '{edge.source}' is not a node")
@@ -256,7 +405,6 @@ def _edge_issues(
             problems.append("an edge cannot connect a node to itself")
         if (edge.source, edge.target) in seen:
             problems.append("duplicate edge")
-        source_type = graph.node_types.get(edge.source)
         if not problems and source_type is not None:
             if edge.condition is not None and not source_type.routes:
                 problems.append(
@@ -270,26 +418,36 @@ def _edge_issues(
             issues.append(ValidationIssue(edge.label, problem))
         if not problems:
             seen.add((edge.source, edge.target))
-            valid.append(edge)
-    return valid
+            outgoing[source].append(edge)
+            incoming[target].append(edge)
 
 
 def _document_issues(raw: dict[str, Any]) -> list[ValidationIssue]:
     """What makes the document unfit to store or pass on: too deep, not JSON (NaN, Infinity), too large."""
-    issues = [_located(raw, path, problem) for path, problem in json_problems(raw, "")]
-    if not issues:
+    size = plain_json_size(raw)
+    if size is None:  # json_problems says where; a document it finds nothing in is still measured
+        issues = [_located(raw, path, problem) for path, problem in json_problems(raw, "")]
+        if issues:
+            return issues
         size = json_size(raw)
-        if size > MAX_WORKFLOW_BYTES:
-            issues.append(
-                ValidationIssue("workflow", f"is {size:,} bytes of JSON; at most {MAX_WORKFLOW_BYTES:,}")
-            )
-    return issues
+    if size > MAX_WORKFLOW_BYTES:
+        return [ValidationIssue("workflow", f"is {size:,} bytes of JSON; at most {MAX_WORKFLOW_BYTES:,}")]
+    return []
 
 
 def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[ValidationIssue]) -> None:
     for node_id, references in graph.references.items():
+        if not references:
+            continue
+        if len(references) == 1 and not unusable:
+            (referenced,) = references
+            into = graph.incoming[node_id]
+            if referenced != node_id and (
+                (len(into) == 1 and into[0].source == referenced) or any(e.source == referenced for e in into)
+            ):
+                continue  # reads a direct predecessor: the common case
         where = f"node '{node_id}'"
-        for referenced in sorted(references - unusable):
+        for referenced in sorted(references - unusable) if unusable else sorted(references):
             if referenced not in graph.nodes:
                 dotted = sorted(n for n in graph.nodes if n.startswith(f"{referenced}."))
                 hint = f" ({quoting_hint(dotted[0])})" if dotted else ""
@@ -310,6 +468,11 @@ def _reference_issues(graph: WorkflowGraph, unusable: set[str], issues: list[Val
 
 def validate_workflow(raw: Any) -> WorkflowGraph:
     """Validate a workflow document; raise :class:`WorkflowValidationError` listing every problem."""
+    with gc_paused():
+        return _validate_workflow(raw)
+
+
+def _validate_workflow(raw: Any) -> WorkflowGraph:
     if not isinstance(raw, dict):
         raise WorkflowValidationError(
             [ValidationIssue("workflow", f"must be a JSON object, not {json_kind(raw)}")]
@@ -343,12 +506,14 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
             )
         )
 
-    nodes = {}
-    for node in definition.nodes:
-        if node.node_id in nodes:
-            issues.append(ValidationIssue(f"node '{node.node_id}'", "duplicate node_id"))
-        else:
-            nodes[node.node_id] = node
+    nodes = {node.node_id: node for node in definition.nodes}
+    if len(nodes) < len(definition.nodes):  # the first of each id is the node; each other is reported
+        nodes = {}
+        for node in definition.nodes:
+            if node.node_id in nodes:
+                issues.append(ValidationIssue(f"node '{node.node_id}'", "duplicate node_id"))
+            else:
+                nodes[node.node_id] = node
 
     graph = WorkflowGraph(
         definition=definition,
@@ -357,11 +522,9 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
         incoming={node_id: [] for node_id in nodes},
         outgoing={node_id: [] for node_id in nodes},
     )
-    for edge in _edge_issues(definition, graph, unusable, issues):
-        graph.outgoing[edge.source].append(edge)
-        graph.incoming[edge.target].append(edge)
+    _edge_issues(definition, graph, unusable, issues)
 
-    order, cyclic = topological_order(list(nodes), graph.outgoing)
+    order, cyclic = topological_order(list(nodes), graph.outgoing, graph.incoming)
     if cyclic:
         members = ", ".join(f"'{n}'" for n in sorted(cyclic)[:10])
         issues.append(ValidationIssue("workflow", f"edges form a cycle through nodes {members}"))
@@ -371,12 +534,26 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
 
     _template_issues(graph, issues)
     _reference_issues(graph, unusable, issues)
+    if any(node_type.aggregates or node_type.routes for node_type in _distinct(graph.node_types)):
+        _joining_and_routing_issues(graph, issues)
+    if issues:
+        raise WorkflowValidationError(_in_document_order(definition, issues))
+    return graph
+
+
+def _distinct(node_types: dict[str, NodeType]) -> list[NodeType]:
+    """The node types of a workflow, once each (by identity: the registry holds one of each)."""
+    return list({id(node_type): node_type for node_type in node_types.values()}.values())
+
+
+def _joining_and_routing_issues(graph: WorkflowGraph, issues: list[ValidationIssue]) -> None:
+    sources = {edge.source for edge in graph.definition.edges}  # every edge written, valid or not
     for node_id, node_type in graph.node_types.items():
         if node_type.aggregates and not graph.incoming[node_id]:
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "an aggregator needs at least one incoming edge")
             )
-        if node_type.routes and not any(e.source == node_id for e in definition.edges):
+        if node_type.routes and node_id not in sources:
             issues.append(
                 ValidationIssue(f"node '{node_id}'", "a judgment needs outgoing edges with conditions")
             )
@@ -384,9 +561,6 @@ def validate_workflow(raw: Any) -> WorkflowGraph:
             labels = [e.condition for e in graph.outgoing[node_id]]
             if labels.count(DEFAULT_ROUTE) > 1:
                 issues.append(ValidationIssue(f"node '{node_id}'", "more than one 'default' edge"))
-    if issues:
-        raise WorkflowValidationError(_in_document_order(definition, issues))
-    return graph
 
 
 def _in_document_order(

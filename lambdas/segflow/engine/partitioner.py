@@ -14,7 +14,11 @@ bounds its width (``MAP_STAGE_MAX_SEGMENTS``): a wider stage is refused here, be
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from segflow.domain.limits import (
     MAP_STAGE_MAX_SEGMENTS,
@@ -32,8 +36,9 @@ from segflow.domain.plan import (
     StagePlan,
     compact_json,
 )
+from segflow.dsl.gc_pause import gc_paused
 from segflow.dsl.graph import WorkflowGraph
-from segflow.dsl.models import NodeSpec
+from segflow.dsl.models import EdgeSpec, NodeSpec
 from segflow.dsl.validation import ValidationIssue, WorkflowValidationError
 from segflow.nodes.base import NodeType
 from segflow.nodes.routing import route_labels
@@ -42,7 +47,51 @@ from segflow.nodes.routing import route_labels
 _SEGMENT_OVERHEAD_BYTES = 220
 
 
+def _compact_chunks() -> Callable[[Any, int], Sequence[str]]:
+    """:func:`compact_json` in pieces to join, by an encoder made once, not at every call (the C encoder when
+    there is one): the partitioner measures every node."""
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:
+        return lambda value, _level: (compact_json(value),)
+    chunks: Callable[[Any, int], Sequence[str]] = c_make_encoder(
+        None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return chunks
+
+
+_chunks = _compact_chunks()
+
+
+def _encoded(value: Any) -> str:
+    return "".join(_chunks(value, 0))
+
+
+_NODES = TypeAdapter(list[SegmentNode])
+_CONFIGS = TypeAdapter(list[SegmentConfig])
+_PLANS = TypeAdapter(list[SegmentPlan])
+
+
+def _byte_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 class _OpenSegment:
+    __slots__ = (
+        "bytes",
+        "dependencies",
+        "has_end",
+        "node_bytes",
+        "node_ids",
+        "oversized",
+        "pure",
+        "read_set",
+        "reads",
+        "segment_id",
+        "segment_type",
+        "stage",
+        "wires",
+    )
+
     def __init__(
         self, segment_id: str, segment_type: SegmentType, stage: int, dependencies: list[str]
     ) -> None:
@@ -50,15 +99,42 @@ class _OpenSegment:
         self.segment_type = segment_type
         self.stage = stage
         self.dependencies = dependencies
-        self.nodes: list[SegmentNode] = []
+        self.node_ids: list[str] = []
+        self.wires: list[dict[str, Any]] = []  # each node as its SegmentNode dumps (None fields left out)
         self.reads: list[str] = []
         self.read_set: set[str] = set()
-        self.bytes = _SEGMENT_OVERHEAD_BYTES
+        self.bytes = _SEGMENT_OVERHEAD_BYTES  # the budget's estimate, in characters as it always was
+        self.node_bytes = 0  # exact: the nodes' compact JSON in bytes
         self.oversized = False
+        self.pure = True
+        self.has_end = False
 
-    @property
-    def node_ids(self) -> list[str]:
-        return [node.node_id for node in self.nodes]
+
+def _wire(
+    node: NodeSpec, node_type: NodeType, incoming: list[EdgeSpec], outgoing: list[EdgeSpec]
+) -> dict[str, Any]:
+    """``segment_node(...).model_dump(exclude_none=True)``, built directly: same keys, same order."""
+    wire: dict[str, Any] = {"node_id": node.node_id, "type": node.type}
+    if node.action_type is not None:
+        wire["action_type"] = node.action_type
+    if node.target_type is not None:
+        wire["target_type"] = node.target_type
+    if node.label is not None:
+        wire["label"] = node.label
+    wire["config"] = node.config
+    if node.retry is not None:
+        wire["retry"] = node.retry.model_dump()
+    if node.timeout_seconds is not None:
+        wire["timeout_seconds"] = node.timeout_seconds
+    wire["incoming"] = [
+        {"source": edge.source}
+        if edge.condition is None
+        else {"source": edge.source, "condition": edge.condition}
+        for edge in incoming
+    ]
+    if node_type.routes:
+        wire["route_labels"] = route_labels(edge.condition for edge in outgoing)
+    return wire
 
 
 def segment_node(
@@ -79,35 +155,6 @@ def segment_node(
     )
 
 
-def _segment_node(graph: WorkflowGraph, node_id: str) -> SegmentNode:
-    return segment_node(
-        graph.nodes[node_id],
-        graph.node_types[node_id],
-        [IncomingEdge(source=e.source, condition=e.condition) for e in graph.incoming[node_id]],
-        route_labels(e.condition for e in graph.outgoing[node_id]),
-    )
-
-
-def _reads_of(graph: WorkflowGraph, node_id: str) -> set[str]:
-    reads = set(graph.references.get(node_id, set()))
-    if graph.node_types[node_id].aggregates:
-        reads |= {edge.source for edge in graph.incoming[node_id]}
-    return reads
-
-
-def _continues_segment(graph: WorkflowGraph, node_id: str, segment_of: dict[str, _OpenSegment]) -> bool:
-    incoming = graph.incoming[node_id]
-    if len(incoming) != 1 or graph.node_types[node_id].placement == "wait":
-        return False
-    if graph.node_types[node_id].aggregates:
-        return False
-    source = incoming[0].source
-    if len(graph.outgoing[source]) != 1:
-        return False
-    segment = segment_of[source]
-    return segment.nodes[-1].node_id == source and not segment.oversized
-
-
 def partition(
     graph: WorkflowGraph,
     body_key_for: Callable[[str], str] | None = None,
@@ -117,90 +164,155 @@ def partition(
     """Partition a validated graph; ``body_key_for`` names the S3 key of an oversized segment's body.
 
     Raises :class:`WorkflowValidationError` for a stage with side effects wider than one Map may run."""
+    with gc_paused():
+        segments = _segments(graph, segment_budget_bytes)
+        return _plan(graph, segments, body_key_for, segment_budget_bytes, map_stage_max_segments)
+
+
+def _open_segment(
+    node_id: str,
+    node_type: NodeType,
+    into: list[EdgeSpec],
+    segment_of: dict[str, _OpenSegment],
+    number: int,
+) -> _OpenSegment:
+    """A new segment starting at ``node_id``: one stage after the latest segment it depends on."""
+    dependencies: dict[str, None] = {}  # ordered and deduplicated: a join of 100k branches stays linear
+    stage = 0
+    for edge in into:
+        dependency = segment_of[edge.source]
+        dependencies[dependency.segment_id] = None
+        if dependency.stage >= stage:
+            stage = dependency.stage + 1
+    kind: SegmentType = "linear"
+    if node_type.placement == "wait":
+        kind = "wait"
+    elif node_type.aggregates:
+        kind = "aggregator"
+    return _OpenSegment(f"s{number:05d}", kind, stage, list(dependencies))
+
+
+def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegment]:
+    """Every node in its segment, in one pass in topological order."""
+    nodes, node_types, references = graph.nodes, graph.node_types, graph.references
+    incoming, outgoing = graph.incoming, graph.outgoing
     segment_of: dict[str, _OpenSegment] = {}
     segments: list[_OpenSegment] = []
-
-    def open_segment(node_id: str) -> _OpenSegment:
-        dependencies: dict[str, None] = {}  # ordered and deduplicated: a join of 100k branches stays linear
-        stage = 0
-        for edge in graph.incoming[node_id]:
-            dependency = segment_of[edge.source]
-            dependencies[dependency.segment_id] = None
-            stage = max(stage, dependency.stage + 1)
-        node_type = graph.node_types[node_id]
-        kind: SegmentType = (
-            "wait" if node_type.placement == "wait" else "aggregator" if node_type.aggregates else "linear"
-        )
-        segment = _OpenSegment(f"s{len(segments) + 1:05d}", kind, stage, list(dependencies))
-        segments.append(segment)
-        return segment
+    no_reads: set[str] = set()
+    chunks = _chunks
 
     for node_id in graph.order:
-        entry = _segment_node(graph, node_id)
-        entry_bytes = len(compact_json(entry.model_dump(exclude_none=True)))
-        reads = _reads_of(graph, node_id)
+        node_type = node_types[node_id]
+        into, out = incoming[node_id], outgoing[node_id]
+        wire = _wire(nodes[node_id], node_type, into, out)
+        text = "".join(chunks(wire, 0))
+        entry_bytes = len(text)
+        reads = references.get(node_id, no_reads)
+        if node_type.aggregates:
+            reads = reads | {edge.source for edge in into}
         segment = None
-        if _continues_segment(graph, node_id, segment_of):
-            candidate = segment_of[graph.incoming[node_id][0].source]
-            new_reads = {
-                r for r in reads if r not in candidate.read_set and segment_of.get(r) is not candidate
-            }
-            added = entry_bytes + sum(len(r) + 3 for r in new_reads)
-            if candidate.bytes + added <= segment_budget_bytes:
-                segment = candidate
+        # A node continues its predecessor's segment when it is that segment's last node's only successor
+        # and its only predecessor, does not wait outside a Lambda, and is not an aggregator.
+        if len(into) == 1 and node_type.placement != "wait" and not node_type.aggregates:
+            source = into[0].source
+            candidate = segment_of[source]
+            if len(outgoing[source]) == 1 and candidate.node_ids[-1] == source and not candidate.oversized:
+                added = entry_bytes
+                for read in reads:
+                    if read not in candidate.read_set and segment_of.get(read) is not candidate:
+                        added += len(read) + 3
+                if candidate.bytes + added <= segment_budget_bytes:
+                    segment = candidate
         if segment is None:
-            segment = open_segment(node_id)
-        segment.nodes.append(entry)
+            segment = _open_segment(node_id, node_type, into, segment_of, len(segments) + 1)
+            segments.append(segment)
+        segment.node_ids.append(node_id)
+        segment.wires.append(wire)
         segment.bytes += entry_bytes
+        segment.node_bytes += entry_bytes if text.isascii() else len(text.encode())
         if entry_bytes > NODE_CONFIG_INLINE_MAX_BYTES:
             segment.oversized = True
+        if not node_type.pure:
+            segment.pure = False
+        if not out:
+            segment.has_end = True
         segment_of[node_id] = segment
-        for read in sorted(reads):
+        for read in sorted(reads) if len(reads) > 1 else reads:
             if segment_of.get(read) is not segment and read not in segment.read_set:
                 segment.read_set.add(read)
                 segment.reads.append(read)
                 segment.bytes += len(read) + 3
+    return segments
 
+
+def _wire_bytes(segment: _OpenSegment) -> int:
+    """Bytes of the segment's config as compact JSON (``SegmentConfig.wire()``) with its nodes inline: its
+    other fields as they are encoded, and the nodes' own bytes added up, not encoded again."""
+    count = len(segment.node_ids)
+    # The partitioner's own values, plain ASCII: written out as json.dumps would.
+    header = (
+        f'{{"segment_id":"{segment.segment_id}","segment_type":"{segment.segment_type}",'
+        f'"stage":{segment.stage},"node_count":{count},"has_end":{"true" if segment.has_end else "false"},'
+        '"nodes":[],"reads":[]}'
+    )
+    reads = _byte_length(_encoded(segment.reads)) - 2 if segment.reads else 0  # inside the brackets
+    return len(header) + reads + segment.node_bytes + count - 1
+
+
+def _plan(
+    graph: WorkflowGraph,
+    segments: list[_OpenSegment],
+    body_key_for: Callable[[str], str] | None,
+    segment_budget_bytes: int,
+    map_stage_max_segments: int,
+) -> PartitionPlan:
+    carried = _NODES.validate_python([wire for segment in segments for wire in segment.wires])
+    offset = 0
     stages: list[list[str]] = []
     impure_stages: set[int] = set()
-    plans: list[SegmentPlan] = []
+    configs: list[dict[str, Any]] = []
+    bodies: list[SegmentBody | None] = []
     for segment in segments:
         while len(stages) <= segment.stage:
             stages.append([])
         stages[segment.stage].append(segment.segment_id)
-        if not all(graph.node_types[node.node_id].pure for node in segment.nodes):
+        if not segment.pure:
             impure_stages.add(segment.stage)
-        has_end = any(not graph.outgoing[node.node_id] for node in segment.nodes)
-        config = SegmentConfig(
-            segment_id=segment.segment_id,
-            segment_type=segment.segment_type,
-            stage=segment.stage,
-            node_count=len(segment.nodes),
-            has_end=has_end,
-            nodes=segment.nodes,
-            reads=segment.reads,
-        )
+        segment_nodes = carried[offset : offset + len(segment.node_ids)]
+        offset += len(segment_nodes)
+        config: dict[str, Any] = {
+            "segment_id": segment.segment_id,
+            "segment_type": segment.segment_type,
+            "stage": segment.stage,
+            "node_count": len(segment_nodes),
+            "has_end": segment.has_end,
+            "nodes": segment_nodes,
+            "reads": segment.reads,
+        }
         body = None
-        too_big = segment.oversized or len(compact_json(config.wire()).encode()) > segment_budget_bytes
-        if too_big:
+        if segment.oversized or _wire_bytes(segment) > segment_budget_bytes:
             if body_key_for is None:
                 raise ValueError(f"segment {segment.segment_id} needs an S3 body but no body key was given")
-            body = SegmentBody(nodes=segment.nodes, reads=segment.reads)
-            config = config.model_copy(
-                update={"nodes": None, "reads": [], "body_key": body_key_for(segment.segment_id)}
-            )
-        plans.append(
-            SegmentPlan(
-                segment_id=segment.segment_id,
-                segment_type=segment.segment_type,
-                stage=segment.stage,
-                node_ids=segment.node_ids,
-                dependencies=segment.dependencies,
-                has_end=has_end,
-                config=config,
-                body=body,
-            )
-        )
+            body = SegmentBody(nodes=segment_nodes, reads=segment.reads)
+            config.update(nodes=None, reads=[], body_key=body_key_for(segment.segment_id))
+        configs.append(config)
+        bodies.append(body)
+    # Each list validated in one call, as each item would be alone.
+    plans = _PLANS.validate_python(
+        [
+            {
+                "segment_id": segment.segment_id,
+                "segment_type": segment.segment_type,
+                "stage": segment.stage,
+                "node_ids": segment.node_ids,
+                "dependencies": segment.dependencies,
+                "has_end": segment.has_end,
+                "config": config,
+                "body": body,
+            }
+            for segment, config, body in zip(segments, _CONFIGS.validate_python(configs), bodies, strict=True)
+        ]
+    )
     too_wide = [
         ValidationIssue(
             "workflow",
