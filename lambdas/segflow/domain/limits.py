@@ -94,12 +94,15 @@ MAX_NAME_CHARS = 256
 MAX_LABEL_CHARS = 256
 MAX_EDGE_CONDITION_CHARS = 256
 MAX_DESCRIPTION_CHARS = 4_096
-# A workflow document (as compact JSON) is at most this large (what the management API accepts in one
-# request); an execution input, which travels by S3 reference past EXECUTION_INPUT_INLINE_MAX_BYTES, at most
-# what a segment can hold in memory beside its outputs (the API's own request cap still bounds what it
-# takes). Both nest objects and lists at most MAX_JSON_DEPTH deep: deeper JSON is refused by validation, never
-# left to end in a RecursionError while it is copied, rendered or stored.
-MAX_WORKFLOW_BYTES = HTTP_API_MAX_REQUEST_BYTES
+# A workflow document (as compact JSON) is at most this large: room for MAX_NODES_PER_WORKFLOW nodes of about
+# 200 bytes each with their edges, validated and partitioned in InitializeStateBag's 1,024 MB (a 16.6 MB
+# 100,000-node chain peaks at about 590 MB). Through the management API a document is bounded by its request
+# cap (HTTP_API_MAX_REQUEST_BYTES) as well; a larger one is submitted by S3 reference, as `segflow run` does.
+# An execution input, which travels by S3 reference past EXECUTION_INPUT_INLINE_MAX_BYTES, is at most what a
+# segment can hold in memory beside its outputs (the API's own request cap still bounds what it takes). Both
+# nest objects and lists at most MAX_JSON_DEPTH deep: deeper JSON is refused by validation, never left to end
+# in a RecursionError while it is copied, rendered or stored.
+MAX_WORKFLOW_BYTES = 20 * 1024 * 1024
 MAX_EXECUTION_INPUT_BYTES = 128 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 
