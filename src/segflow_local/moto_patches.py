@@ -94,6 +94,7 @@ def apply() -> None:
         _lambda_error_names()
         _scaled_retry_delays()
         _stop_ends_every_wait()
+        _stop_right_after_start()
         _applied = True
 
 
@@ -735,3 +736,25 @@ def _stop_ends_every_wait() -> None:
             env.states.reset(input_value=res)
 
     execute_state.ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]  # patching moto
+
+
+# How long a stop waits for an execution's worker thread to set up its environment.
+_WORKER_START_SECONDS = 5.0
+
+
+def _stop_right_after_start() -> None:
+    """moto 5.2.5's ``ExecutionWorker.stop`` fails with AttributeError (a 500 to StopExecution) when the stop
+    comes before the worker thread created its environment, a moment after StartExecution returned; on AWS a
+    stop right after a start is accepted. The stop waits for the environment, then stops as moto does."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker.stop
+    assert "self.env.set_stop" in inspect.getsource(original), "moto changed"
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        deadline = time.monotonic() + _WORKER_START_SECONDS
+        while self.env is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        original(self, stop_date, error, cause)
+
+    ExecutionWorker.stop = stop  # type: ignore[method-assign]

@@ -575,3 +575,32 @@ def test_concurrent_atomic_counter_updates_each_answer_their_own_value() -> None
         finally:
             sys.setswitchinterval(interval)
     assert sorted(answers) == list(range(1, 401))
+
+
+def test_a_stop_right_after_the_start_aborts_the_execution(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    # Given a loaded machine: moto's worker thread takes a while to set an execution up after its start
+    setting_up = ExecutionWorker._get_evaluation_environment
+
+    def slowly(self: Any) -> Any:
+        time.sleep(0.3)
+        return setting_up(self)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_environment", slowly)
+    waits = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    with state_machines(LambdaAnswers({})) as sfn:
+        machine = sfn.create_state_machine(
+            name=f"probe-{uuid.uuid4().hex[:8]}", definition=json.dumps(waits), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, name=f"run-{uuid.uuid4().hex[:8]}")["executionArn"]
+
+        # When it is stopped at once, before its worker has set it up
+        sfn.stop_execution(executionArn=arn, error="Operator.Stop")
+
+        # Then the stop is accepted (not a 500) and the execution ends ABORTED
+        wait_for(
+            lambda: sfn.describe_execution(executionArn=arn)["status"] == "ABORTED",
+            "the stopped execution to read ABORTED",
+            timeout=5,
+        )
