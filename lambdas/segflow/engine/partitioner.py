@@ -20,6 +20,7 @@ from segflow.domain.limits import (
     MAP_STAGE_MAX_SEGMENTS,
     NODE_CONFIG_INLINE_MAX_BYTES,
     SEGMENT_CONFIG_MAX_BYTES,
+    SEGMENT_SOURCES_MAX,
 )
 from segflow.domain.plan import (
     IncomingEdge,
@@ -108,6 +109,19 @@ def _continues_segment(graph: WorkflowGraph, node_id: str, segment_of: dict[str,
     return segment.nodes[-1].node_id == source and not segment.oversized
 
 
+def _sources(segment: _OpenSegment, segment_of: dict[str, _OpenSegment]) -> list[str] | None:
+    """The other segments the segment's incoming edges and reads come from (where the runner finds their
+    records); None when there are more than SEGMENT_SOURCES_MAX."""
+    found: dict[str, None] = {}
+    for node_id in [edge.source for node in segment.nodes for edge in node.incoming] + segment.reads:
+        source = segment_of[node_id]
+        if source is not segment:
+            found[source.segment_id] = None
+            if len(found) > SEGMENT_SOURCES_MAX:
+                return None
+    return list(found)
+
+
 def partition(
     graph: WorkflowGraph,
     body_key_for: Callable[[str], str] | None = None,
@@ -179,6 +193,7 @@ def partition(
             has_end=has_end,
             nodes=segment.nodes,
             reads=segment.reads,
+            sources=_sources(segment, segment_of),
         )
         body = None
         too_big = segment.oversized or len(compact_json(config.wire()).encode()) > segment_budget_bytes

@@ -11,6 +11,10 @@ A stage of several segments whose nodes are all pure runs here too, its segments
 not depend on each other, and parallel Lambdas would buy nothing for work that has no I/O of its own. If time
 runs short inside such a stage, the stage is handed back to run again; its completed segments answer from
 their records.
+
+Segments of pure nodes run one after another write their records together (the runner holds them, see
+``SegmentRunner.run``'s ``hold``): in pages of many nodes, before anything with a side effect runs, and at
+the latest when the chain returns.
 """
 
 from __future__ import annotations
@@ -71,6 +75,20 @@ def run_segment_chain(
     on_segment: Callable[[SegmentConfig, SegmentResult], None] | None = None,
     stage_segments: int = 1,
 ) -> Cursor:
+    cursor = _run_chain(runner, manifests, statebag, segment, remaining_ms, on_segment, stage_segments)
+    runner.flush()
+    return cursor
+
+
+def _run_chain(
+    runner: SegmentRunner,
+    manifests: PlanStore,
+    statebag: StateBag,
+    segment: SegmentConfig,
+    remaining_ms: Callable[[], int],
+    on_segment: Callable[[SegmentConfig, SegmentResult], None] | None,
+    stage_segments: int,
+) -> Cursor:
     entry_stage = segment.stage
     while True:
         stage = segment.stage
@@ -79,7 +97,7 @@ def run_segment_chain(
             if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
                 return cursor_for_stage(manifests, statebag, stage)
             nodes, reads = segment_nodes(manifests, config)
-            result = runner.run(statebag, config, nodes, reads)
+            result = runner.run(statebag, config, nodes, reads, hold=True)
             if on_segment is not None:
                 on_segment(config, result)
             if result.status != "succeeded":
