@@ -105,11 +105,13 @@ Entry = tuple[int, str | None]  # (seq, the JSON the event was stored as; None f
 
 
 class CompanionRejected(Exception):
-    """A companion item's condition failed (its index among the companions): nothing was written."""
+    """Companion items' conditions failed (their indexes among the companions, the first as ``index``):
+    nothing was written."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(f"companion item {index} failed its condition")
-        self.index = index
+    def __init__(self, indexes: tuple[int, ...]) -> None:
+        super().__init__(f"companion items {list(indexes)} failed their conditions")
+        self.index = indexes[0]
+        self.indexes = indexes
 
 
 class EventLogContention(Exception):
@@ -347,7 +349,7 @@ class EventLog(EventLogReader):
                 return Appended(events)
             self._close(pk, reservation)
             if outcome.kind == "rejected":
-                raise CompanionRejected(outcome.rejected[0])
+                raise CompanionRejected(outcome.rejected)
             if outcome.kind == "finished":
                 raise ExecutionFinished(f"execution {execution.execution_id} is no longer running")
             if outcome.kind == "busy":
@@ -748,14 +750,10 @@ class EventLog(EventLogReader):
             return 0
         stored = self._stored(pk, sealed_seq + 1, through)
         closed, seq = 0, sealed_seq + 1
-        while seq <= through:
-            if seq in stored:
-                seq = stored[seq] + 1
-                continue
-            # up to the next item stored: one reservation's numbers or several, closed one by one
-            following = min((s for s in stored if s > seq), default=through + 1)
-            closed += self._close_numbers(pk, seq, min(through, following - 1))
-            seq = following
+        for first, last in [*sorted(stored.items()), (through + 1, through)]:
+            if seq < first:  # a run of numbers holding nothing (one reservation's or several): one by one
+                closed += self._close_numbers(pk, seq, min(through, first - 1))
+            seq = max(seq, last + 1)
         try:
             self._client.update_item(
                 TableName=self.executions_table,

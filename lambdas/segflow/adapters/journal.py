@@ -96,10 +96,10 @@ class ExecutionJournal:
                 self.log.append(execution, [draft for _, draft in batch], [{"Put": p.put} for p in pages])
                 return adopted
             except CompanionRejected as rejected:
-                # Another attempt of the segment wrote a page where this one starts: it ran the same nodes
+                # Another attempt of a segment wrote a page where this one starts: it ran the same nodes
                 # first. Its outcomes stand; what it did not reach is written after them.
-                segment_id = pages[rejected.index].segment_id
-                stored = self.records.segment_nodes(tenant, execution_id, [segment_id])
+                segment_ids = sorted({pages[index].segment_id for index in rejected.indexes})
+                stored = self.records.segment_nodes(tenant, execution_id, segment_ids)
                 ours = {record.node_id for record, _ in batch}
                 decided = {
                     node_id: record
@@ -108,7 +108,7 @@ class ExecutionJournal:
                 }
                 if not decided:
                     raise RuntimeError(
-                        f"a page of segment {segment_id} failed its condition but holds none of its outcomes"
+                        f"pages of {segment_ids} failed their condition but hold none of their outcomes"
                     ) from rejected
                 adopted.update(decided)
                 batch = [(record, draft) for record, draft in batch if record.node_id not in decided]

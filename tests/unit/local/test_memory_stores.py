@@ -53,7 +53,7 @@ PAIRS: list[tuple[type, type]] = [
 ADAPTER_ONLY = {
     "node_put": "a TransactWriteItems entry, for the DynamoDB journal",
     "node_pages": "TransactWriteItems entries of pages of node records, for the DynamoDB journal",
-    "segment_nodes": "reads the pages a DynamoDB page write found taken; the in-memory journal checks each node",
+    "segment_nodes": "reads the pages a DynamoDB page write found taken (in memory: each node is checked)",
     "conflict": "reads the stored outcome after a failed DynamoDB condition",
     "finish_execution": "called by nothing: the log's finish ends an execution",
     "seal": "closes numbers a dead writer left open; the in-memory log numbers only what it stores",
