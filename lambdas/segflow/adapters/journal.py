@@ -64,7 +64,9 @@ class ExecutionJournal:
         self.log = log
 
     def put_node(self, execution: ExecutionIdentity, record: NodeRecord, draft: EventDraft) -> None:
-        """Raises :class:`CheckpointConflict` (nothing written) if the node's outcome is already recorded."""
+        """The state change of a node written one by one (it waits, asks or has side effects: its item).
+        Raises :class:`CheckpointConflict` (nothing written) if the node's outcome is already recorded there.
+        A node's states go one way only: pure nodes' and skips' through :meth:`put_nodes`."""
         put = {"Put": self.records.node_put(execution.tenant_id, execution.execution_id, record)}
         try:
             self.log.append(execution, [draft], [put])
