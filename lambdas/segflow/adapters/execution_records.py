@@ -441,12 +441,14 @@ class ExecutionRecordStore:
         (None: any of the execution's pages, all read when a node is not found in its own item)."""
         unique = list(dict.fromkeys(node_ids))
         found: dict[str, NodeRecord] = {}
-        if segments is not None:
+        # Many nodes of unknown segments (a join of many branches): every page first, one pass.
+        pages_first = segments is not None or len(unique) > SEGMENT_SOURCES_MAX
+        if pages_first:
             paged = self.segment_nodes(tenant_id, execution_id, segments)
             found = {node_id: paged[node_id] for node_id in unique if node_id in paged}
         found.update(self._node_items(tenant_id, execution_id, [n for n in unique if n not in found]))
         missing = [node_id for node_id in unique if node_id not in found]
-        if missing and segments is None:
+        if missing and not pages_first:
             paged = self.segment_nodes(tenant_id, execution_id, None)
             found.update({node_id: paged[node_id] for node_id in missing if node_id in paged})
         return found
@@ -463,15 +465,13 @@ class ExecutionRecordStore:
                 groups[-1].append(segment_id)
             else:
                 groups.append([segment_id])
+        # Ranges rather than prefixes ("#" < "$": ``NODES#s1#…`` lies between ``NODES#s1#`` and ``NODES#s1$``)
         items: list[dict[str, Any]] = []
         if segments is None or len(groups) > SEGMENT_SOURCES_MAX + 1:
-            items = self._query(pk, NODE_PAGE)
+            items = self._query_between(pk, NODE_PAGE, f"{NODE_PAGE[:-1]}$")
         else:
-            for group in groups:
-                if len(group) == 1:
-                    items += self._query(pk, f"{NODE_PAGE}{group[0]}#")
-                else:  # pages of neighbouring segments: one range
-                    items += self._query_between(pk, f"{NODE_PAGE}{group[0]}#", f"{NODE_PAGE}{group[-1]}$")
+            for group in groups:  # pages of neighbouring segments: one range
+                items += self._query_between(pk, f"{NODE_PAGE}{group[0]}#", f"{NODE_PAGE}{group[-1]}$")
         merged = self._merged(items)
         if segments is None:
             return merged
@@ -499,7 +499,8 @@ class ExecutionRecordStore:
 
     def list_nodes(self, tenant_id: str, execution_id: str) -> list[NodeRecord]:
         """Every node record of the execution (node items and pages alike), by node id."""
-        merged = self._merged(self._query(execution_pk(tenant_id, execution_id), "NODE"))
+        pk = execution_pk(tenant_id, execution_id)
+        merged = self._merged(self._query_between(pk, NODE_ITEM, f"{NODE_PAGE[:-1]}$"))  # items and pages
         return [merged[node_id] for node_id in sorted(merged)]
 
     @classmethod
