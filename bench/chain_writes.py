@@ -77,7 +77,7 @@ class WriteLedger:
             item = params.get("Item", {})
             spent[_kind(item.get("sk", {}).get("S", ""))] += _units(item_bytes(item))
         elif model.name in ("UpdateItem", "DeleteItem", "BatchWriteItem"):
-            units, _ = dynamodb_units(model.name, params, parsed or {})
+            units, _reads = dynamodb_units(model.name, params, parsed or {})
             sk = params.get("Key", {}).get("sk", {}).get("S", "")
             spent[_kind(sk) if model.name != "BatchWriteItem" else "node records"] += int(units)
         with self._lock:
