@@ -15,6 +15,7 @@ moto wakes them when an execution ends or a stream gets a record, so they look r
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -240,8 +241,8 @@ class StreamConsumers(_Poller):
 def _stream_json(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
-    if isinstance(value, bytes | bytearray):
-        return value.decode()
+    if isinstance(value, bytes | bytearray):  # a binary attribute: base64 in the event, as Lambda sends it
+        return base64.b64encode(value).decode()
     return str(value)
 
 

@@ -19,11 +19,12 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from segflow.adapters.event_log import Appended
+from segflow.adapters.journal import batches
 from segflow.adapters.manifests import StageReads, SubmissionNotFound, plan_documents
 from segflow.adapters.workflow_versions import utc_now
 from segflow.domain import s3_layout
@@ -32,7 +33,6 @@ from segflow.domain.errors import CheckpointConflict, ExecutionFinished, Executi
 from segflow.domain.integrity import canonical_json, sha256_hex, verify_submission
 from segflow.domain.limits import (
     DEFINITION_INLINE_MAX_BYTES,
-    DYNAMODB_TRANSACTION_MAX_ITEMS,
     EVENT_PAGE_SIZE,
     EVENT_TEXT_MAX_CHARS,
     OUTPUT_INLINE_MAX_BYTES,
@@ -66,8 +66,6 @@ if TYPE_CHECKING:
 _NODE_OUTCOMES = frozenset({"succeeded", "failed", "skipped"})
 # What ends a segment run: the statuses a later put_segment may not replace.
 _SEGMENT_OUTCOMES = frozenset({"succeeded", "failed"})
-# A node and its event take two items of one transaction in the real journal; batches are cut the same way.
-_NODES_PER_TRANSACTION = DYNAMODB_TRANSACTION_MAX_ITEMS // 2
 
 _Key = tuple[str, str]
 
@@ -169,7 +167,14 @@ class MemoryExecutionRecords:
             for record in records:
                 nodes[record.node_id] = record.model_copy()
 
-    def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]:
+    def get_nodes(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        node_ids: list[str],
+        segments: Sequence[str] | None = None,
+    ) -> dict[str, NodeRecord]:
+        """The records of ``node_ids`` that exist (``segments`` helps the table find pages: not needed)."""
         with self.lock:
             nodes = self._nodes.get((tenant_id, execution_id), {})
             return {node_id: nodes[node_id].model_copy() for node_id in node_ids if node_id in nodes}
@@ -236,7 +241,6 @@ class MemoryEventLog:
         companions: list[dict[str, Any]] | None = None,
         finish: dict[str, Any] | None = None,
         completed: int | None = None,
-        drop_rejected: bool = False,
     ) -> Appended:
         """Number and store ``drafts``. ``finish``: the fields that end the execution (status, finished_at,
         …), set with the event only while it is RUNNING, else :class:`ExecutionFinished` and nothing is
@@ -246,10 +250,8 @@ class MemoryEventLog:
         and its event go through :class:`MemoryJournal`, which stores both under one lock."""
         if companions:
             raise ValueError("the in-memory log stores no table items: write checkpoints with MemoryJournal")
-        if len(drafts) + (1 if finish else 0) > DYNAMODB_TRANSACTION_MAX_ITEMS:
-            raise ValueError(f"{len(drafts)} events exceed one transaction")
         if not drafts:
-            return Appended([], [])
+            return Appended([])
         key = (execution.tenant_id, execution.execution_id)
         with self.records.lock:
             record = self.records._executions.get(key)
@@ -263,7 +265,7 @@ class MemoryEventLog:
             )
             if finish is not None:
                 self.records._finish(execution.tenant_id, execution.execution_id, finish)
-            return Appended(events, [])
+            return Appended(events)
 
     def _number(
         self, execution: ExecutionIdentity, drafts: list[EventDraft], completed: int | None, total: int
@@ -335,21 +337,22 @@ class MemoryJournal:
 
     def put_nodes(
         self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
-    ) -> list[str]:
-        """Write many checkpoints with their events; returns the nodes whose outcome was recorded already
-        (left as they were, without an event)."""
+    ) -> dict[str, NodeRecord]:
+        """Write many checkpoints with their events (the table writes them in pages, in batches cut by
+        :func:`segflow.adapters.journal.batches`); returns the outcomes recorded already, by node (those
+        changes are left out, without an event)."""
         latest = list({record.node_id: (record, draft) for record, draft in changes}.values())
-        already: list[str] = []
-        for start in range(0, len(latest), _NODES_PER_TRANSACTION):
+        already: dict[str, NodeRecord] = {}
+        for batch in batches(latest):
             with self.records.lock:
                 accepted: list[tuple[NodeRecord, EventDraft]] = []
-                for record, draft in latest[start : start + _NODES_PER_TRANSACTION]:
+                for record, draft in batch:
                     try:
                         self.records._check_no_outcome(
                             execution.tenant_id, execution.execution_id, record.node_id
                         )
-                    except CheckpointConflict:
-                        already.append(record.node_id)
+                    except CheckpointConflict as conflict:
+                        already[record.node_id] = conflict.stored
                         continue
                     accepted.append((record, draft))
                 self.log.append(execution, [draft for _, draft in accepted])
@@ -370,8 +373,7 @@ class MemoryJournal:
         self.log.append(execution, [draft], finish=outcome, completed=completed)
 
     def publish(self, execution: ExecutionIdentity, drafts: list[EventDraft]) -> None:
-        for start in range(0, len(drafts), DYNAMODB_TRANSACTION_MAX_ITEMS):
-            self.log.append(execution, drafts[start : start + DYNAMODB_TRANSACTION_MAX_ITEMS])
+        self.log.append(execution, drafts)
 
 
 class MemoryCheckpoints:
@@ -387,14 +389,14 @@ class MemoryCheckpoints:
 
     def put_nodes(
         self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
-    ) -> list[str]:
-        """Returns the nodes whose outcome was recorded already (left as they were)."""
-        already: list[str] = []
+    ) -> dict[str, NodeRecord]:
+        """Returns the outcomes recorded already, by node (those changes are left out)."""
+        already: dict[str, NodeRecord] = {}
         for record, _ in {record.node_id: (record, draft) for record, draft in changes}.values():
             try:
                 self.records.put_node(execution.tenant_id, execution.execution_id, record)
-            except CheckpointConflict:
-                already.append(record.node_id)
+            except CheckpointConflict as conflict:
+                already[record.node_id] = conflict.stored
         return already
 
 

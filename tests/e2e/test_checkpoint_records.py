@@ -52,10 +52,12 @@ def test_checkpoints_are_keyed_per_execution_and_carry_the_ttl_attribute(
     for arn in (first, second):
         execution_id = execution_id_of(arn)
         items = items_of(embedded, table, f"EXEC#default#{execution_id}")
-        nodes = [i for i in items if i["sk"]["S"].startswith("NODE#")]
-        # Then every checkpoint of the execution lives under its own partition key, never the workflow's
+        nodes = [i for i in items if i["sk"]["S"].startswith("NODE")]
+        # Then every checkpoint of the execution lives under its own partition key, never the workflow's:
+        # the wait node's item, and the pages of the pure nodes, one per segment
         assert {i["pk"]["S"] for i in nodes} == {f"EXEC#default#{execution_id}"}
-        assert sorted(i["sk"]["S"] for i in nodes) == ["NODE#a", "NODE#b", "NODE#pause"]
+        assert sorted(i["sk"]["S"] for i in nodes) == ["NODE#pause", "NODES#s00001#a", "NODES#s00002#b"]
+        assert set(client.node_records(arn)) == {"a", "pause", "b"}
         # and every item of the execution expires after the retention period
         retention = EXECUTION_DATA_RETENTION_DAYS * 86_400
         for item in items:

@@ -315,21 +315,28 @@ def test_a_refused_checkpoint_writes_nothing_and_gives_its_number_and_count_back
     assert stored(aws, execution)[2]["tombstone"] == {"BOOL": True}
 
 
-def test_a_batch_with_a_refused_checkpoint_stores_the_others_in_consecutive_numbers(aws: Tables) -> None:
+def test_a_batch_another_attempt_started_first_keeps_its_outcomes_and_stores_the_rest_after_them(
+    aws: Tables,
+) -> None:
     execution = started(aws, node_count=5)
     journal = writer(aws)
-    journal.put_node(execution, *change("b", "succeeded"))  # seq 1: another attempt finished b first
+    # another attempt of the segment recorded a and b first (seq 1-2, one page)
+    assert journal.put_nodes(execution, [change(n, "succeeded") for n in ("a", "b")]) == {}
     already = journal.put_nodes(execution, [change(n, "succeeded") for n in ("a", "b", "c", "d")])
 
-    assert already == ["b"]
+    assert sorted(already) == ["a", "b"]
     events = reader(aws).read_all("t", execution.execution_id)
     assert [(e.seq, e.node_id, e.progress.completed) for e in events] == [
-        (1, "b", 1),
-        (2, "a", 2),
-        (3, "c", 3),
-        (4, "d", 4),
+        (1, "a", 1),
+        (2, "b", 2),
+        (7, "c", 3),
+        (8, "d", 4),
     ]
-    assert stored(aws, execution)[5]["tombstone"] == {"BOOL": True}  # the batch's one number left over
+    # the refused batch's numbers (3-6) are closed by one tombstone, its count given back
+    assert (stored(aws, execution)[3]["tombstone"], stored(aws, execution)[3]["last_seq"]) == (
+        {"BOOL": True},
+        {"N": "6"},
+    )
 
 
 def conflicts(client: Any, times: int | None) -> list[int]:

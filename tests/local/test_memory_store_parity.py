@@ -88,9 +88,11 @@ def test_a_node_s_first_outcome_is_final_and_its_event_the_only_end(stores: Stor
 
 
 def test_a_batch_leaves_out_the_nodes_decided_already(stores: Stores) -> None:
+    # Given one attempt of a segment that recorded its first node (a batch: the table writes it as a page)
     stores.start()
-    stores.journal.put_node(stores.execution, node("a", "skipped"), draft("a", "skipped"))
+    assert stores.journal.put_nodes(stores.execution, [(node("a", "skipped"), draft("a", "skipped"))]) == {}
 
+    # When another attempt of the segment records what it ran from there
     already = stores.journal.put_nodes(
         stores.execution,
         [
@@ -99,7 +101,8 @@ def test_a_batch_leaves_out_the_nodes_decided_already(stores: Stores) -> None:
         ],
     )
 
-    assert already == ["a"]
+    # Then the first outcome stands, without a second event, and what it did not reach is stored after it
+    assert {node_id: record.status for node_id, record in already.items()} == {"a": "skipped"}
     tenant, execution_id = stores.execution.tenant_id, stores.execution.execution_id
     assert {r.node_id: r.status for r in stores.records.list_nodes(tenant, execution_id)} == {
         "a": "skipped",

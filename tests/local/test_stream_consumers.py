@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from segflow.adapters.event_log import log_entries, pack_events
 from segflow.declaration import EVENTS_TABLE, PUSH_EVENTS, STREAM_CONSUMERS
 
 from segflow_local.event_sources import StreamConsumers
@@ -64,7 +65,7 @@ def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 @pytest.fixture
-def events_table(moto_url: str) -> Any:
+def events_table(moto_url: str) -> Iterator[Any]:
     dynamodb = boto3.client("dynamodb", region_name=LOCAL_REGION, endpoint_url=moto_url)
     dynamodb.create_table(
         TableName=TABLE,
@@ -79,7 +80,8 @@ def events_table(moto_url: str) -> Any:
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
-    return dynamodb
+    yield dynamodb
+    dynamodb.delete_table(TableName=TABLE)  # moto's state outlives its server: the next test makes its own
 
 
 def test_the_events_stream_reaches_push_events_with_new_events_only(events_table: Any, moto_url: str) -> None:
@@ -115,3 +117,38 @@ def test_the_events_stream_reaches_push_events_with_new_events_only(events_table
         consumers.stop()
     assert recorder.records() == [("INSERT", "SEQ#1"), ("INSERT", "SEQ#2")]
     assert {function for function, _ in recorder.batches} == {local_function_name(STAGE, PUSH_EVENTS)}
+
+
+def test_a_page_of_the_log_reaches_push_events_as_lambda_sends_it_and_reads_as_its_events(
+    events_table: Any, moto_url: str
+) -> None:
+    recorder = Recorder()
+    consumers = StreamConsumers(
+        events_table,
+        boto3.client("dynamodbstreams", region_name=LOCAL_REGION, endpoint_url=moto_url),
+        {EVENTS_TABLE.logical_id: TABLE},
+        STAGE,
+        recorder,
+    )
+    consumers.start()
+    texts = ['{"seq":7}', '{"seq":8}', '{"seq":9}']
+    try:
+        page = {"S": "EXEC#acme#run-2"}, {"S": "SEQ#000000000007"}
+        events_table.put_item(
+            TableName=TABLE,
+            Item={
+                "pk": page[0],
+                "sk": page[1],
+                "seq": {"N": "7"},
+                "last_seq": {"N": "9"},
+                "events": {"B": pack_events(texts)},  # compressed: not text
+            },
+        )
+        events_table.put_item(TableName=TABLE, Item={"pk": page[0], "sk": {"S": "SEQ#000000000010"}})
+        recorder.wait_for("SEQ#000000000010")  # the page did not stop the stream
+    finally:
+        consumers.stop()
+    images = [record["dynamodb"]["NewImage"] for _, batch in recorder.batches for record in batch]
+    [image] = [image for image in images if "events" in image]
+    assert isinstance(image["events"]["B"], str)  # base64, as in Lambda's event
+    assert log_entries(image) == [(7, texts[0]), (8, texts[1]), (9, texts[2])]

@@ -19,6 +19,14 @@ ever part of a transaction:
    :class:`EventLogContention` is raised, which the state machine retries (the segment resumes from its
    checkpoints). A checkpoint and its event are stored together or not at all, as before.
 
+Pages: a batch of more than one change (the pure nodes a segment ran, a resume's reused nodes) is stored as
+one item, a page: ``sk = SEQ#<first>`` with ``last_seq`` and the events' JSON texts, one a line, compressed
+(``events``, binary). Its numbers are the batch's reservation, so a page never straddles two writers'
+numbers. Everything that closes numbers goes up from a reservation's first number and steps over an item
+that covers a range, so no number is ever stored twice; a writer closes its own unused reservation with one
+tombstone covering all of it. Readers expand pages: what they return is the same, number by number, as
+if each event were an item of its own.
+
 Reading: numbers are handed out before they are stored, so with concurrent writers seq 7 may be stored before
 seq 6. Readers (``segflow events``, a subscription's replay, the live pusher) read in seq order up to the
 first number not stored yet and never past it, so what they returned is final and resuming after its last seq
@@ -44,9 +52,11 @@ seq of per-writer parts, a sequencer that consumes the stream.
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +76,7 @@ from segflow.domain.limits import (
     EVENT_LOG_SEAL_INTERVAL_SECONDS,
     EVENT_PAGE_SIZE,
     EVENT_TEXT_MAX_CHARS,
+    LOG_PAGE_MAX_EVENTS,
 )
 from segflow.domain.records import ExecutionIdentity
 from segflow.events.models import EventDraft, ExecutionEvent, Progress
@@ -90,13 +101,17 @@ _BUSY_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
 
+Entry = tuple[int, str | None]  # (seq, the JSON the event was stored as; None for a closed number)
+
 
 class CompanionRejected(Exception):
-    """A companion item's condition failed (its index among the changes): nothing was written."""
+    """Companion items' conditions failed (their indexes among the companions, the first as ``index``):
+    nothing was written."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(f"companion item {index} failed its condition")
-        self.index = index
+    def __init__(self, indexes: tuple[int, ...]) -> None:
+        super().__init__(f"companion items {list(indexes)} failed their conditions")
+        self.index = indexes[0]
+        self.indexes = indexes
 
 
 class EventLogContention(Exception):
@@ -107,7 +122,6 @@ class EventLogContention(Exception):
 @dataclass(frozen=True)
 class Appended:
     events: list[ExecutionEvent]
-    rejected: list[int]  # changes whose companion another writer had decided first: neither is stored
 
 
 @dataclass(frozen=True)
@@ -130,7 +144,6 @@ class _Reservation:
 class _Outcome:
     kind: str  # stored | rejected | finished | overtaken | busy
     rejected: tuple[int, ...] = ()
-    overtaken: bool = False
 
 
 def event_sk(seq: int) -> str:
@@ -147,6 +160,36 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _binary(value: Any) -> bytes:
+    """A binary attribute's bytes: raw from the SDK, base64 in a stream record's JSON."""
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    return bytes(value)
+
+
+def pack_events(texts: list[str]) -> bytes:
+    """A page's ``events`` attribute: the events' JSON texts, one a line (JSON text holds no raw newline)."""
+    return zlib.compress("\n".join(texts).encode())
+
+
+def log_entries(item: dict[str, Any]) -> list[Entry]:
+    """What one item of the log holds, number by number (an item as DynamoDB returns it, or a stream
+    record's image): an event, a closed number, a page of consecutive events, or a closed range."""
+    seq = int(item["seq"]["N"])
+    if "events" in item:
+        texts = zlib.decompress(_binary(item["events"]["B"])).decode().split("\n")
+        return [(seq + offset, text) for offset, text in enumerate(texts)]
+    if "event" in item:
+        return [(seq, item["event"]["S"])]
+    last = int(item["last_seq"]["N"]) if "last_seq" in item else seq
+    return [(number, None) for number in range(seq, last + 1)]
+
+
+def _last_of(item: dict[str, Any]) -> int:
+    """The last number an item of the log covers."""
+    return int(item["last_seq"]["N"]) if "last_seq" in item else int(item["seq"]["N"])
+
+
 class EventLogReader:
     """Reading the log: only the events table."""
 
@@ -160,32 +203,12 @@ class EventLogReader:
         """Up to ``limit`` numbers after ``after_seq``, in order, up to the first one not stored yet: (seq,
         the JSON the event was stored as), or (seq, None) for a tombstone. A page shorter than ``limit``
         ends at the log's end or at a number still in flight."""
-        response = self._client.query(
-            TableName=self.events_table,
-            KeyConditionExpression="pk = :pk AND sk > :after",
-            ExpressionAttributeValues=encode_item(
-                {":pk": execution_pk(tenant_id, execution_id), ":after": event_sk(after_seq)}
-            ),
-            ConsistentRead=True,
-            Limit=limit,
-        )
-        page: list[tuple[int, str | None]] = []
-        for item in response.get("Items", []):
-            seq = int(item["seq"]["N"])
-            if seq != after_seq + len(page) + 1:
-                break
-            page.append((seq, item["event"]["S"] if "event" in item else None))
-        return page
+        return self._entries(execution_pk(tenant_id, execution_id), after_seq, limit)
 
     def read_all(self, tenant_id: str, execution_id: str, after_seq: int = 0) -> list[ExecutionEvent]:
         """Every event after ``after_seq`` up to the first number not stored yet (tombstones left out)."""
-        events: list[ExecutionEvent] = []
-        while True:
-            page = self.read(tenant_id, execution_id, after_seq)
-            events += [ExecutionEvent.model_validate_json(text) for _, text in page if text is not None]
-            if len(page) < EVENT_PAGE_SIZE:
-                return events
-            after_seq = page[-1][0]
+        entries = self._entries(execution_pk(tenant_id, execution_id), after_seq, None)
+        return [ExecutionEvent.model_validate_json(text) for _, text in entries if text is not None]
 
     def latest_seq(self, tenant_id: str, execution_id: str) -> int:
         """The highest number stored (an event or a tombstone); lower ones may still be in flight."""
@@ -193,13 +216,67 @@ class EventLogReader:
             TableName=self.events_table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues=encode_item({":pk": execution_pk(tenant_id, execution_id)}),
-            ProjectionExpression="seq",
+            ProjectionExpression="seq, last_seq",
             ScanIndexForward=False,
             ConsistentRead=True,
             Limit=1,
         )
         items = response.get("Items", [])
-        return int(items[0]["seq"]["N"]) if items else 0
+        return _last_of(items[0]) if items else 0
+
+    def _entries(self, pk: str, after_seq: int, limit: int | None) -> list[Entry]:
+        """The numbers after ``after_seq`` (``limit`` of them at most) up to the first not stored yet."""
+        found: list[Entry] = []
+        wanted = after_seq + 1
+
+        def take(entries: list[Entry]) -> bool:
+            """Add what follows on; False at a number not stored yet or once ``limit`` are taken."""
+            nonlocal wanted
+            for seq, text in entries:
+                if seq < wanted:
+                    continue
+                if seq != wanted or (limit is not None and len(found) >= limit):
+                    return False
+                found.append((seq, text))
+                wanted += 1
+            return limit is None or len(found) < limit
+
+        request: dict[str, Any] = {
+            "TableName": self.events_table,
+            "KeyConditionExpression": "pk = :pk AND sk > :after",
+            "ExpressionAttributeValues": encode_item({":pk": pk, ":after": event_sk(after_seq)}),
+            "ConsistentRead": True,
+        }
+        if limit is not None:
+            request["Limit"] = limit
+        first = True
+        while True:
+            response = self._client.query(**request)
+            items = response.get("Items", [])
+            if first and after_seq > 0 and (not items or int(items[0]["seq"]["N"]) != wanted):
+                # the number after ``after_seq`` may be inside a page that starts at or before it
+                covering = self._item_at_or_before(pk, wanted)
+                if covering is not None and _last_of(covering) >= wanted and not take(log_entries(covering)):
+                    return found
+            first = False
+            for item in items:
+                if not take(log_entries(item)):
+                    return found
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _item_at_or_before(self, pk: str, seq: int) -> dict[str, Any] | None:
+        response = self._client.query(
+            TableName=self.events_table,
+            KeyConditionExpression="pk = :pk AND sk <= :seq",
+            ExpressionAttributeValues=encode_item({":pk": pk, ":seq": event_sk(seq)}),
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=1,
+        )
+        items: list[dict[str, Any]] = response.get("Items", [])
+        return items[0] if items else None
 
 
 class EventLog(EventLogReader):
@@ -227,28 +304,24 @@ class EventLog(EventLogReader):
         companions: list[dict[str, Any]] | None = None,
         finish: dict[str, Any] | None = None,
         completed: int | None = None,
-        drop_rejected: bool = False,
     ) -> Appended:
-        """Number and store ``drafts``; ``companions[i]`` (a TransactWriteItems entry) is written with
-        ``drafts[i]`` or neither is. A companion whose condition fails raises :class:`CompanionRejected`
-        (nothing written), or with ``drop_rejected`` leaves that change out and stores the others.
+        """Number and store ``drafts`` (more than one as pages of consecutive events) in one transaction with
+        ``companions`` (TransactWriteItems entries): all of it is stored, or nothing. A companion whose
+        condition fails raises :class:`CompanionRejected` (nothing written).
 
         ``finish``: attributes that end the execution (status, finished_at, …), set on its META item with the
         event, only while it is RUNNING; else :class:`ExecutionFinished`, nothing written. ``completed`` sets
         the progress count the event carries (the execution's end knows it exactly)."""
         companions = companions or []
-        if companions and len(companions) != len(drafts):
-            raise ValueError("one companion per draft, or none")
-        if len(drafts) + len(companions) + (1 if finish else 0) > MAX_TRANSACTION_ITEMS:
+        pages = -(-len(drafts) // LOG_PAGE_MAX_EVENTS) if len(drafts) > 1 else len(drafts)
+        if pages + len(companions) + (1 if finish else 0) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{len(drafts)} events and {len(companions)} items exceed one transaction")
         if not drafts:
-            return Appended([], [])
+            return Appended([])
         pk = execution_pk(execution.tenant_id, execution.execution_id)
         if finish is not None:
             self._check_running(pk, execution)
         deadline = self._deadline()
-        pending = list(range(len(drafts)))
-        rejected: list[int] = []
         reservation: _Reservation | None = None
         reservations = 0
         while True:
@@ -256,41 +329,27 @@ class EventLog(EventLogReader):
                 if reservations:  # the first numbers could not be used: take new ones while there is time
                     self._check_time(execution, deadline)
                 reservations += 1
-                reservation = self._reserve(pk, execution, [drafts[i] for i in pending], completed, deadline)
+                reservation = self._reserve(pk, execution, drafts, completed, deadline)
                 if finish is not None:  # the end closes every number before its own
                     try:
                         self.seal(execution, reservation.first - 1, reservation.sealed_seq)
                     except Exception:
                         self._close(pk, reservation)
                         raise
-            chosen = [drafts[i] for i in pending]
-            events = self._number(execution, chosen, reservation)
-            paired = [companions[i] for i in pending] if companions else []
-            request = self._request(pk, events, paired, finish)
+            events = self._number(execution, drafts, reservation)
+            request, event_items = self._request(pk, events, companions, finish)
             try:
-                outcome = self._commit(request, len(events), len(paired), finish, deadline)
+                outcome = self._commit(request, event_items, len(companions), finish, deadline)
             except Exception:
-                if not self._committed_anyway(pk, reservation, events):
+                if not self._committed_anyway(pk, reservation, request[:event_items]):
                     raise
                 outcome = _Outcome("stored")
             if outcome.kind == "stored":
-                self._settle(pk, reservation, events, chosen)
                 self._after_commit(pk, execution, reservation)
-                return Appended(events, sorted(rejected))
-            if outcome.kind == "rejected":
-                dropped = [pending[i] for i in outcome.rejected]
-                if not drop_rejected:
-                    self._close(pk, reservation)
-                    raise CompanionRejected(dropped[0])
-                rejected += dropped
-                pending = [i for i in pending if i not in dropped]
-                if outcome.overtaken or not pending:
-                    self._close(pk, reservation)
-                    reservation = None
-                if not pending:
-                    return Appended([], sorted(rejected))
-                continue  # the same numbers for fewer changes, unless a sealer closed one of them
+                return Appended(events)
             self._close(pk, reservation)
+            if outcome.kind == "rejected":
+                raise CompanionRejected(outcome.rejected)
             if outcome.kind == "finished":
                 raise ExecutionFinished(f"execution {execution.execution_id} is no longer running")
             if outcome.kind == "busy":
@@ -461,23 +520,41 @@ class EventLog(EventLogReader):
             "expires_at": ttl,
         }
 
+    def _page_item(self, pk: str, events: list[ExecutionEvent], ttl: int) -> dict[str, Any]:
+        return {
+            "pk": pk,
+            "sk": event_sk(events[0].seq),
+            "seq": events[0].seq,
+            "last_seq": events[-1].seq,
+            "events": pack_events([event.model_dump_json(exclude_none=True) for event in events]),
+            "expires_at": ttl,
+        }
+
     def _request(
         self,
         pk: str,
         events: list[ExecutionEvent],
         companions: list[dict[str, Any]],
         finish: dict[str, Any] | None,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The transaction's items, and how many of the first ones hold the events."""
         ttl = expires_at()
+        if len(events) == 1:
+            stored = [self._event_item(pk, events[0], ttl)]
+        else:
+            stored = [
+                self._page_item(pk, events[start : start + LOG_PAGE_MAX_EVENTS], ttl)
+                for start in range(0, len(events), LOG_PAGE_MAX_EVENTS)
+            ]
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self.events_table,
-                    "Item": encode_item(self._event_item(pk, event, ttl)),
+                    "Item": encode_item(item),
                     "ConditionExpression": "attribute_not_exists(sk)",
                 }
             }
-            for event in events
+            for item in stored
         ]
         items += companions
         if finish:
@@ -498,12 +575,12 @@ class EventLog(EventLogReader):
                     }
                 }
             )
-        return items
+        return items, len(stored)
 
     def _commit(
         self,
         request: list[dict[str, Any]],
-        events: int,
+        event_items: int,
         companions: int,
         finish: dict[str, Any] | None,
         deadline: float,
@@ -519,15 +596,16 @@ class EventLog(EventLogReader):
                     reasons = [
                         str(r.get("Code") or "None") for r in error.response.get("CancellationReasons", [])
                     ]
-                    overtaken = _CHECK_FAILED in reasons[:events]
                     refused = [
-                        i for i, c in enumerate(reasons[events : events + companions]) if c == _CHECK_FAILED
+                        i
+                        for i, c in enumerate(reasons[event_items : event_items + companions])
+                        if c == _CHECK_FAILED
                     ]
                     if refused:
-                        return _Outcome("rejected", tuple(refused), overtaken)
-                    if finish is not None and reasons[events + companions :][:1] == [_CHECK_FAILED]:
+                        return _Outcome("rejected", tuple(refused))
+                    if finish is not None and reasons[event_items + companions :][:1] == [_CHECK_FAILED]:
                         return _Outcome("finished")
-                    if overtaken:
+                    if _CHECK_FAILED in reasons[:event_items]:
                         return _Outcome("overtaken")
                     if not _BUSY_REASONS.intersection(reasons):
                         raise
@@ -537,21 +615,44 @@ class EventLog(EventLogReader):
                 return _Outcome("busy")
             attempt += 1
 
-    def _tombstone(self, pk: str, seq: int) -> bool:
-        """Close ``seq`` unless something is stored there; True if this call closed it."""
+    def _tombstone(self, pk: str, seq: int, last: int | None = None) -> int | None:
+        """Close ``seq`` (through ``last``, with one item, when given) unless something is stored there: None
+        if this call closed it, else the last number the item stored there covers."""
+        item: dict[str, Any] = {"pk": pk, "sk": event_sk(seq), "seq": seq, "tombstone": True}
+        if last is not None and last > seq:
+            item["last_seq"] = last
         try:
             self._client.put_item(
                 TableName=self.events_table,
-                Item=encode_item(
-                    {"pk": pk, "sk": event_sk(seq), "seq": seq, "tombstone": True, "expires_at": expires_at()}
-                ),
+                Item=encode_item({**item, "expires_at": expires_at()}),
                 ConditionExpression="attribute_not_exists(sk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if _code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if _code(error) != "ConditionalCheckFailedException":
+                raise
+            taken = error.response.get("Item") or self._client.get_item(
+                TableName=self.events_table,
+                Key=encode_item({"pk": pk, "sk": event_sk(seq)}),
+                ConsistentRead=True,
+            ).get("Item")
+            return _last_of(taken) if taken else seq
+        return None
+
+    def _close_numbers(self, pk: str, first: int, last: int, own: bool = False) -> int:
+        """Close every number from ``first`` to ``last`` that holds nothing, going up and stepping over what
+        an item stored covers; returns how many this call closed. ``own``: the numbers are this writer's one
+        reservation, which one tombstone may close at once (nobody else stores a page inside it)."""
+        if own and last > first and self._tombstone(pk, first, last) is None:
+            return last - first + 1
+        closed, seq = 0, first
+        while seq <= last:
+            taken = self._tombstone(pk, seq)
+            if taken is None:
+                closed, seq = closed + 1, seq + 1
+            else:
+                seq = max(seq, taken) + 1
+        return closed
 
     def _give_back(self, pk: str, completions: int) -> None:
         if completions:
@@ -566,38 +667,25 @@ class EventLog(EventLogReader):
         """The reservation's changes were not stored: close its numbers and give its count back. Best effort:
         a number left open is closed by the next sealing pass."""
         try:
-            for seq in range(reservation.first, reservation.last + 1):
-                self._tombstone(pk, seq)
+            self._close_numbers(pk, reservation.first, reservation.last, own=True)
             self._give_back(pk, reservation.completions)
         except (ClientError, BotoCoreError):
             logger.warning(
                 "could not close numbers %s-%s", reservation.first, reservation.last, exc_info=True
             )
 
-    def _settle(
-        self, pk: str, reservation: _Reservation, events: list[ExecutionEvent], drafts: list[EventDraft]
-    ) -> None:
-        """After a commit of fewer changes than reserved: close the numbers left, give their count back."""
-        if len(events) == reservation.count:
-            return
-        try:
-            for seq in range(reservation.first + len(events), reservation.last + 1):
-                self._tombstone(pk, seq)
-            self._give_back(pk, reservation.completions - sum(1 for d in drafts if d.completes_node))
-        except (ClientError, BotoCoreError):
-            logger.warning("could not close numbers after %s", events[-1].seq, exc_info=True)
-
-    def _committed_anyway(self, pk: str, reservation: _Reservation, events: list[ExecutionEvent]) -> bool:
+    def _committed_anyway(
+        self, pk: str, reservation: _Reservation, event_items: list[dict[str, Any]]
+    ) -> bool:
         """After a commit whose outcome is unknown (a timeout, a 5xx after the SDK's retries): True if it
         was stored. Otherwise its numbers are closed (it can never be stored later), its count given back."""
         try:
-            closed = [self._tombstone(pk, seq) for seq in range(reservation.first, reservation.last + 1)]
-            if any(closed):
+            if self._close_numbers(pk, reservation.first, reservation.last, own=True):
                 self._give_back(pk, reservation.completions)
                 return False
             stored = self._client.get_item(
                 TableName=self.events_table,
-                Key=encode_item({"pk": pk, "sk": event_sk(events[0].seq)}),
+                Key=encode_item({"pk": pk, "sk": event_sk(reservation.first)}),
                 ConsistentRead=True,
             ).get("Item", {})
         except (ClientError, BotoCoreError):
@@ -605,7 +693,8 @@ class EventLog(EventLogReader):
                 "could not tell whether events %s-%s were stored", reservation.first, reservation.last
             )
             return False
-        if stored.get("event", {}).get("S") == events[0].model_dump_json(exclude_none=True):
+        sent = event_items[0]["Put"]["Item"]
+        if stored and log_entries(stored) == log_entries(sent):
             return True
         self._give_back(pk, reservation.completions)
         return False
@@ -660,9 +749,11 @@ class EventLog(EventLogReader):
         if through <= sealed_seq:
             return 0
         stored = self._stored(pk, sealed_seq + 1, through)
-        closed = sum(
-            1 for seq in range(sealed_seq + 1, through + 1) if seq not in stored and self._tombstone(pk, seq)
-        )
+        closed, seq = 0, sealed_seq + 1
+        for first, last in [*sorted(stored.items()), (through + 1, through)]:
+            if seq < first:  # a run of numbers holding nothing (one reservation's or several): one by one
+                closed += self._close_numbers(pk, seq, min(through, first - 1))
+            seq = max(seq, last + 1)
         try:
             self._client.update_item(
                 TableName=self.executions_table,
@@ -676,20 +767,21 @@ class EventLog(EventLogReader):
                 raise
         return closed
 
-    def _stored(self, pk: str, first: int, last: int) -> set[int]:
+    def _stored(self, pk: str, first: int, last: int) -> dict[int, int]:
+        """The items stored from ``first`` to ``last``: first number -> last number each covers."""
         request: dict[str, Any] = {
             "TableName": self.events_table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
             "ExpressionAttributeValues": encode_item(
                 {":pk": pk, ":first": event_sk(first), ":last": event_sk(last)}
             ),
-            "ProjectionExpression": "seq",
+            "ProjectionExpression": "seq, last_seq",
             "ConsistentRead": True,
         }
-        found: set[int] = set()
+        found: dict[int, int] = {}
         while True:
             response = self._client.query(**request)
-            found.update(int(item["seq"]["N"]) for item in response.get("Items", []))
+            found.update((int(item["seq"]["N"]), _last_of(item)) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return found
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

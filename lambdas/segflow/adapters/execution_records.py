@@ -1,5 +1,14 @@
-"""The executions table: one item per execution (META), per node (NODE#id) and per segment run (SEG#id),
-and one noting how it was started (LAUNCH).
+"""The executions table: one item per execution (META), per node with side effects (NODE#id), per page of
+pure nodes (NODES#segment#first node), per segment run (SEG#id), and one noting how it was started (LAUNCH).
+
+Node records: a node that waits, asks or has side effects keeps one item, written at each of its state
+changes under a condition (its first outcome is final). Pure nodes, and nodes skipped, are written in pages:
+one item per segment per batch (``sk = NODES#<segment_id>#<first node id>``) holding the batch's records of
+that segment as compressed JSON (``nodes``, binary), written once (``attribute_not_exists``), or replaced
+while it holds a single record without an outcome (``open``: a node deferred to the next invocation). A
+segment runs its nodes in order, and a batch starts at its first node without an outcome, so two attempts of
+one segment that race write the same key and the second finds the first's outcomes. Readers merge pages and
+items: a node's outcome wherever it is, else its latest state.
 
 Every key starts with the tenant: ``pk = EXEC#<tenant>#<execution_id>`` for META and nodes, with
 ``#STAGE#<stage>`` appended for the segment outcomes of one stage. Items expire through the TTL
@@ -10,7 +19,11 @@ attribute after the retention period. META items also carry the ``by_tenant`` in
 from __future__ import annotations
 
 import json
+import re
 import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,12 +32,13 @@ from segflow.adapters.dynamo_items import decode_item as _decode
 from segflow.adapters.dynamo_items import encode_item as _encode
 from segflow.adapters.dynamo_items import expires_at
 from segflow.domain.errors import CheckpointConflict
-from segflow.domain.limits import LAUNCH_NOTE_KEPT_SECONDS
+from segflow.domain.limits import LAUNCH_NOTE_KEPT_SECONDS, NODE_PAGE_MAX_BYTES, SEGMENT_SOURCES_MAX
 from segflow.domain.records import (
     ExecutionRecord,
     NodeRecord,
     SegmentRecord,
 )
+from segflow.domain.statuses import TERMINAL_NODE_STATUSES
 
 BY_TENANT_INDEX = "by_tenant"
 _TABLE_KEYS = ("pk", "sk")
@@ -33,6 +47,36 @@ LAUNCH = "LAUNCH"
 _INDEX_KEYS = ("gsi1pk", "gsi1sk")
 # A node record may be written while it holds no outcome; its first outcome is final.
 _NO_OUTCOME_YET = "attribute_not_exists(sk) OR NOT (#status IN (:succeeded, :failed, :skipped))"
+NODE_ITEM = "NODE#"
+NODE_PAGE = "NODES#"
+# A page is written once, unless it holds one record without an outcome (then the node's next state may
+# replace it, as a node item's may).
+_PAGE_NOT_DECIDED = "attribute_not_exists(sk) OR #open = :open"
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+@dataclass(frozen=True)
+class NodePage:
+    """One page of node records to write: its segment, the nodes it holds, its conditional Put."""
+
+    segment_id: str
+    node_ids: list[str]
+    put: dict[str, Any]
+
+
+def page_sk(segment_id: str, first_node_id: str) -> str:
+    return f"{NODE_PAGE}{segment_id}#{first_node_id}"
+
+
+def _pack(records: list[dict[str, Any]]) -> bytes:
+    return zlib.compress(json.dumps(records, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _follows(before: str, after: str) -> bool:
+    """Whether ``after`` is the id right after ``before`` (s00012, s00013): their pages are next to each
+    other in the table, and one query reads both."""
+    a, b = _NUMBERED.match(before), _NUMBERED.match(after)
+    return bool(a and b and a[1] == b[1] and len(a[2]) == len(b[2]) and int(b[2]) == int(a[2]) + 1)
 
 
 def execution_pk(tenant_id: str, execution_id: str) -> str:
@@ -310,8 +354,8 @@ class ExecutionRecordStore:
             raise CheckpointConflict(self._node_from_item(stored)) from error
 
     def conflict(self, tenant_id: str, execution_id: str, node_id: str) -> CheckpointConflict:
-        """The conflict with the outcome stored for ``node_id`` (read now)."""
-        found = self.get_nodes(tenant_id, execution_id, [node_id]).get(node_id)
+        """The conflict with the outcome stored in ``node_id``'s item (read now)."""
+        found = self._node_items(tenant_id, execution_id, [node_id]).get(node_id)
         if found is None:
             raise RuntimeError(f"node '{node_id}' failed its checkpoint condition but has no record")
         return CheckpointConflict(found)
@@ -344,12 +388,104 @@ class ExecutionRecordStore:
                 if pending:
                     time.sleep(0.05)
 
-    def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]:
+    def node_pages(self, tenant_id: str, execution_id: str, records: list[NodeRecord]) -> list[NodePage]:
+        """The pages that write ``records`` (in the order they were reached): per segment, as few as hold
+        them within NODE_PAGE_MAX_BYTES of JSON each, each keyed by its first node."""
+        by_segment: dict[str, list[NodeRecord]] = {}
+        for record in records:
+            by_segment.setdefault(record.segment_id, []).append(record)
+        pages: list[NodePage] = []
+        for segment_id, segment_records in by_segment.items():
+            chunk: list[dict[str, Any]] = []
+            size = 0
+            for record in segment_records:
+                data = record.model_dump(exclude_none=True)
+                grows = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()) + 1
+                if chunk and size + grows > NODE_PAGE_MAX_BYTES:
+                    pages.append(self._page(tenant_id, execution_id, segment_id, chunk))
+                    chunk, size = [], 0
+                chunk.append(data)
+                size += grows
+            pages.append(self._page(tenant_id, execution_id, segment_id, chunk))
+        return pages
+
+    def _page(
+        self, tenant_id: str, execution_id: str, segment_id: str, records: list[dict[str, Any]]
+    ) -> NodePage:
+        item: dict[str, Any] = {
+            "pk": execution_pk(tenant_id, execution_id),
+            "sk": page_sk(segment_id, records[0]["node_id"]),
+            "nodes": _pack(records),
+            "count": len(records),
+            "expires_at": self._expires_at(),
+        }
+        if len(records) == 1 and records[0]["status"] not in TERMINAL_NODE_STATUSES:
+            item["open"] = True
+        put = {
+            "TableName": self.table_name,
+            "Item": _encode(item),
+            "ConditionExpression": _PAGE_NOT_DECIDED,
+            "ExpressionAttributeNames": {"#open": "open"},
+            "ExpressionAttributeValues": _encode({":open": True}),
+        }
+        return NodePage(segment_id, [record["node_id"] for record in records], put)
+
+    def get_nodes(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        node_ids: list[str],
+        segments: Sequence[str] | None = None,
+    ) -> dict[str, NodeRecord]:
+        """The records of ``node_ids`` that exist. ``segments``: the segments whose pages may hold them
+        (None: any of the execution's pages, all read when a node is not found in its own item)."""
+        unique = list(dict.fromkeys(node_ids))
+        found: dict[str, NodeRecord] = {}
+        # Many nodes of unknown segments (a join of many branches): every page first, one pass.
+        pages_first = segments is not None or len(unique) > SEGMENT_SOURCES_MAX
+        if pages_first:
+            paged = self.segment_nodes(tenant_id, execution_id, segments)
+            found = {node_id: paged[node_id] for node_id in unique if node_id in paged}
+        found.update(self._node_items(tenant_id, execution_id, [n for n in unique if n not in found]))
+        missing = [node_id for node_id in unique if node_id not in found]
+        if missing and not pages_first:
+            paged = self.segment_nodes(tenant_id, execution_id, None)
+            found.update({node_id: paged[node_id] for node_id in missing if node_id in paged})
+        return found
+
+    def segment_nodes(
+        self, tenant_id: str, execution_id: str, segments: Sequence[str] | None
+    ) -> dict[str, NodeRecord]:
+        """Every record the pages of ``segments`` hold (None: all of the execution's pages), merged."""
+        pk = execution_pk(tenant_id, execution_id)
+        wanted = sorted(set(segments)) if segments is not None else []
+        groups: list[list[str]] = []
+        for segment_id in wanted:
+            if groups and _follows(groups[-1][-1], segment_id):
+                groups[-1].append(segment_id)
+            else:
+                groups.append([segment_id])
+        # Ranges rather than prefixes ("#" < "$": ``NODES#s1#…`` lies between ``NODES#s1#`` and ``NODES#s1$``)
+        items: list[dict[str, Any]] = []
+        if segments is None or len(groups) > SEGMENT_SOURCES_MAX + 1:
+            items = self._query_range(pk, NODE_PAGE, f"{NODE_PAGE[:-1]}$")
+        else:
+            for group in groups:  # pages of neighbouring segments: one range
+                items += self._query_range(pk, f"{NODE_PAGE}{group[0]}#", f"{NODE_PAGE}{group[-1]}$")
+        merged = self._merged(items)
+        if segments is None:
+            return merged
+        keep = set(wanted)
+        return {node_id: record for node_id, record in merged.items() if record.segment_id in keep}
+
+    def _node_items(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]:
         pk = execution_pk(tenant_id, execution_id)
         found: dict[str, NodeRecord] = {}
-        unique = list(dict.fromkeys(node_ids))
-        for start in range(0, len(unique), 100):
-            keys = [_encode({"pk": pk, "sk": f"NODE#{node_id}"}) for node_id in unique[start : start + 100]]
+        for start in range(0, len(node_ids), 100):
+            keys = [
+                _encode({"pk": pk, "sk": f"{NODE_ITEM}{node_id}"})
+                for node_id in node_ids[start : start + 100]
+            ]
             request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
             while request:
                 response = self._client.batch_get_item(RequestItems=request)
@@ -362,8 +498,32 @@ class ExecutionRecordStore:
         return found
 
     def list_nodes(self, tenant_id: str, execution_id: str) -> list[NodeRecord]:
-        items = self._query(execution_pk(tenant_id, execution_id), "NODE#")
-        return [self._node_from_item(item) for item in items]
+        """Every node record of the execution (node items and pages alike), by node id."""
+        pk = execution_pk(tenant_id, execution_id)
+        merged = self._merged(self._query_range(pk, NODE_ITEM, f"{NODE_PAGE[:-1]}$"))  # items and pages
+        return [merged[node_id] for node_id in sorted(merged)]
+
+    @classmethod
+    def _merged(cls, items: list[dict[str, Any]]) -> dict[str, NodeRecord]:
+        """Node items and pages (in key order) to one record per node: its outcome wherever it is; without
+        one, its latest state (the page it starts, written after any page it ends)."""
+        candidates: dict[str, list[tuple[int, NodeRecord]]] = {}
+        for item in items:
+            sk = item["sk"]["S"]
+            if sk.startswith(NODE_PAGE):
+                first = sk.split("#", 2)[2]
+                for data in json.loads(zlib.decompress(bytes(item["nodes"]["B"]))):
+                    record = NodeRecord.model_validate(data)
+                    rank = 2 if record.node_id == first else 1
+                    candidates.setdefault(record.node_id, []).append((rank, record))
+            elif sk.startswith(NODE_ITEM):
+                record = cls._node_from_item(item)
+                candidates.setdefault(record.node_id, []).append((0, record))
+        merged: dict[str, NodeRecord] = {}
+        for node_id, found in candidates.items():
+            decided = [record for _, record in found if record.status in TERMINAL_NODE_STATUSES]
+            merged[node_id] = decided[0] if decided else max(found, key=lambda c: c[0])[1]
+        return merged
 
     @staticmethod
     def _node_from_item(item: dict[str, Any]) -> NodeRecord:

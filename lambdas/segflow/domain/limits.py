@@ -207,9 +207,27 @@ LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX = 100
 EVENT_DELIVERY_LEASE_SECONDS = 30
 # Events read from the log per query when replaying or pushing.
 EVENT_PAGE_SIZE = 500
-# DynamoDB takes at most 100 items in one transaction (a batch of node changes: an event and a checkpoint
-# each).
+# DynamoDB takes at most 100 items in one transaction, 4 MB in all; an item holds at most 400 KB.
 DYNAMODB_TRANSACTION_MAX_ITEMS = 100
+DYNAMODB_ITEM_MAX_BYTES = 400 * 1024
+# Pure nodes' checkpoints and their events are written as pages (adapters/journal.py): one item of the
+# records holding many node records, one item of the log holding consecutive events, both compressed. A page
+# of node records holds at most this much JSON before compression (so its item stays under DynamoDB's limit
+# even when the outputs do not compress), a page of the log at most this many events (each at most about
+# 2 KB: its texts are cut to EVENT_TEXT_MAX_CHARS).
+NODE_PAGE_MAX_BYTES = 256 * 1024
+LOG_PAGE_MAX_EVENTS = 150
+# The segment runner holds the records of pure nodes (and the outcomes of the segments they finish) and
+# writes them in one transaction before any side effect or pause, at the end of its invocation, or once it
+# holds this many nodes, this much record JSON, or this many segments (a page of records per segment, all in
+# one transaction, with the pages of their events).
+NODE_BATCH_MAX_NODES = 600
+NODE_BATCH_MAX_BYTES = 1536 * 1024
+NODE_BATCH_MAX_SEGMENTS = 60
+# A segment names the segments its incoming edges and reads come from (where their records' pages are) when
+# they are at most this many; a segment reading more (a join of many branches) reads all of the execution's
+# pages at once instead of one query per segment.
+SEGMENT_SOURCES_MAX = 16
 # A log write kept busy (transaction conflicts, throttling) is retried with jittered exponential backoff for
 # this long at most, and never closer than the margin to the Lambda deadline; then EventLogContention.
 EVENT_LOG_RETRY_SECONDS = 20.0

@@ -64,6 +64,11 @@ class SegmentConfig(BaseModel):
     nodes: list[SegmentNode] | None = None
     reads: list[str] = Field(default_factory=list, description="Outputs of earlier nodes this segment needs.")
     body_key: str | None = Field(default=None, description="S3 key of the SegmentBody when not inline.")
+    sources: list[str] | None = Field(
+        default=None,
+        description="The other segments its incoming edges and reads come from (where their records are); "
+        "None: too many to name, or not known.",
+    )
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True, exclude_defaults=False)

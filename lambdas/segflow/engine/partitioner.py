@@ -24,6 +24,7 @@ from segflow.domain.limits import (
     MAP_STAGE_MAX_SEGMENTS,
     NODE_CONFIG_INLINE_MAX_BYTES,
     SEGMENT_CONFIG_MAX_BYTES,
+    SEGMENT_SOURCES_MAX,
 )
 from segflow.domain.plan import (
     IncomingEdge,
@@ -88,6 +89,7 @@ class _OpenSegment:
         "reads",
         "segment_id",
         "segment_type",
+        "sources",
         "stage",
         "wires",
     )
@@ -108,6 +110,20 @@ class _OpenSegment:
         self.oversized = False
         self.pure = True
         self.has_end = False
+        # The other segments its nodes' incoming edges and reads come from (where the runner finds their
+        # records); None once there are more than SEGMENT_SOURCES_MAX (the runner then reads them all).
+        self.sources: dict[str, None] | None = {}
+
+    def add_source(self, source: _OpenSegment) -> None:
+        if source is self or self.sources is None or source.segment_id in self.sources:
+            return
+        if len(self.sources) == SEGMENT_SOURCES_MAX:
+            self.sources = None
+            return
+        self.sources[source.segment_id] = None
+
+    def source_list(self) -> list[str] | None:
+        return None if self.sources is None else list(self.sources)
 
 
 def _wire(
@@ -237,6 +253,12 @@ def _segments(graph: WorkflowGraph, segment_budget_bytes: int) -> list[_OpenSegm
         if not out:
             segment.has_end = True
         segment_of[node_id] = segment
+        for edge in into:
+            segment.add_source(segment_of[edge.source])
+        for read in reads:
+            read_from = segment_of.get(read)
+            if read_from is not None:
+                segment.add_source(read_from)
         for read in sorted(reads) if len(reads) > 1 else reads:
             if segment_of.get(read) is not segment and read not in segment.read_set:
                 segment.read_set.add(read)
@@ -256,7 +278,9 @@ def _wire_bytes(segment: _OpenSegment) -> int:
         '"nodes":[],"reads":[]}'
     )
     reads = _byte_length(_encoded(segment.reads)) - 2 if segment.reads else 0  # inside the brackets
-    return len(header) + reads + segment.node_bytes + count - 1
+    sources = segment.source_list()
+    sources_bytes = 0 if sources is None else len(',"sources":') + _byte_length(_encoded(sources))
+    return len(header) + reads + sources_bytes + segment.node_bytes + count - 1
 
 
 def _plan(
@@ -288,6 +312,7 @@ def _plan(
             "has_end": segment.has_end,
             "nodes": segment_nodes,
             "reads": segment.reads,
+            "sources": segment.source_list(),
         }
         body = None
         if segment.oversized or _wire_bytes(segment) > segment_budget_bytes:

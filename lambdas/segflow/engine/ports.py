@@ -7,6 +7,7 @@ Each Protocol lists exactly the methods the engine uses. What a node may touch i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from segflow.domain.plan import PartitionPlan, SegmentBody
@@ -30,7 +31,16 @@ class SegmentRecords(Protocol):
 
     def get_execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None: ...
 
-    def get_nodes(self, tenant_id: str, execution_id: str, node_ids: list[str]) -> dict[str, NodeRecord]: ...
+    def get_nodes(
+        self,
+        tenant_id: str,
+        execution_id: str,
+        node_ids: list[str],
+        segments: Sequence[str] | None = None,
+    ) -> dict[str, NodeRecord]:
+        """The records of ``node_ids`` that exist; ``segments``: the segments they belong to, when known
+        (where pure nodes' pages are)."""
+        ...
 
     def put_segment(self, tenant_id: str, execution_id: str, record: SegmentRecord) -> bool:
         """Record a segment's outcome; False (nothing written) if another attempt's outcome stands."""
@@ -68,8 +78,9 @@ class Checkpoints(Protocol):
 
     def put_nodes(
         self, execution: ExecutionIdentity, changes: list[tuple[NodeRecord, EventDraft]]
-    ) -> list[str]:
-        """Returns the nodes whose outcome another attempt had recorded first (left as they were)."""
+    ) -> dict[str, NodeRecord]:
+        """Write the changes (of pure nodes and skips, in the order they were reached) in one batch or a
+        few. Returns the outcomes another attempt had recorded first, by node (left as they were)."""
         ...
 
 

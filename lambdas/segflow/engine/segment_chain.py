@@ -12,6 +12,10 @@ on each other, and parallel threads would buy nothing for work that has no I/O o
 inside such a stage, the stage is handed back to run again; its completed segments answer from their records.
 A stage of several segments with side effects that fits one batch runs them at the same time
 (:mod:`segflow.engine.stage_batch`).
+
+Segments run one after another write their records together (the runner holds them, see
+``SegmentRunner.run``'s ``hold``): in pages of many nodes, before anything with a side effect runs (a batch
+included), and at the latest when the chain returns.
 """
 
 from __future__ import annotations
@@ -76,11 +80,26 @@ def run_segment_chain(
     on_segment: Callable[[SegmentConfig, SegmentResult], None] | None = None,
     stage_segments: int = 1,
 ) -> Cursor:
+    cursor = _run_chain(runner, manifests, statebag, segment, remaining_ms, on_segment, stage_segments)
+    runner.flush()
+    return cursor
+
+
+def _run_chain(
+    runner: SegmentRunner,
+    manifests: PlanStore,
+    statebag: StateBag,
+    segment: SegmentConfig,
+    remaining_ms: Callable[[], int],
+    on_segment: Callable[[SegmentConfig, SegmentResult], None] | None,
+    stage_segments: int,
+) -> Cursor:
     entry_stage = segment.stage
     while True:
         stage = segment.stage
         to_run = _stage_segments(runner, manifests, statebag, segment, stage_segments, stage == entry_stage)
         if len(to_run) > 1 and not manifests.read_stage(statebag.manifest_prefix, stage).pure:
+            runner.flush()  # what the chain holds is written before the batch's side effects
             outcome = run_batch(runner, manifests, statebag, to_run, on_segment)
             outcome.raise_failure()
             if not outcome.finished:
@@ -90,7 +109,7 @@ def run_segment_chain(
                 if index and remaining_ms() <= SEGMENT_YIELD_MARGIN_MS:
                     return cursor_for_stage(manifests, statebag, stage)
                 nodes, reads = segment_nodes(manifests, config)
-                result = runner.run(statebag, config, nodes, reads)
+                result = runner.run(statebag, config, nodes, reads, hold=True)
                 if on_segment is not None:
                     on_segment(config, result)
                 if result.status != "succeeded":

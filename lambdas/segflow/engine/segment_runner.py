@@ -35,7 +35,13 @@ from segflow.domain.errors import (
     NodeTypeUnavailable,
     UpstreamIncomplete,
 )
-from segflow.domain.limits import ERROR_MESSAGE_MAX_CHARS, SEGMENT_YIELD_MARGIN_MS
+from segflow.domain.limits import (
+    ERROR_MESSAGE_MAX_CHARS,
+    NODE_BATCH_MAX_BYTES,
+    NODE_BATCH_MAX_NODES,
+    NODE_BATCH_MAX_SEGMENTS,
+    SEGMENT_YIELD_MARGIN_MS,
+)
 from segflow.domain.plan import SegmentConfig, SegmentNode
 from segflow.domain.records import ExecutionIdentity, ExecutionRecord, NodeRecord, SegmentRecord
 from segflow.domain.statuses import TERMINAL_NODE_STATUSES, NodeStatus
@@ -86,9 +92,35 @@ class SegmentRun:
     identity: ExecutionIdentity
     outcomes: dict[str, _Outcome] = field(default_factory=dict)
     records: dict[str, NodeRecord] = field(default_factory=dict)
-    # Records of pure nodes (and skips) not yet written: flushed in batches, before any side effect,
-    # before a pause and at the end. Losing them in a crash only means re-running pure nodes.
-    pending: list[tuple[NodeRecord, EventDraft]] = field(default_factory=list)
+
+
+@dataclass
+class _Held:
+    """What the runner has not written yet: records of pure nodes and skips (with their events), and the
+    outcomes of the segments they finish. Written in one batch (pages) before any side effect, before a
+    pause, at the end of a segment (or, for a chain of segments, of the invocation) and whenever it grows
+    past one transaction's worth. Losing it in a crash only means running pure nodes again: none of their
+    events was published."""
+
+    identity: ExecutionIdentity | None = None
+    changes: list[tuple[NodeRecord, EventDraft]] = field(default_factory=list)
+    segments: list[SegmentRecord] = field(default_factory=list)
+    segment_ids: set[str] = field(default_factory=set)
+    bytes: int = 0
+
+    @property
+    def full(self) -> bool:
+        return (
+            len(self.changes) >= NODE_BATCH_MAX_NODES
+            or self.bytes >= NODE_BATCH_MAX_BYTES
+            or len(self.segment_ids) >= NODE_BATCH_MAX_SEGMENTS
+        )
+
+    def add(self, record: NodeRecord, draft: EventDraft) -> None:
+        self.changes.append((record, draft))
+        self.segment_ids.add(record.segment_id)
+        # the record's bulk, and about what the rest of it takes as JSON
+        self.bytes += len(record.output_json or "") + len(record.progress_json or "") + 400
 
 
 def _short(message: str) -> str:
@@ -128,6 +160,7 @@ class SegmentRunner:
         # Whether this invocation has started a node: the first one always starts (so every invocation
         # makes progress), and cutting it short is its failure, not a reason to wait for the next one.
         self._started_a_node = False
+        self._held = _Held()
 
     def sibling(self) -> SegmentRunner:
         """A runner for another segment of this invocation, run at the same time as this one's (a batch).
@@ -167,8 +200,17 @@ class SegmentRunner:
     # --- entry point --------------------------------------------------------------------------------------
 
     def run(
-        self, statebag: StateBag, segment: SegmentConfig, nodes: list[SegmentNode], reads: list[str]
+        self,
+        statebag: StateBag,
+        segment: SegmentConfig,
+        nodes: list[SegmentNode],
+        reads: list[str],
+        *,
+        hold: bool = False,
     ) -> SegmentResult:
+        """Run the segment. ``hold``: a segment that succeeds may leave its records (of pure nodes) and its
+        outcome held, to be written with those of the segments that follow in this invocation; the caller
+        then calls :meth:`flush` before it returns."""
         tenant, execution_id = statebag.tenant_id, statebag.execution_id
         execution = self._execution(tenant, execution_id)
         if execution is None:
@@ -186,10 +228,21 @@ class SegmentRunner:
         own_ids = [node.node_id for node in nodes]
         external = {edge.source for node in nodes for edge in node.incoming} | set(reads)
         external -= set(own_ids)
+        identity = ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version)
+        if self._held.identity not in (None, identity):
+            self.flush()
+        self._held.identity = identity
+        # Pure nodes' records are in their segments' pages: this one's and those it reads from (unknown for
+        # an older plan, or a join of many: then all of the execution's pages).
+        segments = None if segment.sources is None else [segment.segment_id, *segment.sources]
         run = SegmentRun(
-            records=self.records.get_nodes(tenant, execution_id, own_ids + sorted(external)),
-            identity=ExecutionIdentity(tenant, execution_id, statebag.workflow_id, statebag.workflow_version),
+            records=self.records.get_nodes(tenant, execution_id, own_ids + sorted(external), segments),
+            identity=identity,
         )
+        for held, _ in self._held.changes:  # what this invocation ran and has not written yet
+            stored = run.records.get(held.node_id)
+            if held.node_id in external and (stored is None or stored.status not in TERMINAL_NODE_STATUSES):
+                run.records[held.node_id] = held
         for node_id, record in run.records.items():
             run.outcomes[node_id] = _Outcome(status=record.status, route=record.route)
 
@@ -280,18 +333,17 @@ class SegmentRunner:
             node_outputs[node.node_id] = result.output
             ran += 1
 
-        self._flush(info, run)
-        self.records.put_segment(
-            tenant,
-            execution_id,
+        self._held.segments.append(
             SegmentRecord(
                 segment_id=segment.segment_id,
                 stage=segment.stage,
                 status="succeeded",
                 nodes_run=ran,
                 nodes_skipped=skipped,
-            ),
+            )
         )
+        if not hold or self._held.full:
+            self._flush(run)
         return SegmentResult(
             segment_id=segment.segment_id, status="succeeded", nodes_run=ran, nodes_skipped=skipped
         )
@@ -301,14 +353,25 @@ class SegmentRunner:
         of its type)."""
         return self.remaining_ms() >= self.yield_margin_ms and (not need or self.deadline.allows(need))
 
-    def _flush(self, info: ExecutionInfo, run: SegmentRun) -> None:
-        if not run.pending:
-            return
-        for node_id in self.journal.put_nodes(run.identity, run.pending):  # another attempt was first
-            stored = self.records.get_nodes(info.tenant_id, info.execution_id, [node_id])[node_id]
-            run.records[node_id] = stored
-            run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
-        run.pending = []
+    def flush(self) -> None:
+        """Write what is held (see ``run``'s ``hold``): node records with their events, then the outcomes of
+        the segments they finish."""
+        self._flush(None)
+
+    def _flush(self, run: SegmentRun | None) -> None:
+        held, self._held = self._held, _Held()
+        if held.changes:
+            assert held.identity is not None
+            adopted = self.journal.put_nodes(held.identity, held.changes)
+            for node_id, stored in adopted.items():  # another attempt was first: its outcome stands
+                if run is not None and node_id in run.records:
+                    run.records[node_id] = stored
+                    run.outcomes[node_id] = _Outcome(status=stored.status, route=stored.route)
+        for record in held.segments:
+            assert held.identity is not None
+            self.records.put_segment(held.identity.tenant_id, held.identity.execution_id, record)
+        if run is not None:  # the segment running now goes on holding
+            self._held.identity = run.identity
 
     @staticmethod
     def _shown_state(record: NodeRecord | None) -> str:
@@ -375,7 +438,9 @@ class SegmentRunner:
         **fields: Any,
     ) -> NodeRecord:
         """Record a node's state and its event: at once when ``durable``, else batched with the next flush.
-        Returns what is recorded: another attempt's outcome, if it was there first."""
+        A pure node's states and a skip go into the batch (written in pages; a durable one flushes it now);
+        the others are written one by one. Returns what is recorded: another attempt's outcome, if it was
+        there first."""
         finished = fields.pop("finished_at", None)
         record = NodeRecord(
             node_id=node.node_id,
@@ -391,17 +456,21 @@ class SegmentRunner:
             **fields,
         )
         draft = self._draft(record, run.records.get(node.node_id), reason)
-        if durable:
-            self._flush(info, run)
+        if durable and not self._type_of(node).pure:
+            self._flush(run)
             try:
                 self.journal.put_node(run.identity, record, draft)
             except CheckpointConflict as conflict:  # another attempt got there first: its outcome stands
                 record = conflict.stored
-        else:
-            run.pending.append((record, draft))
+            run.records[node.node_id] = record
+            run.outcomes[node.node_id] = _Outcome(status=record.status, route=record.route)
+            return record
+        self._held.add(record, draft)
         run.records[node.node_id] = record
         run.outcomes[node.node_id] = _Outcome(status=record.status, route=record.route)
-        return record
+        if durable or self._held.full:
+            self._flush(run)  # updates run.records if another attempt's outcome stands
+        return run.records[node.node_id]
 
     @staticmethod
     def _render_config(node: SegmentNode, node_type: NodeType, context: dict[str, Any]) -> Any:
@@ -755,7 +824,7 @@ class SegmentRunner:
         skipped: int,
         approval: ApprovalWait | None = None,
     ) -> SegmentResult:
-        self._flush(info, run)
+        self._flush(run)
         self.records.put_segment(
             info.tenant_id,
             info.execution_id,

@@ -131,3 +131,40 @@ def test_a_segment_that_waits_hands_its_stage_back_with_the_wait(
     rest, _ = engine.chain(started.statebag, cursor)
     assert rest.mode == "done"
     assert work.calls_of(started.statebag.execution_id) == ["a", "b"]
+
+
+def test_pure_segments_run_in_a_chain_are_written_before_a_later_side_effect_runs(
+    engine: Engine, work: Work
+) -> None:
+    # Given pure segments (a chain, a fork into two, a join) run in one invocation, then a side effect
+    raw = workflow(
+        "held",
+        [pure_node("a"), pure_node("b"), pure_node("c"), aggregator("join"), effect_node("effect")],
+        [edge("a", "b"), edge("a", "c"), edge("b", "join"), edge("c", "join"), edge("join", "effect")],
+    )
+    started = engine.start(raw)
+    execution_id = started.statebag.execution_id
+    seen: dict[str, str] = {}
+    work.during[(execution_id, "effect")] = lambda: seen.update(engine.statuses(started.statebag))
+
+    cursor, results = engine.chain(started.statebag, started.cursor)
+
+    # Then when the side effect ran, every pure node before it was recorded, with its segment's outcome
+    assert cursor.mode == "done" and len(engine.invocations) == 1
+    assert seen == {
+        "a": "succeeded",
+        "b": "succeeded",
+        "c": "succeeded",
+        "join": "succeeded",
+        "effect": "running",
+    }
+    assert all(r.status == "succeeded" for r in results)
+    # and the log holds each change once, in the order the nodes ran
+    assert [(e.node_id, e.new_state) for e in engine.events(started.statebag) if e.kind == "node"] == [
+        ("a", "succeeded"),
+        ("b", "succeeded"),
+        ("c", "succeeded"),
+        ("join", "succeeded"),
+        ("effect", "running"),
+        ("effect", "succeeded"),
+    ]
