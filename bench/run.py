@@ -13,7 +13,7 @@ Order of work:
 The matrix: linear, wide and mixed workflows of 10, 100, 1,000 and 10,000 nodes with 1 KB outputs, and of
 10, 100 and 1,000 nodes with 100 KB outputs (10,000 x 100 KB is 1 GB of outputs: not on a 2-core laptop);
 calls workflows (a fan-out of API calls, run as Maps) up to 1,000 nodes; under all four designs; and segflow
-alone at 100,000 nodes (the long cases, ``--no-long`` leaves them out). A design that breaks a quota is
+alone on a 100,000-node chain (the long case, ``--no-long`` leaves it out). A design that breaks a quota is
 stopped where Step Functions would fail it, and the table says so.
 """
 
@@ -39,10 +39,12 @@ LONG_CASE_TIME_CAP_S = 900.0
 # 10,000 API calls through a Distributed Map take the emulator about 4 minutes under segflow and 2 under the
 # choice loop: past the 15-minute budget of the whole run. The Map path is measured up to 1,000 calls.
 CALLS_MAX_NODES = 1_000
-# 100,000 nodes: segflow only. Every other design fails at 10,000 nodes already (payload, history or
-# definition size, all growing with the nodes); the tables say so instead of running them.
+# 100,000 nodes: segflow only, the chain (the long case: about as long as the rest of the matrix; a wide or
+# mixed workflow of that size takes the emulator 10 to 20 minutes more, run with `--long-shapes`). Every other
+# design fails at 10,000 nodes already (payload, history or definition size, all growing with the nodes); the
+# tables say so instead of running them.
 LONG_NODES = 100_000
-LONG_SHAPES = ("linear", "wide", "mixed")
+LONG_SHAPES = ("linear",)
 PARTITION_SIZES = (1_000, 10_000, 100_000)
 PARTITION_SHAPES = ("linear", "wide", "mixed")  # ``calls`` partitions as ``wide`` does
 PARTITION_CAP_S = 30.0
@@ -50,7 +52,7 @@ IMPORT_RUNS = 9
 
 
 def matrix(
-    sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS, long: bool = False
+    sizes: tuple[int, ...] = SIZES, outputs: tuple[int, ...] = OUTPUTS, long: tuple[str, ...] = ()
 ) -> list[Case]:
     cases = []
     for shape in SHAPES:
@@ -61,7 +63,7 @@ def matrix(
                 if shape == "calls" and nodes > CALLS_MAX_NODES:
                     continue
                 cases.extend(Case(design, shape, nodes, output) for design in DESIGNS)
-        if long and shape in LONG_SHAPES:
+        if shape in long:
             cases.append(Case("segflow", shape, LONG_NODES, 1 * KB))
     return cases
 
@@ -137,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-doc", action="store_true", help="print the tables, leave docs/benchmarks.md")
     parser.add_argument("--live-only", action="store_true", help="only the live-events figures (3 minutes)")
     parser.add_argument(
-        "--no-long", action="store_true", help=f"leave out the {LONG_NODES:,}-node runs (the long cases)"
+        "--no-long", action="store_true", help=f"leave out the {LONG_NODES:,}-node chain (the long case)"
+    )
+    parser.add_argument(
+        "--long-shapes",
+        default=",".join(LONG_SHAPES),
+        help=f"shapes run at {LONG_NODES:,} nodes (comma-separated; default: linear)",
     )
     args = parser.parse_args(argv)
     if args.live_only:
@@ -161,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{item.cached_ms:.0f} ms with .pyc (median {item.cached_median_ms:.0f})"
         )
 
-    cases = matrix(sizes=(10,)) if args.quick else matrix(long=not args.no_long)
+    long = () if args.no_long else tuple(s for s in args.long_shapes.split(",") if s)
+    cases = matrix(sizes=(10,)) if args.quick else matrix(long=long)
     parts = split(cases, max(1, args.workers))
     _print(f"running {len(cases)} executions in {len(parts)} worker(s) ...")
     jobs = [(chr(ord("A") + i), part, i == len(parts) - 1, args.quick) for i, part in enumerate(parts)]
