@@ -251,17 +251,30 @@ def partition_table(timings: list[PartitionTiming]) -> str:
         growth = f"x{total / before:.1f}" if total and before else "—"
         if total is None:
             rows.append(
-                [timing.shape, f"{timing.nodes:,}", "—", "—", f"> {timing.cap_s:.0f} s (cap)", "—", "> cap"]
+                [
+                    timing.shape,
+                    f"{timing.nodes:,}",
+                    "—",
+                    "—",
+                    "—",
+                    f"> {timing.cap_s:.0f} s (cap)",
+                    "—",
+                    "—",
+                    "—",
+                ]
             )
         else:
             assert timing.validate_s is not None and timing.partition_s is not None
+            ratio = timing.ratio
             rows.append(
                 [
                     timing.shape,
                     f"{timing.nodes:,}",
+                    f"{timing.baseline_s:.3f} s" if timing.baseline_s else "—",
                     f"{timing.validate_s:.3f} s",
                     f"{timing.partition_s:.3f} s",
                     f"{total:.3f} s",
+                    f"x{ratio:.2f}" if ratio else "—",
                     f"{timing.segments:,} / {timing.stages:,}",
                     growth,
                 ]
@@ -270,13 +283,15 @@ def partition_table(timings: list[PartitionTiming]) -> str:
     headers = [
         "shape",
         "nodes",
-        "validate_workflow",
+        "json.load + graphlib",
+        "validate_executable",
         "partition",
         "total",
+        "ratio",
         "segments / stages",
         "growth x10 nodes",
     ]
-    return table(headers, rows, "lrrrrrr")
+    return table(headers, rows, "lrrrrrrrr")
 
 
 def imports_table(imports: list[HandlerImport]) -> str:
@@ -358,6 +373,16 @@ def checks(report: Report) -> str:
         if pairs:
             lines.append(f"- transitions per segment, segflow vs choice loop, {shape}: " + "; ".join(pairs))
     lines += cost_checks(results)
+    chain_plan = next(
+        (t for t in report.partitions if t.shape == "linear" and t.nodes == LONG_CHAIN_NODES), None
+    )
+    if chain_plan is not None and chain_plan.ratio is not None:
+        lines.append(
+            f"- planning a {LONG_CHAIN_NODES:,}-node chain (validation + partition, CPU) within "
+            f"{PLANNING_CPU_RATIO_TARGET:.0f}x json.load + a graphlib sort of the same file: "
+            f"{_yes(chain_plan.ratio <= PLANNING_CPU_RATIO_TARGET)} (x{chain_plan.ratio:.2f}: "
+            f"{chain_plan.total_s or 0:.2f} s against {chain_plan.baseline_s or 0:.2f} s)"
+        )
     execute = next((i for i in report.imports if i.function == "ExecuteSegment"), None)
     if execute:
         lines.append(
@@ -384,6 +409,7 @@ WRITE_UNITS_PER_NODE_TARGET = 0.5
 SIDE_EFFECT_STAGE_NODES = 1_000
 SIDE_EFFECT_STAGE_MAX_TRANSITIONS = 60
 LONG_CHAIN_NODES = 100_000
+PLANNING_CPU_RATIO_TARGET = 3.0
 
 
 def _yes(ok: bool) -> str:
