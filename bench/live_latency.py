@@ -32,8 +32,9 @@ from bench.live_subscribers import Subscriber, delivery_check, follow, latency_s
 
 SUBSCRIBER_COUNTS = (1, 10, 100)
 STARTUP_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 60
 GATE = "gate"
-DECIDE_RETRY_SECONDS = 0.1  # the approval takes its decision once its node is waiting
+DECIDE_RETRY_SECONDS = 0.1  # the record and the approval are asked for again this often until there
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -92,7 +93,11 @@ def local_endpoint() -> Iterator[tuple[str, dict[str, str], subprocess.Popen[byt
             yield url, _get_json(f"{url}/_segflow/outputs"), process
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:  # stopping drains every connection's $disconnect; enough
+                process.kill()
+                process.wait()
 
 
 def approver(api: Any, execution_id: str) -> Any:
@@ -113,6 +118,16 @@ def approver(api: Any, execution_id: str) -> Any:
     return approve
 
 
+def recorded(client: Any, arn: str) -> None:
+    """Wait until the execution has its record (InitializeStateBag writes it): subscribing before that is
+    answered NotFound, and a hundred clients asking again every 0.2 s would only slow what they wait for."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while client.execution_record(arn) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{arn} has no record after {STARTUP_TIMEOUT_SECONDS} s")
+        time.sleep(DECIDE_RETRY_SECONDS)
+
+
 def measure(counts: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
     from segflow.domain.ids import execution_id_of
 
@@ -130,6 +145,7 @@ def measure(counts: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
         for count in counts:
             arn = client.start(latency_workflow(f"latency-{count}", steps), {})
             execution_id = execution_id_of(arn)
+            recorded(client, arn)
             subscribers = [Subscriber(index) for index in range(count)]
             follow(socket_url, execution_id, subscribers, when_subscribed=approver(api, execution_id))
             logged = [event.seq for event in client.events(arn)]

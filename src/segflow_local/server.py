@@ -594,7 +594,10 @@ def serve(
             announce(f"  @connections at {server.url}{CALLBACK_PREFIX}")
         announce("in another terminal:")
         announce(f"  export SEGFLOW_ENDPOINT={server.url}")
-        stopping.wait()
+        # In slices: a signal the kernel hands to another thread only reaches Python's handler when the main
+        # thread wakes, and a wait without a timeout may never wake.
+        while not stopping.wait(1.0):
+            pass
         announce("segflow local AWS: stopping")
     finally:
         server.stop()

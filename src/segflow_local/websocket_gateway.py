@@ -34,6 +34,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -287,8 +288,9 @@ class LocalWebSocketGateway:
         self._connections: dict[str, LiveConnection] = {}
         self._accepted: dict[ServerConnection, LiveConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # What waits in each connection's outbox is counted by posting threads and by the loop.
-        self._outbox_lock = threading.Lock()
+        # Posts taken from other threads, in order, for the loop to queue (a deque appends atomically).
+        self._posted: deque[tuple[LiveConnection, str | bytes]] = deque()
+        self._drain_scheduled = False
 
     @property
     def port(self) -> int:
@@ -488,29 +490,20 @@ class LocalWebSocketGateway:
         """Write the connection's outbox to its socket, in order, until it closes."""
         while True:
             message = await connection.outbox.get()
-            with self._outbox_lock:
-                connection.queued_bytes -= len(message)
+            connection.queued_bytes -= len(message)
             try:
                 await connection.socket.send(message)
             except ConnectionClosed:
                 return
 
-    def _reserve(self, connection: LiveConnection, message: str | bytes) -> bool:
-        """Count ``message`` into what waits for the client; False when that would pass the outbox's limit.
-        Hold ``_outbox_lock``."""
+    def _enqueue(self, connection: LiveConnection, message: str | bytes) -> bool:
+        """Queue ``message`` for the client (on the loop); False (and the connection closed, so later posts
+        answer GoneException) when it reads too slowly."""
         if connection.queued_bytes + len(message) > OUTBOX_MAX_BYTES:
+            if connection.socket.state is State.OPEN:
+                self._spawn(connection.socket.close(1008, "Client too slow"))
             return False
         connection.queued_bytes += len(message)
-        return True
-
-    def _enqueue(self, connection: LiveConnection, message: str | bytes) -> bool:
-        """Queue ``message`` for the client (on the loop); False (and the connection closed) when it reads
-        too slowly."""
-        with self._outbox_lock:
-            taken = self._reserve(connection, message)
-        if not taken:
-            self._spawn(connection.socket.close(1008, "Client too slow"))
-            return False
         connection.outbox.put_nowait(message)
         return True
 
@@ -600,12 +593,21 @@ class LocalWebSocketGateway:
             message: str | bytes = data.decode("utf-8")
         except UnicodeDecodeError:
             message = data
-        with self._outbox_lock:  # taken in this order, queued in this order
-            if not self._reserve(connection, message):
-                loop.call_soon_threadsafe(self._spawn, connection.socket.close(1008, "Client too slow"))
-                return 410
-            loop.call_soon_threadsafe(connection.outbox.put_nowait, message)
+        # Taken in this order, queued in this order: one queue for every post, drained by the loop, which
+        # is woken once for however many posts arrive meanwhile.
+        self._posted.append((connection, message))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop.call_soon_threadsafe(self._drain_posted)
         return 200
+
+    def _drain_posted(self) -> None:
+        """On the loop: move every post taken so far into its connection's outbox."""
+        # A post appended from here on either schedules another drain or is seen by the loop below.
+        self._drain_scheduled = False
+        while self._posted:
+            connection, message = self._posted.popleft()
+            self._enqueue(connection, message)
 
     def get_connection(self, connection_id: str) -> dict[str, Any] | None:
         """GetConnection's JSON (``connectedAt``, ``identity``, ``lastActiveAt``); None when gone."""
