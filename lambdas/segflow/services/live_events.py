@@ -18,9 +18,10 @@ from segflow.domain.limits import LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
 from segflow.events.models import subscribed_message
 
 if TYPE_CHECKING:
-    from segflow.adapters.connections import Connection, ConnectionStore, LiveConnections
+    from segflow.adapters.connections import Connection, ConnectionStore
     from segflow.adapters.event_log import EventLogReader
     from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.engine.ports import LiveConnections
 
 
 class NotConnected(SegflowError):
