@@ -135,3 +135,28 @@ def test_a_subscribe_while_a_sender_holds_the_lease_does_not_wait_and_that_sende
     assert sockets.seqs("first") == logged
     # "late" joined with the log up to the approval; the sender's next round sent it the rest, once
     assert sockets.seqs("late") == logged
+
+
+def test_subscribing_again_on_the_same_connection_restarts_from_its_since_seq_and_stays_one_watcher(
+    embedded: EmbeddedAws, client: SegflowClient
+) -> None:
+    arn = client.start(approval_workflow("seam-again"), {})
+    tenant, execution_id = client.tenant_id, execution_id_of(arn)
+    approve = parked_at_approval(embedded, tenant, execution_id)
+    sockets = Sockets()
+    service = service_for(embedded, sockets)
+    subscribe(embedded, service, tenant, "again", arn)
+    parked = sockets.seqs("again")
+    with embedded.running_as("WebSocketApi"):
+        assert service.subscribe("again", execution_id, 2, "subscribe-again-2") is not None
+    approve()
+    assert client.wait(arn)["status"] == "SUCCEEDED"
+    push(embedded, sockets, tenant, arn)
+
+    logged = [event.seq for event in client.events(arn)]
+    assert sockets.seqs("again") == parked + parked[2:] + logged[len(parked) :]
+    kinds = [message["type"] for message in sockets.received["again"]]
+    assert kinds[0] == "subscribed" and kinds.count("subscribed") == 2
+    with embedded.running_as("PushEvents"):
+        feed = factory.connections().feed(tenant, execution_id)
+    assert feed is not None and [w.connection_id for w in feed.watchers] == ["again"]
