@@ -2,8 +2,9 @@
 
 A count times a published price, for the design of docs/live-events.md: per delivery (one PushEvents batch
 of one execution) one consistent GetItem of the feed, two UpdateItems of it (lease taken, lease given back
-with ``pushed_seq``: ``tests/e2e/test_live_delivery_writes.py`` counts them with 1 and 100 watchers), one
-consistent Query of the new events, and one @connections message per watcher, posted 16 at a time; per
+with ``pushed_seq``: ``tests/e2e/test_live_delivery_writes.py`` counts them with 1 and 100 watchers), two
+consistent Queries (the new events; whether more came while they were posted), and one @connections message
+per watcher, posted 16 at a time; per
 watcher, once, its subscribe's two writes (the subscription noted on its connection, its join of the feed).
 A write costs one unit per KB of the larger of the item's old and new image, so the feed's size (about 24
 bytes per watcher: its connection id in the set of watchers) is counted. The earlier design (two writes per
@@ -57,7 +58,7 @@ def per_thousand(scenario: Scenario, per_watcher_writes: bool = False) -> dict[s
     else:
         subscribes = scenario.watchers * (_units(200, 1024) + _units(feed, 1024))
         write_units = deliveries * 2 * _units(feed, 1024) + subscribes
-        read_units = deliveries * (_units(feed, 4096) + _units(EVENT_BYTES, 4096))
+        read_units = deliveries * (_units(feed, 4096) + _units(EVENT_BYTES, 4096) + 1)
         rounds = math.ceil(scenario.watchers / LIVE_POST_CONCURRENCY)
         push_seconds = deliveries * (PUSH_BASE_MS + POST_MS * rounds) / 1000
     messages = deliveries * scenario.watchers

@@ -26,6 +26,7 @@ from segflow.domain.errors import ConnectionGone
 from segflow.domain.limits import (
     EVENT_DELIVERY_LEASE_SECONDS,
     EVENT_PAGE_SIZE,
+    LIVE_DELIVERY_GO_ON_SECONDS,
     LIVE_MESSAGE_BUDGET_BYTES,
     LIVE_POST_CONCURRENCY,
 )
@@ -179,10 +180,12 @@ def deliver(
     Under the feed's lease, rounds of: group the watchers by where they stand (most at the feed's
     ``pushed_seq``, a fresh one where its catch-up ended), read the log once per group from there to its
     end, pack each page into messages once, and post them to every member, each connection's in order and
-    many connections at once. A round ends with one write that notes the new ``pushed_seq``, forgets the
-    fresh marks of the watchers it served and gives the lease back; if anyone asked for a delivery meanwhile
-    (a watcher joined, or PushEvents with newer events) that write fails and the holder goes again with the
-    feed as it is now. So the feed's writes per delivery do not depend on how many watch.
+    many connections at once. Events stored while a round posted make another round at once (for up to
+    ``LIVE_DELIVERY_GO_ON_SECONDS``). The delivery ends with one write that notes the new ``pushed_seq``,
+    forgets the fresh marks of the watchers it served and gives the lease back; if anyone asked for a
+    delivery meanwhile (a watcher joined, or PushEvents with newer events) that write fails and the holder
+    goes again with the feed as it is now. So the feed's writes per delivery do not depend on how many
+    watch.
 
     A page shorter than a full one holds every event stored when it was read, and any event stored later
     comes with its own stream record (a later delivery, or a dirty mark while this one holds the lease).
@@ -196,7 +199,7 @@ def deliver(
     sent: dict[str, int] = {}
     # connection -> (the fresh mark it was served under, None if it had none; the last number it was sent)
     positions: dict[str, tuple[str | None, int]] = {}
-    extended_at = time.monotonic()
+    began = extended_at = time.monotonic()
     while current is not None:
         groups: dict[int, list[Watcher]] = {}
         for watcher in current.watchers:
@@ -236,8 +239,14 @@ def deliver(
         pushed = max([current.pushed_seq, min(reached)] if reached else [current.pushed_seq])
         for connection_id in gone:
             feeds.disconnect(connection_id)
+        pages.reopen(tenant_id, execution_id)
+        # One more read of the log: events stored while this round posted go out now, to the same watchers,
+        # rather than after the lease was given back and taken again by the next stream batch.
+        going_on = staying and time.monotonic() - began < LIVE_DELIVERY_GO_ON_SECONDS
+        if going_on and pages.read(tenant_id, execution_id, pushed):
+            current = Feed(pushed, tuple(staying), current.lease_free)
+            continue
         served = [w.connection_id for w in staying if w.fresh]
         current = feeds.finish(tenant_id, execution_id, holder, pushed, served)
         extended_at = time.monotonic()
-        pages.reopen(tenant_id, execution_id)
     return sent
