@@ -677,6 +677,11 @@ def _connection_id(environ: dict[str, Any]) -> str | None:
     """The connection id from the path as sent: botocore percent-encodes it (``=`` and ``/`` included)."""
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
     raw_path = raw_uri.split("?", 1)[0] if raw_uri.startswith("/") else environ.get("PATH_INFO", "")
+    return connection_id_of(raw_path)
+
+
+def connection_id_of(raw_path: str) -> str | None:
+    """The connection id in an @connections path as sent (percent-encoded), or None when it names none."""
     rest = raw_path[len(CALLBACK_PREFIX) :] if raw_path.startswith(CALLBACK_PREFIX) else ""
     # /{api id}/{stage}/@connections/{id}: the endpoint names its API and stage, as API Gateway's does.
     marker = rest.find(CONNECTIONS_PATH)
@@ -684,6 +689,33 @@ def _connection_id(environ: dict[str, Any]) -> str | None:
     if not rest.startswith(CONNECTIONS_PATH) or len(rest) == len(CONNECTIONS_PATH):
         return None
     return unquote(rest[len(CONNECTIONS_PATH) :])
+
+
+def post_answer(
+    gateway: LocalWebSocketGateway, connection_id: str, body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """PostToConnection's answer as the @connections API gives it: (status, headers, body)."""
+    status = gateway.post_to_connection(connection_id, body)
+    if status == 200:
+        return _response(200)
+    if status == 413:
+        return _error_response(413, "PayloadTooLargeException", "Message too long")
+    return _error_response(410, "GoneException", f"connection {connection_id} is gone")
+
+
+def _response(
+    status: int, body: bytes = b"", error_type: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))]
+    if body:
+        headers.append(("Content-Type", "application/json"))
+    if error_type is not None:
+        headers.append(("x-amzn-ErrorType", error_type))
+    return status, headers, body
+
+
+def _error_response(status: int, error_type: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return _response(status, json.dumps({"message": message}).encode(), error_type)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -697,17 +729,17 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 def _answer(
     start_response: StartResponse, status: int, body: bytes = b"", error_type: str | None = None
 ) -> list[bytes]:
-    headers = [("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))]
-    if body:
-        headers.append(("Content-Type", "application/json"))
-    if error_type is not None:
-        headers.append(("x-amzn-ErrorType", error_type))
+    return _send(start_response, _response(status, body, error_type))
+
+
+def _send(start_response: StartResponse, answer: tuple[int, list[tuple[str, str]], bytes]) -> list[bytes]:
+    status, headers, body = answer
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
 
 def _error(start_response: StartResponse, status: int, error_type: str, message: str) -> list[bytes]:
-    return _answer(start_response, status, json.dumps({"message": message}).encode(), error_type)
+    return _send(start_response, _error_response(status, error_type, message))
 
 
 def serve_connections_api(
@@ -723,12 +755,7 @@ def serve_connections_api(
     if connection_id is None or method not in ("POST", "GET", "DELETE"):
         return _error(start_response, 403, "ForbiddenException", "Missing Authentication Token")
     if method == "POST":
-        status = gateway.post_to_connection(connection_id, body)
-        if status == 200:
-            return _answer(start_response, 200)
-        if status == 413:
-            return _error(start_response, 413, "PayloadTooLargeException", "Message too long")
-        return _error(start_response, 410, "GoneException", f"connection {connection_id} is gone")
+        return _send(start_response, post_answer(gateway, connection_id, body))
     if method == "GET":
         description = gateway.get_connection(connection_id)
         if description is None:
