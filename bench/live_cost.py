@@ -2,10 +2,13 @@
 
 A count times a published price, for the design of docs/live-events.md: per delivery (one PushEvents batch
 of one execution) one consistent GetItem of the feed, two UpdateItems of it (lease taken, lease given back
-with ``pushed_seq``: ``tests/e2e/test_live_delivery_writes.py`` counts them with 1 and 100 watchers), one
-consistent Query of the new events, and one @connections message per watcher. A write costs one unit per KB
-of the larger of the item's old and new image, so the feed's size (about 80 bytes per watcher) is counted.
-The earlier design (two writes per watcher per delivery, on ~200-byte items) is shown beside it.
+with ``pushed_seq``: ``tests/e2e/test_live_delivery_writes.py`` counts them with 1 and 100 watchers), two
+consistent Queries (the new events; whether more came while they were posted), and one @connections message
+per watcher, posted 16 at a time; per
+watcher, once, its subscribe's two writes (the subscription noted on its connection, its join of the feed).
+A write costs one unit per KB of the larger of the item's old and new image, so the feed's size (about 24
+bytes per watcher: its connection id in the set of watchers) is counted. The earlier design (two writes per
+watcher per delivery, on ~200-byte items) is shown beside it.
 
 Assumptions, printed with the table: every event is its own delivery (the worst case: a slow workflow whose
 events come one by one; batches of pure nodes share one), events of ~600 bytes, a PushEvents invocation of
@@ -20,12 +23,14 @@ import math
 import sys
 from dataclasses import dataclass
 
+from segflow.domain.limits import LIVE_POST_CONCURRENCY
+
 from bench import costs
 
 API_GATEWAY_PER_MESSAGE = 1.00 / 1_000_000  # WebSocket messages, first billion, per 32 KB increment
 API_GATEWAY_PER_CONNECTION_MINUTE = 0.25 / 1_000_000
 FEED_BASE_BYTES = 150  # keys, pushed_seq, the lease
-FEED_BYTES_PER_WATCHER = 80  # W#<connection id> -> {token, since, live}
+FEED_BYTES_PER_WATCHER = 24  # <connection id> in the ``watching`` set
 EVENT_BYTES = 600
 POST_MS = 10.0
 PUSH_MEMORY_GB = 0.5
@@ -49,11 +54,14 @@ def per_thousand(scenario: Scenario, per_watcher_writes: bool = False) -> dict[s
     if per_watcher_writes:  # the earlier design: a lease and a sent mark per watcher, per delivery
         write_units = deliveries * scenario.watchers * 2 * _units(200, 1024)
         read_units = deliveries * (1 + _units(EVENT_BYTES, 4096))  # the index query, the shared log read
+        push_seconds = deliveries * (PUSH_BASE_MS + POST_MS * scenario.watchers) / 1000  # one post at a time
     else:
-        write_units = deliveries * 2 * _units(feed, 1024)
-        read_units = deliveries * (_units(feed, 4096) + _units(EVENT_BYTES, 4096))
+        subscribes = scenario.watchers * (_units(200, 1024) + _units(feed, 1024))
+        write_units = deliveries * 2 * _units(feed, 1024) + subscribes
+        read_units = deliveries * (_units(feed, 4096) + _units(EVENT_BYTES, 4096) + 1)
+        rounds = math.ceil(scenario.watchers / LIVE_POST_CONCURRENCY)
+        push_seconds = deliveries * (PUSH_BASE_MS + POST_MS * rounds) / 1000
     messages = deliveries * scenario.watchers
-    push_seconds = deliveries * (PUSH_BASE_MS + POST_MS * scenario.watchers) / 1000
     parts = {
         "dynamodb": 1_000
         * (write_units * costs.DYNAMODB_PER_WRITE_UNIT + read_units * costs.DYNAMODB_PER_READ_UNIT),

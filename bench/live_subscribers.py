@@ -2,7 +2,9 @@
 
 Used by the fan-out test (every subscriber gets every seq once, in order) and by the latency benchmark
 (state change to client receipt). Nothing is reordered or deduplicated here: what is recorded is what the
-server sent. A subscriber may drop its connection once midway and resubscribe with ``since_seq``.
+server sent (:func:`delivery_check` compares it with the log). A subscriber may drop its connection once
+midway and resubscribe with ``since_seq``. ``follow`` can run something (the bench: approving the gate the
+execution waits at) once every subscriber has its ``subscribed``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +35,13 @@ class Subscriber:
     subscribed_since: list[int] = field(default_factory=list)
 
 
-async def _follow(url: str, execution_id: str, subscriber: Subscriber, timeout_seconds: float) -> None:
+async def _follow(
+    url: str,
+    execution_id: str,
+    subscriber: Subscriber,
+    timeout_seconds: float,
+    subscribed: Callable[[], None] = lambda: None,
+) -> None:
     from websockets.asyncio.client import connect
 
     since = 0
@@ -57,6 +66,7 @@ async def _follow(url: str, execution_id: str, subscriber: Subscriber, timeout_s
                     continue
                 if message.get("type") == "subscribed" and subscriber.subscribed_at is None:
                     subscriber.subscribed_at = received_at
+                    subscribed()
                 if message.get("type") != "events":
                     continue
                 for event in message["events"]:
@@ -76,13 +86,75 @@ async def _follow(url: str, execution_id: str, subscriber: Subscriber, timeout_s
                     dropped = True  # leaving the block closes the connection
 
 
-async def _follow_all(url: str, execution_id: str, subscribers: list[Subscriber], timeout: float) -> None:
-    await asyncio.gather(*(_follow(url, execution_id, s, timeout) for s in subscribers))
+async def _follow_all(
+    url: str,
+    execution_id: str,
+    subscribers: list[Subscriber],
+    timeout: float,
+    when_subscribed: Callable[[], None] | None,
+) -> None:
+    everyone = asyncio.Event()
+    waiting = [len(subscribers)]
+
+    def one_more() -> None:
+        waiting[0] -= 1
+        if waiting[0] == 0:
+            everyone.set()
+
+    following: asyncio.Future[Any] = asyncio.gather(
+        *(_follow(url, execution_id, s, timeout, one_more) for s in subscribers)
+    )
+    if when_subscribed is not None:
+        everyone_waited: asyncio.Future[Any] = asyncio.ensure_future(everyone.wait())
+        await asyncio.wait(
+            [everyone_waited, following],
+            timeout=timeout,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not everyone.is_set():
+            everyone_waited.cancel()
+            if following.done():
+                await following  # a subscriber's own error
+            following.cancel()
+            raise TimeoutError(f"{waiting[0]} of {len(subscribers)} subscribers never got `subscribed`")
+        await asyncio.to_thread(when_subscribed)
+    await following
 
 
-def follow(url: str, execution_id: str, subscribers: list[Subscriber], timeout_seconds: float = 600) -> None:
-    """Run every subscriber until it received the execution's terminal event."""
-    asyncio.run(_follow_all(url, execution_id, subscribers, timeout_seconds))
+def follow(
+    url: str,
+    execution_id: str,
+    subscribers: list[Subscriber],
+    timeout_seconds: float = 600,
+    when_subscribed: Callable[[], None] | None = None,
+) -> None:
+    """Run every subscriber until it received the execution's terminal event; ``when_subscribed`` runs (in a
+    thread) once every subscriber got its first ``subscribed``."""
+    asyncio.run(_follow_all(url, execution_id, subscribers, timeout_seconds, when_subscribed))
+
+
+def delivery_check(subscribers: list[Subscriber], logged: list[int]) -> dict[str, int]:
+    """What each subscriber received against the log's event numbers: how many got exactly every event,
+    once, in order; and over all of them the events received twice, out of order, or never."""
+    exact = duplicates = disordered = missing = 0
+    for subscriber in subscribers:
+        seen: set[int] = set()
+        last = 0
+        for seq in subscriber.seqs:
+            if seq in seen:
+                duplicates += 1
+            elif seq < last:
+                disordered += 1
+            seen.add(seq)
+            last = max(last, seq)
+        missing += len(set(logged) - seen)
+        exact += subscriber.seqs == logged
+    return {
+        "exact": exact,
+        "duplicates": duplicates,
+        "out_of_order": disordered,
+        "missing": missing,
+    }
 
 
 def percentile(values: list[float], fraction: float) -> float:

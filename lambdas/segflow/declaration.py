@@ -284,9 +284,9 @@ EVENTS_TABLE = TableSpec(
     stream="NEW_IMAGE",
 )
 
-# Live WebSocket connections (CONN#<id> / META), their subscriptions (CONN#<id> / SUB#<tenant>#<execution>)
-# and each watched execution's feed (FEED#<tenant>#<execution>: its watchers, how far it was pushed, the
-# delivery lease). Connections expire after API Gateway's 2-hour limit. (by_subscription is no longer read.)
+# Live WebSocket connections (CONN#<id> / META, with the executions each watches) and each watched
+# execution's feed (FEED#<tenant>#<execution>: its watchers, how far it was pushed, the delivery lease).
+# Connections expire after API Gateway's 2-hour limit. (by_subscription is no longer read.)
 CONNECTIONS_TABLE = TableSpec(
     logical_id="ConnectionsTable",
     env_var="SEGFLOW_CONNECTIONS_TABLE",

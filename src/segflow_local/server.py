@@ -51,7 +51,9 @@ from segflow_local.provisioner import ProvisionedStack, connections_endpoint, pr
 from segflow_local.websocket_gateway import (
     CALLBACK_PREFIX,
     LocalWebSocketGateway,
+    connection_id_of,
     owns_callback_path,
+    post_answer,
     serve_connections_api,
 )
 
@@ -312,6 +314,10 @@ def _answer_own_request(request: Any, **_: Any) -> AWSResponse | None:
     if own is None or url.hostname not in _OWN_HOSTS or url.port != own[1] or fault_rates.injected(request):
         return None
     app = own[0]
+    posted = _post_to_connection(app, request.method, url.path, request.body)
+    if posted is not None:
+        status_code, answer_headers, answer = posted
+        return AWSResponse(request.url, status_code, dict(answer_headers), _Body(answer))
     headers = [
         (name, value.decode() if isinstance(value, bytes) else str(value))
         for name, value in request.headers.items()
@@ -348,6 +354,18 @@ def _answer_own_request(request: Any, **_: Any) -> AWSResponse | None:
         body = b"Internal Server Error"
     status, response_headers = started
     return AWSResponse(request.url, int(status.split()[0]), dict(response_headers), _Body(body))
+
+
+def _post_to_connection(
+    app: WsgiApp, method: str, raw_path: str, body: Any
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """A PostToConnection to this process's WebSocket gateway, answered as its @connections route answers it
+    but without building the WSGI request: a delivery to a hundred watchers is a hundred of them."""
+    gateway = app.websocket_gateway if isinstance(app, SegflowLocalApp) else None
+    if gateway is None or method != "POST" or not owns_callback_path(raw_path):
+        return None
+    connection_id = connection_id_of(raw_path)
+    return post_answer(gateway, connection_id, _request_bytes(body)) if connection_id is not None else None
 
 
 def answer_own_requests(app: WsgiApp | None, port: int = 0) -> None:
@@ -594,7 +612,10 @@ def serve(
             announce(f"  @connections at {server.url}{CALLBACK_PREFIX}")
         announce("in another terminal:")
         announce(f"  export SEGFLOW_ENDPOINT={server.url}")
-        stopping.wait()
+        # In slices: a signal the kernel hands to another thread only reaches Python's handler when the main
+        # thread wakes, and a wait without a timeout may never wake.
+        while not stopping.wait(1.0):
+            pass
         announce("segflow local AWS: stopping")
     finally:
         server.stop()

@@ -34,6 +34,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -74,7 +75,7 @@ _CALLER_HEADERS = (TENANT_HEADER, PRINCIPAL_HEADER)
 DEFAULT_PRINCIPAL = "local"
 KEEPALIVE_ROUTE = "ping"
 FRAMES_QUEUED_MAX = 1000  # frames read ahead of the one being handled; past it, reading waits
-MANAGEMENT_TIMEOUT_SECONDS = 10.0  # a management call the gateway cannot answer in this long: 429
+MANAGEMENT_TIMEOUT_SECONDS = 10.0  # a GetConnection or DeleteConnection the loop cannot answer in this long
 # A client that lets this much of its messages pile up unread is too slow to keep: its connection is closed
 # (1008) and posts to it answer GoneException, so it never holds anyone else up.
 OUTBOX_MAX_BYTES = LOCAL_WEBSOCKET_OUTBOX_MAX_BYTES
@@ -287,6 +288,9 @@ class LocalWebSocketGateway:
         self._connections: dict[str, LiveConnection] = {}
         self._accepted: dict[ServerConnection, LiveConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Posts taken from other threads, in order, for the loop to queue (a deque appends atomically).
+        self._posted: deque[tuple[LiveConnection, str | bytes]] = deque()
+        self._drain_scheduled = False
 
     @property
     def port(self) -> int:
@@ -493,9 +497,11 @@ class LocalWebSocketGateway:
                 return
 
     def _enqueue(self, connection: LiveConnection, message: str | bytes) -> bool:
-        """Queue ``message`` for the client; False (and the connection closed) when it reads too slowly."""
+        """Queue ``message`` for the client (on the loop); False (and the connection closed, so later posts
+        answer GoneException) when it reads too slowly."""
         if connection.queued_bytes + len(message) > OUTBOX_MAX_BYTES:
-            self._spawn(connection.socket.close(1008, "Client too slow"))
+            if connection.socket.state is State.OPEN:
+                self._spawn(connection.socket.close(1008, "Client too slow"))
             return False
         connection.queued_bytes += len(message)
         connection.outbox.put_nowait(message)
@@ -569,11 +575,39 @@ class LocalWebSocketGateway:
 
     def post_to_connection(self, connection_id: str, data: bytes) -> int:
         """Send ``data`` to the client: 200 taken (queued for the client, as API Gateway takes a post), 410 no
-        such open connection (or one closed for reading too slowly), 413 over 128 KB, 429 the gateway did not
-        answer in time. Posts reach a connection in the order they are made."""
+        such open connection (or one closed for reading too slowly), 413 over 128 KB. Posts reach a
+        connection in the order they are taken. The post is taken on the calling thread and handed to the
+        loop without waiting for it: a hundred posts cost a hundred hand-offs, not a hundred round trips
+        through a loop that shares the interpreter with everything else."""
         if len(data) > MESSAGE_MAX_BYTES:
             return 413
-        return self._run(self._post(connection_id, data), 410, timeout_status=429)
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return 410
+        if threading.current_thread() is self._thread:
+            raise WebSocketGatewayError("the @connections methods block: call them from another thread")
+        connection = self._open(connection_id)
+        if connection is None:
+            return 410
+        try:
+            message: str | bytes = data.decode("utf-8")
+        except UnicodeDecodeError:
+            message = data
+        # Taken in this order, queued in this order: one queue for every post, drained by the loop, which
+        # is woken once for however many posts arrive meanwhile.
+        self._posted.append((connection, message))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop.call_soon_threadsafe(self._drain_posted)
+        return 200
+
+    def _drain_posted(self) -> None:
+        """On the loop: move every post taken so far into its connection's outbox."""
+        # A post appended from here on either schedules another drain or is seen by the loop below.
+        self._drain_scheduled = False
+        while self._posted:
+            connection, message = self._posted.popleft()
+            self._enqueue(connection, message)
 
     def get_connection(self, connection_id: str) -> dict[str, Any] | None:
         """GetConnection's JSON (``connectedAt``, ``identity``, ``lastActiveAt``); None when gone."""
@@ -583,7 +617,7 @@ class LocalWebSocketGateway:
         """Close the connection (its ``$disconnect`` follows): 204, or 410 when it is not open."""
         return self._run(self._delete(connection_id), 410)
 
-    def _run(self, coroutine: Coroutine[Any, Any, T], gone: T, timeout_status: T | None = None) -> T:
+    def _run(self, coroutine: Coroutine[Any, Any, T], gone: T) -> T:
         loop = self._loop
         if loop is None or not loop.is_running():
             coroutine.close()
@@ -596,23 +630,13 @@ class LocalWebSocketGateway:
             return future.result(timeout=MANAGEMENT_TIMEOUT_SECONDS)
         except FutureTimeout:
             future.cancel()
-            return timeout_status if timeout_status is not None else gone
+            return gone
 
     def _open(self, connection_id: str) -> LiveConnection | None:
         connection = self._connections.get(connection_id)
         if connection is None or connection.socket.state is not State.OPEN:
             return None
         return connection
-
-    async def _post(self, connection_id: str, data: bytes) -> int:
-        connection = self._open(connection_id)
-        if connection is None:
-            return 410
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        return 200 if self._enqueue(connection, text if text is not None else data) else 410
 
     async def _describe(self, connection_id: str) -> dict[str, Any] | None:
         connection = self._open(connection_id)
@@ -653,6 +677,11 @@ def _connection_id(environ: dict[str, Any]) -> str | None:
     """The connection id from the path as sent: botocore percent-encodes it (``=`` and ``/`` included)."""
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
     raw_path = raw_uri.split("?", 1)[0] if raw_uri.startswith("/") else environ.get("PATH_INFO", "")
+    return connection_id_of(raw_path)
+
+
+def connection_id_of(raw_path: str) -> str | None:
+    """The connection id in an @connections path as sent (percent-encoded), or None when it names none."""
     rest = raw_path[len(CALLBACK_PREFIX) :] if raw_path.startswith(CALLBACK_PREFIX) else ""
     # /{api id}/{stage}/@connections/{id}: the endpoint names its API and stage, as API Gateway's does.
     marker = rest.find(CONNECTIONS_PATH)
@@ -660,6 +689,33 @@ def _connection_id(environ: dict[str, Any]) -> str | None:
     if not rest.startswith(CONNECTIONS_PATH) or len(rest) == len(CONNECTIONS_PATH):
         return None
     return unquote(rest[len(CONNECTIONS_PATH) :])
+
+
+def post_answer(
+    gateway: LocalWebSocketGateway, connection_id: str, body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """PostToConnection's answer as the @connections API gives it: (status, headers, body)."""
+    status = gateway.post_to_connection(connection_id, body)
+    if status == 200:
+        return _response(200)
+    if status == 413:
+        return _error_response(413, "PayloadTooLargeException", "Message too long")
+    return _error_response(410, "GoneException", f"connection {connection_id} is gone")
+
+
+def _response(
+    status: int, body: bytes = b"", error_type: str | None = None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = [("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))]
+    if body:
+        headers.append(("Content-Type", "application/json"))
+    if error_type is not None:
+        headers.append(("x-amzn-ErrorType", error_type))
+    return status, headers, body
+
+
+def _error_response(status: int, error_type: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return _response(status, json.dumps({"message": message}).encode(), error_type)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -673,17 +729,17 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 def _answer(
     start_response: StartResponse, status: int, body: bytes = b"", error_type: str | None = None
 ) -> list[bytes]:
-    headers = [("x-amzn-RequestId", str(uuid.uuid4())), ("Content-Length", str(len(body)))]
-    if body:
-        headers.append(("Content-Type", "application/json"))
-    if error_type is not None:
-        headers.append(("x-amzn-ErrorType", error_type))
+    return _send(start_response, _response(status, body, error_type))
+
+
+def _send(start_response: StartResponse, answer: tuple[int, list[tuple[str, str]], bytes]) -> list[bytes]:
+    status, headers, body = answer
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
 
 def _error(start_response: StartResponse, status: int, error_type: str, message: str) -> list[bytes]:
-    return _answer(start_response, status, json.dumps({"message": message}).encode(), error_type)
+    return _send(start_response, _error_response(status, error_type, message))
 
 
 def serve_connections_api(
@@ -699,14 +755,7 @@ def serve_connections_api(
     if connection_id is None or method not in ("POST", "GET", "DELETE"):
         return _error(start_response, 403, "ForbiddenException", "Missing Authentication Token")
     if method == "POST":
-        status = gateway.post_to_connection(connection_id, body)
-        if status == 200:
-            return _answer(start_response, 200)
-        if status == 413:
-            return _error(start_response, 413, "PayloadTooLargeException", "Message too long")
-        if status == 429:
-            return _error(start_response, 429, "LimitExceededException", "Client side buffer full")
-        return _error(start_response, 410, "GoneException", f"connection {connection_id} is gone")
+        return _send(start_response, post_answer(gateway, connection_id, body))
     if method == "GET":
         description = gateway.get_connection(connection_id)
         if description is None:

@@ -64,9 +64,10 @@ def drop_connections(endpoint: LocalEndpoint, execution_id: str, timeout_seconds
     def subscribed() -> set[str]:
         items = dynamodb.scan(TableName=table)["Items"]
         return {
-            item["pk"]["S"].removeprefix("CONN#")
+            connection_id
             for item in items
-            if item["sk"]["S"].startswith("SUB#") and item["sk"]["S"].endswith(f"#{execution_id}")
+            if item["pk"]["S"].startswith("FEED#") and item["pk"]["S"].endswith(f"#{execution_id}")
+            for connection_id in item.get("watching", {}).get("SS", [])
         }
 
     connections = wait_for(subscribed, "a connection subscribed to the execution", timeout_seconds)

@@ -205,6 +205,9 @@ LIVE_POST_CONCURRENCY = 16
 LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX = 100
 # A sender holds an execution feed's delivery lease this long at most (a crashed sender's lease then lapses).
 EVENT_DELIVERY_LEASE_SECONDS = 30
+# A sender that finds events stored while it posted goes on with them under its lease for this long at most,
+# rather than leaving them to the next stream batch (which would take the lease again first).
+LIVE_DELIVERY_GO_ON_SECONDS = 2.0
 # Events read from the log per query when replaying or pushing.
 EVENT_PAGE_SIZE = 500
 # DynamoDB takes at most 100 items in one transaction, 4 MB in all; an item holds at most 400 KB.

@@ -1,10 +1,18 @@
 """Sending every watcher of an execution every stored event it has not been sent yet, in order, once.
 
-Both the subscribe route (a new watcher's catch-up) and the stream pusher (live events) call
-:func:`deliver`. Whoever holds the execution feed's lease sends, to every watcher; a caller that finds it
-taken leaves a mark, and the holder reads the feed and the log again before letting go, so an event stored
-while a catch-up is running is sent right after it, never before, never twice. Events are read from the log,
-not from the stream record, so every sender sends the same bytes.
+Two senders, never at once to one connection:
+
+- a subscribe sends its own connection the stored events after its ``since_seq`` (:func:`catch_up`), before
+  it joins the execution's feed, so nothing else posts to that connection meanwhile; it takes no lease and
+  waits for nobody;
+- PushEvents (:func:`deliver`), under the feed's lease, sends every watcher in the feed what it lacks: a
+  fresh watcher from where its catch-up ended, the others from the feed's ``pushed_seq``.
+
+A join marks the feed, so a sender that read the feed before the join goes again and serves the new watcher
+before letting go; and a subscribe that finds the feed already pushed past its catch-up with nobody holding
+the lease delivers itself. So every event after ``since_seq`` reaches the connection once, in order, and
+one slow subscribe never holds up the events of the others. Events are read from the log, not from the
+stream record, so every sender sends the same bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from segflow.domain.errors import ConnectionGone
 from segflow.domain.limits import (
     EVENT_DELIVERY_LEASE_SECONDS,
     EVENT_PAGE_SIZE,
+    LIVE_DELIVERY_GO_ON_SECONDS,
     LIVE_MESSAGE_BUDGET_BYTES,
     LIVE_POST_CONCURRENCY,
 )
@@ -131,6 +140,31 @@ def _post_to_each(
     return {c: future.result() for c, future in futures.items()}
 
 
+def catch_up(
+    log: EventLogPages,
+    live: LiveConnections,
+    tenant_id: str,
+    execution_id: str,
+    connection_id: str,
+    since_seq: int,
+) -> tuple[int, int] | None:
+    """Post one connection the log after ``since_seq``, in order, up to its first number not stored yet:
+    (the last number sent, ``since_seq`` when there was none; the events sent), or None when the connection
+    is gone."""
+    after, events = since_seq, 0
+    while True:
+        page = log.read(tenant_id, execution_id, after)
+        for last, message in messages(execution_id, page):
+            try:
+                live.post(connection_id, message)
+            except ConnectionGone:
+                return None
+            events += sum(1 for seq, text in page if after < seq <= last and text is not None)
+            after = last
+        if len(page) < EVENT_PAGE_SIZE:
+            return after, events
+
+
 def deliver(
     feeds: ExecutionFeeds,
     log: EventLogPages,
@@ -143,13 +177,15 @@ def deliver(
     """Send every watcher of the execution what it lacks of the log; returns the events sent per connection.
     ``feed``: the feed as the caller just read it (None: read it). A connection that is gone is forgotten.
 
-    Under the feed's lease, rounds of: group the watchers by where they stand (a live watcher at the feed's
-    ``pushed_seq``, a new one at its ``since_seq``), read the log once per group from there to its end,
-    pack each page into messages once, and post them to each member. A round ends with one write that notes
-    the new ``pushed_seq`` and gives the lease back; if anyone asked for a delivery meanwhile (a new watcher,
-    or PushEvents with newer events) that write fails and the holder goes again with the feed as it is
-    now. So the feed's writes per delivery do not depend on how many watch; a new watcher adds one write,
-    once, when its catch-up is done.
+    Under the feed's lease, rounds of: group the watchers by where they stand (most at the feed's
+    ``pushed_seq``, a fresh one where its catch-up ended), read the log once per group from there to its
+    end, pack each page into messages once, and post them to every member, each connection's in order and
+    many connections at once. Events stored while a round posted make another round at once (for up to
+    ``LIVE_DELIVERY_GO_ON_SECONDS``). The delivery ends with one write that notes the new ``pushed_seq``,
+    forgets the fresh marks of the watchers it served and gives the lease back; if anyone asked for a
+    delivery meanwhile (a watcher joined, or PushEvents with newer events) that write fails and the holder
+    goes again with the feed as it is now. So the feed's writes per delivery do not depend on how many
+    watch.
 
     A page shorter than a full one holds every event stored when it was read, and any event stored later
     comes with its own stream record (a later delivery, or a dirty mark while this one holds the lease).
@@ -161,14 +197,17 @@ def deliver(
     current = feeds.acquire(tenant_id, execution_id, holder)
     pages = SharedPages(log)
     sent: dict[str, int] = {}
-    # connection -> (the subscription it was served under, the last number it was sent)
-    positions: dict[str, tuple[str, int]] = {}
-    extended_at = time.monotonic()
+    # connection -> (the fresh mark it was served under, None if it had none; the last number it was sent)
+    positions: dict[str, tuple[str | None, int]] = {}
+    began = extended_at = time.monotonic()
     while current is not None:
         groups: dict[int, list[Watcher]] = {}
         for watcher in current.watchers:
-            token, position = positions.get(watcher.connection_id, ("", -1))
-            start = position if token == watcher.token else current.start_of(watcher)
+            known = positions.get(watcher.connection_id)
+            if known is not None and known[0] == (watcher.token if watcher.fresh else None):
+                start = known[1]
+            else:
+                start = current.start_of(watcher)
             groups.setdefault(start, []).append(watcher)
         gone: set[str] = set()
         for start, members in sorted(groups.items()):
@@ -193,16 +232,21 @@ def deliver(
                         return sent  # the lease lapsed and another sender took over
                     extended_at = time.monotonic()
             for watcher in members:
-                positions[watcher.connection_id] = (watcher.token, after)
-        # every watcher of this round (a live one is one of them) now has everything up to here
-        reached = [positions[w.connection_id][1] for w in current.watchers if w.connection_id not in gone]
+                positions[watcher.connection_id] = (watcher.token if watcher.fresh else None, after)
+        # every watcher of this round now has everything up to here
+        staying = [w for w in current.watchers if w.connection_id not in gone]
+        reached = [positions[w.connection_id][1] for w in staying]
         pushed = max([current.pushed_seq, min(reached)] if reached else [current.pushed_seq])
         for connection_id in gone:
             feeds.disconnect(connection_id)
-        caught_up = [w for w in current.watchers if not w.live and w.connection_id not in gone]
-        if not all(feeds.went_live(tenant_id, execution_id, holder, watcher) for watcher in caught_up):
-            return sent  # the lease lapsed and another sender took over
-        current = feeds.finish(tenant_id, execution_id, holder, pushed)
-        extended_at = time.monotonic()
         pages.reopen(tenant_id, execution_id)
+        # One more read of the log: events stored while this round posted go out now, to the same watchers,
+        # rather than after the lease was given back and taken again by the next stream batch.
+        going_on = staying and time.monotonic() - began < LIVE_DELIVERY_GO_ON_SECONDS
+        if going_on and pages.read(tenant_id, execution_id, pushed):
+            current = Feed(pushed, tuple(staying), current.lease_free)
+            continue
+        served = [w.connection_id for w in staying if w.fresh]
+        current = feeds.finish(tenant_id, execution_id, holder, pushed, served)
+        extended_at = time.monotonic()
     return sent

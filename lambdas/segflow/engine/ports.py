@@ -7,7 +7,7 @@ Each Protocol lists exactly the methods the engine uses. What a node may touch i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from segflow.domain.plan import PartitionPlan, SegmentBody
@@ -20,7 +20,7 @@ from segflow.domain.records import (
 )
 from segflow.domain.stage_layout import BatchRef, StageEntry
 from segflow.domain.stored_plan import PlanSummary
-from segflow.domain.watchers import Feed, Watcher
+from segflow.domain.watchers import Feed
 from segflow.events.models import EventDraft
 
 # --- execution records --------------------------------------------------------------------------------------
@@ -217,11 +217,11 @@ class ExecutionFeeds(Protocol):
 
     def acquire(self, tenant_id: str, execution_id: str, holder: str) -> Feed | None: ...
 
-    def went_live(self, tenant_id: str, execution_id: str, holder: str, watcher: Watcher) -> bool: ...
-
     def extend(self, tenant_id: str, execution_id: str, holder: str, pushed_seq: int) -> bool: ...
 
-    def finish(self, tenant_id: str, execution_id: str, holder: str, pushed_seq: int) -> Feed | None: ...
+    def finish(
+        self, tenant_id: str, execution_id: str, holder: str, pushed_seq: int, served: Iterable[str] = ...
+    ) -> Feed | None: ...
 
     def disconnect(self, connection_id: str) -> None: ...
 

@@ -18,9 +18,10 @@ from segflow.domain.limits import LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
 from segflow.events.models import subscribed_message
 
 if TYPE_CHECKING:
-    from segflow.adapters.connections import Connection, ConnectionStore, LiveConnections
+    from segflow.adapters.connections import Connection, ConnectionStore
     from segflow.adapters.event_log import EventLogReader
     from segflow.adapters.execution_records import ExecutionRecordStore
+    from segflow.engine.ports import LiveConnections
 
 
 class NotConnected(SegflowError):
@@ -112,30 +113,42 @@ class LiveEventsService:
 
     def subscribe(self, connection_id: str, execution: str, since_seq: int, holder: str) -> Subscribed | None:
         """Subscribe the connection to the execution's events after ``since_seq``: answer ``subscribed``,
-        join the execution's feed, and deliver (the catch-up; live events come with the stream pusher's
-        deliveries). None if the connection is gone (it is forgotten). ``holder`` names this request: the
-        subscription and the sender under the feed's lease. Raises NotConnected, NoSuchExecution,
-        TooManySubscriptions."""
+        send the stored events after ``since_seq`` (the catch-up), then join the execution's feed, from which
+        the stream pusher's deliveries send it the rest. No lease is taken and no other subscriber waited for,
+        unless the feed was pushed past the catch-up meanwhile with no sender at work: then this request
+        delivers what lies between. None if the connection is gone (it is forgotten). ``holder`` names this
+        request. Raises NotConnected, NoSuchExecution, TooManySubscriptions."""
         from segflow.adapters.connections import subscription_key
         from segflow.domain.errors import ConnectionGone
-        from segflow.engine.live_delivery import deliver
+        from segflow.engine.live_delivery import catch_up, deliver
 
         connection = self.connection(connection_id)
         tenant_id, execution_id = connection.tenant_id, execution_id_of(execution)
         if self.records.get_execution(tenant_id, execution_id) is None:
             raise NoSuchExecution(execution_id)
-        watched = self.connections.watched(connection_id)
-        if (
-            subscription_key(tenant_id, execution_id) not in watched
-            and len(watched) >= LIVE_SUBSCRIPTIONS_PER_CONNECTION_MAX
-        ):
-            raise TooManySubscriptions()
+        if subscription_key(tenant_id, execution_id) in connection.subscriptions:
+            # Subscribing again: off the feed first, so no sender posts to it while it catches up again.
+            self.connections.leave(connection_id, tenant_id, execution_id)
+        else:
+            added = self.connections.add_subscription(connection_id, tenant_id, execution_id)
+            if added == "full":
+                raise TooManySubscriptions()
+            if added == "gone":
+                raise NotConnected(connection_id)
         latest = self.log.latest_seq(tenant_id, execution_id)
-        try:  # before joining the feed: no event reaches the connection before its ``subscribed``
+        try:  # before any event: no event reaches the connection before its ``subscribed``
             self.live.post(connection_id, json.dumps(subscribed_message(execution_id, since_seq, latest)))
         except ConnectionGone:
             self.connections.disconnect(connection_id)
             return None
-        self.connections.subscribe(connection, execution_id, since_seq, holder)
-        sent = deliver(self.connections, self.log, self.live, tenant_id, execution_id, holder)
-        return Subscribed(execution_id, since_seq, latest, sent.get(connection_id, 0))
+        caught_up = catch_up(self.log, self.live, tenant_id, execution_id, connection_id, since_seq)
+        if caught_up is None:
+            self.connections.disconnect(connection_id)
+            return None
+        reached, replayed = caught_up
+        joined = self.connections.join(tenant_id, execution_id, connection_id, reached, holder)
+        if joined.pushed_seq > reached and joined.lease_free:
+            # Others were sent events past this catch-up, and no sender will come back for them.
+            sent = deliver(self.connections, self.log, self.live, tenant_id, execution_id, holder)
+            replayed += sent.get(connection_id, 0)
+        return Subscribed(execution_id, since_seq, latest, replayed)
