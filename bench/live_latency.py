@@ -64,15 +64,18 @@ def _get_json(url: str) -> Any:
 
 
 @contextmanager
-def local_endpoint() -> Iterator[tuple[str, dict[str, str], subprocess.Popen[bytes]]]:
-    """``segflow local up`` on a free port in its own process: (its URL, its outputs, the process)."""
+def local_endpoint(
+    *options: str, stage: str = "latency"
+) -> Iterator[tuple[str, dict[str, str], subprocess.Popen[bytes]]]:
+    """``segflow local up`` (with ``options``) on a free port in its own process: (its URL, its outputs, the
+    process)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     segflow = Path(sys.executable).with_name("segflow")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [str(segflow), "local", "up", "--port", str(port), "--stage", "latency"],
+            [str(segflow), "local", "up", "--port", str(port), "--stage", stage, *options],
             stdout=log,
             stderr=log,
             env=env,

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from bench import history, workflows
+from bench.live_latency import local_endpoint
 
-REPO = Path(__file__).resolve().parents[1]
 NODES = 100_000
-STARTUP_TIMEOUT_SECONDS = 60
 RUN_TIMEOUT_SECONDS = 3_600
 
 
@@ -49,44 +40,6 @@ class LongChainResult:
     @property
     def within_timeouts(self) -> bool:
         return all(longest < timeout for longest, timeout, _ in self.functions.values())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_segflow/health", timeout=5) as response:
-            return bool(json.loads(response.read()).get("status") == "ok")
-    except OSError:
-        return False
-
-
-@contextmanager
-def local_up(*extra_args: str, stage: str = "longchain") -> Iterator[str]:
-    """``segflow local up`` on a free port in its own process; yields its URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    segflow = Path(sys.executable).with_name("segflow")
-    command = [str(segflow), "local", "up", "--port", str(port), "--stage", stage, *extra_args]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-            while not _healthy(url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"segflow local up did not start:\n{log.read().decode()[-2000:]}")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
 
 
 def _seconds(start: Any, end: Any) -> float:
@@ -121,7 +74,7 @@ def run(nodes: int = NODES) -> LongChainResult:
     from segflow_cli.locate import locate
 
     timeouts = {spec.logical_id: spec.timeout_seconds for spec in declaration.FUNCTIONS}
-    with local_up("--isolation", "process") as url:
+    with local_endpoint("--isolation", "process", stage="longchain") as (url, _, _):
         deployment = locate(url)
         client = SegflowClient(deployment.session, deployment.resources)
         workflow = workflows.build("linear", nodes)

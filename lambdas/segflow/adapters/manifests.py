@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -94,7 +95,7 @@ def _stage_entry(
     return entry
 
 
-class StageReads:
+class StageReads(ABC):
     """Reading a stored plan's stages, over the two reads a store provides (an object, a byte range of one).
 
     Chunks are cached (a Task going through many stages reads each chunk once), and so are the configs of the
@@ -107,12 +108,13 @@ class StageReads:
         self._chunks: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._last_items: tuple[str, list[dict[str, Any]]] | None = None
 
+    @abstractmethod
     def _get_json(self, key: str) -> Any:
-        raise NotImplementedError
+        """The JSON object at ``key``."""
 
+    @abstractmethod
     def _get_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of the object at ``key``."""
-        raise NotImplementedError
 
     def read_stage(self, prefix: str, stage: int) -> StageEntry:
         key = s3_layout.stage_chunk_key(prefix, chunk_of(stage))
