@@ -30,6 +30,7 @@ from segflow.engine.live_delivery import messages
 from segflow.events.models import EventDraft
 
 from segflow_local import moto_patches
+from tests.support.e2e import create_pk_sk_table
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,7 @@ def aws() -> Iterator[Tables]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         for table in (tables.events, tables.executions):
-            client.create_table(
-                TableName=table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_pk_sk_table(client, table)
         yield tables
 
 

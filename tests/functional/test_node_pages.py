@@ -32,6 +32,7 @@ from segflow.engine.segment_runner import SegmentRunner
 from segflow.events.models import EventDraft, ExecutionEvent
 
 from segflow_local import moto_patches
+from tests.support.e2e import create_pk_sk_table
 from tests.unit.engine import harness
 from tests.unit.engine.harness import effect_node, pure_node
 
@@ -57,18 +58,7 @@ def aws() -> Iterator[Aws]:
     with mock_aws():
         client = dynamodb()
         for table in (names.events, names.executions):
-            client.create_table(
-                TableName=table,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_pk_sk_table(client, table)
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=names.bucket)
         yield names
 

@@ -84,6 +84,19 @@ def payload_of(result: InvokeResult) -> Any:
     return json.loads(result.payload)
 
 
+def create_pk_sk_table(dynamodb: Any, name: str) -> None:
+    """A table keyed as segflow's own are (string ``pk`` and ``sk``), on demand."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def create_key_table(dynamodb: Any, name: str, key: str) -> None:
     """A user's own table with a string hash key (what data nodes write to), on demand."""
     dynamodb.create_table(
